@@ -1,0 +1,16 @@
+//! Domain types, each with one way in: `parse`. A request becomes these at the edge; nothing
+//! behind the edge checks again.
+
+mod card;
+mod contact;
+mod identity;
+mod limit;
+mod mobile;
+mod secrets;
+
+pub use card::{CardNumber, CardNumberError};
+pub use contact::{Email, EmailError, PersonName, PersonNameError, RequestId, RequestIdError};
+pub use identity::{IdDocument, IdError, IdType};
+pub use limit::{DailyLimit, LimitError};
+pub use mobile::{Carrier, Mobile, MobileError};
+pub use secrets::{CardPassword, LoginPassword, PayPassword, SecretError};

@@ -1,0 +1,202 @@
+//! gRPC plumbing both nodes use: the one mapping from refusals to `tonic::Status` (with a
+//! `google.rpc.ErrorInfo` carrying the reason), reading a peer's refusal back, and serving with
+//! health and reflection.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::server::Router;
+use tonic::transport::{Channel, Endpoint, Server};
+use tonic::{Code, Status};
+use tonic_health::ServingStatus;
+use tonic_types::{ErrorDetails, StatusExt};
+
+use crate::error::{ErrorClass, Refusal};
+
+/// The gRPC code for each class; the only place this mapping lives.
+pub fn code_of(class: ErrorClass) -> Code {
+    match class {
+        ErrorClass::InvalidArgument => Code::InvalidArgument,
+        ErrorClass::NotFound => Code::NotFound,
+        ErrorClass::FailedPrecondition => Code::FailedPrecondition,
+        ErrorClass::PermissionDenied => Code::PermissionDenied,
+        ErrorClass::Unauthenticated => Code::Unauthenticated,
+        ErrorClass::AlreadyExists => Code::AlreadyExists,
+        ErrorClass::Aborted => Code::Aborted,
+        ErrorClass::Unavailable => Code::Unavailable,
+        ErrorClass::Internal => Code::Internal,
+    }
+}
+
+/// The class of a status a peer answered with; `None` for codes that leave the outcome unknown
+/// (the peer did not say yes or no: UNAVAILABLE, DEADLINE_EXCEEDED, UNKNOWN, INTERNAL, …).
+pub fn class_of(code: Code) -> Option<ErrorClass> {
+    Some(match code {
+        Code::InvalidArgument | Code::OutOfRange => ErrorClass::InvalidArgument,
+        Code::NotFound => ErrorClass::NotFound,
+        Code::FailedPrecondition => ErrorClass::FailedPrecondition,
+        Code::PermissionDenied => ErrorClass::PermissionDenied,
+        Code::Unauthenticated => ErrorClass::Unauthenticated,
+        Code::AlreadyExists => ErrorClass::AlreadyExists,
+        Code::Aborted => ErrorClass::Aborted,
+        _ => return None,
+    })
+}
+
+/// A refusal as a status: code by class, message, and an ErrorInfo with the reason, the domain of
+/// the institution that refused, and the field at fault (`metadata.field`).
+pub fn status(domain: &str, refusal: &dyn Refusal) -> Status {
+    let mut metadata = HashMap::new();
+    if let Some(field) = refusal.field() {
+        metadata.insert("field".to_owned(), field.to_owned());
+    }
+    Status::with_error_details(
+        code_of(refusal.class()),
+        refusal.to_string(),
+        ErrorDetails::with_error_info(refusal.reason(), domain, metadata),
+    )
+}
+
+/// What a peer's answer other than yes means.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeerFailure {
+    /// The peer said no: an explicit answer that settles the outcome.
+    Refused(PeerRefusal),
+    /// The peer did not answer yes or no (unreachable, timed out, internal fault): outcome unknown.
+    NoAnswer(String),
+}
+
+/// A peer's explicit refusal, as it said it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerRefusal {
+    /// The class of its status code.
+    pub class: ErrorClass,
+    /// Its reason code (`UNSPECIFIED` if it sent none).
+    pub reason: String,
+    /// Its message.
+    pub message: String,
+    /// Its ErrorInfo domain.
+    pub domain: String,
+}
+
+impl PeerFailure {
+    /// Reads a status a peer answered with.
+    pub fn from_status(s: &Status, peer_domain: &str) -> PeerFailure {
+        match class_of(s.code()) {
+            None => PeerFailure::NoAnswer(format!("{:?}: {}", s.code(), s.message())),
+            Some(class) => {
+                let info = s.get_details_error_info();
+                PeerFailure::Refused(PeerRefusal {
+                    class,
+                    reason: info
+                        .as_ref()
+                        .map(|i| i.reason.clone())
+                        .unwrap_or_else(|| "UNSPECIFIED".to_owned()),
+                    domain: info
+                        .map(|i| i.domain)
+                        .unwrap_or_else(|| peer_domain.to_owned()),
+                    message: s.message().to_owned(),
+                })
+            }
+        }
+    }
+}
+
+/// How long a call to the peer institution may take before its outcome counts as unknown.
+pub const PEER_TIMEOUT_MS_DEFAULT: u64 = 5_000;
+/// How long connecting to the peer may take.
+pub const PEER_CONNECT_TIMEOUT_MS: u64 = 2_000;
+/// Concurrent requests served on one connection at most.
+pub const CONCURRENCY_PER_CONNECTION_MAX: usize = 256;
+/// How long a request may take on our server before it is cut off.
+pub const REQUEST_TIMEOUT_SECS: u64 = 30;
+
+/// A lazily connecting channel to the peer node: the nodes may start in any order.
+pub fn peer_channel(url: &str, timeout_ms: u64) -> anyhow::Result<Channel> {
+    let ep = Endpoint::from_shared(url.to_owned())
+        .map_err(|e| anyhow::anyhow!("peer address {url:?} is not a URL: {e}"))?
+        .connect_timeout(Duration::from_millis(PEER_CONNECT_TIMEOUT_MS))
+        .timeout(Duration::from_millis(timeout_ms));
+    Ok(ep.connect_lazy())
+}
+
+/// A server builder with our limits.
+pub fn server() -> Server {
+    Server::builder()
+        .timeout(Duration::from_secs(REQUEST_TIMEOUT_SECS))
+        .concurrency_limit_per_connection(CONCURRENCY_PER_CONNECTION_MAX)
+}
+
+/// Adds health (every named service reported SERVING) and reflection over every interbank proto.
+pub async fn with_health_and_reflection(
+    router: Router,
+    service_names: &[&str],
+) -> anyhow::Result<Router> {
+    let (reporter, health) = tonic_health::server::health_reporter();
+    reporter
+        .set_service_status("", ServingStatus::Serving)
+        .await;
+    for name in service_names {
+        reporter
+            .set_service_status(*name, ServingStatus::Serving)
+            .await;
+    }
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let reflection_alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+    Ok(router
+        .add_service(health)
+        .add_service(reflection)
+        .add_service(reflection_alpha))
+}
+
+/// Serves `router` on an already bound listener until `shutdown` resolves, then drains.
+pub async fn serve(
+    router: Router,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
+    router
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await?;
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+/// A timestamp for the wire.
+pub fn timestamp(t: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: t.timestamp(),
+        nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(0),
+    }
+}
+

@@ -1,0 +1,17 @@
+//! What both nodes share: the domain types every boundary parses into (`domain`), exact money
+//! (`money`), the business clock (`clock`), secrets hashing (`secret`), the refusal model
+//! (`error`), telemetry, and the plumbing around gRPC (`grpc`) and the database (`store`).
+//!
+//! Invariant: only `grpc` sees tonic and generated types; only `store` sees sqlx.
+
+pub mod clock;
+pub mod domain;
+pub mod error;
+pub mod grpc;
+pub mod money;
+pub mod secret;
+pub mod store;
+pub mod telemetry;
+
+pub use error::{ErrorClass, FieldError, Refusal};
+pub use money::Money;

@@ -1,0 +1,125 @@
+//! Database plumbing both nodes use: one `sqlx::AnyPool` over SQLite (the embedded default) or
+//! PostgreSQL, chosen by the URL. Queries use `$1`-style placeholders, which both drivers accept,
+//! and only portable types (BIGINT, TEXT), so one set of migrations serves both.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::migrate::Migrator;
+use sqlx::{AnyPool, Executor};
+
+pub use sqlx::AnyPool as Pool;
+
+/// Connections per pool at most.
+pub const POOL_CONNECTIONS_MAX: u32 = 16;
+/// How long a request waits for a free connection.
+pub const POOL_ACQUIRE_TIMEOUT_SECS: u64 = 10;
+
+/// Which database engine a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite (file or memory).
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+impl Backend {
+    /// The engine a database URL names.
+    pub fn of_url(url: &str) -> anyhow::Result<Backend> {
+        if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else {
+            anyhow::bail!("database URL must start with sqlite: or postgres://, got {url:?}")
+        }
+    }
+}
+
+/// The default SQLite URL for a data directory: `<dir>/<file>`, created if missing.
+pub fn sqlite_url_in(dir: &Path, file: &str) -> anyhow::Result<String> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create data directory {}", dir.display()))?;
+    Ok(format!("sqlite://{}?mode=rwc", dir.join(file).display()))
+}
+
+/// Opens a pool and applies `migrator`'s migrations.
+pub async fn connect(url: &str, migrator: &Migrator) -> anyhow::Result<AnyPool> {
+    install_default_drivers();
+    let backend = Backend::of_url(url)?;
+    let memory = url.contains(":memory:") || url.contains("mode=memory");
+    let mut opts = AnyPoolOptions::new()
+        .acquire_timeout(Duration::from_secs(POOL_ACQUIRE_TIMEOUT_SECS))
+        .max_connections(POOL_CONNECTIONS_MAX);
+    if backend == Backend::Sqlite {
+        // Every connection to `sqlite::memory:` is its own database: keep exactly one, forever.
+        if memory {
+            opts = opts
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None);
+        }
+        opts = opts.after_connect(move |conn, _| {
+            Box::pin(async move {
+                if !memory {
+                    conn.execute("PRAGMA journal_mode = WAL").await?;
+                }
+                conn.execute("PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000")
+                    .await?;
+                Ok(())
+            })
+        });
+    }
+    let pool = opts
+        .connect(url)
+        .await
+        .with_context(|| format!("cannot open database {}", redact(url)))?;
+    migrator
+        .run(&pool)
+        .await
+        .context("cannot apply database migrations")?;
+    Ok(pool)
+}
+
+/// A URL with any password replaced by `***`, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}://{user}:***{}", &url[..s], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Whether a sqlx error is a unique-constraint violation, and on which constraint or index name
+/// (`None` when the driver does not say).
+pub fn unique_violation(e: &sqlx::Error) -> Option<String> {
+    match e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            Some(db.constraint().map(str::to_owned).unwrap_or_else(|| db.message().to_owned()))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_told_apart_and_redacted() {
+        assert_eq!(Backend::of_url("sqlite::memory:").unwrap(), Backend::Sqlite);
+        assert_eq!(Backend::of_url("postgres://u@h/d").unwrap(), Backend::Postgres);
+        assert!(Backend::of_url("mysql://x").is_err());
+        assert_eq!(redact("postgres://u:secret@h:5432/d"), "postgres://u:***@h:5432/d");
+        assert_eq!(redact("postgres://u@h/d"), "postgres://u@h/d");
+    }
+}
