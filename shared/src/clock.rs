@@ -75,7 +75,9 @@ impl Clock {
     pub fn advance(&self, by: Duration) {
         let mut m = self.mode.write().expect("clock lock poisoned");
         *m = match *m {
-            Mode::Running { offset } => Mode::Running { offset: offset + by },
+            Mode::Running { offset } => Mode::Running {
+                offset: offset + by,
+            },
             Mode::Frozen { at } => Mode::Frozen { at: at + by },
         };
     }

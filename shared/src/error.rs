@@ -36,6 +36,86 @@ pub trait Refusal: fmt::Display {
     fn field(&self) -> Option<&str> {
         None
     }
+    /// For a refusal relayed from the peer institution: the peer's ErrorInfo domain.
+    fn origin(&self) -> Option<&str> {
+        None
+    }
+}
+
+impl ErrorClass {
+    /// The gRPC code name, as kept at rest and shown to people.
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorClass::InvalidArgument => "INVALID_ARGUMENT",
+            ErrorClass::NotFound => "NOT_FOUND",
+            ErrorClass::FailedPrecondition => "FAILED_PRECONDITION",
+            ErrorClass::PermissionDenied => "PERMISSION_DENIED",
+            ErrorClass::Unauthenticated => "UNAUTHENTICATED",
+            ErrorClass::AlreadyExists => "ALREADY_EXISTS",
+            ErrorClass::Aborted => "ABORTED",
+            ErrorClass::Unavailable => "UNAVAILABLE",
+            ErrorClass::Internal => "INTERNAL",
+        }
+    }
+
+    /// The inverse of [`ErrorClass::name`].
+    pub fn from_name(s: &str) -> Option<ErrorClass> {
+        use ErrorClass::*;
+        [
+            InvalidArgument,
+            NotFound,
+            FailedPrecondition,
+            PermissionDenied,
+            Unauthenticated,
+            AlreadyExists,
+            Aborted,
+            Unavailable,
+            Internal,
+        ]
+        .into_iter()
+        .find(|c| c.name() == s)
+    }
+}
+
+/// What a peer's answer other than yes means.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeerFailure {
+    /// The peer said no: an explicit answer that settles the outcome.
+    Refused(PeerRefusal),
+    /// The peer did not answer yes or no (unreachable, timed out, internal fault): the outcome is
+    /// unknown, never taken as a no by guess.
+    NoAnswer(String),
+}
+
+/// A refusal as the institution that made it said it; also how a settled failure is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerRefusal {
+    /// The class of its status code.
+    pub class: ErrorClass,
+    /// Its reason code (`UNSPECIFIED` if it sent none).
+    pub reason: String,
+    /// Its message.
+    pub message: String,
+    /// Its ErrorInfo domain: which institution refused.
+    pub domain: String,
+}
+
+impl fmt::Display for PeerRefusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl Refusal for PeerRefusal {
+    fn class(&self) -> ErrorClass {
+        self.class
+    }
+    fn reason(&self) -> &str {
+        &self.reason
+    }
+    fn origin(&self) -> Option<&str> {
+        Some(&self.domain)
+    }
 }
 
 /// A field of a request that did not parse into its domain type.

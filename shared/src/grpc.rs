@@ -14,7 +14,7 @@ use tonic::{Code, Status};
 use tonic_health::ServingStatus;
 use tonic_types::{ErrorDetails, StatusExt};
 
-use crate::error::{ErrorClass, Refusal};
+use crate::error::{ErrorClass, PeerFailure, PeerRefusal, Refusal};
 
 /// The gRPC code for each class; the only place this mapping lives.
 pub fn code_of(class: ErrorClass) -> Code {
@@ -56,51 +56,31 @@ pub fn status(domain: &str, refusal: &dyn Refusal) -> Status {
     Status::with_error_details(
         code_of(refusal.class()),
         refusal.to_string(),
-        ErrorDetails::with_error_info(refusal.reason(), domain, metadata),
+        ErrorDetails::with_error_info(
+            refusal.reason(),
+            refusal.origin().unwrap_or(domain),
+            metadata,
+        ),
     )
 }
 
-/// What a peer's answer other than yes means.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PeerFailure {
-    /// The peer said no: an explicit answer that settles the outcome.
-    Refused(PeerRefusal),
-    /// The peer did not answer yes or no (unreachable, timed out, internal fault): outcome unknown.
-    NoAnswer(String),
-}
-
-/// A peer's explicit refusal, as it said it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PeerRefusal {
-    /// The class of its status code.
-    pub class: ErrorClass,
-    /// Its reason code (`UNSPECIFIED` if it sent none).
-    pub reason: String,
-    /// Its message.
-    pub message: String,
-    /// Its ErrorInfo domain.
-    pub domain: String,
-}
-
-impl PeerFailure {
-    /// Reads a status a peer answered with.
-    pub fn from_status(s: &Status, peer_domain: &str) -> PeerFailure {
-        match class_of(s.code()) {
-            None => PeerFailure::NoAnswer(format!("{:?}: {}", s.code(), s.message())),
-            Some(class) => {
-                let info = s.get_details_error_info();
-                PeerFailure::Refused(PeerRefusal {
-                    class,
-                    reason: info
-                        .as_ref()
-                        .map(|i| i.reason.clone())
-                        .unwrap_or_else(|| "UNSPECIFIED".to_owned()),
-                    domain: info
-                        .map(|i| i.domain)
-                        .unwrap_or_else(|| peer_domain.to_owned()),
-                    message: s.message().to_owned(),
-                })
-            }
+/// Reads a status a peer answered with.
+pub fn peer_failure(s: &Status, peer_domain: &str) -> PeerFailure {
+    match class_of(s.code()) {
+        None => PeerFailure::NoAnswer(format!("{:?}: {}", s.code(), s.message())),
+        Some(class) => {
+            let info = s.get_details_error_info();
+            PeerFailure::Refused(PeerRefusal {
+                class,
+                reason: info
+                    .as_ref()
+                    .map(|i| i.reason.clone())
+                    .unwrap_or_else(|| "UNSPECIFIED".to_owned()),
+                domain: info
+                    .map(|i| i.domain)
+                    .unwrap_or_else(|| peer_domain.to_owned()),
+                message: s.message().to_owned(),
+            })
         }
     }
 }
@@ -199,4 +179,3 @@ pub fn timestamp(t: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
         nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(0),
     }
 }
-

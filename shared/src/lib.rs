@@ -13,5 +13,5 @@ pub mod secret;
 pub mod store;
 pub mod telemetry;
 
-pub use error::{ErrorClass, FieldError, Refusal};
+pub use error::{ErrorClass, FieldError, ParseField, PeerFailure, PeerRefusal, Refusal};
 pub use money::Money;

@@ -14,7 +14,9 @@ pub struct Money(Decimal);
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MoneyError {
     /// Not of the form `digits[.d[d]]`.
-    #[error("money must be a decimal number of yuan like \"12.34\", with at most two decimals and no sign, got {0:?}")]
+    #[error(
+        "money must be a decimal number of yuan like \"12.34\", with at most two decimals and no sign, got {0:?}"
+    )]
     Syntax(String),
     /// More than [`Money::MAX_FEN`] fen.
     #[error("amount is larger than the largest amount the simulator keeps (99999999999.99)")]

@@ -32,8 +32,8 @@ pub async fn hash(secret: String) -> anyhow::Result<String> {
 /// Whether `candidate` is the secret behind `phc`. A malformed stored hash is an error, not a no.
 pub async fn verify(phc: String, candidate: String) -> anyhow::Result<bool> {
     tokio::task::spawn_blocking(move || {
-        let parsed =
-            PasswordHash::new(&phc).map_err(|e| anyhow::anyhow!("stored hash is malformed: {e}"))?;
+        let parsed = PasswordHash::new(&phc)
+            .map_err(|e| anyhow::anyhow!("stored hash is malformed: {e}"))?;
         Ok(hasher()
             .verify_password(candidate.as_bytes(), &parsed)
             .is_ok())

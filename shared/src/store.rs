@@ -103,9 +103,11 @@ pub fn redact(url: &str) -> String {
 /// (`None` when the driver does not say).
 pub fn unique_violation(e: &sqlx::Error) -> Option<String> {
     match e {
-        sqlx::Error::Database(db) if db.is_unique_violation() => {
-            Some(db.constraint().map(str::to_owned).unwrap_or_else(|| db.message().to_owned()))
-        }
+        sqlx::Error::Database(db) if db.is_unique_violation() => Some(
+            db.constraint()
+                .map(str::to_owned)
+                .unwrap_or_else(|| db.message().to_owned()),
+        ),
         _ => None,
     }
 }
@@ -117,9 +119,15 @@ mod tests {
     #[test]
     fn urls_are_told_apart_and_redacted() {
         assert_eq!(Backend::of_url("sqlite::memory:").unwrap(), Backend::Sqlite);
-        assert_eq!(Backend::of_url("postgres://u@h/d").unwrap(), Backend::Postgres);
+        assert_eq!(
+            Backend::of_url("postgres://u@h/d").unwrap(),
+            Backend::Postgres
+        );
         assert!(Backend::of_url("mysql://x").is_err());
-        assert_eq!(redact("postgres://u:secret@h:5432/d"), "postgres://u:***@h:5432/d");
+        assert_eq!(
+            redact("postgres://u:secret@h:5432/d"),
+            "postgres://u:***@h:5432/d"
+        );
         assert_eq!(redact("postgres://u@h/d"), "postgres://u@h/d");
     }
 }

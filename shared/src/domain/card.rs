@@ -102,7 +102,11 @@ mod tests {
 
     #[test]
     fn luhn_valid_numbers_parse() {
-        for ok in ["6221880000000000019", "4111111111111111", "6221881234567890129"] {
+        for ok in [
+            "6221880000000000019",
+            "4111111111111111",
+            "6221881234567890129",
+        ] {
             let issued = CardNumber::parse(ok);
             assert!(issued.is_ok(), "{ok} should parse: {issued:?}");
         }
@@ -114,8 +118,18 @@ mod tests {
             CardNumber::parse("6221880000000000018"),
             Err(CardNumberError::CheckDigit)
         );
-        for bad in ["", "411111111111111", "62218800000000000180", "4111 1111 1111 1111", "411111111111111a"] {
-            assert_eq!(CardNumber::parse(bad), Err(CardNumberError::Format), "{bad:?}");
+        for bad in [
+            "",
+            "411111111111111",
+            "62218800000000000180",
+            "4111 1111 1111 1111",
+            "411111111111111a",
+        ] {
+            assert_eq!(
+                CardNumber::parse(bad),
+                Err(CardNumberError::Format),
+                "{bad:?}"
+            );
         }
     }
 

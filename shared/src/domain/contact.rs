@@ -8,7 +8,9 @@ pub struct Email(String);
 
 /// Why an e-mail address was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("an account is an e-mail address like name@example.com (3 to 254 characters, one @, a dot in the domain, no spaces)")]
+#[error(
+    "an account is an e-mail address like name@example.com (3 to 254 characters, one @, a dot in the domain, no spaces)"
+)]
 pub struct EmailError;
 
 impl ParseError for EmailError {
@@ -124,8 +126,13 @@ impl RequestId {
     /// Parses a request id.
     pub fn parse(s: &str) -> Result<RequestId, RequestIdError> {
         let ok = (1..=Self::LEN_MAX).contains(&s.len())
-            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-        if ok { Ok(RequestId(s.to_owned())) } else { Err(RequestIdError) }
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if ok {
+            Ok(RequestId(s.to_owned()))
+        } else {
+            Err(RequestIdError)
+        }
     }
 
     /// The id.
@@ -140,8 +147,21 @@ mod tests {
 
     #[test]
     fn emails() {
-        assert_eq!(Email::parse(" ZhangSan@Example.COM ").unwrap().as_str(), "zhangsan@example.com");
-        for bad in ["", "a", "a@b", "@example.com", "a@@example.com", "a b@example.com", "a@example.", "a@.com", "a@b..com"] {
+        assert_eq!(
+            Email::parse(" ZhangSan@Example.COM ").unwrap().as_str(),
+            "zhangsan@example.com"
+        );
+        for bad in [
+            "",
+            "a",
+            "a@b",
+            "@example.com",
+            "a@@example.com",
+            "a b@example.com",
+            "a@example.",
+            "a@.com",
+            "a@b..com",
+        ] {
             assert_eq!(Email::parse(bad), Err(EmailError), "{bad:?}");
         }
         assert!(Email::parse(&format!("{}@example.com", "a".repeat(65))).is_err());

@@ -56,7 +56,9 @@ pub enum IdError {
     #[error("{0}")]
     Format(&'static str),
     /// A resident ID whose first two digits are no province code.
-    #[error("a resident ID starts with a province code (11-15, 21-23, 31-37, 41-46, 50-54, 61-65, 71, 81, 82)")]
+    #[error(
+        "a resident ID starts with a province code (11-15, 21-23, 31-37, 41-46, 50-54, 61-65, 71, 81, 82)"
+    )]
     Region,
     /// A resident ID whose characters 7-14 are not a real date from 1900 on.
     #[error("a resident ID's characters 7-14 must be a real birth date (YYYYMMDD, from 1900)")]
@@ -73,8 +75,8 @@ impl ParseError for IdError {
 }
 
 const PROVINCES: &[u32] = &[
-    11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42, 43, 44, 45, 46, 50, 51,
-    52, 53, 54, 61, 62, 63, 64, 65, 71, 81, 82,
+    11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42, 43, 44, 45, 46, 50, 51, 52,
+    53, 54, 61, 62, 63, 64, 65, 71, 81, 82,
 ];
 const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
 const CHECK_CHARS: &[u8; 11] = b"10X98765432";
@@ -87,8 +89,13 @@ impl IdDocument {
         let all_digits = |s: &[u8]| s.iter().all(u8::is_ascii_digit);
         match kind {
             IdType::ResidentId => {
-                if b.len() != 18 || !all_digits(&b[..17]) || !(b[17].is_ascii_digit() || b[17] == b'X') {
-                    return Err(IdError::Format("a resident ID is 17 digits and a check digit or X"));
+                if b.len() != 18
+                    || !all_digits(&b[..17])
+                    || !(b[17].is_ascii_digit() || b[17] == b'X')
+                {
+                    return Err(IdError::Format(
+                        "a resident ID is 17 digits and a check digit or X",
+                    ));
                 }
                 let province = u32::from(b[0] - b'0') * 10 + u32::from(b[1] - b'0');
                 if !PROVINCES.contains(&province) {
@@ -104,7 +111,9 @@ impl IdDocument {
             }
             IdType::Passport => {
                 if !(5..=17).contains(&b.len()) || !b.iter().all(u8::is_ascii_alphanumeric) {
-                    return Err(IdError::Format("a passport number is 5 to 17 letters and digits"));
+                    return Err(IdError::Format(
+                        "a passport number is 5 to 17 letters and digits",
+                    ));
                 }
             }
             IdType::HkMacaoPermit => {
@@ -112,7 +121,9 @@ impl IdDocument {
                     && matches!(b.len(), 9 | 11)
                     && all_digits(&b[1..]);
                 if !ok {
-                    return Err(IdError::Format("a Hong Kong/Macao permit number is H or M and 8 or 10 digits"));
+                    return Err(IdError::Format(
+                        "a Hong Kong/Macao permit number is H or M and 8 or 10 digits",
+                    ));
                 }
             }
             IdType::TaiwanPermit => {
@@ -168,8 +179,14 @@ mod tests {
     fn resident_ids_with_right_check_character_parse() {
         // 11010519491231002X: the GB 11643 standard's own example, check character X.
         assert!(resident("11010519491231002X").is_ok());
-        assert!(resident("11010519491231002x").is_ok(), "lower-case x is folded");
-        assert_eq!(resident(" 11010519491231002x ").unwrap().number(), "11010519491231002X");
+        assert!(
+            resident("11010519491231002x").is_ok(),
+            "lower-case x is folded"
+        );
+        assert_eq!(
+            resident(" 11010519491231002x ").unwrap().number(),
+            "11010519491231002X"
+        );
         // 440308199901010012: check digit computed by the standard's weights.
         assert!(resident("440308199901010012").is_ok());
     }
@@ -183,17 +200,32 @@ mod tests {
         };
         assert!(resident(&with_check("11010519960229001")).is_ok());
         assert!(resident(&with_check("11010520000229001")).is_ok());
-        assert_eq!(resident(&with_check("11010519990229001")), Err(IdError::BirthDate));
-        assert_eq!(resident(&with_check("11010519001301001")), Err(IdError::BirthDate));
-        assert_eq!(resident(&with_check("11010518991231001")), Err(IdError::BirthDate));
+        assert_eq!(
+            resident(&with_check("11010519990229001")),
+            Err(IdError::BirthDate)
+        );
+        assert_eq!(
+            resident(&with_check("11010519001301001")),
+            Err(IdError::BirthDate)
+        );
+        assert_eq!(
+            resident(&with_check("11010518991231001")),
+            Err(IdError::BirthDate)
+        );
     }
 
     #[test]
     fn resident_id_errors_are_told_apart() {
         assert_eq!(resident("110105194912310021"), Err(IdError::CheckDigit));
         assert_eq!(resident("99010519491231002X"), Err(IdError::Region));
-        assert!(matches!(resident("11010519491231002"), Err(IdError::Format(_))));
-        assert!(matches!(resident("1101051949123100X2"), Err(IdError::Format(_))));
+        assert!(matches!(
+            resident("11010519491231002"),
+            Err(IdError::Format(_))
+        ));
+        assert!(matches!(
+            resident("1101051949123100X2"),
+            Err(IdError::Format(_))
+        ));
         assert!(matches!(resident(""), Err(IdError::Format(_))));
     }
 
@@ -211,7 +243,11 @@ mod tests {
             (IdType::TaiwanPermit, "1234567", false),
         ];
         for (kind, number, ok) in table {
-            assert_eq!(IdDocument::parse(kind, number).is_ok(), ok, "{kind:?} {number}");
+            assert_eq!(
+                IdDocument::parse(kind, number).is_ok(),
+                ok,
+                "{kind:?} {number}"
+            );
         }
     }
 

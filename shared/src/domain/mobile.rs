@@ -39,29 +39,71 @@ impl Carrier {
 /// `docs/test-data.md` prints this table; keep the two in step.
 pub const SEGMENTS: &[(&str, Carrier)] = &[
     // China Mobile
-    ("1340", Carrier::ChinaMobile), ("1341", Carrier::ChinaMobile), ("1342", Carrier::ChinaMobile),
-    ("1343", Carrier::ChinaMobile), ("1344", Carrier::ChinaMobile), ("1345", Carrier::ChinaMobile),
-    ("1346", Carrier::ChinaMobile), ("1347", Carrier::ChinaMobile), ("1348", Carrier::ChinaMobile),
-    ("135", Carrier::ChinaMobile), ("136", Carrier::ChinaMobile), ("137", Carrier::ChinaMobile),
-    ("138", Carrier::ChinaMobile), ("139", Carrier::ChinaMobile), ("147", Carrier::ChinaMobile),
-    ("148", Carrier::ChinaMobile), ("150", Carrier::ChinaMobile), ("151", Carrier::ChinaMobile),
-    ("152", Carrier::ChinaMobile), ("157", Carrier::ChinaMobile), ("158", Carrier::ChinaMobile),
-    ("159", Carrier::ChinaMobile), ("165", Carrier::ChinaMobile), ("172", Carrier::ChinaMobile),
-    ("178", Carrier::ChinaMobile), ("182", Carrier::ChinaMobile), ("183", Carrier::ChinaMobile),
-    ("184", Carrier::ChinaMobile), ("187", Carrier::ChinaMobile), ("188", Carrier::ChinaMobile),
-    ("195", Carrier::ChinaMobile), ("197", Carrier::ChinaMobile), ("198", Carrier::ChinaMobile),
+    ("1340", Carrier::ChinaMobile),
+    ("1341", Carrier::ChinaMobile),
+    ("1342", Carrier::ChinaMobile),
+    ("1343", Carrier::ChinaMobile),
+    ("1344", Carrier::ChinaMobile),
+    ("1345", Carrier::ChinaMobile),
+    ("1346", Carrier::ChinaMobile),
+    ("1347", Carrier::ChinaMobile),
+    ("1348", Carrier::ChinaMobile),
+    ("135", Carrier::ChinaMobile),
+    ("136", Carrier::ChinaMobile),
+    ("137", Carrier::ChinaMobile),
+    ("138", Carrier::ChinaMobile),
+    ("139", Carrier::ChinaMobile),
+    ("147", Carrier::ChinaMobile),
+    ("148", Carrier::ChinaMobile),
+    ("150", Carrier::ChinaMobile),
+    ("151", Carrier::ChinaMobile),
+    ("152", Carrier::ChinaMobile),
+    ("157", Carrier::ChinaMobile),
+    ("158", Carrier::ChinaMobile),
+    ("159", Carrier::ChinaMobile),
+    ("165", Carrier::ChinaMobile),
+    ("172", Carrier::ChinaMobile),
+    ("178", Carrier::ChinaMobile),
+    ("182", Carrier::ChinaMobile),
+    ("183", Carrier::ChinaMobile),
+    ("184", Carrier::ChinaMobile),
+    ("187", Carrier::ChinaMobile),
+    ("188", Carrier::ChinaMobile),
+    ("195", Carrier::ChinaMobile),
+    ("197", Carrier::ChinaMobile),
+    ("198", Carrier::ChinaMobile),
     // China Unicom
-    ("130", Carrier::ChinaUnicom), ("131", Carrier::ChinaUnicom), ("132", Carrier::ChinaUnicom),
-    ("145", Carrier::ChinaUnicom), ("146", Carrier::ChinaUnicom), ("155", Carrier::ChinaUnicom),
-    ("156", Carrier::ChinaUnicom), ("166", Carrier::ChinaUnicom), ("167", Carrier::ChinaUnicom),
-    ("171", Carrier::ChinaUnicom), ("175", Carrier::ChinaUnicom), ("176", Carrier::ChinaUnicom),
-    ("185", Carrier::ChinaUnicom), ("186", Carrier::ChinaUnicom), ("196", Carrier::ChinaUnicom),
+    ("130", Carrier::ChinaUnicom),
+    ("131", Carrier::ChinaUnicom),
+    ("132", Carrier::ChinaUnicom),
+    ("145", Carrier::ChinaUnicom),
+    ("146", Carrier::ChinaUnicom),
+    ("155", Carrier::ChinaUnicom),
+    ("156", Carrier::ChinaUnicom),
+    ("166", Carrier::ChinaUnicom),
+    ("167", Carrier::ChinaUnicom),
+    ("171", Carrier::ChinaUnicom),
+    ("175", Carrier::ChinaUnicom),
+    ("176", Carrier::ChinaUnicom),
+    ("185", Carrier::ChinaUnicom),
+    ("186", Carrier::ChinaUnicom),
+    ("196", Carrier::ChinaUnicom),
     // China Telecom
-    ("133", Carrier::ChinaTelecom), ("1349", Carrier::ChinaTelecom), ("149", Carrier::ChinaTelecom),
-    ("153", Carrier::ChinaTelecom), ("162", Carrier::ChinaTelecom), ("173", Carrier::ChinaTelecom),
-    ("174", Carrier::ChinaTelecom), ("177", Carrier::ChinaTelecom), ("180", Carrier::ChinaTelecom),
-    ("181", Carrier::ChinaTelecom), ("189", Carrier::ChinaTelecom), ("190", Carrier::ChinaTelecom),
-    ("191", Carrier::ChinaTelecom), ("193", Carrier::ChinaTelecom), ("199", Carrier::ChinaTelecom),
+    ("133", Carrier::ChinaTelecom),
+    ("1349", Carrier::ChinaTelecom),
+    ("149", Carrier::ChinaTelecom),
+    ("153", Carrier::ChinaTelecom),
+    ("162", Carrier::ChinaTelecom),
+    ("173", Carrier::ChinaTelecom),
+    ("174", Carrier::ChinaTelecom),
+    ("177", Carrier::ChinaTelecom),
+    ("180", Carrier::ChinaTelecom),
+    ("181", Carrier::ChinaTelecom),
+    ("189", Carrier::ChinaTelecom),
+    ("190", Carrier::ChinaTelecom),
+    ("191", Carrier::ChinaTelecom),
+    ("193", Carrier::ChinaTelecom),
+    ("199", Carrier::ChinaTelecom),
     // China Broadnet
     ("192", Carrier::ChinaBroadnet),
     // Virtual operators
@@ -177,13 +219,24 @@ mod tests {
 
     #[test]
     fn malformed_numbers_are_refused() {
-        for n in ["", "1380013800", "138001380000", "23800138000", "1380013800a", "11012345678", "+8613800138000"] {
+        for n in [
+            "",
+            "1380013800",
+            "138001380000",
+            "23800138000",
+            "1380013800a",
+            "11012345678",
+            "+8613800138000",
+        ] {
             assert_eq!(Mobile::parse(n), Err(MobileError::Format), "{n}");
         }
     }
 
     #[test]
     fn masking_keeps_prefix_and_last_four() {
-        assert_eq!(Mobile::parse("13800138000").unwrap().masked(), "138****8000");
+        assert_eq!(
+            Mobile::parse("13800138000").unwrap().masked(),
+            "138****8000"
+        );
     }
 }

@@ -70,14 +70,18 @@ fn six_digits(s: &str) -> bool {
 impl CardPassword {
     /// Parses a card password.
     pub fn parse(s: &str) -> Result<Self, SecretError> {
-        six_digits(s).then(|| Self(s.to_owned())).ok_or(SecretError::CardPassword)
+        six_digits(s)
+            .then(|| Self(s.to_owned()))
+            .ok_or(SecretError::CardPassword)
     }
 }
 
 impl PayPassword {
     /// Parses a payment password.
     pub fn parse(s: &str) -> Result<Self, SecretError> {
-        six_digits(s).then(|| Self(s.to_owned())).ok_or(SecretError::PayPassword)
+        six_digits(s)
+            .then(|| Self(s.to_owned()))
+            .ok_or(SecretError::PayPassword)
     }
 }
 
@@ -99,8 +103,16 @@ mod tests {
     fn six_digit_secrets() {
         assert!(CardPassword::parse("123456").is_ok());
         for bad in ["", "12345", "1234567", "12345a", "１２３４５６"] {
-            assert_eq!(CardPassword::parse(bad), Err(SecretError::CardPassword), "{bad:?}");
-            assert_eq!(PayPassword::parse(bad), Err(SecretError::PayPassword), "{bad:?}");
+            assert_eq!(
+                CardPassword::parse(bad),
+                Err(SecretError::CardPassword),
+                "{bad:?}"
+            );
+            assert_eq!(
+                PayPassword::parse(bad),
+                Err(SecretError::PayPassword),
+                "{bad:?}"
+            );
         }
     }
 

@@ -1,0 +1,36 @@
+//! The bank node's configuration: flags and environment variables, every one with a default so
+//! that `bank-node` starts with no arguments.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Where the bank listens, where the platform is, and where the bank keeps its data.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Config {
+    /// Address the bank's gRPC server listens on (port 0 picks a free port).
+    #[arg(long = "listen", env = "IBSIM_BANK_LISTEN", default_value = "127.0.0.1:40051")]
+    pub listen: SocketAddr,
+    /// URL of the platform node's gRPC server.
+    #[arg(long = "platform-url", env = "IBSIM_BANK_PLATFORM_URL", default_value = "http://127.0.0.1:40052")]
+    pub platform_url: String,
+    /// Database URL: `sqlite://…`, `sqlite::memory:` or `postgres://…`. Default: a SQLite file
+    /// `bank.db` in the data directory.
+    #[arg(long = "database-url", env = "IBSIM_BANK_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Directory for the bank's files (the default SQLite database, later its file store).
+    #[arg(long = "data-dir", env = "IBSIM_BANK_DATA_DIR", default_value = "data/bank")]
+    pub data_dir: PathBuf,
+    /// How long a call to the platform may take, in milliseconds, before its outcome is unknown.
+    #[arg(long = "peer-timeout-ms", env = "IBSIM_BANK_PEER_TIMEOUT_MS", default_value_t = shared::grpc::PEER_TIMEOUT_MS_DEFAULT)]
+    pub peer_timeout_ms: u64,
+}
+
+impl Config {
+    /// The database URL in force.
+    pub fn database_url(&self) -> anyhow::Result<String> {
+        match &self.database_url {
+            Some(u) => Ok(u.clone()),
+            None => shared::store::sqlite_url_in(&self.data_dir, "bank.db"),
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! The bank's business rules: card accounts at the branch and the card-link sign-up lifecycle.
+//! Functions here take and return domain values; storage is behind `crate::store`, the platform
+//! behind [`PlatformPort`] (implemented over gRPC in `crate::grpc`).
+
+mod error;
+mod model;
+mod signup;
+
+pub use signup::{InsertOutcome, PLATFORM_UNAVAILABLE};
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+pub use error::BankError;
+pub use model::*;
+use shared::clock::Clock;
+use shared::domain::{CardNumber, Email, IdType, PersonName};
+use shared::{Money, PeerFailure};
+
+use crate::store::Store;
+
+/// The ErrorInfo domain of refusals the bank makes.
+pub const DOMAIN: &str = "bank.interbank-sim";
+
+/// A boxed future, for the object-safe [`PlatformPort`].
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What the bank asks the platform.
+pub trait PlatformPort: Send + Sync {
+    /// Asks the platform to confirm and record a sign-up.
+    fn confirm_sign_up<'a>(&'a self, req: &'a PlatformSignUp)
+    -> BoxFuture<'a, Result<(), PeerFailure>>;
+    /// Asks the platform to cancel a sign-up.
+    fn confirm_cancel<'a>(
+        &'a self,
+        signup_id: &'a str,
+        account: &'a Email,
+    ) -> BoxFuture<'a, Result<(), PeerFailure>>;
+}
+
+/// The sign-up as the platform is told about it.
+#[derive(Debug, Clone)]
+pub struct PlatformSignUp {
+    /// The bank's sign-up id.
+    pub signup_id: String,
+    /// The platform account.
+    pub account: Email,
+    /// The real name given at the branch.
+    pub real_name: PersonName,
+    /// The ID type given at the branch.
+    pub id_type: IdType,
+    /// The card, masked.
+    pub card_masked: String,
+}
+
+/// The bank: its store, its clock and its line to the platform.
+#[derive(Clone)]
+pub struct Bank {
+    pub(crate) store: Store,
+    pub(crate) clock: Clock,
+    pub(crate) platform: Arc<dyn PlatformPort>,
+}
+
+/// Tries to issue a fresh card number before giving up (collisions are astronomically rare).
+const CARD_ISSUE_TRIES_MAX: usize = 8;
+
+impl Bank {
+    /// A bank over `store`, telling time by `clock`, calling the platform through `platform`.
+    pub fn new(store: Store, clock: Clock, platform: Arc<dyn PlatformPort>) -> Bank {
+        Bank {
+            store,
+            clock,
+            platform,
+        }
+    }
+
+    /// The business clock.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// Records one line of the audit log; a failure to write it is logged, never fatal.
+    pub async fn audit(&self, operation: &str, subject: &str, outcome: &str, detail: &str) {
+        if let Err(e) = self
+            .store
+            .audit(self.clock.now_ms(), operation, subject, outcome, detail)
+            .await
+        {
+            tracing::error!(error = ?e, operation, "cannot write audit line");
+        }
+    }
+
+    /// Opens a card account.
+    pub async fn open_card(&self, form: OpenCardForm) -> Result<Card, BankError> {
+        let hash = shared::secret::hash(form.password.expose().to_owned()).await?;
+        let now = self.clock.now_ms();
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let number = match &form.number {
+                Some(n) => n.clone(),
+                None => CardNumber::issue(rand::random::<u64>()),
+            };
+            let card = Card {
+                number,
+                kind: form.kind,
+                holder_name: form.holder_name.clone(),
+                id: form.id.clone(),
+                balance: form.opening_deposit,
+                status: CardStatus::Normal,
+                wrong_password_tries: 0,
+                opened_at_ms: now,
+            };
+            match self.store.insert_card(&card, &hash).await? {
+                true => return Ok(card),
+                false if form.number.is_some() => return Err(BankError::CardNumberTaken),
+                false if tries >= CARD_ISSUE_TRIES_MAX => {
+                    return Err(anyhow::anyhow!("could not issue a free card number").into());
+                }
+                false => continue,
+            }
+        }
+    }
+
+    /// The card, or CARD_NOT_FOUND.
+    pub async fn card(&self, number: &CardNumber) -> Result<Card, BankError> {
+        self.store
+            .card(number)
+            .await?
+            .ok_or(BankError::CardNotFound)
+    }
+
+    /// Puts cash on a card.
+    pub async fn deposit(&self, number: &CardNumber, amount: Money) -> Result<Card, BankError> {
+        let card = self.card(number).await?;
+        if matches!(card.status, CardStatus::Frozen | CardStatus::Closed) {
+            return Err(BankError::CardNotNormal(card.status));
+        }
+        if card.balance.checked_add(amount).is_none() {
+            return Err(BankError::BalanceTooLarge);
+        }
+        self.store
+            .add_balance(number, amount.fen(), self.clock.now_ms())
+            .await?;
+        self.card(number).await
+    }
+
+    /// Unlocks a card locked by wrong passwords.
+    pub async fn unlock_card(&self, number: &CardNumber) -> Result<Card, BankError> {
+        let card = self.card(number).await?;
+        if card.status != CardStatus::Locked {
+            return Err(BankError::CardNotLocked(card.status));
+        }
+        self.store
+            .set_card_status(number, CardStatus::Normal, true, self.clock.now_ms())
+            .await?;
+        self.card(number).await
+    }
+
+    /// Freezes, unfreezes or closes a card.
+    pub async fn set_card_status(
+        &self,
+        number: &CardNumber,
+        status: CardStatus,
+    ) -> Result<Card, BankError> {
+        let card = self.card(number).await?;
+        if card.status == CardStatus::Closed {
+            return Err(BankError::CardClosed);
+        }
+        self.store
+            .set_card_status(number, status, false, self.clock.now_ms())
+            .await?;
+        self.card(number).await
+    }
+}

@@ -1,0 +1,59 @@
+//! The bank's gRPC edge: the only place that sees generated types and tonic. Requests are parsed
+//! into domain types here (`parse`), domain results turned into messages (`convert`), refusals into
+//! statuses (through `shared::grpc::status`, the one mapping), and every request gets an audit line.
+
+mod branch;
+mod convert;
+mod link;
+mod platform_client;
+
+use std::future::Future;
+
+use proto::bank::v1::bank_link_service_server::BankLinkServiceServer;
+use proto::bank::v1::branch_service_server::BranchServiceServer;
+use shared::Refusal;
+use tonic::transport::server::Router;
+use tonic::{Response, Status};
+
+pub use platform_client::PlatformClient;
+
+use crate::domain::{Bank, BankError, DOMAIN};
+
+/// Every service name the bank serves, for health.
+pub const SERVICE_NAMES: &[&str] = &[
+    "interbank.bank.v1.BranchService",
+    "interbank.bank.v1.BankLinkService",
+];
+
+/// The bank's router: branch and link services, plus health and reflection.
+pub async fn router(bank: Bank) -> anyhow::Result<Router> {
+    let router = shared::grpc::server()
+        .add_service(BranchServiceServer::new(branch::Branch(bank.clone())))
+        .add_service(BankLinkServiceServer::new(link::Link(bank)));
+    shared::grpc::with_health_and_reflection(router, SERVICE_NAMES).await
+}
+
+/// Runs one request: awaits it, writes its audit line, logs an internal fault with its cause
+/// chain, and maps a refusal to its status.
+async fn handle<T>(
+    bank: &Bank,
+    operation: &str,
+    subject: &str,
+    work: impl Future<Output = Result<T, BankError>>,
+) -> Result<Response<T>, Status> {
+    let result = work.await;
+    match &result {
+        Ok(_) => bank.audit(operation, subject, "OK", "").await,
+        Err(e) => {
+            if let BankError::Internal(cause) = e {
+                tracing::error!(operation, error = ?cause, "internal error");
+            } else {
+                tracing::info!(operation, reason = e.reason(), "refused");
+            }
+            bank.audit(operation, subject, e.reason(), &e.to_string()).await;
+        }
+    }
+    result
+        .map(Response::new)
+        .map_err(|e| shared::grpc::status(DOMAIN, &e))
+}

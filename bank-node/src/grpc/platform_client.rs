@@ -1,0 +1,74 @@
+//! The bank's line to the platform: [`PlatformPort`] over gRPC.
+
+use proto::common::v1 as common;
+use proto::platform::v1 as pb;
+use proto::platform::v1::platform_link_service_client::PlatformLinkServiceClient;
+use shared::PeerFailure;
+use shared::domain::{Email, IdType};
+use tonic::transport::Channel;
+
+use crate::domain::{BoxFuture, PlatformPort, PlatformSignUp};
+
+/// The ErrorInfo domain the platform's refusals carry.
+const PLATFORM_DOMAIN: &str = "platform.interbank-sim";
+
+/// A gRPC client of the platform's PlatformLinkService.
+#[derive(Clone)]
+pub struct PlatformClient {
+    client: PlatformLinkServiceClient<Channel>,
+}
+
+impl PlatformClient {
+    /// A client that connects to `url` lazily, each call bounded by `timeout_ms`.
+    pub fn new(url: &str, timeout_ms: u64) -> anyhow::Result<PlatformClient> {
+        Ok(PlatformClient {
+            client: PlatformLinkServiceClient::new(shared::grpc::peer_channel(url, timeout_ms)?),
+        })
+    }
+}
+
+fn id_type(t: IdType) -> common::IdType {
+    super::convert::id_type_to_pb(t)
+}
+
+impl PlatformPort for PlatformClient {
+    fn confirm_sign_up<'a>(
+        &'a self,
+        req: &'a PlatformSignUp,
+    ) -> BoxFuture<'a, Result<(), PeerFailure>> {
+        Box::pin(async move {
+            let msg = pb::ConfirmSignUpRequest {
+                signup_id: req.signup_id.clone(),
+                platform_account: req.account.as_str().to_owned(),
+                real_name: req.real_name.as_str().to_owned(),
+                id_type: id_type(req.id_type) as i32,
+                card_number_masked: req.card_masked.clone(),
+            };
+            self.client
+                .clone()
+                .confirm_sign_up(msg)
+                .await
+                .map(|_| ())
+                .map_err(|s| shared::grpc::peer_failure(&s, PLATFORM_DOMAIN))
+        })
+    }
+
+    fn confirm_cancel<'a>(
+        &'a self,
+        signup_id: &'a str,
+        account: &'a Email,
+    ) -> BoxFuture<'a, Result<(), PeerFailure>> {
+        Box::pin(async move {
+            let msg = pb::ConfirmCancelRequest {
+                signup_id: signup_id.to_owned(),
+                platform_account: account.as_str().to_owned(),
+            };
+            self.client
+                .clone()
+                .confirm_cancel(msg)
+                .await
+                .map(|_| ())
+                .map_err(|s| shared::grpc::peer_failure(&s, PLATFORM_DOMAIN))
+        })
+    }
+}

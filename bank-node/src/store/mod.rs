@@ -1,0 +1,380 @@
+//! The bank's storage: the only module that sees sqlx. Functions take and return domain values;
+//! money is integer fen, times milliseconds, dates 'YYYY-MM-DD'.
+
+use anyhow::Context;
+use chrono::NaiveDate;
+use shared::domain::{
+    CardNumber, DailyLimit, Email, IdDocument, IdType, Mobile, PersonName, RequestId,
+};
+use shared::store::{Pool, unique_violation};
+use shared::{ErrorClass, Money, PeerRefusal};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::domain::{AccountKind, Card, CardStatus, InsertOutcome, SignUp, SignUpStatus};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// The bank's database.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: Pool,
+}
+
+type Result<T> = anyhow::Result<T>;
+
+const CARD_COLUMNS: &str = "card_number, account_kind, holder_name, id_type, id_number, balance_fen, status, wrong_password_tries, opened_at_ms";
+const SIGNUP_COLUMNS: &str = "signup_id, request_fingerprint, card_number, platform_account, real_name, id_type, id_number, mobile, daily_limit_fen, status, failure_class, failure_reason, failure_message, failure_domain, business_date, created_at_ms, updated_at_ms";
+
+impl Store {
+    /// Opens the database at `url` (SQLite or PostgreSQL) and applies the migrations.
+    pub async fn connect(url: &str) -> Result<Store> {
+        Ok(Store {
+            pool: shared::store::connect(url, &MIGRATOR).await?,
+        })
+    }
+
+    /// Closes the pool.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Appends an audit line.
+    pub async fn audit(
+        &self,
+        at_ms: i64,
+        operation: &str,
+        subject: &str,
+        outcome: &str,
+        detail: &str,
+    ) -> Result<()> {
+        sqlx::query("INSERT INTO audit_log (at_ms, operation, subject, outcome, detail) VALUES ($1, $2, $3, $4, $5)")
+            .bind(at_ms)
+            .bind(operation)
+            .bind(subject)
+            .bind(outcome)
+            .bind(detail)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Inserts a card; `false` if the number is taken.
+    pub async fn insert_card(&self, c: &Card, password_hash: &str) -> Result<bool> {
+        let r = sqlx::query(
+            "INSERT INTO cards (card_number, account_kind, holder_name, id_type, id_number, password_hash, balance_fen, status, wrong_password_tries, opened_at_ms, updated_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
+        )
+        .bind(c.number.expose())
+        .bind(c.kind.code())
+        .bind(c.holder_name.as_str())
+        .bind(c.id.kind().code())
+        .bind(c.id.number())
+        .bind(password_hash)
+        .bind(c.balance.fen())
+        .bind(c.status.code())
+        .bind(i64::from(c.wrong_password_tries))
+        .bind(c.opened_at_ms)
+        .execute(&self.pool)
+        .await;
+        match r {
+            Ok(_) => Ok(true),
+            Err(e) if unique_violation(&e).is_some() => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A card by number.
+    pub async fn card(&self, number: &CardNumber) -> Result<Option<Card>> {
+        let row = sqlx::query(&format!("SELECT {CARD_COLUMNS} FROM cards WHERE card_number = $1"))
+            .bind(number.expose())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(card_from_row).transpose()
+    }
+
+    /// The card's password hash.
+    pub async fn card_password_hash(&self, number: &CardNumber) -> Result<String> {
+        let row = sqlx::query("SELECT password_hash FROM cards WHERE card_number = $1")
+            .bind(number.expose())
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get("password_hash")?)
+    }
+
+    /// Adds to a card's balance.
+    pub async fn add_balance(&self, number: &CardNumber, fen: i64, now_ms: i64) -> Result<()> {
+        sqlx::query("UPDATE cards SET balance_fen = balance_fen + $1, updated_at_ms = $2 WHERE card_number = $3")
+            .bind(fen)
+            .bind(now_ms)
+            .bind(number.expose())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Sets a card's status; `reset_tries` also clears the wrong-password count.
+    pub async fn set_card_status(
+        &self,
+        number: &CardNumber,
+        status: CardStatus,
+        reset_tries: bool,
+        now_ms: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE cards SET status = $1, updated_at_ms = $2, \
+             wrong_password_tries = CASE WHEN $3 = 1 THEN 0 ELSE wrong_password_tries END \
+             WHERE card_number = $4",
+        )
+        .bind(status.code())
+        .bind(now_ms)
+        .bind(i64::from(reset_tries))
+        .bind(number.expose())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Counts one wrong password in one statement and locks the card at `max`; returns the count.
+    pub async fn count_wrong_password(
+        &self,
+        number: &CardNumber,
+        max: u32,
+        now_ms: i64,
+    ) -> Result<u32> {
+        let row = sqlx::query(
+            "UPDATE cards SET wrong_password_tries = wrong_password_tries + 1, updated_at_ms = $1, \
+             status = CASE WHEN wrong_password_tries + 1 >= $2 AND status = 'NORMAL' THEN 'LOCKED' ELSE status END \
+             WHERE card_number = $3 RETURNING wrong_password_tries",
+        )
+        .bind(now_ms)
+        .bind(i64::from(max))
+        .bind(number.expose())
+        .fetch_one(&self.pool)
+        .await?;
+        let n: i64 = row.try_get("wrong_password_tries")?;
+        Ok(u32::try_from(n).unwrap_or(u32::MAX))
+    }
+
+    /// Clears the wrong-password count after a right password.
+    pub async fn reset_wrong_tries(&self, number: &CardNumber, now_ms: i64) -> Result<()> {
+        sqlx::query("UPDATE cards SET wrong_password_tries = 0, updated_at_ms = $1 WHERE card_number = $2")
+            .bind(now_ms)
+            .bind(number.expose())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The sign-up a request id created, with the fingerprint of its form.
+    pub async fn signup_by_request(&self, id: &RequestId) -> Result<Option<(SignUp, String)>> {
+        let row = sqlx::query(&format!("SELECT {SIGNUP_COLUMNS} FROM signups WHERE request_id = $1"))
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            None => Ok(None),
+            Some(r) => Ok(Some((signup_from_row(&r)?, r.try_get("request_fingerprint")?))),
+        }
+    }
+
+    /// A sign-up by id.
+    pub async fn signup(&self, id: &str) -> Result<Option<SignUp>> {
+        let row = sqlx::query(&format!("SELECT {SIGNUP_COLUMNS} FROM signups WHERE signup_id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(signup_from_row).transpose()
+    }
+
+    /// The card's live (PENDING, SIGNED, CANCELLING) sign-up.
+    pub async fn live_signup_for_card(&self, card: &CardNumber) -> Result<Option<SignUp>> {
+        let row = sqlx::query(&format!(
+            "SELECT {SIGNUP_COLUMNS} FROM signups WHERE card_number = $1 AND status IN ('PENDING', 'SIGNED', 'CANCELLING')"
+        ))
+        .bind(card.expose())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(signup_from_row).transpose()
+    }
+
+    /// Inserts a PENDING sign-up; the unique indexes decide races on the request id and the card.
+    pub async fn insert_pending_signup(
+        &self,
+        s: &SignUp,
+        request_id: &RequestId,
+        fingerprint: &str,
+    ) -> Result<InsertOutcome> {
+        let r = sqlx::query(
+            "INSERT INTO signups (signup_id, request_id, request_fingerprint, card_number, platform_account, real_name, id_type, id_number, mobile, daily_limit_fen, status, created_at_ms, updated_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)",
+        )
+        .bind(&s.id)
+        .bind(request_id.as_str())
+        .bind(fingerprint)
+        .bind(s.card.expose())
+        .bind(s.account.as_str())
+        .bind(s.real_name.as_str())
+        .bind(s.id_doc.kind().code())
+        .bind(s.id_doc.number())
+        .bind(s.mobile.as_str())
+        .bind(s.limit.money().fen())
+        .bind(s.status.code())
+        .bind(s.created_at_ms)
+        .execute(&self.pool)
+        .await;
+        match r {
+            Ok(_) => Ok(InsertOutcome::Inserted),
+            Err(e) => match unique_violation(&e) {
+                Some(what) if what.contains("request_id") => Ok(InsertOutcome::RequestIdTaken),
+                Some(_) => {
+                    // SQLite names columns, PostgreSQL the index: ask which one it was.
+                    if self.signup_by_request(request_id).await?.is_some() {
+                        Ok(InsertOutcome::RequestIdTaken)
+                    } else {
+                        Ok(InsertOutcome::CardTaken)
+                    }
+                }
+                None => Err(e.into()),
+            },
+        }
+    }
+
+    /// Settles a PENDING sign-up to SIGNED or FAILED on `date`.
+    pub async fn settle_signup(
+        &self,
+        id: &str,
+        status: SignUpStatus,
+        failure: Option<&PeerRefusal>,
+        date: NaiveDate,
+        now_ms: i64,
+    ) -> Result<()> {
+        let r = sqlx::query(
+            "UPDATE signups SET status = $1, failure_class = $2, failure_reason = $3, failure_message = $4, failure_domain = $5, \
+             business_date = $6, updated_at_ms = $7 WHERE signup_id = $8 AND status = 'PENDING'",
+        )
+        .bind(status.code())
+        .bind(failure.map(|f| f.class.name()))
+        .bind(failure.map(|f| f.reason.as_str()))
+        .bind(failure.map(|f| f.message.as_str()))
+        .bind(failure.map(|f| f.domain.as_str()))
+        .bind(date.to_string())
+        .bind(now_ms)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        anyhow::ensure!(r.rows_affected() == 1, "sign-up {id} was not pending when settled");
+        Ok(())
+    }
+
+    /// Changes limit and/or mobile of a SIGNED sign-up; `false` if it is no longer SIGNED.
+    pub async fn update_signed(
+        &self,
+        id: &str,
+        limit: Option<DailyLimit>,
+        mobile: Option<&Mobile>,
+        now_ms: i64,
+    ) -> Result<bool> {
+        let r = sqlx::query(
+            "UPDATE signups SET daily_limit_fen = COALESCE($1, daily_limit_fen), mobile = COALESCE($2, mobile), updated_at_ms = $3 \
+             WHERE signup_id = $4 AND status = 'SIGNED'",
+        )
+        .bind(limit.map(|l| l.money().fen()))
+        .bind(mobile.map(Mobile::as_str))
+        .bind(now_ms)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Moves a sign-up from one status to another; `false` if it was not in `from`.
+    /// `cancelled_date` is recorded when given.
+    pub async fn move_signup(
+        &self,
+        id: &str,
+        from: SignUpStatus,
+        to: SignUpStatus,
+        cancelled_date: Option<NaiveDate>,
+        now_ms: i64,
+    ) -> Result<bool> {
+        let r = sqlx::query(
+            "UPDATE signups SET status = $1, cancelled_date = COALESCE($2, cancelled_date), updated_at_ms = $3 \
+             WHERE signup_id = $4 AND status = $5",
+        )
+        .bind(to.code())
+        .bind(cancelled_date.map(|d| d.to_string()))
+        .bind(now_ms)
+        .bind(id)
+        .bind(from.code())
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+}
+
+fn text(row: &AnyRow, col: &str) -> Result<String> {
+    row.try_get::<String, _>(col)
+        .with_context(|| format!("column {col}"))
+}
+
+fn opt_text(row: &AnyRow, col: &str) -> Result<Option<String>> {
+    row.try_get::<Option<String>, _>(col)
+        .with_context(|| format!("column {col}"))
+}
+
+fn int(row: &AnyRow, col: &str) -> Result<i64> {
+    row.try_get::<i64, _>(col)
+        .with_context(|| format!("column {col}"))
+}
+
+fn bad(col: &str) -> anyhow::Error {
+    anyhow::anyhow!("stored value in column {col} is not valid")
+}
+
+fn card_from_row(r: &AnyRow) -> Result<Card> {
+    let id_type = IdType::from_code(&text(r, "id_type")?).ok_or_else(|| bad("id_type"))?;
+    Ok(Card {
+        number: CardNumber::parse(&text(r, "card_number")?).map_err(|_| bad("card_number"))?,
+        kind: AccountKind::from_code(&text(r, "account_kind")?).ok_or_else(|| bad("account_kind"))?,
+        holder_name: PersonName::parse(&text(r, "holder_name")?).map_err(|_| bad("holder_name"))?,
+        id: IdDocument::parse(id_type, &text(r, "id_number")?).map_err(|_| bad("id_number"))?,
+        balance: Money::from_fen(int(r, "balance_fen")?).ok_or_else(|| bad("balance_fen"))?,
+        status: CardStatus::from_code(&text(r, "status")?).ok_or_else(|| bad("status"))?,
+        wrong_password_tries: u32::try_from(int(r, "wrong_password_tries")?)
+            .map_err(|_| bad("wrong_password_tries"))?,
+        opened_at_ms: int(r, "opened_at_ms")?,
+    })
+}
+
+fn signup_from_row(r: &AnyRow) -> Result<SignUp> {
+    let id_type = IdType::from_code(&text(r, "id_type")?).ok_or_else(|| bad("id_type"))?;
+    let failure = match opt_text(r, "failure_reason")? {
+        None => None,
+        Some(reason) => Some(PeerRefusal {
+            class: ErrorClass::from_name(&opt_text(r, "failure_class")?.unwrap_or_default())
+                .ok_or_else(|| bad("failure_class"))?,
+            reason,
+            message: opt_text(r, "failure_message")?.unwrap_or_default(),
+            domain: opt_text(r, "failure_domain")?.unwrap_or_default(),
+        }),
+    };
+    Ok(SignUp {
+        id: text(r, "signup_id")?,
+        card: CardNumber::parse(&text(r, "card_number")?).map_err(|_| bad("card_number"))?,
+        account: Email::parse(&text(r, "platform_account")?).map_err(|_| bad("platform_account"))?,
+        real_name: PersonName::parse(&text(r, "real_name")?).map_err(|_| bad("real_name"))?,
+        id_doc: IdDocument::parse(id_type, &text(r, "id_number")?).map_err(|_| bad("id_number"))?,
+        mobile: Mobile::parse(&text(r, "mobile")?).map_err(|_| bad("mobile"))?,
+        limit: Money::from_fen(int(r, "daily_limit_fen")?)
+            .and_then(|m| DailyLimit::new(m).ok())
+            .ok_or_else(|| bad("daily_limit_fen"))?,
+        status: SignUpStatus::from_code(&text(r, "status")?).ok_or_else(|| bad("status"))?,
+        failure,
+        business_date: opt_text(r, "business_date")?
+            .map(|d| d.parse::<NaiveDate>().map_err(|_| bad("business_date")))
+            .transpose()?,
+        created_at_ms: int(r, "created_at_ms")?,
+        updated_at_ms: int(r, "updated_at_ms")?,
+    })
+}
