@@ -10,7 +10,7 @@ use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::server::Router;
 use tonic::transport::{Channel, Endpoint, Server};
-use tonic::{Code, Status};
+use tonic::{Code, Response, Status};
 use tonic_health::ServingStatus;
 use tonic_types::{ErrorDetails, StatusExt};
 
@@ -178,4 +178,45 @@ pub fn timestamp(t: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
         seconds: t.timestamp(),
         nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(0),
     }
+}
+
+/// Where a node writes its audit lines.
+pub trait Audit: Sync {
+    /// Appends one line: the operation, its subject (never a full card number or a secret), the
+    /// outcome (`OK` or the reason code) and a detail.
+    fn audit(
+        &self,
+        operation: &str,
+        subject: &str,
+        outcome: &str,
+        detail: &str,
+    ) -> impl Future<Output = ()> + Send;
+}
+
+/// Runs one request at a node's edge: awaits it, writes its audit line, logs an internal fault
+/// with its cause chain (the caller sees only a generic message), and maps a refusal to its status.
+pub async fn handle<T, E>(
+    node: &impl Audit,
+    domain: &str,
+    operation: &str,
+    subject: &str,
+    work: impl Future<Output = Result<T, E>>,
+) -> Result<Response<T>, Status>
+where
+    E: Refusal + std::fmt::Debug,
+{
+    let result = work.await;
+    match &result {
+        Ok(_) => node.audit(operation, subject, "OK", "").await,
+        Err(e) => {
+            if e.class() == ErrorClass::Internal {
+                tracing::error!(operation, error = ?e, "internal error");
+            } else {
+                tracing::info!(operation, reason = e.reason(), "refused");
+            }
+            node.audit(operation, subject, e.reason(), &e.to_string())
+                .await;
+        }
+    }
+    result.map(Response::new).map_err(|e| status(domain, &e))
 }

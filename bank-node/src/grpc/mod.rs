@@ -11,7 +11,6 @@ use std::future::Future;
 
 use proto::bank::v1::bank_link_service_server::BankLinkServiceServer;
 use proto::bank::v1::branch_service_server::BranchServiceServer;
-use shared::Refusal;
 use tonic::transport::server::Router;
 use tonic::{Response, Status};
 
@@ -33,27 +32,18 @@ pub async fn router(bank: Bank) -> anyhow::Result<Router> {
     shared::grpc::with_health_and_reflection(router, SERVICE_NAMES).await
 }
 
-/// Runs one request: awaits it, writes its audit line, logs an internal fault with its cause
-/// chain, and maps a refusal to its status.
+impl shared::grpc::Audit for Bank {
+    async fn audit(&self, operation: &str, subject: &str, outcome: &str, detail: &str) {
+        Bank::audit(self, operation, subject, outcome, detail).await;
+    }
+}
+
+/// Runs one request through the shared edge handling, as the bank.
 async fn handle<T>(
     bank: &Bank,
     operation: &str,
     subject: &str,
     work: impl Future<Output = Result<T, BankError>>,
 ) -> Result<Response<T>, Status> {
-    let result = work.await;
-    match &result {
-        Ok(_) => bank.audit(operation, subject, "OK", "").await,
-        Err(e) => {
-            if let BankError::Internal(cause) = e {
-                tracing::error!(operation, error = ?cause, "internal error");
-            } else {
-                tracing::info!(operation, reason = e.reason(), "refused");
-            }
-            bank.audit(operation, subject, e.reason(), &e.to_string()).await;
-        }
-    }
-    result
-        .map(Response::new)
-        .map_err(|e| shared::grpc::status(DOMAIN, &e))
+    shared::grpc::handle(bank, DOMAIN, operation, subject, work).await
 }

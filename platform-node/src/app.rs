@@ -1,0 +1,60 @@
+//! Building and running the platform node: bind, open the database, wire the services, serve.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use shared::clock::Clock;
+use tokio::net::TcpListener;
+use tonic::transport::server::Router;
+
+use crate::config::Config;
+use crate::domain::Platform;
+use crate::grpc::{self, BankClient};
+use crate::store::Store;
+
+/// A platform node, bound and ready to serve.
+pub struct Application {
+    listener: TcpListener,
+    addr: SocketAddr,
+    router: Router,
+    store: Store,
+}
+
+impl Application {
+    /// Binds the listen address, opens and migrates the database, and wires the services.
+    pub async fn build(config: &Config, clock: Clock) -> anyhow::Result<Application> {
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let addr = listener.local_addr()?;
+        let store = Store::connect(&config.database_url()?).await?;
+        let bank = BankClient::new(&config.bank_url, config.peer_timeout_ms)?;
+        let platform = Platform::new(store.clone(), clock, Arc::new(bank));
+        let router = grpc::router(platform).await?;
+        Ok(Application {
+            listener,
+            addr,
+            router,
+            store,
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Serves until `shutdown` resolves, then finishes the requests in flight and closes the pool.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> anyhow::Result<()> {
+        tracing::info!(addr = %self.addr, "platform node serving");
+        let result = shared::grpc::serve(self.router, self.listener, shutdown).await;
+        self.store.close().await;
+        tracing::info!("platform node stopped");
+        result
+    }
+}

@@ -1,0 +1,308 @@
+//! The platform's business rules: accounts, login sessions, the platform's copy of each card-link
+//! sign-up, and activation. Storage is behind `crate::store`, the bank behind [`BankPort`].
+
+mod error;
+mod model;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use chrono::Duration;
+pub use error::PlatformError;
+pub use model::*;
+use sha2::{Digest, Sha256};
+use shared::clock::Clock;
+use shared::domain::{CardNumber, DailyLimit, Email, LoginPassword, PayPassword, PersonName};
+use shared::{ErrorClass, PeerFailure, PeerRefusal};
+use tracing::Instrument;
+
+use crate::store::Store;
+
+/// The ErrorInfo domain of refusals the platform makes.
+pub const DOMAIN: &str = "platform.interbank-sim";
+/// How long a login session lasts, in seconds of business time.
+pub const SESSION_TTL_SECS: i64 = 30 * 60;
+
+/// A boxed future, for the object-safe [`BankPort`].
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What the platform asks the bank.
+pub trait BankPort: Send + Sync {
+    /// Asks the bank to confirm a signed sign-up of `card` to `account`.
+    fn confirm_activation<'a>(
+        &'a self,
+        signup_id: &'a str,
+        card: &'a CardNumber,
+        account: &'a Email,
+    ) -> BoxFuture<'a, Result<ActivationGrant, PeerFailure>>;
+}
+
+/// The bank's yes to an activation.
+#[derive(Debug, Clone)]
+pub struct ActivationGrant {
+    /// The daily limit set at the branch.
+    pub limit: DailyLimit,
+    /// The one-time-code mobile, masked.
+    pub mobile_masked: String,
+}
+
+/// The platform: its store, its clock and its line to the bank.
+#[derive(Clone)]
+pub struct Platform {
+    store: Store,
+    clock: Clock,
+    bank: Arc<dyn BankPort>,
+}
+
+/// A login session: the bearer token (given once, never stored) and its end.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// The bearer token.
+    pub token: String,
+    /// When it ends, ms.
+    pub expires_at_ms: i64,
+}
+
+fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+impl Platform {
+    /// A platform over `store`, telling time by `clock`, calling the bank through `bank`.
+    pub fn new(store: Store, clock: Clock, bank: Arc<dyn BankPort>) -> Platform {
+        Platform { store, clock, bank }
+    }
+
+    /// Records one line of the audit log; a failure to write it is logged, never fatal.
+    pub async fn audit(&self, operation: &str, subject: &str, outcome: &str, detail: &str) {
+        if let Err(e) = self
+            .store
+            .audit(self.clock.now_ms(), operation, subject, outcome, detail)
+            .await
+        {
+            tracing::error!(error = ?e, operation, "cannot write audit line");
+        }
+    }
+
+    /// Opens an account.
+    pub async fn register(
+        &self,
+        email: Email,
+        real_name: PersonName,
+        login: LoginPassword,
+        pay: PayPassword,
+    ) -> Result<Account, PlatformError> {
+        let login_hash = shared::secret::hash(login.expose().to_owned()).await?;
+        let pay_hash = shared::secret::hash(pay.expose().to_owned()).await?;
+        let account = Account {
+            email,
+            real_name,
+            status: AccountStatus::Normal,
+            created_at_ms: self.clock.now_ms(),
+        };
+        if !self
+            .store
+            .insert_account(&account, &login_hash, &pay_hash)
+            .await?
+        {
+            return Err(PlatformError::AccountExists);
+        }
+        Ok(account)
+    }
+
+    /// An account, or ACCOUNT_NOT_FOUND.
+    pub async fn account(&self, email: &Email) -> Result<Account, PlatformError> {
+        self.store
+            .account(email)
+            .await?
+            .ok_or(PlatformError::AccountNotFound)
+    }
+
+    /// An account's card-links, newest first.
+    pub async fn links(&self, email: &Email) -> Result<Vec<CardLink>, PlatformError> {
+        Ok(self.store.links_for(email).await?)
+    }
+
+    /// Logs in: the same LOGIN_FAILED for an unknown account and a wrong password.
+    pub async fn login(
+        &self,
+        email: &Email,
+        password: &LoginPassword,
+    ) -> Result<Session, PlatformError> {
+        let Some((account, hash)) = self.store.account_with_login_hash(email).await? else {
+            return Err(PlatformError::LoginFailed);
+        };
+        if !shared::secret::verify(hash, password.expose().to_owned()).await? {
+            return Err(PlatformError::LoginFailed);
+        }
+        if account.status != AccountStatus::Normal {
+            return Err(PlatformError::AccountNotNormal(account.status));
+        }
+        let token = hex::encode(rand::random::<[u8; 32]>());
+        let expires_at_ms = (self.clock.now() + Duration::seconds(SESSION_TTL_SECS)).timestamp_millis();
+        self.store
+            .insert_session(&token_hash(&token), email, expires_at_ms)
+            .await?;
+        Ok(Session {
+            token,
+            expires_at_ms,
+        })
+    }
+
+    /// The account a live session token belongs to.
+    pub async fn session_account(&self, token: &str) -> Result<Account, PlatformError> {
+        let email = self
+            .store
+            .session_email(&token_hash(token), self.clock.now_ms())
+            .await?
+            .ok_or(PlatformError::SessionInvalid)?;
+        self.account(&email).await
+    }
+
+    /// Sets an account's status; leaving NORMAL ends its sessions.
+    pub async fn set_account_status(
+        &self,
+        email: &Email,
+        status: AccountStatus,
+    ) -> Result<Account, PlatformError> {
+        let account = self.account(email).await?;
+        if account.status == AccountStatus::Closed {
+            return Err(PlatformError::AccountClosed);
+        }
+        self.store
+            .set_account_status(email, status, self.clock.now_ms())
+            .await?;
+        self.account(email).await
+    }
+
+    /// The bank asks to record a sign-up: account exists, is normal, carries the same real name.
+    pub async fn confirm_sign_up(&self, s: IncomingSignUp) -> Result<CardLink, PlatformError> {
+        if let Some(existing) = self.store.link(&s.signup_id).await? {
+            let same = existing.email == s.account
+                && existing.real_name == s.real_name
+                && existing.id_type == s.id_type
+                && existing.card_masked == s.card_masked;
+            return if same {
+                Ok(existing)
+            } else {
+                Err(PlatformError::SignUpIdReused)
+            };
+        }
+        let account = self.account(&s.account).await?;
+        if account.status != AccountStatus::Normal {
+            return Err(PlatformError::AccountNotNormal(account.status));
+        }
+        if account.real_name != s.real_name {
+            return Err(PlatformError::NameMismatch);
+        }
+        let now = self.clock.now_ms();
+        let link = CardLink {
+            platform_link_id: format!("PL{}", hex::encode(rand::random::<[u8; 8]>())),
+            signup_id: s.signup_id,
+            email: s.account,
+            real_name: s.real_name,
+            id_type: s.id_type,
+            card_masked: s.card_masked,
+            status: LinkStatus::Signed,
+            daily_limit: None,
+            mobile_masked: None,
+            signed_at_ms: now,
+            activated_at_ms: None,
+        };
+        if !self.store.insert_link(&link).await? {
+            // A concurrent repeat of the same request got there first: answer as it did.
+            let existing = self.store.link(&link.signup_id).await?.ok_or_else(|| {
+                anyhow::anyhow!("card-link {} vanished after a conflict", link.signup_id)
+            })?;
+            return Ok(existing);
+        }
+        tracing::info!(signup_id = %link.signup_id, "card-link signed");
+        Ok(link)
+    }
+
+    /// The bank asks to cancel a sign-up: it must exist here, belong to the account and be
+    /// normal (signed or active); a repeat for a cancelled one answers yes again.
+    pub async fn confirm_cancel(
+        &self,
+        signup_id: &str,
+        account: &Email,
+    ) -> Result<CardLink, PlatformError> {
+        let link = self
+            .store
+            .link(signup_id)
+            .await?
+            .filter(|l| &l.email == account)
+            .ok_or(PlatformError::SignUpNotFound)?;
+        if link.status == LinkStatus::Cancelled {
+            return Ok(link);
+        }
+        self.store
+            .cancel_link(signup_id, self.clock.now_ms())
+            .await?;
+        tracing::info!(signup_id, "card-link cancelled");
+        self.store
+            .link(signup_id)
+            .await?
+            .ok_or(PlatformError::SignUpNotFound)
+    }
+
+    /// Activates the logged-in customer's card-link for the card they typed, after the bank's yes.
+    pub async fn activate(&self, token: &str, card: &CardNumber) -> Result<CardLink, PlatformError> {
+        let account = self.session_account(token).await?;
+        if account.status != AccountStatus::Normal {
+            return Err(PlatformError::AccountNotNormal(account.status));
+        }
+        let masked = card.masked();
+        let link = self
+            .store
+            .links_for(&account.email)
+            .await?
+            .into_iter()
+            .find(|l| l.card_masked == masked && l.status != LinkStatus::Cancelled)
+            .ok_or(PlatformError::SignUpNotFound)?;
+        if link.status == LinkStatus::Active {
+            return Ok(link);
+        }
+        let span = tracing::info_span!("bank.confirm_activation", signup_id = %link.signup_id);
+        let grant = self
+            .bank
+            .confirm_activation(&link.signup_id, card, &account.email)
+            .instrument(span)
+            .await
+            .map_err(|f| match f {
+                PeerFailure::Refused(r) => PlatformError::Relayed(r),
+                PeerFailure::NoAnswer(detail) => PlatformError::Relayed(PeerRefusal {
+                    class: ErrorClass::Unavailable,
+                    reason: "BANK_UNAVAILABLE".to_owned(),
+                    message: format!("the bank could not be reached ({detail}); try activating again"),
+                    domain: DOMAIN.to_owned(),
+                }),
+            })?;
+        if !self
+            .store
+            .activate_link(&link.signup_id, grant.limit, &grant.mobile_masked, self.clock.now_ms())
+            .await?
+        {
+            return Err(PlatformError::SignUpNotNormal);
+        }
+        tracing::info!(signup_id = %link.signup_id, "card-link activated");
+        self.store
+            .link(&link.signup_id)
+            .await?
+            .ok_or(PlatformError::SignUpNotFound)
+    }
+
+    /// The account's active card-link: every card-link function (pay, balance, limit) starts
+    /// here, so none works before activation.
+    pub async fn require_active_link(&self, email: &Email) -> Result<CardLink, PlatformError> {
+        let links = self.store.links_for(email).await?;
+        if let Some(active) = links.iter().find(|l| l.status == LinkStatus::Active) {
+            return Ok(active.clone());
+        }
+        if links.iter().any(|l| l.status == LinkStatus::Signed) {
+            return Err(PlatformError::LinkNotActivated);
+        }
+        Err(PlatformError::SignUpNotFound)
+    }
+}

@@ -1,0 +1,68 @@
+//! Domain values to messages, and the enum conversions both ways.
+
+use proto::common::v1 as common;
+use proto::platform::v1 as pb;
+use shared::clock::from_ms;
+use shared::domain::IdType;
+use shared::grpc::timestamp;
+use shared::FieldError;
+
+use crate::domain::{Account, AccountStatus, CardLink, LinkStatus};
+
+pub fn account(a: &Account, links: &[CardLink]) -> pb::Account {
+    pb::Account {
+        email: a.email.as_str().to_owned(),
+        real_name: a.real_name.as_str().to_owned(),
+        status: match a.status {
+            AccountStatus::Normal => pb::AccountStatus::Normal,
+            AccountStatus::Frozen => pb::AccountStatus::Frozen,
+            AccountStatus::Closed => pb::AccountStatus::Closed,
+        } as i32,
+        card_links: links.iter().map(link).collect(),
+        created_at: Some(timestamp(from_ms(a.created_at_ms))),
+    }
+}
+
+pub fn link(l: &CardLink) -> pb::CardLink {
+    pb::CardLink {
+        platform_link_id: l.platform_link_id.clone(),
+        signup_id: l.signup_id.clone(),
+        card_number_masked: l.card_masked.clone(),
+        status: match l.status {
+            LinkStatus::Signed => pb::LinkStatus::Signed,
+            LinkStatus::Active => pb::LinkStatus::Active,
+            LinkStatus::Cancelled => pb::LinkStatus::Cancelled,
+        } as i32,
+        daily_limit: l.daily_limit.map(|d| d.to_string()).unwrap_or_default(),
+        mobile_masked: l.mobile_masked.clone().unwrap_or_default(),
+        signed_at: Some(timestamp(from_ms(l.signed_at_ms))),
+        activated_at: l.activated_at_ms.map(|t| timestamp(from_ms(t))),
+    }
+}
+
+pub fn account_status_from_pb(v: i32) -> Result<AccountStatus, FieldError> {
+    match pb::AccountStatus::try_from(v) {
+        Ok(pb::AccountStatus::Normal) => Ok(AccountStatus::Normal),
+        Ok(pb::AccountStatus::Frozen) => Ok(AccountStatus::Frozen),
+        Ok(pb::AccountStatus::Closed) => Ok(AccountStatus::Closed),
+        _ => Err(FieldError::new(
+            "status",
+            "ACCOUNT_STATUS_INVALID",
+            "status must be NORMAL, FROZEN or CLOSED",
+        )),
+    }
+}
+
+pub fn id_type_from_pb(v: i32) -> Result<IdType, FieldError> {
+    match common::IdType::try_from(v) {
+        Ok(common::IdType::ResidentId) => Ok(IdType::ResidentId),
+        Ok(common::IdType::Passport) => Ok(IdType::Passport),
+        Ok(common::IdType::HkMacaoPermit) => Ok(IdType::HkMacaoPermit),
+        Ok(common::IdType::TaiwanPermit) => Ok(IdType::TaiwanPermit),
+        _ => Err(FieldError::new(
+            "id_type",
+            "ID_TYPE_UNKNOWN",
+            "id_type must be RESIDENT_ID, PASSPORT, HK_MACAO_PERMIT or TAIWAN_PERMIT",
+        )),
+    }
+}

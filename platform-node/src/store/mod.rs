@@ -1,0 +1,253 @@
+//! The platform's storage: the only module that sees sqlx.
+
+use anyhow::Context;
+use shared::Money;
+use shared::domain::{DailyLimit, Email, IdType, PersonName};
+use shared::store::{Pool, unique_violation};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::domain::{Account, AccountStatus, CardLink, LinkStatus};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// The platform's database.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: Pool,
+}
+
+type Result<T> = anyhow::Result<T>;
+
+const ACCOUNT_COLUMNS: &str = "email, real_name, status, created_at_ms";
+const LINK_COLUMNS: &str = "signup_id, platform_link_id, email, real_name, id_type, card_number_masked, status, daily_limit_fen, mobile_masked, signed_at_ms, activated_at_ms";
+
+impl Store {
+    /// Opens the database at `url` (SQLite or PostgreSQL) and applies the migrations.
+    pub async fn connect(url: &str) -> Result<Store> {
+        Ok(Store {
+            pool: shared::store::connect(url, &MIGRATOR).await?,
+        })
+    }
+
+    /// Closes the pool.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Appends an audit line.
+    pub async fn audit(
+        &self,
+        at_ms: i64,
+        operation: &str,
+        subject: &str,
+        outcome: &str,
+        detail: &str,
+    ) -> Result<()> {
+        sqlx::query("INSERT INTO audit_log (at_ms, operation, subject, outcome, detail) VALUES ($1, $2, $3, $4, $5)")
+            .bind(at_ms)
+            .bind(operation)
+            .bind(subject)
+            .bind(outcome)
+            .bind(detail)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Inserts an account; `false` if the e-mail is taken.
+    pub async fn insert_account(&self, a: &Account, login_hash: &str, pay_hash: &str) -> Result<bool> {
+        let r = sqlx::query(
+            "INSERT INTO accounts (email, real_name, login_password_hash, pay_password_hash, status, created_at_ms, updated_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6)",
+        )
+        .bind(a.email.as_str())
+        .bind(a.real_name.as_str())
+        .bind(login_hash)
+        .bind(pay_hash)
+        .bind(a.status.code())
+        .bind(a.created_at_ms)
+        .execute(&self.pool)
+        .await;
+        match r {
+            Ok(_) => Ok(true),
+            Err(e) if unique_violation(&e).is_some() => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// An account by e-mail.
+    pub async fn account(&self, email: &Email) -> Result<Option<Account>> {
+        let row = sqlx::query(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE email = $1"))
+            .bind(email.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(account_from_row).transpose()
+    }
+
+    /// An account with its login password hash.
+    pub async fn account_with_login_hash(&self, email: &Email) -> Result<Option<(Account, String)>> {
+        let row = sqlx::query(&format!(
+            "SELECT {ACCOUNT_COLUMNS}, login_password_hash FROM accounts WHERE email = $1"
+        ))
+        .bind(email.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        match row {
+            None => Ok(None),
+            Some(r) => Ok(Some((account_from_row(&r)?, text(&r, "login_password_hash")?))),
+        }
+    }
+
+    /// Sets an account's status; any status but NORMAL also ends its sessions.
+    pub async fn set_account_status(&self, email: &Email, status: AccountStatus, now_ms: i64) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE accounts SET status = $1, updated_at_ms = $2 WHERE email = $3")
+            .bind(status.code())
+            .bind(now_ms)
+            .bind(email.as_str())
+            .execute(&mut *tx)
+            .await?;
+        if status != AccountStatus::Normal {
+            sqlx::query("DELETE FROM sessions WHERE email = $1")
+                .bind(email.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Records a session by the hash of its token.
+    pub async fn insert_session(&self, token_hash: &str, email: &Email, expires_at_ms: i64) -> Result<()> {
+        sqlx::query("INSERT INTO sessions (token_hash, email, expires_at_ms) VALUES ($1, $2, $3)")
+            .bind(token_hash)
+            .bind(email.as_str())
+            .bind(expires_at_ms)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The account of a session that has not ended by `now_ms`.
+    pub async fn session_email(&self, token_hash: &str, now_ms: i64) -> Result<Option<Email>> {
+        let row = sqlx::query("SELECT email FROM sessions WHERE token_hash = $1 AND expires_at_ms > $2")
+            .bind(token_hash)
+            .bind(now_ms)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| Email::parse(&text(&r, "email")?).map_err(|_| bad("email")))
+            .transpose()
+    }
+
+    /// Inserts a card-link; `false` if its sign-up id is already recorded.
+    pub async fn insert_link(&self, l: &CardLink) -> Result<bool> {
+        let r = sqlx::query(
+            "INSERT INTO card_links (signup_id, platform_link_id, email, real_name, id_type, card_number_masked, status, signed_at_ms, updated_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+        )
+        .bind(&l.signup_id)
+        .bind(&l.platform_link_id)
+        .bind(l.email.as_str())
+        .bind(l.real_name.as_str())
+        .bind(l.id_type.code())
+        .bind(&l.card_masked)
+        .bind(l.status.code())
+        .bind(l.signed_at_ms)
+        .execute(&self.pool)
+        .await;
+        match r {
+            Ok(_) => Ok(true),
+            Err(e) if unique_violation(&e).is_some() => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A card-link by the bank's sign-up id.
+    pub async fn link(&self, signup_id: &str) -> Result<Option<CardLink>> {
+        let row = sqlx::query(&format!("SELECT {LINK_COLUMNS} FROM card_links WHERE signup_id = $1"))
+            .bind(signup_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(link_from_row).transpose()
+    }
+
+    /// An account's card-links, newest first.
+    pub async fn links_for(&self, email: &Email) -> Result<Vec<CardLink>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {LINK_COLUMNS} FROM card_links WHERE email = $1 ORDER BY signed_at_ms DESC, signup_id DESC"
+        ))
+        .bind(email.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(link_from_row).collect()
+    }
+
+    /// SIGNED → ACTIVE with the bank's limit and mobile; `false` if it was not SIGNED.
+    pub async fn activate_link(&self, signup_id: &str, limit: DailyLimit, mobile_masked: &str, now_ms: i64) -> Result<bool> {
+        let r = sqlx::query(
+            "UPDATE card_links SET status = 'ACTIVE', daily_limit_fen = $1, mobile_masked = $2, activated_at_ms = $3, updated_at_ms = $3 \
+             WHERE signup_id = $4 AND status = 'SIGNED'",
+        )
+        .bind(limit.money().fen())
+        .bind(mobile_masked)
+        .bind(now_ms)
+        .bind(signup_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// SIGNED or ACTIVE → CANCELLED.
+    pub async fn cancel_link(&self, signup_id: &str, now_ms: i64) -> Result<()> {
+        sqlx::query(
+            "UPDATE card_links SET status = 'CANCELLED', cancelled_at_ms = $1, updated_at_ms = $1 \
+             WHERE signup_id = $2 AND status IN ('SIGNED', 'ACTIVE')",
+        )
+        .bind(now_ms)
+        .bind(signup_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}
+
+fn text(row: &AnyRow, col: &str) -> Result<String> {
+    row.try_get::<String, _>(col).with_context(|| format!("column {col}"))
+}
+
+fn bad(col: &str) -> anyhow::Error {
+    anyhow::anyhow!("stored value in column {col} is not valid")
+}
+
+fn account_from_row(r: &AnyRow) -> Result<Account> {
+    Ok(Account {
+        email: Email::parse(&text(r, "email")?).map_err(|_| bad("email"))?,
+        real_name: PersonName::parse(&text(r, "real_name")?).map_err(|_| bad("real_name"))?,
+        status: AccountStatus::from_code(&text(r, "status")?).ok_or_else(|| bad("status"))?,
+        created_at_ms: r.try_get("created_at_ms")?,
+    })
+}
+
+fn link_from_row(r: &AnyRow) -> Result<CardLink> {
+    let limit: Option<i64> = r.try_get("daily_limit_fen")?;
+    Ok(CardLink {
+        platform_link_id: text(r, "platform_link_id")?,
+        signup_id: text(r, "signup_id")?,
+        email: Email::parse(&text(r, "email")?).map_err(|_| bad("email"))?,
+        real_name: PersonName::parse(&text(r, "real_name")?).map_err(|_| bad("real_name"))?,
+        id_type: IdType::from_code(&text(r, "id_type")?).ok_or_else(|| bad("id_type"))?,
+        card_masked: text(r, "card_number_masked")?,
+        status: LinkStatus::from_code(&text(r, "status")?).ok_or_else(|| bad("status"))?,
+        daily_limit: limit
+            .map(|f| {
+                Money::from_fen(f)
+                    .and_then(|m| DailyLimit::new(m).ok())
+                    .ok_or_else(|| bad("daily_limit_fen"))
+            })
+            .transpose()?,
+        mobile_masked: r.try_get("mobile_masked")?,
+        signed_at_ms: r.try_get("signed_at_ms")?,
+        activated_at_ms: r.try_get("activated_at_ms")?,
+    })
+}
