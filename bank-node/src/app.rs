@@ -28,6 +28,16 @@ impl Application {
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
+        Self::build_on(listener, config, clock).await
+    }
+
+    /// Like [`Application::build`] on a listener bound already (tests and `ibsim up` bind both
+    /// nodes' ports first, so that each knows the other's address); `config.listen` is ignored.
+    pub async fn build_on(
+        listener: TcpListener,
+        config: &Config,
+        clock: Clock,
+    ) -> anyhow::Result<Application> {
         let addr = listener.local_addr()?;
         let store = Store::connect(&config.database_url()?).await?;
         let platform = PlatformClient::new(&config.platform_url, config.peer_timeout_ms)?;

@@ -10,7 +10,7 @@ mod secrets;
 
 pub use card::{CardNumber, CardNumberError};
 pub use contact::{Email, EmailError, PersonName, PersonNameError, RequestId, RequestIdError};
-pub use identity::{IdDocument, IdError, IdType};
+pub use identity::{IdDocument, IdError, IdType, resident_id_check_char};
 pub use limit::{DailyLimit, LimitError};
 pub use mobile::{Carrier, Mobile, MobileError};
 pub use secrets::{CardPassword, LoginPassword, PayPassword, SecretError};

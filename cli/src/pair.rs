@@ -1,0 +1,137 @@
+//! Both nodes in one process, each with its own database and its own gRPC server on its own port;
+//! they talk to each other only over gRPC, as two separate processes would. `ibsim up` and the
+//! end-to-end tests start them this way.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use shared::clock::Clock;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// Where each node listens and keeps its data.
+#[derive(Debug, Clone)]
+pub struct PairConfig {
+    /// The bank's listen address (port 0: any free port).
+    pub bank_listen: SocketAddr,
+    /// The platform's listen address (port 0: any free port).
+    pub platform_listen: SocketAddr,
+    /// The bank's database URL.
+    pub bank_database_url: String,
+    /// The platform's database URL.
+    pub platform_database_url: String,
+    /// The bank's data directory.
+    pub bank_data_dir: PathBuf,
+    /// The platform's data directory.
+    pub platform_data_dir: PathBuf,
+    /// Peer call timeout, milliseconds.
+    pub peer_timeout_ms: u64,
+}
+
+struct Node {
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Node {
+    fn spawn<F>(run: impl FnOnce(oneshot::Receiver<()>) -> F) -> Node
+    where
+        F: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        Node {
+            stop: Some(tx),
+            task: Some(tokio::spawn(run(rx))),
+        }
+    }
+
+    async fn stop(&mut self) -> anyhow::Result<()> {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        match self.task.take() {
+            Some(t) => t.await.context("node task panicked")?,
+            None => Ok(()),
+        }
+    }
+}
+
+/// Two running nodes.
+pub struct RunningPair {
+    /// Where the bank serves.
+    pub bank_addr: SocketAddr,
+    /// Where the platform serves.
+    pub platform_addr: SocketAddr,
+    bank: Node,
+    platform: Node,
+}
+
+impl RunningPair {
+    /// Binds both ports, opens both databases, and serves both nodes.
+    pub async fn start(cfg: &PairConfig) -> anyhow::Result<RunningPair> {
+        let bank_listener = TcpListener::bind(cfg.bank_listen)
+            .await
+            .with_context(|| format!("cannot listen on {} for the bank", cfg.bank_listen))?;
+        let platform_listener = TcpListener::bind(cfg.platform_listen)
+            .await
+            .with_context(|| format!("cannot listen on {} for the platform", cfg.platform_listen))?;
+        let bank_addr = bank_listener.local_addr()?;
+        let platform_addr = platform_listener.local_addr()?;
+
+        let bank_cfg = bank_node::Config {
+            listen: bank_addr,
+            platform_url: format!("http://{platform_addr}"),
+            database_url: Some(cfg.bank_database_url.clone()),
+            data_dir: cfg.bank_data_dir.clone(),
+            peer_timeout_ms: cfg.peer_timeout_ms,
+        };
+        let platform_cfg = platform_node::Config {
+            listen: platform_addr,
+            bank_url: format!("http://{bank_addr}"),
+            database_url: Some(cfg.platform_database_url.clone()),
+            data_dir: cfg.platform_data_dir.clone(),
+            peer_timeout_ms: cfg.peer_timeout_ms,
+        };
+        let bank = bank_node::Application::build_on(bank_listener, &bank_cfg, Clock::real())
+            .await
+            .context("cannot start the bank node")?;
+        let platform =
+            platform_node::Application::build_on(platform_listener, &platform_cfg, Clock::real())
+                .await
+                .context("cannot start the platform node")?;
+        Ok(RunningPair {
+            bank_addr,
+            platform_addr,
+            bank: Node::spawn(|rx| bank.run_until_stopped(async move {
+                let _ = rx.await;
+            })),
+            platform: Node::spawn(|rx| platform.run_until_stopped(async move {
+                let _ = rx.await;
+            })),
+        })
+    }
+
+    /// The bank's URL.
+    pub fn bank_url(&self) -> String {
+        format!("http://{}", self.bank_addr)
+    }
+
+    /// The platform's URL.
+    pub fn platform_url(&self) -> String {
+        format!("http://{}", self.platform_addr)
+    }
+
+    /// Stops the platform node only (to see how the bank copes without it).
+    pub async fn stop_platform(&mut self) -> anyhow::Result<()> {
+        self.platform.stop().await
+    }
+
+    /// Stops both nodes, finishing requests in flight.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        let p = self.platform.stop().await;
+        let b = self.bank.stop().await;
+        p.and(b)
+    }
+}

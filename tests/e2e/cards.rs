@@ -1,0 +1,111 @@
+//! Card accounts at the branch.
+
+use e2e_tests::{TestApp, assert_refused, field, on_both_backends, resident_id};
+use proto::bank::v1 as bank;
+use proto::common::v1::IdType;
+use tonic::Code;
+
+on_both_backends!(
+    cards_open_with_issued_or_requested_numbers,
+    card_opening_refuses_bad_fields,
+    deposits_add_exactly_and_frozen_cards_take_none,
+    a_closed_card_stays_closed,
+);
+
+fn open(number: &str, kind: bank::AccountKind, deposit: &str) -> bank::OpenCardRequest {
+    bank::OpenCardRequest {
+        account_kind: kind as i32,
+        holder_name: "刘一".into(),
+        id_type: IdType::ResidentId as i32,
+        id_number: resident_id(),
+        card_password: "246810".into(),
+        opening_deposit: deposit.into(),
+        card_number: number.into(),
+    }
+}
+
+async fn cards_open_with_issued_or_requested_numbers(app: TestApp) {
+    let issued = app.branch.clone().open_card(open("", bank::AccountKind::CardOnly, "")).await.unwrap().into_inner().card.unwrap();
+    assert_eq!(issued.card_number.len(), 19);
+    assert!(issued.card_number.starts_with("622188"));
+    assert_eq!(issued.balance, "0.00");
+    assert_eq!(issued.status, bank::CardStatus::Normal as i32);
+
+    let chosen = app
+        .branch
+        .clone()
+        .open_card(open("6221881234567890129", bank::AccountKind::CardAndPassbook, "12.5"))
+        .await
+        .unwrap()
+        .into_inner()
+        .card
+        .unwrap();
+    assert_eq!(chosen.card_number, "6221881234567890129");
+    assert_eq!(chosen.account_kind, bank::AccountKind::CardAndPassbook as i32);
+    assert_eq!(chosen.balance, "12.50");
+    assert_refused(
+        app.branch.clone().open_card(open("6221881234567890129", bank::AccountKind::CardOnly, "")).await,
+        Code::AlreadyExists,
+        "CARD_NUMBER_TAKEN",
+    );
+    let got = app.branch.clone().get_card(bank::GetCardRequest { card_number: chosen.card_number.clone() }).await.unwrap().into_inner().card.unwrap();
+    assert_eq!(got, chosen);
+}
+
+async fn card_opening_refuses_bad_fields(app: TestApp) {
+    let table: Vec<(fn(&mut bank::OpenCardRequest), &str, &str)> = vec![
+        (|r| r.account_kind = 0, "account_kind", "ACCOUNT_KIND_UNKNOWN"),
+        (|r| r.holder_name = String::new(), "holder_name", "NAME_INVALID"),
+        (|r| r.id_type = 0, "id_type", "ID_TYPE_UNKNOWN"),
+        (|r| r.id_number = "110105199002301234".into(), "id_number", "ID_NUMBER_INVALID"),
+        (|r| r.card_password = "abcdef".into(), "card_password", "CARD_PASSWORD_INVALID"),
+        (|r| r.opening_deposit = "-5".into(), "opening_deposit", "MONEY_INVALID"),
+        (|r| r.opening_deposit = "1000000.01".into(), "opening_deposit", "AMOUNT_OUT_OF_RANGE"),
+        (|r| r.card_number = "6221881234567890120".into(), "card_number", "CARD_NUMBER_INVALID"),
+    ];
+    for (spoil, want_field, want_reason) in table {
+        let mut req = open("", bank::AccountKind::CardOnly, "1");
+        spoil(&mut req);
+        let s = assert_refused(app.branch.clone().open_card(req).await, Code::InvalidArgument, want_reason);
+        assert_eq!(field(&s), want_field);
+    }
+    assert_refused(
+        app.branch.clone().get_card(bank::GetCardRequest { card_number: "6221881234567890129".into() }).await,
+        Code::NotFound,
+        "CARD_NOT_FOUND",
+    );
+}
+
+async fn deposits_add_exactly_and_frozen_cards_take_none(app: TestApp) {
+    let c = app.customer("刘二").await;
+    let deposit = |amount: &str| {
+        let mut client = app.branch.clone();
+        let req = bank::DepositRequest { card_number: c.card_number.clone(), amount: amount.into() };
+        async move { client.deposit(req).await }
+    };
+    assert_eq!(deposit("0.10").await.unwrap().into_inner().card.unwrap().balance, "1000.10");
+    assert_eq!(deposit("0.20").await.unwrap().into_inner().card.unwrap().balance, "1000.30");
+    assert_refused(deposit("0").await, Code::InvalidArgument, "AMOUNT_OUT_OF_RANGE");
+    assert_refused(deposit("0.001").await, Code::InvalidArgument, "MONEY_INVALID");
+    app.branch
+        .clone()
+        .set_card_status(bank::SetCardStatusRequest { card_number: c.card_number.clone(), status: bank::CardStatus::Frozen as i32 })
+        .await
+        .unwrap();
+    assert_refused(deposit("1").await, Code::FailedPrecondition, "CARD_NOT_NORMAL");
+    let card = app.branch.clone().get_card(bank::GetCardRequest { card_number: c.card_number.clone() }).await.unwrap().into_inner().card.unwrap();
+    assert_eq!(card.balance, "1000.30");
+}
+
+async fn a_closed_card_stays_closed(app: TestApp) {
+    let c = app.customer("刘三").await;
+    let set = |status: bank::CardStatus| {
+        let mut client = app.branch.clone();
+        let req = bank::SetCardStatusRequest { card_number: c.card_number.clone(), status: status as i32 };
+        async move { client.set_card_status(req).await }
+    };
+    assert_refused(set(bank::CardStatus::Locked).await, Code::InvalidArgument, "CARD_STATUS_INVALID");
+    set(bank::CardStatus::Closed).await.unwrap();
+    assert_refused(set(bank::CardStatus::Normal).await, Code::FailedPrecondition, "CARD_CLOSED");
+    assert_refused(app.sign_up(app.sign_up_form(&c)).await, Code::FailedPrecondition, "CARD_NOT_NORMAL");
+}
