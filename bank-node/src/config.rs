@@ -8,17 +8,29 @@ use std::path::PathBuf;
 #[derive(clap::Args, Debug, Clone)]
 pub struct Config {
     /// Address the bank's gRPC server listens on (port 0 picks a free port).
-    #[arg(long = "listen", env = "IBSIM_BANK_LISTEN", default_value = "127.0.0.1:40051")]
+    #[arg(
+        long = "listen",
+        env = "IBSIM_BANK_LISTEN",
+        default_value = "127.0.0.1:40051"
+    )]
     pub listen: SocketAddr,
     /// URL of the platform node's gRPC server.
-    #[arg(long = "platform-url", env = "IBSIM_BANK_PLATFORM_URL", default_value = "http://127.0.0.1:40052")]
+    #[arg(
+        long = "platform-url",
+        env = "IBSIM_BANK_PLATFORM_URL",
+        default_value = "http://127.0.0.1:40052"
+    )]
     pub platform_url: String,
     /// Database URL: `sqlite://…`, `sqlite::memory:` or `postgres://…`. Default: a SQLite file
     /// `bank.db` in the data directory.
     #[arg(long = "database-url", env = "IBSIM_BANK_DATABASE_URL")]
     pub database_url: Option<String>,
     /// Directory for the bank's files (the default SQLite database, later its file store).
-    #[arg(long = "data-dir", env = "IBSIM_BANK_DATA_DIR", default_value = "data/bank")]
+    #[arg(
+        long = "data-dir",
+        env = "IBSIM_BANK_DATA_DIR",
+        default_value = "data/bank"
+    )]
     pub data_dir: PathBuf,
     /// How long a call to the platform may take, in milliseconds, before its outcome is unknown.
     #[arg(long = "peer-timeout-ms", env = "IBSIM_BANK_PEER_TIMEOUT_MS", default_value_t = shared::grpc::PEER_TIMEOUT_MS_DEFAULT)]

@@ -1,1 +1,158 @@
-fn main(){}
+//! `ibsim`: start both interbank-sim nodes, and drive every flow from the command line.
+
+mod commands;
+mod print;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// interbank-sim: a postal bank and a payment platform, linked over gRPC.
+///
+/// Start both nodes with `ibsim up`, then drive them from another terminal with `ibsim branch …`
+/// (the bank's counter) and `ibsim platform …` (the platform's website and operators).
+/// A refusal prints its gRPC code, reason and the institution that refused, and exits with 2.
+#[derive(Parser, Debug)]
+#[command(name = "ibsim", version, about, long_about)]
+struct Cli {
+    /// The bank node's gRPC URL.
+    #[arg(
+        long,
+        global = true,
+        env = "IBSIM_BANK_URL",
+        default_value = "http://127.0.0.1:40051"
+    )]
+    bank: String,
+    /// The platform node's gRPC URL.
+    #[arg(
+        long,
+        global = true,
+        env = "IBSIM_PLATFORM_URL",
+        default_value = "http://127.0.0.1:40052"
+    )]
+    platform: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Start both nodes (embedded SQLite by default), seed the demo data, and serve until Ctrl-C.
+    Up(UpArgs),
+    /// The bank's branch counter: cards and the card-link sign-up.
+    #[command(subcommand)]
+    Branch(commands::Branch),
+    /// The platform: the customer's website and the operators' console.
+    #[command(subcommand)]
+    Platform(commands::Platform),
+}
+
+/// Where `ibsim up` puts the nodes.
+#[derive(clap::Args, Debug)]
+struct UpArgs {
+    /// Directory for both nodes' data (bank/ and platform/ below it).
+    #[arg(long, env = "IBSIM_DATA_DIR", default_value = "data")]
+    data_dir: PathBuf,
+    /// The bank's listen address.
+    #[arg(long, env = "IBSIM_BANK_LISTEN", default_value = "127.0.0.1:40051")]
+    bank_listen: SocketAddr,
+    /// The platform's listen address.
+    #[arg(long, env = "IBSIM_PLATFORM_LISTEN", default_value = "127.0.0.1:40052")]
+    platform_listen: SocketAddr,
+    /// The bank's database URL (default: SQLite file in the data directory).
+    #[arg(long, env = "IBSIM_BANK_DATABASE_URL")]
+    bank_database_url: Option<String>,
+    /// The platform's database URL (default: SQLite file in the data directory).
+    #[arg(long, env = "IBSIM_PLATFORM_DATABASE_URL")]
+    platform_database_url: Option<String>,
+    /// Do not seed the demo cards and accounts.
+    #[arg(long)]
+    no_demo: bool,
+    /// Log format: text or json.
+    #[arg(long, env = "IBSIM_LOG_FORMAT", default_value = "text")]
+    log_format: shared::telemetry::LogFormat,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Up(args) => up(args).await,
+        Command::Branch(cmd) => commands::branch(&cli.bank, cmd).await,
+        Command::Platform(cmd) => commands::platform(&cli.platform, cmd).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if let Some(status) = e.downcast_ref::<tonic::Status>() {
+                print::refusal(status);
+                ExitCode::from(2)
+            } else {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+async fn up(args: UpArgs) -> anyhow::Result<()> {
+    use ibsim_cli::pair::{PairConfig, RunningPair};
+    shared::telemetry::init(args.log_format);
+    let bank_dir = args.data_dir.join("bank");
+    let platform_dir = args.data_dir.join("platform");
+    let cfg = PairConfig {
+        bank_listen: args.bank_listen,
+        platform_listen: args.platform_listen,
+        bank_database_url: match args.bank_database_url {
+            Some(u) => u,
+            None => shared::store::sqlite_url_in(&bank_dir, "bank.db")?,
+        },
+        platform_database_url: match args.platform_database_url {
+            Some(u) => u,
+            None => shared::store::sqlite_url_in(&platform_dir, "platform.db")?,
+        },
+        bank_data_dir: bank_dir,
+        platform_data_dir: platform_dir,
+        peer_timeout_ms: shared::grpc::PEER_TIMEOUT_MS_DEFAULT,
+    };
+    let pair = RunningPair::start(&cfg).await?;
+    if !args.no_demo {
+        let bank = commands::connect(&pair.bank_url()).await?;
+        let platform = commands::connect(&pair.platform_url()).await?;
+        ibsim_cli::demo::seed(bank, platform).await?;
+    }
+    println!("interbank-sim is up");
+    println!(
+        "  bank node      {}   (BranchService, BankLinkService)",
+        pair.bank_url()
+    );
+    println!(
+        "  platform node  {}   (AccountService, PlatformOpsService, PlatformLinkService)",
+        pair.platform_url()
+    );
+    println!(
+        "  databases      {} | {}",
+        shared::store::redact(&cfg.bank_database_url),
+        shared::store::redact(&cfg.platform_database_url)
+    );
+    if !args.no_demo {
+        println!(
+            "  demo data      4 cards, 4 accounts (docs/test-data.md); card password 123456, login password demo-login-1"
+        );
+    }
+    println!();
+    println!("Try, in another terminal:");
+    println!(
+        "  ibsim branch sign-up --card 6221880000000000019 --password 123456 --account zhangsan@example.com \\"
+    );
+    println!("      --name 张三 --id-number 110105199003071239 --mobile 13800138000 --limit 2000");
+    println!(
+        "  ibsim platform activate --email zhangsan@example.com --login-password demo-login-1 --card 6221880000000000019"
+    );
+    println!("  grpcurl -plaintext {} list", pair.bank_addr);
+    println!("Ctrl-C stops both nodes.");
+    shared::grpc::shutdown_signal().await;
+    pair.stop().await
+}

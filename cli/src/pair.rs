@@ -74,9 +74,12 @@ impl RunningPair {
         let bank_listener = TcpListener::bind(cfg.bank_listen)
             .await
             .with_context(|| format!("cannot listen on {} for the bank", cfg.bank_listen))?;
-        let platform_listener = TcpListener::bind(cfg.platform_listen)
-            .await
-            .with_context(|| format!("cannot listen on {} for the platform", cfg.platform_listen))?;
+        let platform_listener =
+            TcpListener::bind(cfg.platform_listen)
+                .await
+                .with_context(|| {
+                    format!("cannot listen on {} for the platform", cfg.platform_listen)
+                })?;
         let bank_addr = bank_listener.local_addr()?;
         let platform_addr = platform_listener.local_addr()?;
 
@@ -104,12 +107,16 @@ impl RunningPair {
         Ok(RunningPair {
             bank_addr,
             platform_addr,
-            bank: Node::spawn(|rx| bank.run_until_stopped(async move {
-                let _ = rx.await;
-            })),
-            platform: Node::spawn(|rx| platform.run_until_stopped(async move {
-                let _ = rx.await;
-            })),
+            bank: Node::spawn(|rx| {
+                bank.run_until_stopped(async move {
+                    let _ = rx.await;
+                })
+            }),
+            platform: Node::spawn(|rx| {
+                platform.run_until_stopped(async move {
+                    let _ = rx.await;
+                })
+            }),
         })
     }
 

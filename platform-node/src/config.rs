@@ -8,17 +8,29 @@ use std::path::PathBuf;
 #[derive(clap::Args, Debug, Clone)]
 pub struct Config {
     /// Address the platform's gRPC server listens on (port 0 picks a free port).
-    #[arg(long = "listen", env = "IBSIM_PLATFORM_LISTEN", default_value = "127.0.0.1:40052")]
+    #[arg(
+        long = "listen",
+        env = "IBSIM_PLATFORM_LISTEN",
+        default_value = "127.0.0.1:40052"
+    )]
     pub listen: SocketAddr,
     /// URL of the bank node's gRPC server.
-    #[arg(long = "bank-url", env = "IBSIM_PLATFORM_BANK_URL", default_value = "http://127.0.0.1:40051")]
+    #[arg(
+        long = "bank-url",
+        env = "IBSIM_PLATFORM_BANK_URL",
+        default_value = "http://127.0.0.1:40051"
+    )]
     pub bank_url: String,
     /// Database URL: `sqlite://…`, `sqlite::memory:` or `postgres://…`. Default: a SQLite file
     /// `platform.db` in the data directory.
     #[arg(long = "database-url", env = "IBSIM_PLATFORM_DATABASE_URL")]
     pub database_url: Option<String>,
     /// Directory for the platform's files (the default SQLite database, later downloaded files).
-    #[arg(long = "data-dir", env = "IBSIM_PLATFORM_DATA_DIR", default_value = "data/platform")]
+    #[arg(
+        long = "data-dir",
+        env = "IBSIM_PLATFORM_DATA_DIR",
+        default_value = "data/platform"
+    )]
     pub data_dir: PathBuf,
     /// How long a call to the bank may take, in milliseconds, before its outcome is unknown.
     #[arg(long = "peer-timeout-ms", env = "IBSIM_PLATFORM_PEER_TIMEOUT_MS", default_value_t = shared::grpc::PEER_TIMEOUT_MS_DEFAULT)]

@@ -1,7 +1,7 @@
 //! `platform-node`: the payment platform's side of the link.
 
-use platform_node::{Application, Config};
 use clap::Parser;
+use platform_node::{Application, Config};
 use shared::clock::Clock;
 use shared::telemetry::{self, LogFormat};
 

@@ -17,7 +17,10 @@ on_both_backends!(
 );
 
 fn activate(token: &str, card: &str) -> platform::ActivateRequest {
-    platform::ActivateRequest { session_token: token.to_owned(), card_number: card.to_owned() }
+    platform::ActivateRequest {
+        session_token: token.to_owned(),
+        card_number: card.to_owned(),
+    }
 }
 
 async fn activation_confirms_with_the_bank_and_shows_the_branch_limit(app: TestApp) {
@@ -25,22 +28,43 @@ async fn activation_confirms_with_the_bank_and_shows_the_branch_limit(app: TestA
     app.signed_up(&c).await;
     app.branch
         .clone()
-        .change_limit(bank::ChangeLimitRequest { card_number: c.card_number.clone(), daily_limit: "888.88".into() })
+        .change_limit(bank::ChangeLimitRequest {
+            card_number: c.card_number.clone(),
+            daily_limit: "888.88".into(),
+        })
         .await
         .unwrap();
     let token = app.login(&c).await;
-    let link = app.website.clone().activate(activate(&token, &c.card_number)).await.unwrap().into_inner().card_link.unwrap();
+    let link = app
+        .website
+        .clone()
+        .activate(activate(&token, &c.card_number))
+        .await
+        .unwrap()
+        .into_inner()
+        .card_link
+        .unwrap();
     assert_eq!(link.status, platform::LinkStatus::Active as i32);
     assert_eq!(link.daily_limit, "888.88");
     assert_eq!(link.mobile_masked, "138****8000");
     assert!(link.activated_at.is_some());
     // Activating again answers the same.
-    let again = app.website.clone().activate(activate(&token, &c.card_number)).await.unwrap().into_inner().card_link.unwrap();
+    let again = app
+        .website
+        .clone()
+        .activate(activate(&token, &c.card_number))
+        .await
+        .unwrap()
+        .into_inner()
+        .card_link
+        .unwrap();
     assert_eq!(again, link);
     let mine = app
         .website
         .clone()
-        .get_my_account(platform::GetMyAccountRequest { session_token: token })
+        .get_my_account(platform::GetMyAccountRequest {
+            session_token: token,
+        })
         .await
         .unwrap()
         .into_inner()
@@ -52,38 +76,86 @@ async fn activation_confirms_with_the_bank_and_shows_the_branch_limit(app: TestA
 async fn activation_needs_a_signup_of_that_card(app: TestApp) {
     let c = app.customer("王二").await;
     let token = app.login(&c).await;
-    assert_refused(app.website.clone().activate(activate(&token, &c.card_number)).await, Code::NotFound, "SIGN_UP_NOT_FOUND");
-    app.signed_up(&c).await;
     assert_refused(
-        app.website.clone().activate(activate(&token, "6221880000000000019")).await,
+        app.website
+            .clone()
+            .activate(activate(&token, &c.card_number))
+            .await,
         Code::NotFound,
         "SIGN_UP_NOT_FOUND",
     );
-    assert_refused(app.website.clone().activate(activate(&token, "1234")).await, Code::InvalidArgument, "CARD_NUMBER_INVALID");
+    app.signed_up(&c).await;
+    assert_refused(
+        app.website
+            .clone()
+            .activate(activate(&token, "6221880000000000019"))
+            .await,
+        Code::NotFound,
+        "SIGN_UP_NOT_FOUND",
+    );
+    assert_refused(
+        app.website.clone().activate(activate(&token, "1234")).await,
+        Code::InvalidArgument,
+        "CARD_NUMBER_INVALID",
+    );
     let links = app.platform_account(&c.email).await.card_links;
-    assert_eq!(links[0].status, platform::LinkStatus::Signed as i32, "still not active");
+    assert_eq!(
+        links[0].status,
+        platform::LinkStatus::Signed as i32,
+        "still not active"
+    );
 }
 
 async fn activation_needs_a_live_session(app: TestApp) {
     let c = app.customer("王三").await;
     app.signed_up(&c).await;
-    assert_refused(app.website.clone().activate(activate("not-a-token", &c.card_number)).await, Code::Unauthenticated, "SESSION_INVALID");
+    assert_refused(
+        app.website
+            .clone()
+            .activate(activate("not-a-token", &c.card_number))
+            .await,
+        Code::Unauthenticated,
+        "SESSION_INVALID",
+    );
     let token = app.login(&c).await;
     app.ops
         .clone()
-        .set_account_status(platform::SetAccountStatusRequest { email: c.email.clone(), status: platform::AccountStatus::Frozen as i32 })
+        .set_account_status(platform::SetAccountStatusRequest {
+            email: c.email.clone(),
+            status: platform::AccountStatus::Frozen as i32,
+        })
         .await
         .unwrap();
     // Freezing ends the account's sessions.
-    assert_refused(app.website.clone().activate(activate(&token, &c.card_number)).await, Code::Unauthenticated, "SESSION_INVALID");
+    assert_refused(
+        app.website
+            .clone()
+            .activate(activate(&token, &c.card_number))
+            .await,
+        Code::Unauthenticated,
+        "SESSION_INVALID",
+    );
 }
 
 async fn activation_after_cancellation_is_refused(app: TestApp) {
     let c = app.customer("王四").await;
     app.signed_up(&c).await;
-    app.branch.clone().cancel_sign_up(bank::CancelSignUpRequest { card_number: c.card_number.clone() }).await.unwrap();
+    app.branch
+        .clone()
+        .cancel_sign_up(bank::CancelSignUpRequest {
+            card_number: c.card_number.clone(),
+        })
+        .await
+        .unwrap();
     let token = app.login(&c).await;
-    assert_refused(app.website.clone().activate(activate(&token, &c.card_number)).await, Code::NotFound, "SIGN_UP_NOT_FOUND");
+    assert_refused(
+        app.website
+            .clone()
+            .activate(activate(&token, &c.card_number))
+            .await,
+        Code::NotFound,
+        "SIGN_UP_NOT_FOUND",
+    );
 }
 
 async fn bank_refuses_activation_for_another_account(app: TestApp) {
@@ -105,30 +177,62 @@ async fn bank_refuses_activation_for_another_account(app: TestApp) {
     assert_eq!(domain(&status), "bank.interbank-sim");
     app.branch
         .clone()
-        .set_card_status(bank::SetCardStatusRequest { card_number: c.card_number.clone(), status: bank::CardStatus::Frozen as i32 })
+        .set_card_status(bank::SetCardStatusRequest {
+            card_number: c.card_number.clone(),
+            status: bank::CardStatus::Frozen as i32,
+        })
         .await
         .unwrap();
     let token = app.login(&c).await;
-    let relayed = assert_refused(app.website.clone().activate(activate(&token, &c.card_number)).await, Code::FailedPrecondition, "CARD_NOT_NORMAL");
-    assert_eq!(domain(&relayed), "bank.interbank-sim", "the bank's refusal reaches the customer as the bank's");
+    let relayed = assert_refused(
+        app.website
+            .clone()
+            .activate(activate(&token, &c.card_number))
+            .await,
+        Code::FailedPrecondition,
+        "CARD_NOT_NORMAL",
+    );
+    assert_eq!(
+        domain(&relayed),
+        "bank.interbank-sim",
+        "the bank's refusal reaches the customer as the bank's"
+    );
 }
 
 async fn login_refuses_wrong_password_and_frozen_accounts(app: TestApp) {
     let c = app.customer("王六").await;
     let login = |email: &str, pw: &str| {
         let mut client = app.website.clone();
-        let req = platform::LoginRequest { email: email.to_owned(), login_password: pw.to_owned() };
+        let req = platform::LoginRequest {
+            email: email.to_owned(),
+            login_password: pw.to_owned(),
+        };
         async move { client.login(req).await }
     };
-    assert_refused(login(&c.email, "wrong-password").await, Code::Unauthenticated, "LOGIN_FAILED");
-    assert_refused(login("nobody@example.com", "login-pass-1").await, Code::Unauthenticated, "LOGIN_FAILED");
+    assert_refused(
+        login(&c.email, "wrong-password").await,
+        Code::Unauthenticated,
+        "LOGIN_FAILED",
+    );
+    assert_refused(
+        login("nobody@example.com", "login-pass-1").await,
+        Code::Unauthenticated,
+        "LOGIN_FAILED",
+    );
     assert!(login(&c.email, "login-pass-1").await.is_ok());
     app.ops
         .clone()
-        .set_account_status(platform::SetAccountStatusRequest { email: c.email.clone(), status: platform::AccountStatus::Frozen as i32 })
+        .set_account_status(platform::SetAccountStatusRequest {
+            email: c.email.clone(),
+            status: platform::AccountStatus::Frozen as i32,
+        })
         .await
         .unwrap();
-    assert_refused(login(&c.email, "login-pass-1").await, Code::FailedPrecondition, "ACCOUNT_NOT_NORMAL");
+    assert_refused(
+        login(&c.email, "login-pass-1").await,
+        Code::FailedPrecondition,
+        "ACCOUNT_NOT_NORMAL",
+    );
 }
 
 async fn register_refuses_taken_email_and_bad_fields(app: TestApp) {
@@ -143,13 +247,38 @@ async fn register_refuses_taken_email_and_bad_fields(app: TestApp) {
         };
         async move { client.register(req).await }
     };
-    assert_refused(reg(&c.email.to_uppercase(), "王七", "login-pass-1", "654321").await, Code::AlreadyExists, "ACCOUNT_EXISTS");
-    assert_refused(reg("x@y", "王七", "login-pass-1", "654321").await, Code::InvalidArgument, "EMAIL_INVALID");
-    assert_refused(reg("new@example.com", "", "login-pass-1", "654321").await, Code::InvalidArgument, "NAME_INVALID");
-    assert_refused(reg("new@example.com", "王七", "short", "654321").await, Code::InvalidArgument, "LOGIN_PASSWORD_INVALID");
-    assert_refused(reg("new@example.com", "王七", "login-pass-1", "65432a").await, Code::InvalidArgument, "PAY_PASSWORD_INVALID");
     assert_refused(
-        app.ops.clone().get_account(platform::GetAccountRequest { email: "new@example.com".into() }).await,
+        reg(&c.email.to_uppercase(), "王七", "login-pass-1", "654321").await,
+        Code::AlreadyExists,
+        "ACCOUNT_EXISTS",
+    );
+    assert_refused(
+        reg("x@y", "王七", "login-pass-1", "654321").await,
+        Code::InvalidArgument,
+        "EMAIL_INVALID",
+    );
+    assert_refused(
+        reg("new@example.com", "", "login-pass-1", "654321").await,
+        Code::InvalidArgument,
+        "NAME_INVALID",
+    );
+    assert_refused(
+        reg("new@example.com", "王七", "short", "654321").await,
+        Code::InvalidArgument,
+        "LOGIN_PASSWORD_INVALID",
+    );
+    assert_refused(
+        reg("new@example.com", "王七", "login-pass-1", "65432a").await,
+        Code::InvalidArgument,
+        "PAY_PASSWORD_INVALID",
+    );
+    assert_refused(
+        app.ops
+            .clone()
+            .get_account(platform::GetAccountRequest {
+                email: "new@example.com".into(),
+            })
+            .await,
         Code::NotFound,
         "ACCOUNT_NOT_FOUND",
     );
@@ -159,11 +288,27 @@ async fn closed_account_stays_closed(app: TestApp) {
     let c = app.customer("王八").await;
     let set = |status: platform::AccountStatus| {
         let mut client = app.ops.clone();
-        let req = platform::SetAccountStatusRequest { email: c.email.clone(), status: status as i32 };
+        let req = platform::SetAccountStatusRequest {
+            email: c.email.clone(),
+            status: status as i32,
+        };
         async move { client.set_account_status(req).await }
     };
-    let closed = set(platform::AccountStatus::Closed).await.unwrap().into_inner().account.unwrap();
+    let closed = set(platform::AccountStatus::Closed)
+        .await
+        .unwrap()
+        .into_inner()
+        .account
+        .unwrap();
     assert_eq!(closed.status, platform::AccountStatus::Closed as i32);
-    assert_refused(set(platform::AccountStatus::Normal).await, Code::FailedPrecondition, "ACCOUNT_CLOSED");
-    assert_refused(set(platform::AccountStatus::Unspecified).await, Code::InvalidArgument, "ACCOUNT_STATUS_INVALID");
+    assert_refused(
+        set(platform::AccountStatus::Normal).await,
+        Code::FailedPrecondition,
+        "ACCOUNT_CLOSED",
+    );
+    assert_refused(
+        set(platform::AccountStatus::Unspecified).await,
+        Code::InvalidArgument,
+        "ACCOUNT_STATUS_INVALID",
+    );
 }

@@ -5,6 +5,9 @@ use proto::bank::v1 as bank;
 use proto::common::v1::IdType;
 use tonic::Code;
 
+/// A change that spoils one field, the field, and the reason expected.
+type Spoil<T> = (fn(&mut T), &'static str, &'static str);
+
 on_both_backends!(
     cards_open_with_issued_or_requested_numbers,
     card_opening_refuses_bad_fields,
@@ -25,7 +28,15 @@ fn open(number: &str, kind: bank::AccountKind, deposit: &str) -> bank::OpenCardR
 }
 
 async fn cards_open_with_issued_or_requested_numbers(app: TestApp) {
-    let issued = app.branch.clone().open_card(open("", bank::AccountKind::CardOnly, "")).await.unwrap().into_inner().card.unwrap();
+    let issued = app
+        .branch
+        .clone()
+        .open_card(open("", bank::AccountKind::CardOnly, ""))
+        .await
+        .unwrap()
+        .into_inner()
+        .card
+        .unwrap();
     assert_eq!(issued.card_number.len(), 19);
     assert!(issued.card_number.starts_with("622188"));
     assert_eq!(issued.balance, "0.00");
@@ -34,43 +45,100 @@ async fn cards_open_with_issued_or_requested_numbers(app: TestApp) {
     let chosen = app
         .branch
         .clone()
-        .open_card(open("6221881234567890129", bank::AccountKind::CardAndPassbook, "12.5"))
+        .open_card(open(
+            "6221881234567890129",
+            bank::AccountKind::CardAndPassbook,
+            "12.5",
+        ))
         .await
         .unwrap()
         .into_inner()
         .card
         .unwrap();
     assert_eq!(chosen.card_number, "6221881234567890129");
-    assert_eq!(chosen.account_kind, bank::AccountKind::CardAndPassbook as i32);
+    assert_eq!(
+        chosen.account_kind,
+        bank::AccountKind::CardAndPassbook as i32
+    );
     assert_eq!(chosen.balance, "12.50");
     assert_refused(
-        app.branch.clone().open_card(open("6221881234567890129", bank::AccountKind::CardOnly, "")).await,
+        app.branch
+            .clone()
+            .open_card(open("6221881234567890129", bank::AccountKind::CardOnly, ""))
+            .await,
         Code::AlreadyExists,
         "CARD_NUMBER_TAKEN",
     );
-    let got = app.branch.clone().get_card(bank::GetCardRequest { card_number: chosen.card_number.clone() }).await.unwrap().into_inner().card.unwrap();
+    let got = app
+        .branch
+        .clone()
+        .get_card(bank::GetCardRequest {
+            card_number: chosen.card_number.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .card
+        .unwrap();
     assert_eq!(got, chosen);
 }
 
 async fn card_opening_refuses_bad_fields(app: TestApp) {
-    let table: Vec<(fn(&mut bank::OpenCardRequest), &str, &str)> = vec![
-        (|r| r.account_kind = 0, "account_kind", "ACCOUNT_KIND_UNKNOWN"),
-        (|r| r.holder_name = String::new(), "holder_name", "NAME_INVALID"),
+    let table: Vec<Spoil<bank::OpenCardRequest>> = vec![
+        (
+            |r| r.account_kind = 0,
+            "account_kind",
+            "ACCOUNT_KIND_UNKNOWN",
+        ),
+        (
+            |r| r.holder_name = String::new(),
+            "holder_name",
+            "NAME_INVALID",
+        ),
         (|r| r.id_type = 0, "id_type", "ID_TYPE_UNKNOWN"),
-        (|r| r.id_number = "110105199002301234".into(), "id_number", "ID_NUMBER_INVALID"),
-        (|r| r.card_password = "abcdef".into(), "card_password", "CARD_PASSWORD_INVALID"),
-        (|r| r.opening_deposit = "-5".into(), "opening_deposit", "MONEY_INVALID"),
-        (|r| r.opening_deposit = "1000000.01".into(), "opening_deposit", "AMOUNT_OUT_OF_RANGE"),
-        (|r| r.card_number = "6221881234567890120".into(), "card_number", "CARD_NUMBER_INVALID"),
+        (
+            |r| r.id_number = "110105199002301234".into(),
+            "id_number",
+            "ID_NUMBER_INVALID",
+        ),
+        (
+            |r| r.card_password = "abcdef".into(),
+            "card_password",
+            "CARD_PASSWORD_INVALID",
+        ),
+        (
+            |r| r.opening_deposit = "-5".into(),
+            "opening_deposit",
+            "MONEY_INVALID",
+        ),
+        (
+            |r| r.opening_deposit = "1000000.01".into(),
+            "opening_deposit",
+            "AMOUNT_OUT_OF_RANGE",
+        ),
+        (
+            |r| r.card_number = "6221881234567890120".into(),
+            "card_number",
+            "CARD_NUMBER_INVALID",
+        ),
     ];
     for (spoil, want_field, want_reason) in table {
         let mut req = open("", bank::AccountKind::CardOnly, "1");
         spoil(&mut req);
-        let s = assert_refused(app.branch.clone().open_card(req).await, Code::InvalidArgument, want_reason);
+        let s = assert_refused(
+            app.branch.clone().open_card(req).await,
+            Code::InvalidArgument,
+            want_reason,
+        );
         assert_eq!(field(&s), want_field);
     }
     assert_refused(
-        app.branch.clone().get_card(bank::GetCardRequest { card_number: "6221881234567890129".into() }).await,
+        app.branch
+            .clone()
+            .get_card(bank::GetCardRequest {
+                card_number: "6221881234567890129".into(),
+            })
+            .await,
         Code::NotFound,
         "CARD_NOT_FOUND",
     );
@@ -80,20 +148,66 @@ async fn deposits_add_exactly_and_frozen_cards_take_none(app: TestApp) {
     let c = app.customer("刘二").await;
     let deposit = |amount: &str| {
         let mut client = app.branch.clone();
-        let req = bank::DepositRequest { card_number: c.card_number.clone(), amount: amount.into() };
+        let req = bank::DepositRequest {
+            card_number: c.card_number.clone(),
+            amount: amount.into(),
+        };
         async move { client.deposit(req).await }
     };
-    assert_eq!(deposit("0.10").await.unwrap().into_inner().card.unwrap().balance, "1000.10");
-    assert_eq!(deposit("0.20").await.unwrap().into_inner().card.unwrap().balance, "1000.30");
-    assert_refused(deposit("0").await, Code::InvalidArgument, "AMOUNT_OUT_OF_RANGE");
-    assert_refused(deposit("0.001").await, Code::InvalidArgument, "MONEY_INVALID");
+    assert_eq!(
+        deposit("0.10")
+            .await
+            .unwrap()
+            .into_inner()
+            .card
+            .unwrap()
+            .balance,
+        "1000.10"
+    );
+    assert_eq!(
+        deposit("0.20")
+            .await
+            .unwrap()
+            .into_inner()
+            .card
+            .unwrap()
+            .balance,
+        "1000.30"
+    );
+    assert_refused(
+        deposit("0").await,
+        Code::InvalidArgument,
+        "AMOUNT_OUT_OF_RANGE",
+    );
+    assert_refused(
+        deposit("0.001").await,
+        Code::InvalidArgument,
+        "MONEY_INVALID",
+    );
     app.branch
         .clone()
-        .set_card_status(bank::SetCardStatusRequest { card_number: c.card_number.clone(), status: bank::CardStatus::Frozen as i32 })
+        .set_card_status(bank::SetCardStatusRequest {
+            card_number: c.card_number.clone(),
+            status: bank::CardStatus::Frozen as i32,
+        })
         .await
         .unwrap();
-    assert_refused(deposit("1").await, Code::FailedPrecondition, "CARD_NOT_NORMAL");
-    let card = app.branch.clone().get_card(bank::GetCardRequest { card_number: c.card_number.clone() }).await.unwrap().into_inner().card.unwrap();
+    assert_refused(
+        deposit("1").await,
+        Code::FailedPrecondition,
+        "CARD_NOT_NORMAL",
+    );
+    let card = app
+        .branch
+        .clone()
+        .get_card(bank::GetCardRequest {
+            card_number: c.card_number.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .card
+        .unwrap();
     assert_eq!(card.balance, "1000.30");
 }
 
@@ -101,11 +215,26 @@ async fn a_closed_card_stays_closed(app: TestApp) {
     let c = app.customer("刘三").await;
     let set = |status: bank::CardStatus| {
         let mut client = app.branch.clone();
-        let req = bank::SetCardStatusRequest { card_number: c.card_number.clone(), status: status as i32 };
+        let req = bank::SetCardStatusRequest {
+            card_number: c.card_number.clone(),
+            status: status as i32,
+        };
         async move { client.set_card_status(req).await }
     };
-    assert_refused(set(bank::CardStatus::Locked).await, Code::InvalidArgument, "CARD_STATUS_INVALID");
+    assert_refused(
+        set(bank::CardStatus::Locked).await,
+        Code::InvalidArgument,
+        "CARD_STATUS_INVALID",
+    );
     set(bank::CardStatus::Closed).await.unwrap();
-    assert_refused(set(bank::CardStatus::Normal).await, Code::FailedPrecondition, "CARD_CLOSED");
-    assert_refused(app.sign_up(app.sign_up_form(&c)).await, Code::FailedPrecondition, "CARD_NOT_NORMAL");
+    assert_refused(
+        set(bank::CardStatus::Normal).await,
+        Code::FailedPrecondition,
+        "CARD_CLOSED",
+    );
+    assert_refused(
+        app.sign_up(app.sign_up_form(&c)).await,
+        Code::FailedPrecondition,
+        "CARD_NOT_NORMAL",
+    );
 }

@@ -7,6 +7,9 @@ use proto::common::v1::SignUpStatus;
 use proto::platform::v1 as platform;
 use tonic::Code;
 
+/// A change that spoils one field, the field, and the reason expected.
+type Spoil<T> = (fn(&mut T), &'static str, &'static str);
+
 on_both_backends!(
     signup_signs_on_both_sides,
     signup_of_unknown_card_is_not_found,
@@ -37,7 +40,13 @@ async fn signup_signs_on_both_sides(app: TestApp) {
     assert!(s.card_number_masked.starts_with("622188") && s.card_number_masked.contains('*'));
     assert!(!s.business_date.is_empty());
 
-    let at_bank = app.bank_signup(&c.card_number).await.unwrap().into_inner().signup.unwrap();
+    let at_bank = app
+        .bank_signup(&c.card_number)
+        .await
+        .unwrap()
+        .into_inner()
+        .signup
+        .unwrap();
     assert_eq!(at_bank.signup_id, s.signup_id);
     let account = app.platform_account(&c.email).await;
     assert_eq!(account.card_links.len(), 1);
@@ -98,16 +107,41 @@ async fn third_wrong_password_locks_the_card_until_a_teller_unlocks_it(app: Test
         Code::FailedPrecondition,
         "CARD_LOCKED",
     );
-    let card = app.branch.clone().get_card(bank::GetCardRequest { card_number: c.card_number.clone() }).await.unwrap().into_inner().card.unwrap();
+    let card = app
+        .branch
+        .clone()
+        .get_card(bank::GetCardRequest {
+            card_number: c.card_number.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .card
+        .unwrap();
     assert_eq!(card.status, bank::CardStatus::Locked as i32);
     assert_eq!(card.wrong_password_tries, 3);
 
-    let unlocked = app.branch.clone().unlock_card(bank::UnlockCardRequest { card_number: c.card_number.clone() }).await.unwrap().into_inner().card.unwrap();
+    let unlocked = app
+        .branch
+        .clone()
+        .unlock_card(bank::UnlockCardRequest {
+            card_number: c.card_number.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .card
+        .unwrap();
     assert_eq!(unlocked.status, bank::CardStatus::Normal as i32);
     assert_eq!(unlocked.wrong_password_tries, 0);
     app.signed_up(&c).await;
     assert_refused(
-        app.branch.clone().unlock_card(bank::UnlockCardRequest { card_number: c.card_number.clone() }).await,
+        app.branch
+            .clone()
+            .unlock_card(bank::UnlockCardRequest {
+                card_number: c.card_number.clone(),
+            })
+            .await,
         Code::FailedPrecondition,
         "CARD_NOT_LOCKED",
     );
@@ -127,13 +161,25 @@ async fn a_right_password_resets_the_wrong_count(app: TestApp) {
     // Wrong, wrong, then a right password on a form refused later (name mismatch), then wrong twice:
     // never three in a row, so the card stays usable.
     for _ in 0..2 {
-        assert_refused(app.sign_up(app_form_with_new_id(&wrong)).await, Code::PermissionDenied, "CARD_PASSWORD_WRONG");
+        assert_refused(
+            app.sign_up(app_form_with_new_id(&wrong)).await,
+            Code::PermissionDenied,
+            "CARD_PASSWORD_WRONG",
+        );
     }
     let mut right_but_other_name = app.sign_up_form(&c);
     right_but_other_name.real_name = "别人".to_owned();
-    assert_refused(app.sign_up(right_but_other_name).await, Code::FailedPrecondition, "ID_HOLDER_MISMATCH");
+    assert_refused(
+        app.sign_up(right_but_other_name).await,
+        Code::FailedPrecondition,
+        "ID_HOLDER_MISMATCH",
+    );
     for _ in 0..2 {
-        assert_refused(app.sign_up(app_form_with_new_id(&wrong)).await, Code::PermissionDenied, "CARD_PASSWORD_WRONG");
+        assert_refused(
+            app.sign_up(app_form_with_new_id(&wrong)).await,
+            Code::PermissionDenied,
+            "CARD_PASSWORD_WRONG",
+        );
     }
     app.signed_up(&c).await;
 }
@@ -144,11 +190,19 @@ async fn signup_with_illegal_resident_id_is_refused(app: TestApp) {
     // Same digits, wrong check character.
     let last = form.id_number.pop().unwrap();
     form.id_number.push(if last == '0' { '1' } else { '0' });
-    let s = assert_refused(app.sign_up(form).await, Code::InvalidArgument, "ID_NUMBER_INVALID");
+    let s = assert_refused(
+        app.sign_up(form).await,
+        Code::InvalidArgument,
+        "ID_NUMBER_INVALID",
+    );
     assert_eq!(field(&s), "id_number");
     let mut form = app.sign_up_form(&c);
     form.id_type = 0;
-    assert_refused(app.sign_up(form).await, Code::InvalidArgument, "ID_TYPE_UNKNOWN");
+    assert_refused(
+        app.sign_up(form).await,
+        Code::InvalidArgument,
+        "ID_TYPE_UNKNOWN",
+    );
     assert!(app.bank_signup_statuses(&c.card_number).await.is_empty());
 }
 
@@ -156,11 +210,19 @@ async fn signup_with_someone_elses_id_or_name_is_refused(app: TestApp) {
     let c = app.customer("吴九").await;
     let mut other_id = app.sign_up_form(&c);
     other_id.id_number = resident_id();
-    assert_refused(app.sign_up(other_id).await, Code::FailedPrecondition, "ID_HOLDER_MISMATCH");
+    assert_refused(
+        app.sign_up(other_id).await,
+        Code::FailedPrecondition,
+        "ID_HOLDER_MISMATCH",
+    );
     let mut other_type = app.sign_up_form(&c);
     other_type.id_type = proto::common::v1::IdType::Passport as i32;
     other_type.id_number = "E12345678".to_owned();
-    assert_refused(app.sign_up(other_type).await, Code::FailedPrecondition, "ID_HOLDER_MISMATCH");
+    assert_refused(
+        app.sign_up(other_type).await,
+        Code::FailedPrecondition,
+        "ID_HOLDER_MISMATCH",
+    );
     assert!(app.bank_signup_statuses(&c.card_number).await.is_empty());
 }
 
@@ -169,16 +231,26 @@ async fn signup_with_telecom_mobile_is_refused(app: TestApp) {
     for telecom in ["13312345678", "18912345678"] {
         let mut form = app.sign_up_form(&c);
         form.mobile = telecom.to_owned();
-        let s = assert_refused(app.sign_up(form).await, Code::InvalidArgument, "MOBILE_CARRIER_UNSUPPORTED");
+        let s = assert_refused(
+            app.sign_up(form).await,
+            Code::InvalidArgument,
+            "MOBILE_CARRIER_UNSUPPORTED",
+        );
         assert!(s.message().contains("China Telecom"), "{}", s.message());
         assert_eq!(field(&s), "mobile");
     }
     let mut form = app.sign_up_form(&c);
     form.mobile = String::new();
-    assert_refused(app.sign_up(form).await, Code::InvalidArgument, "MOBILE_INVALID");
+    assert_refused(
+        app.sign_up(form).await,
+        Code::InvalidArgument,
+        "MOBILE_INVALID",
+    );
     let mut unicom = app.sign_up_form(&c);
     unicom.mobile = "18612345678".to_owned();
-    app.sign_up(unicom).await.expect("China Unicom is supported");
+    app.sign_up(unicom)
+        .await
+        .expect("China Unicom is supported");
 }
 
 async fn signup_limit_must_be_within_range(app: TestApp) {
@@ -197,14 +269,24 @@ async fn signup_limit_must_be_within_range(app: TestApp) {
     }
     let mut form = app.sign_up_form(&c);
     form.daily_limit = "0.01".to_owned();
-    let s = app.sign_up(form).await.unwrap().into_inner().signup.unwrap();
+    let s = app
+        .sign_up(form)
+        .await
+        .unwrap()
+        .into_inner()
+        .signup
+        .unwrap();
     assert_eq!(s.daily_limit, "0.01");
 }
 
 async fn second_signup_on_a_signed_card_is_refused(app: TestApp) {
     let c = app.customer("冯二").await;
     app.signed_up(&c).await;
-    assert_refused(app.sign_up(app.sign_up_form(&c)).await, Code::FailedPrecondition, "CARD_ALREADY_SIGNED");
+    assert_refused(
+        app.sign_up(app.sign_up_form(&c)).await,
+        Code::FailedPrecondition,
+        "CARD_ALREADY_SIGNED",
+    );
     assert_eq!(app.bank_signup_statuses(&c.card_number).await, ["SIGNED"]);
 }
 
@@ -216,7 +298,11 @@ async fn signup_for_unknown_platform_account_fails_with_platforms_reason(app: Te
     assert_eq!(domain(&s), "platform.interbank-sim");
     // The attempt is on record at the bank as failed, and the card is free to sign again.
     assert_eq!(app.bank_signup_statuses(&c.card_number).await, ["FAILED"]);
-    assert_refused(app.bank_signup(&c.card_number).await, Code::NotFound, "SIGN_UP_NOT_FOUND");
+    assert_refused(
+        app.bank_signup(&c.card_number).await,
+        Code::NotFound,
+        "SIGN_UP_NOT_FOUND",
+    );
     app.signed_up(&c).await;
 }
 
@@ -230,7 +316,11 @@ async fn signup_for_frozen_platform_account_is_refused(app: TestApp) {
         })
         .await
         .unwrap();
-    let s = assert_refused(app.sign_up(app.sign_up_form(&c)).await, Code::FailedPrecondition, "ACCOUNT_NOT_NORMAL");
+    let s = assert_refused(
+        app.sign_up(app.sign_up_form(&c)).await,
+        Code::FailedPrecondition,
+        "ACCOUNT_NOT_NORMAL",
+    );
     assert_eq!(domain(&s), "platform.interbank-sim");
     assert!(app.platform_account(&c.email).await.card_links.is_empty());
 }
@@ -242,7 +332,11 @@ async fn signup_whose_name_differs_from_platform_account_is_refused(app: TestApp
     app.register(&email, "卫伍").await;
     let mut form = app.sign_up_form(&c);
     form.platform_account = email.clone();
-    let s = assert_refused(app.sign_up(form).await, Code::FailedPrecondition, "NAME_MISMATCH");
+    let s = assert_refused(
+        app.sign_up(form).await,
+        Code::FailedPrecondition,
+        "NAME_MISMATCH",
+    );
     assert_eq!(domain(&s), "platform.interbank-sim");
     assert!(app.platform_account(&email).await.card_links.is_empty());
     assert_eq!(app.bank_signup_statuses(&c.card_number).await, ["FAILED"]);
@@ -252,32 +346,60 @@ async fn unreachable_platform_leaves_a_failed_record_not_a_signed_one(mut app: T
     let c = app.customer("蒋六").await;
     app.stop_platform().await;
     let form = app.sign_up_form(&c);
-    let s = assert_refused(app.sign_up(form.clone()).await, Code::Unavailable, "PLATFORM_UNAVAILABLE");
+    let s = assert_refused(
+        app.sign_up(form.clone()).await,
+        Code::Unavailable,
+        "PLATFORM_UNAVAILABLE",
+    );
     assert_eq!(domain(&s), "bank.interbank-sim");
     assert_eq!(app.bank_signup_statuses(&c.card_number).await, ["FAILED"]);
     // The same request again gets the same answer; it is not tried a second time.
-    assert_refused(app.sign_up(form).await, Code::Unavailable, "PLATFORM_UNAVAILABLE");
+    assert_refused(
+        app.sign_up(form).await,
+        Code::Unavailable,
+        "PLATFORM_UNAVAILABLE",
+    );
     assert_eq!(app.bank_signup_statuses(&c.card_number).await, ["FAILED"]);
 }
 
 async fn retried_signup_with_same_request_id_signs_once(app: TestApp) {
     let c = app.customer("沈七").await;
     let form = app.sign_up_form(&c);
-    let first = app.sign_up(form.clone()).await.unwrap().into_inner().signup.unwrap();
-    let again = app.sign_up(form.clone()).await.unwrap().into_inner().signup.unwrap();
+    let first = app
+        .sign_up(form.clone())
+        .await
+        .unwrap()
+        .into_inner()
+        .signup
+        .unwrap();
+    let again = app
+        .sign_up(form.clone())
+        .await
+        .unwrap()
+        .into_inner()
+        .signup
+        .unwrap();
     assert_eq!(first.signup_id, again.signup_id);
     assert_eq!(app.bank_signup_statuses(&c.card_number).await, ["SIGNED"]);
     assert_eq!(app.platform_account(&c.email).await.card_links.len(), 1);
 
     let mut other = form.clone();
     other.daily_limit = "100.00".to_owned();
-    assert_refused(app.sign_up(other).await, Code::AlreadyExists, "REQUEST_ID_REUSED");
+    assert_refused(
+        app.sign_up(other).await,
+        Code::AlreadyExists,
+        "REQUEST_ID_REUSED",
+    );
 
     // A refusal after the platform was asked is replayed too.
     let d = app.customer("韩八").await;
     let mut bad = app.sign_up_form(&d);
     bad.platform_account = "ghost@example.com".to_owned();
-    assert_refused(app.sign_up(bad.clone()).await, Code::NotFound, "ACCOUNT_NOT_FOUND");
+    assert_refused(
+        app.sign_up(bad.clone()).await,
+        Code::NotFound,
+        "ACCOUNT_NOT_FOUND",
+    );
     assert_refused(app.sign_up(bad).await, Code::NotFound, "ACCOUNT_NOT_FOUND");
     assert_eq!(app.bank_signup_statuses(&d.card_number).await, ["FAILED"]);
 }
@@ -315,23 +437,56 @@ where
 
 async fn malformed_fields_are_refused_before_anything_is_touched(app: TestApp) {
     let c = app.customer("朱十").await;
-    let table: Vec<(fn(&mut bank::SignUpRequest), &str, &str)> = vec![
-        (|f| f.request_id = String::new(), "request_id", "REQUEST_ID_INVALID"),
-        (|f| f.platform_account = "not-an-email".into(), "platform_account", "EMAIL_INVALID"),
+    let table: Vec<Spoil<bank::SignUpRequest>> = vec![
+        (
+            |f| f.request_id = String::new(),
+            "request_id",
+            "REQUEST_ID_INVALID",
+        ),
+        (
+            |f| f.platform_account = "not-an-email".into(),
+            "platform_account",
+            "EMAIL_INVALID",
+        ),
         (|f| f.real_name = "  ".into(), "real_name", "NAME_INVALID"),
-        (|f| f.card_number = "6221880000000000018".into(), "card_number", "CARD_NUMBER_INVALID"),
-        (|f| f.card_password = "12345".into(), "card_password", "CARD_PASSWORD_INVALID"),
+        (
+            |f| f.card_number = "6221880000000000018".into(),
+            "card_number",
+            "CARD_NUMBER_INVALID",
+        ),
+        (
+            |f| f.card_password = "12345".into(),
+            "card_password",
+            "CARD_PASSWORD_INVALID",
+        ),
     ];
     for (spoil, want_field, want_reason) in table {
         let mut form = app.sign_up_form(&c);
         // A malformed field refuses the request before the password is even looked at.
-        form.card_password = if want_field == "card_password" { form.card_password } else { "000000".into() };
+        form.card_password = if want_field == "card_password" {
+            form.card_password
+        } else {
+            "000000".into()
+        };
         spoil(&mut form);
         let s = assert_refused(app.sign_up(form).await, Code::InvalidArgument, want_reason);
         assert_eq!(field(&s), want_field);
     }
-    let card = app.branch.clone().get_card(bank::GetCardRequest { card_number: c.card_number.clone() }).await.unwrap().into_inner().card.unwrap();
-    assert_eq!(card.wrong_password_tries, 0, "no malformed request counted as a password try");
+    let card = app
+        .branch
+        .clone()
+        .get_card(bank::GetCardRequest {
+            card_number: c.card_number.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .card
+        .unwrap();
+    assert_eq!(
+        card.wrong_password_tries, 0,
+        "no malformed request counted as a password try"
+    );
     assert!(app.bank_signup_statuses(&c.card_number).await.is_empty());
     // Each refusal left an audit line and nothing else.
     let refused = app

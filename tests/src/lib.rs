@@ -89,12 +89,16 @@ pub fn resident_id() -> String {
 
 /// The ErrorInfo reason of a status ("" if none).
 pub fn reason(s: &Status) -> String {
-    s.get_details_error_info().map(|i| i.reason).unwrap_or_default()
+    s.get_details_error_info()
+        .map(|i| i.reason)
+        .unwrap_or_default()
 }
 
 /// The ErrorInfo domain of a status ("" if none).
 pub fn domain(s: &Status) -> String {
-    s.get_details_error_info().map(|i| i.domain).unwrap_or_default()
+    s.get_details_error_info()
+        .map(|i| i.domain)
+        .unwrap_or_default()
 }
 
 /// The ErrorInfo `field` metadata of a status ("" if none).
@@ -114,7 +118,11 @@ pub fn assert_refused<T: std::fmt::Debug>(
     match r {
         Ok(ok) => panic!("expected {code:?}/{why}, got success: {ok:?}"),
         Err(s) => {
-            assert_eq!((s.code(), reason(&s).as_str()), (code, why), "status: {s:?}");
+            assert_eq!(
+                (s.code(), reason(&s).as_str()),
+                (code, why),
+                "status: {s:?}"
+            );
             s
         }
     }
@@ -346,19 +354,25 @@ impl TestApp {
     /// bank's database (failed sign-ups are not live, so no branch query returns them by card).
     pub async fn bank_signup_statuses(&self, card: &str) -> Vec<String> {
         let mut conn = connect_any(&self.bank_db).await;
-        sqlx::query("SELECT status FROM signups WHERE card_number = $1 ORDER BY created_at_ms, signup_id")
-            .bind(card)
-            .fetch_all(&mut conn)
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| r.get::<String, _>("status"))
-            .collect()
+        sqlx::query(
+            "SELECT status FROM signups WHERE card_number = $1 ORDER BY created_at_ms, signup_id",
+        )
+        .bind(card)
+        .fetch_all(&mut conn)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get::<String, _>("status"))
+        .collect()
     }
 
     /// The (operation, outcome) of every audit line of the bank or the platform, oldest first.
     pub async fn audit_lines(&self, node: &str) -> Vec<(String, String)> {
-        let url = if node == "bank" { &self.bank_db } else { &self.platform_db };
+        let url = if node == "bank" {
+            &self.bank_db
+        } else {
+            &self.platform_db
+        };
         let mut conn = connect_any(url).await;
         sqlx::query("SELECT operation, outcome FROM audit_log ORDER BY at_ms")
             .fetch_all(&mut conn)
@@ -372,7 +386,9 @@ impl TestApp {
 
 async fn connect_any(url: &str) -> sqlx::AnyConnection {
     sqlx::any::install_default_drivers();
-    sqlx::AnyConnection::connect(url).await.expect("connect to a node's database")
+    sqlx::AnyConnection::connect(url)
+        .await
+        .expect("connect to a node's database")
 }
 
 fn replace_db(base: &str, name: &str) -> String {

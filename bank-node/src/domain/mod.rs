@@ -29,8 +29,10 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// What the bank asks the platform.
 pub trait PlatformPort: Send + Sync {
     /// Asks the platform to confirm and record a sign-up.
-    fn confirm_sign_up<'a>(&'a self, req: &'a PlatformSignUp)
-    -> BoxFuture<'a, Result<(), PeerFailure>>;
+    fn confirm_sign_up<'a>(
+        &'a self,
+        req: &'a PlatformSignUp,
+    ) -> BoxFuture<'a, Result<(), PeerFailure>>;
     /// Asks the platform to cancel a sign-up.
     fn confirm_cancel<'a>(
         &'a self,

@@ -1,10 +1,10 @@
 use chrono::NaiveDate;
 use sha2::{Digest, Sha256};
+use shared::Money;
 use shared::PeerRefusal;
 use shared::domain::{
     CardNumber, CardPassword, DailyLimit, Email, IdDocument, Mobile, PersonName, RequestId,
 };
-use shared::Money;
 
 macro_rules! coded_enum {
     ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $code:literal),+ $(,)? }) => {

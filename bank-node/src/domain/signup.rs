@@ -155,7 +155,9 @@ impl Bank {
         self.store
             .live_signup_for_card(card)
             .await?
-            .ok_or(BankError::SignUpNotFound("the card has no live card-link sign-up"))
+            .ok_or(BankError::SignUpNotFound(
+                "the card has no live card-link sign-up",
+            ))
     }
 
     async fn signed_signup(&self, card: &CardNumber) -> Result<SignUp, BankError> {
@@ -206,7 +208,13 @@ impl Bank {
         let s = self.signed_signup(card).await?;
         if !self
             .store
-            .move_signup(&s.id, SignUpStatus::Signed, SignUpStatus::Cancelling, None, self.clock.now_ms())
+            .move_signup(
+                &s.id,
+                SignUpStatus::Signed,
+                SignUpStatus::Cancelling,
+                None,
+                self.clock.now_ms(),
+            )
             .await?
         {
             return Err(BankError::SignUpNotNormal(self.signup(&s.id).await?.status));
@@ -218,8 +226,14 @@ impl Bank {
             .instrument(span)
             .await;
         let (to, date, err) = match answer {
-            Ok(()) => (SignUpStatus::Cancelled, Some(self.clock.business_date()), None),
-            Err(PeerFailure::Refused(r)) => (SignUpStatus::Signed, None, Some(BankError::Relayed(r))),
+            Ok(()) => (
+                SignUpStatus::Cancelled,
+                Some(self.clock.business_date()),
+                None,
+            ),
+            Err(PeerFailure::Refused(r)) => {
+                (SignUpStatus::Signed, None, Some(BankError::Relayed(r)))
+            }
             Err(PeerFailure::NoAnswer(detail)) => (
                 SignUpStatus::Signed,
                 None,
@@ -234,7 +248,13 @@ impl Bank {
             ),
         };
         self.store
-            .move_signup(&s.id, SignUpStatus::Cancelling, to, date, self.clock.now_ms())
+            .move_signup(
+                &s.id,
+                SignUpStatus::Cancelling,
+                to,
+                date,
+                self.clock.now_ms(),
+            )
             .await?;
         tracing::info!(signup_id = %s.id, status = to.code(), "cancellation settled");
         match err {
@@ -280,7 +300,10 @@ pub enum InsertOutcome {
 }
 
 /// The answer to a retried sign-up request: the first outcome, if the form is the same.
-fn replay((earlier, stored_fingerprint): (SignUp, String), fingerprint: &str) -> Result<SignUp, BankError> {
+fn replay(
+    (earlier, stored_fingerprint): (SignUp, String),
+    fingerprint: &str,
+) -> Result<SignUp, BankError> {
     if stored_fingerprint != fingerprint {
         return Err(BankError::RequestIdReused);
     }

@@ -27,7 +27,11 @@ fn cash(field: &'static str, s: &str, allow_zero: bool) -> Result<Money, FieldEr
         return Err(FieldError::new(
             field,
             "AMOUNT_OUT_OF_RANGE",
-            format!("{field} must be from {}.{:02} to 1000000.00 yuan", min / 100, min % 100),
+            format!(
+                "{field} must be from {}.{:02} to 1000000.00 yuan",
+                min / 100,
+                min % 100
+            ),
         ));
     }
     Ok(m)

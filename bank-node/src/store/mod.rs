@@ -86,10 +86,12 @@ impl Store {
 
     /// A card by number.
     pub async fn card(&self, number: &CardNumber) -> Result<Option<Card>> {
-        let row = sqlx::query(&format!("SELECT {CARD_COLUMNS} FROM cards WHERE card_number = $1"))
-            .bind(number.expose())
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {CARD_COLUMNS} FROM cards WHERE card_number = $1"
+        ))
+        .bind(number.expose())
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(card_from_row).transpose()
     }
 
@@ -158,32 +160,41 @@ impl Store {
 
     /// Clears the wrong-password count after a right password.
     pub async fn reset_wrong_tries(&self, number: &CardNumber, now_ms: i64) -> Result<()> {
-        sqlx::query("UPDATE cards SET wrong_password_tries = 0, updated_at_ms = $1 WHERE card_number = $2")
-            .bind(now_ms)
-            .bind(number.expose())
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "UPDATE cards SET wrong_password_tries = 0, updated_at_ms = $1 WHERE card_number = $2",
+        )
+        .bind(now_ms)
+        .bind(number.expose())
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
     /// The sign-up a request id created, with the fingerprint of its form.
     pub async fn signup_by_request(&self, id: &RequestId) -> Result<Option<(SignUp, String)>> {
-        let row = sqlx::query(&format!("SELECT {SIGNUP_COLUMNS} FROM signups WHERE request_id = $1"))
-            .bind(id.as_str())
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {SIGNUP_COLUMNS} FROM signups WHERE request_id = $1"
+        ))
+        .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
         match row {
             None => Ok(None),
-            Some(r) => Ok(Some((signup_from_row(&r)?, r.try_get("request_fingerprint")?))),
+            Some(r) => Ok(Some((
+                signup_from_row(&r)?,
+                r.try_get("request_fingerprint")?,
+            ))),
         }
     }
 
     /// A sign-up by id.
     pub async fn signup(&self, id: &str) -> Result<Option<SignUp>> {
-        let row = sqlx::query(&format!("SELECT {SIGNUP_COLUMNS} FROM signups WHERE signup_id = $1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {SIGNUP_COLUMNS} FROM signups WHERE signup_id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(signup_from_row).transpose()
     }
 
@@ -263,7 +274,10 @@ impl Store {
         .bind(id)
         .execute(&self.pool)
         .await?;
-        anyhow::ensure!(r.rows_affected() == 1, "sign-up {id} was not pending when settled");
+        anyhow::ensure!(
+            r.rows_affected() == 1,
+            "sign-up {id} was not pending when settled"
+        );
         Ok(())
     }
 
@@ -336,7 +350,8 @@ fn card_from_row(r: &AnyRow) -> Result<Card> {
     let id_type = IdType::from_code(&text(r, "id_type")?).ok_or_else(|| bad("id_type"))?;
     Ok(Card {
         number: CardNumber::parse(&text(r, "card_number")?).map_err(|_| bad("card_number"))?,
-        kind: AccountKind::from_code(&text(r, "account_kind")?).ok_or_else(|| bad("account_kind"))?,
+        kind: AccountKind::from_code(&text(r, "account_kind")?)
+            .ok_or_else(|| bad("account_kind"))?,
         holder_name: PersonName::parse(&text(r, "holder_name")?).map_err(|_| bad("holder_name"))?,
         id: IdDocument::parse(id_type, &text(r, "id_number")?).map_err(|_| bad("id_number"))?,
         balance: Money::from_fen(int(r, "balance_fen")?).ok_or_else(|| bad("balance_fen"))?,
@@ -362,7 +377,8 @@ fn signup_from_row(r: &AnyRow) -> Result<SignUp> {
     Ok(SignUp {
         id: text(r, "signup_id")?,
         card: CardNumber::parse(&text(r, "card_number")?).map_err(|_| bad("card_number"))?,
-        account: Email::parse(&text(r, "platform_account")?).map_err(|_| bad("platform_account"))?,
+        account: Email::parse(&text(r, "platform_account")?)
+            .map_err(|_| bad("platform_account"))?,
         real_name: PersonName::parse(&text(r, "real_name")?).map_err(|_| bad("real_name"))?,
         id_doc: IdDocument::parse(id_type, &text(r, "id_number")?).map_err(|_| bad("id_number"))?,
         mobile: Mobile::parse(&text(r, "mobile")?).map_err(|_| bad("mobile"))?,

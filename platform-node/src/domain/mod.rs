@@ -140,7 +140,8 @@ impl Platform {
             return Err(PlatformError::AccountNotNormal(account.status));
         }
         let token = hex::encode(rand::random::<[u8; 32]>());
-        let expires_at_ms = (self.clock.now() + Duration::seconds(SESSION_TTL_SECS)).timestamp_millis();
+        let expires_at_ms =
+            (self.clock.now() + Duration::seconds(SESSION_TTL_SECS)).timestamp_millis();
         self.store
             .insert_session(&token_hash(&token), email, expires_at_ms)
             .await?;
@@ -248,7 +249,11 @@ impl Platform {
     }
 
     /// Activates the logged-in customer's card-link for the card they typed, after the bank's yes.
-    pub async fn activate(&self, token: &str, card: &CardNumber) -> Result<CardLink, PlatformError> {
+    pub async fn activate(
+        &self,
+        token: &str,
+        card: &CardNumber,
+    ) -> Result<CardLink, PlatformError> {
         let account = self.session_account(token).await?;
         if account.status != AccountStatus::Normal {
             return Err(PlatformError::AccountNotNormal(account.status));
@@ -275,13 +280,20 @@ impl Platform {
                 PeerFailure::NoAnswer(detail) => PlatformError::Relayed(PeerRefusal {
                     class: ErrorClass::Unavailable,
                     reason: "BANK_UNAVAILABLE".to_owned(),
-                    message: format!("the bank could not be reached ({detail}); try activating again"),
+                    message: format!(
+                        "the bank could not be reached ({detail}); try activating again"
+                    ),
                     domain: DOMAIN.to_owned(),
                 }),
             })?;
         if !self
             .store
-            .activate_link(&link.signup_id, grant.limit, &grant.mobile_masked, self.clock.now_ms())
+            .activate_link(
+                &link.signup_id,
+                grant.limit,
+                &grant.mobile_masked,
+                self.clock.now_ms(),
+            )
             .await?
         {
             return Err(PlatformError::SignUpNotNormal);

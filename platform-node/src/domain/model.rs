@@ -23,9 +23,13 @@ impl AccountStatus {
 
     /// The inverse of `code`.
     pub fn from_code(s: &str) -> Option<AccountStatus> {
-        [AccountStatus::Normal, AccountStatus::Frozen, AccountStatus::Closed]
-            .into_iter()
-            .find(|a| a.code() == s)
+        [
+            AccountStatus::Normal,
+            AccountStatus::Frozen,
+            AccountStatus::Closed,
+        ]
+        .into_iter()
+        .find(|a| a.code() == s)
     }
 }
 
@@ -65,9 +69,13 @@ impl LinkStatus {
 
     /// The inverse of `code`.
     pub fn from_code(s: &str) -> Option<LinkStatus> {
-        [LinkStatus::Signed, LinkStatus::Active, LinkStatus::Cancelled]
-            .into_iter()
-            .find(|a| a.code() == s)
+        [
+            LinkStatus::Signed,
+            LinkStatus::Active,
+            LinkStatus::Cancelled,
+        ]
+        .into_iter()
+        .find(|a| a.code() == s)
     }
 }
 

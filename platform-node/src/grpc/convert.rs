@@ -2,10 +2,10 @@
 
 use proto::common::v1 as common;
 use proto::platform::v1 as pb;
+use shared::FieldError;
 use shared::clock::from_ms;
 use shared::domain::IdType;
 use shared::grpc::timestamp;
-use shared::FieldError;
 
 use crate::domain::{Account, AccountStatus, CardLink, LinkStatus};
 

@@ -15,11 +15,17 @@ pub struct Link(pub Platform);
 
 /// A sign-up id as the bank issues them: 1 to 40 characters of A-Z and 0-9.
 fn signup_id(s: &str) -> Result<String, FieldError> {
-    let ok = (1..=40).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+    let ok = (1..=40).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
     if ok {
         Ok(s.to_owned())
     } else {
-        Err(FieldError::new("signup_id", "SIGN_UP_ID_INVALID", "a sign-up id is 1 to 40 characters of A-Z and 0-9"))
+        Err(FieldError::new(
+            "signup_id",
+            "SIGN_UP_ID_INVALID",
+            "a sign-up id is 1 to 40 characters of A-Z and 0-9",
+        ))
     }
 }
 
@@ -29,7 +35,11 @@ fn masked_card(s: &str) -> Result<String, FieldError> {
     if ok {
         Ok(s.to_owned())
     } else {
-        Err(FieldError::new("card_number_masked", "CARD_NUMBER_INVALID", "a masked card number is 16 to 19 digits and *"))
+        Err(FieldError::new(
+            "card_number_masked",
+            "CARD_NUMBER_INVALID",
+            "a masked card number is 16 to 19 digits and *",
+        ))
     }
 }
 

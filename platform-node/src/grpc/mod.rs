@@ -28,7 +28,9 @@ pub const SERVICE_NAMES: &[&str] = &[
 /// The platform's router: website, ops and link services, plus health and reflection.
 pub async fn router(platform: Platform) -> anyhow::Result<Router> {
     let router = shared::grpc::server()
-        .add_service(AccountServiceServer::new(account::Website(platform.clone())))
+        .add_service(AccountServiceServer::new(account::Website(
+            platform.clone(),
+        )))
         .add_service(PlatformOpsServiceServer::new(ops::Ops(platform.clone())))
         .add_service(PlatformLinkServiceServer::new(link::Link(platform)));
     shared::grpc::with_health_and_reflection(router, SERVICE_NAMES).await

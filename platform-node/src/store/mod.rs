@@ -56,7 +56,12 @@ impl Store {
     }
 
     /// Inserts an account; `false` if the e-mail is taken.
-    pub async fn insert_account(&self, a: &Account, login_hash: &str, pay_hash: &str) -> Result<bool> {
+    pub async fn insert_account(
+        &self,
+        a: &Account,
+        login_hash: &str,
+        pay_hash: &str,
+    ) -> Result<bool> {
         let r = sqlx::query(
             "INSERT INTO accounts (email, real_name, login_password_hash, pay_password_hash, status, created_at_ms, updated_at_ms) \
              VALUES ($1, $2, $3, $4, $5, $6, $6)",
@@ -78,15 +83,20 @@ impl Store {
 
     /// An account by e-mail.
     pub async fn account(&self, email: &Email) -> Result<Option<Account>> {
-        let row = sqlx::query(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE email = $1"))
-            .bind(email.as_str())
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE email = $1"
+        ))
+        .bind(email.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(account_from_row).transpose()
     }
 
     /// An account with its login password hash.
-    pub async fn account_with_login_hash(&self, email: &Email) -> Result<Option<(Account, String)>> {
+    pub async fn account_with_login_hash(
+        &self,
+        email: &Email,
+    ) -> Result<Option<(Account, String)>> {
         let row = sqlx::query(&format!(
             "SELECT {ACCOUNT_COLUMNS}, login_password_hash FROM accounts WHERE email = $1"
         ))
@@ -95,12 +105,20 @@ impl Store {
         .await?;
         match row {
             None => Ok(None),
-            Some(r) => Ok(Some((account_from_row(&r)?, text(&r, "login_password_hash")?))),
+            Some(r) => Ok(Some((
+                account_from_row(&r)?,
+                text(&r, "login_password_hash")?,
+            ))),
         }
     }
 
     /// Sets an account's status; any status but NORMAL also ends its sessions.
-    pub async fn set_account_status(&self, email: &Email, status: AccountStatus, now_ms: i64) -> Result<()> {
+    pub async fn set_account_status(
+        &self,
+        email: &Email,
+        status: AccountStatus,
+        now_ms: i64,
+    ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("UPDATE accounts SET status = $1, updated_at_ms = $2 WHERE email = $3")
             .bind(status.code())
@@ -119,7 +137,12 @@ impl Store {
     }
 
     /// Records a session by the hash of its token.
-    pub async fn insert_session(&self, token_hash: &str, email: &Email, expires_at_ms: i64) -> Result<()> {
+    pub async fn insert_session(
+        &self,
+        token_hash: &str,
+        email: &Email,
+        expires_at_ms: i64,
+    ) -> Result<()> {
         sqlx::query("INSERT INTO sessions (token_hash, email, expires_at_ms) VALUES ($1, $2, $3)")
             .bind(token_hash)
             .bind(email.as_str())
@@ -131,11 +154,12 @@ impl Store {
 
     /// The account of a session that has not ended by `now_ms`.
     pub async fn session_email(&self, token_hash: &str, now_ms: i64) -> Result<Option<Email>> {
-        let row = sqlx::query("SELECT email FROM sessions WHERE token_hash = $1 AND expires_at_ms > $2")
-            .bind(token_hash)
-            .bind(now_ms)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row =
+            sqlx::query("SELECT email FROM sessions WHERE token_hash = $1 AND expires_at_ms > $2")
+                .bind(token_hash)
+                .bind(now_ms)
+                .fetch_optional(&self.pool)
+                .await?;
         row.map(|r| Email::parse(&text(&r, "email")?).map_err(|_| bad("email")))
             .transpose()
     }
@@ -165,10 +189,12 @@ impl Store {
 
     /// A card-link by the bank's sign-up id.
     pub async fn link(&self, signup_id: &str) -> Result<Option<CardLink>> {
-        let row = sqlx::query(&format!("SELECT {LINK_COLUMNS} FROM card_links WHERE signup_id = $1"))
-            .bind(signup_id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {LINK_COLUMNS} FROM card_links WHERE signup_id = $1"
+        ))
+        .bind(signup_id)
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(link_from_row).transpose()
     }
 
@@ -184,7 +210,13 @@ impl Store {
     }
 
     /// SIGNED → ACTIVE with the bank's limit and mobile; `false` if it was not SIGNED.
-    pub async fn activate_link(&self, signup_id: &str, limit: DailyLimit, mobile_masked: &str, now_ms: i64) -> Result<bool> {
+    pub async fn activate_link(
+        &self,
+        signup_id: &str,
+        limit: DailyLimit,
+        mobile_masked: &str,
+        now_ms: i64,
+    ) -> Result<bool> {
         let r = sqlx::query(
             "UPDATE card_links SET status = 'ACTIVE', daily_limit_fen = $1, mobile_masked = $2, activated_at_ms = $3, updated_at_ms = $3 \
              WHERE signup_id = $4 AND status = 'SIGNED'",
@@ -213,7 +245,8 @@ impl Store {
 }
 
 fn text(row: &AnyRow, col: &str) -> Result<String> {
-    row.try_get::<String, _>(col).with_context(|| format!("column {col}"))
+    row.try_get::<String, _>(col)
+        .with_context(|| format!("column {col}"))
 }
 
 fn bad(col: &str) -> anyhow::Error {

@@ -35,7 +35,7 @@ impl CardNumber {
         if !(16..=19).contains(&s.len()) || !s.bytes().all(|b| b.is_ascii_digit()) {
             return Err(CardNumberError::Format);
         }
-        if luhn_sum(s.as_bytes()) % 10 != 0 {
+        if !luhn_sum(s.as_bytes()).is_multiple_of(10) {
             return Err(CardNumberError::CheckDigit);
         }
         Ok(CardNumber(s.to_owned()))

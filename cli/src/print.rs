@@ -1,0 +1,127 @@
+//! How `ibsim` shows answers and refusals: aligned `key: value` lines, masked where the protocol
+//! masks.
+
+use proto::bank::v1 as bank;
+use proto::common::v1 as common;
+use proto::platform::v1 as platform;
+use tonic_types::StatusExt;
+
+fn line(key: &str, value: impl std::fmt::Display) {
+    println!("{key:>20}: {value}");
+}
+
+fn ts(t: &Option<prost_types::Timestamp>) -> String {
+    t.as_ref()
+        .and_then(|t| chrono_like(t.seconds))
+        .unwrap_or_else(|| "-".to_owned())
+}
+
+fn chrono_like(secs: i64) -> Option<String> {
+    let t = shared::clock::from_ms(secs.checked_mul(1000)?);
+    Some(
+        t.with_timezone(&shared::clock::cst())
+            .format("%Y-%m-%d %H:%M:%S +08:00")
+            .to_string(),
+    )
+}
+
+fn name<E: std::fmt::Debug>(v: Result<E, impl Sized>) -> String {
+    v.map(|e| format!("{e:?}"))
+        .unwrap_or_else(|_| "?".to_owned())
+}
+
+/// A card as the teller sees it.
+pub fn card(c: &bank::Card) {
+    line("card number", &c.card_number);
+    line("holder", &c.holder_name);
+    line(
+        "account kind",
+        name(bank::AccountKind::try_from(c.account_kind)),
+    );
+    line(
+        "id",
+        format!(
+            "{} {}",
+            name(common::IdType::try_from(c.id_type)),
+            c.id_number
+        ),
+    );
+    line("balance", &c.balance);
+    line("status", name(bank::CardStatus::try_from(c.status)));
+    line("wrong password tries", c.wrong_password_tries);
+    line("opened at", ts(&c.opened_at));
+}
+
+/// A sign-up as the bank keeps it.
+pub fn signup(s: &bank::SignUp) {
+    line("sign-up id", &s.signup_id);
+    line("status", name(common::SignUpStatus::try_from(s.status)));
+    line("card", &s.card_number_masked);
+    line("platform account", &s.platform_account);
+    line("real name", &s.real_name);
+    line(
+        "id",
+        format!(
+            "{} {}",
+            name(common::IdType::try_from(s.id_type)),
+            s.id_number_masked
+        ),
+    );
+    line("mobile", &s.mobile);
+    line("daily limit", &s.daily_limit);
+    line("business date", &s.business_date);
+    if !s.failure_reason.is_empty() {
+        line(
+            "failure",
+            format!("{}: {}", s.failure_reason, s.failure_message),
+        );
+    }
+    line("updated at", ts(&s.updated_at));
+}
+
+/// A platform account with its card-links.
+pub fn account(a: &platform::Account) {
+    line("account", &a.email);
+    line("real name", &a.real_name);
+    line("status", name(platform::AccountStatus::try_from(a.status)));
+    line("card-links", a.card_links.len());
+    for l in &a.card_links {
+        println!();
+        link(l);
+    }
+}
+
+/// A card-link on the platform.
+pub fn link(l: &platform::CardLink) {
+    line("sign-up id", &l.signup_id);
+    line("card", &l.card_number_masked);
+    line(
+        "link status",
+        name(platform::LinkStatus::try_from(l.status)),
+    );
+    if !l.daily_limit.is_empty() {
+        line("daily limit", &l.daily_limit);
+        line("mobile", &l.mobile_masked);
+    }
+    line("signed at", ts(&l.signed_at));
+    line("activated at", ts(&l.activated_at));
+}
+
+/// A refusal: code, reason, the institution that refused, the field at fault, the message.
+pub fn refusal(s: &tonic::Status) {
+    match s.get_details_error_info() {
+        Some(info) => {
+            eprintln!(
+                "refused: {:?} {} (by {})",
+                s.code(),
+                info.reason,
+                info.domain
+            );
+            if let Some(f) = info.metadata.get("field") {
+                eprintln!("  field: {f}");
+            }
+        }
+        None => eprintln!("refused: {:?}", s.code()),
+    }
+    eprintln!("  {}", s.message());
+}
