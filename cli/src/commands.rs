@@ -468,3 +468,18 @@ pub async fn platform(url: &str, cmd: Platform) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Exits with success only when the node at `url` reports SERVING.
+pub async fn health(url: &str) -> anyhow::Result<()> {
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::health_client::HealthClient;
+    let status = HealthClient::new(connect(url).await?)
+        .check(HealthCheckRequest { service: String::new() })
+        .await?
+        .into_inner()
+        .status;
+    anyhow::ensure!(status == ServingStatus::Serving as i32, "{url} is not serving");
+    println!("{url}: SERVING");
+    Ok(())
+}

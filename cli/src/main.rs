@@ -47,6 +47,12 @@ enum Command {
     /// The platform: the customer's website and the operators' console.
     #[command(subcommand)]
     Platform(commands::Platform),
+    /// Ask a node's gRPC health service; exit 0 only when it is SERVING.
+    Health {
+        /// The node's URL.
+        #[arg(long)]
+        url: String,
+    },
 }
 
 /// Where `ibsim up` puts the nodes.
@@ -82,6 +88,7 @@ async fn main() -> ExitCode {
         Command::Up(args) => up(args).await,
         Command::Branch(cmd) => commands::branch(&cli.bank, cmd).await,
         Command::Platform(cmd) => commands::platform(&cli.platform, cmd).await,
+        Command::Health { url } => commands::health(&url).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
