@@ -475,11 +475,16 @@ pub async fn health(url: &str) -> anyhow::Result<()> {
     use tonic_health::pb::health_check_response::ServingStatus;
     use tonic_health::pb::health_client::HealthClient;
     let status = HealthClient::new(connect(url).await?)
-        .check(HealthCheckRequest { service: String::new() })
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
         .await?
         .into_inner()
         .status;
-    anyhow::ensure!(status == ServingStatus::Serving as i32, "{url} is not serving");
+    anyhow::ensure!(
+        status == ServingStatus::Serving as i32,
+        "{url} is not serving"
+    );
     println!("{url}: SERVING");
     Ok(())
 }

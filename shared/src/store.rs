@@ -6,9 +6,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
+use sqlx::any::AnyRow;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::migrate::Migrator;
-use sqlx::{AnyPool, Executor};
+use sqlx::{AnyPool, Executor, Row};
 
 pub use sqlx::AnyPool as Pool;
 
@@ -110,6 +111,49 @@ pub fn unique_violation(e: &sqlx::Error) -> Option<String> {
         ),
         _ => None,
     }
+}
+
+/// Appends one line to a node's `audit_log` table (both nodes' migrations create the same one).
+pub async fn append_audit(
+    pool: &AnyPool,
+    at_ms: i64,
+    operation: &str,
+    subject: &str,
+    outcome: &str,
+    detail: &str,
+) -> anyhow::Result<()> {
+    sqlx::query("INSERT INTO audit_log (at_ms, operation, subject, outcome, detail) VALUES ($1, $2, $3, $4, $5)")
+        .bind(at_ms)
+        .bind(operation)
+        .bind(subject)
+        .bind(outcome)
+        .bind(detail)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// A TEXT column.
+pub fn text(row: &AnyRow, col: &str) -> anyhow::Result<String> {
+    row.try_get::<String, _>(col)
+        .with_context(|| format!("column {col}"))
+}
+
+/// A nullable TEXT column.
+pub fn opt_text(row: &AnyRow, col: &str) -> anyhow::Result<Option<String>> {
+    row.try_get::<Option<String>, _>(col)
+        .with_context(|| format!("column {col}"))
+}
+
+/// A BIGINT column.
+pub fn int(row: &AnyRow, col: &str) -> anyhow::Result<i64> {
+    row.try_get::<i64, _>(col)
+        .with_context(|| format!("column {col}"))
+}
+
+/// The error for a stored value that no longer parses into its domain type.
+pub fn bad(col: &str) -> anyhow::Error {
+    anyhow::anyhow!("stored value in column {col} is not valid")
 }
 
 #[cfg(test)]

@@ -69,17 +69,7 @@ async fn cards_open_with_issued_or_requested_numbers(app: TestApp) {
         Code::AlreadyExists,
         "CARD_NUMBER_TAKEN",
     );
-    let got = app
-        .branch
-        .clone()
-        .get_card(bank::GetCardRequest {
-            card_number: chosen.card_number.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .card
-        .unwrap();
+    let got = app.card(&chosen.card_number).await;
     assert_eq!(got, chosen);
 }
 
@@ -197,17 +187,7 @@ async fn deposits_add_exactly_and_frozen_cards_take_none(app: TestApp) {
         Code::FailedPrecondition,
         "CARD_NOT_NORMAL",
     );
-    let card = app
-        .branch
-        .clone()
-        .get_card(bank::GetCardRequest {
-            card_number: c.card_number.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .card
-        .unwrap();
+    let card = app.card(&c.card_number).await;
     assert_eq!(card.balance, "1000.30");
 }
 

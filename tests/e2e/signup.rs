@@ -107,17 +107,7 @@ async fn third_wrong_password_locks_the_card_until_a_teller_unlocks_it(app: Test
         Code::FailedPrecondition,
         "CARD_LOCKED",
     );
-    let card = app
-        .branch
-        .clone()
-        .get_card(bank::GetCardRequest {
-            card_number: c.card_number.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .card
-        .unwrap();
+    let card = app.card(&c.card_number).await;
     assert_eq!(card.status, bank::CardStatus::Locked as i32);
     assert_eq!(card.wrong_password_tries, 3);
 
@@ -472,17 +462,7 @@ async fn malformed_fields_are_refused_before_anything_is_touched(app: TestApp) {
         let s = assert_refused(app.sign_up(form).await, Code::InvalidArgument, want_reason);
         assert_eq!(field(&s), want_field);
     }
-    let card = app
-        .branch
-        .clone()
-        .get_card(bank::GetCardRequest {
-            card_number: c.card_number.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .card
-        .unwrap();
+    let card = app.card(&c.card_number).await;
     assert_eq!(
         card.wrong_password_tries, 0,
         "no malformed request counted as a password try"

@@ -309,6 +309,20 @@ impl TestApp {
             .unwrap()
     }
 
+    /// The card as the teller sees it.
+    pub async fn card(&self, number: &str) -> bank::Card {
+        self.branch
+            .clone()
+            .get_card(bank::GetCardRequest {
+                card_number: number.to_owned(),
+            })
+            .await
+            .expect("card exists")
+            .into_inner()
+            .card
+            .unwrap()
+    }
+
     /// The card's live sign-up at the bank.
     pub async fn bank_signup(
         &self,

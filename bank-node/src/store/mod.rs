@@ -1,12 +1,11 @@
 //! The bank's storage: the only module that sees sqlx. Functions take and return domain values;
 //! money is integer fen, times milliseconds, dates 'YYYY-MM-DD'.
 
-use anyhow::Context;
 use chrono::NaiveDate;
 use shared::domain::{
     CardNumber, DailyLimit, Email, IdDocument, IdType, Mobile, PersonName, RequestId,
 };
-use shared::store::{Pool, unique_violation};
+use shared::store::{Pool, bad, int, opt_text, text, unique_violation};
 use shared::{ErrorClass, Money, PeerRefusal};
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -48,15 +47,7 @@ impl Store {
         outcome: &str,
         detail: &str,
     ) -> Result<()> {
-        sqlx::query("INSERT INTO audit_log (at_ms, operation, subject, outcome, detail) VALUES ($1, $2, $3, $4, $5)")
-            .bind(at_ms)
-            .bind(operation)
-            .bind(subject)
-            .bind(outcome)
-            .bind(detail)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        shared::store::append_audit(&self.pool, at_ms, operation, subject, outcome, detail).await
     }
 
     /// Inserts a card; `false` if the number is taken.
@@ -325,25 +316,6 @@ impl Store {
         .await?;
         Ok(r.rows_affected() == 1)
     }
-}
-
-fn text(row: &AnyRow, col: &str) -> Result<String> {
-    row.try_get::<String, _>(col)
-        .with_context(|| format!("column {col}"))
-}
-
-fn opt_text(row: &AnyRow, col: &str) -> Result<Option<String>> {
-    row.try_get::<Option<String>, _>(col)
-        .with_context(|| format!("column {col}"))
-}
-
-fn int(row: &AnyRow, col: &str) -> Result<i64> {
-    row.try_get::<i64, _>(col)
-        .with_context(|| format!("column {col}"))
-}
-
-fn bad(col: &str) -> anyhow::Error {
-    anyhow::anyhow!("stored value in column {col} is not valid")
 }
 
 fn card_from_row(r: &AnyRow) -> Result<Card> {

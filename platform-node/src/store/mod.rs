@@ -1,9 +1,8 @@
 //! The platform's storage: the only module that sees sqlx.
 
-use anyhow::Context;
 use shared::Money;
 use shared::domain::{DailyLimit, Email, IdType, PersonName};
-use shared::store::{Pool, unique_violation};
+use shared::store::{Pool, bad, text, unique_violation};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -44,15 +43,7 @@ impl Store {
         outcome: &str,
         detail: &str,
     ) -> Result<()> {
-        sqlx::query("INSERT INTO audit_log (at_ms, operation, subject, outcome, detail) VALUES ($1, $2, $3, $4, $5)")
-            .bind(at_ms)
-            .bind(operation)
-            .bind(subject)
-            .bind(outcome)
-            .bind(detail)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        shared::store::append_audit(&self.pool, at_ms, operation, subject, outcome, detail).await
     }
 
     /// Inserts an account; `false` if the e-mail is taken.
@@ -242,15 +233,6 @@ impl Store {
         .await?;
         Ok(())
     }
-}
-
-fn text(row: &AnyRow, col: &str) -> Result<String> {
-    row.try_get::<String, _>(col)
-        .with_context(|| format!("column {col}"))
-}
-
-fn bad(col: &str) -> anyhow::Error {
-    anyhow::anyhow!("stored value in column {col} is not valid")
 }
 
 fn account_from_row(r: &AnyRow) -> Result<Account> {
