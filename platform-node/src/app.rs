@@ -4,10 +4,9 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use anyhow::Context;
 use shared::clock::Clock;
+use shared::grpc::BoundServer;
 use tokio::net::TcpListener;
-use tonic::transport::server::Router;
 
 use crate::config::Config;
 use crate::domain::Platform;
@@ -16,19 +15,14 @@ use crate::store::Store;
 
 /// A platform node, bound and ready to serve.
 pub struct Application {
-    listener: TcpListener,
-    addr: SocketAddr,
-    router: Router,
+    server: BoundServer,
     store: Store,
 }
 
 impl Application {
     /// Binds the listen address, opens and migrates the database, and wires the services.
     pub async fn build(config: &Config, clock: Clock) -> anyhow::Result<Application> {
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", config.listen))?;
-        Self::build_on(listener, config, clock).await
+        Self::build_on(shared::grpc::bind(config.listen).await?, config, clock).await
     }
 
     /// Like [`Application::build`] on a listener bound already (tests and `ibsim up` bind both
@@ -38,22 +32,19 @@ impl Application {
         config: &Config,
         clock: Clock,
     ) -> anyhow::Result<Application> {
-        let addr = listener.local_addr()?;
         let store = Store::connect(&config.database_url()?).await?;
         let bank = BankClient::new(&config.bank_url, config.peer_timeout_ms)?;
         let platform = Platform::new(store.clone(), clock, Arc::new(bank));
         let router = grpc::router(platform).await?;
         Ok(Application {
-            listener,
-            addr,
-            router,
+            server: BoundServer::new(listener, router)?,
             store,
         })
     }
 
     /// The address actually bound (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
-        self.addr
+        self.server.local_addr()
     }
 
     /// Serves until `shutdown` resolves, then finishes the requests in flight and closes the pool.
@@ -61,10 +52,8 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send,
     ) -> anyhow::Result<()> {
-        tracing::info!(addr = %self.addr, "platform node serving");
-        let result = shared::grpc::serve(self.router, self.listener, shutdown).await;
+        let result = self.server.serve("platform", shutdown).await;
         self.store.close().await;
-        tracing::info!("platform node stopped");
         result
     }
 }

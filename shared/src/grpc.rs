@@ -4,6 +4,9 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::net::SocketAddr;
+
+use anyhow::Context;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -14,7 +17,8 @@ use tonic::{Code, Response, Status};
 use tonic_health::ServingStatus;
 use tonic_types::{ErrorDetails, StatusExt};
 
-use crate::error::{ErrorClass, PeerFailure, PeerRefusal, Refusal};
+use crate::domain::IdType;
+use crate::error::{ErrorClass, FieldError, PeerFailure, PeerRefusal, Refusal};
 
 /// The gRPC code for each class; the only place this mapping lives.
 pub fn code_of(class: ErrorClass) -> Code {
@@ -138,16 +142,75 @@ pub async fn with_health_and_reflection(
         .add_service(reflection_alpha))
 }
 
-/// Serves `router` on an already bound listener until `shutdown` resolves, then drains.
-pub async fn serve(
-    router: Router,
+/// Binds a node's listen address.
+pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))
+}
+
+/// A node's gRPC server: bound and wired, not yet serving.
+pub struct BoundServer {
     listener: TcpListener,
-    shutdown: impl Future<Output = ()> + Send,
-) -> anyhow::Result<()> {
-    router
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
-        .await?;
-    Ok(())
+    addr: SocketAddr,
+    router: Router,
+}
+
+impl BoundServer {
+    /// The server `router` will run on `listener`.
+    pub fn new(listener: TcpListener, router: Router) -> anyhow::Result<BoundServer> {
+        Ok(BoundServer {
+            addr: listener.local_addr()?,
+            listener,
+            router,
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Serves until `shutdown` resolves, then finishes the requests in flight.
+    pub async fn serve(
+        self,
+        node: &str,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> anyhow::Result<()> {
+        tracing::info!(addr = %self.addr, "{node} node serving");
+        self.router
+            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), shutdown)
+            .await?;
+        tracing::info!("{node} node stopped");
+        Ok(())
+    }
+}
+
+/// An ID type from the wire; unset or unknown is ID_TYPE_UNKNOWN.
+pub fn id_type_from_pb(v: i32) -> Result<IdType, FieldError> {
+    use proto::common::v1::IdType as Pb;
+    match Pb::try_from(v) {
+        Ok(Pb::ResidentId) => Ok(IdType::ResidentId),
+        Ok(Pb::Passport) => Ok(IdType::Passport),
+        Ok(Pb::HkMacaoPermit) => Ok(IdType::HkMacaoPermit),
+        Ok(Pb::TaiwanPermit) => Ok(IdType::TaiwanPermit),
+        _ => Err(FieldError::new(
+            "id_type",
+            "ID_TYPE_UNKNOWN",
+            "id_type must be RESIDENT_ID, PASSPORT, HK_MACAO_PERMIT or TAIWAN_PERMIT",
+        )),
+    }
+}
+
+/// An ID type for the wire.
+pub fn id_type_to_pb(t: IdType) -> proto::common::v1::IdType {
+    use proto::common::v1::IdType as Pb;
+    match t {
+        IdType::ResidentId => Pb::ResidentId,
+        IdType::Passport => Pb::Passport,
+        IdType::HkMacaoPermit => Pb::HkMacaoPermit,
+        IdType::TaiwanPermit => Pb::TaiwanPermit,
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

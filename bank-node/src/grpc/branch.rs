@@ -9,7 +9,9 @@ use shared::error::ParseField;
 use shared::{FieldError, Money};
 use tonic::{Request, Response, Status};
 
-use super::convert::{self, account_kind_from_pb, id_type_from_pb, settable_card_status_from_pb};
+use shared::grpc::id_type_from_pb;
+
+use super::convert::{self, account_kind_from_pb, settable_card_status_from_pb};
 use super::handle;
 use crate::domain::{Bank, DEPOSIT_FEN_MAX, OpenCardForm, SignUpForm};
 

@@ -2,7 +2,6 @@
 
 use proto::bank::v1 as pb;
 use proto::common::v1 as common;
-use shared::domain::IdType;
 use shared::{FieldError, clock::from_ms, grpc::timestamp};
 
 use crate::domain::{AccountKind, Card, CardStatus, SignUp, SignUpStatus};
@@ -15,7 +14,7 @@ pub fn card(c: &Card) -> pb::Card {
             AccountKind::CardAndPassbook => pb::AccountKind::CardAndPassbook,
         } as i32,
         holder_name: c.holder_name.as_str().to_owned(),
-        id_type: id_type_to_pb(c.id.kind()) as i32,
+        id_type: shared::grpc::id_type_to_pb(c.id.kind()) as i32,
         id_number: c.id.number().to_owned(),
         balance: c.balance.to_string(),
         status: card_status_to_pb(c.status) as i32,
@@ -31,7 +30,7 @@ pub fn signup(s: &SignUp) -> pb::SignUp {
         card_number_masked: s.card.masked(),
         platform_account: s.account.as_str().to_owned(),
         real_name: s.real_name.as_str().to_owned(),
-        id_type: id_type_to_pb(s.id_doc.kind()) as i32,
+        id_type: shared::grpc::id_type_to_pb(s.id_doc.kind()) as i32,
         id_number_masked: s.id_doc.masked(),
         mobile: s.mobile.as_str().to_owned(),
         daily_limit: s.limit.to_string(),
@@ -41,29 +40,6 @@ pub fn signup(s: &SignUp) -> pb::SignUp {
         created_at: Some(timestamp(from_ms(s.created_at_ms))),
         updated_at: Some(timestamp(from_ms(s.updated_at_ms))),
         business_date: s.business_date.map(|d| d.to_string()).unwrap_or_default(),
-    }
-}
-
-pub fn id_type_to_pb(t: IdType) -> common::IdType {
-    match t {
-        IdType::ResidentId => common::IdType::ResidentId,
-        IdType::Passport => common::IdType::Passport,
-        IdType::HkMacaoPermit => common::IdType::HkMacaoPermit,
-        IdType::TaiwanPermit => common::IdType::TaiwanPermit,
-    }
-}
-
-pub fn id_type_from_pb(v: i32) -> Result<IdType, FieldError> {
-    match common::IdType::try_from(v) {
-        Ok(common::IdType::ResidentId) => Ok(IdType::ResidentId),
-        Ok(common::IdType::Passport) => Ok(IdType::Passport),
-        Ok(common::IdType::HkMacaoPermit) => Ok(IdType::HkMacaoPermit),
-        Ok(common::IdType::TaiwanPermit) => Ok(IdType::TaiwanPermit),
-        _ => Err(FieldError::new(
-            "id_type",
-            "ID_TYPE_UNKNOWN",
-            "id_type must be RESIDENT_ID, PASSPORT, HK_MACAO_PERMIT or TAIWAN_PERMIT",
-        )),
     }
 }
 

@@ -1,10 +1,9 @@
 //! The bank's line to the platform: [`PlatformPort`] over gRPC.
 
-use proto::common::v1 as common;
 use proto::platform::v1 as pb;
 use proto::platform::v1::platform_link_service_client::PlatformLinkServiceClient;
 use shared::PeerFailure;
-use shared::domain::{Email, IdType};
+use shared::domain::Email;
 use tonic::transport::Channel;
 
 use crate::domain::{BoxFuture, PlatformPort, PlatformSignUp};
@@ -27,10 +26,6 @@ impl PlatformClient {
     }
 }
 
-fn id_type(t: IdType) -> common::IdType {
-    super::convert::id_type_to_pb(t)
-}
-
 impl PlatformPort for PlatformClient {
     fn confirm_sign_up<'a>(
         &'a self,
@@ -41,7 +36,7 @@ impl PlatformPort for PlatformClient {
                 signup_id: req.signup_id.clone(),
                 platform_account: req.account.as_str().to_owned(),
                 real_name: req.real_name.as_str().to_owned(),
-                id_type: id_type(req.id_type) as i32,
+                id_type: shared::grpc::id_type_to_pb(req.id_type) as i32,
                 card_number_masked: req.card_masked.clone(),
             };
             self.client

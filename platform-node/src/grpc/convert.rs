@@ -1,10 +1,8 @@
 //! Domain values to messages, and the enum conversions both ways.
 
-use proto::common::v1 as common;
 use proto::platform::v1 as pb;
 use shared::FieldError;
 use shared::clock::from_ms;
-use shared::domain::IdType;
 use shared::grpc::timestamp;
 
 use crate::domain::{Account, AccountStatus, CardLink, LinkStatus};
@@ -49,20 +47,6 @@ pub fn account_status_from_pb(v: i32) -> Result<AccountStatus, FieldError> {
             "status",
             "ACCOUNT_STATUS_INVALID",
             "status must be NORMAL, FROZEN or CLOSED",
-        )),
-    }
-}
-
-pub fn id_type_from_pb(v: i32) -> Result<IdType, FieldError> {
-    match common::IdType::try_from(v) {
-        Ok(common::IdType::ResidentId) => Ok(IdType::ResidentId),
-        Ok(common::IdType::Passport) => Ok(IdType::Passport),
-        Ok(common::IdType::HkMacaoPermit) => Ok(IdType::HkMacaoPermit),
-        Ok(common::IdType::TaiwanPermit) => Ok(IdType::TaiwanPermit),
-        _ => Err(FieldError::new(
-            "id_type",
-            "ID_TYPE_UNKNOWN",
-            "id_type must be RESIDENT_ID, PASSPORT, HK_MACAO_PERMIT or TAIWAN_PERMIT",
         )),
     }
 }

@@ -7,9 +7,9 @@ use shared::domain::{Email, PersonName};
 use shared::error::ParseField;
 use tonic::{Request, Response, Status};
 
-use super::convert::id_type_from_pb;
 use super::{cut, handle};
 use crate::domain::{IncomingSignUp, Platform};
+use shared::grpc::id_type_from_pb;
 
 pub struct Link(pub Platform);
 
