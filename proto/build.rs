@@ -10,6 +10,8 @@ const PROTOS: &[&str] = &[
     "interbank/platform/v1/account.proto",
     "interbank/platform/v1/ops.proto",
     "interbank/platform/v1/link.proto",
+    "interbank/platform/v1/pay.proto",
+    "interbank/sim/v1/sim.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use shared::clock::Clock;
+use shared::fault::Faults;
 use shared::grpc::BoundServer;
 use tokio::net::TcpListener;
 
@@ -17,7 +18,11 @@ use crate::store::Store;
 pub struct Application {
     server: BoundServer,
     store: Store,
+    bank: Bank,
 }
+
+/// How often the cutover watcher looks at the business clock, milliseconds of real time.
+pub const CUTOVER_TICK_MS: u64 = 250;
 
 impl Application {
     /// Binds the listen address, opens and migrates the database, and wires the services.
@@ -33,12 +38,16 @@ impl Application {
         clock: Clock,
     ) -> anyhow::Result<Application> {
         let store = Store::connect(&config.database_url()?).await?;
-        let platform = PlatformClient::new(&config.platform_url, config.peer_timeout_ms)?;
-        let bank = Bank::new(store.clone(), clock, Arc::new(platform));
-        let router = grpc::router(bank).await?;
+        let faults = Faults::default();
+        let platform =
+            PlatformClient::new(&config.platform_url, config.peer_timeout_ms, faults.clone())?;
+        let bank = Bank::new(store.clone(), clock, Arc::new(platform), faults);
+        bank.cutover().await?;
+        let router = grpc::router(bank.clone()).await?;
         Ok(Application {
             server: BoundServer::new(listener, router)?,
             store,
+            bank,
         })
     }
 
@@ -52,8 +61,28 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send,
     ) -> anyhow::Result<()> {
+        let watcher = tokio::spawn(watch_cutover(self.bank));
         let result = self.server.serve("bank", shutdown).await;
+        watcher.abort();
         self.store.close().await;
         result
+    }
+}
+
+/// Runs the day-end cutover whenever the business clock (running, or moved by hand) enters a new
+/// business date; moves made through the simulator API run it at once themselves.
+async fn watch_cutover(bank: Bank) {
+    let mut seen = bank.clock().business_date();
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(CUTOVER_TICK_MS));
+    loop {
+        tick.tick().await;
+        let today = bank.clock().business_date();
+        if today == seen {
+            continue;
+        }
+        match bank.cutover().await {
+            Ok(_) => seen = today,
+            Err(e) => tracing::error!(error = ?e, "day-end cutover failed; trying again"),
+        }
     }
 }

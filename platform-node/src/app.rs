@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use shared::clock::Clock;
+use shared::fault::Faults;
 use shared::grpc::BoundServer;
 use tokio::net::TcpListener;
 
@@ -33,8 +34,9 @@ impl Application {
         clock: Clock,
     ) -> anyhow::Result<Application> {
         let store = Store::connect(&config.database_url()?).await?;
-        let bank = BankClient::new(&config.bank_url, config.peer_timeout_ms)?;
-        let platform = Platform::new(store.clone(), clock, Arc::new(bank));
+        let faults = Faults::default();
+        let bank = BankClient::new(&config.bank_url, config.peer_timeout_ms, faults.clone())?;
+        let platform = Platform::new(store.clone(), clock, Arc::new(bank), faults);
         let router = grpc::router(platform).await?;
         Ok(Application {
             server: BoundServer::new(listener, router)?,

@@ -23,6 +23,13 @@ pub mod platform {
     }
 }
 
+/// Simulator controls both nodes serve (clock, faults, reset) and the bank's SMS outbox.
+pub mod sim {
+    pub mod v1 {
+        tonic::include_proto!("interbank.sim.v1");
+    }
+}
+
 /// The encoded `FileDescriptorSet` of every interbank-sim proto, for server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/interbank_descriptor.bin"));

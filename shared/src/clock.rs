@@ -1,6 +1,6 @@
-//! The business clock. Real time by default; the simulator can freeze, set and advance it (the
-//! admin API arrives with the payments work). Business dates are in China Standard Time (UTC+8),
-//! the zone both institutions close their day in.
+//! The business clock. Real time by default; the simulator's admin API can freeze, resume, set
+//! and advance it, never backwards. Business dates are in China Standard Time (UTC+8), the zone
+//! both institutions close their day in; a day ends at midnight with the day-end cutover.
 
 use std::sync::{Arc, RwLock};
 
@@ -71,8 +71,9 @@ impl Clock {
         business_date_of(self.now())
     }
 
-    /// Moves the clock forward by `by` (frozen or running).
+    /// Moves the clock forward by `by` (frozen or running); a negative `by` is ignored.
     pub fn advance(&self, by: Duration) {
+        let by = by.max(Duration::zero());
         let mut m = self.mode.write().expect("clock lock poisoned");
         *m = match *m {
             Mode::Running { offset } => Mode::Running {
@@ -81,6 +82,92 @@ impl Clock {
             Mode::Frozen { at } => Mode::Frozen { at: at + by },
         };
     }
+}
+
+/// Why a clock move was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClockError {
+    /// The move would take the clock back in time.
+    #[error("the business clock never goes backwards (now {now}, asked for {asked}); reset the node to return to real time")]
+    Backwards {
+        /// The clock's time.
+        now: DateTime<Utc>,
+        /// The time asked for.
+        asked: DateTime<Utc>,
+    },
+}
+
+impl Clock {
+    /// Whether the clock is stopped.
+    pub fn is_frozen(&self) -> bool {
+        matches!(
+            *self.mode.read().expect("clock lock poisoned"),
+            Mode::Frozen { .. }
+        )
+    }
+
+    /// Stops the clock where it is.
+    pub fn freeze(&self) {
+        let mut m = self.mode.write().expect("clock lock poisoned");
+        if let Mode::Running { offset } = *m {
+            *m = Mode::Frozen {
+                at: Utc::now() + offset,
+            };
+        }
+    }
+
+    /// Lets a frozen clock run again from where it stopped.
+    pub fn resume(&self) {
+        let mut m = self.mode.write().expect("clock lock poisoned");
+        if let Mode::Frozen { at } = *m {
+            *m = Mode::Running {
+                offset: at - Utc::now(),
+            };
+        }
+    }
+
+    /// Moves the clock to `to`, keeping it frozen or running; never backwards.
+    pub fn set(&self, to: DateTime<Utc>) -> Result<(), ClockError> {
+        let mut m = self.mode.write().expect("clock lock poisoned");
+        let real = Utc::now();
+        let now = match *m {
+            Mode::Running { offset } => real + offset,
+            Mode::Frozen { at } => at,
+        };
+        if to < now {
+            return Err(ClockError::Backwards { now, asked: to });
+        }
+        *m = match *m {
+            Mode::Running { .. } => Mode::Running { offset: to - real },
+            Mode::Frozen { .. } => Mode::Frozen { at: to },
+        };
+        Ok(())
+    }
+
+    /// Back to real time, running (a node reset).
+    pub fn reset(&self) {
+        *self.mode.write().expect("clock lock poisoned") = Mode::Running {
+            offset: Duration::zero(),
+        };
+    }
+}
+
+/// The next day-end cutover after `t`: the coming midnight, China time.
+pub fn next_cutover(t: DateTime<Utc>) -> DateTime<Utc> {
+    let next = business_date_of(t)
+        .succ_opt()
+        .expect("dates this far out are not simulated");
+    start_of(next)
+}
+
+/// The instant a business date begins (00:00 China time).
+pub fn start_of(date: NaiveDate) -> DateTime<Utc> {
+    date.and_hms_opt(0, 0, 0)
+        .expect("midnight exists")
+        .and_local_timezone(cst())
+        .single()
+        .expect("China time has no gaps")
+        .with_timezone(&Utc)
 }
 
 /// A stored millisecond timestamp back as a time.
@@ -107,5 +194,28 @@ mod tests {
         assert_eq!(c.now(), t);
         c.clone().advance(Duration::minutes(1));
         assert_eq!(c.business_date().to_string(), "2026-11-24");
+    }
+
+    #[test]
+    fn the_clock_never_goes_backwards() {
+        let t = "2026-11-23T10:00:00Z".parse::<DateTime<Utc>>().unwrap();
+        let c = Clock::frozen(t);
+        assert!(matches!(
+            c.set(t - Duration::seconds(1)),
+            Err(ClockError::Backwards { .. })
+        ));
+        c.advance(Duration::seconds(-5));
+        assert_eq!(c.now(), t);
+        c.set(t + Duration::hours(1)).unwrap();
+        assert_eq!(c.now(), t + Duration::hours(1));
+        assert!(c.is_frozen());
+    }
+
+    #[test]
+    fn the_next_cutover_is_the_coming_midnight_china_time() {
+        let t = "2026-11-23T15:59:59Z".parse::<DateTime<Utc>>().unwrap();
+        assert_eq!(next_cutover(t).to_rfc3339(), "2026-11-23T16:00:00+00:00");
+        let midnight = "2026-11-23T16:00:00Z".parse::<DateTime<Utc>>().unwrap();
+        assert_eq!(next_cutover(midnight).to_rfc3339(), "2026-11-24T16:00:00+00:00");
     }
 }

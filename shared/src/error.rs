@@ -20,6 +20,8 @@ pub enum ErrorClass {
     AlreadyExists,
     /// The same request is still being processed: ABORTED (retry later).
     Aborted,
+    /// The system is busy and did nothing; try again: RESOURCE_EXHAUSTED.
+    ResourceExhausted,
     /// The peer institution could not be reached: UNAVAILABLE.
     Unavailable,
     /// A fault of ours (database down, a bug): INTERNAL, with a generic message.
@@ -53,6 +55,7 @@ impl ErrorClass {
             ErrorClass::Unauthenticated => "UNAUTHENTICATED",
             ErrorClass::AlreadyExists => "ALREADY_EXISTS",
             ErrorClass::Aborted => "ABORTED",
+            ErrorClass::ResourceExhausted => "RESOURCE_EXHAUSTED",
             ErrorClass::Unavailable => "UNAVAILABLE",
             ErrorClass::Internal => "INTERNAL",
         }
@@ -69,6 +72,7 @@ impl ErrorClass {
             Unauthenticated,
             AlreadyExists,
             Aborted,
+            ResourceExhausted,
             Unavailable,
             Internal,
         ]

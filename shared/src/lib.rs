@@ -7,6 +7,7 @@
 pub mod clock;
 pub mod domain;
 pub mod error;
+pub mod fault;
 pub mod grpc;
 pub mod money;
 pub mod secret;

@@ -2,7 +2,9 @@ use std::fmt;
 
 use shared::{ErrorClass, FieldError, PeerRefusal, Refusal};
 
-use super::{CardStatus, SignUpStatus};
+use shared::Money;
+
+use super::{CardStatus, PaymentStatus, SignUpStatus};
 
 /// Every way the bank refuses a request. `docs/errors.md` lists the reason codes.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +57,43 @@ pub enum BankError {
     /// SIGN_UP_NOT_NORMAL: the sign-up is not in normal (signed) status.
     #[error("the sign-up is {}, not signed", .0.word())]
     SignUpNotNormal(SignUpStatus),
+    /// ORDER_NO_REUSED: the order number was used for another payment (other sign-up, account
+    /// or amount).
+    #[error("that order number was already used for a different payment")]
+    OrderNoReused,
+    /// PAYMENT_NOT_FOUND: no code was requested for that order number.
+    #[error("no payment with that order number: request a one-time code first")]
+    PaymentNotFound,
+    /// PAYMENT_ALREADY_SETTLED: a code was asked for an order that is paid or failed already.
+    #[error("that order is {} already; ask GetPayment for its outcome", .0.code().to_lowercase())]
+    PaymentAlreadySettled(PaymentStatus),
+    /// OTP_WRONG: the code is wrong; it still works for the tries left.
+    #[error("wrong one-time code; {tries_left} more wrong tries kill the code")]
+    OtpWrong {
+        /// Wrong tries left.
+        tries_left: u32,
+    },
+    /// OTP_TRIES_EXCEEDED: the 3rd wrong code; the code is dead and the payment failed.
+    #[error("wrong one-time code for the 3rd time: the code no longer works and the payment failed")]
+    OtpTriesExceeded,
+    /// OTP_EXPIRED: the code is older than 5 minutes; the payment failed.
+    #[error("the one-time code expired (codes work for 5 minutes); the payment failed")]
+    OtpExpired,
+    /// DAILY_LIMIT_EXCEEDED: the amount does not fit what is left of today's limit.
+    #[error("the amount exceeds what is left of today's pay limit ({remaining} yuan)")]
+    DailyLimitExceeded {
+        /// What was left today.
+        remaining: Money,
+    },
+    /// INSUFFICIENT_BALANCE: the card's balance is short.
+    #[error("the card's balance is not enough for this payment")]
+    InsufficientBalance,
+    /// SYSTEM_BUSY: the bank did nothing (magic amount 0.91); try again.
+    #[error("the bank's system is busy; nothing was done, try again")]
+    SystemBusy,
+    /// REPLY_LOST: the bank debited but its reply is lost on the way (magic amount 0.92).
+    #[error("the bank's reply was lost on the way")]
+    ReplyLost,
     /// The platform's refusal, relayed with its class, reason and domain; or a settled failure
     /// replayed for a retried request.
     #[error("{0}")]
@@ -82,7 +121,15 @@ impl Refusal for BankError {
             | IdHolderMismatch | CardAlreadySigned | SignUpNotNormal(_) => {
                 ErrorClass::FailedPrecondition
             }
-            CardPasswordWrong { .. } => ErrorClass::PermissionDenied,
+            CardPasswordWrong { .. } | OtpWrong { .. } | OtpTriesExceeded => {
+                ErrorClass::PermissionDenied
+            }
+            OrderNoReused => ErrorClass::AlreadyExists,
+            PaymentNotFound => ErrorClass::NotFound,
+            PaymentAlreadySettled(_) | OtpExpired | DailyLimitExceeded { .. }
+            | InsufficientBalance => ErrorClass::FailedPrecondition,
+            SystemBusy => ErrorClass::ResourceExhausted,
+            ReplyLost => ErrorClass::Unavailable,
             SignUpInProgress => ErrorClass::Aborted,
             Relayed(r) => r.class,
             Internal(_) => ErrorClass::Internal,
@@ -107,6 +154,16 @@ impl Refusal for BankError {
             SignUpInProgress => "SIGN_UP_IN_PROGRESS",
             SignUpNotFound(_) => "SIGN_UP_NOT_FOUND",
             SignUpNotNormal(_) => "SIGN_UP_NOT_NORMAL",
+            OrderNoReused => "ORDER_NO_REUSED",
+            PaymentNotFound => "PAYMENT_NOT_FOUND",
+            PaymentAlreadySettled(_) => "PAYMENT_ALREADY_SETTLED",
+            OtpWrong { .. } => "OTP_WRONG",
+            OtpTriesExceeded => "OTP_TRIES_EXCEEDED",
+            OtpExpired => "OTP_EXPIRED",
+            DailyLimitExceeded { .. } => "DAILY_LIMIT_EXCEEDED",
+            InsufficientBalance => "INSUFFICIENT_BALANCE",
+            SystemBusy => "SYSTEM_BUSY",
+            ReplyLost => "REPLY_LOST",
             Relayed(r) => &r.reason,
             Internal(_) => "INTERNAL",
         }

@@ -4,8 +4,10 @@
 
 mod error;
 mod model;
+mod payment;
 mod signup;
 
+pub use payment::*;
 pub use signup::{InsertOutcome, PLATFORM_UNAVAILABLE};
 
 use std::future::Future;
@@ -15,6 +17,7 @@ use std::sync::Arc;
 pub use error::BankError;
 pub use model::*;
 use shared::clock::Clock;
+use shared::fault::Faults;
 use shared::domain::{CardNumber, Email, IdType, PersonName};
 use shared::{Money, PeerFailure};
 
@@ -62,19 +65,39 @@ pub struct Bank {
     pub(crate) store: Store,
     pub(crate) clock: Clock,
     pub(crate) platform: Arc<dyn PlatformPort>,
+    pub(crate) faults: Faults,
 }
 
 /// Tries to issue a fresh card number before giving up (collisions are astronomically rare).
 const CARD_ISSUE_TRIES_MAX: usize = 8;
 
 impl Bank {
-    /// A bank over `store`, telling time by `clock`, calling the platform through `platform`.
-    pub fn new(store: Store, clock: Clock, platform: Arc<dyn PlatformPort>) -> Bank {
+    /// A bank over `store`, telling time by `clock`, calling the platform through `platform`,
+    /// with `faults` injected on both sides of its interbank calls.
+    pub fn new(
+        store: Store,
+        clock: Clock,
+        platform: Arc<dyn PlatformPort>,
+        faults: Faults,
+    ) -> Bank {
         Bank {
             store,
             clock,
             platform,
+            faults,
         }
+    }
+
+    /// The most recent business day closed by a cutover.
+    pub async fn last_closed_day(&self) -> Result<Option<chrono::NaiveDate>, BankError> {
+        Ok(self.store.last_closed_day().await?)
+    }
+
+    /// Wipes every record (a simulator reset).
+    pub async fn wipe(&self) -> Result<(), BankError> {
+        self.store.wipe().await?;
+        tracing::warn!("bank reset: every record wiped");
+        Ok(())
     }
 
     /// The business clock.

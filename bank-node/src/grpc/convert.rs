@@ -4,7 +4,7 @@ use proto::bank::v1 as pb;
 use proto::common::v1 as common;
 use shared::{FieldError, clock::from_ms, grpc::timestamp};
 
-use crate::domain::{AccountKind, Card, CardStatus, SignUp, SignUpStatus};
+use crate::domain::{AccountKind, Card, CardStatus, Payment, PaymentStatus, SignUp, SignUpStatus};
 
 pub fn card(c: &Card) -> pb::Card {
     pb::Card {
@@ -85,5 +85,27 @@ pub fn signup_status_to_pb(s: SignUpStatus) -> common::SignUpStatus {
         SignUpStatus::Failed => common::SignUpStatus::Failed,
         SignUpStatus::Cancelling => common::SignUpStatus::Cancelling,
         SignUpStatus::Cancelled => common::SignUpStatus::Cancelled,
+    }
+}
+
+pub fn payment(p: &Payment) -> pb::Payment {
+    let failure = p.failure.as_ref();
+    pb::Payment {
+        order_no: p.order_no.as_str().to_owned(),
+        signup_id: p.signup_id.clone(),
+        card_number_masked: p.card.masked(),
+        amount: p.amount.to_string(),
+        status: match p.status {
+            PaymentStatus::CodeSent => pb::PaymentStatus::CodeSent,
+            PaymentStatus::Success => pb::PaymentStatus::Success,
+            PaymentStatus::Failed => pb::PaymentStatus::Failed,
+        } as i32,
+        bank_serial_no: p.serial.clone().unwrap_or_default(),
+        business_date: p.business_date.map(|d| d.to_string()).unwrap_or_default(),
+        paid_at: p.paid_at_ms.map(|t| timestamp(from_ms(t))),
+        failure_reason: failure.map(|f| f.reason.clone()).unwrap_or_default(),
+        failure_message: failure.map(|f| f.message.clone()).unwrap_or_default(),
+        failure_code: failure.map(|f| f.class.name().to_owned()).unwrap_or_default(),
+        created_at: Some(timestamp(from_ms(p.created_at_ms))),
     }
 }

@@ -1,15 +1,57 @@
-//! BankLinkService: what the platform asks the bank.
+//! BankLinkService: what the platform asks the bank. Every call here passes through the bank's
+//! callee-side fault rules first.
 
 use proto::bank::v1 as pb;
 use proto::bank::v1::bank_link_service_server::BankLinkService;
-use shared::domain::{CardNumber, Email};
+use shared::Money;
+use shared::domain::{CardNumber, Email, OrderNo, OtpCode, PayAmount};
 use shared::error::ParseField;
+use shared::fault::{Call, Side};
+use shared::grpc::with_faults;
 use tonic::{Request, Response, Status};
 
-use super::handle;
-use crate::domain::Bank;
+use super::{convert, cut, handle};
+use crate::domain::{Bank, BankError, PaymentRequest};
 
 pub struct Link(pub Bank);
+
+/// A payment request from its wire fields.
+fn payment_request(
+    order_no: &str,
+    signup_id: &str,
+    account: &str,
+    amount: &str,
+) -> Result<PaymentRequest, BankError> {
+    Ok(PaymentRequest {
+        order_no: OrderNo::parse(order_no).field("order_no")?,
+        signup_id: signup_id.chars().take(64).collect(),
+        account: Email::parse(account).field("platform_account")?,
+        amount: PayAmount::parse(amount).field("amount")?,
+    })
+}
+
+impl Link {
+    /// How a fault rule sees a payment call; the card is looked up only when rules exist.
+    async fn call<'a>(
+        &self,
+        method: &'a str,
+        order_no: Option<&'a str>,
+        signup_id: &str,
+        amount: &str,
+    ) -> Call<'a> {
+        let card_masked = if self.0.faults.list().is_empty() {
+            None
+        } else {
+            self.0.signup(signup_id).await.ok().map(|s| s.card.masked())
+        };
+        Call {
+            method,
+            order_no,
+            card_masked,
+            amount: Money::parse(amount).ok(),
+        }
+    }
+}
 
 #[tonic::async_trait]
 impl BankLinkService for Link {
@@ -19,18 +61,145 @@ impl BankLinkService for Link {
         req: Request<pb::ConfirmActivationRequest>,
     ) -> Result<Response<pb::ConfirmActivationResponse>, Status> {
         let r = req.into_inner();
-        let subject: String = r.signup_id.chars().take(40).collect();
-        handle(&self.0, "ConfirmActivation", &subject, async {
-            let card = CardNumber::parse(&r.card_number).field("card_number")?;
-            let account = Email::parse(&r.platform_account).field("platform_account")?;
-            let s = self
-                .0
-                .confirm_activation(&r.signup_id, &card, &account)
-                .await?;
-            Ok(pb::ConfirmActivationResponse {
-                signup_id: s.id.clone(),
-                daily_limit: s.limit.to_string(),
-                mobile_masked: s.mobile.masked(),
+        let subject = cut(&r.signup_id);
+        let call = Call {
+            method: "ConfirmActivation",
+            card_masked: CardNumber::parse(&r.card_number).ok().map(|c| c.masked()),
+            ..Call::default()
+        };
+        with_faults(&self.0.faults, Side::Callee, call, || {
+            handle(&self.0, "ConfirmActivation", &subject, async {
+                let card = CardNumber::parse(&r.card_number).field("card_number")?;
+                let account = Email::parse(&r.platform_account).field("platform_account")?;
+                let s = self
+                    .0
+                    .confirm_activation(&r.signup_id, &card, &account)
+                    .await?;
+                Ok(pb::ConfirmActivationResponse {
+                    signup_id: s.id.clone(),
+                    daily_limit: s.limit.to_string(),
+                    mobile_masked: s.mobile.masked(),
+                })
+            })
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all, name = "link.request_payment_code", fields(order_no = %req.get_ref().order_no))]
+    async fn request_payment_code(
+        &self,
+        req: Request<pb::RequestPaymentCodeRequest>,
+    ) -> Result<Response<pb::RequestPaymentCodeResponse>, Status> {
+        let r = req.into_inner();
+        let subject = cut(&r.order_no);
+        let call = self
+            .call("RequestPaymentCode", Some(&r.order_no), &r.signup_id, &r.amount)
+            .await;
+        with_faults(&self.0.faults, Side::Callee, call, || {
+            handle(&self.0, "RequestPaymentCode", &subject, async {
+                let req =
+                    payment_request(&r.order_no, &r.signup_id, &r.platform_account, &r.amount)?;
+                let c = self.0.request_payment_code(req).await?;
+                Ok(pb::RequestPaymentCodeResponse {
+                    order_no: c.order_no.as_str().to_owned(),
+                    mobile_masked: c.mobile_masked,
+                    code_expires_at: Some(shared::grpc::timestamp(shared::clock::from_ms(
+                        c.expires_at_ms,
+                    ))),
+                })
+            })
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all, name = "link.pay", fields(order_no = %req.get_ref().order_no))]
+    async fn pay(
+        &self,
+        req: Request<pb::PayRequest>,
+    ) -> Result<Response<pb::PayResponse>, Status> {
+        let r = req.into_inner();
+        let subject = cut(&r.order_no);
+        let call = self
+            .call("Pay", Some(&r.order_no), &r.signup_id, &r.amount)
+            .await;
+        with_faults(&self.0.faults, Side::Callee, call, || {
+            handle(&self.0, "Pay", &subject, async {
+                let req =
+                    payment_request(&r.order_no, &r.signup_id, &r.platform_account, &r.amount)?;
+                let code = OtpCode::parse(&r.otp_code).field("otp_code")?;
+                let p = self.0.pay(req, code).await?;
+                Ok(pb::PayResponse {
+                    payment: Some(convert::payment(&p)),
+                })
+            })
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all, name = "link.get_payment", fields(order_no = %req.get_ref().order_no))]
+    async fn get_payment(
+        &self,
+        req: Request<pb::GetPaymentRequest>,
+    ) -> Result<Response<pb::GetPaymentResponse>, Status> {
+        let r = req.into_inner();
+        let subject = cut(&r.order_no);
+        let call = Call {
+            method: "GetPayment",
+            order_no: Some(&r.order_no),
+            ..Call::default()
+        };
+        with_faults(&self.0.faults, Side::Callee, call, || {
+            handle(&self.0, "GetPayment", &subject, async {
+                let order = OrderNo::parse(&r.order_no).field("order_no")?;
+                let p = self.0.payment(&order).await?;
+                Ok(pb::GetPaymentResponse {
+                    payment: Some(convert::payment(&p)),
+                })
+            })
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all, name = "link.get_balance", fields(signup_id = %req.get_ref().signup_id))]
+    async fn get_balance(
+        &self,
+        req: Request<pb::GetBalanceRequest>,
+    ) -> Result<Response<pb::GetBalanceResponse>, Status> {
+        let r = req.into_inner();
+        let subject = cut(&r.signup_id);
+        let call = self.call("GetBalance", None, &r.signup_id, "").await;
+        with_faults(&self.0.faults, Side::Callee, call, || {
+            handle(&self.0, "GetBalance", &subject, async {
+                let account = Email::parse(&r.platform_account).field("platform_account")?;
+                let b = self.0.balance(&r.signup_id, &account).await?;
+                Ok(pb::GetBalanceResponse {
+                    card_number_masked: b.card_masked,
+                    available_balance: b.balance.to_string(),
+                    card_status: b.status.code().to_owned(),
+                })
+            })
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all, name = "link.get_remaining_limit", fields(signup_id = %req.get_ref().signup_id))]
+    async fn get_remaining_limit(
+        &self,
+        req: Request<pb::GetRemainingLimitRequest>,
+    ) -> Result<Response<pb::GetRemainingLimitResponse>, Status> {
+        let r = req.into_inner();
+        let subject = cut(&r.signup_id);
+        let call = self.call("GetRemainingLimit", None, &r.signup_id, "").await;
+        with_faults(&self.0.faults, Side::Callee, call, || {
+            handle(&self.0, "GetRemainingLimit", &subject, async {
+                let account = Email::parse(&r.platform_account).field("platform_account")?;
+                let l = self.0.remaining_limit(&r.signup_id, &account).await?;
+                Ok(pb::GetRemainingLimitResponse {
+                    business_date: l.date.to_string(),
+                    daily_limit: l.limit.to_string(),
+                    used_today: l.used.to_string(),
+                    remaining: l.remaining.to_string(),
+                })
             })
         })
         .await

@@ -5,12 +5,18 @@
 mod branch;
 mod convert;
 mod link;
+mod outbox;
 mod platform_client;
 
 use std::future::Future;
 
 use proto::bank::v1::bank_link_service_server::BankLinkServiceServer;
 use proto::bank::v1::branch_service_server::BranchServiceServer;
+use proto::sim::v1::simulator_service_server::SimulatorServiceServer;
+use proto::sim::v1::sms_outbox_service_server::SmsOutboxServiceServer;
+use shared::clock::Clock;
+use shared::fault::Faults;
+use shared::grpc::sim::{SimNode, Simulator};
 use tonic::transport::server::Router;
 use tonic::{Response, Status};
 
@@ -22,13 +28,18 @@ use crate::domain::{Bank, BankError, DOMAIN};
 pub const SERVICE_NAMES: &[&str] = &[
     "interbank.bank.v1.BranchService",
     "interbank.bank.v1.BankLinkService",
+    "interbank.sim.v1.SimulatorService",
+    "interbank.sim.v1.SmsOutboxService",
 ];
 
-/// The bank's router: branch and link services, plus health and reflection.
+/// The bank's router: branch and link services, the simulator controls and the SMS outbox, plus
+/// health and reflection.
 pub async fn router(bank: Bank) -> anyhow::Result<Router> {
     let router = shared::grpc::server()
         .add_service(BranchServiceServer::new(branch::Branch(bank.clone())))
-        .add_service(BankLinkServiceServer::new(link::Link(bank)));
+        .add_service(BankLinkServiceServer::new(link::Link(bank.clone())))
+        .add_service(SimulatorServiceServer::new(Simulator(bank.clone())))
+        .add_service(SmsOutboxServiceServer::new(outbox::Outbox(bank)));
     shared::grpc::with_health_and_reflection(router, SERVICE_NAMES).await
 }
 
@@ -36,6 +47,32 @@ impl shared::grpc::Audit for Bank {
     async fn audit(&self, operation: &str, subject: &str, outcome: &str, detail: &str) {
         Bank::audit(self, operation, subject, outcome, detail).await;
     }
+}
+
+impl SimNode for Bank {
+    fn domain(&self) -> &'static str {
+        DOMAIN
+    }
+    fn clock(&self) -> &Clock {
+        &self.clock
+    }
+    fn faults(&self) -> &Faults {
+        &self.faults
+    }
+    async fn cutover(&self) -> anyhow::Result<Vec<chrono::NaiveDate>> {
+        Ok(Bank::cutover(self).await?)
+    }
+    async fn last_closed_date(&self) -> anyhow::Result<Option<chrono::NaiveDate>> {
+        Ok(self.last_closed_day().await?)
+    }
+    async fn wipe(&self) -> anyhow::Result<()> {
+        Ok(Bank::wipe(self).await?)
+    }
+}
+
+/// The first 64 characters of an untrusted string, for an audit subject.
+fn cut(s: &str) -> String {
+    s.chars().take(64).collect()
 }
 
 /// Runs one request through the shared edge handling, as the bank.

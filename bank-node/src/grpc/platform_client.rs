@@ -4,6 +4,8 @@ use proto::platform::v1 as pb;
 use proto::platform::v1::platform_link_service_client::PlatformLinkServiceClient;
 use shared::PeerFailure;
 use shared::domain::Email;
+use shared::fault::{Call, Faults, Side};
+use shared::grpc::with_faults;
 use tonic::transport::Channel;
 
 use crate::domain::{BoxFuture, PlatformPort, PlatformSignUp};
@@ -15,13 +17,16 @@ const PLATFORM_DOMAIN: &str = "platform.interbank-sim";
 #[derive(Clone)]
 pub struct PlatformClient {
     client: PlatformLinkServiceClient<Channel>,
+    faults: Faults,
 }
 
 impl PlatformClient {
-    /// A client that connects to `url` lazily, each call bounded by `timeout_ms`.
-    pub fn new(url: &str, timeout_ms: u64) -> anyhow::Result<PlatformClient> {
+    /// A client that connects to `url` lazily, each call bounded by `timeout_ms`, passing
+    /// through the caller-side rules of `faults`.
+    pub fn new(url: &str, timeout_ms: u64, faults: Faults) -> anyhow::Result<PlatformClient> {
         Ok(PlatformClient {
             client: PlatformLinkServiceClient::new(shared::grpc::peer_channel(url, timeout_ms)?),
+            faults,
         })
     }
 }
@@ -39,11 +44,18 @@ impl PlatformPort for PlatformClient {
                 id_type: shared::grpc::id_type_to_pb(req.id_type) as i32,
                 card_number_masked: req.card_masked.clone(),
             };
-            self.client
-                .clone()
-                .confirm_sign_up(msg)
-                .await
-                .map(|_| ())
+            let call = Call {
+                method: "ConfirmSignUp",
+                card_masked: Some(req.card_masked.clone()),
+                ..Call::default()
+            };
+            with_faults(&self.faults, Side::Caller, call, || {
+                let mut client = self.client.clone();
+                let msg = msg.clone();
+                async move { client.confirm_sign_up(msg).await }
+            })
+            .await
+            .map(|_| ())
                 .map_err(|s| shared::grpc::peer_failure(&s, PLATFORM_DOMAIN))
         })
     }
@@ -58,11 +70,17 @@ impl PlatformPort for PlatformClient {
                 signup_id: signup_id.to_owned(),
                 platform_account: account.as_str().to_owned(),
             };
-            self.client
-                .clone()
-                .confirm_cancel(msg)
-                .await
-                .map(|_| ())
+            let call = Call {
+                method: "ConfirmCancel",
+                ..Call::default()
+            };
+            with_faults(&self.faults, Side::Caller, call, || {
+                let mut client = self.client.clone();
+                let msg = msg.clone();
+                async move { client.confirm_cancel(msg).await }
+            })
+            .await
+            .map(|_| ())
                 .map_err(|s| shared::grpc::peer_failure(&s, PLATFORM_DOMAIN))
         })
     }

@@ -12,6 +12,8 @@ use sqlx::any::AnyRow;
 
 use crate::domain::{AccountKind, Card, CardStatus, InsertOutcome, SignUp, SignUpStatus};
 
+mod payments;
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// The bank's database.
@@ -20,7 +22,7 @@ pub struct Store {
     pool: Pool,
 }
 
-type Result<T> = anyhow::Result<T>;
+pub(crate) type Result<T> = anyhow::Result<T>;
 
 const CARD_COLUMNS: &str = "card_number, account_kind, holder_name, id_type, id_number, balance_fen, status, wrong_password_tries, opened_at_ms";
 const SIGNUP_COLUMNS: &str = "signup_id, request_fingerprint, card_number, platform_account, real_name, id_type, id_number, mobile, daily_limit_fen, status, failure_class, failure_reason, failure_message, failure_domain, business_date, created_at_ms, updated_at_ms";

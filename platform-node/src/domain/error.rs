@@ -41,6 +41,21 @@ pub enum PlatformError {
     /// SIGN_UP_ID_REUSED: the bank sent a known sign-up id with other content.
     #[error("that sign-up id is already recorded with different content")]
     SignUpIdReused,
+    /// PAY_PASSWORD_WRONG: the payment password is wrong.
+    #[error("wrong payment password")]
+    PayPasswordWrong,
+    /// ORDER_NO_REUSED: the order number was used for another payment.
+    #[error("that order number was already used for a different payment")]
+    OrderNoReused,
+    /// ORDER_NOT_FOUND: no such order (of this account).
+    #[error("no order with that number")]
+    OrderNotFound,
+    /// ORDER_NOT_AWAITING_CODE: no code was sent for the order yet.
+    #[error("no one-time code was sent for that order yet: start the payment (again) first")]
+    OrderNotAwaitingCode,
+    /// PAYMENT_OUTCOME_UNKNOWN: the bank's answer to the debit never came.
+    #[error("the bank did not answer ({0}); the order is UNKNOWN until the bank says: the platform asks it, and confirming again with the same code is safe. Do not pay again under a new order number")]
+    PaymentOutcomeUnknown(String),
     /// The bank's refusal, relayed with its class, reason and domain.
     #[error("{0}")]
     Relayed(PeerRefusal),
@@ -59,6 +74,11 @@ impl Refusal for PlatformError {
             AccountNotNormal(_) | AccountClosed | NameMismatch | SignUpNotNormal
             | LinkNotActivated => ErrorClass::FailedPrecondition,
             LoginFailed | SessionInvalid => ErrorClass::Unauthenticated,
+            PayPasswordWrong => ErrorClass::PermissionDenied,
+            OrderNoReused => ErrorClass::AlreadyExists,
+            OrderNotFound => ErrorClass::NotFound,
+            OrderNotAwaitingCode => ErrorClass::FailedPrecondition,
+            PaymentOutcomeUnknown(_) => ErrorClass::Unavailable,
             Relayed(r) => r.class,
             Internal(_) => ErrorClass::Internal,
         }
@@ -79,6 +99,11 @@ impl Refusal for PlatformError {
             SignUpNotNormal => "SIGN_UP_NOT_NORMAL",
             LinkNotActivated => "LINK_NOT_ACTIVATED",
             SignUpIdReused => "SIGN_UP_ID_REUSED",
+            PayPasswordWrong => "PAY_PASSWORD_WRONG",
+            OrderNoReused => "ORDER_NO_REUSED",
+            OrderNotFound => "ORDER_NOT_FOUND",
+            OrderNotAwaitingCode => "ORDER_NOT_AWAITING_CODE",
+            PaymentOutcomeUnknown(_) => "PAYMENT_OUTCOME_UNKNOWN",
             Relayed(r) => &r.reason,
             Internal(_) => "INTERNAL",
         }

@@ -3,7 +3,9 @@
 
 mod error;
 mod model;
+mod pay;
 
+pub use pay::{RESOLVE_BACKOFF_MS_FIRST, RESOLVE_TRIES_MAX};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -13,6 +15,8 @@ pub use error::PlatformError;
 pub use model::*;
 use sha2::{Digest, Sha256};
 use shared::clock::Clock;
+use shared::fault::Faults;
+use shared::secret::VerifiedCache;
 use shared::domain::{CardNumber, DailyLimit, Email, LoginPassword, PayPassword, PersonName};
 use shared::{ErrorClass, PeerFailure, PeerRefusal};
 use tracing::Instrument;
@@ -36,6 +40,32 @@ pub trait BankPort: Send + Sync {
         card: &'a CardNumber,
         account: &'a Email,
     ) -> BoxFuture<'a, Result<ActivationGrant, PeerFailure>>;
+    /// Asks the bank to send a one-time code for a payment.
+    fn request_payment_code<'a>(
+        &'a self,
+        order: &'a PayOrder,
+    ) -> BoxFuture<'a, Result<CodeSent, PeerFailure>>;
+    /// Passes the customer's code on; the bank debits.
+    fn pay<'a>(
+        &'a self,
+        order: &'a PayOrder,
+        code: &'a shared::domain::OtpCode,
+    ) -> BoxFuture<'a, Result<(String, chrono::NaiveDate), PeerFailure>>;
+    /// The bank's record of a payment.
+    fn get_payment<'a>(
+        &'a self,
+        order: &'a PayOrder,
+    ) -> BoxFuture<'a, Result<BankPayment, PeerFailure>>;
+    /// The card's balance.
+    fn balance<'a>(
+        &'a self,
+        link: &'a CardLink,
+    ) -> BoxFuture<'a, Result<BalanceView, PeerFailure>>;
+    /// What is left of today's limit.
+    fn remaining_limit<'a>(
+        &'a self,
+        link: &'a CardLink,
+    ) -> BoxFuture<'a, Result<LimitView, PeerFailure>>;
 }
 
 /// The bank's yes to an activation.
@@ -53,6 +83,22 @@ pub struct Platform {
     store: Store,
     clock: Clock,
     bank: Arc<dyn BankPort>,
+    faults: Faults,
+    pay_passwords: Arc<VerifiedCache>,
+}
+
+/// A peer failure as the platform's refusal: the bank's own refusal relayed as it is, or
+/// BANK_UNAVAILABLE when it did not answer (`then` says what the customer may do).
+pub(crate) fn relay(f: PeerFailure, then: &str) -> PlatformError {
+    match f {
+        PeerFailure::Refused(r) => PlatformError::Relayed(r),
+        PeerFailure::NoAnswer(detail) => PlatformError::Relayed(PeerRefusal {
+            class: ErrorClass::Unavailable,
+            reason: "BANK_UNAVAILABLE".to_owned(),
+            message: format!("the bank could not be reached ({detail}); {then}"),
+            domain: DOMAIN.to_owned(),
+        }),
+    }
 }
 
 /// A login session: the bearer token (given once, never stored) and its end.
@@ -69,9 +115,34 @@ fn token_hash(token: &str) -> String {
 }
 
 impl Platform {
-    /// A platform over `store`, telling time by `clock`, calling the bank through `bank`.
-    pub fn new(store: Store, clock: Clock, bank: Arc<dyn BankPort>) -> Platform {
-        Platform { store, clock, bank }
+    /// A platform over `store`, telling time by `clock`, calling the bank through `bank`, with
+    /// `faults` injected on both sides of its interbank calls.
+    pub fn new(store: Store, clock: Clock, bank: Arc<dyn BankPort>, faults: Faults) -> Platform {
+        Platform {
+            store,
+            clock,
+            bank,
+            faults,
+            pay_passwords: Arc::new(VerifiedCache::default()),
+        }
+    }
+
+    /// The business clock.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// The fault rules.
+    pub fn faults(&self) -> &Faults {
+        &self.faults
+    }
+
+    /// Wipes every record (a simulator reset).
+    pub async fn wipe(&self) -> Result<(), PlatformError> {
+        self.store.wipe().await?;
+        self.pay_passwords.clear();
+        tracing::warn!("platform reset: every record wiped");
+        Ok(())
     }
 
     /// Records one line of the audit log; a failure to write it is logged, never fatal.
@@ -275,17 +346,7 @@ impl Platform {
             .confirm_activation(&link.signup_id, card, &account.email)
             .instrument(span)
             .await
-            .map_err(|f| match f {
-                PeerFailure::Refused(r) => PlatformError::Relayed(r),
-                PeerFailure::NoAnswer(detail) => PlatformError::Relayed(PeerRefusal {
-                    class: ErrorClass::Unavailable,
-                    reason: "BANK_UNAVAILABLE".to_owned(),
-                    message: format!(
-                        "the bank could not be reached ({detail}); try activating again"
-                    ),
-                    domain: DOMAIN.to_owned(),
-                }),
-            })?;
+            .map_err(|f| relay(f, "try activating again"))?;
         if !self
             .store
             .activate_link(

@@ -120,3 +120,158 @@ pub struct IncomingSignUp {
     /// The card, masked.
     pub card_masked: String,
 }
+
+/// Where an order stands on the platform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderStatus {
+    /// Recorded; no code known to be sent.
+    Created,
+    /// The bank sent a code.
+    AwaitingCode,
+    /// Paid. Final.
+    Success,
+    /// Refused. Final.
+    Failed,
+    /// The bank's answer to the debit never came.
+    Unknown,
+}
+
+impl OrderStatus {
+    /// The code kept at rest.
+    pub fn code(self) -> &'static str {
+        match self {
+            OrderStatus::Created => "CREATED",
+            OrderStatus::AwaitingCode => "AWAITING_CODE",
+            OrderStatus::Success => "SUCCESS",
+            OrderStatus::Failed => "FAILED",
+            OrderStatus::Unknown => "UNKNOWN",
+        }
+    }
+
+    /// The inverse of `code`.
+    pub fn from_code(s: &str) -> Option<OrderStatus> {
+        [
+            OrderStatus::Created,
+            OrderStatus::AwaitingCode,
+            OrderStatus::Success,
+            OrderStatus::Failed,
+            OrderStatus::Unknown,
+        ]
+        .into_iter()
+        .find(|o| o.code() == s)
+    }
+
+    /// Success or failure: never changes again.
+    pub fn is_settled(self) -> bool {
+        matches!(self, OrderStatus::Success | OrderStatus::Failed)
+    }
+}
+
+/// A payment order.
+#[derive(Debug, Clone)]
+pub struct Order {
+    /// The order number.
+    pub order_no: shared::domain::OrderNo,
+    /// The paying account.
+    pub email: Email,
+    /// The card-link's sign-up id.
+    pub signup_id: String,
+    /// The card, masked.
+    pub card_masked: String,
+    /// The amount.
+    pub amount: shared::domain::PayAmount,
+    /// Free text.
+    pub description: String,
+    /// Where it stands.
+    pub status: OrderStatus,
+    /// Where the code went, masked.
+    pub mobile_masked: Option<String>,
+    /// When the code stops working, ms.
+    pub code_expires_at_ms: Option<i64>,
+    /// For SUCCESS: the bank's serial number.
+    pub serial: Option<String>,
+    /// For SUCCESS: the bank's business date.
+    pub business_date: Option<chrono::NaiveDate>,
+    /// For FAILED: the refusal.
+    pub failure: Option<shared::PeerRefusal>,
+    /// When recorded, ms.
+    pub created_at_ms: i64,
+    /// When last changed, ms.
+    pub updated_at_ms: i64,
+}
+
+/// What the platform sends the bank about one payment.
+#[derive(Debug, Clone)]
+pub struct PayOrder {
+    /// The order number.
+    pub order_no: shared::domain::OrderNo,
+    /// The sign-up id.
+    pub signup_id: String,
+    /// The paying account.
+    pub account: Email,
+    /// The amount.
+    pub amount: shared::domain::PayAmount,
+    /// The card, masked (for fault rules; not sent).
+    pub card_masked: String,
+}
+
+impl From<&Order> for PayOrder {
+    fn from(o: &Order) -> Self {
+        PayOrder {
+            order_no: o.order_no.clone(),
+            signup_id: o.signup_id.clone(),
+            account: o.email.clone(),
+            amount: o.amount,
+            card_masked: o.card_masked.clone(),
+        }
+    }
+}
+
+/// The bank's word on a payment.
+#[derive(Debug, Clone)]
+pub enum BankPayment {
+    /// A code was sent; no debit.
+    CodeSent,
+    /// Debited, with the serial number and business date.
+    Success {
+        /// The bank's serial number.
+        serial: String,
+        /// The bank's business date.
+        date: chrono::NaiveDate,
+    },
+    /// Refused.
+    Failed(shared::PeerRefusal),
+}
+
+/// The bank's challenge after a code request.
+#[derive(Debug, Clone)]
+pub struct CodeSent {
+    /// The mobile, masked.
+    pub mobile_masked: String,
+    /// When the code stops working, ms.
+    pub expires_at_ms: i64,
+}
+
+/// The bank's balance answer.
+#[derive(Debug, Clone)]
+pub struct BalanceView {
+    /// The card, masked.
+    pub card_masked: String,
+    /// Available balance.
+    pub balance: shared::Money,
+    /// The card's status code at the bank.
+    pub card_status: String,
+}
+
+/// The bank's remaining-limit answer.
+#[derive(Debug, Clone)]
+pub struct LimitView {
+    /// The bank's business date.
+    pub date: chrono::NaiveDate,
+    /// The daily limit.
+    pub limit: shared::Money,
+    /// Paid today.
+    pub used: shared::Money,
+    /// Left today.
+    pub remaining: shared::Money,
+}

@@ -5,7 +5,7 @@ use shared::FieldError;
 use shared::clock::from_ms;
 use shared::grpc::timestamp;
 
-use crate::domain::{Account, AccountStatus, CardLink, LinkStatus};
+use crate::domain::{Account, AccountStatus, CardLink, LinkStatus, Order, OrderStatus};
 
 pub fn account(a: &Account, links: &[CardLink]) -> pb::Account {
     pb::Account {
@@ -48,5 +48,35 @@ pub fn account_status_from_pb(v: i32) -> Result<AccountStatus, FieldError> {
             "ACCOUNT_STATUS_INVALID",
             "status must be NORMAL, FROZEN or CLOSED",
         )),
+    }
+}
+
+pub fn order(o: &Order) -> pb::Order {
+    pb::Order {
+        order_no: o.order_no.as_str().to_owned(),
+        email: o.email.as_str().to_owned(),
+        signup_id: o.signup_id.clone(),
+        card_number_masked: o.card_masked.clone(),
+        amount: o.amount.to_string(),
+        status: match o.status {
+            OrderStatus::Created => pb::OrderStatus::Created,
+            OrderStatus::AwaitingCode => pb::OrderStatus::AwaitingCode,
+            OrderStatus::Success => pb::OrderStatus::Success,
+            OrderStatus::Failed => pb::OrderStatus::Failed,
+            OrderStatus::Unknown => pb::OrderStatus::Unknown,
+        } as i32,
+        mobile_masked: o.mobile_masked.clone().unwrap_or_default(),
+        code_expires_at: o.code_expires_at_ms.map(|t| timestamp(from_ms(t))),
+        bank_serial_no: o.serial.clone().unwrap_or_default(),
+        business_date: o.business_date.map(|d| d.to_string()).unwrap_or_default(),
+        failure: o.failure.as_ref().map(|f| pb::OrderFailure {
+            code: f.class.name().to_owned(),
+            reason: f.reason.clone(),
+            message: f.message.clone(),
+            domain: f.domain.clone(),
+        }),
+        created_at: Some(timestamp(from_ms(o.created_at_ms))),
+        updated_at: Some(timestamp(from_ms(o.updated_at_ms))),
+        description: o.description.clone(),
     }
 }

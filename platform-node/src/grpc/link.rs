@@ -5,6 +5,8 @@ use proto::platform::v1::platform_link_service_server::PlatformLinkService;
 use shared::FieldError;
 use shared::domain::{Email, PersonName};
 use shared::error::ParseField;
+use shared::fault::{Call, Side};
+use shared::grpc::with_faults;
 use tonic::{Request, Response, Status};
 
 use super::{cut, handle};
@@ -51,7 +53,13 @@ impl PlatformLinkService for Link {
         req: Request<pb::ConfirmSignUpRequest>,
     ) -> Result<Response<pb::ConfirmSignUpResponse>, Status> {
         let r = req.into_inner();
-        handle(&self.0, "ConfirmSignUp", &cut(&r.signup_id), async {
+        let subject = cut(&r.signup_id);
+        let call = Call {
+            method: "ConfirmSignUp",
+            card_masked: Some(r.card_number_masked.clone()),
+            ..Call::default()
+        };
+        with_faults(&self.0.faults().clone(), Side::Callee, call, || handle(&self.0, "ConfirmSignUp", &subject, async {
             let incoming = IncomingSignUp {
                 signup_id: signup_id(&r.signup_id)?,
                 account: Email::parse(&r.platform_account).field("platform_account")?,
@@ -63,7 +71,7 @@ impl PlatformLinkService for Link {
             Ok(pb::ConfirmSignUpResponse {
                 platform_link_id: link.platform_link_id,
             })
-        })
+        }))
         .await
     }
 
@@ -73,14 +81,19 @@ impl PlatformLinkService for Link {
         req: Request<pb::ConfirmCancelRequest>,
     ) -> Result<Response<pb::ConfirmCancelResponse>, Status> {
         let r = req.into_inner();
-        handle(&self.0, "ConfirmCancel", &cut(&r.signup_id), async {
+        let subject = cut(&r.signup_id);
+        let call = Call {
+            method: "ConfirmCancel",
+            ..Call::default()
+        };
+        with_faults(&self.0.faults().clone(), Side::Callee, call, || handle(&self.0, "ConfirmCancel", &subject, async {
             let id = signup_id(&r.signup_id)?;
             let account = Email::parse(&r.platform_account).field("platform_account")?;
             let link = self.0.confirm_cancel(&id, &account).await?;
             Ok(pb::ConfirmCancelResponse {
                 platform_link_id: link.platform_link_id,
             })
-        })
+        }))
         .await
     }
 }

@@ -5,12 +5,18 @@ mod bank_client;
 mod convert;
 mod link;
 mod ops;
+mod pay;
 
 use std::future::Future;
 
 use proto::platform::v1::account_service_server::AccountServiceServer;
 use proto::platform::v1::platform_link_service_server::PlatformLinkServiceServer;
+use proto::platform::v1::pay_service_server::PayServiceServer;
 use proto::platform::v1::platform_ops_service_server::PlatformOpsServiceServer;
+use proto::sim::v1::simulator_service_server::SimulatorServiceServer;
+use shared::clock::Clock;
+use shared::fault::Faults;
+use shared::grpc::sim::{SimNode, Simulator};
 use tonic::transport::server::Router;
 use tonic::{Response, Status};
 
@@ -23,15 +29,20 @@ pub const SERVICE_NAMES: &[&str] = &[
     "interbank.platform.v1.AccountService",
     "interbank.platform.v1.PlatformOpsService",
     "interbank.platform.v1.PlatformLinkService",
+    "interbank.platform.v1.PayService",
+    "interbank.sim.v1.SimulatorService",
 ];
 
-/// The platform's router: website, ops and link services, plus health and reflection.
+/// The platform's router: website, pay, ops and link services and the simulator controls, plus
+/// health and reflection.
 pub async fn router(platform: Platform) -> anyhow::Result<Router> {
     let router = shared::grpc::server()
         .add_service(AccountServiceServer::new(account::Website(
             platform.clone(),
         )))
+        .add_service(PayServiceServer::new(pay::Pay(platform.clone())))
         .add_service(PlatformOpsServiceServer::new(ops::Ops(platform.clone())))
+        .add_service(SimulatorServiceServer::new(Simulator(platform.clone())))
         .add_service(PlatformLinkServiceServer::new(link::Link(platform)));
     shared::grpc::with_health_and_reflection(router, SERVICE_NAMES).await
 }
@@ -39,6 +50,29 @@ pub async fn router(platform: Platform) -> anyhow::Result<Router> {
 impl shared::grpc::Audit for Platform {
     async fn audit(&self, operation: &str, subject: &str, outcome: &str, detail: &str) {
         Platform::audit(self, operation, subject, outcome, detail).await;
+    }
+}
+
+/// The platform keeps no business days of its own: its orders carry the bank's business date,
+/// and its T+1 work reconciles against the bank's closed days. The cutover closes nothing here.
+impl SimNode for Platform {
+    fn domain(&self) -> &'static str {
+        DOMAIN
+    }
+    fn clock(&self) -> &Clock {
+        Platform::clock(self)
+    }
+    fn faults(&self) -> &Faults {
+        Platform::faults(self)
+    }
+    async fn cutover(&self) -> anyhow::Result<Vec<chrono::NaiveDate>> {
+        Ok(Vec::new())
+    }
+    async fn last_closed_date(&self) -> anyhow::Result<Option<chrono::NaiveDate>> {
+        Ok(None)
+    }
+    async fn wipe(&self) -> anyhow::Result<()> {
+        Ok(Platform::wipe(self).await?)
     }
 }
 

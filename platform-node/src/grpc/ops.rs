@@ -2,7 +2,7 @@
 
 use proto::platform::v1 as pb;
 use proto::platform::v1::platform_ops_service_server::PlatformOpsService;
-use shared::domain::Email;
+use shared::domain::{Email, OrderNo};
 use shared::error::ParseField;
 use tonic::{Request, Response, Status};
 
@@ -44,6 +44,38 @@ impl PlatformOpsService for Ops {
             let links = self.0.links(&email).await?;
             Ok(pb::SetAccountStatusResponse {
                 account: Some(convert::account(&account, &links)),
+            })
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all, name = "ops.get_order_by_no", fields(order_no = %req.get_ref().order_no))]
+    async fn get_order_by_no(
+        &self,
+        req: Request<pb::GetOrderByNoRequest>,
+    ) -> Result<Response<pb::GetOrderByNoResponse>, Status> {
+        let r = req.into_inner();
+        handle(&self.0, "GetOrderByNo", &cut(&r.order_no), async {
+            let order_no = OrderNo::parse(&r.order_no).field("order_no")?;
+            let o = self.0.order_of(&order_no).await?;
+            Ok(pb::GetOrderByNoResponse {
+                order: Some(convert::order(&o)),
+            })
+        })
+        .await
+    }
+
+    #[tracing::instrument(skip_all, name = "ops.resolve_order", fields(order_no = %req.get_ref().order_no))]
+    async fn resolve_order(
+        &self,
+        req: Request<pb::ResolveOrderRequest>,
+    ) -> Result<Response<pb::ResolveOrderResponse>, Status> {
+        let r = req.into_inner();
+        handle(&self.0, "ResolveOrder", &cut(&r.order_no), async {
+            let order_no = OrderNo::parse(&r.order_no).field("order_no")?;
+            let o = self.0.resolve(&order_no).await?;
+            Ok(pb::ResolveOrderResponse {
+                order: Some(convert::order(&o)),
             })
         })
         .await

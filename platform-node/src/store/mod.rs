@@ -8,6 +8,8 @@ use sqlx::any::AnyRow;
 
 use crate::domain::{Account, AccountStatus, CardLink, LinkStatus};
 
+mod orders;
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// The platform's database.
@@ -16,7 +18,7 @@ pub struct Store {
     pool: Pool,
 }
 
-type Result<T> = anyhow::Result<T>;
+pub(crate) type Result<T> = anyhow::Result<T>;
 
 const ACCOUNT_COLUMNS: &str = "email, real_name, status, created_at_ms";
 const LINK_COLUMNS: &str = "signup_id, platform_link_id, email, real_name, id_type, card_number_masked, status, daily_limit_fen, mobile_masked, signed_at_ms, activated_at_ms";

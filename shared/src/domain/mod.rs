@@ -6,6 +6,7 @@ mod contact;
 mod identity;
 mod limit;
 mod mobile;
+mod pay;
 mod secrets;
 
 pub use card::{CardNumber, CardNumberError};
@@ -13,4 +14,5 @@ pub use contact::{Email, EmailError, PersonName, PersonNameError, RequestId, Req
 pub use identity::{IdDocument, IdError, IdType, resident_id_check_char};
 pub use limit::{DailyLimit, LimitError};
 pub use mobile::{Carrier, Mobile, MobileError};
+pub use pay::{OrderNo, OrderNoError, OtpCode, OtpCodeError, PayAmount, PayAmountError};
 pub use secrets::{CardPassword, LoginPassword, PayPassword, SecretError};

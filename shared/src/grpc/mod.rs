@@ -1,6 +1,9 @@
 //! gRPC plumbing both nodes use: the one mapping from refusals to `tonic::Status` (with a
 //! `google.rpc.ErrorInfo` carrying the reason), reading a peer's refusal back, and serving with
-//! health and reflection.
+//! health and reflection; carrying out injected faults (`with_faults`); and the simulator
+//! controls both nodes serve (`sim`).
+
+pub mod sim;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -19,6 +22,54 @@ use tonic_types::{ErrorDetails, StatusExt};
 
 use crate::domain::IdType;
 use crate::error::{ErrorClass, FieldError, PeerFailure, PeerRefusal, Refusal};
+use crate::fault::{Action, Call, Faults, Side};
+
+/// The ErrorInfo domain of statuses made up by a fault rule.
+pub const FAULT_DOMAIN: &str = "fault.interbank-sim";
+
+/// Runs one interbank call through the node's fault rules: `send` is the call itself (on the
+/// caller side) or its processing (on the callee side), and may run twice (deliver twice) or
+/// not at all (fail).
+pub async fn with_faults<T, F, Fut>(
+    faults: &Faults,
+    side: Side,
+    call: Call<'_>,
+    send: F,
+) -> Result<T, Status>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<T, Status>>,
+{
+    let Some((rule, action)) = faults.fire(side, &call) else {
+        return send().await;
+    };
+    match action {
+        Action::Delay(ms) => {
+            tokio::time::sleep(Duration::from_millis(u64::from(ms))).await;
+            send().await
+        }
+        Action::Fail {
+            code,
+            reason,
+            message,
+        } => Err(Status::with_error_details(
+            Code::from_i32(code),
+            message,
+            ErrorDetails::with_error_info(reason, FAULT_DOMAIN, HashMap::new()),
+        )),
+        Action::DropReply => {
+            let _ = send().await;
+            Err(Status::unavailable(format!(
+                "the reply to {} was lost (fault rule {rule} dropped it after the call was processed)",
+                call.method
+            )))
+        }
+        Action::DeliverTwice => {
+            let _ = send().await;
+            send().await
+        }
+    }
+}
 
 /// The gRPC code for each class; the only place this mapping lives.
 pub fn code_of(class: ErrorClass) -> Code {
@@ -30,6 +81,7 @@ pub fn code_of(class: ErrorClass) -> Code {
         ErrorClass::Unauthenticated => Code::Unauthenticated,
         ErrorClass::AlreadyExists => Code::AlreadyExists,
         ErrorClass::Aborted => Code::Aborted,
+        ErrorClass::ResourceExhausted => Code::ResourceExhausted,
         ErrorClass::Unavailable => Code::Unavailable,
         ErrorClass::Internal => Code::Internal,
     }
@@ -46,6 +98,7 @@ pub fn class_of(code: Code) -> Option<ErrorClass> {
         Code::Unauthenticated => ErrorClass::Unauthenticated,
         Code::AlreadyExists => ErrorClass::AlreadyExists,
         Code::Aborted => ErrorClass::Aborted,
+        Code::ResourceExhausted => ErrorClass::ResourceExhausted,
         _ => return None,
     })
 }

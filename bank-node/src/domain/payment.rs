@@ -1,0 +1,514 @@
+//! Card-link payments at the bank: the one-time code, the debit, the status query, and the
+//! balance and remaining-limit answers; the day-end cutover; the SMS gateway stand-in.
+
+use chrono::{Duration, NaiveDate};
+use sha2::{Digest, Sha256};
+use shared::domain::{Email, OrderNo, OtpCode, PayAmount};
+use shared::{Money, PeerRefusal, Refusal};
+
+use super::{Bank, BankError, Card, CardStatus, DOMAIN, SignUp, SignUpStatus};
+
+/// How long a one-time code works, seconds of business time.
+pub const OTP_TTL_SECS: i64 = 5 * 60;
+/// Wrong codes that kill a code (and fail its payment).
+pub const OTP_TRIES_MAX: u32 = 3;
+/// Magic amount: the bank answers RESOURCE_EXHAUSTED / SYSTEM_BUSY and does nothing (0.91 yuan).
+pub const MAGIC_SYSTEM_BUSY_FEN: i64 = 91;
+/// Magic amount: the bank debits, then its reply is lost (UNAVAILABLE / REPLY_LOST) (0.92 yuan).
+pub const MAGIC_REPLY_LOST_FEN: i64 = 92;
+/// Times a debit is tried again when the cutover closed its day under it.
+const DEBIT_DAY_RETRIES_MAX: usize = 3;
+/// Messages one outbox listing returns at most.
+pub const SMS_LIST_MAX: u32 = 500;
+
+/// Where a payment stands at the bank.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaymentStatus {
+    /// The code was sent; nothing debited.
+    CodeSent,
+    /// Debited.
+    Success,
+    /// Refused; nothing debited.
+    Failed,
+}
+
+impl PaymentStatus {
+    /// The code kept at rest.
+    pub fn code(self) -> &'static str {
+        match self {
+            PaymentStatus::CodeSent => "CODE_SENT",
+            PaymentStatus::Success => "SUCCESS",
+            PaymentStatus::Failed => "FAILED",
+        }
+    }
+    /// The inverse of `code`.
+    pub fn from_code(s: &str) -> Option<PaymentStatus> {
+        [
+            PaymentStatus::CodeSent,
+            PaymentStatus::Success,
+            PaymentStatus::Failed,
+        ]
+        .into_iter()
+        .find(|p| p.code() == s)
+    }
+}
+
+/// What the platform sends for a payment: who pays how much with which card-link, for which order.
+#[derive(Debug, Clone)]
+pub struct PaymentRequest {
+    /// The order number: the idempotency key.
+    pub order_no: OrderNo,
+    /// The sign-up paid with.
+    pub signup_id: String,
+    /// The paying platform account.
+    pub account: Email,
+    /// The amount.
+    pub amount: PayAmount,
+}
+
+impl PaymentRequest {
+    /// "The same content" of an order number: sign-up, account and amount.
+    pub fn fingerprint(&self) -> String {
+        let mut h = Sha256::new();
+        for f in [
+            self.signup_id.as_str(),
+            self.account.as_str(),
+            &self.amount.fen().to_string(),
+        ] {
+            h.update(f.as_bytes());
+            h.update([0x1f]);
+        }
+        hex::encode(h.finalize())
+    }
+}
+
+/// A payment as the bank keeps it.
+#[derive(Debug, Clone)]
+pub struct Payment {
+    /// The order number.
+    pub order_no: OrderNo,
+    /// See [`PaymentRequest::fingerprint`].
+    pub fingerprint: String,
+    /// The sign-up paid with.
+    pub signup_id: String,
+    /// The card.
+    pub card: shared::domain::CardNumber,
+    /// The paying account.
+    pub account: Email,
+    /// The amount.
+    pub amount: PayAmount,
+    /// Where it stands.
+    pub status: PaymentStatus,
+    /// sha256 of the order number and the code.
+    pub otp_hash: String,
+    /// When the code stops working, ms.
+    pub otp_expires_at_ms: i64,
+    /// Wrong codes so far.
+    pub otp_wrong_tries: u32,
+    /// For SUCCESS: the serial number.
+    pub serial: Option<String>,
+    /// For SUCCESS: the business date.
+    pub business_date: Option<NaiveDate>,
+    /// For SUCCESS: when debited, ms.
+    pub paid_at_ms: Option<i64>,
+    /// For FAILED: the refusal.
+    pub failure: Option<PeerRefusal>,
+    /// When the code was requested, ms.
+    pub created_at_ms: i64,
+}
+
+/// The answer to a code request.
+#[derive(Debug, Clone)]
+pub struct Challenge {
+    /// The order number.
+    pub order_no: OrderNo,
+    /// The mobile the code went to, masked.
+    pub mobile_masked: String,
+    /// When the code stops working, ms.
+    pub expires_at_ms: i64,
+}
+
+/// A message in the SMS gateway stand-in's outbox.
+#[derive(Debug, Clone)]
+pub struct Sms {
+    /// Its id.
+    pub id: String,
+    /// The mobile.
+    pub mobile: String,
+    /// The text.
+    pub body: String,
+    /// For a code: the order.
+    pub order_no: Option<String>,
+    /// For a code: the code.
+    pub otp_code: Option<String>,
+    /// When sent, ms.
+    pub sent_at_ms: i64,
+}
+
+/// What a debit attempt ran into (see `Store::debit`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DebitOutcome {
+    /// Debited and settled SUCCESS.
+    Debited,
+    /// The business day closed under it: take the new date and try again.
+    DayClosed,
+    /// Over today's limit, or the sign-up is no longer SIGNED.
+    OverLimitOrNotSigned,
+    /// The card is not NORMAL or its balance is short.
+    CardRefused,
+    /// The payment was settled by a concurrent request.
+    AlreadySettled,
+}
+
+/// The balance as the customer sees it.
+#[derive(Debug, Clone)]
+pub struct BalanceView {
+    /// The card, masked.
+    pub card_masked: String,
+    /// Available balance.
+    pub balance: Money,
+    /// The card's status.
+    pub status: CardStatus,
+}
+
+/// Today's limit as the customer sees it.
+#[derive(Debug, Clone)]
+pub struct LimitView {
+    /// The business date.
+    pub date: NaiveDate,
+    /// The daily limit.
+    pub limit: Money,
+    /// Paid today.
+    pub used: Money,
+    /// Left today.
+    pub remaining: Money,
+}
+
+fn otp_hash(order: &OrderNo, code: &OtpCode) -> String {
+    let mut h = Sha256::new();
+    h.update(order.as_str().as_bytes());
+    h.update([0x1f]);
+    h.update(code.expose().as_bytes());
+    hex::encode(h.finalize())
+}
+
+impl Bank {
+    /// The sign-up a platform call names: it exists, belongs to the account, and is SIGNED.
+    async fn paying_signup(&self, signup_id: &str, account: &Email) -> Result<SignUp, BankError> {
+        let s = self
+            .store
+            .signup(signup_id)
+            .await?
+            .filter(|s| &s.account == account)
+            .ok_or(BankError::SignUpNotFound(
+                "no sign-up with that id for that platform account",
+            ))?;
+        if s.status != SignUpStatus::Signed {
+            return Err(BankError::SignUpNotNormal(s.status));
+        }
+        Ok(s)
+    }
+
+    fn usable(card: &Card) -> Result<(), BankError> {
+        match card.status {
+            CardStatus::Normal => Ok(()),
+            other => Err(BankError::CardNotNormal(other)),
+        }
+    }
+
+    /// What is left of the card's limit today.
+    async fn limit_view(&self, s: &SignUp) -> Result<LimitView, BankError> {
+        let date = self.clock.business_date();
+        let used = self.store.used_on(&s.card, date).await?;
+        let limit = s.limit.money();
+        Ok(LimitView {
+            date,
+            limit,
+            used,
+            remaining: limit.checked_sub(used).unwrap_or(Money::ZERO),
+        })
+    }
+
+    /// Step 1: checks the sign-up, card, limit and balance, records the payment and sends the
+    /// one-time code. Idempotent by order number.
+    pub async fn request_payment_code(
+        &self,
+        req: PaymentRequest,
+    ) -> Result<Challenge, BankError> {
+        let fingerprint = req.fingerprint();
+        if let Some(p) = self.store.payment(&req.order_no).await? {
+            return self.repeat_code_request(p, &fingerprint).await;
+        }
+        if req.amount.fen() == MAGIC_SYSTEM_BUSY_FEN {
+            return Err(BankError::SystemBusy);
+        }
+        let s = self.paying_signup(&req.signup_id, &req.account).await?;
+        let card = self.card(&s.card).await?;
+        Self::usable(&card)?;
+        let view = self.limit_view(&s).await?;
+        if req.amount.money() > view.remaining {
+            return Err(BankError::DailyLimitExceeded {
+                remaining: view.remaining,
+            });
+        }
+        if req.amount.money() > card.balance {
+            return Err(BankError::InsufficientBalance);
+        }
+        let now = self.clock.now_ms();
+        let code = OtpCode::generate();
+        let payment = Payment {
+            order_no: req.order_no.clone(),
+            fingerprint: fingerprint.clone(),
+            signup_id: s.id.clone(),
+            card: s.card.clone(),
+            account: req.account.clone(),
+            amount: req.amount,
+            status: PaymentStatus::CodeSent,
+            otp_hash: otp_hash(&req.order_no, &code),
+            otp_expires_at_ms: now + OTP_TTL_SECS * 1000,
+            otp_wrong_tries: 0,
+            serial: None,
+            business_date: None,
+            paid_at_ms: None,
+            failure: None,
+            created_at_ms: now,
+        };
+        let order = req.order_no.as_str();
+        let tail = &order[order.len().saturating_sub(4)..];
+        let sms = Sms {
+            id: format!("SMS{}", hex::encode(rand::random::<[u8; 8]>())),
+            mobile: s.mobile.as_str().to_owned(),
+            body: format!(
+                "【邮储银行】验证码{}，您正在用卡通向支付平台付款{}元（订单尾号{tail}），5分钟内有效，请勿告诉他人。",
+                code.expose(),
+                req.amount
+            ),
+            order_no: Some(order.to_owned()),
+            otp_code: Some(code.expose().to_owned()),
+            sent_at_ms: now,
+        };
+        if !self.store.insert_payment_with_sms(&payment, &sms).await? {
+            let p = self
+                .store
+                .payment(&req.order_no)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("order number conflict without a row"))?;
+            return self.repeat_code_request(p, &fingerprint).await;
+        }
+        tracing::info!(order_no = order, signup_id = %s.id, card = ?s.card, mobile = %s.mobile.masked(), "one-time code sent");
+        Ok(Challenge {
+            order_no: req.order_no,
+            mobile_masked: s.mobile.masked(),
+            expires_at_ms: payment.otp_expires_at_ms,
+        })
+    }
+
+    async fn repeat_code_request(
+        &self,
+        p: Payment,
+        fingerprint: &str,
+    ) -> Result<Challenge, BankError> {
+        if p.fingerprint != fingerprint {
+            return Err(BankError::OrderNoReused);
+        }
+        if p.status != PaymentStatus::CodeSent {
+            return Err(BankError::PaymentAlreadySettled(p.status));
+        }
+        if self.clock.now_ms() > p.otp_expires_at_ms {
+            return self.settle_failed(&p, BankError::OtpExpired).await;
+        }
+        let s = self.signup(&p.signup_id).await?;
+        Ok(Challenge {
+            order_no: p.order_no,
+            mobile_masked: s.mobile.masked(),
+            expires_at_ms: p.otp_expires_at_ms,
+        })
+    }
+
+    /// Step 2: checks the code, then debits in one transaction. A repeat of a settled order
+    /// number answers the first result.
+    pub async fn pay(&self, req: PaymentRequest, code: OtpCode) -> Result<Payment, BankError> {
+        let p = self
+            .store
+            .payment(&req.order_no)
+            .await?
+            .ok_or(BankError::PaymentNotFound)?;
+        if p.fingerprint != req.fingerprint() {
+            return Err(BankError::OrderNoReused);
+        }
+        match p.status {
+            PaymentStatus::Success => return Ok(p),
+            PaymentStatus::Failed => return Err(replayed_failure(&p)),
+            PaymentStatus::CodeSent => {}
+        }
+        if p.amount.fen() == MAGIC_SYSTEM_BUSY_FEN {
+            return Err(BankError::SystemBusy);
+        }
+        let now = self.clock.now_ms();
+        if now > p.otp_expires_at_ms {
+            return self.settle_failed(&p, BankError::OtpExpired).await;
+        }
+        if otp_hash(&p.order_no, &code) != p.otp_hash {
+            return match self.store.count_wrong_otp(&p.order_no, now).await? {
+                None => self.replay(&p.order_no).await,
+                Some(n) if n >= OTP_TRIES_MAX => {
+                    self.settle_failed(&p, BankError::OtpTriesExceeded).await
+                }
+                Some(n) => Err(BankError::OtpWrong {
+                    tries_left: OTP_TRIES_MAX - n,
+                }),
+            };
+        }
+        for _ in 0..DEBIT_DAY_RETRIES_MAX {
+            let date = self.clock.business_date();
+            let serial = format!(
+                "{}{:012}",
+                date.format("%Y%m%d"),
+                rand::random::<u64>() % 1_000_000_000_000
+            );
+            match self
+                .store
+                .debit(&p, date, &serial, self.clock.now_ms())
+                .await?
+            {
+                DebitOutcome::Debited => {
+                    tracing::info!(order_no = %p.order_no, card = ?p.card, amount = %p.amount, serial, business_date = %date, "card debited");
+                    if p.amount.fen() == MAGIC_REPLY_LOST_FEN {
+                        return Err(BankError::ReplyLost);
+                    }
+                    return self.replay(&p.order_no).await;
+                }
+                DebitOutcome::DayClosed => {
+                    self.cutover().await?;
+                    continue;
+                }
+                DebitOutcome::AlreadySettled => return self.replay(&p.order_no).await,
+                DebitOutcome::OverLimitOrNotSigned => {
+                    let why = match self.paying_signup(&p.signup_id, &p.account).await {
+                        Err(e) => e,
+                        Ok(s) => BankError::DailyLimitExceeded {
+                            remaining: self.limit_view(&s).await?.remaining,
+                        },
+                    };
+                    return self.settle_failed(&p, why).await;
+                }
+                DebitOutcome::CardRefused => {
+                    let card = self.card(&p.card).await?;
+                    let why = match Self::usable(&card) {
+                        Err(e) => e,
+                        Ok(()) => BankError::InsufficientBalance,
+                    };
+                    return self.settle_failed(&p, why).await;
+                }
+            }
+        }
+        Err(anyhow::anyhow!("the business day kept closing under payment {}", p.order_no).into())
+    }
+
+    /// Settles a payment FAILED with `why` and returns `why`; if a concurrent request settled
+    /// it first, answers as that one did.
+    async fn settle_failed<T>(&self, p: &Payment, why: BankError) -> Result<T, BankError> {
+        let failure = PeerRefusal {
+            class: why.class(),
+            reason: why.reason().to_owned(),
+            message: why.to_string(),
+            domain: DOMAIN.to_owned(),
+        };
+        if self
+            .store
+            .fail_payment(&p.order_no, &failure, self.clock.now_ms())
+            .await?
+        {
+            tracing::info!(order_no = %p.order_no, reason = %failure.reason, "payment failed");
+            return Err(why);
+        }
+        match self.replay(&p.order_no).await {
+            Ok(_) => Err(BankError::PaymentAlreadySettled(PaymentStatus::Success)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The stored outcome of a settled payment: the payment, or its failure.
+    async fn replay(&self, order: &OrderNo) -> Result<Payment, BankError> {
+        let p = self
+            .store
+            .payment(order)
+            .await?
+            .ok_or(BankError::PaymentNotFound)?;
+        match p.status {
+            PaymentStatus::Failed => Err(replayed_failure(&p)),
+            _ => Ok(p),
+        }
+    }
+
+    /// A payment by order number, any status. A code that expired unused can never debit, so
+    /// its payment is settled FAILED / OTP_EXPIRED when asked about.
+    pub async fn payment(&self, order: &OrderNo) -> Result<Payment, BankError> {
+        let p = self
+            .store
+            .payment(order)
+            .await?
+            .ok_or(BankError::PaymentNotFound)?;
+        if p.status != PaymentStatus::CodeSent || self.clock.now_ms() <= p.otp_expires_at_ms {
+            return Ok(p);
+        }
+        match self.settle_failed::<()>(&p, BankError::OtpExpired).await {
+            Err(BankError::Internal(e)) => return Err(BankError::Internal(e)),
+            _ => {}
+        }
+        self.store
+            .payment(order)
+            .await?
+            .ok_or(BankError::PaymentNotFound)
+    }
+
+    /// The card's balance and status, for the platform's balance view.
+    pub async fn balance(&self, signup_id: &str, account: &Email) -> Result<BalanceView, BankError> {
+        let s = self.paying_signup(signup_id, account).await?;
+        let card = self.card(&s.card).await?;
+        Ok(BalanceView {
+            card_masked: card.number.masked(),
+            balance: card.balance,
+            status: card.status,
+        })
+    }
+
+    /// What is left of today's limit, for the platform's limit view.
+    pub async fn remaining_limit(
+        &self,
+        signup_id: &str,
+        account: &Email,
+    ) -> Result<LimitView, BankError> {
+        let s = self.paying_signup(signup_id, account).await?;
+        self.limit_view(&s).await
+    }
+
+    /// The day-end cutover: closes every business day before today (fixed from now on for the
+    /// T+1 files); the dates closed now.
+    pub async fn cutover(&self) -> Result<Vec<NaiveDate>, BankError> {
+        let today = self.clock.business_date();
+        let yesterday = today - Duration::days(1);
+        let closed = self
+            .store
+            .close_days_before(today, yesterday, self.clock.now_ms())
+            .await?;
+        for d in &closed {
+            tracing::info!(business_date = %d, "day-end cutover: business day closed");
+        }
+        Ok(closed)
+    }
+
+    /// The SMS outbox, newest first.
+    pub async fn sms(&self, mobile: Option<&str>, limit: u32) -> Result<Vec<Sms>, BankError> {
+        Ok(self.store.sms(mobile, limit.clamp(1, SMS_LIST_MAX)).await?)
+    }
+}
+
+fn replayed_failure(p: &Payment) -> BankError {
+    BankError::Relayed(p.failure.clone().unwrap_or_else(|| PeerRefusal {
+        class: shared::ErrorClass::Internal,
+        reason: "INTERNAL".to_owned(),
+        message: "the payment failed".to_owned(),
+        domain: DOMAIN.to_owned(),
+    }))
+}

@@ -1,0 +1,329 @@
+//! Payments, daily usage, business days and the SMS outbox at rest.
+
+use chrono::NaiveDate;
+use shared::domain::{CardNumber, Email, OrderNo, PayAmount};
+use shared::store::{bad, int, opt_text, text, unique_violation};
+use shared::{ErrorClass, Money, PeerRefusal};
+use sqlx::any::AnyRow;
+
+use super::{Result, Store};
+use crate::domain::{DebitOutcome, Payment, PaymentStatus, Sms};
+
+const PAYMENT_COLUMNS: &str = "order_no, fingerprint, signup_id, card_number, platform_account, amount_fen, status, otp_hash, otp_expires_at_ms, otp_wrong_tries, bank_serial_no, business_date, paid_at_ms, failure_class, failure_reason, failure_message, created_at_ms";
+
+impl Store {
+    /// A payment by order number, with its fingerprint and code hash.
+    pub async fn payment(&self, order: &OrderNo) -> Result<Option<Payment>> {
+        let row = sqlx::query(&format!(
+            "SELECT {PAYMENT_COLUMNS} FROM payments WHERE order_no = $1"
+        ))
+        .bind(order.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(payment_from_row).transpose()
+    }
+
+    /// Records a CODE_SENT payment and its SMS in one transaction; `false` if the order number is
+    /// taken (a concurrent repeat got there first).
+    pub async fn insert_payment_with_sms(&self, p: &Payment, sms: &Sms) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let r = sqlx::query(
+            "INSERT INTO payments (order_no, fingerprint, signup_id, card_number, platform_account, amount_fen, status, otp_hash, otp_expires_at_ms, otp_wrong_tries, created_at_ms, updated_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, $10)",
+        )
+        .bind(p.order_no.as_str())
+        .bind(&p.fingerprint)
+        .bind(&p.signup_id)
+        .bind(p.card.expose())
+        .bind(p.account.as_str())
+        .bind(p.amount.fen())
+        .bind(p.status.code())
+        .bind(&p.otp_hash)
+        .bind(p.otp_expires_at_ms)
+        .bind(p.created_at_ms)
+        .execute(&mut *tx)
+        .await;
+        match r {
+            Ok(_) => {}
+            Err(e) if unique_violation(&e).is_some() => return Ok(false),
+            Err(e) => return Err(e.into()),
+        }
+        sqlx::query("INSERT INTO sms_outbox (sms_id, mobile, body, order_no, otp_code, sent_at_ms) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(&sms.id)
+            .bind(&sms.mobile)
+            .bind(&sms.body)
+            .bind(sms.order_no.as_deref())
+            .bind(sms.otp_code.as_deref())
+            .bind(sms.sent_at_ms)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Counts a wrong code on a CODE_SENT payment; the count after, or `None` if it is no longer
+    /// CODE_SENT.
+    pub async fn count_wrong_otp(&self, order: &OrderNo, now_ms: i64) -> Result<Option<u32>> {
+        let row = sqlx::query(
+            "UPDATE payments SET otp_wrong_tries = otp_wrong_tries + 1, updated_at_ms = $1 \
+             WHERE order_no = $2 AND status = 'CODE_SENT' RETURNING otp_wrong_tries",
+        )
+        .bind(now_ms)
+        .bind(order.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Ok(u32::try_from(int(&r, "otp_wrong_tries")?).unwrap_or(u32::MAX)))
+            .transpose()
+    }
+
+    /// Settles a CODE_SENT payment FAILED; `false` if it was settled already.
+    pub async fn fail_payment(
+        &self,
+        order: &OrderNo,
+        failure: &PeerRefusal,
+        now_ms: i64,
+    ) -> Result<bool> {
+        let r = sqlx::query(
+            "UPDATE payments SET status = 'FAILED', failure_class = $1, failure_reason = $2, failure_message = $3, updated_at_ms = $4 \
+             WHERE order_no = $5 AND status = 'CODE_SENT'",
+        )
+        .bind(failure.class.name())
+        .bind(&failure.reason)
+        .bind(&failure.message)
+        .bind(now_ms)
+        .bind(order.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Debits a CODE_SENT payment on business date `date` in one transaction: the day must be
+    /// open, the sign-up SIGNED with room left under its daily limit, the card NORMAL with the
+    /// balance. Every check is a conditional write, so concurrent payments cannot overspend.
+    pub async fn debit(
+        &self,
+        p: &Payment,
+        date: NaiveDate,
+        serial: &str,
+        now_ms: i64,
+    ) -> Result<DebitOutcome> {
+        let date = date.to_string();
+        let amount = p.amount.fen();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO business_days (business_date, status, payment_count, payment_total_fen, opened_at_ms) \
+             VALUES ($1, 'OPEN', 0, 0, $2) ON CONFLICT (business_date) DO NOTHING",
+        )
+        .bind(&date)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
+        let day = sqlx::query(
+            "UPDATE business_days SET payment_count = payment_count + 1, payment_total_fen = payment_total_fen + $1 \
+             WHERE business_date = $2 AND status = 'OPEN'",
+        )
+        .bind(amount)
+        .bind(&date)
+        .execute(&mut *tx)
+        .await?;
+        if day.rows_affected() == 0 {
+            return Ok(DebitOutcome::DayClosed);
+        }
+        sqlx::query(
+            "INSERT INTO daily_usage (card_number, business_date, used_fen) VALUES ($1, $2, 0) \
+             ON CONFLICT (card_number, business_date) DO NOTHING",
+        )
+        .bind(p.card.expose())
+        .bind(&date)
+        .execute(&mut *tx)
+        .await?;
+        let within = sqlx::query(
+            "UPDATE daily_usage SET used_fen = used_fen + $1 \
+             WHERE card_number = $2 AND business_date = $3 \
+             AND used_fen + $1 <= (SELECT daily_limit_fen FROM signups WHERE signup_id = $4 AND status = 'SIGNED')",
+        )
+        .bind(amount)
+        .bind(p.card.expose())
+        .bind(&date)
+        .bind(&p.signup_id)
+        .execute(&mut *tx)
+        .await?;
+        if within.rows_affected() == 0 {
+            return Ok(DebitOutcome::OverLimitOrNotSigned);
+        }
+        let debited = sqlx::query(
+            "UPDATE cards SET balance_fen = balance_fen - $1, updated_at_ms = $2 \
+             WHERE card_number = $3 AND status = 'NORMAL' AND balance_fen >= $1",
+        )
+        .bind(amount)
+        .bind(now_ms)
+        .bind(p.card.expose())
+        .execute(&mut *tx)
+        .await?;
+        if debited.rows_affected() == 0 {
+            return Ok(DebitOutcome::CardRefused);
+        }
+        let settled = sqlx::query(
+            "UPDATE payments SET status = 'SUCCESS', bank_serial_no = $1, business_date = $2, paid_at_ms = $3, updated_at_ms = $3 \
+             WHERE order_no = $4 AND status = 'CODE_SENT'",
+        )
+        .bind(serial)
+        .bind(&date)
+        .bind(now_ms)
+        .bind(p.order_no.as_str())
+        .execute(&mut *tx)
+        .await?;
+        if settled.rows_affected() == 0 {
+            return Ok(DebitOutcome::AlreadySettled);
+        }
+        tx.commit().await?;
+        Ok(DebitOutcome::Debited)
+    }
+
+    /// What a card paid on a business date.
+    pub async fn used_on(&self, card: &CardNumber, date: NaiveDate) -> Result<Money> {
+        let row = sqlx::query(
+            "SELECT used_fen FROM daily_usage WHERE card_number = $1 AND business_date = $2",
+        )
+        .bind(card.expose())
+        .bind(date.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        let fen = row.map(|r| int(&r, "used_fen")).transpose()?.unwrap_or(0);
+        Money::from_fen(fen).ok_or_else(|| bad("used_fen"))
+    }
+
+    /// Closes every open business day before `today`, making sure `yesterday` has a row (an empty
+    /// day is closed too); the dates closed now, oldest first.
+    pub async fn close_days_before(
+        &self,
+        today: NaiveDate,
+        yesterday: NaiveDate,
+        now_ms: i64,
+    ) -> Result<Vec<NaiveDate>> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO business_days (business_date, status, payment_count, payment_total_fen, opened_at_ms) \
+             VALUES ($1, 'OPEN', 0, 0, $2) ON CONFLICT (business_date) DO NOTHING",
+        )
+        .bind(yesterday.to_string())
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
+        let rows = sqlx::query(
+            "UPDATE business_days SET status = 'CLOSED', closed_at_ms = $1 \
+             WHERE business_date < $2 AND status = 'OPEN' RETURNING business_date",
+        )
+        .bind(now_ms)
+        .bind(today.to_string())
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let mut dates = rows
+            .iter()
+            .map(|r| {
+                text(r, "business_date")?
+                    .parse::<NaiveDate>()
+                    .map_err(|_| bad("business_date"))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        dates.sort();
+        Ok(dates)
+    }
+
+    /// The most recent closed business day.
+    pub async fn last_closed_day(&self) -> Result<Option<NaiveDate>> {
+        let row = sqlx::query(
+            "SELECT MAX(business_date) AS d FROM business_days WHERE status = 'CLOSED'",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        opt_text(&row, "d")?
+            .map(|d| d.parse::<NaiveDate>().map_err(|_| bad("business_date")))
+            .transpose()
+    }
+
+    /// Messages in the outbox, newest first, optionally to one mobile.
+    pub async fn sms(&self, mobile: Option<&str>, limit: u32) -> Result<Vec<Sms>> {
+        let rows = sqlx::query(
+            "SELECT sms_id, mobile, body, order_no, otp_code, sent_at_ms FROM sms_outbox \
+             WHERE ($1 = '' OR mobile = $1) ORDER BY sent_at_ms DESC, sms_id DESC LIMIT $2",
+        )
+        .bind(mobile.unwrap_or(""))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Sms {
+                    id: text(r, "sms_id")?,
+                    mobile: text(r, "mobile")?,
+                    body: text(r, "body")?,
+                    order_no: opt_text(r, "order_no")?,
+                    otp_code: opt_text(r, "otp_code")?,
+                    sent_at_ms: int(r, "sent_at_ms")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Deletes every record (a simulator reset); the schema stays.
+    pub async fn wipe(&self) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for table in [
+            "sms_outbox",
+            "payments",
+            "daily_usage",
+            "business_days",
+            "signups",
+            "cards",
+            "audit_log",
+        ] {
+            sqlx::query(&format!("DELETE FROM {table}"))
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+fn payment_from_row(r: &AnyRow) -> Result<Payment> {
+    let failure = match opt_text(r, "failure_reason")? {
+        None => None,
+        Some(reason) => Some(PeerRefusal {
+            class: ErrorClass::from_name(&opt_text(r, "failure_class")?.unwrap_or_default())
+                .ok_or_else(|| bad("failure_class"))?,
+            reason,
+            message: opt_text(r, "failure_message")?.unwrap_or_default(),
+            domain: crate::domain::DOMAIN.to_owned(),
+        }),
+    };
+    let opt_int = |col: &str| -> Result<Option<i64>> {
+        use sqlx::Row;
+        Ok(r.try_get::<Option<i64>, _>(col)?)
+    };
+    Ok(Payment {
+        order_no: OrderNo::parse(&text(r, "order_no")?).map_err(|_| bad("order_no"))?,
+        fingerprint: text(r, "fingerprint")?,
+        signup_id: text(r, "signup_id")?,
+        card: CardNumber::parse(&text(r, "card_number")?).map_err(|_| bad("card_number"))?,
+        account: Email::parse(&text(r, "platform_account")?)
+            .map_err(|_| bad("platform_account"))?,
+        amount: Money::from_fen(int(r, "amount_fen")?)
+            .and_then(|m| PayAmount::new(m).ok())
+            .ok_or_else(|| bad("amount_fen"))?,
+        status: PaymentStatus::from_code(&text(r, "status")?).ok_or_else(|| bad("status"))?,
+        otp_hash: text(r, "otp_hash")?,
+        otp_expires_at_ms: int(r, "otp_expires_at_ms")?,
+        otp_wrong_tries: u32::try_from(int(r, "otp_wrong_tries")?)
+            .map_err(|_| bad("otp_wrong_tries"))?,
+        serial: opt_text(r, "bank_serial_no")?,
+        business_date: opt_text(r, "business_date")?
+            .map(|d| d.parse::<NaiveDate>().map_err(|_| bad("business_date")))
+            .transpose()?,
+        paid_at_ms: opt_int("paid_at_ms")?,
+        failure,
+        created_at_ms: int(r, "created_at_ms")?,
+    })
+}

@@ -1,0 +1,341 @@
+//! Paying with the card-link: start (payment password, the bank's one-time code), confirm (the
+//! bank's debit), the unknown outcome and its resolution by the bank's status query; and the
+//! balance and remaining-limit views.
+
+use std::time::Duration;
+
+use shared::domain::{Email, OrderNo, OtpCode, PayAmount, PayPassword};
+use shared::{PeerFailure, PeerRefusal};
+use tracing::Instrument;
+
+use super::{
+    AccountStatus, BalanceView, BankPayment, CardLink, LimitView, LinkStatus, Order, OrderStatus,
+    PayOrder, Platform, PlatformError, relay,
+};
+
+/// Status queries the platform makes for an UNKNOWN order before leaving it to reconciliation.
+pub const RESOLVE_TRIES_MAX: u32 = 6;
+/// The first wait before a status query, milliseconds of real time; it doubles each time.
+pub const RESOLVE_BACKOFF_MS_FIRST: u64 = 100;
+/// The longest description kept.
+const DESCRIPTION_LEN_MAX: usize = 64;
+
+/// Bank refusals that do not settle an order: the code still works, or nothing was done.
+fn is_retryable(r: &PeerRefusal) -> bool {
+    matches!(r.reason.as_str(), "OTP_WRONG" | "SYSTEM_BUSY")
+}
+
+impl Platform {
+    /// The session's account, which must be NORMAL.
+    async fn normal_account(&self, token: &str) -> Result<super::Account, PlatformError> {
+        let account = self.session_account(token).await?;
+        if account.status != AccountStatus::Normal {
+            return Err(PlatformError::AccountNotNormal(account.status));
+        }
+        Ok(account)
+    }
+
+    /// Checks the payment password (argon2 the first time, then the in-memory cache).
+    async fn check_pay_password(
+        &self,
+        email: &Email,
+        password: &PayPassword,
+    ) -> Result<(), PlatformError> {
+        let hash = self.store.pay_password_hash(email).await?;
+        let right = self
+            .pay_passwords
+            .verify(email.as_str(), hash, password.expose().to_owned())
+            .await?;
+        if !right {
+            tracing::warn!(account = %email.as_str(), "wrong payment password");
+            return Err(PlatformError::PayPasswordWrong);
+        }
+        Ok(())
+    }
+
+    /// The account's ACTIVE card-link: the one named, or the newest active one.
+    async fn active_link(
+        &self,
+        email: &Email,
+        signup_id: Option<&str>,
+    ) -> Result<CardLink, PlatformError> {
+        let Some(id) = signup_id else {
+            return self.require_active_link(email).await;
+        };
+        let link = self
+            .store
+            .link(id)
+            .await?
+            .filter(|l| &l.email == email)
+            .ok_or(PlatformError::SignUpNotFound)?;
+        match link.status {
+            LinkStatus::Active => Ok(link),
+            LinkStatus::Signed => Err(PlatformError::LinkNotActivated),
+            LinkStatus::Cancelled => Err(PlatformError::SignUpNotNormal),
+        }
+    }
+
+    /// Starts a payment: session, payment password, card-link, the order, the bank's code.
+    pub async fn start_payment(
+        &self,
+        token: &str,
+        order_no: OrderNo,
+        amount: PayAmount,
+        password: &PayPassword,
+        signup_id: Option<&str>,
+        description: &str,
+    ) -> Result<Order, PlatformError> {
+        let account = self.normal_account(token).await?;
+        self.check_pay_password(&account.email, password).await?;
+        let same = |o: &Order| {
+            o.email == account.email
+                && o.amount == amount
+                && signup_id.is_none_or(|s| s == o.signup_id)
+        };
+        let order = match self.store.order(&order_no).await? {
+            Some(o) if !same(&o) => return Err(PlatformError::OrderNoReused),
+            Some(o) => o,
+            None => {
+                let link = self.active_link(&account.email, signup_id).await?;
+                let now = self.clock.now_ms();
+                let order = Order {
+                    order_no: order_no.clone(),
+                    email: account.email.clone(),
+                    signup_id: link.signup_id.clone(),
+                    card_masked: link.card_masked.clone(),
+                    amount,
+                    description: description.chars().take(DESCRIPTION_LEN_MAX).collect(),
+                    status: OrderStatus::Created,
+                    mobile_masked: None,
+                    code_expires_at_ms: None,
+                    serial: None,
+                    business_date: None,
+                    failure: None,
+                    created_at_ms: now,
+                    updated_at_ms: now,
+                };
+                if self.store.insert_order(&order).await? {
+                    order
+                } else {
+                    let o = self
+                        .store
+                        .order(&order_no)
+                        .await?
+                        .ok_or_else(|| anyhow::anyhow!("order conflict without a row"))?;
+                    if !same(&o) {
+                        return Err(PlatformError::OrderNoReused);
+                    }
+                    o
+                }
+            }
+        };
+        match order.status {
+            OrderStatus::Created => {}
+            OrderStatus::Failed => return Err(failure_of(&order)),
+            OrderStatus::Unknown => {
+                return Err(PlatformError::PaymentOutcomeUnknown(
+                    "an earlier confirmation got no answer".into(),
+                ));
+            }
+            OrderStatus::AwaitingCode | OrderStatus::Success => return Ok(order),
+        }
+        let span = tracing::info_span!("bank.request_payment_code", order_no = %order.order_no);
+        let answer = self
+            .bank
+            .request_payment_code(&PayOrder::from(&order))
+            .instrument(span)
+            .await;
+        let now = self.clock.now_ms();
+        match answer {
+            Ok(c) => {
+                self.store
+                    .mark_code_sent(&order.order_no, &c.mobile_masked, c.expires_at_ms, now)
+                    .await?;
+                tracing::info!(order_no = %order.order_no, "one-time code requested");
+            }
+            Err(PeerFailure::Refused(r)) if !is_retryable(&r) => {
+                self.store.fail_order(&order.order_no, &r, now).await?;
+                tracing::info!(order_no = %order.order_no, reason = %r.reason, "order failed");
+                return Err(PlatformError::Relayed(r));
+            }
+            Err(f) => {
+                return Err(relay(
+                    f,
+                    "no code was sent, or it is unknown whether one was: start again with the same order number",
+                ));
+            }
+        }
+        self.order_of(&order.order_no).await
+    }
+
+    /// Confirms a payment with the one-time code.
+    pub async fn confirm_payment(
+        &self,
+        token: &str,
+        order_no: &OrderNo,
+        code: &OtpCode,
+    ) -> Result<Order, PlatformError> {
+        let account = self.session_account(token).await?;
+        let order = self
+            .store
+            .order(order_no)
+            .await?
+            .filter(|o| o.email == account.email)
+            .ok_or(PlatformError::OrderNotFound)?;
+        match order.status {
+            OrderStatus::Success => return Ok(order),
+            OrderStatus::Failed => return Err(failure_of(&order)),
+            OrderStatus::Created => return Err(PlatformError::OrderNotAwaitingCode),
+            OrderStatus::AwaitingCode | OrderStatus::Unknown => {}
+        }
+        let span = tracing::info_span!("bank.pay", order_no = %order.order_no);
+        let answer = self
+            .bank
+            .pay(&PayOrder::from(&order), code)
+            .instrument(span)
+            .await;
+        let now = self.clock.now_ms();
+        match answer {
+            Ok((serial, date)) => {
+                self.store
+                    .succeed_order(&order.order_no, &serial, date, now)
+                    .await?;
+                tracing::info!(order_no = %order.order_no, serial, "order paid");
+            }
+            Err(PeerFailure::Refused(r)) if is_retryable(&r) => {
+                return Err(PlatformError::Relayed(r));
+            }
+            Err(PeerFailure::Refused(r)) => {
+                self.store.fail_order(&order.order_no, &r, now).await?;
+                tracing::info!(order_no = %order.order_no, reason = %r.reason, "order failed");
+            }
+            Err(PeerFailure::NoAnswer(detail)) => {
+                self.store.mark_unknown(&order.order_no, now).await?;
+                tracing::warn!(order_no = %order.order_no, %detail, "no answer to a debit: order UNKNOWN");
+                self.spawn_resolver(order.order_no.clone());
+                return Err(PlatformError::PaymentOutcomeUnknown(detail));
+            }
+        }
+        let settled = self.order_of(&order.order_no).await?;
+        match settled.status {
+            OrderStatus::Failed => Err(failure_of(&settled)),
+            _ => Ok(settled),
+        }
+    }
+
+    /// An order of the logged-in customer.
+    pub async fn my_order(&self, token: &str, order_no: &OrderNo) -> Result<Order, PlatformError> {
+        let account = self.session_account(token).await?;
+        self.store
+            .order(order_no)
+            .await?
+            .filter(|o| o.email == account.email)
+            .ok_or(PlatformError::OrderNotFound)
+    }
+
+    /// Any order.
+    pub async fn order_of(&self, order_no: &OrderNo) -> Result<Order, PlatformError> {
+        self.store
+            .order(order_no)
+            .await?
+            .ok_or(PlatformError::OrderNotFound)
+    }
+
+    /// Asks the bank for an UNKNOWN order's status and settles it by the answer; any other order
+    /// is answered as it is.
+    pub async fn resolve(&self, order_no: &OrderNo) -> Result<Order, PlatformError> {
+        let order = self.order_of(order_no).await?;
+        if order.status != OrderStatus::Unknown {
+            return Ok(order);
+        }
+        let span = tracing::info_span!("bank.get_payment", order_no = %order.order_no);
+        let answer = self
+            .bank
+            .get_payment(&PayOrder::from(&order))
+            .instrument(span)
+            .await
+            .map_err(|f| relay(f, "the order stays UNKNOWN; ask again later"))?;
+        let now = self.clock.now_ms();
+        match answer {
+            BankPayment::Success { serial, date } => {
+                self.store
+                    .succeed_order(order_no, &serial, date, now)
+                    .await?;
+                tracing::info!(order_no = %order_no, serial, "UNKNOWN order resolved: paid");
+            }
+            BankPayment::Failed(r) => {
+                self.store.fail_order(order_no, &r, now).await?;
+                tracing::info!(order_no = %order_no, reason = %r.reason, "UNKNOWN order resolved: failed");
+            }
+            BankPayment::CodeSent => {
+                tracing::info!(order_no = %order_no, "bank has no debit yet: order stays UNKNOWN");
+            }
+        }
+        self.order_of(order_no).await
+    }
+
+    /// Resolves an UNKNOWN order in the background: status queries with doubling waits, at
+    /// most [`RESOLVE_TRIES_MAX`]; what is still unknown then is left to reconciliation.
+    fn spawn_resolver(&self, order_no: OrderNo) {
+        let platform = self.clone();
+        let span = tracing::info_span!("resolve_unknown", order_no = %order_no);
+        tokio::spawn(
+            async move {
+                let mut wait = RESOLVE_BACKOFF_MS_FIRST;
+                for _ in 0..RESOLVE_TRIES_MAX {
+                    tokio::time::sleep(Duration::from_millis(wait)).await;
+                    wait = wait.saturating_mul(2);
+                    match platform.resolve(&order_no).await {
+                        Ok(o) if o.status != OrderStatus::Unknown => return,
+                        Ok(_) => {}
+                        Err(e) => tracing::info!(error = %e, "status query failed"),
+                    }
+                }
+                tracing::warn!("order still UNKNOWN after {RESOLVE_TRIES_MAX} status queries; left for reconciliation");
+            }
+            .instrument(span),
+        );
+    }
+
+    /// The card's balance, after the payment password; the bank checks its sign-up too.
+    pub async fn balance(
+        &self,
+        token: &str,
+        password: &PayPassword,
+        signup_id: Option<&str>,
+    ) -> Result<BalanceView, PlatformError> {
+        let account = self.normal_account(token).await?;
+        self.check_pay_password(&account.email, password).await?;
+        let link = self.active_link(&account.email, signup_id).await?;
+        self.bank
+            .balance(&link)
+            .instrument(tracing::info_span!("bank.get_balance", signup_id = %link.signup_id))
+            .await
+            .map_err(|f| relay(f, "try again"))
+    }
+
+    /// What is left of today's limit; the bank checks its sign-up too.
+    pub async fn remaining_limit(
+        &self,
+        token: &str,
+        signup_id: Option<&str>,
+    ) -> Result<LimitView, PlatformError> {
+        let account = self.normal_account(token).await?;
+        let link = self.active_link(&account.email, signup_id).await?;
+        self.bank
+            .remaining_limit(&link)
+            .instrument(tracing::info_span!("bank.get_remaining_limit", signup_id = %link.signup_id))
+            .await
+            .map_err(|f| relay(f, "try again"))
+    }
+}
+
+/// A failed order's refusal, as first answered.
+fn failure_of(o: &Order) -> PlatformError {
+    PlatformError::Relayed(o.failure.clone().unwrap_or_else(|| PeerRefusal {
+        class: shared::ErrorClass::Internal,
+        reason: "INTERNAL".to_owned(),
+        message: "the payment failed".to_owned(),
+        domain: super::DOMAIN.to_owned(),
+    }))
+}

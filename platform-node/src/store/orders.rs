@@ -1,0 +1,174 @@
+//! Orders at rest. Every status change is a conditional update, so a settled order never changes.
+
+use chrono::NaiveDate;
+use shared::domain::{Email, OrderNo, PayAmount};
+use shared::store::{bad, int, opt_text, text, unique_violation};
+use shared::{ErrorClass, Money, PeerRefusal};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{Result, Store};
+use crate::domain::{Order, OrderStatus};
+
+const ORDER_COLUMNS: &str = "order_no, email, signup_id, card_number_masked, amount_fen, description, status, mobile_masked, code_expires_at_ms, bank_serial_no, business_date, failure_class, failure_reason, failure_message, failure_domain, created_at_ms, updated_at_ms";
+
+impl Store {
+    /// An account's payment password hash.
+    pub async fn pay_password_hash(&self, email: &Email) -> Result<String> {
+        let row = sqlx::query("SELECT pay_password_hash FROM accounts WHERE email = $1")
+            .bind(email.as_str())
+            .fetch_one(&self.pool)
+            .await?;
+        text(&row, "pay_password_hash")
+    }
+
+    /// Inserts a CREATED order; `false` if the order number is taken.
+    pub async fn insert_order(&self, o: &Order) -> Result<bool> {
+        let r = sqlx::query(
+            "INSERT INTO orders (order_no, email, signup_id, card_number_masked, amount_fen, description, status, created_at_ms, updated_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+        )
+        .bind(o.order_no.as_str())
+        .bind(o.email.as_str())
+        .bind(&o.signup_id)
+        .bind(&o.card_masked)
+        .bind(o.amount.fen())
+        .bind(&o.description)
+        .bind(o.status.code())
+        .bind(o.created_at_ms)
+        .execute(&self.pool)
+        .await;
+        match r {
+            Ok(_) => Ok(true),
+            Err(e) if unique_violation(&e).is_some() => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// An order by number.
+    pub async fn order(&self, order_no: &OrderNo) -> Result<Option<Order>> {
+        let row = sqlx::query(&format!(
+            "SELECT {ORDER_COLUMNS} FROM orders WHERE order_no = $1"
+        ))
+        .bind(order_no.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(order_from_row).transpose()
+    }
+
+    /// CREATED → AWAITING_CODE with where the code went.
+    pub async fn mark_code_sent(
+        &self,
+        order_no: &OrderNo,
+        mobile_masked: &str,
+        expires_at_ms: i64,
+        now_ms: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE orders SET status = 'AWAITING_CODE', mobile_masked = $1, code_expires_at_ms = $2, updated_at_ms = $3 \
+             WHERE order_no = $4 AND status = 'CREATED'",
+        )
+        .bind(mobile_masked)
+        .bind(expires_at_ms)
+        .bind(now_ms)
+        .bind(order_no.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// AWAITING_CODE → UNKNOWN.
+    pub async fn mark_unknown(&self, order_no: &OrderNo, now_ms: i64) -> Result<()> {
+        sqlx::query(
+            "UPDATE orders SET status = 'UNKNOWN', updated_at_ms = $1 WHERE order_no = $2 AND status = 'AWAITING_CODE'",
+        )
+        .bind(now_ms)
+        .bind(order_no.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// An unsettled order → SUCCESS with the bank's serial number and date.
+    pub async fn succeed_order(
+        &self,
+        order_no: &OrderNo,
+        serial: &str,
+        date: NaiveDate,
+        now_ms: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE orders SET status = 'SUCCESS', bank_serial_no = $1, business_date = $2, updated_at_ms = $3 \
+             WHERE order_no = $4 AND status IN ('CREATED', 'AWAITING_CODE', 'UNKNOWN')",
+        )
+        .bind(serial)
+        .bind(date.to_string())
+        .bind(now_ms)
+        .bind(order_no.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// An unsettled order → FAILED with the refusal.
+    pub async fn fail_order(&self, order_no: &OrderNo, r: &PeerRefusal, now_ms: i64) -> Result<()> {
+        sqlx::query(
+            "UPDATE orders SET status = 'FAILED', failure_class = $1, failure_reason = $2, failure_message = $3, failure_domain = $4, updated_at_ms = $5 \
+             WHERE order_no = $6 AND status IN ('CREATED', 'AWAITING_CODE', 'UNKNOWN')",
+        )
+        .bind(r.class.name())
+        .bind(&r.reason)
+        .bind(&r.message)
+        .bind(&r.domain)
+        .bind(now_ms)
+        .bind(order_no.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Deletes every record (a simulator reset); the schema stays.
+    pub async fn wipe(&self) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for table in ["orders", "sessions", "card_links", "accounts", "audit_log"] {
+            sqlx::query(&format!("DELETE FROM {table}"))
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+fn order_from_row(r: &AnyRow) -> Result<Order> {
+    let failure = match opt_text(r, "failure_reason")? {
+        None => None,
+        Some(reason) => Some(PeerRefusal {
+            class: ErrorClass::from_name(&opt_text(r, "failure_class")?.unwrap_or_default())
+                .ok_or_else(|| bad("failure_class"))?,
+            reason,
+            message: opt_text(r, "failure_message")?.unwrap_or_default(),
+            domain: opt_text(r, "failure_domain")?.unwrap_or_default(),
+        }),
+    };
+    Ok(Order {
+        order_no: OrderNo::parse(&text(r, "order_no")?).map_err(|_| bad("order_no"))?,
+        email: Email::parse(&text(r, "email")?).map_err(|_| bad("email"))?,
+        signup_id: text(r, "signup_id")?,
+        card_masked: text(r, "card_number_masked")?,
+        amount: Money::from_fen(int(r, "amount_fen")?)
+            .and_then(|m| PayAmount::new(m).ok())
+            .ok_or_else(|| bad("amount_fen"))?,
+        description: text(r, "description")?,
+        status: OrderStatus::from_code(&text(r, "status")?).ok_or_else(|| bad("status"))?,
+        mobile_masked: opt_text(r, "mobile_masked")?,
+        code_expires_at_ms: r.try_get::<Option<i64>, _>("code_expires_at_ms")?,
+        serial: opt_text(r, "bank_serial_no")?,
+        business_date: opt_text(r, "business_date")?
+            .map(|d| d.parse::<NaiveDate>().map_err(|_| bad("business_date")))
+            .transpose()?,
+        failure,
+        created_at_ms: int(r, "created_at_ms")?,
+        updated_at_ms: int(r, "updated_at_ms")?,
+    })
+}

@@ -1,0 +1,319 @@
+//! Fault injection on the calls between the nodes. A node keeps a list of rules; each interbank
+//! call, on the calling side and on the serving side, asks [`Faults::fire`] whether a rule fires
+//! for it and what to do. `grpc::with_faults` carries the action out. Every firing is logged.
+
+use std::sync::{Arc, Mutex};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use crate::Money;
+
+/// Rules a node keeps at most.
+pub const FAULT_RULES_MAX: usize = 64;
+/// The longest delay a rule may add, milliseconds.
+pub const FAULT_DELAY_MS_MAX: u32 = 60_000;
+
+/// Which side of a call a rule acts on, seen from the node it is installed on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// The node's outgoing calls.
+    Caller,
+    /// The calls the node serves.
+    Callee,
+}
+
+/// What a firing rule does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Wait this many milliseconds first.
+    Delay(u32),
+    /// Fail with this gRPC code number, reason and message, without sending or processing.
+    Fail {
+        /// The gRPC code number.
+        code: i32,
+        /// The ErrorInfo reason.
+        reason: String,
+        /// The message.
+        message: String,
+    },
+    /// Process the call, then lose the reply.
+    DropReply,
+    /// Deliver the call twice.
+    DeliverTwice,
+}
+
+/// A rule as asked for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleSpec {
+    /// Caller or callee side.
+    pub side: Side,
+    /// The method name (`Pay`), or `*` for every call.
+    pub method: String,
+    /// Only calls for this order number.
+    pub order_no: Option<String>,
+    /// Only calls about this card, masked (`622188******1234`).
+    pub card_masked: Option<String>,
+    /// Only calls for this amount.
+    pub amount: Option<Money>,
+    /// What to do.
+    pub action: Action,
+    /// Fire for the first N matching calls only; 0: every one.
+    pub first_n: u32,
+    /// Fire with this probability, from a sequence seeded with `seed`; `None`: always.
+    pub probability: Option<f64>,
+    /// The seed of the probability's sequence.
+    pub seed: u64,
+}
+
+/// An installed rule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rule {
+    /// Its id.
+    pub id: u64,
+    /// What it matches and does.
+    pub spec: RuleSpec,
+    /// How often it fired.
+    pub fired: u64,
+}
+
+/// Why a rule was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FaultError {
+    /// The rule is malformed.
+    #[error("{0}")]
+    Invalid(String),
+    /// Too many rules.
+    #[error("a node keeps at most {FAULT_RULES_MAX} fault rules; clear some first")]
+    Full,
+    /// No rule with that id.
+    #[error("no fault rule with that id")]
+    NotFound,
+}
+
+/// One interbank call, as the rules see it.
+#[derive(Debug, Clone, Default)]
+pub struct Call<'a> {
+    /// The method name, e.g. `Pay`.
+    pub method: &'a str,
+    /// The order number it is about, if any.
+    pub order_no: Option<&'a str>,
+    /// The card it is about, masked, if known.
+    pub card_masked: Option<String>,
+    /// The amount it is about, if any.
+    pub amount: Option<Money>,
+}
+
+struct Slot {
+    rule: Rule,
+    matched: u64,
+    rng: StdRng,
+}
+
+#[derive(Default)]
+struct State {
+    next_id: u64,
+    slots: Vec<Slot>,
+}
+
+/// A node's fault rules; clones share them.
+#[derive(Clone, Default)]
+pub struct Faults {
+    state: Arc<Mutex<State>>,
+}
+
+impl std::fmt::Debug for Faults {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Faults({} rules)", self.list().len())
+    }
+}
+
+impl Faults {
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().expect("fault rules lock poisoned")
+    }
+
+    /// Installs a rule.
+    pub fn add(&self, spec: RuleSpec) -> Result<Rule, FaultError> {
+        if spec.method.is_empty() || spec.method.len() > 64 {
+            return Err(FaultError::Invalid(
+                "method must name an RPC (e.g. Pay) or be *".into(),
+            ));
+        }
+        if let Action::Delay(ms) = spec.action {
+            if ms == 0 || ms > FAULT_DELAY_MS_MAX {
+                return Err(FaultError::Invalid(format!(
+                    "delay_ms must be from 1 to {FAULT_DELAY_MS_MAX}"
+                )));
+            }
+        }
+        if let Some(p) = spec.probability {
+            if !(p > 0.0 && p <= 1.0) {
+                return Err(FaultError::Invalid(
+                    "probability must be above 0 and at most 1".into(),
+                ));
+            }
+        }
+        let mut st = self.state();
+        if st.slots.len() >= FAULT_RULES_MAX {
+            return Err(FaultError::Full);
+        }
+        st.next_id += 1;
+        let rule = Rule {
+            id: st.next_id,
+            fired: 0,
+            spec,
+        };
+        st.slots.push(Slot {
+            rng: StdRng::seed_from_u64(rule.spec.seed),
+            rule: rule.clone(),
+            matched: 0,
+        });
+        Ok(rule)
+    }
+
+    /// The rules, oldest first.
+    pub fn list(&self) -> Vec<Rule> {
+        self.state().slots.iter().map(|s| s.rule.clone()).collect()
+    }
+
+    /// Removes one rule (`Some(id)`) or all; returns how many went.
+    pub fn clear(&self, id: Option<u64>) -> Result<u32, FaultError> {
+        let mut st = self.state();
+        let before = st.slots.len();
+        match id {
+            None => st.slots.clear(),
+            Some(id) => st.slots.retain(|s| s.rule.id != id),
+        }
+        let removed = before - st.slots.len();
+        if id.is_some() && removed == 0 {
+            return Err(FaultError::NotFound);
+        }
+        Ok(u32::try_from(removed).unwrap_or(u32::MAX))
+    }
+
+    /// Whether a rule fires for `call` on `side`: the first rule that matches and decides to fire
+    /// wins. Returns its id and action, and logs the firing.
+    pub fn fire(&self, side: Side, call: &Call<'_>) -> Option<(u64, Action)> {
+        let mut st = self.state();
+        for slot in st.slots.iter_mut() {
+            let spec = &slot.rule.spec;
+            let matches = spec.side == side
+                && (spec.method == "*" || spec.method == call.method)
+                && spec
+                    .order_no
+                    .as_deref()
+                    .is_none_or(|o| call.order_no == Some(o))
+                && spec
+                    .card_masked
+                    .as_deref()
+                    .is_none_or(|c| call.card_masked.as_deref() == Some(c))
+                && spec.amount.is_none_or(|a| call.amount == Some(a));
+            if !matches {
+                continue;
+            }
+            slot.matched += 1;
+            if spec.first_n > 0 && slot.matched > u64::from(spec.first_n) {
+                continue;
+            }
+            if let Some(p) = spec.probability {
+                if slot.rng.random::<f64>() >= p {
+                    continue;
+                }
+            }
+            slot.rule.fired += 1;
+            tracing::warn!(
+                rule = slot.rule.id,
+                side = ?side,
+                method = call.method,
+                order_no = call.order_no.unwrap_or(""),
+                action = ?spec.action,
+                "fault injected"
+            );
+            return Some((slot.rule.id, spec.action.clone()));
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(action: Action) -> RuleSpec {
+        RuleSpec {
+            side: Side::Caller,
+            method: "Pay".into(),
+            order_no: None,
+            card_masked: None,
+            amount: None,
+            action,
+            first_n: 0,
+            probability: None,
+            seed: 0,
+        }
+    }
+
+    fn pay(order: &str) -> Call<'_> {
+        Call {
+            method: "Pay",
+            order_no: Some(order),
+            ..Call::default()
+        }
+    }
+
+    #[test]
+    fn a_rule_fires_only_for_matching_calls_and_first_n_times() {
+        let f = Faults::default();
+        f.add(RuleSpec {
+            order_no: Some("A".into()),
+            first_n: 2,
+            ..spec(Action::DropReply)
+        })
+        .unwrap();
+        assert!(f.fire(Side::Caller, &pay("B")).is_none());
+        assert!(f.fire(Side::Callee, &pay("A")).is_none());
+        assert!(f.fire(Side::Caller, &pay("A")).is_some());
+        assert!(f.fire(Side::Caller, &pay("A")).is_some());
+        assert!(f.fire(Side::Caller, &pay("A")).is_none());
+        assert_eq!(f.list()[0].fired, 2);
+    }
+
+    #[test]
+    fn a_probability_rule_repeats_exactly_under_the_same_seed() {
+        let run = || {
+            let f = Faults::default();
+            f.add(RuleSpec {
+                probability: Some(0.5),
+                seed: 42,
+                ..spec(Action::DeliverTwice)
+            })
+            .unwrap();
+            (0..64)
+                .map(|_| f.fire(Side::Caller, &pay("X")).is_some())
+                .collect::<Vec<_>>()
+        };
+        let a = run();
+        assert_eq!(a, run());
+        assert!(a.iter().any(|x| *x) && a.iter().any(|x| !*x));
+    }
+
+    #[test]
+    fn malformed_rules_are_refused() {
+        let f = Faults::default();
+        assert!(f.add(spec(Action::Delay(0))).is_err());
+        assert!(
+            f.add(RuleSpec {
+                probability: Some(1.5),
+                ..spec(Action::DropReply)
+            })
+            .is_err()
+        );
+        assert_eq!(f.clear(Some(9)), Err(FaultError::NotFound));
+        for _ in 0..FAULT_RULES_MAX {
+            f.add(spec(Action::DropReply)).unwrap();
+        }
+        assert_eq!(f.add(spec(Action::DropReply)), Err(FaultError::Full));
+        assert_eq!(f.clear(None), Ok(64));
+    }
+}

@@ -1,0 +1,337 @@
+//! `interbank.sim.v1.SimulatorService`, one implementation for both nodes: the business clock,
+//! fault rules and reset. A node plugs in through [`SimNode`].
+
+use std::future::Future;
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use proto::sim::v1 as pb;
+use proto::sim::v1::simulator_service_server::SimulatorService;
+use tonic::{Request, Response, Status};
+
+use crate::clock::{Clock, next_cutover};
+use crate::domain::CardNumber;
+use crate::error::{ErrorClass, Refusal};
+use crate::fault::{Action, FaultError, Faults, Rule, RuleSpec, Side};
+use crate::money::Money;
+
+/// The longest single advance: 400 days, in milliseconds.
+pub const ADVANCE_MS_MAX: i64 = 400 * 24 * 3600 * 1000;
+
+/// What a node gives the simulator controls.
+pub trait SimNode: Send + Sync + 'static {
+    /// The node's ErrorInfo domain.
+    fn domain(&self) -> &'static str;
+    /// The node's business clock.
+    fn clock(&self) -> &Clock;
+    /// The node's fault rules.
+    fn faults(&self) -> &Faults;
+    /// Runs the day-end cutover for every business date the clock has left behind; the dates
+    /// closed now, oldest first.
+    fn cutover(&self) -> impl Future<Output = anyhow::Result<Vec<NaiveDate>>> + Send;
+    /// The most recent business date closed.
+    fn last_closed_date(&self) -> impl Future<Output = anyhow::Result<Option<NaiveDate>>> + Send;
+    /// Wipes the node's data.
+    fn wipe(&self) -> impl Future<Output = anyhow::Result<()>> + Send;
+}
+
+/// Why a simulator call was refused.
+#[derive(Debug, thiserror::Error)]
+enum SimError {
+    #[error("{0}")]
+    MoveInvalid(&'static str),
+    #[error("{0}")]
+    Backwards(String),
+    #[error("{0}")]
+    Fault(FaultError),
+    #[error("reset wipes every record of the node: send confirm = \"RESET\"")]
+    ResetNotConfirmed,
+    #[error("internal error")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl Refusal for SimError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            SimError::MoveInvalid(_) | SimError::ResetNotConfirmed => ErrorClass::InvalidArgument,
+            SimError::Backwards(_) => ErrorClass::FailedPrecondition,
+            SimError::Fault(FaultError::Invalid(_)) => ErrorClass::InvalidArgument,
+            SimError::Fault(FaultError::Full) => ErrorClass::ResourceExhausted,
+            SimError::Fault(FaultError::NotFound) => ErrorClass::NotFound,
+            SimError::Internal(_) => ErrorClass::Internal,
+        }
+    }
+    fn reason(&self) -> &str {
+        match self {
+            SimError::MoveInvalid(_) => "CLOCK_MOVE_INVALID",
+            SimError::Backwards(_) => "CLOCK_BACKWARDS",
+            SimError::Fault(FaultError::Invalid(_)) => "FAULT_RULE_INVALID",
+            SimError::Fault(FaultError::Full) => "FAULT_RULES_FULL",
+            SimError::Fault(FaultError::NotFound) => "FAULT_RULE_NOT_FOUND",
+            SimError::ResetNotConfirmed => "RESET_NOT_CONFIRMED",
+            SimError::Internal(_) => "INTERNAL",
+        }
+    }
+}
+
+/// The SimulatorService of a node.
+pub struct Simulator<N>(pub N);
+
+impl<N: SimNode> Simulator<N> {
+    fn done<T>(&self, op: &str, r: Result<T, SimError>) -> Result<Response<T>, Status> {
+        match r {
+            Ok(v) => {
+                tracing::info!(operation = op, "simulator control");
+                Ok(Response::new(v))
+            }
+            Err(e) => {
+                if let SimError::Internal(cause) = &e {
+                    tracing::error!(operation = op, error = ?cause, "internal error");
+                }
+                Err(super::status(self.0.domain(), &e))
+            }
+        }
+    }
+
+    async fn state(&self) -> Result<pb::ClockState, SimError> {
+        let clock = self.0.clock();
+        let now = clock.now();
+        Ok(pb::ClockState {
+            now: Some(super::timestamp(now)),
+            business_date: clock.business_date().to_string(),
+            frozen: clock.is_frozen(),
+            next_cutover: Some(super::timestamp(next_cutover(now))),
+            last_closed_date: self
+                .0
+                .last_closed_date()
+                .await?
+                .map(|d| d.to_string())
+                .unwrap_or_default(),
+        })
+    }
+
+    async fn set_clock(&self, m: Option<pb::set_clock_request::Move>) -> Result<pb::SetClockResponse, SimError> {
+        use pb::set_clock_request::Move;
+        let clock = self.0.clock();
+        match m {
+            Some(Move::Freeze(true)) => clock.freeze(),
+            Some(Move::Resume(true)) => clock.resume(),
+            Some(Move::SetTo(t)) => {
+                let to = DateTime::<Utc>::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0))
+                    .ok_or(SimError::MoveInvalid("set_to is not a valid time"))?;
+                clock.set(to).map_err(|e| SimError::Backwards(e.to_string()))?;
+            }
+            Some(Move::AdvanceMs(ms)) if (1..=ADVANCE_MS_MAX).contains(&ms) => {
+                clock.advance(Duration::milliseconds(ms));
+            }
+            Some(Move::AdvanceMs(_)) => {
+                return Err(SimError::MoveInvalid("advance_ms must be from 1 to 400 days"));
+            }
+            Some(Move::AdvanceToCutover(true)) => {
+                clock
+                    .set(next_cutover(clock.now()))
+                    .map_err(|e| SimError::Backwards(e.to_string()))?;
+            }
+            _ => {
+                return Err(SimError::MoveInvalid(
+                    "give one move: freeze, resume, set_to, advance_ms or advance_to_cutover",
+                ));
+            }
+        }
+        let closed = self.0.cutover().await?;
+        Ok(pb::SetClockResponse {
+            clock: Some(self.state().await?),
+            closed_dates: closed.iter().map(ToString::to_string).collect(),
+        })
+    }
+}
+
+#[tonic::async_trait]
+impl<N: SimNode> SimulatorService for Simulator<N> {
+    async fn get_clock(
+        &self,
+        _req: Request<pb::GetClockRequest>,
+    ) -> Result<Response<pb::GetClockResponse>, Status> {
+        let r = self.state().await.map(|c| pb::GetClockResponse { clock: Some(c) });
+        self.done("GetClock", r)
+    }
+
+    async fn set_clock(
+        &self,
+        req: Request<pb::SetClockRequest>,
+    ) -> Result<Response<pb::SetClockResponse>, Status> {
+        let r = self.set_clock(req.into_inner().r#move).await;
+        self.done("SetClock", r)
+    }
+
+    async fn list_faults(
+        &self,
+        _req: Request<pb::ListFaultsRequest>,
+    ) -> Result<Response<pb::ListFaultsResponse>, Status> {
+        let rules = self.0.faults().list().iter().map(rule_to_pb).collect();
+        self.done("ListFaults", Ok(pb::ListFaultsResponse { rules }))
+    }
+
+    async fn add_fault(
+        &self,
+        req: Request<pb::AddFaultRequest>,
+    ) -> Result<Response<pb::AddFaultResponse>, Status> {
+        let r = rule_from_pb(req.into_inner().rule.unwrap_or_default())
+            .and_then(|spec| self.0.faults().add(spec))
+            .map(|rule| pb::AddFaultResponse {
+                rule: Some(rule_to_pb(&rule)),
+            })
+            .map_err(SimError::Fault);
+        self.done("AddFault", r)
+    }
+
+    async fn clear_faults(
+        &self,
+        req: Request<pb::ClearFaultsRequest>,
+    ) -> Result<Response<pb::ClearFaultsResponse>, Status> {
+        let id = req.into_inner().id;
+        let r = self
+            .0
+            .faults()
+            .clear((id != 0).then_some(id))
+            .map(|removed| pb::ClearFaultsResponse { removed })
+            .map_err(SimError::Fault);
+        self.done("ClearFaults", r)
+    }
+
+    async fn reset(
+        &self,
+        req: Request<pb::ResetRequest>,
+    ) -> Result<Response<pb::ResetResponse>, Status> {
+        let r = async {
+            if req.into_inner().confirm != "RESET" {
+                return Err(SimError::ResetNotConfirmed);
+            }
+            self.0.faults().clear(None).map_err(SimError::Fault)?;
+            self.0.clock().reset();
+            self.0.wipe().await?;
+            Ok(pb::ResetResponse {})
+        }
+        .await;
+        self.done("Reset", r)
+    }
+}
+
+fn invalid(msg: impl Into<String>) -> FaultError {
+    FaultError::Invalid(msg.into())
+}
+
+/// A rule from the wire.
+fn rule_from_pb(r: pb::FaultRule) -> Result<RuleSpec, FaultError> {
+    use pb::fault_rule::Action as A;
+    let side = match pb::FaultSide::try_from(r.side) {
+        Ok(pb::FaultSide::Caller) => Side::Caller,
+        Ok(pb::FaultSide::Callee) => Side::Callee,
+        _ => return Err(invalid("side must be CALLER or CALLEE")),
+    };
+    let action = match r.action {
+        Some(A::DelayMs(ms)) => Action::Delay(ms),
+        Some(A::Fail(f)) => {
+            if !(1..=16).contains(&f.code) {
+                return Err(invalid("fail.code must be a gRPC error code, 1 to 16"));
+            }
+            Action::Fail {
+                code: f.code,
+                reason: if f.reason.is_empty() {
+                    "FAULT_INJECTED".to_owned()
+                } else {
+                    f.reason.chars().take(64).collect()
+                },
+                message: if f.message.is_empty() {
+                    "failed by an injected fault".to_owned()
+                } else {
+                    f.message.chars().take(200).collect()
+                },
+            }
+        }
+        Some(A::DropReply(true)) => Action::DropReply,
+        Some(A::DeliverTwice(true)) => Action::DeliverTwice,
+        _ => {
+            return Err(invalid(
+                "give one action: delay_ms, fail, drop_reply or deliver_twice",
+            ));
+        }
+    };
+    let card_masked = match r.match_card.as_str() {
+        "" => None,
+        c => Some(masked_card(c)?),
+    };
+    let amount = match r.match_amount.as_str() {
+        "" => None,
+        a => Some(Money::parse(a).map_err(|e| invalid(format!("match_amount: {e}")))?),
+    };
+    let probability = if r.probability == 0.0 {
+        None
+    } else {
+        Some(r.probability)
+    };
+    Ok(RuleSpec {
+        side,
+        method: r.method,
+        order_no: (!r.match_order_no.is_empty()).then_some(r.match_order_no),
+        card_masked,
+        amount,
+        action,
+        first_n: r.first_n,
+        probability,
+        seed: r.seed,
+    })
+}
+
+/// A card to match on, full or already masked, in its masked form.
+fn masked_card(c: &str) -> Result<String, FaultError> {
+    if let Ok(n) = CardNumber::parse(c) {
+        return Ok(n.masked());
+    }
+    let b = c.as_bytes();
+    let shaped = (16..=19).contains(&b.len())
+        && b[..6].iter().all(u8::is_ascii_digit)
+        && b[b.len() - 4..].iter().all(u8::is_ascii_digit)
+        && b[6..b.len() - 4].iter().all(|x| *x == b'*');
+    if shaped {
+        Ok(c.to_owned())
+    } else {
+        Err(invalid(
+            "match_card must be a card number or a masked one like 622188*********0019",
+        ))
+    }
+}
+
+/// A rule for the wire.
+fn rule_to_pb(r: &Rule) -> pb::FaultRule {
+    use pb::fault_rule::Action as A;
+    let s = &r.spec;
+    pb::FaultRule {
+        id: r.id,
+        side: match s.side {
+            Side::Caller => pb::FaultSide::Caller,
+            Side::Callee => pb::FaultSide::Callee,
+        } as i32,
+        method: s.method.clone(),
+        match_order_no: s.order_no.clone().unwrap_or_default(),
+        match_card: s.card_masked.clone().unwrap_or_default(),
+        match_amount: s.amount.map(|a| a.to_string()).unwrap_or_default(),
+        action: Some(match &s.action {
+            Action::Delay(ms) => A::DelayMs(*ms),
+            Action::Fail {
+                code,
+                reason,
+                message,
+            } => A::Fail(pb::FaultStatus {
+                code: *code,
+                reason: reason.clone(),
+                message: message.clone(),
+            }),
+            Action::DropReply => A::DropReply(true),
+            Action::DeliverTwice => A::DeliverTwice(true),
+        }),
+        first_n: s.first_n,
+        probability: s.probability.unwrap_or(0.0),
+        seed: s.seed,
+        fired: r.fired,
+    }
+}
