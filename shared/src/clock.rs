@@ -88,7 +88,9 @@ impl Clock {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ClockError {
     /// The move would take the clock back in time.
-    #[error("the business clock never goes backwards (now {now}, asked for {asked}); reset the node to return to real time")]
+    #[error(
+        "the business clock never goes backwards (now {now}, asked for {asked}); reset the node to return to real time"
+    )]
     Backwards {
         /// The clock's time.
         now: DateTime<Utc>,
@@ -216,6 +218,9 @@ mod tests {
         let t = "2026-11-23T15:59:59Z".parse::<DateTime<Utc>>().unwrap();
         assert_eq!(next_cutover(t).to_rfc3339(), "2026-11-23T16:00:00+00:00");
         let midnight = "2026-11-23T16:00:00Z".parse::<DateTime<Utc>>().unwrap();
-        assert_eq!(next_cutover(midnight).to_rfc3339(), "2026-11-24T16:00:00+00:00");
+        assert_eq!(
+            next_cutover(midnight).to_rfc3339(),
+            "2026-11-24T16:00:00+00:00"
+        );
     }
 }

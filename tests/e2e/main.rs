@@ -3,5 +3,6 @@
 mod activation;
 mod cards;
 mod lifecycle;
+mod pay;
 mod serving;
 mod signup;

@@ -16,7 +16,11 @@ use proto::bank::v1::branch_service_client::BranchServiceClient;
 use proto::common::v1::IdType;
 use proto::platform::v1 as platform;
 use proto::platform::v1::account_service_client::AccountServiceClient;
+use proto::platform::v1::pay_service_client::PayServiceClient;
 use proto::platform::v1::platform_ops_service_client::PlatformOpsServiceClient;
+use proto::sim::v1 as sim;
+use proto::sim::v1::simulator_service_client::SimulatorServiceClient;
+use proto::sim::v1::sms_outbox_service_client::SmsOutboxServiceClient;
 use sqlx::{Connection, Row};
 use tonic::Status;
 use tonic::transport::Channel;
@@ -48,6 +52,14 @@ pub struct TestApp {
     pub website: AccountServiceClient<Channel>,
     /// Platform operations.
     pub ops: PlatformOpsServiceClient<Channel>,
+    /// The platform website's card-link functions.
+    pub pay: PayServiceClient<Channel>,
+    /// The bank's simulator controls.
+    pub bank_sim: SimulatorServiceClient<Channel>,
+    /// The platform's simulator controls.
+    pub platform_sim: SimulatorServiceClient<Channel>,
+    /// The bank's SMS outbox.
+    pub sms: SmsOutboxServiceClient<Channel>,
     /// A channel to the bank, for other clients (health, reflection).
     pub bank_channel: Channel,
     /// A channel to the platform.
@@ -207,6 +219,10 @@ impl TestApp {
             bank_link: BankLinkServiceClient::new(bank_channel.clone()),
             website: AccountServiceClient::new(platform_channel.clone()),
             ops: PlatformOpsServiceClient::new(platform_channel.clone()),
+            pay: PayServiceClient::new(platform_channel.clone()),
+            bank_sim: SimulatorServiceClient::new(bank_channel.clone()),
+            platform_sim: SimulatorServiceClient::new(platform_channel.clone()),
+            sms: SmsOutboxServiceClient::new(bank_channel.clone()),
             bank_channel,
             platform_channel,
             bank_db,
@@ -395,6 +411,240 @@ impl TestApp {
             .iter()
             .map(|r| (r.get("operation"), r.get("outcome")))
             .collect()
+    }
+}
+
+/// A customer who can pay: card, account, sign-up (mobile 13800138000) and activated card-link,
+/// logged in.
+#[derive(Debug, Clone)]
+pub struct Payer {
+    /// The customer.
+    pub customer: Customer,
+    /// A live session token.
+    pub token: String,
+    /// The sign-up id.
+    pub signup_id: String,
+    /// The one-time-code mobile.
+    pub mobile: String,
+}
+
+/// The pay password every test account has.
+pub const PAY_PASSWORD: &str = "654321";
+
+impl TestApp {
+    /// A customer with `balance` on the card and a daily limit of `limit`, signed up, activated
+    /// and logged in. Each payer gets a mobile of its own.
+    pub async fn payer(&self, name: &str, balance: &str, limit: &str) -> Payer {
+        let c = self.customer(name).await;
+        let card = self.card(&c.card_number).await;
+        if card.balance != balance {
+            let have = shared::Money::parse(&card.balance).unwrap();
+            let want = shared::Money::parse(balance).unwrap();
+            assert!(want >= have, "payer balances start at 1000.00 or above");
+            if want > have {
+                self.branch
+                    .clone()
+                    .deposit(bank::DepositRequest {
+                        card_number: c.card_number.clone(),
+                        amount: want.checked_sub(have).unwrap().to_string(),
+                    })
+                    .await
+                    .expect("deposit");
+            }
+        }
+        let mobile = format!("138{:08}", rand::random::<u32>() % 100_000_000);
+        let mut form = self.sign_up_form(&c);
+        form.daily_limit = limit.to_owned();
+        form.mobile = mobile.clone();
+        let signup = self
+            .sign_up(form)
+            .await
+            .expect("sign-up")
+            .into_inner()
+            .signup
+            .unwrap();
+        let token = self.login(&c).await;
+        self.website
+            .clone()
+            .activate(platform::ActivateRequest {
+                session_token: token.clone(),
+                card_number: c.card_number.clone(),
+            })
+            .await
+            .expect("activate");
+        Payer {
+            customer: c,
+            token,
+            signup_id: signup.signup_id,
+            mobile,
+        }
+    }
+
+    /// Starts a payment with the right payment password.
+    pub async fn start(
+        &self,
+        p: &Payer,
+        order_no: &str,
+        amount: &str,
+    ) -> Result<platform::Order, Status> {
+        self.pay
+            .clone()
+            .start_payment(platform::StartPaymentRequest {
+                session_token: p.token.clone(),
+                order_no: order_no.to_owned(),
+                amount: amount.to_owned(),
+                pay_password: PAY_PASSWORD.to_owned(),
+                signup_id: String::new(),
+                description: "test".to_owned(),
+            })
+            .await
+            .map(|r| r.into_inner().order.unwrap())
+    }
+
+    /// The one-time code the bank sent for an order, from the SMS outbox.
+    pub async fn code_for(&self, p: &Payer, order_no: &str) -> String {
+        self.sms
+            .clone()
+            .list_sms(sim::ListSmsRequest {
+                mobile: p.mobile.clone(),
+                limit: 500,
+            })
+            .await
+            .expect("outbox")
+            .into_inner()
+            .messages
+            .into_iter()
+            .find(|m| m.order_no == order_no)
+            .map(|m| m.otp_code)
+            .unwrap_or_else(|| panic!("no code was sent for {order_no}"))
+    }
+
+    /// Confirms a payment with a code.
+    pub async fn confirm(
+        &self,
+        p: &Payer,
+        order_no: &str,
+        code: &str,
+    ) -> Result<platform::Order, Status> {
+        self.pay
+            .clone()
+            .confirm_payment(platform::ConfirmPaymentRequest {
+                session_token: p.token.clone(),
+                order_no: order_no.to_owned(),
+                otp_code: code.to_owned(),
+            })
+            .await
+            .map(|r| r.into_inner().order.unwrap())
+    }
+
+    /// A whole payment: start, read the code, confirm.
+    pub async fn pay_now(
+        &self,
+        p: &Payer,
+        order_no: &str,
+        amount: &str,
+    ) -> Result<platform::Order, Status> {
+        self.start(p, order_no, amount).await?;
+        let code = self.code_for(p, order_no).await;
+        self.confirm(p, order_no, &code).await
+    }
+
+    /// The platform's order, operator view.
+    pub async fn order(&self, order_no: &str) -> platform::Order {
+        self.ops
+            .clone()
+            .get_order_by_no(platform::GetOrderByNoRequest {
+                order_no: order_no.to_owned(),
+            })
+            .await
+            .expect("order exists")
+            .into_inner()
+            .order
+            .unwrap()
+    }
+
+    /// The bank's payment record.
+    pub async fn bank_payment(&self, order_no: &str) -> Result<bank::Payment, Status> {
+        self.bank_link
+            .clone()
+            .get_payment(bank::GetPaymentRequest {
+                order_no: order_no.to_owned(),
+            })
+            .await
+            .map(|r| r.into_inner().payment.unwrap())
+    }
+
+    /// The card's balance as the teller sees it.
+    pub async fn balance(&self, card: &str) -> shared::Money {
+        shared::Money::parse(&self.card(card).await.balance).unwrap()
+    }
+
+    /// Moves both nodes' clocks the same way.
+    pub async fn clock(&self, m: sim::set_clock_request::Move) -> sim::SetClockResponse {
+        let req = sim::SetClockRequest { r#move: Some(m) };
+        self.platform_sim
+            .clone()
+            .set_clock(req.clone())
+            .await
+            .expect("platform clock moves");
+        self.bank_sim
+            .clone()
+            .set_clock(req)
+            .await
+            .expect("bank clock moves")
+            .into_inner()
+    }
+
+    /// Freezes both clocks at `rfc3339`.
+    pub async fn freeze_at(&self, rfc3339: &str) {
+        use sim::set_clock_request::Move;
+        let t = rfc3339
+            .parse::<chrono::DateTime<chrono::Utc>>()
+            .expect("a time");
+        self.clock(Move::Freeze(true)).await;
+        self.clock(Move::SetTo(shared::grpc::timestamp(t))).await;
+    }
+
+    /// Installs a fault rule on the bank (`"bank"`) or the platform.
+    pub async fn fault(&self, node: &str, rule: sim::FaultRule) -> sim::FaultRule {
+        let mut c = if node == "bank" {
+            self.bank_sim.clone()
+        } else {
+            self.platform_sim.clone()
+        };
+        c.add_fault(sim::AddFaultRequest { rule: Some(rule) })
+            .await
+            .expect("fault rule installed")
+            .into_inner()
+            .rule
+            .unwrap()
+    }
+
+    /// Runs one SQL query returning one BIGINT column on the bank's database.
+    pub async fn bank_ints(&self, sql: &str, arg: &str) -> Vec<i64> {
+        let mut conn = connect_any(&self.bank_db).await;
+        sqlx::query(sql)
+            .bind(arg)
+            .fetch_all(&mut conn)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get::<i64, _>(0))
+            .collect()
+    }
+
+    /// Every SUCCESS payment at the bank as (order number, amount fen, business date).
+    pub async fn bank_successes(&self) -> Vec<(String, i64, String)> {
+        let mut conn = connect_any(&self.bank_db).await;
+        sqlx::query(
+            "SELECT order_no, amount_fen, business_date FROM payments WHERE status = 'SUCCESS' ORDER BY order_no",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect()
     }
 }
 

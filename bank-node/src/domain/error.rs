@@ -74,7 +74,9 @@ pub enum BankError {
         tries_left: u32,
     },
     /// OTP_TRIES_EXCEEDED: the 3rd wrong code; the code is dead and the payment failed.
-    #[error("wrong one-time code for the 3rd time: the code no longer works and the payment failed")]
+    #[error(
+        "wrong one-time code for the 3rd time: the code no longer works and the payment failed"
+    )]
     OtpTriesExceeded,
     /// OTP_EXPIRED: the code is older than 5 minutes; the payment failed.
     #[error("the one-time code expired (codes work for 5 minutes); the payment failed")]
@@ -126,7 +128,9 @@ impl Refusal for BankError {
             }
             OrderNoReused => ErrorClass::AlreadyExists,
             PaymentNotFound => ErrorClass::NotFound,
-            PaymentAlreadySettled(_) | OtpExpired | DailyLimitExceeded { .. }
+            PaymentAlreadySettled(_)
+            | OtpExpired
+            | DailyLimitExceeded { .. }
             | InsufficientBalance => ErrorClass::FailedPrecondition,
             SystemBusy => ErrorClass::ResourceExhausted,
             ReplyLost => ErrorClass::Unavailable,

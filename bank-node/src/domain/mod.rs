@@ -17,8 +17,8 @@ use std::sync::Arc;
 pub use error::BankError;
 pub use model::*;
 use shared::clock::Clock;
-use shared::fault::Faults;
 use shared::domain::{CardNumber, Email, IdType, PersonName};
+use shared::fault::Faults;
 use shared::{Money, PeerFailure};
 
 use crate::store::Store;

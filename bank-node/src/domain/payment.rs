@@ -231,10 +231,7 @@ impl Bank {
 
     /// Step 1: checks the sign-up, card, limit and balance, records the payment and sends the
     /// one-time code. Idempotent by order number.
-    pub async fn request_payment_code(
-        &self,
-        req: PaymentRequest,
-    ) -> Result<Challenge, BankError> {
+    pub async fn request_payment_code(&self, req: PaymentRequest) -> Result<Challenge, BankError> {
         let fingerprint = req.fingerprint();
         if let Some(p) = self.store.payment(&req.order_no).await? {
             return self.repeat_code_request(p, &fingerprint).await;
@@ -463,7 +460,11 @@ impl Bank {
     }
 
     /// The card's balance and status, for the platform's balance view.
-    pub async fn balance(&self, signup_id: &str, account: &Email) -> Result<BalanceView, BankError> {
+    pub async fn balance(
+        &self,
+        signup_id: &str,
+        account: &Email,
+    ) -> Result<BalanceView, BankError> {
         let s = self.paying_signup(signup_id, account).await?;
         let card = self.card(&s.card).await?;
         Ok(BalanceView {

@@ -105,7 +105,9 @@ pub fn payment(p: &Payment) -> pb::Payment {
         paid_at: p.paid_at_ms.map(|t| timestamp(from_ms(t))),
         failure_reason: failure.map(|f| f.reason.clone()).unwrap_or_default(),
         failure_message: failure.map(|f| f.message.clone()).unwrap_or_default(),
-        failure_code: failure.map(|f| f.class.name().to_owned()).unwrap_or_default(),
+        failure_code: failure
+            .map(|f| f.class.name().to_owned())
+            .unwrap_or_default(),
         created_at: Some(timestamp(from_ms(p.created_at_ms))),
     }
 }

@@ -93,7 +93,12 @@ impl BankLinkService for Link {
         let r = req.into_inner();
         let subject = cut(&r.order_no);
         let call = self
-            .call("RequestPaymentCode", Some(&r.order_no), &r.signup_id, &r.amount)
+            .call(
+                "RequestPaymentCode",
+                Some(&r.order_no),
+                &r.signup_id,
+                &r.amount,
+            )
             .await;
         with_faults(&self.0.faults, Side::Callee, call, || {
             handle(&self.0, "RequestPaymentCode", &subject, async {
@@ -113,10 +118,7 @@ impl BankLinkService for Link {
     }
 
     #[tracing::instrument(skip_all, name = "link.pay", fields(order_no = %req.get_ref().order_no))]
-    async fn pay(
-        &self,
-        req: Request<pb::PayRequest>,
-    ) -> Result<Response<pb::PayResponse>, Status> {
+    async fn pay(&self, req: Request<pb::PayRequest>) -> Result<Response<pb::PayResponse>, Status> {
         let r = req.into_inner();
         let subject = cut(&r.order_no);
         let call = self

@@ -26,7 +26,11 @@ impl SmsOutboxService for Outbox {
                 "" => None,
                 m => Some(Mobile::parse(m).field("mobile")?),
             };
-            let limit = if r.limit == 0 { SMS_LIST_DEFAULT } else { r.limit };
+            let limit = if r.limit == 0 {
+                SMS_LIST_DEFAULT
+            } else {
+                r.limit
+            };
             let messages = self
                 .0
                 .sms(mobile.as_ref().map(Mobile::as_str), limit)
@@ -38,7 +42,9 @@ impl SmsOutboxService for Outbox {
                     text: m.body,
                     order_no: m.order_no.unwrap_or_default(),
                     otp_code: m.otp_code.unwrap_or_default(),
-                    sent_at: Some(shared::grpc::timestamp(shared::clock::from_ms(m.sent_at_ms))),
+                    sent_at: Some(shared::grpc::timestamp(shared::clock::from_ms(
+                        m.sent_at_ms,
+                    ))),
                 })
                 .collect();
             Ok(pb::ListSmsResponse { messages })

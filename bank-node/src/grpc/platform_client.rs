@@ -56,7 +56,7 @@ impl PlatformPort for PlatformClient {
             })
             .await
             .map(|_| ())
-                .map_err(|s| shared::grpc::peer_failure(&s, PLATFORM_DOMAIN))
+            .map_err(|s| shared::grpc::peer_failure(&s, PLATFORM_DOMAIN))
         })
     }
 
@@ -81,7 +81,7 @@ impl PlatformPort for PlatformClient {
             })
             .await
             .map(|_| ())
-                .map_err(|s| shared::grpc::peer_failure(&s, PLATFORM_DOMAIN))
+            .map_err(|s| shared::grpc::peer_failure(&s, PLATFORM_DOMAIN))
         })
     }
 }

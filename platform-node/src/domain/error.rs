@@ -54,7 +54,9 @@ pub enum PlatformError {
     #[error("no one-time code was sent for that order yet: start the payment (again) first")]
     OrderNotAwaitingCode,
     /// PAYMENT_OUTCOME_UNKNOWN: the bank's answer to the debit never came.
-    #[error("the bank did not answer ({0}); the order is UNKNOWN until the bank says: the platform asks it, and confirming again with the same code is safe. Do not pay again under a new order number")]
+    #[error(
+        "the bank did not answer ({0}); the order is UNKNOWN until the bank says: the platform asks it, and confirming again with the same code is safe. Do not pay again under a new order number"
+    )]
     PaymentOutcomeUnknown(String),
     /// The bank's refusal, relayed with its class, reason and domain.
     #[error("{0}")]

@@ -15,9 +15,9 @@ pub use error::PlatformError;
 pub use model::*;
 use sha2::{Digest, Sha256};
 use shared::clock::Clock;
+use shared::domain::{CardNumber, DailyLimit, Email, LoginPassword, PayPassword, PersonName};
 use shared::fault::Faults;
 use shared::secret::VerifiedCache;
-use shared::domain::{CardNumber, DailyLimit, Email, LoginPassword, PayPassword, PersonName};
 use shared::{ErrorClass, PeerFailure, PeerRefusal};
 use tracing::Instrument;
 
@@ -57,10 +57,8 @@ pub trait BankPort: Send + Sync {
         order: &'a PayOrder,
     ) -> BoxFuture<'a, Result<BankPayment, PeerFailure>>;
     /// The card's balance.
-    fn balance<'a>(
-        &'a self,
-        link: &'a CardLink,
-    ) -> BoxFuture<'a, Result<BalanceView, PeerFailure>>;
+    fn balance<'a>(&'a self, link: &'a CardLink)
+    -> BoxFuture<'a, Result<BalanceView, PeerFailure>>;
     /// What is left of today's limit.
     fn remaining_limit<'a>(
         &'a self,

@@ -324,7 +324,9 @@ impl Platform {
         let link = self.active_link(&account.email, signup_id).await?;
         self.bank
             .remaining_limit(&link)
-            .instrument(tracing::info_span!("bank.get_remaining_limit", signup_id = %link.signup_id))
+            .instrument(
+                tracing::info_span!("bank.get_remaining_limit", signup_id = %link.signup_id),
+            )
             .await
             .map_err(|f| relay(f, "try again"))
     }

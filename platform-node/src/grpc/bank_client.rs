@@ -61,10 +61,12 @@ impl BankClient {
         F: Fn(BankLinkServiceClient<Channel>) -> Fut,
         Fut: Future<Output = Result<Response<T>, Status>>,
     {
-        with_faults(&self.faults, Side::Caller, call, || send(self.client.clone()))
-            .await
-            .map(Response::into_inner)
-            .map_err(|s| shared::grpc::peer_failure(&s, BANK_DOMAIN))
+        with_faults(&self.faults, Side::Caller, call, || {
+            send(self.client.clone())
+        })
+        .await
+        .map(Response::into_inner)
+        .map_err(|s| shared::grpc::peer_failure(&s, BANK_DOMAIN))
     }
 }
 
@@ -182,7 +184,10 @@ impl BankPort for BankClient {
         })
     }
 
-    fn balance<'a>(&'a self, link: &'a CardLink) -> BoxFuture<'a, Result<BalanceView, PeerFailure>> {
+    fn balance<'a>(
+        &'a self,
+        link: &'a CardLink,
+    ) -> BoxFuture<'a, Result<BalanceView, PeerFailure>> {
         Box::pin(async move {
             let msg = pb::GetBalanceRequest {
                 signup_id: link.signup_id.clone(),

@@ -59,19 +59,21 @@ impl PlatformLinkService for Link {
             card_masked: Some(r.card_number_masked.clone()),
             ..Call::default()
         };
-        with_faults(&self.0.faults().clone(), Side::Callee, call, || handle(&self.0, "ConfirmSignUp", &subject, async {
-            let incoming = IncomingSignUp {
-                signup_id: signup_id(&r.signup_id)?,
-                account: Email::parse(&r.platform_account).field("platform_account")?,
-                real_name: PersonName::parse(&r.real_name).field("real_name")?,
-                id_type: id_type_from_pb(r.id_type)?,
-                card_masked: masked_card(&r.card_number_masked)?,
-            };
-            let link = self.0.confirm_sign_up(incoming).await?;
-            Ok(pb::ConfirmSignUpResponse {
-                platform_link_id: link.platform_link_id,
+        with_faults(&self.0.faults().clone(), Side::Callee, call, || {
+            handle(&self.0, "ConfirmSignUp", &subject, async {
+                let incoming = IncomingSignUp {
+                    signup_id: signup_id(&r.signup_id)?,
+                    account: Email::parse(&r.platform_account).field("platform_account")?,
+                    real_name: PersonName::parse(&r.real_name).field("real_name")?,
+                    id_type: id_type_from_pb(r.id_type)?,
+                    card_masked: masked_card(&r.card_number_masked)?,
+                };
+                let link = self.0.confirm_sign_up(incoming).await?;
+                Ok(pb::ConfirmSignUpResponse {
+                    platform_link_id: link.platform_link_id,
+                })
             })
-        }))
+        })
         .await
     }
 
@@ -86,14 +88,16 @@ impl PlatformLinkService for Link {
             method: "ConfirmCancel",
             ..Call::default()
         };
-        with_faults(&self.0.faults().clone(), Side::Callee, call, || handle(&self.0, "ConfirmCancel", &subject, async {
-            let id = signup_id(&r.signup_id)?;
-            let account = Email::parse(&r.platform_account).field("platform_account")?;
-            let link = self.0.confirm_cancel(&id, &account).await?;
-            Ok(pb::ConfirmCancelResponse {
-                platform_link_id: link.platform_link_id,
+        with_faults(&self.0.faults().clone(), Side::Callee, call, || {
+            handle(&self.0, "ConfirmCancel", &subject, async {
+                let id = signup_id(&r.signup_id)?;
+                let account = Email::parse(&r.platform_account).field("platform_account")?;
+                let link = self.0.confirm_cancel(&id, &account).await?;
+                Ok(pb::ConfirmCancelResponse {
+                    platform_link_id: link.platform_link_id,
+                })
             })
-        }))
+        })
         .await
     }
 }

@@ -10,8 +10,8 @@ mod pay;
 use std::future::Future;
 
 use proto::platform::v1::account_service_server::AccountServiceServer;
-use proto::platform::v1::platform_link_service_server::PlatformLinkServiceServer;
 use proto::platform::v1::pay_service_server::PayServiceServer;
+use proto::platform::v1::platform_link_service_server::PlatformLinkServiceServer;
 use proto::platform::v1::platform_ops_service_server::PlatformOpsServiceServer;
 use proto::sim::v1::simulator_service_server::SimulatorServiceServer;
 use shared::clock::Clock;

@@ -109,22 +109,30 @@ impl<N: SimNode> Simulator<N> {
         })
     }
 
-    async fn set_clock(&self, m: Option<pb::set_clock_request::Move>) -> Result<pb::SetClockResponse, SimError> {
+    async fn set_clock(
+        &self,
+        m: Option<pb::set_clock_request::Move>,
+    ) -> Result<pb::SetClockResponse, SimError> {
         use pb::set_clock_request::Move;
         let clock = self.0.clock();
         match m {
             Some(Move::Freeze(true)) => clock.freeze(),
             Some(Move::Resume(true)) => clock.resume(),
             Some(Move::SetTo(t)) => {
-                let to = DateTime::<Utc>::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0))
-                    .ok_or(SimError::MoveInvalid("set_to is not a valid time"))?;
-                clock.set(to).map_err(|e| SimError::Backwards(e.to_string()))?;
+                let to =
+                    DateTime::<Utc>::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0))
+                        .ok_or(SimError::MoveInvalid("set_to is not a valid time"))?;
+                clock
+                    .set(to)
+                    .map_err(|e| SimError::Backwards(e.to_string()))?;
             }
             Some(Move::AdvanceMs(ms)) if (1..=ADVANCE_MS_MAX).contains(&ms) => {
                 clock.advance(Duration::milliseconds(ms));
             }
             Some(Move::AdvanceMs(_)) => {
-                return Err(SimError::MoveInvalid("advance_ms must be from 1 to 400 days"));
+                return Err(SimError::MoveInvalid(
+                    "advance_ms must be from 1 to 400 days",
+                ));
             }
             Some(Move::AdvanceToCutover(true)) => {
                 clock
@@ -151,7 +159,10 @@ impl<N: SimNode> SimulatorService for Simulator<N> {
         &self,
         _req: Request<pb::GetClockRequest>,
     ) -> Result<Response<pb::GetClockResponse>, Status> {
-        let r = self.state().await.map(|c| pb::GetClockResponse { clock: Some(c) });
+        let r = self
+            .state()
+            .await
+            .map(|c| pb::GetClockResponse { clock: Some(c) });
         self.done("GetClock", r)
     }
 
