@@ -2,6 +2,7 @@
 
 mod activation;
 mod cards;
+mod faults;
 mod lifecycle;
 mod pay;
 mod serving;
