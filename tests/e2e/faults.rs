@@ -60,11 +60,16 @@ async fn a_lost_reply_leaves_the_order_unknown_until_the_status_query_settles_it
     app.start(&p, "LOST", "100.00").await.unwrap();
     let code = app.code_for(&p, "LOST").await;
     assert_refused(
-        app.confirm(&p, "LOST", &code).await.map(tonic::Response::new),
+        app.confirm(&p, "LOST", &code)
+            .await
+            .map(tonic::Response::new),
         Code::Unavailable,
         "PAYMENT_OUTCOME_UNKNOWN",
     );
-    assert_eq!(app.order("LOST").await.status, platform::OrderStatus::Unknown as i32);
+    assert_eq!(
+        app.order("LOST").await.status,
+        platform::OrderStatus::Unknown as i32
+    );
     assert_eq!(
         app.bank_payment("LOST").await.unwrap().status,
         bank::PaymentStatus::Success as i32,
@@ -79,15 +84,24 @@ async fn a_lost_reply_leaves_the_order_unknown_until_the_status_query_settles_it
     let resolved = app
         .ops
         .clone()
-        .resolve_order(platform::ResolveOrderRequest { order_no: "LOST".into() })
+        .resolve_order(platform::ResolveOrderRequest {
+            order_no: "LOST".into(),
+        })
         .await
         .unwrap()
         .into_inner()
         .order
         .unwrap();
     assert_eq!(resolved.status, platform::OrderStatus::Success as i32);
-    assert_eq!(resolved.bank_serial_no, app.bank_payment("LOST").await.unwrap().bank_serial_no);
-    assert_eq!(app.balance(&p.customer.card_number).await, m("900.00"), "the money moved once");
+    assert_eq!(
+        resolved.bank_serial_no,
+        app.bank_payment("LOST").await.unwrap().bank_serial_no
+    );
+    assert_eq!(
+        app.balance(&p.customer.card_number).await,
+        m("900.00"),
+        "the money moved once"
+    );
     // Confirming again is safe: the same result, no second debit.
     app.confirm(&p, "LOST", &code).await.unwrap();
     assert_eq!(app.balance(&p.customer.card_number).await, m("900.00"));
@@ -99,7 +113,9 @@ async fn the_platform_resolves_an_unknown_order_by_itself(app: TestApp) {
     app.start(&p, "MAGIC-LOST", "0.92").await.unwrap();
     let code = app.code_for(&p, "MAGIC-LOST").await;
     assert_refused(
-        app.confirm(&p, "MAGIC-LOST", &code).await.map(tonic::Response::new),
+        app.confirm(&p, "MAGIC-LOST", &code)
+            .await
+            .map(tonic::Response::new),
         Code::Unavailable,
         "PAYMENT_OUTCOME_UNKNOWN",
     );
@@ -109,7 +125,10 @@ async fn the_platform_resolves_an_unknown_order_by_itself(app: TestApp) {
         if o.status != platform::OrderStatus::Unknown as i32 {
             break o;
         }
-        assert!(std::time::Instant::now() < deadline, "still UNKNOWN after 20 s");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still UNKNOWN after 20 s"
+        );
         tokio::task::yield_now().await;
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     };
@@ -175,11 +194,16 @@ async fn a_failed_code_request_can_be_repeated_with_the_same_order_number(app: T
     )
     .await;
     assert_refused(
-        app.start(&p, "RETRY", "10.00").await.map(tonic::Response::new),
+        app.start(&p, "RETRY", "10.00")
+            .await
+            .map(tonic::Response::new),
         Code::Unavailable,
         "BANK_UNAVAILABLE",
     );
-    assert_eq!(app.order("RETRY").await.status, platform::OrderStatus::Created as i32);
+    assert_eq!(
+        app.order("RETRY").await.status,
+        platform::OrderStatus::Created as i32
+    );
     let o = app.start(&p, "RETRY", "10.00").await.unwrap();
     assert_eq!(o.status, platform::OrderStatus::AwaitingCode as i32);
     let code = app.code_for(&p, "RETRY").await;
@@ -208,17 +232,25 @@ async fn a_callee_side_fault_on_the_platform_fails_the_sign_up_with_its_status(a
         "INJECTED_NO",
     );
     assert_eq!(domain(&s), shared::grpc::FAULT_DOMAIN);
-    assert_eq!(app.bank_signup_statuses(&c.card_number).await, vec!["FAILED"]);
+    assert_eq!(
+        app.bank_signup_statuses(&c.card_number).await,
+        vec!["FAILED"]
+    );
 }
 
 async fn the_system_busy_amount_does_nothing(app: TestApp) {
     let p = app.payer("险六", "1000.00", "5000.00").await;
     assert_refused(
-        app.start(&p, "BUSY", "0.91").await.map(tonic::Response::new),
+        app.start(&p, "BUSY", "0.91")
+            .await
+            .map(tonic::Response::new),
         Code::ResourceExhausted,
         "SYSTEM_BUSY",
     );
-    assert_eq!(app.order("BUSY").await.status, platform::OrderStatus::Created as i32);
+    assert_eq!(
+        app.order("BUSY").await.status,
+        platform::OrderStatus::Created as i32
+    );
     assert!(app.bank_payment("BUSY").await.is_err());
 }
 
@@ -232,7 +264,10 @@ async fn fault_rules_are_listed_cleared_and_checked(app: TestApp) {
         rule(
             sim::FaultSide::Caller,
             "Pay",
-            Action::Fail(sim::FaultStatus { code: 0, ..Default::default() }),
+            Action::Fail(sim::FaultStatus {
+                code: 0,
+                ..Default::default()
+            }),
         ),
         sim::FaultRule {
             probability: 2.0,
@@ -261,16 +296,39 @@ async fn fault_rules_are_listed_cleared_and_checked(app: TestApp) {
         )
         .await;
     assert_eq!(a.match_card, "622188*********0019");
-    app.fault("bank", rule(sim::FaultSide::Callee, "Pay", Action::DropReply(true))).await;
-    let listed = c.list_faults(sim::ListFaultsRequest {}).await.unwrap().into_inner().rules;
+    app.fault(
+        "bank",
+        rule(sim::FaultSide::Callee, "Pay", Action::DropReply(true)),
+    )
+    .await;
+    let listed = c
+        .list_faults(sim::ListFaultsRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .rules;
     assert_eq!(listed.len(), 2);
-    assert_eq!(c.clear_faults(sim::ClearFaultsRequest { id: a.id }).await.unwrap().into_inner().removed, 1);
+    assert_eq!(
+        c.clear_faults(sim::ClearFaultsRequest { id: a.id })
+            .await
+            .unwrap()
+            .into_inner()
+            .removed,
+        1
+    );
     assert_refused(
         c.clear_faults(sim::ClearFaultsRequest { id: a.id }).await,
         Code::NotFound,
         "FAULT_RULE_NOT_FOUND",
     );
-    assert_eq!(c.clear_faults(sim::ClearFaultsRequest { id: 0 }).await.unwrap().into_inner().removed, 1);
+    assert_eq!(
+        c.clear_faults(sim::ClearFaultsRequest { id: 0 })
+            .await
+            .unwrap()
+            .into_inner()
+            .removed,
+        1
+    );
 }
 
 /// Starts `n` payments of `amount` on one card, then confirms them all at once; returns the
@@ -311,7 +369,10 @@ async fn fifty_payments_on_one_card_never_overspend_the_balance(app: TestApp) {
     app.pay_now(&p, "DRAIN", "765.00").await.unwrap();
     let (ok, refused) = race(&app, &p, 50, "10.00").await;
     assert_eq!(ok, 23);
-    assert!(refused.iter().all(|r| r == "INSUFFICIENT_BALANCE"), "{refused:?}");
+    assert!(
+        refused.iter().all(|r| r == "INSUFFICIENT_BALANCE"),
+        "{refused:?}"
+    );
     assert_eq!(refused.len(), 27);
     assert_eq!(app.balance(&p.customer.card_number).await, m("5.00"));
 }
@@ -320,7 +381,10 @@ async fn fifty_payments_on_one_card_never_exceed_the_daily_limit(app: TestApp) {
     let p = app.payer("并二", "1000.00", "155.00").await;
     let (ok, refused) = race(&app, &p, 50, "10.00").await;
     assert_eq!(ok, 15);
-    assert!(refused.iter().all(|r| r == "DAILY_LIMIT_EXCEEDED"), "{refused:?}");
+    assert!(
+        refused.iter().all(|r| r == "DAILY_LIMIT_EXCEEDED"),
+        "{refused:?}"
+    );
     assert_eq!(app.balance(&p.customer.card_number).await, m("850.00"));
     let used = app
         .bank_ints(

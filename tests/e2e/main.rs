@@ -2,6 +2,7 @@
 
 mod activation;
 mod cards;
+mod clock;
 mod faults;
 mod lifecycle;
 mod pay;
