@@ -6,5 +6,6 @@ mod clock;
 mod faults;
 mod lifecycle;
 mod pay;
+mod property;
 mod serving;
 mod signup;
