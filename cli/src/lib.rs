@@ -1,5 +1,5 @@
-//! The library behind `ibsim`: starting both nodes together (`pair`), the demo data (`demo`),
-//! and the clients the subcommands use.
+//! The library behind `ibsim`: starting both nodes together (`pair`), fixtures (`fixtures`, with
+//! the demo data), and the clients the subcommands use.
 
-pub mod demo;
+pub mod fixtures;
 pub mod pair;

@@ -1,6 +1,7 @@
 //! `ibsim`: start both interbank-sim nodes, and drive every flow from the command line.
 
 mod commands;
+mod control;
 mod print;
 
 use std::net::SocketAddr;
@@ -47,6 +48,35 @@ enum Command {
     /// The platform: the customer's website and the operators' console.
     #[command(subcommand)]
     Platform(commands::Platform),
+    /// Pay with the card-link on the platform website; balance and limit.
+    #[command(subcommand)]
+    Pay(control::Pay),
+    /// The bank's SMS outbox (one-time codes appear only here).
+    Sms {
+        /// Only messages to this mobile.
+        #[arg(long)]
+        mobile: Option<String>,
+        /// At most this many, newest first.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+    /// The business clock of both nodes: show, freeze, resume, set, advance, cutover.
+    #[command(subcommand)]
+    Clock(control::Clock),
+    /// Fault injection on the calls between the nodes.
+    #[command(subcommand)]
+    Fault(control::Fault),
+    /// Wipe both nodes' data, clear every fault rule, put the clocks back on real time.
+    Reset {
+        /// Confirm: every record goes.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Load cards, accounts and sign-ups from a JSON file (format: fixtures/demo.json).
+    Fixtures {
+        /// The file.
+        file: PathBuf,
+    },
     /// Ask a node's gRPC health service; exit 0 only when it is SERVING.
     Health {
         /// The node's URL.
@@ -89,6 +119,13 @@ async fn main() -> ExitCode {
         Command::Branch(cmd) => commands::branch(&cli.bank, cmd).await,
         Command::Platform(cmd) => commands::platform(&cli.platform, cmd).await,
         Command::Health { url } => commands::health(&url).await,
+        Command::Pay(cmd) => control::pay(&cli.platform, cmd).await,
+        Command::Sms { mobile, limit } => control::sms(&cli.bank, mobile, limit).await,
+        Command::Clock(cmd) => control::clock(&cli.bank, &cli.platform, cmd).await,
+        Command::Fault(cmd) => control::fault(&cli.bank, &cli.platform, cmd).await,
+        Command::Reset { yes: true } => control::reset(&cli.bank, &cli.platform).await,
+        Command::Reset { yes: false } => Err(anyhow::anyhow!("reset wipes both nodes: add --yes")),
+        Command::Fixtures { file } => control::fixtures(&cli.bank, &cli.platform, &file).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -128,15 +165,16 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     if !args.no_demo {
         let bank = commands::connect(&pair.bank_url()).await?;
         let platform = commands::connect(&pair.platform_url()).await?;
-        ibsim_cli::demo::seed(bank, platform).await?;
+        let demo = ibsim_cli::fixtures::Fixtures::parse(ibsim_cli::fixtures::DEMO)?;
+        ibsim_cli::fixtures::load(bank, platform, &demo).await?;
     }
     println!("interbank-sim is up");
     println!(
-        "  bank node      {}   (BranchService, BankLinkService)",
+        "  bank node      {}   (BranchService, BankLinkService, SimulatorService, SmsOutboxService)",
         pair.bank_url()
     );
     println!(
-        "  platform node  {}   (AccountService, PlatformOpsService, PlatformLinkService)",
+        "  platform node  {}   (AccountService, PayService, PlatformOpsService, PlatformLinkService, SimulatorService)",
         pair.platform_url()
     );
     println!(
@@ -146,7 +184,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     );
     if !args.no_demo {
         println!(
-            "  demo data      4 cards, 4 accounts (docs/test-data.md); card password 123456, login password demo-login-1"
+            "  demo data      fixtures/demo.json (docs/test-data.md); card password 123456, login password demo-login-1, pay password 111111"
         );
     }
     println!();
@@ -158,6 +196,11 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     println!(
         "  ibsim platform activate --email zhangsan@example.com --login-password demo-login-1 --card 6221880000000000019"
     );
+    println!(
+        "  ibsim pay start --email sunqi@example.com --login-password demo-login-1 --amount 0.91 --pay-password 111111   # SYSTEM_BUSY"
+    );
+    println!("  ibsim sms --mobile 13900139006");
+    println!("  ibsim clock cutover");
     println!("  grpcurl -plaintext {} list", pair.bank_addr);
     println!("Ctrl-C stops both nodes.");
     shared::grpc::shutdown_signal().await;

@@ -125,3 +125,46 @@ pub fn refusal(s: &tonic::Status) {
     }
     eprintln!("  {}", s.message());
 }
+
+/// A payment order on the platform.
+pub fn order(o: &platform::Order) {
+    line("order", &o.order_no);
+    line("status", name(platform::OrderStatus::try_from(o.status)));
+    line("account", &o.email);
+    line("card", &o.card_number_masked);
+    line("amount", &o.amount);
+    if !o.mobile_masked.is_empty() {
+        line("code sent to", &o.mobile_masked);
+        line("code expires at", ts(&o.code_expires_at));
+    }
+    if !o.bank_serial_no.is_empty() {
+        line("bank serial no", &o.bank_serial_no);
+        line("business date", &o.business_date);
+    }
+    if let Some(f) = &o.failure {
+        line(
+            "failure",
+            format!("{} {} (by {}): {}", f.code, f.reason, f.domain, f.message),
+        );
+    }
+    line("updated at", ts(&o.updated_at));
+}
+
+/// A business clock.
+pub fn clock(node: &str, c: &proto::sim::v1::ClockState) {
+    line(
+        node,
+        format!(
+            "{}  business date {}{}  next cutover {}  last closed {}",
+            ts(&c.now),
+            c.business_date,
+            if c.frozen { " (frozen)" } else { "" },
+            ts(&c.next_cutover),
+            if c.last_closed_date.is_empty() {
+                "-"
+            } else {
+                &c.last_closed_date
+            }
+        ),
+    );
+}
