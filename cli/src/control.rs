@@ -405,9 +405,7 @@ pub async fn clock(bank_url: &str, platform_url: &str, cmd: Clock) -> anyhow::Re
             }
             Some(m) => {
                 let r = c
-                    .set_clock(sim::SetClockRequest {
-                        r#move: Some(m.clone()),
-                    })
+                    .set_clock(sim::SetClockRequest { r#move: Some(*m) })
                     .await?
                     .into_inner();
                 if !r.closed_dates.is_empty() {

@@ -140,19 +140,19 @@ impl Faults {
                 "method must name an RPC (e.g. Pay) or be *".into(),
             ));
         }
-        if let Action::Delay(ms) = spec.action {
-            if ms == 0 || ms > FAULT_DELAY_MS_MAX {
-                return Err(FaultError::Invalid(format!(
-                    "delay_ms must be from 1 to {FAULT_DELAY_MS_MAX}"
-                )));
-            }
+        if let Action::Delay(ms) = spec.action
+            && (ms == 0 || ms > FAULT_DELAY_MS_MAX)
+        {
+            return Err(FaultError::Invalid(format!(
+                "delay_ms must be from 1 to {FAULT_DELAY_MS_MAX}"
+            )));
         }
-        if let Some(p) = spec.probability {
-            if !(p > 0.0 && p <= 1.0) {
-                return Err(FaultError::Invalid(
-                    "probability must be above 0 and at most 1".into(),
-                ));
-            }
+        if let Some(p) = spec.probability
+            && !(p > 0.0 && p <= 1.0)
+        {
+            return Err(FaultError::Invalid(
+                "probability must be above 0 and at most 1".into(),
+            ));
         }
         let mut st = self.state();
         if st.slots.len() >= FAULT_RULES_MAX {
@@ -216,10 +216,10 @@ impl Faults {
             if spec.first_n > 0 && slot.matched > u64::from(spec.first_n) {
                 continue;
             }
-            if let Some(p) = spec.probability {
-                if slot.rng.random::<f64>() >= p {
-                    continue;
-                }
+            if let Some(p) = spec.probability
+                && slot.rng.random::<f64>() >= p
+            {
+                continue;
             }
             slot.rule.fired += 1;
             tracing::warn!(

@@ -90,7 +90,7 @@ async fn payments_racing_the_cutover_each_land_in_exactly_one_closed_or_open_day
                 let req = sim::SetClockRequest {
                     r#move: Some(Move::AdvanceToCutover(true)),
                 };
-                platform_sim.set_clock(req.clone()).await.unwrap();
+                platform_sim.set_clock(req).await.unwrap();
                 bank_sim.set_clock(req).await.unwrap();
             }
             pay.confirm_payment(platform::ConfirmPaymentRequest {

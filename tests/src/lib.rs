@@ -584,7 +584,7 @@ impl TestApp {
         let req = sim::SetClockRequest { r#move: Some(m) };
         self.platform_sim
             .clone()
-            .set_clock(req.clone())
+            .set_clock(req)
             .await
             .expect("platform clock moves");
         self.bank_sim

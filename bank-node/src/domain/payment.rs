@@ -449,9 +449,10 @@ impl Bank {
         if p.status != PaymentStatus::CodeSent || self.clock.now_ms() <= p.otp_expires_at_ms {
             return Ok(p);
         }
-        match self.settle_failed::<()>(&p, BankError::OtpExpired).await {
-            Err(BankError::Internal(e)) => return Err(BankError::Internal(e)),
-            _ => {}
+        if let Err(BankError::Internal(e)) =
+            self.settle_failed::<()>(&p, BankError::OtpExpired).await
+        {
+            return Err(BankError::Internal(e));
         }
         self.store
             .payment(order)
