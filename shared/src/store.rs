@@ -151,6 +151,37 @@ pub fn int(row: &AnyRow, col: &str) -> anyhow::Result<i64> {
         .with_context(|| format!("column {col}"))
 }
 
+/// The refusal kept in a row's `failure_class`, `failure_reason`, `failure_message` and (where the
+/// table has it) `failure_domain` columns; `None` when the row holds no failure.
+pub fn failure(row: &AnyRow, default_domain: &str) -> anyhow::Result<Option<crate::PeerRefusal>> {
+    let Some(reason) = opt_text(row, "failure_reason")? else {
+        return Ok(None);
+    };
+    Ok(Some(crate::PeerRefusal {
+        class: crate::ErrorClass::from_name(&opt_text(row, "failure_class")?.unwrap_or_default())
+            .ok_or_else(|| bad("failure_class"))?,
+        reason,
+        message: opt_text(row, "failure_message")?.unwrap_or_default(),
+        domain: row
+            .try_get::<Option<String>, _>("failure_domain")
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| default_domain.to_owned()),
+    }))
+}
+
+/// Deletes every row of `tables`, in that order, in one transaction (a simulator reset).
+pub async fn wipe(pool: &AnyPool, tables: &[&str]) -> anyhow::Result<()> {
+    let mut tx = pool.begin().await?;
+    for table in tables {
+        sqlx::query(&format!("DELETE FROM {table}"))
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
 /// The error for a stored value that no longer parses into its domain type.
 pub fn bad(col: &str) -> anyhow::Error {
     anyhow::anyhow!("stored value in column {col} is not valid")

@@ -50,6 +50,8 @@ async fn both_nodes_report_healthy_and_list_their_services(app: TestApp) {
             &[
                 "interbank.bank.v1.BranchService",
                 "interbank.bank.v1.BankLinkService",
+                "interbank.sim.v1.SimulatorService",
+                "interbank.sim.v1.SmsOutboxService",
             ][..],
         ),
         (
@@ -58,6 +60,8 @@ async fn both_nodes_report_healthy_and_list_their_services(app: TestApp) {
                 "interbank.platform.v1.AccountService",
                 "interbank.platform.v1.PlatformOpsService",
                 "interbank.platform.v1.PlatformLinkService",
+                "interbank.platform.v1.PayService",
+                "interbank.sim.v1.SimulatorService",
             ][..],
         ),
     ] {

@@ -6,7 +6,7 @@ use shared::domain::{
     CardNumber, DailyLimit, Email, IdDocument, IdType, Mobile, PersonName, RequestId,
 };
 use shared::store::{Pool, bad, int, opt_text, text, unique_violation};
-use shared::{ErrorClass, Money, PeerRefusal};
+use shared::{Money, PeerRefusal};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -338,16 +338,7 @@ fn card_from_row(r: &AnyRow) -> Result<Card> {
 
 fn signup_from_row(r: &AnyRow) -> Result<SignUp> {
     let id_type = IdType::from_code(&text(r, "id_type")?).ok_or_else(|| bad("id_type"))?;
-    let failure = match opt_text(r, "failure_reason")? {
-        None => None,
-        Some(reason) => Some(PeerRefusal {
-            class: ErrorClass::from_name(&opt_text(r, "failure_class")?.unwrap_or_default())
-                .ok_or_else(|| bad("failure_class"))?,
-            reason,
-            message: opt_text(r, "failure_message")?.unwrap_or_default(),
-            domain: opt_text(r, "failure_domain")?.unwrap_or_default(),
-        }),
-    };
+    let failure = shared::store::failure(r, crate::domain::DOMAIN)?;
     Ok(SignUp {
         id: text(r, "signup_id")?,
         card: CardNumber::parse(&text(r, "card_number")?).map_err(|_| bad("card_number"))?,

@@ -3,7 +3,7 @@
 use chrono::NaiveDate;
 use shared::domain::{CardNumber, Email, OrderNo, PayAmount};
 use shared::store::{bad, int, opt_text, text, unique_violation};
-use shared::{ErrorClass, Money, PeerRefusal};
+use shared::{Money, PeerRefusal};
 use sqlx::any::AnyRow;
 
 use super::{Result, Store};
@@ -269,36 +269,24 @@ impl Store {
 
     /// Deletes every record (a simulator reset); the schema stays.
     pub async fn wipe(&self) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
-        for table in [
-            "sms_outbox",
-            "payments",
-            "daily_usage",
-            "business_days",
-            "signups",
-            "cards",
-            "audit_log",
-        ] {
-            sqlx::query(&format!("DELETE FROM {table}"))
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        shared::store::wipe(
+            &self.pool,
+            &[
+                "sms_outbox",
+                "payments",
+                "daily_usage",
+                "business_days",
+                "signups",
+                "cards",
+                "audit_log",
+            ],
+        )
+        .await
     }
 }
 
 fn payment_from_row(r: &AnyRow) -> Result<Payment> {
-    let failure = match opt_text(r, "failure_reason")? {
-        None => None,
-        Some(reason) => Some(PeerRefusal {
-            class: ErrorClass::from_name(&opt_text(r, "failure_class")?.unwrap_or_default())
-                .ok_or_else(|| bad("failure_class"))?,
-            reason,
-            message: opt_text(r, "failure_message")?.unwrap_or_default(),
-            domain: crate::domain::DOMAIN.to_owned(),
-        }),
-    };
+    let failure = shared::store::failure(r, crate::domain::DOMAIN)?;
     let opt_int = |col: &str| -> Result<Option<i64>> {
         use sqlx::Row;
         Ok(r.try_get::<Option<i64>, _>(col)?)

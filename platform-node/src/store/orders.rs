@@ -3,7 +3,7 @@
 use chrono::NaiveDate;
 use shared::domain::{Email, OrderNo, PayAmount};
 use shared::store::{bad, int, opt_text, text, unique_violation};
-use shared::{ErrorClass, Money, PeerRefusal};
+use shared::{Money, PeerRefusal};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -129,28 +129,16 @@ impl Store {
 
     /// Deletes every record (a simulator reset); the schema stays.
     pub async fn wipe(&self) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
-        for table in ["orders", "sessions", "card_links", "accounts", "audit_log"] {
-            sqlx::query(&format!("DELETE FROM {table}"))
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        shared::store::wipe(
+            &self.pool,
+            &["orders", "sessions", "card_links", "accounts", "audit_log"],
+        )
+        .await
     }
 }
 
 fn order_from_row(r: &AnyRow) -> Result<Order> {
-    let failure = match opt_text(r, "failure_reason")? {
-        None => None,
-        Some(reason) => Some(PeerRefusal {
-            class: ErrorClass::from_name(&opt_text(r, "failure_class")?.unwrap_or_default())
-                .ok_or_else(|| bad("failure_class"))?,
-            reason,
-            message: opt_text(r, "failure_message")?.unwrap_or_default(),
-            domain: opt_text(r, "failure_domain")?.unwrap_or_default(),
-        }),
-    };
+    let failure = shared::store::failure(r, crate::domain::DOMAIN)?;
     Ok(Order {
         order_no: OrderNo::parse(&text(r, "order_no")?).map_err(|_| bad("order_no"))?,
         email: Email::parse(&text(r, "email")?).map_err(|_| bad("email"))?,
