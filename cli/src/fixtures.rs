@@ -189,9 +189,17 @@ pub async fn load(
             .iter()
             .find(|a| a.email == s.account)
             .with_context(|| format!("sign-up: account {} is not in the file", s.account))?;
+        let live = branch
+            .get_sign_up(bank::GetSignUpRequest {
+                key: Some(bank::get_sign_up_request::Key::CardNumber(s.card.clone())),
+            })
+            .await;
+        if live.is_ok() {
+            continue;
+        }
         let signed = branch
             .sign_up(bank::SignUpRequest {
-                request_id: format!("fixture-{}", s.card),
+                request_id: format!("fixture-{:016x}", rand::random::<u64>()),
                 platform_account: s.account.clone(),
                 real_name: card.holder.clone(),
                 id_type: IdType::ResidentId as i32,

@@ -4,6 +4,7 @@ mod activation;
 mod cards;
 mod clock;
 mod faults;
+mod fixtures;
 mod lifecycle;
 mod pay;
 mod property;
