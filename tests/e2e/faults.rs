@@ -129,7 +129,7 @@ async fn the_platform_resolves_an_unknown_order_by_itself(app: TestApp) {
             std::time::Instant::now() < deadline,
             "still UNKNOWN after 20 s"
         );
-        tokio::task::yield_now().await;
+        // Waiting on the order's state (polled), not on a guessed time.
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     };
     assert_eq!(settled.status, platform::OrderStatus::Success as i32);
