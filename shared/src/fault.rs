@@ -172,6 +172,11 @@ impl Faults {
         Ok(rule)
     }
 
+    /// Whether no rule is installed.
+    pub fn is_empty(&self) -> bool {
+        self.state().slots.is_empty()
+    }
+
     /// The rules, oldest first.
     pub fn list(&self) -> Vec<Rule> {
         self.state().slots.iter().map(|s| s.rule.clone()).collect()

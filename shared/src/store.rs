@@ -113,6 +113,15 @@ pub fn unique_violation(e: &sqlx::Error) -> Option<String> {
     }
 }
 
+/// The result of an INSERT: `true` if a row went in, `false` if a unique constraint refused it.
+pub fn inserted<T>(r: Result<T, sqlx::Error>) -> anyhow::Result<bool> {
+    match r {
+        Ok(_) => Ok(true),
+        Err(e) if unique_violation(&e).is_some() => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Appends one line to a node's `audit_log` table (both nodes' migrations create the same one).
 pub async fn append_audit(
     pool: &AnyPool,

@@ -39,7 +39,7 @@ impl Link {
         signup_id: &str,
         amount: &str,
     ) -> Call<'a> {
-        let card_masked = if self.0.faults.list().is_empty() {
+        let card_masked = if self.0.faults.is_empty() {
             None
         } else {
             self.0.signup(signup_id).await.ok().map(|s| s.card.masked())

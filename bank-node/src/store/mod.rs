@@ -70,11 +70,7 @@ impl Store {
         .bind(c.opened_at_ms)
         .execute(&self.pool)
         .await;
-        match r {
-            Ok(_) => Ok(true),
-            Err(e) if unique_violation(&e).is_some() => Ok(false),
-            Err(e) => Err(e.into()),
-        }
+        shared::store::inserted(r)
     }
 
     /// A card by number.

@@ -2,7 +2,7 @@
 
 use chrono::NaiveDate;
 use shared::domain::{CardNumber, Email, OrderNo, PayAmount};
-use shared::store::{bad, int, opt_text, text, unique_violation};
+use shared::store::{bad, int, opt_text, text};
 use shared::{Money, PeerRefusal};
 use sqlx::any::AnyRow;
 
@@ -43,10 +43,8 @@ impl Store {
         .bind(p.created_at_ms)
         .execute(&mut *tx)
         .await;
-        match r {
-            Ok(_) => {}
-            Err(e) if unique_violation(&e).is_some() => return Ok(false),
-            Err(e) => return Err(e.into()),
+        if !shared::store::inserted(r)? {
+            return Ok(false);
         }
         sqlx::query("INSERT INTO sms_outbox (sms_id, mobile, body, order_no, otp_code, sent_at_ms) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(&sms.id)

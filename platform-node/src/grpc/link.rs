@@ -59,7 +59,7 @@ impl PlatformLinkService for Link {
             card_masked: Some(r.card_number_masked.clone()),
             ..Call::default()
         };
-        with_faults(&self.0.faults().clone(), Side::Callee, call, || {
+        with_faults(self.0.faults(), Side::Callee, call, || {
             handle(&self.0, "ConfirmSignUp", &subject, async {
                 let incoming = IncomingSignUp {
                     signup_id: signup_id(&r.signup_id)?,
@@ -88,7 +88,7 @@ impl PlatformLinkService for Link {
             method: "ConfirmCancel",
             ..Call::default()
         };
-        with_faults(&self.0.faults().clone(), Side::Callee, call, || {
+        with_faults(self.0.faults(), Side::Callee, call, || {
             handle(&self.0, "ConfirmCancel", &subject, async {
                 let id = signup_id(&r.signup_id)?;
                 let account = Email::parse(&r.platform_account).field("platform_account")?;

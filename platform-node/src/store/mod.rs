@@ -2,7 +2,7 @@
 
 use shared::Money;
 use shared::domain::{DailyLimit, Email, IdType, PersonName};
-use shared::store::{Pool, bad, text, unique_violation};
+use shared::store::{Pool, bad, text};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -67,11 +67,7 @@ impl Store {
         .bind(a.created_at_ms)
         .execute(&self.pool)
         .await;
-        match r {
-            Ok(_) => Ok(true),
-            Err(e) if unique_violation(&e).is_some() => Ok(false),
-            Err(e) => Err(e.into()),
-        }
+        shared::store::inserted(r)
     }
 
     /// An account by e-mail.
@@ -173,11 +169,7 @@ impl Store {
         .bind(l.signed_at_ms)
         .execute(&self.pool)
         .await;
-        match r {
-            Ok(_) => Ok(true),
-            Err(e) if unique_violation(&e).is_some() => Ok(false),
-            Err(e) => Err(e.into()),
-        }
+        shared::store::inserted(r)
     }
 
     /// A card-link by the bank's sign-up id.

@@ -2,7 +2,7 @@
 
 use chrono::NaiveDate;
 use shared::domain::{Email, OrderNo, PayAmount};
-use shared::store::{bad, int, opt_text, text, unique_violation};
+use shared::store::{bad, int, opt_text, text};
 use shared::{Money, PeerRefusal};
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -38,11 +38,7 @@ impl Store {
         .bind(o.created_at_ms)
         .execute(&self.pool)
         .await;
-        match r {
-            Ok(_) => Ok(true),
-            Err(e) if unique_violation(&e).is_some() => Ok(false),
-            Err(e) => Err(e.into()),
-        }
+        shared::store::inserted(r)
     }
 
     /// An order by number.
