@@ -38,6 +38,10 @@ pub trait Refusal: fmt::Display {
     fn field(&self) -> Option<&str> {
         None
     }
+    /// For a refusal of a file: the line at fault (1 is the header; 0 the file as a whole).
+    fn line(&self) -> Option<u64> {
+        None
+    }
     /// For a refusal relayed from the peer institution: the peer's ErrorInfo domain.
     fn origin(&self) -> Option<&str> {
         None

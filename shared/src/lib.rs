@@ -1,6 +1,6 @@
 //! What both nodes share: the domain types every boundary parses into (`domain`), exact money
 //! (`money`), the business clock (`clock`), secrets hashing (`secret`), the refusal model
-//! (`error`), telemetry, and the plumbing around gRPC (`grpc`) and the database (`store`).
+//! (`error`), the interbank file formats (`files`), telemetry, and the plumbing around gRPC (`grpc`) and the database (`store`).
 //!
 //! Invariant: only `grpc` sees tonic and generated types; only `store` sees sqlx.
 
@@ -8,6 +8,7 @@ pub mod clock;
 pub mod domain;
 pub mod error;
 pub mod fault;
+pub mod files;
 pub mod grpc;
 pub mod money;
 pub mod secret;

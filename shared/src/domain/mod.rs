@@ -7,6 +7,7 @@ mod identity;
 mod limit;
 mod mobile;
 mod pay;
+mod refund;
 mod secrets;
 
 pub use card::{CardNumber, CardNumberError};
@@ -15,4 +16,5 @@ pub use identity::{IdDocument, IdError, IdType, resident_id_check_char};
 pub use limit::{DailyLimit, LimitError};
 pub use mobile::{Carrier, Mobile, MobileError};
 pub use pay::{OrderNo, OrderNoError, OtpCode, OtpCodeError, PayAmount, PayAmountError};
+pub use refund::{BatchNo, BatchNoError, RefundAmount, RefundAmountError, RefundId, RefundIdError};
 pub use secrets::{CardPassword, LoginPassword, PayPassword, SecretError};

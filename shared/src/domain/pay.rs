@@ -6,6 +6,14 @@ use std::fmt;
 use crate::error::ParseError;
 use crate::money::{Money, MoneyError};
 
+/// Whether `s` is a key of the link's kind: 1 to `max` characters of `[A-Za-z0-9_-]` (order,
+/// batch and refund numbers).
+pub(crate) fn is_key(s: &str, max: usize) -> bool {
+    (1..=max).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
 /// A platform order number: 1 to 32 characters of `[A-Za-z0-9_-]`.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub struct OrderNo(String);
@@ -27,10 +35,7 @@ impl OrderNo {
 
     /// Parses an order number.
     pub fn parse(s: &str) -> Result<OrderNo, OrderNoError> {
-        let ok = (1..=Self::LEN_MAX).contains(&s.len())
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-        if ok {
+        if is_key(s, Self::LEN_MAX) {
             Ok(OrderNo(s.to_owned()))
         } else {
             Err(OrderNoError)

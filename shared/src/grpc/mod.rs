@@ -104,11 +104,15 @@ pub fn class_of(code: Code) -> Option<ErrorClass> {
 }
 
 /// A refusal as a status: code by class, message, and an ErrorInfo with the reason, the domain of
-/// the institution that refused, and the field at fault (`metadata.field`).
+/// the institution that refused, the field at fault (`metadata.field`) and, for a file, the line
+/// at fault (`metadata.line`).
 pub fn status(domain: &str, refusal: &dyn Refusal) -> Status {
     let mut metadata = HashMap::new();
     if let Some(field) = refusal.field() {
         metadata.insert("field".to_owned(), field.to_owned());
+    }
+    if let Some(line) = refusal.line() {
+        metadata.insert("line".to_owned(), line.to_string());
     }
     Status::with_error_details(
         code_of(refusal.class()),
