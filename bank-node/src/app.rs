@@ -4,13 +4,15 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use anyhow::Context;
 use shared::clock::Clock;
 use shared::fault::Faults;
+use shared::files::FileStore;
 use shared::grpc::BoundServer;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
-use crate::domain::Bank;
+use crate::domain::{Bank, RefundJobSettings};
 use crate::grpc::{self, PlatformClient};
 use crate::store::Store;
 
@@ -19,6 +21,7 @@ pub struct Application {
     server: BoundServer,
     store: Store,
     bank: Bank,
+    refund_job_interval_secs: u64,
 }
 
 /// How often the cutover watcher looks at the business clock, milliseconds of real time.
@@ -41,13 +44,36 @@ impl Application {
         let faults = Faults::default();
         let platform =
             PlatformClient::new(&config.platform_url, config.peer_timeout_ms, faults.clone())?;
-        let bank = Bank::new(store.clone(), clock, Arc::new(platform), faults);
+        let files = FileStore::open(config.files_dir()).with_context(|| {
+            format!(
+                "cannot open the file store {}",
+                config.files_dir().display()
+            )
+        })?;
+        let settings = RefundJobSettings {
+            chunk_lines: usize::from(config.refund_job.chunk_lines),
+            pause_ms: config.refund_job.pause_ms,
+            worker: format!(
+                "bank-{}-{}",
+                std::process::id(),
+                hex::encode(rand::random::<[u8; 3]>())
+            ),
+        };
+        let bank = Bank::new(
+            store.clone(),
+            clock,
+            Arc::new(platform),
+            faults,
+            files,
+            settings,
+        );
         bank.cutover().await?;
         let router = grpc::router(bank.clone()).await?;
         Ok(Application {
             server: BoundServer::new(listener, router)?,
             store,
             bank,
+            refund_job_interval_secs: config.refund_job.interval_secs,
         })
     }
 
@@ -61,9 +87,14 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send,
     ) -> anyhow::Result<()> {
-        let watcher = tokio::spawn(watch_cutover(self.bank));
+        let watcher = tokio::spawn(watch_cutover(self.bank.clone()));
+        let job = tokio::spawn(schedule_refund_job(
+            self.bank,
+            self.refund_job_interval_secs,
+        ));
         let result = self.server.serve("bank", shutdown).await;
         watcher.abort();
+        job.abort();
         self.store.close().await;
         result
     }
@@ -83,6 +114,36 @@ async fn watch_cutover(bank: Bank) {
         match bank.cutover().await {
             Ok(_) => seen = today,
             Err(e) => tracing::error!(error = ?e, "day-end cutover failed; trying again"),
+        }
+    }
+}
+
+/// Runs the refund batch job every `interval_secs` of business time (never when 0): the first run
+/// one interval after start, the next one interval after each run began. A clock moved back (a
+/// simulator reset) starts the count again.
+async fn schedule_refund_job(bank: Bank, interval_secs: u64) {
+    if interval_secs == 0 {
+        return;
+    }
+    let interval_ms = i64::try_from(interval_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+    let mut next = bank.clock().now_ms().saturating_add(interval_ms);
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(CUTOVER_TICK_MS));
+    loop {
+        tick.tick().await;
+        let now = bank.clock().now_ms();
+        if now < next.saturating_sub(interval_ms) {
+            next = now.saturating_add(interval_ms);
+        }
+        if now < next {
+            continue;
+        }
+        next = now.saturating_add(interval_ms);
+        match bank.run_refund_job().await {
+            Ok(done) if done.is_empty() => {}
+            Ok(done) => tracing::info!(batches = done.len(), "scheduled refund job finished"),
+            Err(e) => {
+                tracing::error!(error = ?e, "scheduled refund job failed; next run tries again")
+            }
         }
     }
 }

@@ -25,7 +25,7 @@ pub struct Config {
     /// `bank.db` in the data directory.
     #[arg(long = "database-url", env = "IBSIM_BANK_DATABASE_URL")]
     pub database_url: Option<String>,
-    /// Directory for the bank's files (the default SQLite database, later its file store).
+    /// Directory for the bank's files: the default SQLite database and the file store (`files/`).
     #[arg(
         long = "data-dir",
         env = "IBSIM_BANK_DATA_DIR",
@@ -35,6 +35,47 @@ pub struct Config {
     /// How long a call to the platform may take, in milliseconds, before its outcome is unknown.
     #[arg(long = "peer-timeout-ms", env = "IBSIM_BANK_PEER_TIMEOUT_MS", default_value_t = shared::grpc::PEER_TIMEOUT_MS_DEFAULT)]
     pub peer_timeout_ms: u64,
+    /// The refund batch job.
+    #[command(flatten)]
+    pub refund_job: RefundJobConfig,
+}
+
+/// When and how the refund batch job runs.
+#[derive(clap::Args, Debug, Clone)]
+pub struct RefundJobConfig {
+    /// Run the refund batch job every this many seconds of business time (0: only when asked
+    /// through BatchJobService.RunRefundJob).
+    #[arg(
+        long = "refund-job-interval-secs",
+        env = "IBSIM_BANK_REFUND_JOB_INTERVAL_SECS",
+        default_value_t = 300
+    )]
+    pub interval_secs: u64,
+    /// Lines the job processes per transaction (1 to 2000).
+    #[arg(
+        long = "refund-chunk-lines",
+        env = "IBSIM_BANK_REFUND_CHUNK_LINES",
+        default_value_t = 500,
+        value_parser = clap::value_parser!(u16).range(1..=2000)
+    )]
+    pub chunk_lines: u16,
+    /// A pause after each chunk, milliseconds of real time, to watch a batch in PROCESSING.
+    #[arg(
+        long = "refund-job-pause-ms",
+        env = "IBSIM_BANK_REFUND_JOB_PAUSE_MS",
+        default_value_t = 0
+    )]
+    pub pause_ms: u64,
+}
+
+impl Default for RefundJobConfig {
+    fn default() -> RefundJobConfig {
+        RefundJobConfig {
+            interval_secs: 300,
+            chunk_lines: 500,
+            pause_ms: 0,
+        }
+    }
 }
 
 impl Config {
@@ -44,5 +85,10 @@ impl Config {
             Some(u) => Ok(u.clone()),
             None => shared::store::sqlite_url_in(&self.data_dir, "bank.db"),
         }
+    }
+
+    /// The file store's directory.
+    pub fn files_dir(&self) -> PathBuf {
+        self.data_dir.join("files")
     }
 }

@@ -160,6 +160,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         bank_data_dir: bank_dir,
         platform_data_dir: platform_dir,
         peer_timeout_ms: shared::grpc::PEER_TIMEOUT_MS_DEFAULT,
+        bank_refund_job: bank_node::RefundJobConfig::default(),
     };
     let pair = RunningPair::start(&cfg).await?;
     if !args.no_demo {

@@ -28,6 +28,8 @@ pub struct PairConfig {
     pub platform_data_dir: PathBuf,
     /// Peer call timeout, milliseconds.
     pub peer_timeout_ms: u64,
+    /// The bank's refund batch job.
+    pub bank_refund_job: bank_node::RefundJobConfig,
 }
 
 struct Node {
@@ -89,6 +91,7 @@ impl RunningPair {
             database_url: Some(cfg.bank_database_url.clone()),
             data_dir: cfg.bank_data_dir.clone(),
             peer_timeout_ms: cfg.peer_timeout_ms,
+            refund_job: cfg.bank_refund_job.clone(),
         };
         let platform_cfg = platform_node::Config {
             listen: platform_addr,

@@ -4,14 +4,16 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use anyhow::Context;
 use shared::clock::Clock;
 use shared::fault::Faults;
+use shared::files::FileStore;
 use shared::grpc::BoundServer;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::domain::Platform;
-use crate::grpc::{self, BankClient};
+use crate::grpc::{self, BankClient, BankFilesClient};
 use crate::store::Store;
 
 /// A platform node, bound and ready to serve.
@@ -36,7 +38,21 @@ impl Application {
         let store = Store::connect(&config.database_url()?).await?;
         let faults = Faults::default();
         let bank = BankClient::new(&config.bank_url, config.peer_timeout_ms, faults.clone())?;
-        let platform = Platform::new(store.clone(), clock, Arc::new(bank), faults);
+        let bank_files = BankFilesClient::new(&config.bank_url, faults.clone())?;
+        let files = FileStore::open(config.files_dir()).with_context(|| {
+            format!(
+                "cannot open the file store {}",
+                config.files_dir().display()
+            )
+        })?;
+        let platform = Platform::new(
+            store.clone(),
+            clock,
+            Arc::new(bank),
+            Arc::new(bank_files),
+            faults,
+            files,
+        );
         let router = grpc::router(platform).await?;
         Ok(Application {
             server: BoundServer::new(listener, router)?,

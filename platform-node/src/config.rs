@@ -45,4 +45,9 @@ impl Config {
             None => shared::store::sqlite_url_in(&self.data_dir, "platform.db"),
         }
     }
+
+    /// The file store's directory.
+    pub fn files_dir(&self) -> PathBuf {
+        self.data_dir.join("files")
+    }
 }

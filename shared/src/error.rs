@@ -24,6 +24,8 @@ pub enum ErrorClass {
     ResourceExhausted,
     /// The peer institution could not be reached: UNAVAILABLE.
     Unavailable,
+    /// Data came back damaged (a file that does not match its hash): DATA_LOSS.
+    DataLoss,
     /// A fault of ours (database down, a bug): INTERNAL, with a generic message.
     Internal,
 }
@@ -61,6 +63,7 @@ impl ErrorClass {
             ErrorClass::Aborted => "ABORTED",
             ErrorClass::ResourceExhausted => "RESOURCE_EXHAUSTED",
             ErrorClass::Unavailable => "UNAVAILABLE",
+            ErrorClass::DataLoss => "DATA_LOSS",
             ErrorClass::Internal => "INTERNAL",
         }
     }
@@ -78,6 +81,7 @@ impl ErrorClass {
             Aborted,
             ResourceExhausted,
             Unavailable,
+            DataLoss,
             Internal,
         ]
         .into_iter()

@@ -8,5 +8,6 @@ mod fixtures;
 mod lifecycle;
 mod pay;
 mod property;
+mod refund;
 mod serving;
 mod signup;

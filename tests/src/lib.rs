@@ -12,19 +12,25 @@ use std::time::Duration;
 use ibsim_cli::pair::{PairConfig, RunningPair};
 use proto::bank::v1 as bank;
 use proto::bank::v1::bank_link_service_client::BankLinkServiceClient;
+use proto::bank::v1::bank_refund_service_client::BankRefundServiceClient;
 use proto::bank::v1::branch_service_client::BranchServiceClient;
 use proto::common::v1::IdType;
 use proto::platform::v1 as platform;
 use proto::platform::v1::account_service_client::AccountServiceClient;
 use proto::platform::v1::pay_service_client::PayServiceClient;
 use proto::platform::v1::platform_ops_service_client::PlatformOpsServiceClient;
+use proto::platform::v1::refund_ops_service_client::RefundOpsServiceClient;
 use proto::sim::v1 as sim;
+use proto::sim::v1::batch_job_service_client::BatchJobServiceClient;
 use proto::sim::v1::simulator_service_client::SimulatorServiceClient;
 use proto::sim::v1::sms_outbox_service_client::SmsOutboxServiceClient;
 use sqlx::{Connection, Row};
 use tonic::Status;
 use tonic::transport::Channel;
 use tonic_types::StatusExt;
+
+mod refund;
+pub use refund::{BatchLine, batch_file, sha256_hex};
 
 /// Which database both nodes run on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +66,12 @@ pub struct TestApp {
     pub platform_sim: SimulatorServiceClient<Channel>,
     /// The bank's SMS outbox.
     pub sms: SmsOutboxServiceClient<Channel>,
+    /// The bank's file server for refund batches.
+    pub bank_refunds: BankRefundServiceClient<Channel>,
+    /// The bank's batch job trigger.
+    pub bank_jobs: BatchJobServiceClient<Channel>,
+    /// Settlement staff's batch refunds at the platform.
+    pub refunds: RefundOpsServiceClient<Channel>,
     /// A channel to the bank, for other clients (health, reflection).
     pub bank_channel: Channel,
     /// A channel to the platform.
@@ -123,7 +135,7 @@ pub fn field(s: &Status) -> String {
 /// Asserts a call was refused with this code and reason, and returns the status.
 #[track_caller]
 pub fn assert_refused<T: std::fmt::Debug>(
-    r: Result<tonic::Response<T>, Status>,
+    r: Result<T, Status>,
     code: tonic::Code,
     why: &str,
 ) -> Status {
@@ -200,6 +212,10 @@ impl TestApp {
             bank_data_dir: dir.path().join("bank"),
             platform_data_dir: dir.path().join("platform"),
             peer_timeout_ms: 5_000,
+            bank_refund_job: bank_node::RefundJobConfig {
+                interval_secs: 0,
+                ..Default::default()
+            },
         })
         .await
         .expect("both nodes start");
@@ -223,6 +239,9 @@ impl TestApp {
             bank_sim: SimulatorServiceClient::new(bank_channel.clone()),
             platform_sim: SimulatorServiceClient::new(platform_channel.clone()),
             sms: SmsOutboxServiceClient::new(bank_channel.clone()),
+            bank_refunds: BankRefundServiceClient::new(bank_channel.clone()),
+            bank_jobs: BatchJobServiceClient::new(bank_channel.clone()),
+            refunds: RefundOpsServiceClient::new(platform_channel.clone()),
             bank_channel,
             platform_channel,
             bank_db,

@@ -96,6 +96,19 @@ pub enum BankError {
     /// REPLY_LOST: the bank debited but its reply is lost on the way (magic amount 0.92).
     #[error("the bank's reply was lost on the way")]
     ReplyLost,
+    /// A pushed file's fault (INVALID_ARGUMENT, or RESOURCE_EXHAUSTED for FILE_TOO_LARGE), with the
+    /// line and field at fault.
+    #[error(transparent)]
+    File(#[from] shared::files::FileError),
+    /// BATCH_NO_REUSED: another file was accepted under that batch number.
+    #[error("another file was already accepted under that batch number")]
+    BatchNoReused,
+    /// BATCH_NOT_FOUND: no batch with that number.
+    #[error("no refund batch with that number")]
+    BatchNotFound,
+    /// RESULT_NOT_READY: the batch job has not finished the batch.
+    #[error("the batch is not processed yet ({0} of {1} lines done); ask again later")]
+    ResultNotReady(u64, u64),
     /// The platform's refusal, relayed with its class, reason and domain; or a settled failure
     /// replayed for a retried request.
     #[error("{0}")]
@@ -133,6 +146,10 @@ impl Refusal for BankError {
             | DailyLimitExceeded { .. }
             | InsufficientBalance => ErrorClass::FailedPrecondition,
             SystemBusy => ErrorClass::ResourceExhausted,
+            File(f) => f.class,
+            BatchNoReused => ErrorClass::AlreadyExists,
+            BatchNotFound => ErrorClass::NotFound,
+            ResultNotReady(..) => ErrorClass::FailedPrecondition,
             ReplyLost => ErrorClass::Unavailable,
             SignUpInProgress => ErrorClass::Aborted,
             Relayed(r) => r.class,
@@ -168,6 +185,10 @@ impl Refusal for BankError {
             InsufficientBalance => "INSUFFICIENT_BALANCE",
             SystemBusy => "SYSTEM_BUSY",
             ReplyLost => "REPLY_LOST",
+            File(f) => f.reason,
+            BatchNoReused => "BATCH_NO_REUSED",
+            BatchNotFound => "BATCH_NOT_FOUND",
+            ResultNotReady(..) => "RESULT_NOT_READY",
             Relayed(r) => &r.reason,
             Internal(_) => "INTERNAL",
         }
@@ -176,6 +197,14 @@ impl Refusal for BankError {
     fn field(&self) -> Option<&str> {
         match self {
             BankError::Field(f) => Some(f.field),
+            BankError::File(f) => f.field,
+            _ => None,
+        }
+    }
+
+    fn line(&self) -> Option<u64> {
+        match self {
+            BankError::File(f) => Some(f.line),
             _ => None,
         }
     }

@@ -5,9 +5,11 @@
 mod error;
 mod model;
 mod payment;
+mod refund;
 mod signup;
 
 pub use payment::*;
+pub use refund::*;
 pub use signup::{InsertOutcome, PLATFORM_UNAVAILABLE};
 
 use std::future::Future;
@@ -19,6 +21,7 @@ pub use model::*;
 use shared::clock::Clock;
 use shared::domain::{CardNumber, Email, IdType, PersonName};
 use shared::fault::Faults;
+use shared::files::FileStore;
 use shared::{Money, PeerFailure};
 
 use crate::store::Store;
@@ -66,6 +69,9 @@ pub struct Bank {
     pub(crate) clock: Clock,
     pub(crate) platform: Arc<dyn PlatformPort>,
     pub(crate) faults: Faults,
+    pub(crate) files: FileStore,
+    pub(crate) refund_settings: Arc<RefundJobSettings>,
+    refund_job: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Tries to issue a fresh card number before giving up (collisions are astronomically rare).
@@ -73,18 +79,23 @@ const CARD_ISSUE_TRIES_MAX: usize = 8;
 
 impl Bank {
     /// A bank over `store`, telling time by `clock`, calling the platform through `platform`,
-    /// with `faults` injected on both sides of its interbank calls.
+    /// with `faults` injected on both sides of its interbank calls, keeping files in `files`.
     pub fn new(
         store: Store,
         clock: Clock,
         platform: Arc<dyn PlatformPort>,
         faults: Faults,
+        files: FileStore,
+        refund_settings: RefundJobSettings,
     ) -> Bank {
         Bank {
             store,
             clock,
             platform,
             faults,
+            files,
+            refund_settings: Arc::new(refund_settings),
+            refund_job: Arc::default(),
         }
     }
 

@@ -115,6 +115,8 @@ pub struct Payment {
     pub failure: Option<PeerRefusal>,
     /// When the code was requested, ms.
     pub created_at_ms: i64,
+    /// For SUCCESS: how much batch refunds have credited back.
+    pub refunded: Money,
 }
 
 /// The answer to a code request.
@@ -269,6 +271,7 @@ impl Bank {
             paid_at_ms: None,
             failure: None,
             created_at_ms: now,
+            refunded: Money::ZERO,
         };
         let order = req.order_no.as_str();
         let tail = &order[order.len().saturating_sub(4)..];

@@ -109,5 +109,37 @@ pub fn payment(p: &Payment) -> pb::Payment {
             .map(|f| f.class.name().to_owned())
             .unwrap_or_default(),
         created_at: Some(timestamp(from_ms(p.created_at_ms))),
+        refunded_amount: p.refunded.to_string(),
+    }
+}
+
+/// A refund batch for the wire.
+pub fn refund_batch(b: &crate::domain::RefundBatch) -> pb::RefundBatch {
+    use crate::domain::BatchStatus;
+    pb::RefundBatch {
+        batch_no: b.batch_no.as_str().to_owned(),
+        receipt_no: b.receipt_no.clone(),
+        status: match b.status {
+            BatchStatus::Accepted => pb::RefundBatchStatus::Accepted,
+            BatchStatus::Processing => pb::RefundBatchStatus::Processing,
+            BatchStatus::Done => pb::RefundBatchStatus::Done,
+        } as i32,
+        business_date: b.business_date.to_string(),
+        record_count: b.record_count,
+        total_amount: b.total.to_string(),
+        sha256: b.sha256.clone(),
+        size_bytes: b.size,
+        accepted_at: Some(timestamp(from_ms(b.accepted_at_ms))),
+        processed_count: b.processed,
+        result: b.result.as_ref().map(|r| pb::RefundResultSummary {
+            sha256: r.sha256.clone(),
+            size_bytes: r.size,
+            business_date: r.business_date.to_string(),
+            success_count: r.success_count,
+            success_amount: r.success_total.to_string(),
+            failed_count: r.failed_count,
+            failed_amount: r.failed_total.to_string(),
+            done_at: Some(timestamp(from_ms(r.done_at_ms))),
+        }),
     }
 }

@@ -7,11 +7,14 @@ mod convert;
 mod link;
 mod outbox;
 mod platform_client;
+mod refund;
 
 use std::future::Future;
 
 use proto::bank::v1::bank_link_service_server::BankLinkServiceServer;
+use proto::bank::v1::bank_refund_service_server::BankRefundServiceServer;
 use proto::bank::v1::branch_service_server::BranchServiceServer;
+use proto::sim::v1::batch_job_service_server::BatchJobServiceServer;
 use proto::sim::v1::simulator_service_server::SimulatorServiceServer;
 use proto::sim::v1::sms_outbox_service_server::SmsOutboxServiceServer;
 use shared::clock::Clock;
@@ -28,17 +31,21 @@ use crate::domain::{Bank, BankError, DOMAIN};
 pub const SERVICE_NAMES: &[&str] = &[
     "interbank.bank.v1.BranchService",
     "interbank.bank.v1.BankLinkService",
+    "interbank.bank.v1.BankRefundService",
     "interbank.sim.v1.SimulatorService",
     "interbank.sim.v1.SmsOutboxService",
+    "interbank.sim.v1.BatchJobService",
 ];
 
-/// The bank's router: branch and link services, the simulator controls and the SMS outbox, plus
-/// health and reflection.
+/// The bank's router: branch, link and refund services, the simulator controls, the SMS outbox
+/// and the batch job trigger, plus health and reflection.
 pub async fn router(bank: Bank) -> anyhow::Result<Router> {
     let router = shared::grpc::server()
         .add_service(BranchServiceServer::new(branch::Branch(bank.clone())))
         .add_service(BankLinkServiceServer::new(link::Link(bank.clone())))
         .add_service(SimulatorServiceServer::new(Simulator(bank.clone())))
+        .add_service(BankRefundServiceServer::new(refund::Refunds(bank.clone())))
+        .add_service(BatchJobServiceServer::new(refund::Jobs(bank.clone())))
         .add_service(SmsOutboxServiceServer::new(outbox::Outbox(bank)));
     shared::grpc::with_health_and_reflection(router, SERVICE_NAMES).await
 }

@@ -13,6 +13,9 @@ use sqlx::any::AnyRow;
 use crate::domain::{AccountKind, Card, CardStatus, InsertOutcome, SignUp, SignUpStatus};
 
 mod payments;
+mod refunds;
+
+pub use refunds::{ChunkOutcome, Claim};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -20,6 +23,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: Pool,
+    backend: shared::store::Backend,
 }
 
 pub(crate) type Result<T> = anyhow::Result<T>;
@@ -32,6 +36,7 @@ impl Store {
     pub async fn connect(url: &str) -> Result<Store> {
         Ok(Store {
             pool: shared::store::connect(url, &MIGRATOR).await?,
+            backend: shared::store::Backend::of_url(url)?,
         })
     }
 

@@ -9,7 +9,7 @@ use sqlx::any::AnyRow;
 use super::{Result, Store};
 use crate::domain::{DebitOutcome, Payment, PaymentStatus, Sms};
 
-const PAYMENT_COLUMNS: &str = "order_no, fingerprint, signup_id, card_number, platform_account, amount_fen, status, otp_hash, otp_expires_at_ms, otp_wrong_tries, bank_serial_no, business_date, paid_at_ms, failure_class, failure_reason, failure_message, created_at_ms";
+const PAYMENT_COLUMNS: &str = "order_no, fingerprint, signup_id, card_number, platform_account, amount_fen, status, otp_hash, otp_expires_at_ms, otp_wrong_tries, bank_serial_no, business_date, paid_at_ms, failure_class, failure_reason, failure_message, created_at_ms, refunded_fen";
 
 impl Store {
     /// A payment by order number, with its fingerprint and code hash.
@@ -270,6 +270,9 @@ impl Store {
         shared::store::wipe(
             &self.pool,
             &[
+                "refund_lines",
+                "refund_progress",
+                "refund_batches",
                 "sms_outbox",
                 "payments",
                 "daily_usage",
@@ -311,5 +314,6 @@ fn payment_from_row(r: &AnyRow) -> Result<Payment> {
         paid_at_ms: opt_int("paid_at_ms")?,
         failure,
         created_at_ms: int(r, "created_at_ms")?,
+        refunded: Money::from_fen(int(r, "refunded_fen")?).ok_or_else(|| bad("refunded_fen"))?,
     })
 }

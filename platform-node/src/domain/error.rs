@@ -58,6 +58,41 @@ pub enum PlatformError {
         "the bank did not answer ({0}); the order is UNKNOWN until the bank says: the platform asks it, and confirming again with the same code is safe. Do not pay again under a new order number"
     )]
     PaymentOutcomeUnknown(String),
+    /// A file's fault (INVALID_ARGUMENT, or RESOURCE_EXHAUSTED for FILE_TOO_LARGE), with the line
+    /// and field at fault.
+    #[error(transparent)]
+    File(#[from] shared::files::FileError),
+    /// The bank refused a pushed file: its refusal relayed, with the line and field it named.
+    #[error("{}", .0.refusal.message)]
+    BankRefusedFile(super::FileRefusal),
+    /// BATCH_NO_REUSED: another file holds that batch number (and the bank did not refuse it).
+    #[error(
+        "another batch file holds that batch number; a number may be used again only after the bank refused it"
+    )]
+    BatchNoReused,
+    /// BATCH_NOT_FOUND: no batch with that number.
+    #[error("no refund batch with that number")]
+    BatchNotFound,
+    /// BATCH_NOT_ACCEPTED: the bank has not accepted the batch.
+    #[error("the batch is {}, not accepted by the bank", .0.code().to_lowercase())]
+    BatchNotAccepted(super::RefundBatchStatus),
+    /// RESULT_NOT_READY: the bank has not finished the batch.
+    #[error(
+        "the bank has not finished the batch yet ({0} of {1} lines processed); ask again later"
+    )]
+    ResultNotReady(u64, u64),
+    /// RESULT_CORRUPT: the result file did not match its hash or its header; nothing applied.
+    #[error("the result file is damaged and was not applied: {0}")]
+    ResultCorrupt(String),
+    /// RESULT_NOT_FETCHED: no result file fetched for the batch yet.
+    #[error("no result file fetched for that batch yet: FetchRefundResult first")]
+    ResultNotFetched,
+    /// ORDER_NOT_FOUND for an entry of a refund list.
+    #[error("refunds[{0}]: no order {1}")]
+    RefundOrderNotFound(usize, shared::domain::OrderNo),
+    /// ORDER_NOT_PAID for an entry of a refund list.
+    #[error("refunds[{0}]: order {1} is {status}, not paid", status = .2.code().to_lowercase())]
+    RefundOrderNotPaid(usize, shared::domain::OrderNo, super::OrderStatus),
     /// The bank's refusal, relayed with its class, reason and domain.
     #[error("{0}")]
     Relayed(PeerRefusal),
@@ -81,6 +116,15 @@ impl Refusal for PlatformError {
             OrderNotFound => ErrorClass::NotFound,
             OrderNotAwaitingCode => ErrorClass::FailedPrecondition,
             PaymentOutcomeUnknown(_) => ErrorClass::Unavailable,
+            File(f) => f.class,
+            BankRefusedFile(r) => r.refusal.class,
+            BatchNoReused => ErrorClass::AlreadyExists,
+            BatchNotFound | RefundOrderNotFound(..) => ErrorClass::NotFound,
+            BatchNotAccepted(_)
+            | ResultNotReady(..)
+            | ResultNotFetched
+            | RefundOrderNotPaid(..) => ErrorClass::FailedPrecondition,
+            ResultCorrupt(_) => ErrorClass::DataLoss,
             Relayed(r) => r.class,
             Internal(_) => ErrorClass::Internal,
         }
@@ -106,6 +150,16 @@ impl Refusal for PlatformError {
             OrderNotFound => "ORDER_NOT_FOUND",
             OrderNotAwaitingCode => "ORDER_NOT_AWAITING_CODE",
             PaymentOutcomeUnknown(_) => "PAYMENT_OUTCOME_UNKNOWN",
+            File(f) => f.reason,
+            BankRefusedFile(r) => &r.refusal.reason,
+            BatchNoReused => "BATCH_NO_REUSED",
+            BatchNotFound => "BATCH_NOT_FOUND",
+            BatchNotAccepted(_) => "BATCH_NOT_ACCEPTED",
+            ResultNotReady(..) => "RESULT_NOT_READY",
+            ResultCorrupt(_) => "RESULT_CORRUPT",
+            ResultNotFetched => "RESULT_NOT_FETCHED",
+            RefundOrderNotFound(..) => "ORDER_NOT_FOUND",
+            RefundOrderNotPaid(..) => "ORDER_NOT_PAID",
             Relayed(r) => &r.reason,
             Internal(_) => "INTERNAL",
         }
@@ -114,6 +168,19 @@ impl Refusal for PlatformError {
     fn field(&self) -> Option<&str> {
         match self {
             PlatformError::Field(f) => Some(f.field),
+            PlatformError::File(f) => f.field,
+            PlatformError::BankRefusedFile(r) => r.field.as_deref(),
+            PlatformError::RefundOrderNotFound(..) | PlatformError::RefundOrderNotPaid(..) => {
+                Some("refunds")
+            }
+            _ => None,
+        }
+    }
+
+    fn line(&self) -> Option<u64> {
+        match self {
+            PlatformError::File(f) => Some(f.line),
+            PlatformError::BankRefusedFile(r) => r.line,
             _ => None,
         }
     }
@@ -121,6 +188,7 @@ impl Refusal for PlatformError {
     fn origin(&self) -> Option<&str> {
         match self {
             PlatformError::Relayed(r) => Some(&r.domain),
+            PlatformError::BankRefusedFile(r) => Some(&r.refusal.domain),
             _ => None,
         }
     }

@@ -4,8 +4,14 @@
 mod error;
 mod model;
 mod pay;
+mod refund;
 
 pub use pay::{RESOLVE_BACKOFF_MS_FIRST, RESOLVE_TRIES_MAX};
+pub use refund::{
+    BankBatch, BankBatchStatus, BankFiles, BatchStatus as RefundBatchStatus, FileRefusal,
+    NewRefund, PushFailure, REFUNDS_PER_CREATE_MAX, RefundBatch, RefundFilter, RefundRecord,
+    ResultFigures, parse_reason,
+};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -17,6 +23,7 @@ use sha2::{Digest, Sha256};
 use shared::clock::Clock;
 use shared::domain::{CardNumber, DailyLimit, Email, LoginPassword, PayPassword, PersonName};
 use shared::fault::Faults;
+use shared::files::FileStore;
 use shared::secret::VerifiedCache;
 use shared::{ErrorClass, PeerFailure, PeerRefusal};
 use tracing::Instrument;
@@ -83,6 +90,8 @@ pub struct Platform {
     bank: Arc<dyn BankPort>,
     faults: Faults,
     pay_passwords: Arc<VerifiedCache>,
+    bank_files: Arc<dyn BankFiles>,
+    files: FileStore,
 }
 
 /// A peer failure as the platform's refusal: the bank's own refusal relayed as it is, or
@@ -113,15 +122,25 @@ fn token_hash(token: &str) -> String {
 }
 
 impl Platform {
-    /// A platform over `store`, telling time by `clock`, calling the bank through `bank`, with
-    /// `faults` injected on both sides of its interbank calls.
-    pub fn new(store: Store, clock: Clock, bank: Arc<dyn BankPort>, faults: Faults) -> Platform {
+    /// A platform over `store`, telling time by `clock`, calling the bank through `bank` (and
+    /// its file server through `bank_files`), with `faults` injected on both sides of its
+    /// interbank calls, keeping files in `files`.
+    pub fn new(
+        store: Store,
+        clock: Clock,
+        bank: Arc<dyn BankPort>,
+        bank_files: Arc<dyn BankFiles>,
+        faults: Faults,
+        files: FileStore,
+    ) -> Platform {
         Platform {
             store,
             clock,
             bank,
             faults,
             pay_passwords: Arc::new(VerifiedCache::default()),
+            bank_files,
+            files,
         }
     }
 

@@ -198,6 +198,8 @@ pub struct Order {
     pub created_at_ms: i64,
     /// When last changed, ms.
     pub updated_at_ms: i64,
+    /// For SUCCESS: what batch refunds have given back so far.
+    pub refunded: shared::Money,
 }
 
 /// What the platform sends the bank about one payment.

@@ -113,6 +113,7 @@ impl Platform {
                     failure: None,
                     created_at_ms: now,
                     updated_at_ms: now,
+                    refunded: shared::Money::ZERO,
                 };
                 if self.store.insert_order(&order).await? {
                     order

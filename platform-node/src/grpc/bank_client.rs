@@ -17,7 +17,7 @@ use crate::domain::{
 };
 
 /// The ErrorInfo domain the bank's refusals carry.
-const BANK_DOMAIN: &str = "bank.interbank-sim";
+pub(crate) const BANK_DOMAIN: &str = "bank.interbank-sim";
 
 /// A gRPC client of the bank's BankLinkService.
 #[derive(Clone)]
@@ -27,7 +27,7 @@ pub struct BankClient {
 }
 
 /// A malformed answer from the bank: a refusal, not a yes.
-fn bad_answer(what: &str) -> PeerFailure {
+pub(crate) fn bad_answer(what: &str) -> PeerFailure {
     PeerFailure::Refused(PeerRefusal {
         class: ErrorClass::Internal,
         reason: "BANK_ANSWER_INVALID".to_owned(),

@@ -78,5 +78,6 @@ pub fn order(o: &Order) -> pb::Order {
         created_at: Some(timestamp(from_ms(o.created_at_ms))),
         updated_at: Some(timestamp(from_ms(o.updated_at_ms))),
         description: o.description.clone(),
+        refunded_amount: o.refunded.to_string(),
     }
 }

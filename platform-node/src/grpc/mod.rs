@@ -2,10 +2,12 @@
 
 mod account;
 mod bank_client;
+mod bank_files;
 mod convert;
 mod link;
 mod ops;
 mod pay;
+mod refund;
 
 use std::future::Future;
 
@@ -13,6 +15,7 @@ use proto::platform::v1::account_service_server::AccountServiceServer;
 use proto::platform::v1::pay_service_server::PayServiceServer;
 use proto::platform::v1::platform_link_service_server::PlatformLinkServiceServer;
 use proto::platform::v1::platform_ops_service_server::PlatformOpsServiceServer;
+use proto::platform::v1::refund_ops_service_server::RefundOpsServiceServer;
 use proto::sim::v1::simulator_service_server::SimulatorServiceServer;
 use shared::clock::Clock;
 use shared::fault::Faults;
@@ -21,6 +24,7 @@ use tonic::transport::server::Router;
 use tonic::{Response, Status};
 
 pub use bank_client::BankClient;
+pub use bank_files::{BankFilesClient, FILE_TRANSFER_TIMEOUT_SECS};
 
 use crate::domain::{DOMAIN, Platform, PlatformError};
 
@@ -30,11 +34,12 @@ pub const SERVICE_NAMES: &[&str] = &[
     "interbank.platform.v1.PlatformOpsService",
     "interbank.platform.v1.PlatformLinkService",
     "interbank.platform.v1.PayService",
+    "interbank.platform.v1.RefundOpsService",
     "interbank.sim.v1.SimulatorService",
 ];
 
-/// The platform's router: website, pay, ops and link services and the simulator controls, plus
-/// health and reflection.
+/// The platform's router: website, pay, ops, refund and link services and the simulator controls,
+/// plus health and reflection.
 pub async fn router(platform: Platform) -> anyhow::Result<Router> {
     let router = shared::grpc::server()
         .add_service(AccountServiceServer::new(account::Website(
@@ -42,6 +47,9 @@ pub async fn router(platform: Platform) -> anyhow::Result<Router> {
         )))
         .add_service(PayServiceServer::new(pay::Pay(platform.clone())))
         .add_service(PlatformOpsServiceServer::new(ops::Ops(platform.clone())))
+        .add_service(RefundOpsServiceServer::new(refund::Refunds(
+            platform.clone(),
+        )))
         .add_service(SimulatorServiceServer::new(Simulator(platform.clone())))
         .add_service(PlatformLinkServiceServer::new(link::Link(platform)));
     shared::grpc::with_health_and_reflection(router, SERVICE_NAMES).await

@@ -9,6 +9,7 @@ use sqlx::any::AnyRow;
 use crate::domain::{Account, AccountStatus, CardLink, LinkStatus};
 
 mod orders;
+mod refunds;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 

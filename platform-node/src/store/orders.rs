@@ -10,7 +10,7 @@ use sqlx::any::AnyRow;
 use super::{Result, Store};
 use crate::domain::{Order, OrderStatus};
 
-const ORDER_COLUMNS: &str = "order_no, email, signup_id, card_number_masked, amount_fen, description, status, mobile_masked, code_expires_at_ms, bank_serial_no, business_date, failure_class, failure_reason, failure_message, failure_domain, created_at_ms, updated_at_ms";
+const ORDER_COLUMNS: &str = "order_no, email, signup_id, card_number_masked, amount_fen, description, status, mobile_masked, code_expires_at_ms, bank_serial_no, business_date, failure_class, failure_reason, failure_message, failure_domain, created_at_ms, updated_at_ms, refunded_fen";
 
 impl Store {
     /// An account's payment password hash.
@@ -127,7 +127,15 @@ impl Store {
     pub async fn wipe(&self) -> Result<()> {
         shared::store::wipe(
             &self.pool,
-            &["orders", "sessions", "card_links", "accounts", "audit_log"],
+            &[
+                "refunds",
+                "refund_batches",
+                "orders",
+                "sessions",
+                "card_links",
+                "accounts",
+                "audit_log",
+            ],
         )
         .await
     }
@@ -154,5 +162,6 @@ fn order_from_row(r: &AnyRow) -> Result<Order> {
         failure,
         created_at_ms: int(r, "created_at_ms")?,
         updated_at_ms: int(r, "updated_at_ms")?,
+        refunded: Money::from_fen(int(r, "refunded_fen")?).ok_or_else(|| bad("refunded_fen"))?,
     })
 }

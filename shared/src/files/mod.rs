@@ -7,6 +7,12 @@
 //! at a time, at most [`LINE_BYTES_MAX`] bytes, so memory does not grow with the file.
 
 pub mod refund;
+mod store;
+
+pub use store::{
+    Area, CHUNK_BYTES_MAX, FILE_BYTES_MAX, FileStore, Received, SEND_CHUNK_BYTES, Upload,
+    read_chunks,
+};
 
 use std::fmt;
 use std::io::{self, BufRead, Read, Write};
@@ -34,6 +40,8 @@ pub struct FileError {
     pub reason: &'static str,
     /// What is wrong.
     pub message: String,
+    /// The refusal's class: INVALID_ARGUMENT, but RESOURCE_EXHAUSTED for a file too large.
+    pub class: ErrorClass,
 }
 
 impl FileError {
@@ -49,6 +57,7 @@ impl FileError {
             field,
             reason,
             message: message.into(),
+            class: ErrorClass::InvalidArgument,
         }
     }
 
@@ -72,7 +81,7 @@ impl std::error::Error for FileError {}
 
 impl Refusal for FileError {
     fn class(&self) -> ErrorClass {
-        ErrorClass::InvalidArgument
+        self.class
     }
     fn reason(&self) -> &str {
         self.reason
@@ -164,6 +173,11 @@ impl<R: BufRead> LineReader<R> {
     /// Bytes consumed so far (from the start of the file): where the next line starts.
     pub fn offset(&self) -> u64 {
         self.offset
+    }
+
+    /// The underlying reader.
+    pub fn into_inner(self) -> R {
+        self.inner
     }
 
     /// The number the next line will have.

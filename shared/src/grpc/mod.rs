@@ -52,23 +52,61 @@ where
             code,
             reason,
             message,
-        } => Err(Status::with_error_details(
-            Code::from_i32(code),
-            message,
-            ErrorDetails::with_error_info(reason, FAULT_DOMAIN, HashMap::new()),
-        )),
+        } => Err(fault_status(code, reason, message)),
         Action::DropReply => {
             let _ = send().await;
-            Err(Status::unavailable(format!(
-                "the reply to {} was lost (fault rule {rule} dropped it after the call was processed)",
-                call.method
-            )))
+            Err(reply_dropped(rule, call.method))
         }
         Action::DeliverTwice => {
             let _ = send().await;
             send().await
         }
     }
+}
+
+/// Like [`with_faults`] for a call that can run only once (a streamed file, read as it arrives):
+/// `fail` answers without running it, `delay` waits first, `drop_reply` runs it and loses the
+/// answer, and `deliver_twice` runs it once (the calls this serves answer a repeat with the first
+/// result anyway).
+pub async fn with_faults_once<T>(
+    faults: &Faults,
+    side: Side,
+    call: Call<'_>,
+    work: impl Future<Output = Result<T, Status>>,
+) -> Result<T, Status> {
+    let Some((rule, action)) = faults.fire(side, &call) else {
+        return work.await;
+    };
+    match action {
+        Action::Delay(ms) => {
+            tokio::time::sleep(Duration::from_millis(u64::from(ms))).await;
+            work.await
+        }
+        Action::Fail {
+            code,
+            reason,
+            message,
+        } => Err(fault_status(code, reason, message)),
+        Action::DropReply => {
+            let _ = work.await;
+            Err(reply_dropped(rule, call.method))
+        }
+        Action::DeliverTwice => work.await,
+    }
+}
+
+fn fault_status(code: i32, reason: String, message: String) -> Status {
+    Status::with_error_details(
+        Code::from_i32(code),
+        message,
+        ErrorDetails::with_error_info(reason, FAULT_DOMAIN, HashMap::new()),
+    )
+}
+
+fn reply_dropped(rule: impl std::fmt::Display, method: &str) -> Status {
+    Status::unavailable(format!(
+        "the reply to {method} was lost (fault rule {rule} dropped it after the call was processed)"
+    ))
 }
 
 /// The gRPC code for each class; the only place this mapping lives.
@@ -83,6 +121,7 @@ pub fn code_of(class: ErrorClass) -> Code {
         ErrorClass::Aborted => Code::Aborted,
         ErrorClass::ResourceExhausted => Code::ResourceExhausted,
         ErrorClass::Unavailable => Code::Unavailable,
+        ErrorClass::DataLoss => Code::DataLoss,
         ErrorClass::Internal => Code::Internal,
     }
 }

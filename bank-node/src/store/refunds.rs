@@ -1,0 +1,453 @@
+//! Refund batches, the batch job's cursor and the refund ledger at rest.
+//!
+//! Claiming a batch: on PostgreSQL the job holds the batch's row locked (`FOR NO KEY UPDATE SKIP
+//! LOCKED`) in a transaction of its own for as long as it works on the batch, so another bank
+//! process sharing the database skips it; a process that dies drops its connection and with it
+//! the lock. On SQLite (one process) the job's in-process lock is enough. Either way each chunk
+//! moves the cursor only from the value it started at, so no line is processed twice.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::NaiveDate;
+use shared::Money;
+use shared::domain::{BatchNo, OrderNo, RefundId};
+use shared::store::{Backend, bad, int, opt_text, text};
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
+
+use super::{Result, Store};
+use crate::domain::{
+    BatchResult, BatchStatus, LineDecision, LineOutcome, OrderFunds, RefundBatch, RefundLine,
+    RefundSnapshot,
+};
+
+const BATCH_COLUMNS: &str = "b.batch_no, b.receipt_no, b.sha256, b.size_bytes, b.file_name, b.business_date, b.record_count, b.total_fen, b.accepted_at_ms, b.status, b.result_file_name, b.result_sha256, b.result_size_bytes, b.result_business_date, b.success_count, b.success_fen, b.failed_count, b.failed_fen, b.done_at_ms, p.next_seq, p.byte_offset, p.started_at_ms";
+
+/// A batch this process has taken to work on, with where to resume it.
+pub struct Claim {
+    lock: Option<Transaction<'static, Any>>,
+    /// The batch.
+    pub batch: RefundBatch,
+    /// The first line not yet processed (1-based record number).
+    pub next_seq: u64,
+    /// Where that line starts in the file.
+    pub offset: u64,
+}
+
+/// What became of a chunk.
+pub enum ChunkOutcome {
+    /// Recorded, credited, cursor moved.
+    Applied,
+    /// Another process moved the cursor first: this chunk was not applied.
+    CursorMoved,
+    /// The data changed under the decisions (a card closed meanwhile): nothing was applied; decide
+    /// again.
+    Conflict,
+}
+
+impl Store {
+    /// Records an accepted batch and its cursor; `false` if the batch number is taken.
+    pub async fn insert_refund_batch(&self, b: &RefundBatch) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let r = sqlx::query(
+            "INSERT INTO refund_batches (batch_no, receipt_no, sha256, size_bytes, file_name, business_date, record_count, total_fen, accepted_at_ms, status) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'ACCEPTED')",
+        )
+        .bind(b.batch_no.as_str())
+        .bind(&b.receipt_no)
+        .bind(&b.sha256)
+        .bind(to_i64(b.size)?)
+        .bind(&b.file_name)
+        .bind(b.business_date.to_string())
+        .bind(to_i64(b.record_count)?)
+        .bind(b.total.fen())
+        .bind(b.accepted_at_ms)
+        .execute(&mut *tx)
+        .await;
+        if !shared::store::inserted(r)? {
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO refund_progress (batch_no, next_seq, byte_offset, updated_at_ms) VALUES ($1, 1, 0, $2)",
+        )
+        .bind(b.batch_no.as_str())
+        .bind(b.accepted_at_ms)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// A batch by number.
+    pub async fn refund_batch(&self, no: &BatchNo) -> Result<Option<RefundBatch>> {
+        let row = sqlx::query(&format!(
+            "SELECT {BATCH_COLUMNS} FROM refund_batches b JOIN refund_progress p ON p.batch_no = b.batch_no WHERE b.batch_no = $1"
+        ))
+        .bind(no.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(batch_from_row).transpose()
+    }
+
+    /// Takes the oldest batch not yet DONE that no other process holds, or `None`.
+    pub async fn claim_refund_batch(&self) -> Result<Option<Claim>> {
+        let pick = "SELECT batch_no FROM refund_batches WHERE status = 'ACCEPTED' \
+                    ORDER BY accepted_at_ms, batch_no LIMIT 1";
+        let (lock, no) = if self.backend == Backend::Postgres {
+            let mut tx = self.pool.begin().await?;
+            let row = sqlx::query(&format!("{pick} FOR NO KEY UPDATE SKIP LOCKED"))
+                .fetch_optional(&mut *tx)
+                .await?;
+            match row {
+                Some(r) => (Some(tx), text(&r, "batch_no")?),
+                None => return Ok(None),
+            }
+        } else {
+            match sqlx::query(pick).fetch_optional(&self.pool).await? {
+                Some(r) => (None, text(&r, "batch_no")?),
+                None => return Ok(None),
+            }
+        };
+        let no = BatchNo::parse(&no).map_err(|_| bad("batch_no"))?;
+        let row = sqlx::query(&format!(
+            "SELECT {BATCH_COLUMNS} FROM refund_batches b JOIN refund_progress p ON p.batch_no = b.batch_no WHERE b.batch_no = $1"
+        ))
+        .bind(no.as_str())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Some(Claim {
+            lock,
+            batch: batch_from_row(&row)?,
+            next_seq: to_u64(int(&row, "next_seq")?)?,
+            offset: to_u64(int(&row, "byte_offset")?)?,
+        }))
+    }
+
+    /// Applies one chunk of lines in one transaction: moves the cursor from `from_seq` to past the
+    /// chunk (at `next_offset`), asks `decide` what becomes of each line given the orders and
+    /// refund ids as they stand, then records every line and credits the cards.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn apply_refund_chunk(
+        &self,
+        batch: &BatchNo,
+        from_seq: u64,
+        lines: &[RefundLine],
+        next_offset: u64,
+        worker: &str,
+        now_ms: i64,
+        business_date: NaiveDate,
+        decide: impl FnOnce(RefundSnapshot) -> Vec<LineDecision>,
+    ) -> Result<ChunkOutcome> {
+        let mut tx = self.pool.begin().await?;
+        // The cursor first: a write takes SQLite's write lock before anything is read.
+        let moved = sqlx::query(
+            "UPDATE refund_progress SET next_seq = $1, byte_offset = $2, worker = $3, updated_at_ms = $4, \
+             started_at_ms = COALESCE(started_at_ms, $4) WHERE batch_no = $5 AND next_seq = $6",
+        )
+        .bind(to_i64(from_seq + lines.len() as u64)?)
+        .bind(to_i64(next_offset)?)
+        .bind(worker)
+        .bind(now_ms)
+        .bind(batch.as_str())
+        .bind(to_i64(from_seq)?)
+        .execute(&mut *tx)
+        .await?;
+        if moved.rows_affected() != 1 {
+            return Ok(ChunkOutcome::CursorMoved);
+        }
+        let snapshot = snapshot(&mut tx, lines).await?;
+        let decisions = decide(snapshot);
+        let mut by_order: HashMap<&str, i64> = HashMap::new();
+        let mut by_card: HashMap<&str, i64> = HashMap::new();
+        for d in &decisions {
+            if let LineOutcome::Credited { card, fen } = &d.outcome {
+                *by_order.entry(d.order_no.as_str()).or_default() += fen;
+                *by_card.entry(card.as_str()).or_default() += fen;
+            }
+        }
+        for (order, fen) in &by_order {
+            let r = sqlx::query(
+                "UPDATE payments SET refunded_fen = refunded_fen + $1, updated_at_ms = $2 \
+                 WHERE order_no = $3 AND status = 'SUCCESS' AND refunded_fen + $1 <= amount_fen",
+            )
+            .bind(fen)
+            .bind(now_ms)
+            .bind(order)
+            .execute(&mut *tx)
+            .await?;
+            if r.rows_affected() != 1 {
+                return Ok(ChunkOutcome::Conflict);
+            }
+        }
+        for (card, fen) in &by_card {
+            let r = sqlx::query(
+                "UPDATE cards SET balance_fen = balance_fen + $1, updated_at_ms = $2 \
+                 WHERE card_number = $3 AND status <> 'CLOSED'",
+            )
+            .bind(fen)
+            .bind(now_ms)
+            .bind(card)
+            .execute(&mut *tx)
+            .await?;
+            if r.rows_affected() != 1 {
+                return Ok(ChunkOutcome::Conflict);
+            }
+        }
+        insert_lines(&mut tx, batch, &decisions, business_date, now_ms).await?;
+        tx.commit().await?;
+        Ok(ChunkOutcome::Applied)
+    }
+
+    /// Lines recorded for a batch so far, and the sums of the result header: (lines, successes,
+    /// amount credited, failures, valid amounts failed).
+    pub async fn refund_line_totals(
+        &self,
+        batch: &BatchNo,
+    ) -> Result<(u64, u64, Money, u64, Money)> {
+        let row = sqlx::query(
+            "SELECT CAST(COUNT(*) AS BIGINT) AS lines, \
+             CAST(COALESCE(SUM(CASE WHEN status = 'SUCCESS' THEN 1 ELSE 0 END), 0) AS BIGINT) AS ok, \
+             CAST(COALESCE(SUM(CASE WHEN status = 'SUCCESS' THEN amount_fen ELSE 0 END), 0) AS BIGINT) AS ok_fen, \
+             CAST(COALESCE(SUM(CASE WHEN status = 'FAILED' THEN 1 ELSE 0 END), 0) AS BIGINT) AS bad, \
+             CAST(COALESCE(SUM(CASE WHEN status = 'FAILED' THEN COALESCE(amount_fen, 0) ELSE 0 END), 0) AS BIGINT) AS bad_fen \
+             FROM refund_lines WHERE batch_no = $1",
+        )
+        .bind(batch.as_str())
+        .fetch_one(&self.pool)
+        .await?;
+        let n = |c: &str| -> Result<u64> { to_u64(int(&row, c)?) };
+        let m = |c: &str| -> Result<Money> { Money::from_fen(int(&row, c)?).ok_or_else(|| bad(c)) };
+        Ok((
+            n("lines")?,
+            n("ok")?,
+            m("ok_fen")?,
+            n("bad")?,
+            m("bad_fen")?,
+        ))
+    }
+
+    /// Up to `limit` recorded lines of a batch after sequence number `after`, in order.
+    pub async fn refund_lines_page(
+        &self,
+        batch: &BatchNo,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<LineDecision>> {
+        let rows = sqlx::query(
+            "SELECT seq, refund_id, order_no, amount_text, amount_fen, status, reason_code, reason_text, card_number \
+             FROM refund_lines WHERE batch_no = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+        )
+        .bind(batch.as_str())
+        .bind(to_i64(after)?)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(line_from_row).collect()
+    }
+
+    /// Marks a claimed batch DONE with its result file, and lets it go.
+    pub async fn finish_refund_batch(&self, claim: Claim, r: &BatchResult) -> Result<()> {
+        let q = sqlx::query(
+            "UPDATE refund_batches SET status = 'DONE', result_file_name = $1, result_sha256 = $2, \
+             result_size_bytes = $3, result_business_date = $4, success_count = $5, success_fen = $6, \
+             failed_count = $7, failed_fen = $8, done_at_ms = $9 WHERE batch_no = $10 AND status = 'ACCEPTED'",
+        )
+        .bind(&r.file_name)
+        .bind(&r.sha256)
+        .bind(to_i64(r.size)?)
+        .bind(r.business_date.to_string())
+        .bind(to_i64(r.success_count)?)
+        .bind(r.success_total.fen())
+        .bind(to_i64(r.failed_count)?)
+        .bind(r.failed_total.fen())
+        .bind(r.done_at_ms)
+        .bind(claim.batch.batch_no.as_str());
+        match claim.lock {
+            Some(mut tx) => {
+                q.execute(&mut *tx).await?;
+                tx.commit().await?;
+            }
+            None => {
+                q.execute(&self.pool).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The orders and refund ids a chunk names, as they stand in the transaction.
+async fn snapshot(
+    tx: &mut Transaction<'static, Any>,
+    lines: &[RefundLine],
+) -> Result<RefundSnapshot> {
+    let orders: HashSet<&str> = lines.iter().map(|l| l.order_no.as_str()).collect();
+    let ids: HashSet<&str> = lines.iter().map(|l| l.refund_id.as_str()).collect();
+    let mut snap = RefundSnapshot::default();
+    if !orders.is_empty() {
+        let sql = format!(
+            "SELECT p.order_no, p.status, p.amount_fen, p.refunded_fen, p.card_number, c.status AS card_status \
+             FROM payments p JOIN cards c ON c.card_number = p.card_number WHERE p.order_no IN ({})",
+            placeholders(1, orders.len())
+        );
+        let mut q = sqlx::query(&sql);
+        for o in &orders {
+            q = q.bind(*o);
+        }
+        for r in q.fetch_all(&mut **tx).await? {
+            snap.orders.insert(
+                text(&r, "order_no")?,
+                OrderFunds {
+                    status: text(&r, "status")?,
+                    amount_fen: int(&r, "amount_fen")?,
+                    refunded_fen: int(&r, "refunded_fen")?,
+                    card: text(&r, "card_number")?,
+                    card_closed: text(&r, "card_status")? == "CLOSED",
+                },
+            );
+        }
+    }
+    if !ids.is_empty() {
+        let sql = format!(
+            "SELECT DISTINCT refund_id FROM refund_lines WHERE refund_id IN ({})",
+            placeholders(1, ids.len())
+        );
+        let mut q = sqlx::query(&sql);
+        for id in &ids {
+            q = q.bind(*id);
+        }
+        for r in q.fetch_all(&mut **tx).await? {
+            snap.used_refund_ids.insert(text(&r, "refund_id")?);
+        }
+    }
+    Ok(snap)
+}
+
+/// Columns per refund_lines row.
+const LINE_COLUMNS: usize = 12;
+/// Rows per INSERT statement (keeps the bind count far below both engines' limits).
+const LINES_PER_INSERT: usize = 200;
+
+async fn insert_lines(
+    tx: &mut Transaction<'static, Any>,
+    batch: &BatchNo,
+    decisions: &[LineDecision],
+    date: NaiveDate,
+    now_ms: i64,
+) -> Result<()> {
+    let date = date.to_string();
+    for part in decisions.chunks(LINES_PER_INSERT) {
+        let values: Vec<String> = (0..part.len())
+            .map(|i| format!("({})", placeholders(i * LINE_COLUMNS + 1, LINE_COLUMNS)))
+            .collect();
+        let sql = format!(
+            "INSERT INTO refund_lines (batch_no, seq, refund_id, order_no, amount_text, amount_fen, status, reason_code, reason_text, card_number, business_date, processed_at_ms) VALUES {}",
+            values.join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for d in part {
+            let (status, code, text, card) = match &d.outcome {
+                LineOutcome::Credited { card, .. } => ("SUCCESS", None, None, Some(card.clone())),
+                LineOutcome::Failed { code, text } => {
+                    ("FAILED", Some(code.clone()), Some(text.clone()), None)
+                }
+            };
+            q = q
+                .bind(batch.as_str())
+                .bind(to_i64(d.seq)?)
+                .bind(d.refund_id.as_str())
+                .bind(d.order_no.as_str())
+                .bind(d.amount_text.clone())
+                .bind(d.amount_fen)
+                .bind(status)
+                .bind(code)
+                .bind(text)
+                .bind(card)
+                .bind(date.clone())
+                .bind(now_ms);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// `$from, $from+1, …` `n` placeholders.
+fn placeholders(from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn to_i64(v: u64) -> Result<i64> {
+    i64::try_from(v).map_err(|_| anyhow::anyhow!("{v} does not fit a BIGINT"))
+}
+
+fn to_u64(v: i64) -> Result<u64> {
+    u64::try_from(v).map_err(|_| anyhow::anyhow!("{v} is negative"))
+}
+
+fn batch_from_row(r: &AnyRow) -> Result<RefundBatch> {
+    let opt_int = |col: &str| -> Result<Option<i64>> { Ok(r.try_get::<Option<i64>, _>(col)?) };
+    let money = |fen: i64, col: &str| Money::from_fen(fen).ok_or_else(|| bad(col));
+    let date = |s: String, col: &str| s.parse::<NaiveDate>().map_err(|_| bad(col));
+    let status = text(r, "status")?;
+    let next_seq = to_u64(int(r, "next_seq")?)?;
+    let result = match opt_text(r, "result_file_name")? {
+        Some(file_name) if status == "DONE" => Some(BatchResult {
+            file_name,
+            sha256: opt_text(r, "result_sha256")?.ok_or_else(|| bad("result_sha256"))?,
+            size: to_u64(opt_int("result_size_bytes")?.unwrap_or_default())?,
+            business_date: date(
+                opt_text(r, "result_business_date")?.unwrap_or_default(),
+                "result_business_date",
+            )?,
+            success_count: to_u64(opt_int("success_count")?.unwrap_or_default())?,
+            success_total: money(opt_int("success_fen")?.unwrap_or_default(), "success_fen")?,
+            failed_count: to_u64(opt_int("failed_count")?.unwrap_or_default())?,
+            failed_total: money(opt_int("failed_fen")?.unwrap_or_default(), "failed_fen")?,
+            done_at_ms: opt_int("done_at_ms")?.unwrap_or_default(),
+        }),
+        _ => None,
+    };
+    Ok(RefundBatch {
+        batch_no: BatchNo::parse(&text(r, "batch_no")?).map_err(|_| bad("batch_no"))?,
+        receipt_no: text(r, "receipt_no")?,
+        sha256: text(r, "sha256")?,
+        size: to_u64(int(r, "size_bytes")?)?,
+        file_name: text(r, "file_name")?,
+        business_date: date(text(r, "business_date")?, "business_date")?,
+        record_count: to_u64(int(r, "record_count")?)?,
+        total: money(int(r, "total_fen")?, "total_fen")?,
+        accepted_at_ms: int(r, "accepted_at_ms")?,
+        status: match (status.as_str(), opt_int("started_at_ms")?) {
+            ("DONE", _) => BatchStatus::Done,
+            (_, Some(_)) => BatchStatus::Processing,
+            _ => BatchStatus::Accepted,
+        },
+        processed: next_seq - 1,
+        result,
+    })
+}
+
+fn line_from_row(r: &AnyRow) -> Result<LineDecision> {
+    let outcome = match text(r, "status")?.as_str() {
+        "SUCCESS" => LineOutcome::Credited {
+            card: opt_text(r, "card_number")?.ok_or_else(|| bad("card_number"))?,
+            fen: r
+                .try_get::<Option<i64>, _>("amount_fen")?
+                .ok_or_else(|| bad("amount_fen"))?,
+        },
+        _ => LineOutcome::Failed {
+            code: opt_text(r, "reason_code")?.ok_or_else(|| bad("reason_code"))?,
+            text: opt_text(r, "reason_text")?.unwrap_or_default(),
+        },
+    };
+    Ok(LineDecision {
+        seq: to_u64(int(r, "seq")?)?,
+        refund_id: RefundId::parse(&text(r, "refund_id")?).map_err(|_| bad("refund_id"))?,
+        order_no: OrderNo::parse(&text(r, "order_no")?).map_err(|_| bad("order_no"))?,
+        amount_text: text(r, "amount_text")?,
+        amount_fen: r.try_get::<Option<i64>, _>("amount_fen")?,
+        outcome,
+    })
+}

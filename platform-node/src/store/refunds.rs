@@ -1,0 +1,318 @@
+//! Refund batches and refund records at rest. Status changes are conditional updates: a batch
+//! only moves forward, and a result line is applied once (its (batch, seq) key).
+
+use std::collections::HashMap;
+
+use chrono::NaiveDate;
+use shared::domain::BatchNo;
+use shared::files::refund::{Outcome, ResultRecord};
+use shared::store::{bad, int, opt_text, text};
+use shared::{ErrorClass, Money, PeerRefusal};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{Result, Store};
+use crate::domain::{
+    BankBatch, BankBatchStatus, FileRefusal, RefundBatch, RefundBatchStatus, RefundFilter,
+    RefundRecord, ResultFigures,
+};
+
+const BATCH_COLUMNS: &str = "batch_no, status, sha256, size_bytes, file_name, business_date, record_count, total_fen, receipt_no, accepted_at_ms, processed_count, failure_class, failure_reason, failure_message, failure_domain, failure_line, failure_field, result_sha256, result_size_bytes, result_business_date, success_count, success_fen, failed_count, failed_fen, result_file_name, created_at_ms";
+
+/// Rows per INSERT of result lines.
+const LINES_PER_INSERT: usize = 100;
+/// Columns per refunds row.
+const REFUND_COLUMNS: usize = 10;
+
+impl Store {
+    /// A batch by number.
+    pub async fn refund_batch(&self, no: &BatchNo) -> Result<Option<RefundBatch>> {
+        let row = sqlx::query(&format!(
+            "SELECT {BATCH_COLUMNS} FROM refund_batches WHERE batch_no = $1"
+        ))
+        .bind(no.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(batch_from_row).transpose()
+    }
+
+    /// Records a SUBMITTED batch, replacing a REFUSED one of the same number; `false` if the
+    /// number is held by a batch that was not refused.
+    pub async fn save_submitted_batch(&self, b: &RefundBatch) -> Result<bool> {
+        let r = sqlx::query(
+            "INSERT INTO refund_batches (batch_no, status, sha256, size_bytes, file_name, business_date, record_count, total_fen, processed_count, created_at_ms, updated_at_ms) \
+             VALUES ($1, 'SUBMITTED', $2, $3, $4, $5, $6, $7, 0, $8, $8) \
+             ON CONFLICT (batch_no) DO UPDATE SET status = 'SUBMITTED', sha256 = $2, size_bytes = $3, file_name = $4, \
+             business_date = $5, record_count = $6, total_fen = $7, receipt_no = NULL, accepted_at_ms = NULL, processed_count = 0, \
+             failure_class = NULL, failure_reason = NULL, failure_message = NULL, failure_domain = NULL, failure_line = NULL, \
+             failure_field = NULL, created_at_ms = $8, updated_at_ms = $8 \
+             WHERE refund_batches.status = 'REFUSED'",
+        )
+        .bind(b.batch_no.as_str())
+        .bind(&b.sha256)
+        .bind(to_i64(b.size)?)
+        .bind(&b.file_name)
+        .bind(b.business_date.to_string())
+        .bind(to_i64(b.record_count)?)
+        .bind(b.total.fen())
+        .bind(b.created_at_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// SUBMITTED → REFUSED with the bank's refusal.
+    pub async fn mark_batch_refused(
+        &self,
+        no: &BatchNo,
+        r: &FileRefusal,
+        now_ms: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE refund_batches SET status = 'REFUSED', failure_class = $1, failure_reason = $2, failure_message = $3, \
+             failure_domain = $4, failure_line = $5, failure_field = $6, updated_at_ms = $7 \
+             WHERE batch_no = $8 AND status = 'SUBMITTED'",
+        )
+        .bind(r.refusal.class.name())
+        .bind(&r.refusal.reason)
+        .bind(&r.refusal.message)
+        .bind(&r.refusal.domain)
+        .bind(r.line.map(to_i64).transpose()?)
+        .bind(r.field.clone())
+        .bind(now_ms)
+        .bind(no.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Brings a batch the bank holds up to the bank's word: accepted, processing, or finished
+    /// (RESULT_READY with the result's figures). Never moves a batch back.
+    pub async fn update_batch_from_bank(
+        &self,
+        no: &BatchNo,
+        bank: &BankBatch,
+        now_ms: i64,
+    ) -> Result<()> {
+        let status = match bank.status {
+            BankBatchStatus::Accepted => RefundBatchStatus::Accepted,
+            BankBatchStatus::Processing => RefundBatchStatus::Processing,
+            BankBatchStatus::Done => RefundBatchStatus::ResultReady,
+        };
+        let r = bank.result.as_ref();
+        sqlx::query(
+            "UPDATE refund_batches SET status = $1, receipt_no = $2, accepted_at_ms = $3, processed_count = $4, \
+             result_sha256 = $5, result_size_bytes = $6, result_business_date = $7, success_count = $8, success_fen = $9, \
+             failed_count = $10, failed_fen = $11, updated_at_ms = $12 \
+             WHERE batch_no = $13 AND status IN ('SUBMITTED', 'ACCEPTED', 'PROCESSING')",
+        )
+        .bind(status.code())
+        .bind(&bank.receipt_no)
+        .bind(bank.accepted_at_ms)
+        .bind(to_i64(bank.processed)?)
+        .bind(r.map(|r| r.sha256.clone()))
+        .bind(r.map(|r| to_i64(r.size)).transpose()?)
+        .bind(r.map(|r| r.business_date.to_string()))
+        .bind(r.map(|r| to_i64(r.success_count)).transpose()?)
+        .bind(r.map(|r| r.success_total.fen()))
+        .bind(r.map(|r| to_i64(r.failed_count)).transpose()?)
+        .bind(r.map(|r| r.failed_total.fen()))
+        .bind(now_ms)
+        .bind(no.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Records result lines not recorded yet and adds each new success to its order's refunded
+    /// amount, in one transaction.
+    pub async fn apply_refund_results(
+        &self,
+        no: &BatchNo,
+        lines: &[ResultRecord],
+        now_ms: i64,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let mut by_order: HashMap<&str, i64> = HashMap::new();
+        let by_seq: HashMap<u64, &ResultRecord> = lines.iter().map(|l| (l.seq, l)).collect();
+        for part in lines.chunks(LINES_PER_INSERT) {
+            let values: Vec<String> = (0..part.len())
+                .map(|i| {
+                    let base = i * REFUND_COLUMNS;
+                    format!(
+                        "({})",
+                        (base + 1..=base + REFUND_COLUMNS)
+                            .map(|k| format!("${k}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO refunds (batch_no, seq, refund_id, order_no, amount_text, amount_fen, status, reason_code, reason_text, applied_at_ms) \
+                 VALUES {} ON CONFLICT (batch_no, seq) DO NOTHING RETURNING seq",
+                values.join(", ")
+            );
+            let mut q = sqlx::query(&sql);
+            for l in part {
+                let fen = shared::domain::RefundAmount::parse(&l.amount)
+                    .ok()
+                    .map(|a| a.fen());
+                let (status, code, text) = match &l.outcome {
+                    Outcome::Success => ("SUCCESS", None, None),
+                    Outcome::Failed { code, text } => {
+                        ("FAILED", Some(code.clone()), Some(text.clone()))
+                    }
+                };
+                q = q
+                    .bind(no.as_str())
+                    .bind(to_i64(l.seq)?)
+                    .bind(l.refund_id.as_str())
+                    .bind(l.order_no.as_str())
+                    .bind(l.amount.clone())
+                    .bind(fen)
+                    .bind(status)
+                    .bind(code)
+                    .bind(text)
+                    .bind(now_ms);
+            }
+            for row in q.fetch_all(&mut *tx).await? {
+                let seq = u64::try_from(int(&row, "seq")?).map_err(|_| bad("seq"))?;
+                let l = by_seq.get(&seq).ok_or_else(|| bad("seq"))?;
+                if l.outcome == Outcome::Success {
+                    let fen = shared::domain::RefundAmount::parse(&l.amount)
+                        .map_err(|_| bad("amount_text"))?
+                        .fen();
+                    *by_order.entry(l.order_no.as_str()).or_default() += fen;
+                }
+            }
+        }
+        for (order, fen) in by_order {
+            let r = sqlx::query(
+                "UPDATE orders SET refunded_fen = refunded_fen + $1, updated_at_ms = $2 WHERE order_no = $3",
+            )
+            .bind(fen)
+            .bind(now_ms)
+            .bind(order)
+            .execute(&mut *tx)
+            .await?;
+            if r.rows_affected() == 0 {
+                tracing::warn!(
+                    order_no = order,
+                    "the bank refunded an order the platform does not have; reconciliation will list it"
+                );
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// RESULT_READY → DONE with the kept result file.
+    pub async fn mark_batch_done(&self, no: &BatchNo, file_name: &str, now_ms: i64) -> Result<()> {
+        sqlx::query(
+            "UPDATE refund_batches SET status = 'DONE', result_file_name = $1, updated_at_ms = $2 \
+             WHERE batch_no = $3 AND status = 'RESULT_READY'",
+        )
+        .bind(file_name)
+        .bind(now_ms)
+        .bind(no.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Refund records by batch and/or order, by batch and sequence number.
+    pub async fn refunds(&self, f: &RefundFilter) -> Result<Vec<RefundRecord>> {
+        let rows = sqlx::query(
+            "SELECT batch_no, seq, refund_id, order_no, amount_text, status, reason_code, reason_text FROM refunds \
+             WHERE ($1 = '' OR batch_no = $1) AND ($2 = '' OR order_no = $2) AND ($3 = 0 OR status = 'FAILED') AND seq > $4 \
+             ORDER BY batch_no, seq LIMIT $5",
+        )
+        .bind(f.batch_no.as_ref().map(|b| b.as_str()).unwrap_or(""))
+        .bind(f.order_no.as_ref().map(|o| o.as_str()).unwrap_or(""))
+        .bind(i64::from(f.failed_only))
+        .bind(to_i64(f.after_seq)?)
+        .bind(i64::from(f.limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(RefundRecord {
+                    batch_no: BatchNo::parse(&text(r, "batch_no")?).map_err(|_| bad("batch_no"))?,
+                    seq: u64::try_from(int(r, "seq")?).map_err(|_| bad("seq"))?,
+                    refund_id: text(r, "refund_id")?,
+                    order_no: text(r, "order_no")?,
+                    amount_text: text(r, "amount_text")?,
+                    success: text(r, "status")? == "SUCCESS",
+                    reason_code: opt_text(r, "reason_code")?,
+                    reason_text: opt_text(r, "reason_text")?,
+                })
+            })
+            .collect()
+    }
+}
+
+fn to_i64(v: u64) -> Result<i64> {
+    i64::try_from(v).map_err(|_| anyhow::anyhow!("{v} does not fit a BIGINT"))
+}
+
+fn batch_from_row(r: &AnyRow) -> Result<RefundBatch> {
+    let opt_int = |col: &str| -> Result<Option<i64>> { Ok(r.try_get::<Option<i64>, _>(col)?) };
+    let u = |v: i64, col: &str| u64::try_from(v).map_err(|_| bad(col));
+    let money = |fen: i64, col: &str| Money::from_fen(fen).ok_or_else(|| bad(col));
+    let date = |s: &str, col: &str| s.parse::<NaiveDate>().map_err(|_| bad(col));
+    let refusal = match opt_text(r, "failure_reason")? {
+        Some(reason) => Some(FileRefusal {
+            refusal: PeerRefusal {
+                class: ErrorClass::from_name(&opt_text(r, "failure_class")?.unwrap_or_default())
+                    .ok_or_else(|| bad("failure_class"))?,
+                reason,
+                message: opt_text(r, "failure_message")?.unwrap_or_default(),
+                domain: opt_text(r, "failure_domain")?.unwrap_or_default(),
+            },
+            line: opt_int("failure_line")?
+                .map(|l| u(l, "failure_line"))
+                .transpose()?,
+            field: opt_text(r, "failure_field")?,
+        }),
+        None => None,
+    };
+    let result = match opt_text(r, "result_sha256")? {
+        Some(sha256) => Some(ResultFigures {
+            sha256,
+            size: u(
+                opt_int("result_size_bytes")?.unwrap_or_default(),
+                "result_size_bytes",
+            )?,
+            business_date: date(
+                &opt_text(r, "result_business_date")?.unwrap_or_default(),
+                "result_business_date",
+            )?,
+            success_count: u(
+                opt_int("success_count")?.unwrap_or_default(),
+                "success_count",
+            )?,
+            success_total: money(opt_int("success_fen")?.unwrap_or_default(), "success_fen")?,
+            failed_count: u(opt_int("failed_count")?.unwrap_or_default(), "failed_count")?,
+            failed_total: money(opt_int("failed_fen")?.unwrap_or_default(), "failed_fen")?,
+        }),
+        None => None,
+    };
+    Ok(RefundBatch {
+        batch_no: BatchNo::parse(&text(r, "batch_no")?).map_err(|_| bad("batch_no"))?,
+        status: RefundBatchStatus::from_code(&text(r, "status")?).ok_or_else(|| bad("status"))?,
+        sha256: text(r, "sha256")?,
+        size: u(int(r, "size_bytes")?, "size_bytes")?,
+        file_name: text(r, "file_name")?,
+        business_date: date(&text(r, "business_date")?, "business_date")?,
+        record_count: u(int(r, "record_count")?, "record_count")?,
+        total: money(int(r, "total_fen")?, "total_fen")?,
+        receipt_no: opt_text(r, "receipt_no")?,
+        accepted_at_ms: opt_int("accepted_at_ms")?,
+        processed: u(int(r, "processed_count")?, "processed_count")?,
+        refusal,
+        result,
+        result_file_name: opt_text(r, "result_file_name")?,
+        created_at_ms: int(r, "created_at_ms")?,
+    })
+}
