@@ -3,6 +3,7 @@
 mod commands;
 mod control;
 mod print;
+mod refund;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -60,6 +61,9 @@ enum Command {
         #[arg(long, default_value_t = 20)]
         limit: u32,
     },
+    /// Batch refunds: push a batch file, follow it, fetch its result; run the bank's batch job.
+    #[command(subcommand)]
+    Refund(refund::Refund),
     /// The business clock of both nodes: show, freeze, resume, set, advance, cutover.
     #[command(subcommand)]
     Clock(control::Clock),
@@ -121,6 +125,7 @@ async fn main() -> ExitCode {
         Command::Health { url } => commands::health(&url).await,
         Command::Pay(cmd) => control::pay(&cli.platform, cmd).await,
         Command::Sms { mobile, limit } => control::sms(&cli.bank, mobile, limit).await,
+        Command::Refund(cmd) => refund::refund(&cli.bank, &cli.platform, cmd).await,
         Command::Clock(cmd) => control::clock(&cli.bank, &cli.platform, cmd).await,
         Command::Fault(cmd) => control::fault(&cli.bank, &cli.platform, cmd).await,
         Command::Reset { yes: true } => control::reset(&cli.bank, &cli.platform).await,

@@ -117,6 +117,9 @@ pub fn refusal(s: &tonic::Status) {
                 info.reason,
                 info.domain
             );
+            if let Some(l) = info.metadata.get("line") {
+                eprintln!("  line: {l}");
+            }
             if let Some(f) = info.metadata.get("field") {
                 eprintln!("  field: {f}");
             }
@@ -140,6 +143,7 @@ pub fn order(o: &platform::Order) {
     if !o.bank_serial_no.is_empty() {
         line("bank serial no", &o.bank_serial_no);
         line("business date", &o.business_date);
+        line("refunded", &o.refunded_amount);
     }
     if let Some(f) = &o.failure {
         line(
@@ -167,4 +171,53 @@ pub fn clock(node: &str, c: &proto::sim::v1::ClockState) {
             }
         ),
     );
+}
+
+/// A refund batch as settlement staff see it.
+pub fn refund_batch(b: &platform::PlatformRefundBatch) {
+    line("batch", &b.batch_no);
+    line(
+        "status",
+        name(platform::PlatformRefundBatchStatus::try_from(b.status)),
+    );
+    line("business date", &b.business_date);
+    line("records", b.record_count);
+    line("total", &b.total_amount);
+    line("sha256", &b.sha256);
+    line("size", format!("{} bytes", b.size_bytes));
+    if !b.receipt_no.is_empty() {
+        line("bank receipt", &b.receipt_no);
+        line("accepted at", ts(&b.accepted_at));
+        line(
+            "processed",
+            format!("{} of {}", b.processed_count, b.record_count),
+        );
+    }
+    if let Some(r) = &b.refusal {
+        line(
+            "refused",
+            format!("{} / {} ({})", r.code, r.reason, r.domain),
+        );
+        line(
+            "at",
+            format!(
+                "line {}, field {}",
+                r.line,
+                if r.field.is_empty() { "-" } else { &r.field }
+            ),
+        );
+        line("message", &r.message);
+    }
+    if let Some(r) = &b.result {
+        line(
+            "succeeded",
+            format!("{} lines, {}", r.success_count, r.success_amount),
+        );
+        line(
+            "failed",
+            format!("{} lines, {}", r.failed_count, r.failed_amount),
+        );
+        line("result sha256", &r.sha256);
+        line("bank's date", &r.business_date);
+    }
 }
