@@ -176,11 +176,11 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     }
     println!("interbank-sim is up");
     println!(
-        "  bank node      {}   (BranchService, BankLinkService, SimulatorService, SmsOutboxService)",
+        "  bank node      {}   (BranchService, BankLinkService, BankRefundService, SimulatorService, SmsOutboxService, BatchJobService)",
         pair.bank_url()
     );
     println!(
-        "  platform node  {}   (AccountService, PayService, PlatformOpsService, PlatformLinkService, SimulatorService)",
+        "  platform node  {}   (AccountService, PayService, PlatformOpsService, RefundOpsService, PlatformLinkService, SimulatorService)",
         pair.platform_url()
     );
     println!(
