@@ -12,3 +12,27 @@ pub mod store;
 
 pub use app::Application;
 pub use config::{Config, RefundJobConfig};
+
+use clap::Parser;
+use shared::clock::Clock;
+use shared::telemetry::{self, LogFormat};
+
+/// The postal savings bank node of interbank-sim.
+#[derive(Parser, Debug)]
+#[command(name = "bank-node", version, about)]
+struct Cli {
+    #[command(flatten)]
+    config: Config,
+    /// Log format: text or json.
+    #[arg(long, env = "IBSIM_LOG_FORMAT", default_value = "text")]
+    log_format: LogFormat,
+}
+
+/// The `bank-node` binary: reads flags and environment, serves on the real clock until SIGINT or
+/// SIGTERM. The end-to-end suites run this same function as a separate process to kill it.
+pub async fn serve_from_args() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    telemetry::init(cli.log_format);
+    let app = Application::build(&cli.config, Clock::real()).await?;
+    app.run_until_stopped(shared::grpc::shutdown_signal()).await
+}

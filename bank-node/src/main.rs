@@ -1,25 +1,6 @@
 //! `bank-node`: the postal savings bank's side of the link.
 
-use bank_node::{Application, Config};
-use clap::Parser;
-use shared::clock::Clock;
-use shared::telemetry::{self, LogFormat};
-
-/// The postal savings bank node of interbank-sim.
-#[derive(Parser, Debug)]
-#[command(version, about)]
-struct Cli {
-    #[command(flatten)]
-    config: Config,
-    /// Log format: text or json.
-    #[arg(long, env = "IBSIM_LOG_FORMAT", default_value = "text")]
-    log_format: LogFormat,
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    telemetry::init(cli.log_format);
-    let app = Application::build(&cli.config, Clock::real()).await?;
-    app.run_until_stopped(shared::grpc::shutdown_signal()).await
+    bank_node::serve_from_args().await
 }

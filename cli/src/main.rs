@@ -166,6 +166,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         platform_data_dir: platform_dir,
         peer_timeout_ms: shared::grpc::PEER_TIMEOUT_MS_DEFAULT,
         bank_refund_job: bank_node::RefundJobConfig::default(),
+        bank_elsewhere: false,
     };
     let pair = RunningPair::start(&cfg).await?;
     if !args.no_demo {

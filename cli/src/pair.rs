@@ -30,6 +30,9 @@ pub struct PairConfig {
     pub peer_timeout_ms: u64,
     /// The bank's refund batch job.
     pub bank_refund_job: bank_node::RefundJobConfig,
+    /// Serve the platform only, and reach a bank that runs elsewhere at `bank_listen` (the
+    /// end-to-end suites run the bank as a process of its own to kill it).
+    pub bank_elsewhere: bool,
 }
 
 struct Node {
@@ -66,23 +69,31 @@ pub struct RunningPair {
     pub bank_addr: SocketAddr,
     /// Where the platform serves.
     pub platform_addr: SocketAddr,
-    bank: Node,
+    bank: Option<Node>,
     platform: Node,
 }
 
 impl RunningPair {
     /// Binds both ports, opens both databases, and serves both nodes.
     pub async fn start(cfg: &PairConfig) -> anyhow::Result<RunningPair> {
-        let bank_listener = TcpListener::bind(cfg.bank_listen)
-            .await
-            .with_context(|| format!("cannot listen on {} for the bank", cfg.bank_listen))?;
+        let bank_listener =
+            if cfg.bank_elsewhere {
+                None
+            } else {
+                Some(TcpListener::bind(cfg.bank_listen).await.with_context(|| {
+                    format!("cannot listen on {} for the bank", cfg.bank_listen)
+                })?)
+            };
         let platform_listener =
             TcpListener::bind(cfg.platform_listen)
                 .await
                 .with_context(|| {
                     format!("cannot listen on {} for the platform", cfg.platform_listen)
                 })?;
-        let bank_addr = bank_listener.local_addr()?;
+        let bank_addr = match &bank_listener {
+            Some(l) => l.local_addr()?,
+            None => cfg.bank_listen,
+        };
         let platform_addr = platform_listener.local_addr()?;
 
         let bank_cfg = bank_node::Config {
@@ -100,9 +111,14 @@ impl RunningPair {
             data_dir: cfg.platform_data_dir.clone(),
             peer_timeout_ms: cfg.peer_timeout_ms,
         };
-        let bank = bank_node::Application::build_on(bank_listener, &bank_cfg, Clock::real())
-            .await
-            .context("cannot start the bank node")?;
+        let bank = match bank_listener {
+            Some(l) => Some(
+                bank_node::Application::build_on(l, &bank_cfg, Clock::real())
+                    .await
+                    .context("cannot start the bank node")?,
+            ),
+            None => None,
+        };
         let platform =
             platform_node::Application::build_on(platform_listener, &platform_cfg, Clock::real())
                 .await
@@ -110,9 +126,11 @@ impl RunningPair {
         Ok(RunningPair {
             bank_addr,
             platform_addr,
-            bank: Node::spawn(|rx| {
-                bank.run_until_stopped(async move {
-                    let _ = rx.await;
+            bank: bank.map(|bank| {
+                Node::spawn(|rx| {
+                    bank.run_until_stopped(async move {
+                        let _ = rx.await;
+                    })
                 })
             }),
             platform: Node::spawn(|rx| {
@@ -141,7 +159,10 @@ impl RunningPair {
     /// Stops both nodes, finishing requests in flight.
     pub async fn stop(mut self) -> anyhow::Result<()> {
         let p = self.platform.stop().await;
-        let b = self.bank.stop().await;
+        let b = match self.bank.as_mut() {
+            Some(bank) => bank.stop().await,
+            None => Ok(()),
+        };
         p.and(b)
     }
 }

@@ -7,6 +7,7 @@ mod faults;
 mod fixtures;
 mod lifecycle;
 mod pay;
+mod processes;
 mod property;
 mod refund;
 mod serving;

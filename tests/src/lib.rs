@@ -29,8 +29,33 @@ use tonic::Status;
 use tonic::transport::Channel;
 use tonic_types::StatusExt;
 
+mod process;
 mod refund;
+pub use process::{BankProcess, free_port};
 pub use refund::{BatchLine, batch_file, sha256_hex};
+
+/// How a test wants its nodes started (the default: both in this process, refund job on demand).
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The bank's refund batch job (default: runs only when asked).
+    pub refund_job: bank_node::RefundJobConfig,
+    /// Run the bank as a process of its own from this executable (the suites pass
+    /// `env!("CARGO_BIN_EXE_e2e-bank-node")`), so that the test can kill and restart it; `None`
+    /// runs both nodes in the test's process.
+    pub bank_exe: Option<std::path::PathBuf>,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            refund_job: bank_node::RefundJobConfig {
+                interval_secs: 0,
+                ..Default::default()
+            },
+            bank_exe: None,
+        }
+    }
+}
 
 /// Which database both nodes run on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +75,8 @@ fn pg_base() -> String {
 /// Both nodes and a client for every service.
 pub struct TestApp {
     pair: Option<RunningPair>,
+    bank_process: Option<BankProcess>,
+    bank_args: Vec<String>,
     /// The teller's counter.
     pub branch: BranchServiceClient<Channel>,
     /// The bank's interbank service (as the platform calls it).
@@ -156,6 +183,11 @@ impl TestApp {
     /// Starts both nodes on `backend`; `None` (after printing why) when PostgreSQL is wanted
     /// but not reachable and not required.
     pub async fn spawn(backend: Backend) -> Option<TestApp> {
+        Self::spawn_with(backend, Options::default()).await
+    }
+
+    /// Like [`TestApp::spawn`], started as `opts` asks.
+    pub async fn spawn_with(backend: Backend, opts: Options) -> Option<TestApp> {
         if std::env::var("TEST_LOG").is_ok() {
             shared::telemetry::init(shared::telemetry::LogFormat::Text);
         }
@@ -204,21 +236,41 @@ impl TestApp {
                 (urls[0].clone(), urls[1].clone())
             }
         };
+        let bank_data_dir = dir.path().join("bank");
+        let bank_listen = match opts.bank_exe {
+            Some(_) => free_port(),
+            None => "127.0.0.1:0".parse().unwrap(),
+        };
         let pair = RunningPair::start(&PairConfig {
-            bank_listen: "127.0.0.1:0".parse().unwrap(),
+            bank_listen,
             platform_listen: "127.0.0.1:0".parse().unwrap(),
             bank_database_url: bank_db.clone(),
             platform_database_url: platform_db.clone(),
-            bank_data_dir: dir.path().join("bank"),
+            bank_data_dir: bank_data_dir.clone(),
             platform_data_dir: dir.path().join("platform"),
             peer_timeout_ms: 5_000,
-            bank_refund_job: bank_node::RefundJobConfig {
-                interval_secs: 0,
-                ..Default::default()
-            },
+            bank_refund_job: opts.refund_job.clone(),
+            bank_elsewhere: opts.bank_exe.is_some(),
         })
         .await
         .expect("both nodes start");
+        let job = &opts.refund_job;
+        let bank_args: Vec<String> = [
+            ("--platform-url", pair.platform_url()),
+            ("--database-url", bank_db.clone()),
+            ("--data-dir", bank_data_dir.display().to_string()),
+            ("--peer-timeout-ms", "5000".to_owned()),
+            ("--refund-job-interval-secs", job.interval_secs.to_string()),
+            ("--refund-chunk-lines", job.chunk_lines.to_string()),
+            ("--refund-job-pause-ms", job.pause_ms.to_string()),
+        ]
+        .into_iter()
+        .flat_map(|(k, v)| [k.to_owned(), v])
+        .collect();
+        let bank_process = match opts.bank_exe {
+            Some(exe) => Some(BankProcess::start(exe, bank_listen, bank_args.clone()).await),
+            None => None,
+        };
         let bank_channel = Channel::from_shared(pair.bank_url())
             .unwrap()
             .connect()
@@ -231,6 +283,8 @@ impl TestApp {
             .expect("platform reachable");
         Some(TestApp {
             pair: Some(pair),
+            bank_process,
+            bank_args,
             branch: BranchServiceClient::new(bank_channel.clone()),
             bank_link: BankLinkServiceClient::new(bank_channel.clone()),
             website: AccountServiceClient::new(platform_channel.clone()),
@@ -249,6 +303,23 @@ impl TestApp {
             pg_dbs,
             _dir: dir,
         })
+    }
+
+    /// The bank process (for a test started with `bank_exe`).
+    pub fn bank_process(&mut self) -> &mut BankProcess {
+        self.bank_process
+            .as_mut()
+            .expect("the test runs the bank as a process (Options::bank_exe)")
+    }
+
+    /// Starts one more bank process on the bank's database and data directory (another instance
+    /// of the same bank), serving on a port of its own; for a test started with `bank_exe`.
+    pub async fn another_bank(&self) -> BankProcess {
+        let first = self
+            .bank_process
+            .as_ref()
+            .expect("the test runs the bank as a process (Options::bank_exe)");
+        BankProcess::start(first.exe().to_owned(), free_port(), self.bank_args.clone()).await
     }
 
     /// Stops the platform node: the bank's calls to it then find nobody.
@@ -681,6 +752,8 @@ fn replace_db(base: &str, name: &str) -> String {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
+        // A bank process first: it holds connections to a database about to be dropped.
+        drop(self.bank_process.take());
         if self.pg_dbs.is_empty() {
             return;
         }

@@ -193,7 +193,7 @@ impl Store {
                 return Ok(ChunkOutcome::Conflict);
             }
         }
-        insert_lines(&mut tx, batch, &decisions, business_date, now_ms).await?;
+        insert_lines(&mut tx, batch, &decisions, worker, business_date, now_ms).await?;
         tx.commit().await?;
         Ok(ChunkOutcome::Applied)
     }
@@ -323,7 +323,7 @@ async fn snapshot(
 }
 
 /// Columns per refund_lines row.
-const LINE_COLUMNS: usize = 12;
+const LINE_COLUMNS: usize = 13;
 /// Rows per INSERT statement (keeps the bind count far below both engines' limits).
 const LINES_PER_INSERT: usize = 200;
 
@@ -331,6 +331,7 @@ async fn insert_lines(
     tx: &mut Transaction<'static, Any>,
     batch: &BatchNo,
     decisions: &[LineDecision],
+    worker: &str,
     date: NaiveDate,
     now_ms: i64,
 ) -> Result<()> {
@@ -340,7 +341,7 @@ async fn insert_lines(
             .map(|i| format!("({})", placeholders(i * LINE_COLUMNS + 1, LINE_COLUMNS)))
             .collect();
         let sql = format!(
-            "INSERT INTO refund_lines (batch_no, seq, refund_id, order_no, amount_text, amount_fen, status, reason_code, reason_text, card_number, business_date, processed_at_ms) VALUES {}",
+            "INSERT INTO refund_lines (batch_no, seq, refund_id, order_no, amount_text, amount_fen, status, reason_code, reason_text, card_number, worker, business_date, processed_at_ms) VALUES {}",
             values.join(", ")
         );
         let mut q = sqlx::query(&sql);
@@ -362,6 +363,7 @@ async fn insert_lines(
                 .bind(code)
                 .bind(text)
                 .bind(card)
+                .bind(worker)
                 .bind(date.clone())
                 .bind(now_ms);
         }
