@@ -167,6 +167,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         peer_timeout_ms: shared::grpc::PEER_TIMEOUT_MS_DEFAULT,
         bank_refund_job: bank_node::RefundJobConfig::default(),
         bank_elsewhere: false,
+        frozen_at: None,
     };
     let pair = RunningPair::start(&cfg).await?;
     if !args.no_demo {

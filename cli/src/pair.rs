@@ -33,6 +33,9 @@ pub struct PairConfig {
     /// Serve the platform only, and reach a bank that runs elsewhere at `bank_listen` (the
     /// end-to-end suites run the bank as a process of its own to kill it).
     pub bank_elsewhere: bool,
+    /// Start both nodes' business clocks frozen at this time (each node keeps its own clock);
+    /// `None`: both run on real time.
+    pub frozen_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 struct Node {
@@ -111,16 +114,20 @@ impl RunningPair {
             data_dir: cfg.platform_data_dir.clone(),
             peer_timeout_ms: cfg.peer_timeout_ms,
         };
+        let clock = || match cfg.frozen_at {
+            Some(t) => Clock::frozen(t),
+            None => Clock::real(),
+        };
         let bank = match bank_listener {
             Some(l) => Some(
-                bank_node::Application::build_on(l, &bank_cfg, Clock::real())
+                bank_node::Application::build_on(l, &bank_cfg, clock())
                     .await
                     .context("cannot start the bank node")?,
             ),
             None => None,
         };
         let platform =
-            platform_node::Application::build_on(platform_listener, &platform_cfg, Clock::real())
+            platform_node::Application::build_on(platform_listener, &platform_cfg, clock())
                 .await
                 .context("cannot start the platform node")?;
         Ok(RunningPair {

@@ -1,7 +1,9 @@
 //! Batch refunds: the platform pushes a batch file, the bank's job processes it line by line, the
 //! platform fetches and applies the result file.
 
-use e2e_tests::{TestApp, assert_refused, batch_file, on_both_backends, sha256_hex};
+use e2e_tests::{
+    Backend, Options, TestApp, assert_refused, batch_file, on_both_backends, sha256_hex,
+};
 use proto::bank::v1 as bank;
 use proto::platform::v1 as platform;
 use shared::Money;
@@ -16,6 +18,18 @@ on_both_backends!(
     a_closed_card_cannot_receive_a_refund,
     a_hundred_thousand_line_batch_goes_through,
 );
+
+mod scheduled {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite_the_job_runs_by_itself_each_interval_of_business_time() {
+        super::runs_by_itself(super::Backend::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres_the_job_runs_by_itself_each_interval_of_business_time() {
+        super::runs_by_itself(super::Backend::Postgres).await;
+    }
+}
 
 fn m(s: &str) -> Money {
     Money::parse(s).unwrap()
@@ -431,5 +445,54 @@ async fn a_hundred_thousand_line_batch_goes_through(app: TestApp) {
     assert_eq!(
         (failed[0].seq, failed[0].reason_code.as_str()),
         (LINES as u64 + 1, "REFUND_EXCEEDS_PAYMENT")
+    );
+}
+
+/// The bank's job every 300 s of business time, both clocks frozen: only moving the clock makes
+/// the job due, and nobody calls RunRefundJob.
+async fn runs_by_itself(backend: Backend) {
+    use proto::sim::v1::set_clock_request::Move;
+    let mut opts = Options {
+        frozen_at: Some("2031-11-05T02:00:00Z".parse().unwrap()),
+        ..Options::default()
+    };
+    opts.refund_job.interval_secs = 300;
+    let Some(app) = TestApp::spawn_with(backend, opts).await else {
+        return;
+    };
+    let p = app.payer("定时", "1000.00", "5000.00").await;
+    let o = app.paid_orders(&p, "SJ", &["40.00"]).await;
+    let before = app.balance(&p.customer.card_number).await;
+    app.upload(&batch_file("SJ-1", &[("S1", &o[0], "15.00")]))
+        .await
+        .unwrap();
+
+    app.clock(Move::AdvanceMs(299_000)).await;
+    assert_eq!(
+        app.bank_batch("SJ-1").await.unwrap().status,
+        bank::RefundBatchStatus::Accepted as i32,
+        "not due before 300 s of business time"
+    );
+    app.clock(Move::AdvanceMs(1_000)).await;
+    // Wait on the batch's state: each look is one query; the scheduler looks every 250 ms.
+    let done = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        loop {
+            let b = app.bank_batch("SJ-1").await.unwrap();
+            if b.status == bank::RefundBatchStatus::Done as i32 {
+                break b;
+            }
+        }
+    })
+    .await
+    .expect("the scheduled job finishes the batch within 20 s");
+    assert_eq!(done.result.unwrap().success_amount, "15.00");
+    assert_eq!(
+        app.balance(&p.customer.card_number).await,
+        before.checked_add(m("15.00")).unwrap()
+    );
+    let ready = app.platform_batch("SJ-1").await.unwrap();
+    assert_eq!(
+        ready.status,
+        platform::PlatformRefundBatchStatus::ResultReady as i32
     );
 }

@@ -43,6 +43,8 @@ pub struct Options {
     /// `env!("CARGO_BIN_EXE_e2e-bank-node")`), so that the test can kill and restart it; `None`
     /// runs both nodes in the test's process.
     pub bank_exe: Option<std::path::PathBuf>,
+    /// Start both nodes' clocks frozen at this time (in-process nodes only); `None`: real time.
+    pub frozen_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Default for Options {
@@ -53,6 +55,7 @@ impl Default for Options {
                 ..Default::default()
             },
             bank_exe: None,
+            frozen_at: None,
         }
     }
 }
@@ -188,6 +191,10 @@ impl TestApp {
 
     /// Like [`TestApp::spawn`], started as `opts` asks.
     pub async fn spawn_with(backend: Backend, opts: Options) -> Option<TestApp> {
+        assert!(
+            opts.frozen_at.is_none() || opts.bank_exe.is_none(),
+            "a bank process starts on real time; freeze it through the simulator API"
+        );
         if std::env::var("TEST_LOG").is_ok() {
             shared::telemetry::init(shared::telemetry::LogFormat::Text);
         }
@@ -251,6 +258,7 @@ impl TestApp {
             peer_timeout_ms: 5_000,
             bank_refund_job: opts.refund_job.clone(),
             bank_elsewhere: opts.bank_exe.is_some(),
+            frozen_at: opts.frozen_at,
         })
         .await
         .expect("both nodes start");
