@@ -197,19 +197,8 @@ impl Progress {
 
 /// The SHA-256 and size of a file, read once.
 fn hash_file(path: &Path) -> anyhow::Result<(String, u64)> {
-    let mut f =
-        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut sum = Sha256Sum::default();
-    let mut buf = vec![0; SEND_CHUNK_BYTES];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        sum.update(&buf[..n]);
-    }
-    let size = sum.bytes();
-    Ok((sum.hex(), size))
+    let f = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    Sha256Sum::of_reader(f).with_context(|| format!("cannot read {}", path.display()))
 }
 
 /// Uploads a batch file in chunks, a few chunks in memory at most.

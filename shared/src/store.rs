@@ -196,6 +196,16 @@ pub fn bad(col: &str) -> anyhow::Error {
     anyhow::anyhow!("stored value in column {col} is not valid")
 }
 
+/// A count or size for a BIGINT column.
+pub fn bigint(v: u64) -> anyhow::Result<i64> {
+    i64::try_from(v).map_err(|_| anyhow::anyhow!("{v} does not fit a BIGINT"))
+}
+
+/// A BIGINT column read back as a count or size.
+pub fn unsigned(v: i64) -> anyhow::Result<u64> {
+    u64::try_from(v).map_err(|_| anyhow::anyhow!("stored count {v} is negative"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

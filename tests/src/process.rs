@@ -43,6 +43,11 @@ impl BankProcess {
         p
     }
 
+    /// Its process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// The executable it runs.
     pub fn exe(&self) -> &std::path::Path {
         &self.exe

@@ -74,6 +74,36 @@ impl TestApp {
             .map(|r| r.into_inner().batch.unwrap())
     }
 
+    /// Uploads a batch file from disk, streaming it in chunks (a few chunks in memory at most).
+    pub async fn upload_file(
+        &self,
+        path: &std::path::Path,
+    ) -> Result<platform::PlatformRefundBatch, Status> {
+        use platform::upload_refund_batch_request::Part;
+        use tokio_stream::StreamExt;
+        let p = path.to_owned();
+        let (sha256, size) =
+            tokio::task::spawn_blocking(move || Sha256Sum::of_reader(std::fs::File::open(&p)?))
+                .await
+                .expect("hashing")
+                .expect("read the batch file");
+        let head = platform::UploadRefundBatchRequest {
+            part: Some(Part::Head(platform::RefundUploadHead {
+                sha256,
+                size_bytes: size,
+            })),
+        };
+        let chunks = tokio_stream::wrappers::ReceiverStream::new(shared::files::read_chunks(path))
+            .map(|c| platform::UploadRefundBatchRequest {
+                part: Some(Part::Chunk(c.expect("read the batch file"))),
+            });
+        self.refunds
+            .clone()
+            .upload_refund_batch(tokio_stream::iter([head]).chain(chunks))
+            .await
+            .map(|r| r.into_inner().batch.unwrap())
+    }
+
     /// Pushes a file to the bank straight, announced with `sha256` and `size`.
     pub async fn push_to_bank(
         &self,

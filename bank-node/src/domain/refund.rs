@@ -11,7 +11,7 @@ use chrono::NaiveDate;
 use shared::Money;
 use shared::domain::{BatchNo, OrderNo, RefundAmount, RefundId};
 use shared::files::refund::{
-    BatchRecord, Outcome, ResultHeader, ResultRecord, check_batch, result_text,
+    BatchRecord, Outcome, ResultFigures, ResultHeader, ResultRecord, check_batch, result_text,
 };
 use shared::files::{Area, FileError, LineReader, ReadError, Received, Upload};
 use tracing::Instrument;
@@ -82,20 +82,8 @@ pub struct RefundBatch {
 pub struct BatchResult {
     /// Its name in the file store.
     pub file_name: String,
-    /// Its SHA-256.
-    pub sha256: String,
-    /// Its size, bytes.
-    pub size: u64,
-    /// The business date the batch was finished on.
-    pub business_date: NaiveDate,
-    /// Lines that credited the card.
-    pub success_count: u64,
-    /// Amount credited.
-    pub success_total: Money,
-    /// Lines that failed.
-    pub failed_count: u64,
-    /// Valid amounts of the lines that failed.
-    pub failed_total: Money,
+    /// Its hash, size, date, counts and totals.
+    pub figures: ResultFigures,
     /// When finished, ms.
     pub done_at_ms: i64,
 }
@@ -362,7 +350,17 @@ impl Bank {
 
     /// Runs the refund batch job: every batch not yet DONE that no other process holds, oldest
     /// first, to the end. One job at a time per process. The batches finished.
+    ///
+    /// The job runs in a task of its own: whoever asked may stop waiting (a call cut off by the
+    /// server's request time limit on a batch of millions of lines) and it still runs to the end.
     pub async fn run_refund_job(&self) -> Result<Vec<BatchNo>, BankError> {
+        let bank = self.clone();
+        tokio::spawn(async move { bank.refund_job_to_the_end().await }.in_current_span())
+            .await
+            .map_err(anyhow::Error::from)?
+    }
+
+    async fn refund_job_to_the_end(&self) -> Result<Vec<BatchNo>, BankError> {
         let _one_at_a_time = self.refund_job.lock().await;
         let mut finished = Vec::new();
         while let Some(claim) = self.store.claim_refund_batch().await? {
@@ -420,9 +418,9 @@ impl Bank {
         }
         let result = self.write_result(&batch).await?;
         tracing::info!(
-            succeeded = result.success_count,
-            credited = %result.success_total,
-            failed = result.failed_count,
+            succeeded = result.figures.success_count,
+            credited = %result.figures.success_total,
+            failed = result.figures.failed_count,
             "refund batch done"
         );
         self.store.finish_refund_batch(claim, &result).await?;
@@ -515,13 +513,15 @@ impl Bank {
             .map_err(io)?;
         Ok(BatchResult {
             file_name,
-            sha256,
-            size,
-            business_date,
-            success_count: ok,
-            success_total: ok_total,
-            failed_count: bad,
-            failed_total: bad_total,
+            figures: ResultFigures {
+                sha256,
+                size,
+                business_date,
+                success_count: ok,
+                success_total: ok_total,
+                failed_count: bad,
+                failed_total: bad_total,
+            },
             done_at_ms: self.clock.now_ms(),
         })
     }

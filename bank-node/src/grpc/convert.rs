@@ -131,15 +131,18 @@ pub fn refund_batch(b: &crate::domain::RefundBatch) -> pb::RefundBatch {
         size_bytes: b.size,
         accepted_at: Some(timestamp(from_ms(b.accepted_at_ms))),
         processed_count: b.processed,
-        result: b.result.as_ref().map(|r| pb::RefundResultSummary {
-            sha256: r.sha256.clone(),
-            size_bytes: r.size,
-            business_date: r.business_date.to_string(),
-            success_count: r.success_count,
-            success_amount: r.success_total.to_string(),
-            failed_count: r.failed_count,
-            failed_amount: r.failed_total.to_string(),
-            done_at: Some(timestamp(from_ms(r.done_at_ms))),
+        result: b.result.as_ref().map(|r| {
+            let f = &r.figures;
+            pb::RefundResultSummary {
+                sha256: f.sha256.clone(),
+                size_bytes: f.size,
+                business_date: f.business_date.to_string(),
+                success_count: f.success_count,
+                success_amount: f.success_total.to_string(),
+                failed_count: f.failed_count,
+                failed_amount: f.failed_total.to_string(),
+                done_at: Some(timestamp(from_ms(r.done_at_ms))),
+            }
         }),
     }
 }

@@ -1,8 +1,6 @@
 //! BankRefundService: the bank's file server for refund batches, and BatchJobService, the
 //! simulator's trigger for the batch job.
 
-use std::pin::Pin;
-
 use proto::bank::v1 as pb;
 use proto::bank::v1::bank_refund_service_server::BankRefundService;
 use proto::bank::v1::push_refund_batch_request::Part;
@@ -12,8 +10,7 @@ use shared::domain::BatchNo;
 use shared::error::ParseField;
 use shared::fault::{Call, Side};
 use shared::files::FileError;
-use shared::grpc::with_faults_once;
-use tokio_stream::{Stream, StreamExt, wrappers::ReceiverStream};
+use shared::grpc::{FileStream, file_stream, with_faults_once};
 use tonic::{Request, Response, Status, Streaming};
 
 use super::{convert, cut, handle};
@@ -23,7 +20,7 @@ pub struct Refunds(pub Bank);
 
 pub struct Jobs(pub Bank);
 
-type ChunkStream = Pin<Box<dyn Stream<Item = Result<pb::FileChunk, Status>> + Send>>;
+type ChunkStream = FileStream<pb::FileChunk>;
 
 fn head(h: Option<pb::RefundBatchHead>) -> Result<PushHead, BankError> {
     let h = h.ok_or_else(|| {
@@ -133,13 +130,7 @@ impl BankRefundService for Refunds {
             handle(&self.0, "DownloadRefundResult", &cut(&r.batch_no), async {
                 let no = BatchNo::parse(&r.batch_no).field("batch_no")?;
                 let path = self.0.refund_result_path(&no).await?;
-                let chunks = ReceiverStream::new(shared::files::read_chunks(&path)).map(|c| {
-                    c.map(|data| pb::FileChunk { data }).map_err(|e| {
-                        tracing::error!(error = %e, "cannot read a result file");
-                        Status::internal("internal error in the bank")
-                    })
-                });
-                Ok(Box::pin(chunks) as ChunkStream)
+                Ok(file_stream(&path, |data| pb::FileChunk { data }))
             })
             .await
         })

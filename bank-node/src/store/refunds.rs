@@ -11,7 +11,8 @@ use std::collections::{HashMap, HashSet};
 use chrono::NaiveDate;
 use shared::Money;
 use shared::domain::{BatchNo, OrderNo, RefundId};
-use shared::store::{Backend, bad, int, opt_text, text};
+use shared::files::refund::ResultFigures;
+use shared::store::{Backend, bad, bigint, int, opt_text, text, unsigned};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
@@ -56,10 +57,10 @@ impl Store {
         .bind(b.batch_no.as_str())
         .bind(&b.receipt_no)
         .bind(&b.sha256)
-        .bind(to_i64(b.size)?)
+        .bind(bigint(b.size)?)
         .bind(&b.file_name)
         .bind(b.business_date.to_string())
-        .bind(to_i64(b.record_count)?)
+        .bind(bigint(b.record_count)?)
         .bind(b.total.fen())
         .bind(b.accepted_at_ms)
         .execute(&mut *tx)
@@ -118,8 +119,8 @@ impl Store {
         Ok(Some(Claim {
             lock,
             batch: batch_from_row(&row)?,
-            next_seq: to_u64(int(&row, "next_seq")?)?,
-            offset: to_u64(int(&row, "byte_offset")?)?,
+            next_seq: unsigned(int(&row, "next_seq")?)?,
+            offset: unsigned(int(&row, "byte_offset")?)?,
         }))
     }
 
@@ -144,12 +145,12 @@ impl Store {
             "UPDATE refund_progress SET next_seq = $1, byte_offset = $2, worker = $3, updated_at_ms = $4, \
              started_at_ms = COALESCE(started_at_ms, $4) WHERE batch_no = $5 AND next_seq = $6",
         )
-        .bind(to_i64(from_seq + lines.len() as u64)?)
-        .bind(to_i64(next_offset)?)
+        .bind(bigint(from_seq + lines.len() as u64)?)
+        .bind(bigint(next_offset)?)
         .bind(worker)
         .bind(now_ms)
         .bind(batch.as_str())
-        .bind(to_i64(from_seq)?)
+        .bind(bigint(from_seq)?)
         .execute(&mut *tx)
         .await?;
         if moved.rows_affected() != 1 {
@@ -215,7 +216,7 @@ impl Store {
         .bind(batch.as_str())
         .fetch_one(&self.pool)
         .await?;
-        let n = |c: &str| -> Result<u64> { to_u64(int(&row, c)?) };
+        let n = |c: &str| -> Result<u64> { unsigned(int(&row, c)?) };
         let m = |c: &str| -> Result<Money> { Money::from_fen(int(&row, c)?).ok_or_else(|| bad(c)) };
         Ok((
             n("lines")?,
@@ -238,7 +239,7 @@ impl Store {
              FROM refund_lines WHERE batch_no = $1 AND seq > $2 ORDER BY seq LIMIT $3",
         )
         .bind(batch.as_str())
-        .bind(to_i64(after)?)
+        .bind(bigint(after)?)
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
@@ -253,13 +254,13 @@ impl Store {
              failed_count = $7, failed_fen = $8, done_at_ms = $9 WHERE batch_no = $10 AND status = 'ACCEPTED'",
         )
         .bind(&r.file_name)
-        .bind(&r.sha256)
-        .bind(to_i64(r.size)?)
-        .bind(r.business_date.to_string())
-        .bind(to_i64(r.success_count)?)
-        .bind(r.success_total.fen())
-        .bind(to_i64(r.failed_count)?)
-        .bind(r.failed_total.fen())
+        .bind(&r.figures.sha256)
+        .bind(bigint(r.figures.size)?)
+        .bind(r.figures.business_date.to_string())
+        .bind(bigint(r.figures.success_count)?)
+        .bind(r.figures.success_total.fen())
+        .bind(bigint(r.figures.failed_count)?)
+        .bind(r.figures.failed_total.fen())
         .bind(r.done_at_ms)
         .bind(claim.batch.batch_no.as_str());
         match claim.lock {
@@ -354,7 +355,7 @@ async fn insert_lines(
             };
             q = q
                 .bind(batch.as_str())
-                .bind(to_i64(d.seq)?)
+                .bind(bigint(d.seq)?)
                 .bind(d.refund_id.as_str())
                 .bind(d.order_no.as_str())
                 .bind(d.amount_text.clone())
@@ -380,33 +381,27 @@ fn placeholders(from: usize, n: usize) -> String {
         .join(", ")
 }
 
-fn to_i64(v: u64) -> Result<i64> {
-    i64::try_from(v).map_err(|_| anyhow::anyhow!("{v} does not fit a BIGINT"))
-}
-
-fn to_u64(v: i64) -> Result<u64> {
-    u64::try_from(v).map_err(|_| anyhow::anyhow!("{v} is negative"))
-}
-
 fn batch_from_row(r: &AnyRow) -> Result<RefundBatch> {
     let opt_int = |col: &str| -> Result<Option<i64>> { Ok(r.try_get::<Option<i64>, _>(col)?) };
     let money = |fen: i64, col: &str| Money::from_fen(fen).ok_or_else(|| bad(col));
     let date = |s: String, col: &str| s.parse::<NaiveDate>().map_err(|_| bad(col));
     let status = text(r, "status")?;
-    let next_seq = to_u64(int(r, "next_seq")?)?;
+    let next_seq = unsigned(int(r, "next_seq")?)?;
     let result = match opt_text(r, "result_file_name")? {
         Some(file_name) if status == "DONE" => Some(BatchResult {
             file_name,
-            sha256: opt_text(r, "result_sha256")?.ok_or_else(|| bad("result_sha256"))?,
-            size: to_u64(opt_int("result_size_bytes")?.unwrap_or_default())?,
-            business_date: date(
-                opt_text(r, "result_business_date")?.unwrap_or_default(),
-                "result_business_date",
-            )?,
-            success_count: to_u64(opt_int("success_count")?.unwrap_or_default())?,
-            success_total: money(opt_int("success_fen")?.unwrap_or_default(), "success_fen")?,
-            failed_count: to_u64(opt_int("failed_count")?.unwrap_or_default())?,
-            failed_total: money(opt_int("failed_fen")?.unwrap_or_default(), "failed_fen")?,
+            figures: ResultFigures {
+                sha256: opt_text(r, "result_sha256")?.ok_or_else(|| bad("result_sha256"))?,
+                size: unsigned(opt_int("result_size_bytes")?.unwrap_or_default())?,
+                business_date: date(
+                    opt_text(r, "result_business_date")?.unwrap_or_default(),
+                    "result_business_date",
+                )?,
+                success_count: unsigned(opt_int("success_count")?.unwrap_or_default())?,
+                success_total: money(opt_int("success_fen")?.unwrap_or_default(), "success_fen")?,
+                failed_count: unsigned(opt_int("failed_count")?.unwrap_or_default())?,
+                failed_total: money(opt_int("failed_fen")?.unwrap_or_default(), "failed_fen")?,
+            },
             done_at_ms: opt_int("done_at_ms")?.unwrap_or_default(),
         }),
         _ => None,
@@ -415,10 +410,10 @@ fn batch_from_row(r: &AnyRow) -> Result<RefundBatch> {
         batch_no: BatchNo::parse(&text(r, "batch_no")?).map_err(|_| bad("batch_no"))?,
         receipt_no: text(r, "receipt_no")?,
         sha256: text(r, "sha256")?,
-        size: to_u64(int(r, "size_bytes")?)?,
+        size: unsigned(int(r, "size_bytes")?)?,
         file_name: text(r, "file_name")?,
         business_date: date(text(r, "business_date")?, "business_date")?,
-        record_count: to_u64(int(r, "record_count")?)?,
+        record_count: unsigned(int(r, "record_count")?)?,
         total: money(int(r, "total_fen")?, "total_fen")?,
         accepted_at_ms: int(r, "accepted_at_ms")?,
         status: match (status.as_str(), opt_int("started_at_ms")?) {
@@ -445,7 +440,7 @@ fn line_from_row(r: &AnyRow) -> Result<LineDecision> {
         },
     };
     Ok(LineDecision {
-        seq: to_u64(int(r, "seq")?)?,
+        seq: unsigned(int(r, "seq")?)?,
         refund_id: RefundId::parse(&text(r, "refund_id")?).map_err(|_| bad("refund_id"))?,
         order_no: OrderNo::parse(&text(r, "order_no")?).map_err(|_| bad("order_no"))?,
         amount_text: text(r, "amount_text")?,

@@ -92,6 +92,8 @@ pub struct Platform {
     pay_passwords: Arc<VerifiedCache>,
     bank_files: Arc<dyn BankFiles>,
     files: FileStore,
+    /// One result fetch at a time: a fetch runs to the end even when its caller stops waiting.
+    result_fetch: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// A peer failure as the platform's refusal: the bank's own refusal relayed as it is, or
@@ -141,6 +143,7 @@ impl Platform {
             pay_passwords: Arc::new(VerifiedCache::default()),
             bank_files,
             files,
+            result_fetch: Arc::default(),
         }
     }
 

@@ -5,6 +5,7 @@
 
 use std::convert::Infallible;
 use std::path::{Path, PathBuf};
+use tracing::Instrument;
 
 use chrono::NaiveDate;
 use shared::domain::{BatchNo, OrderNo, RefundAmount, RefundId};
@@ -60,24 +61,7 @@ impl BatchStatus {
     }
 }
 
-/// A result file's figures, as the bank announces them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ResultFigures {
-    /// SHA-256 of the result file.
-    pub sha256: String,
-    /// Its size, bytes.
-    pub size: u64,
-    /// The bank's business date the batch was finished on.
-    pub business_date: NaiveDate,
-    /// Lines that succeeded.
-    pub success_count: u64,
-    /// Amount credited.
-    pub success_total: Money,
-    /// Lines that failed.
-    pub failed_count: u64,
-    /// Valid amounts of the lines that failed.
-    pub failed_total: Money,
-}
+pub use shared::files::refund::ResultFigures;
 
 /// A refusal of a file, with the line and field at fault where the refuser named them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -463,7 +447,23 @@ impl Platform {
 
     /// Fetches a finished batch's result file from the bank, checks it and applies it. Applying
     /// twice changes nothing.
+    ///
+    /// The fetch runs in a task of its own, one at a time: a caller cut off by the server's
+    /// request time limit on a result of millions of lines leaves it running to the end.
     pub async fn fetch_refund_result(&self, no: &BatchNo) -> Result<RefundBatch, PlatformError> {
+        let (platform, no) = (self.clone(), no.clone());
+        tokio::spawn(
+            async move {
+                let _one_at_a_time = platform.result_fetch.lock().await;
+                platform.fetch_and_apply(&no).await
+            }
+            .in_current_span(),
+        )
+        .await
+        .map_err(anyhow::Error::from)?
+    }
+
+    async fn fetch_and_apply(&self, no: &BatchNo) -> Result<RefundBatch, PlatformError> {
         let b = self.refund_batch(no).await?;
         let figures = match (&b.status, &b.result) {
             (BatchStatus::Done, _) => return Ok(b),

@@ -1,7 +1,5 @@
 //! RefundOpsService: settlement staff's batch refunds.
 
-use std::pin::Pin;
-
 use proto::platform::v1 as pb;
 use proto::platform::v1::refund_ops_service_server::RefundOpsService;
 use proto::platform::v1::upload_refund_batch_request::Part;
@@ -9,7 +7,7 @@ use shared::FieldError;
 use shared::domain::{BatchNo, OrderNo, RefundAmount, RefundId};
 use shared::error::ParseField;
 use shared::files::FileError;
-use tokio_stream::{Stream, StreamExt, wrappers::ReceiverStream};
+use shared::grpc::{FileStream, file_stream};
 use tonic::{Request, Response, Status, Streaming};
 
 use super::{cut, handle};
@@ -19,7 +17,7 @@ use crate::domain::{
 
 pub struct Refunds(pub Platform);
 
-type ChunkStream = Pin<Box<dyn Stream<Item = Result<pb::RefundFileChunk, Status>> + Send>>;
+type ChunkStream = FileStream<pb::RefundFileChunk>;
 
 /// ListRefunds answers this many when not told.
 const LIST_DEFAULT: u32 = 100;
@@ -216,13 +214,7 @@ impl RefundOpsService for Refunds {
         let r = req.into_inner();
         handle(&self.0, "DownloadRefundResult", &cut(&r.batch_no), async {
             let path = self.0.refund_result_path(&batch_no(&r.batch_no)?).await?;
-            let chunks = ReceiverStream::new(shared::files::read_chunks(&path)).map(|c| {
-                c.map(|data| pb::RefundFileChunk { data }).map_err(|e| {
-                    tracing::error!(error = %e, "cannot read a result file");
-                    Status::internal("internal error in the platform")
-                })
-            });
-            Ok(Box::pin(chunks) as ChunkStream)
+            Ok(file_stream(&path, |data| pb::RefundFileChunk { data }))
         })
         .await
     }

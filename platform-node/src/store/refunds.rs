@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use chrono::NaiveDate;
 use shared::domain::BatchNo;
 use shared::files::refund::{Outcome, ResultRecord};
-use shared::store::{bad, int, opt_text, text};
+use shared::store::{bad, bigint, int, opt_text, text};
 use shared::{ErrorClass, Money, PeerRefusal};
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -50,10 +50,10 @@ impl Store {
         )
         .bind(b.batch_no.as_str())
         .bind(&b.sha256)
-        .bind(to_i64(b.size)?)
+        .bind(bigint(b.size)?)
         .bind(&b.file_name)
         .bind(b.business_date.to_string())
-        .bind(to_i64(b.record_count)?)
+        .bind(bigint(b.record_count)?)
         .bind(b.total.fen())
         .bind(b.created_at_ms)
         .execute(&self.pool)
@@ -77,7 +77,7 @@ impl Store {
         .bind(&r.refusal.reason)
         .bind(&r.refusal.message)
         .bind(&r.refusal.domain)
-        .bind(r.line.map(to_i64).transpose()?)
+        .bind(r.line.map(bigint).transpose()?)
         .bind(r.field.clone())
         .bind(now_ms)
         .bind(no.as_str())
@@ -109,13 +109,13 @@ impl Store {
         .bind(status.code())
         .bind(&bank.receipt_no)
         .bind(bank.accepted_at_ms)
-        .bind(to_i64(bank.processed)?)
+        .bind(bigint(bank.processed)?)
         .bind(r.map(|r| r.sha256.clone()))
-        .bind(r.map(|r| to_i64(r.size)).transpose()?)
+        .bind(r.map(|r| bigint(r.size)).transpose()?)
         .bind(r.map(|r| r.business_date.to_string()))
-        .bind(r.map(|r| to_i64(r.success_count)).transpose()?)
+        .bind(r.map(|r| bigint(r.success_count)).transpose()?)
         .bind(r.map(|r| r.success_total.fen()))
-        .bind(r.map(|r| to_i64(r.failed_count)).transpose()?)
+        .bind(r.map(|r| bigint(r.failed_count)).transpose()?)
         .bind(r.map(|r| r.failed_total.fen()))
         .bind(now_ms)
         .bind(no.as_str())
@@ -166,7 +166,7 @@ impl Store {
                 };
                 q = q
                     .bind(no.as_str())
-                    .bind(to_i64(l.seq)?)
+                    .bind(bigint(l.seq)?)
                     .bind(l.refund_id.as_str())
                     .bind(l.order_no.as_str())
                     .bind(l.amount.clone())
@@ -231,7 +231,7 @@ impl Store {
         .bind(f.batch_no.as_ref().map(|b| b.as_str()).unwrap_or(""))
         .bind(f.order_no.as_ref().map(|o| o.as_str()).unwrap_or(""))
         .bind(i64::from(f.failed_only))
-        .bind(to_i64(f.after_seq)?)
+        .bind(bigint(f.after_seq)?)
         .bind(i64::from(f.limit))
         .fetch_all(&self.pool)
         .await?;
@@ -250,10 +250,6 @@ impl Store {
             })
             .collect()
     }
-}
-
-fn to_i64(v: u64) -> Result<i64> {
-    i64::try_from(v).map_err(|_| anyhow::anyhow!("{v} does not fit a BIGINT"))
 }
 
 fn batch_from_row(r: &AnyRow) -> Result<RefundBatch> {

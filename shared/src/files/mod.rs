@@ -356,6 +356,25 @@ impl Sha256Sum {
     pub fn hex(self) -> String {
         hex::encode(self.hasher.finalize())
     }
+
+    /// The hex SHA-256 and size of everything `r` yields, read in buffer-sized pieces.
+    pub fn of_reader(mut r: impl Read) -> io::Result<(String, u64)> {
+        let mut sum = Sha256Sum::default();
+        io::copy(&mut r, &mut sum)?;
+        let size = sum.bytes();
+        Ok((sum.hex(), size))
+    }
+}
+
+impl Write for Sha256Sum {
+    fn write(&mut self, chunk: &[u8]) -> io::Result<usize> {
+        self.update(chunk);
+        Ok(chunk.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Whether `s` is a SHA-256 digest in lower-case hex.

@@ -90,6 +90,25 @@ pub struct ResultHeader {
     pub failed_total: Money,
 }
 
+/// A result file's figures: what the bank announces with the file, and what its header says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResultFigures {
+    /// SHA-256 of the result file.
+    pub sha256: String,
+    /// Its size, bytes.
+    pub size: u64,
+    /// The bank's business date the batch was finished on.
+    pub business_date: NaiveDate,
+    /// Lines that succeeded.
+    pub success_count: u64,
+    /// Amount credited.
+    pub success_total: Money,
+    /// Lines that failed.
+    pub failed_count: u64,
+    /// Valid amounts of the lines that failed.
+    pub failed_total: Money,
+}
+
 /// One answer: `D|seq|refund_id|order_no|amount|S|` `|` (success) or `…|F|code|text`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResultRecord {

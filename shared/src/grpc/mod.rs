@@ -339,6 +339,28 @@ pub fn timestamp(t: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
     }
 }
 
+/// A server-streaming reply of file chunks.
+pub type FileStream<M> =
+    std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<M, Status>> + Send>>;
+
+/// Streams a stored file as messages of at most 64 KiB (`wrap` makes a chunk a message), a few
+/// chunks in memory at a time; a read error is logged and ends the stream with INTERNAL.
+pub fn file_stream<M: Send + 'static>(
+    path: &std::path::Path,
+    wrap: fn(Vec<u8>) -> M,
+) -> FileStream<M> {
+    use tokio_stream::StreamExt;
+    let chunks = tokio_stream::wrappers::ReceiverStream::new(crate::files::read_chunks(path)).map(
+        move |c| {
+            c.map(wrap).map_err(|e| {
+                tracing::error!(error = %e, "cannot read a stored file");
+                Status::internal("internal error")
+            })
+        },
+    );
+    Box::pin(chunks)
+}
+
 /// Where a node writes its audit lines.
 pub trait Audit: Sync {
     /// Appends one line: the operation, its subject (never a full card number or a secret), the
