@@ -16,6 +16,7 @@ on_both_backends!(
     a_batch_number_takes_one_file_and_a_repeat_answers_the_first_receipt,
     staff_build_a_batch_from_the_platforms_own_orders,
     a_closed_card_cannot_receive_a_refund,
+    each_malformed_amount_fails_its_own_line,
     a_hundred_thousand_line_batch_goes_through,
 );
 
@@ -396,6 +397,42 @@ async fn a_closed_card_cannot_receive_a_refund(app: TestApp) {
     assert_eq!(app.balance(&p.customer.card_number).await, before);
     let text = String::from_utf8(app.bank_result_file("CLOSED").await.unwrap()).unwrap();
     assert!(text.contains("|F|CARD_CLOSED|"), "{text}");
+}
+
+async fn each_malformed_amount_fails_its_own_line(app: TestApp) {
+    let p = app.payer("退七", "1000.00", "5000.00").await;
+    let o = app.paid_orders(&p, "MA", &["10.00"]).await;
+    let before = app.balance(&p.customer.card_number).await;
+    let amounts = ["1.234", "-5", "abc", "", "0.00", "5000.01", "2.50"];
+    let ids: Vec<String> = (1..=amounts.len()).map(|i| format!("MA{i}")).collect();
+    let lines: Vec<(&str, &str, &str)> = ids
+        .iter()
+        .zip(amounts)
+        .map(|(id, a)| (id.as_str(), o[0].as_str(), a))
+        .collect();
+    let up = app.upload(&batch_file("MA-1", &lines)).await.unwrap();
+    assert_eq!(up.total_amount, "2.50", "only valid amounts add up");
+    assert_eq!(app.run_refund_job().await, ["MA-1"]);
+    app.fetch_result("MA-1").await.unwrap();
+    let got: Vec<(String, bool, String)> = app
+        .refunds_of("MA-1")
+        .await
+        .into_iter()
+        .map(|l| (l.amount, l.success, l.reason_code))
+        .collect();
+    let want: Vec<(String, bool, String)> = amounts
+        .iter()
+        .map(|a| {
+            let ok = *a == "2.50";
+            let why = if ok { "" } else { "AMOUNT_INVALID" };
+            (a.to_string(), ok, why.to_owned())
+        })
+        .collect();
+    assert_eq!(got, want);
+    assert_eq!(
+        app.balance(&p.customer.card_number).await,
+        before.checked_add(m("2.50")).unwrap()
+    );
 }
 
 async fn a_hundred_thousand_line_batch_goes_through(app: TestApp) {
