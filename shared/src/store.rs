@@ -196,6 +196,16 @@ pub fn bad(col: &str) -> anyhow::Error {
     anyhow::anyhow!("stored value in column {col} is not valid")
 }
 
+/// Whether PostgreSQL aborted a transaction that may simply be run again: a deadlock (40P01) or
+/// a serialization failure (40001).
+pub fn is_transient(e: &anyhow::Error) -> bool {
+    let code = e
+        .downcast_ref::<sqlx::Error>()
+        .and_then(|e| e.as_database_error())
+        .and_then(|d| d.code());
+    matches!(code.as_deref(), Some("40P01" | "40001"))
+}
+
 /// A count or size for a BIGINT column.
 pub fn bigint(v: u64) -> anyhow::Result<i64> {
     i64::try_from(v).map_err(|_| anyhow::anyhow!("{v} does not fit a BIGINT"))

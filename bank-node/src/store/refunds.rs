@@ -6,7 +6,7 @@
 //! the lock. On SQLite (one process) the job's in-process lock is enough. Either way each chunk
 //! moves the cursor only from the value it started at, so no line is processed twice.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
 use chrono::NaiveDate;
 use shared::Money;
@@ -126,9 +126,44 @@ impl Store {
 
     /// Applies one chunk of lines in one transaction: moves the cursor from `from_seq` to past the
     /// chunk (at `next_offset`), asks `decide` what becomes of each line given the orders and
-    /// refund ids as they stand, then records every line and credits the cards.
+    /// refund ids as they stand, then records every line and credits the cards. A transaction
+    /// the database aborted for a deadlock or a serialization failure is a `Conflict`: nothing
+    /// was applied; decide again.
     #[allow(clippy::too_many_arguments)]
     pub async fn apply_refund_chunk(
+        &self,
+        batch: &BatchNo,
+        from_seq: u64,
+        lines: &[RefundLine],
+        next_offset: u64,
+        worker: &str,
+        now_ms: i64,
+        business_date: NaiveDate,
+        decide: impl FnOnce(RefundSnapshot) -> Vec<LineDecision>,
+    ) -> Result<ChunkOutcome> {
+        let applied = self
+            .apply_chunk_once(
+                batch,
+                from_seq,
+                lines,
+                next_offset,
+                worker,
+                now_ms,
+                business_date,
+                decide,
+            )
+            .await;
+        match applied {
+            Err(e) if shared::store::is_transient(&e) => {
+                tracing::info!(error = %e, "refund chunk aborted by the database; trying again");
+                Ok(ChunkOutcome::Conflict)
+            }
+            other => other,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn apply_chunk_once(
         &self,
         batch: &BatchNo,
         from_seq: u64,
@@ -158,8 +193,10 @@ impl Store {
         }
         let snapshot = snapshot(&mut tx, lines).await?;
         let decisions = decide(snapshot);
-        let mut by_order: HashMap<&str, i64> = HashMap::new();
-        let mut by_card: HashMap<&str, i64> = HashMap::new();
+        // Sorted, so that every transaction locks payments, then cards, in one order: two bank
+        // processes crediting the same orders never deadlock each other.
+        let mut by_order: BTreeMap<&str, i64> = BTreeMap::new();
+        let mut by_card: BTreeMap<&str, i64> = BTreeMap::new();
         for d in &decisions {
             if let LineOutcome::Credited { card, fen } = &d.outcome {
                 *by_order.entry(d.order_no.as_str()).or_default() += fen;
