@@ -141,18 +141,69 @@ impl Store {
         business_date: NaiveDate,
         decide: impl FnOnce(RefundSnapshot) -> Vec<LineDecision>,
     ) -> Result<ChunkOutcome> {
-        let applied = self
-            .apply_chunk_once(
-                batch,
-                from_seq,
-                lines,
-                next_offset,
-                worker,
-                now_ms,
-                business_date,
-                decide,
+        let applied = async {
+            let mut tx = self.pool.begin().await?;
+            // The cursor first: a write takes SQLite's write lock before anything is read.
+            let moved = sqlx::query(
+                "UPDATE refund_progress SET next_seq = $1, byte_offset = $2, worker = $3, updated_at_ms = $4, \
+                 started_at_ms = COALESCE(started_at_ms, $4) WHERE batch_no = $5 AND next_seq = $6",
             )
-            .await;
+            .bind(bigint(from_seq + lines.len() as u64)?)
+            .bind(bigint(next_offset)?)
+            .bind(worker)
+            .bind(now_ms)
+            .bind(batch.as_str())
+            .bind(bigint(from_seq)?)
+            .execute(&mut *tx)
+            .await?;
+            if moved.rows_affected() != 1 {
+                return Ok(ChunkOutcome::CursorMoved);
+            }
+            let snapshot = snapshot(&mut tx, lines).await?;
+            let decisions = decide(snapshot);
+            // Sorted, so that every transaction locks payments, then cards, in one order: two bank
+            // processes crediting the same orders never deadlock each other.
+            let mut by_order: BTreeMap<&str, i64> = BTreeMap::new();
+            let mut by_card: BTreeMap<&str, i64> = BTreeMap::new();
+            for d in &decisions {
+                if let LineOutcome::Credited { card, fen } = &d.outcome {
+                    *by_order.entry(d.order_no.as_str()).or_default() += fen;
+                    *by_card.entry(card.as_str()).or_default() += fen;
+                }
+            }
+            for (order, fen) in &by_order {
+                let r = sqlx::query(
+                    "UPDATE payments SET refunded_fen = refunded_fen + $1, updated_at_ms = $2 \
+                     WHERE order_no = $3 AND status = 'SUCCESS' AND refunded_fen + $1 <= amount_fen",
+                )
+                .bind(fen)
+                .bind(now_ms)
+                .bind(order)
+                .execute(&mut *tx)
+                .await?;
+                if r.rows_affected() != 1 {
+                    return Ok(ChunkOutcome::Conflict);
+                }
+            }
+            for (card, fen) in &by_card {
+                let r = sqlx::query(
+                    "UPDATE cards SET balance_fen = balance_fen + $1, updated_at_ms = $2 \
+                     WHERE card_number = $3 AND status <> 'CLOSED'",
+                )
+                .bind(fen)
+                .bind(now_ms)
+                .bind(card)
+                .execute(&mut *tx)
+                .await?;
+                if r.rows_affected() != 1 {
+                    return Ok(ChunkOutcome::Conflict);
+                }
+            }
+            insert_lines(&mut tx, batch, &decisions, worker, business_date, now_ms).await?;
+            tx.commit().await?;
+            Ok::<_, anyhow::Error>(ChunkOutcome::Applied)
+        }
+        .await;
         match applied {
             Err(e) if shared::store::is_transient(&e) => {
                 tracing::info!(error = %e, "refund chunk aborted by the database; trying again");
@@ -160,80 +211,6 @@ impl Store {
             }
             other => other,
         }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn apply_chunk_once(
-        &self,
-        batch: &BatchNo,
-        from_seq: u64,
-        lines: &[RefundLine],
-        next_offset: u64,
-        worker: &str,
-        now_ms: i64,
-        business_date: NaiveDate,
-        decide: impl FnOnce(RefundSnapshot) -> Vec<LineDecision>,
-    ) -> Result<ChunkOutcome> {
-        let mut tx = self.pool.begin().await?;
-        // The cursor first: a write takes SQLite's write lock before anything is read.
-        let moved = sqlx::query(
-            "UPDATE refund_progress SET next_seq = $1, byte_offset = $2, worker = $3, updated_at_ms = $4, \
-             started_at_ms = COALESCE(started_at_ms, $4) WHERE batch_no = $5 AND next_seq = $6",
-        )
-        .bind(bigint(from_seq + lines.len() as u64)?)
-        .bind(bigint(next_offset)?)
-        .bind(worker)
-        .bind(now_ms)
-        .bind(batch.as_str())
-        .bind(bigint(from_seq)?)
-        .execute(&mut *tx)
-        .await?;
-        if moved.rows_affected() != 1 {
-            return Ok(ChunkOutcome::CursorMoved);
-        }
-        let snapshot = snapshot(&mut tx, lines).await?;
-        let decisions = decide(snapshot);
-        // Sorted, so that every transaction locks payments, then cards, in one order: two bank
-        // processes crediting the same orders never deadlock each other.
-        let mut by_order: BTreeMap<&str, i64> = BTreeMap::new();
-        let mut by_card: BTreeMap<&str, i64> = BTreeMap::new();
-        for d in &decisions {
-            if let LineOutcome::Credited { card, fen } = &d.outcome {
-                *by_order.entry(d.order_no.as_str()).or_default() += fen;
-                *by_card.entry(card.as_str()).or_default() += fen;
-            }
-        }
-        for (order, fen) in &by_order {
-            let r = sqlx::query(
-                "UPDATE payments SET refunded_fen = refunded_fen + $1, updated_at_ms = $2 \
-                 WHERE order_no = $3 AND status = 'SUCCESS' AND refunded_fen + $1 <= amount_fen",
-            )
-            .bind(fen)
-            .bind(now_ms)
-            .bind(order)
-            .execute(&mut *tx)
-            .await?;
-            if r.rows_affected() != 1 {
-                return Ok(ChunkOutcome::Conflict);
-            }
-        }
-        for (card, fen) in &by_card {
-            let r = sqlx::query(
-                "UPDATE cards SET balance_fen = balance_fen + $1, updated_at_ms = $2 \
-                 WHERE card_number = $3 AND status <> 'CLOSED'",
-            )
-            .bind(fen)
-            .bind(now_ms)
-            .bind(card)
-            .execute(&mut *tx)
-            .await?;
-            if r.rows_affected() != 1 {
-                return Ok(ChunkOutcome::Conflict);
-            }
-        }
-        insert_lines(&mut tx, batch, &decisions, worker, business_date, now_ms).await?;
-        tx.commit().await?;
-        Ok(ChunkOutcome::Applied)
     }
 
     /// Lines recorded for a batch so far, and the sums of the result header: (lines, successes,
