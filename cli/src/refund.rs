@@ -71,11 +71,20 @@ pub enum Refund {
 /// Runs an `ibsim refund` command.
 pub async fn refund(bank_url: &str, platform_url: &str, cmd: Refund) -> anyhow::Result<()> {
     if let Refund::Run = cmd {
-        let done = BatchJobServiceClient::new(connect(bank_url).await?)
+        let done = match BatchJobServiceClient::new(connect(bank_url).await?)
             .run_refund_job(sim::RunRefundJobRequest {})
-            .await?
-            .into_inner()
-            .finished_batch_nos;
+            .await
+        {
+            Ok(r) => r.into_inner().finished_batch_nos,
+            Err(s) if cut_off(&s) => {
+                println!(
+                    "the job is still running at the bank (the call outlived the server's time \
+                     limit); follow it with `ibsim refund status BATCH_NO`"
+                );
+                return Ok(());
+            }
+            Err(s) => return Err(s.into()),
+        };
         if done.is_empty() {
             println!("no batch waiting");
         }
@@ -111,13 +120,22 @@ pub async fn refund(bank_url: &str, platform_url: &str, cmd: Refund) -> anyhow::
                 .batch
         }
         Refund::Result { batch_no, out } => {
-            let b = ops
+            let b = match ops
                 .fetch_refund_result(platform::FetchRefundResultRequest {
                     batch_no: batch_no.clone(),
                 })
-                .await?
-                .into_inner()
-                .batch;
+                .await
+            {
+                Ok(r) => r.into_inner().batch,
+                Err(s) if cut_off(&s) => {
+                    println!(
+                        "the platform is still applying the result (the call outlived the \
+                         server's time limit); ask again with `ibsim refund result {batch_no}`"
+                    );
+                    return Ok(());
+                }
+                Err(s) => return Err(s.into()),
+            };
             if let Some(out) = out {
                 save_result(&mut ops, &batch_no, &out).await?;
                 println!("result file saved to {}", out.display());
@@ -137,6 +155,14 @@ pub async fn refund(bank_url: &str, platform_url: &str, cmd: Refund) -> anyhow::
         print::refund_batch(&b);
     }
     Ok(())
+}
+
+/// A call the server cut off at its request time limit (the work it started goes on).
+fn cut_off(s: &tonic::Status) -> bool {
+    matches!(
+        s.code(),
+        tonic::Code::Cancelled | tonic::Code::DeadlineExceeded
+    )
 }
 
 /// `ORDER=AMOUNT[:REASON]`.
