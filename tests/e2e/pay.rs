@@ -21,6 +21,7 @@ on_both_backends!(
     balance_and_remaining_limit_are_checked_by_both_sides,
     malformed_payment_input_is_refused_at_the_edge,
     sessions_end_after_thirty_minutes_of_business_time,
+    five_wrong_payment_passwords_in_a_row_lock_payment_for_thirty_minutes,
 );
 
 fn m(s: &str) -> Money {
@@ -506,4 +507,95 @@ async fn sessions_end_after_thirty_minutes_of_business_time(app: TestApp) {
         Code::Unauthenticated,
         "SESSION_INVALID",
     );
+}
+
+async fn five_wrong_payment_passwords_in_a_row_lock_payment_for_thirty_minutes(app: TestApp) {
+    use sim::set_clock_request::Move;
+    app.freeze_at("2031-11-23T04:00:00Z").await;
+    let mut p = app.payer("付十八", "1000.00", "5000.00").await;
+    let start = |p: &e2e_tests::Payer, no: &str, pw: &str| {
+        let req = platform::StartPaymentRequest {
+            session_token: p.token.clone(),
+            order_no: no.to_owned(),
+            amount: "1.00".into(),
+            pay_password: pw.to_owned(),
+            ..Default::default()
+        };
+        let mut pay = app.pay.clone();
+        async move { pay.start_payment(req).await }
+    };
+    // Four wrong, then a right one: the count starts again.
+    for i in 0..4 {
+        assert_refused(
+            start(&p, &format!("W{i}"), "000000").await,
+            Code::PermissionDenied,
+            "PAY_PASSWORD_WRONG",
+        );
+    }
+    start(&p, "RIGHT-1", PAY_PASSWORD).await.unwrap();
+    for left in (1..=4).rev() {
+        let s = assert_refused(
+            start(&p, "WRONG", "000000").await,
+            Code::PermissionDenied,
+            "PAY_PASSWORD_WRONG",
+        );
+        assert!(
+            s.message().contains(&format!("{left} more wrong tries")),
+            "{}",
+            s.message()
+        );
+    }
+    let s = assert_refused(
+        start(&p, "WRONG", "000000").await,
+        Code::PermissionDenied,
+        "PAY_PASSWORD_WRONG",
+    );
+    assert!(
+        s.message().contains("now locked for 30 minutes"),
+        "{}",
+        s.message()
+    );
+
+    // Locked: even the right password is refused, and nothing is recorded.
+    let s = assert_refused(
+        start(&p, "LOCKED-1", PAY_PASSWORD).await,
+        Code::FailedPrecondition,
+        "PAY_LOCKED",
+    );
+    assert!(
+        s.message().contains("2031-11-23 12:30:00"),
+        "{}",
+        s.message()
+    );
+    assert_refused(
+        app.ops
+            .clone()
+            .get_order_by_no(platform::GetOrderByNoRequest {
+                order_no: "LOCKED-1".into(),
+            })
+            .await,
+        Code::NotFound,
+        "ORDER_NOT_FOUND",
+    );
+    let balance = platform::GetBalanceRequest {
+        session_token: p.token.clone(),
+        pay_password: PAY_PASSWORD.to_owned(),
+        signup_id: String::new(),
+    };
+    assert_refused(
+        app.pay.clone().get_balance(balance).await,
+        Code::FailedPrecondition,
+        "PAY_LOCKED",
+    );
+
+    // Business time unlocks it: still locked a millisecond before, open at 30 minutes.
+    app.clock(Move::AdvanceMs(30 * 60 * 1000 - 1)).await;
+    assert_refused(
+        start(&p, "LOCKED-2", PAY_PASSWORD).await,
+        Code::FailedPrecondition,
+        "PAY_LOCKED",
+    );
+    app.clock(Move::AdvanceMs(1)).await;
+    p.token = app.login(&p.customer).await; // the session also ended at 30 minutes
+    start(&p, "RIGHT-2", PAY_PASSWORD).await.unwrap();
 }

@@ -1,6 +1,7 @@
 use shared::{ErrorClass, FieldError, PeerRefusal, Refusal};
 
 use super::AccountStatus;
+use super::pay::PAY_PASSWORD_WRONG_LIMIT;
 
 /// Every way the platform refuses a request. `docs/errors.md` lists the reason codes.
 #[derive(Debug, thiserror::Error)]
@@ -41,9 +42,21 @@ pub enum PlatformError {
     /// SIGN_UP_ID_REUSED: the bank sent a known sign-up id with other content.
     #[error("that sign-up id is already recorded with different content")]
     SignUpIdReused,
-    /// PAY_PASSWORD_WRONG: the payment password is wrong.
-    #[error("wrong payment password")]
-    PayPasswordWrong,
+    /// PAY_PASSWORD_WRONG: the payment password is wrong; it counts towards the payment lock.
+    #[error("{}", wrong_pay_password_message(*.tries_left))]
+    PayPasswordWrong {
+        /// Wrong tries left before payment locks (0: it is now locked).
+        tries_left: u32,
+    },
+    /// PAY_LOCKED: five wrong payment passwords in a row locked payment for 30 minutes.
+    #[error(
+        "payment is locked after {PAY_PASSWORD_WRONG_LIMIT} wrong payment passwords in a row, until {}",
+        until.with_timezone(&shared::clock::cst()).format("%Y-%m-%d %H:%M:%S (China time)")
+    )]
+    PayLocked {
+        /// When it unlocks, business time.
+        until: chrono::DateTime<chrono::Utc>,
+    },
     /// ORDER_NO_REUSED: the order number was used for another payment.
     #[error("that order number was already used for a different payment")]
     OrderNoReused,
@@ -101,6 +114,15 @@ pub enum PlatformError {
     Internal(#[from] anyhow::Error),
 }
 
+fn wrong_pay_password_message(tries_left: u32) -> String {
+    match tries_left {
+        0 => format!(
+            "wrong payment password; that was the {PAY_PASSWORD_WRONG_LIMIT}th in a row and payment is now locked for 30 minutes"
+        ),
+        n => format!("wrong payment password; {n} more wrong tries in a row lock payment"),
+    }
+}
+
 impl Refusal for PlatformError {
     fn class(&self) -> ErrorClass {
         use PlatformError::*;
@@ -111,7 +133,8 @@ impl Refusal for PlatformError {
             AccountNotNormal(_) | AccountClosed | NameMismatch | SignUpNotNormal
             | LinkNotActivated => ErrorClass::FailedPrecondition,
             LoginFailed | SessionInvalid => ErrorClass::Unauthenticated,
-            PayPasswordWrong => ErrorClass::PermissionDenied,
+            PayPasswordWrong { .. } => ErrorClass::PermissionDenied,
+            PayLocked { .. } => ErrorClass::FailedPrecondition,
             OrderNoReused => ErrorClass::AlreadyExists,
             OrderNotFound => ErrorClass::NotFound,
             OrderNotAwaitingCode => ErrorClass::FailedPrecondition,
@@ -145,7 +168,8 @@ impl Refusal for PlatformError {
             SignUpNotNormal => "SIGN_UP_NOT_NORMAL",
             LinkNotActivated => "LINK_NOT_ACTIVATED",
             SignUpIdReused => "SIGN_UP_ID_REUSED",
-            PayPasswordWrong => "PAY_PASSWORD_WRONG",
+            PayPasswordWrong { .. } => "PAY_PASSWORD_WRONG",
+            PayLocked { .. } => "PAY_LOCKED",
             OrderNoReused => "ORDER_NO_REUSED",
             OrderNotFound => "ORDER_NOT_FOUND",
             OrderNotAwaitingCode => "ORDER_NOT_AWAITING_CODE",

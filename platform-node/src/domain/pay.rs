@@ -19,6 +19,10 @@ pub const RESOLVE_TRIES_MAX: u32 = 6;
 pub const RESOLVE_BACKOFF_MS_FIRST: u64 = 100;
 /// The longest description kept.
 const DESCRIPTION_LEN_MAX: usize = 64;
+/// Wrong payment passwords in a row that lock payment.
+pub const PAY_PASSWORD_WRONG_LIMIT: i64 = 5;
+/// How long payment stays locked, milliseconds of business time (30 minutes).
+pub const PAY_LOCK_MS: i64 = 30 * 60 * 1000;
 
 /// Bank refusals that do not settle an order: the code still works, or nothing was done.
 fn is_retryable(r: &PeerRefusal) -> bool {
@@ -36,21 +40,45 @@ impl Platform {
     }
 
     /// Checks the payment password (argon2 the first time, then the in-memory cache).
+    /// `PAY_PASSWORD_WRONG_LIMIT` wrong ones in a row lock payment for `PAY_LOCK_MS` of business
+    /// time; while locked, even the right one is refused.
     async fn check_pay_password(
         &self,
         email: &Email,
         password: &PayPassword,
     ) -> Result<(), PlatformError> {
-        let hash = self.store.pay_password_hash(email).await?;
+        let (hash, locked_until_ms) = self.store.pay_password(email).await?;
+        let now = self.clock.now_ms();
+        if locked_until_ms > now {
+            return Err(PlatformError::PayLocked {
+                until: shared::clock::from_ms(locked_until_ms),
+            });
+        }
         let right = self
             .pay_passwords
             .verify(email.as_str(), hash, password.expose().to_owned())
             .await?;
-        if !right {
-            tracing::warn!(account = %email.as_str(), "wrong payment password");
-            return Err(PlatformError::PayPasswordWrong);
+        if right {
+            self.store.pay_password_right(email).await?;
+            return Ok(());
         }
-        Ok(())
+        let (wrong, until_ms) = self
+            .store
+            .pay_password_wrong(
+                email,
+                PAY_PASSWORD_WRONG_LIMIT,
+                now.saturating_add(PAY_LOCK_MS),
+            )
+            .await?;
+        let locked = until_ms > now;
+        tracing::warn!(account = %email.as_str(), wrong, locked, "wrong payment password");
+        Err(PlatformError::PayPasswordWrong {
+            tries_left: if locked {
+                0
+            } else {
+                u32::try_from(PAY_PASSWORD_WRONG_LIMIT - wrong).unwrap_or(0)
+            },
+        })
     }
 
     /// The account's ACTIVE card-link: the one named, or the newest active one.

@@ -13,13 +13,53 @@ use crate::domain::{Order, OrderStatus};
 const ORDER_COLUMNS: &str = "order_no, email, signup_id, card_number_masked, amount_fen, description, status, mobile_masked, code_expires_at_ms, bank_serial_no, business_date, failure_class, failure_reason, failure_message, failure_domain, created_at_ms, updated_at_ms, refunded_fen";
 
 impl Store {
-    /// An account's payment password hash.
-    pub async fn pay_password_hash(&self, email: &Email) -> Result<String> {
-        let row = sqlx::query("SELECT pay_password_hash FROM accounts WHERE email = $1")
+    /// An account's payment password hash, and until when payment is locked (ms; 0: never).
+    pub async fn pay_password(&self, email: &Email) -> Result<(String, i64)> {
+        let row = sqlx::query(
+            "SELECT pay_password_hash, pay_locked_until_ms FROM accounts WHERE email = $1",
+        )
+        .bind(email.as_str())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((
+            text(&row, "pay_password_hash")?,
+            int(&row, "pay_locked_until_ms")?,
+        ))
+    }
+
+    /// Counts a wrong payment password in one statement (concurrent tries each count): the
+    /// `limit`th in a row locks payment until `lock_until_ms` and starts the count again. The
+    /// wrong tries now counted (0 when this one locked) and the lock's end.
+    pub async fn pay_password_wrong(
+        &self,
+        email: &Email,
+        limit: i64,
+        lock_until_ms: i64,
+    ) -> Result<(i64, i64)> {
+        let row = sqlx::query(
+            "UPDATE accounts SET \
+               pay_locked_until_ms = CASE WHEN pay_failures + 1 >= $1 THEN $2 ELSE pay_locked_until_ms END, \
+               pay_failures = CASE WHEN pay_failures + 1 >= $1 THEN 0 ELSE pay_failures + 1 END \
+             WHERE email = $3 RETURNING pay_failures, pay_locked_until_ms",
+        )
+        .bind(limit)
+        .bind(lock_until_ms)
+        .bind(email.as_str())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((
+            int(&row, "pay_failures")?,
+            int(&row, "pay_locked_until_ms")?,
+        ))
+    }
+
+    /// A right payment password: the count of wrong ones starts again.
+    pub async fn pay_password_right(&self, email: &Email) -> Result<()> {
+        sqlx::query("UPDATE accounts SET pay_failures = 0 WHERE email = $1 AND pay_failures <> 0")
             .bind(email.as_str())
-            .fetch_one(&self.pool)
+            .execute(&self.pool)
             .await?;
-        text(&row, "pay_password_hash")
+        Ok(())
     }
 
     /// Inserts a CREATED order; `false` if the order number is taken.
