@@ -5,7 +5,6 @@
 
 use std::convert::Infallible;
 use std::path::{Path, PathBuf};
-use tracing::Instrument;
 
 use chrono::NaiveDate;
 use shared::domain::{BatchNo, OrderNo, RefundAmount, RefundId};
@@ -16,6 +15,7 @@ use shared::files::{Area, FileError, LineReader, ReadError, Received, TEXT_CHARS
 use shared::{FieldError, Money, PeerFailure, PeerRefusal};
 
 use super::{BoxFuture, OrderStatus, Platform, PlatformError, relay};
+use tracing::Instrument;
 
 /// The most refunds one CreateRefundBatch may list.
 pub const REFUNDS_PER_CREATE_MAX: usize = 10_000;
