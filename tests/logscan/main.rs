@@ -1,0 +1,159 @@
+//! No card number, password or one-time code in any log line: both nodes run a scenario that
+//! touches every kind of secret (sign-up with a wrong and a right card password, login, payment
+//! password right and wrong, one-time codes right and wrong, balance, a refund batch) with every
+//! log line of our crates captured at TRACE, and the capture is scanned for each secret used.
+//!
+//! A test binary of its own: the capture is the process's one global subscriber.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use e2e_tests::{Backend, PAY_PASSWORD, TestApp, batch_file};
+use proto::bank::v1 as bank;
+use proto::platform::v1 as platform;
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
+
+/// Every log line written, in memory.
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("capture").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for Capture {
+    type Writer = Capture;
+    fn make_writer(&'a self) -> Capture {
+        self.clone()
+    }
+}
+
+/// Whether `secret` stands in `line` on its own: not inside a longer run of digits (a 6-digit
+/// password inside a 19-digit number or a timestamp is not that password).
+fn stands_in(line: &str, secret: &str) -> bool {
+    let digits = secret.bytes().all(|b| b.is_ascii_digit());
+    line.match_indices(secret).any(|(at, _)| {
+        if !digits {
+            return true;
+        }
+        let before = line[..at].bytes().next_back();
+        let after = line[at + secret.len()..].bytes().next();
+        !before.is_some_and(|b| b.is_ascii_digit()) && !after.is_some_and(|b| b.is_ascii_digit())
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_card_number_password_or_code_reaches_the_logs() {
+    let capture = Capture::default();
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::new(
+            "info,bank_node=trace,platform_node=trace,shared=trace,ibsim_cli=trace",
+        ))
+        .with_writer(capture.clone())
+        .with_ansi(false)
+        .without_time()
+        .init();
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("sqlite runs");
+    let mut secrets: Vec<String> = vec![
+        "123456".into(),       // card password
+        "999999".into(),       // a wrong card password
+        PAY_PASSWORD.into(),   // payment password
+        "000000".into(),       // a wrong payment password
+        "login-pass-1".into(), // login password
+    ];
+
+    let p = app.payer("日志甲", "1000.00", "5000.00").await;
+    secrets.push(p.customer.card_number.clone());
+    let other = app.customer("日志乙").await;
+    secrets.push(other.card_number.clone());
+    let mut wrong = app.sign_up_form(&other);
+    wrong.card_password = "999999".into();
+    app.sign_up(wrong).await.expect_err("a wrong card password");
+
+    let paid = app.pay_now(&p, "LOG-1", "12.34").await.unwrap();
+    assert_eq!(paid.status, platform::OrderStatus::Success as i32);
+    secrets.push(app.code_for(&p, "LOG-1").await);
+
+    app.start(&p, "LOG-2", "1.00").await.unwrap();
+    let code = app.code_for(&p, "LOG-2").await;
+    let wrong_code = if code == "111111" { "222222" } else { "111111" };
+    secrets.extend([code.clone(), wrong_code.to_owned()]);
+    app.confirm(&p, "LOG-2", wrong_code)
+        .await
+        .expect_err("a wrong code");
+    app.confirm(&p, "LOG-2", &code).await.unwrap();
+
+    app.pay
+        .clone()
+        .start_payment(platform::StartPaymentRequest {
+            session_token: p.token.clone(),
+            order_no: "LOG-3".into(),
+            amount: "1.00".into(),
+            pay_password: "000000".into(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("a wrong payment password");
+    app.pay
+        .clone()
+        .get_balance(platform::GetBalanceRequest {
+            session_token: p.token.clone(),
+            pay_password: PAY_PASSWORD.into(),
+            signup_id: String::new(),
+        })
+        .await
+        .unwrap();
+    app.branch
+        .clone()
+        .get_card(bank::GetCardRequest {
+            card_number: p.customer.card_number.clone(),
+        })
+        .await
+        .unwrap();
+    app.upload(&batch_file("LOG-B", &[("LR1", "LOG-1", "2.00")]))
+        .await
+        .unwrap();
+    app.run_refund_job().await;
+    app.fetch_result("LOG-B").await.unwrap();
+
+    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).expect("UTF-8 logs");
+    let card = &p.customer.card_number;
+    let masked = format!(
+        "{}{}{}",
+        &card[..6],
+        "*".repeat(card.len() - 10),
+        &card[card.len() - 4..]
+    );
+    assert!(
+        logs.lines().count() > 20 && logs.contains(&format!("card={masked}")),
+        "the capture holds the nodes' logs, with the card masked: {} lines",
+        logs.lines().count()
+    );
+    let leaks: Vec<(&str, &str)> = logs
+        .lines()
+        .flat_map(|l| {
+            secrets
+                .iter()
+                .filter(move |s| stands_in(l, s))
+                .map(move |s| (s.as_str(), l))
+        })
+        .collect();
+    assert!(leaks.is_empty(), "secrets in the logs: {leaks:#?}");
+}
+
+#[test]
+fn a_secret_counts_only_standing_on_its_own() {
+    assert!(stands_in("code=123456 sent", "123456"));
+    assert!(stands_in("card 6221880000000000019", "6221880000000000019"));
+    assert!(!stands_in("at_ms=17123456789", "123456"));
+    assert!(!stands_in("622188******0019", "6221880000000000019"));
+    assert!(stands_in("password login-pass-1", "login-pass-1"));
+}
