@@ -47,7 +47,7 @@ impl Platform {
         email: &Email,
         password: &PayPassword,
     ) -> Result<(), PlatformError> {
-        let (hash, locked_until_ms) = self.store.pay_password(email).await?;
+        let (hash, wrong_so_far, locked_until_ms) = self.store.pay_password(email).await?;
         let now = self.clock.now_ms();
         if locked_until_ms > now {
             return Err(PlatformError::PayLocked {
@@ -59,7 +59,10 @@ impl Platform {
             .verify(email.as_str(), hash, password.expose().to_owned())
             .await?;
         if right {
-            self.store.pay_password_right(email).await?;
+            // Only after wrong tries: a right password alone writes nothing on the pay path.
+            if wrong_so_far > 0 {
+                self.store.pay_password_right(email).await?;
+            }
             return Ok(());
         }
         let (wrong, until_ms) = self

@@ -13,16 +13,18 @@ use crate::domain::{Order, OrderStatus};
 const ORDER_COLUMNS: &str = "order_no, email, signup_id, card_number_masked, amount_fen, description, status, mobile_masked, code_expires_at_ms, bank_serial_no, business_date, failure_class, failure_reason, failure_message, failure_domain, created_at_ms, updated_at_ms, refunded_fen";
 
 impl Store {
-    /// An account's payment password hash, and until when payment is locked (ms; 0: never).
-    pub async fn pay_password(&self, email: &Email) -> Result<(String, i64)> {
+    /// An account's payment password hash, the wrong tries counted so far, and until when
+    /// payment is locked (ms; 0: never).
+    pub async fn pay_password(&self, email: &Email) -> Result<(String, i64, i64)> {
         let row = sqlx::query(
-            "SELECT pay_password_hash, pay_locked_until_ms FROM accounts WHERE email = $1",
+            "SELECT pay_password_hash, pay_failures, pay_locked_until_ms FROM accounts WHERE email = $1",
         )
         .bind(email.as_str())
         .fetch_one(&self.pool)
         .await?;
         Ok((
             text(&row, "pay_password_hash")?,
+            int(&row, "pay_failures")?,
             int(&row, "pay_locked_until_ms")?,
         ))
     }
@@ -53,9 +55,9 @@ impl Store {
         ))
     }
 
-    /// A right payment password: the count of wrong ones starts again.
+    /// A right payment password after wrong ones: the count starts again.
     pub async fn pay_password_right(&self, email: &Email) -> Result<()> {
-        sqlx::query("UPDATE accounts SET pay_failures = 0 WHERE email = $1 AND pay_failures <> 0")
+        sqlx::query("UPDATE accounts SET pay_failures = 0 WHERE email = $1")
             .bind(email.as_str())
             .execute(&self.pool)
             .await?;
