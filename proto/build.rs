@@ -8,11 +8,13 @@ const PROTOS: &[&str] = &[
     "interbank/bank/v1/branch.proto",
     "interbank/bank/v1/link.proto",
     "interbank/bank/v1/refund.proto",
+    "interbank/bank/v1/recon.proto",
     "interbank/platform/v1/account.proto",
     "interbank/platform/v1/ops.proto",
     "interbank/platform/v1/link.proto",
     "interbank/platform/v1/pay.proto",
     "interbank/platform/v1/refund.proto",
+    "interbank/platform/v1/recon.proto",
     "interbank/sim/v1/sim.proto",
 ];
 

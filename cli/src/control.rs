@@ -161,6 +161,9 @@ pub enum Fault {
         /// Action: deliver the call twice.
         #[arg(long, group = "action")]
         deliver_twice: bool,
+        /// Action: answer yes with an empty reply and do nothing (a lost write).
+        #[arg(long, group = "action")]
+        lose_write: bool,
         /// Only the first N matching calls (0: all).
         #[arg(long, default_value_t = 0)]
         first_n: u32,
@@ -448,21 +451,23 @@ pub async fn fault(bank_url: &str, platform_url: &str, cmd: Fault) -> anyhow::Re
             reason,
             drop_reply,
             deliver_twice,
+            lose_write,
             first_n,
             probability,
             seed,
         } => {
-            let action = match (delay_ms, fail, drop_reply, deliver_twice) {
-                (Some(ms), None, false, false) => Action::DelayMs(ms),
-                (None, Some(code), false, false) => Action::Fail(sim::FaultStatus {
+            let action = match (delay_ms, fail, drop_reply, deliver_twice, lose_write) {
+                (Some(ms), None, false, false, false) => Action::DelayMs(ms),
+                (None, Some(code), false, false, false) => Action::Fail(sim::FaultStatus {
                     code: code_of(&code)?,
                     reason: reason.unwrap_or_default(),
                     message: String::new(),
                 }),
-                (None, None, true, false) => Action::DropReply(true),
-                (None, None, false, true) => Action::DeliverTwice(true),
+                (None, None, true, false, false) => Action::DropReply(true),
+                (None, None, false, true, false) => Action::DeliverTwice(true),
+                (None, None, false, false, true) => Action::LoseWrite(true),
                 _ => anyhow::bail!(
-                    "give one action: --delay-ms, --fail, --drop-reply or --deliver-twice"
+                    "give one action: --delay-ms, --fail, --drop-reply, --deliver-twice or --lose-write"
                 ),
             };
             let rule = sim::FaultRule {

@@ -3,6 +3,7 @@
 mod commands;
 mod control;
 mod print;
+mod recon;
 mod refund;
 
 use std::net::SocketAddr;
@@ -64,6 +65,9 @@ enum Command {
     /// Batch refunds: push a batch file, follow it, fetch its result; run the bank's batch job.
     #[command(subcommand)]
     Refund(refund::Refund),
+    /// Reconciliation with the bank: real-time pull, T+1 files, error cases.
+    #[command(subcommand)]
+    Recon(recon::Recon),
     /// The business clock of both nodes: show, freeze, resume, set, advance, cutover.
     #[command(subcommand)]
     Clock(control::Clock),
@@ -126,6 +130,7 @@ async fn main() -> ExitCode {
         Command::Pay(cmd) => control::pay(&cli.platform, cmd).await,
         Command::Sms { mobile, limit } => control::sms(&cli.bank, mobile, limit).await,
         Command::Refund(cmd) => refund::refund(&cli.bank, &cli.platform, cmd).await,
+        Command::Recon(cmd) => recon::recon(&cli.platform, cmd).await,
         Command::Clock(cmd) => control::clock(&cli.bank, &cli.platform, cmd).await,
         Command::Fault(cmd) => control::fault(&cli.bank, &cli.platform, cmd).await,
         Command::Reset { yes: true } => control::reset(&cli.bank, &cli.platform).await,
@@ -166,6 +171,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         platform_data_dir: platform_dir,
         peer_timeout_ms: shared::grpc::PEER_TIMEOUT_MS_DEFAULT,
         bank_refund_job: bank_node::RefundJobConfig::default(),
+        platform_recon: platform_node::ReconConfig::default(),
         bank_elsewhere: false,
         frozen_at: None,
     };

@@ -30,6 +30,8 @@ pub struct PairConfig {
     pub peer_timeout_ms: u64,
     /// The bank's refund batch job.
     pub bank_refund_job: bank_node::RefundJobConfig,
+    /// The platform's real-time reconciliation schedule and grace window.
+    pub platform_recon: platform_node::ReconConfig,
     /// Serve the platform only, and reach a bank that runs elsewhere at `bank_listen` (the
     /// end-to-end suites run the bank as a process of its own to kill it).
     pub bank_elsewhere: bool,
@@ -113,6 +115,7 @@ impl RunningPair {
             database_url: Some(cfg.platform_database_url.clone()),
             data_dir: cfg.platform_data_dir.clone(),
             peer_timeout_ms: cfg.peer_timeout_ms,
+            recon: cfg.platform_recon.clone(),
         };
         let clock = || match cfg.frozen_at {
             Some(t) => Clock::frozen(t),

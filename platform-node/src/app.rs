@@ -12,14 +12,16 @@ use shared::grpc::BoundServer;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
-use crate::domain::Platform;
-use crate::grpc::{self, BankClient, BankFilesClient};
+use crate::domain::{BankLines, Platform, ReconSettings};
+use crate::grpc::{self, BankClient, BankFilesClient, BankReconClient};
 use crate::store::Store;
 
 /// A platform node, bound and ready to serve.
 pub struct Application {
     server: BoundServer,
     store: Store,
+    platform: Platform,
+    recon_interval_secs: u64,
 }
 
 impl Application {
@@ -39,6 +41,7 @@ impl Application {
         let faults = Faults::default();
         let bank = BankClient::new(&config.bank_url, config.peer_timeout_ms, faults.clone())?;
         let bank_files = BankFilesClient::new(&config.bank_url, faults.clone())?;
+        let bank_recon = BankReconClient::new(&config.bank_url, faults.clone())?;
         let files = FileStore::open(config.files_dir()).with_context(|| {
             format!(
                 "cannot open the file store {}",
@@ -48,15 +51,24 @@ impl Application {
         let platform = Platform::new(
             store.clone(),
             clock,
-            Arc::new(bank),
-            Arc::new(bank_files),
+            BankLines {
+                link: Arc::new(bank),
+                files: Arc::new(bank_files),
+                recon: Arc::new(bank_recon),
+            },
             faults,
             files,
+            ReconSettings {
+                grace_ms: i64::try_from(config.recon.grace_secs.saturating_mul(1000))
+                    .unwrap_or(i64::MAX),
+            },
         );
-        let router = grpc::router(platform).await?;
+        let router = grpc::router(platform.clone()).await?;
         Ok(Application {
             server: BoundServer::new(listener, router)?,
             store,
+            platform,
+            recon_interval_secs: config.recon.interval_secs,
         })
     }
 
@@ -70,8 +82,49 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send,
     ) -> anyhow::Result<()> {
+        let recon = tokio::spawn(schedule_realtime_recon(
+            self.platform,
+            self.recon_interval_secs,
+        ));
         let result = self.server.serve("platform", shutdown).await;
+        recon.abort();
         self.store.close().await;
         result
+    }
+}
+
+/// How often the schedule looks at the business clock, milliseconds of real time.
+const SCHEDULE_TICK_MS: u64 = 250;
+
+/// Runs real-time reconciliation every `interval_secs` of business time (never when 0): the
+/// first run one interval after start. A clock moved back (a simulator reset) starts the count
+/// again.
+async fn schedule_realtime_recon(platform: Platform, interval_secs: u64) {
+    if interval_secs == 0 {
+        return;
+    }
+    let interval_ms = i64::try_from(interval_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+    let mut next = platform.clock().now_ms().saturating_add(interval_ms);
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(SCHEDULE_TICK_MS));
+    loop {
+        tick.tick().await;
+        let now = platform.clock().now_ms();
+        if now < next.saturating_sub(interval_ms) {
+            next = now.saturating_add(interval_ms);
+        }
+        if now < next {
+            continue;
+        }
+        next = now.saturating_add(interval_ms);
+        match platform.recon_realtime().await {
+            Ok(r) if r.adjustments.is_empty() => {}
+            Ok(r) => tracing::info!(
+                adjustments = r.adjustments.len(),
+                "scheduled real-time reconciliation adjusted orders"
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, "scheduled real-time reconciliation failed; next run tries again")
+            }
+        }
     }
 }

@@ -35,6 +35,41 @@ pub struct Config {
     /// How long a call to the bank may take, in milliseconds, before its outcome is unknown.
     #[arg(long = "peer-timeout-ms", env = "IBSIM_PLATFORM_PEER_TIMEOUT_MS", default_value_t = shared::grpc::PEER_TIMEOUT_MS_DEFAULT)]
     pub peer_timeout_ms: u64,
+    /// Reconciliation with the bank.
+    #[command(flatten)]
+    pub recon: ReconConfig,
+}
+
+/// Real-time reconciliation's schedule and grace window.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ReconConfig {
+    /// Run real-time reconciliation every this many seconds of business time (0: only when
+    /// asked, `ibsim recon realtime`).
+    #[arg(
+        long = "recon-interval-secs",
+        env = "IBSIM_PLATFORM_RECON_INTERVAL_SECS",
+        default_value_t = 60
+    )]
+    pub interval_secs: u64,
+    /// How long an order may stay pending (created, waiting for its code, or unknown) before
+    /// the bank's word settles it, in seconds of business time; at least 360, longer than a
+    /// one-time code lives.
+    #[arg(
+        long = "recon-grace-secs",
+        env = "IBSIM_PLATFORM_RECON_GRACE_SECS",
+        default_value_t = 900,
+        value_parser = clap::value_parser!(u64).range(crate::domain::GRACE_SECS_MIN..=86_400)
+    )]
+    pub grace_secs: u64,
+}
+
+impl Default for ReconConfig {
+    fn default() -> ReconConfig {
+        ReconConfig {
+            interval_secs: 60,
+            grace_secs: 900,
+        }
+    }
 }
 
 impl Config {

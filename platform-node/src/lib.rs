@@ -11,4 +11,4 @@ pub mod grpc;
 pub mod store;
 
 pub use app::Application;
-pub use config::Config;
+pub use config::{Config, ReconConfig};

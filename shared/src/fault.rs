@@ -41,6 +41,8 @@ pub enum Action {
     DropReply,
     /// Deliver the call twice.
     DeliverTwice,
+    /// Answer yes with an empty reply without processing (or sending) the call.
+    LoseWrite,
 }
 
 /// A rule as asked for.

@@ -9,6 +9,7 @@ mod lifecycle;
 mod pay;
 mod processes;
 mod property;
+mod recon;
 mod refund;
 mod serving;
 mod signup;

@@ -12,6 +12,7 @@ use std::time::Duration;
 use ibsim_cli::pair::{PairConfig, RunningPair};
 use proto::bank::v1 as bank;
 use proto::bank::v1::bank_link_service_client::BankLinkServiceClient;
+use proto::bank::v1::bank_recon_service_client::BankReconServiceClient;
 use proto::bank::v1::bank_refund_service_client::BankRefundServiceClient;
 use proto::bank::v1::branch_service_client::BranchServiceClient;
 use proto::common::v1::IdType;
@@ -19,6 +20,7 @@ use proto::platform::v1 as platform;
 use proto::platform::v1::account_service_client::AccountServiceClient;
 use proto::platform::v1::pay_service_client::PayServiceClient;
 use proto::platform::v1::platform_ops_service_client::PlatformOpsServiceClient;
+use proto::platform::v1::recon_ops_service_client::ReconOpsServiceClient;
 use proto::platform::v1::refund_ops_service_client::RefundOpsServiceClient;
 use proto::sim::v1 as sim;
 use proto::sim::v1::batch_job_service_client::BatchJobServiceClient;
@@ -30,6 +32,7 @@ use tonic::transport::Channel;
 use tonic_types::StatusExt;
 
 mod process;
+mod recon;
 mod refund;
 pub use process::{BankProcess, free_port};
 pub use refund::{BatchLine, batch_file, sha256_hex};
@@ -45,6 +48,8 @@ pub struct Options {
     pub bank_exe: Option<std::path::PathBuf>,
     /// Start both nodes' clocks frozen at this time (in-process nodes only); `None`: real time.
     pub frozen_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The platform's real-time reconciliation (default: runs only when asked, grace 900 s).
+    pub recon: platform_node::ReconConfig,
 }
 
 impl Default for Options {
@@ -56,6 +61,10 @@ impl Default for Options {
             },
             bank_exe: None,
             frozen_at: None,
+            recon: platform_node::ReconConfig {
+                interval_secs: 0,
+                ..Default::default()
+            },
         }
     }
 }
@@ -102,6 +111,10 @@ pub struct TestApp {
     pub bank_jobs: BatchJobServiceClient<Channel>,
     /// Settlement staff's batch refunds at the platform.
     pub refunds: RefundOpsServiceClient<Channel>,
+    /// Settlement staff's reconciliation at the platform.
+    pub recon: ReconOpsServiceClient<Channel>,
+    /// The bank's reconciliation service (as the platform calls it).
+    pub bank_recon: BankReconServiceClient<Channel>,
     /// A channel to the bank, for other clients (health, reflection).
     pub bank_channel: Channel,
     /// A channel to the platform.
@@ -257,6 +270,7 @@ impl TestApp {
             platform_data_dir: dir.path().join("platform"),
             peer_timeout_ms: 5_000,
             bank_refund_job: opts.refund_job.clone(),
+            platform_recon: opts.recon.clone(),
             bank_elsewhere: opts.bank_exe.is_some(),
             frozen_at: opts.frozen_at,
         })
@@ -304,6 +318,8 @@ impl TestApp {
             bank_refunds: BankRefundServiceClient::new(bank_channel.clone()),
             bank_jobs: BatchJobServiceClient::new(bank_channel.clone()),
             refunds: RefundOpsServiceClient::new(platform_channel.clone()),
+            recon: ReconOpsServiceClient::new(platform_channel.clone()),
+            bank_recon: BankReconServiceClient::new(bank_channel.clone()),
             bank_channel,
             platform_channel,
             bank_db,

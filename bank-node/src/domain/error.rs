@@ -109,6 +109,17 @@ pub enum BankError {
     /// RESULT_NOT_READY: the batch job has not finished the batch.
     #[error("the batch is not processed yet ({0} of {1} lines done); ask again later")]
     ResultNotReady(u64, u64),
+    /// DAY_NOT_CLOSED: the business date has not been closed by the day-end cutover.
+    #[error("business date {0} is not closed yet: its files are built after the day-end cutover")]
+    DayNotClosed(chrono::NaiveDate),
+    /// DAY_NOT_SETTLED: something begun on the date is still in flight.
+    #[error(
+        "business date {0} still has {1} sign-up(s), cancellation(s) or refund batch(es) in flight; ask again shortly"
+    )]
+    DayNotSettled(chrono::NaiveDate, i64),
+    /// DAY_FILE_NOT_READY: the file has not been prepared.
+    #[error("the {0} file of {1} has not been prepared: call PrepareDayFile first")]
+    DayFileNotReady(&'static str, chrono::NaiveDate),
     /// The platform's refusal, relayed with its class, reason and domain; or a settled failure
     /// replayed for a retried request.
     #[error("{0}")]
@@ -150,6 +161,8 @@ impl Refusal for BankError {
             BatchNoReused => ErrorClass::AlreadyExists,
             BatchNotFound => ErrorClass::NotFound,
             ResultNotReady(..) => ErrorClass::FailedPrecondition,
+            DayNotClosed(_) | DayFileNotReady(..) => ErrorClass::FailedPrecondition,
+            DayNotSettled(..) => ErrorClass::Unavailable,
             ReplyLost => ErrorClass::Unavailable,
             SignUpInProgress => ErrorClass::Aborted,
             Relayed(r) => r.class,
@@ -189,6 +202,9 @@ impl Refusal for BankError {
             BatchNoReused => "BATCH_NO_REUSED",
             BatchNotFound => "BATCH_NOT_FOUND",
             ResultNotReady(..) => "RESULT_NOT_READY",
+            DayNotClosed(_) => "DAY_NOT_CLOSED",
+            DayNotSettled(..) => "DAY_NOT_SETTLED",
+            DayFileNotReady(..) => "DAY_FILE_NOT_READY",
             Relayed(r) => &r.reason,
             Internal(_) => "INTERNAL",
         }

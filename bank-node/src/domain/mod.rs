@@ -5,10 +5,12 @@
 mod error;
 mod model;
 mod payment;
+mod recon;
 mod refund;
 mod signup;
 
 pub use payment::*;
+pub use recon::*;
 pub use refund::*;
 pub use signup::{InsertOutcome, PLATFORM_UNAVAILABLE};
 
@@ -44,6 +46,7 @@ pub trait PlatformPort: Send + Sync {
         &'a self,
         signup_id: &'a str,
         account: &'a Email,
+        business_date: chrono::NaiveDate,
     ) -> BoxFuture<'a, Result<(), PeerFailure>>;
 }
 
@@ -60,6 +63,8 @@ pub struct PlatformSignUp {
     pub id_type: IdType,
     /// The card, masked.
     pub card_masked: String,
+    /// The sign-up's business date, fixed when the bank began it.
+    pub business_date: chrono::NaiveDate,
 }
 
 /// The bank: its store, its clock and its line to the platform.
@@ -72,6 +77,8 @@ pub struct Bank {
     pub(crate) files: FileStore,
     pub(crate) refund_settings: Arc<RefundJobSettings>,
     refund_job: Arc<tokio::sync::Mutex<()>>,
+    /// One day file built at a time in this process.
+    day_files: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Tries to issue a fresh card number before giving up (collisions are astronomically rare).
@@ -96,6 +103,7 @@ impl Bank {
             files,
             refund_settings: Arc::new(refund_settings),
             refund_job: Arc::default(),
+            day_files: Arc::default(),
         }
     }
 

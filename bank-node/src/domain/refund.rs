@@ -363,7 +363,11 @@ impl Bank {
     async fn refund_job_to_the_end(&self) -> Result<Vec<BatchNo>, BankError> {
         let _one_at_a_time = self.refund_job.lock().await;
         let mut finished = Vec::new();
-        while let Some(claim) = self.store.claim_refund_batch().await? {
+        while let Some(claim) = self
+            .store
+            .claim_refund_batch(self.clock.business_date())
+            .await?
+        {
             let no = claim.batch.batch_no.clone();
             let span = tracing::info_span!("refund_job", batch_no = %no);
             self.process_batch(claim).instrument(span).await?;
@@ -409,14 +413,20 @@ impl Bank {
                 )
                 .into());
             }
-            self.apply_chunk(&batch.batch_no, next_seq, &lines, reader.offset())
-                .await?;
+            self.apply_chunk(
+                &batch.batch_no,
+                claim.business_date,
+                next_seq,
+                &lines,
+                reader.offset(),
+            )
+            .await?;
             next_seq += lines.len() as u64;
             if self.refund_settings.pause_ms > 0 {
                 tokio::time::sleep(Duration::from_millis(self.refund_settings.pause_ms)).await;
             }
         }
-        let result = self.write_result(&batch).await?;
+        let result = self.write_result(&batch, claim.business_date).await?;
         tracing::info!(
             succeeded = result.figures.success_count,
             credited = %result.figures.success_total,
@@ -430,6 +440,7 @@ impl Bank {
     async fn apply_chunk(
         &self,
         batch: &BatchNo,
+        business_date: chrono::NaiveDate,
         from_seq: u64,
         lines: &[RefundLine],
         next_offset: u64,
@@ -444,7 +455,7 @@ impl Bank {
                     next_offset,
                     &self.refund_settings.worker,
                     self.clock.now_ms(),
-                    self.clock.business_date(),
+                    business_date,
                     |snap| decide(lines, snap),
                 )
                 .await?;
@@ -465,8 +476,12 @@ impl Bank {
         .into())
     }
 
-    /// Writes the result file from the recorded lines.
-    async fn write_result(&self, batch: &RefundBatch) -> Result<BatchResult, BankError> {
+    /// Writes the result file from the recorded lines; its date is the batch's.
+    async fn write_result(
+        &self,
+        batch: &RefundBatch,
+        business_date: chrono::NaiveDate,
+    ) -> Result<BatchResult, BankError> {
         let no = &batch.batch_no;
         let (lines, ok, ok_total, bad, bad_total) = self.store.refund_line_totals(no).await?;
         if lines != batch.record_count {
@@ -476,7 +491,6 @@ impl Bank {
             )
             .into());
         }
-        let business_date = self.clock.business_date();
         let header = ResultHeader {
             batch_no: no.clone(),
             business_date,

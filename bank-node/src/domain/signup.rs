@@ -32,8 +32,11 @@ impl Bank {
         }
 
         let now = self.clock.now_ms();
+        // The sign-up's business date is fixed now, and the platform is told it: both sides then
+        // list it under the same date, however long the platform takes to answer.
+        let date = self.clock.business_date();
         let signup = SignUp {
-            id: new_signup_id(self.clock.business_date()),
+            id: new_signup_id(date),
             card: form.card.clone(),
             account: form.account.clone(),
             real_name: form.real_name.clone(),
@@ -42,7 +45,7 @@ impl Bank {
             limit: form.limit,
             status: SignUpStatus::Pending,
             failure: None,
-            business_date: None,
+            business_date: Some(date),
             created_at_ms: now,
             updated_at_ms: now,
         };
@@ -72,6 +75,7 @@ impl Bank {
                 real_name: signup.real_name.clone(),
                 id_type: signup.id_doc.kind(),
                 card_masked: signup.card.masked(),
+                business_date: date,
             })
             .instrument(span)
             .await;
@@ -100,7 +104,7 @@ impl Bank {
                 &signup.id,
                 status,
                 failure.as_ref(),
-                self.clock.business_date(),
+                date,
                 self.clock.now_ms(),
             )
             .await?;
@@ -206,13 +210,15 @@ impl Bank {
     /// or back to SIGNED when the platform refuses or does not answer.
     pub async fn cancel(&self, card: &CardNumber) -> Result<SignUp, BankError> {
         let s = self.signed_signup(card).await?;
+        // Fixed now, and told to the platform (as for a sign-up).
+        let date = self.clock.business_date();
         if !self
             .store
             .move_signup(
                 &s.id,
                 SignUpStatus::Signed,
                 SignUpStatus::Cancelling,
-                None,
+                Some(date),
                 self.clock.now_ms(),
             )
             .await?
@@ -222,15 +228,11 @@ impl Bank {
         let span = tracing::info_span!("platform.confirm_cancel", signup_id = %s.id);
         let answer = self
             .platform
-            .confirm_cancel(&s.id, &s.account)
+            .confirm_cancel(&s.id, &s.account, date)
             .instrument(span)
             .await;
         let (to, date, err) = match answer {
-            Ok(()) => (
-                SignUpStatus::Cancelled,
-                Some(self.clock.business_date()),
-                None,
-            ),
+            Ok(()) => (SignUpStatus::Cancelled, Some(date), None),
             Err(PeerFailure::Refused(r)) => {
                 (SignUpStatus::Signed, None, Some(BankError::Relayed(r)))
             }

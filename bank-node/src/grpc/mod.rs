@@ -7,11 +7,13 @@ mod convert;
 mod link;
 mod outbox;
 mod platform_client;
+mod recon;
 mod refund;
 
 use std::future::Future;
 
 use proto::bank::v1::bank_link_service_server::BankLinkServiceServer;
+use proto::bank::v1::bank_recon_service_server::BankReconServiceServer;
 use proto::bank::v1::bank_refund_service_server::BankRefundServiceServer;
 use proto::bank::v1::branch_service_server::BranchServiceServer;
 use proto::sim::v1::batch_job_service_server::BatchJobServiceServer;
@@ -32,12 +34,13 @@ pub const SERVICE_NAMES: &[&str] = &[
     "interbank.bank.v1.BranchService",
     "interbank.bank.v1.BankLinkService",
     "interbank.bank.v1.BankRefundService",
+    "interbank.bank.v1.BankReconService",
     "interbank.sim.v1.SimulatorService",
     "interbank.sim.v1.SmsOutboxService",
     "interbank.sim.v1.BatchJobService",
 ];
 
-/// The bank's router: branch, link and refund services, the simulator controls, the SMS outbox
+/// The bank's router: branch, link, refund and reconciliation services, the simulator controls, the SMS outbox
 /// and the batch job trigger, plus health and reflection.
 pub async fn router(bank: Bank) -> anyhow::Result<Router> {
     let router = shared::grpc::server()
@@ -46,6 +49,7 @@ pub async fn router(bank: Bank) -> anyhow::Result<Router> {
         .add_service(SimulatorServiceServer::new(Simulator(bank.clone())))
         .add_service(BankRefundServiceServer::new(refund::Refunds(bank.clone())))
         .add_service(BatchJobServiceServer::new(refund::Jobs(bank.clone())))
+        .add_service(BankReconServiceServer::new(recon::Recon(bank.clone())))
         .add_service(SmsOutboxServiceServer::new(outbox::Outbox(bank)));
     shared::grpc::with_health_and_reflection(router, SERVICE_NAMES).await
 }

@@ -43,6 +43,7 @@ impl PlatformPort for PlatformClient {
                 real_name: req.real_name.as_str().to_owned(),
                 id_type: shared::grpc::id_type_to_pb(req.id_type) as i32,
                 card_number_masked: req.card_masked.clone(),
+                business_date: req.business_date.to_string(),
             };
             let call = Call {
                 method: "ConfirmSignUp",
@@ -64,11 +65,13 @@ impl PlatformPort for PlatformClient {
         &'a self,
         signup_id: &'a str,
         account: &'a Email,
+        business_date: chrono::NaiveDate,
     ) -> BoxFuture<'a, Result<(), PeerFailure>> {
         Box::pin(async move {
             let msg = pb::ConfirmCancelRequest {
                 signup_id: signup_id.to_owned(),
                 platform_account: account.as_str().to_owned(),
+                business_date: business_date.to_string(),
             };
             let call = Call {
                 method: "ConfirmCancel",

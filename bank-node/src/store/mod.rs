@@ -13,6 +13,7 @@ use sqlx::any::AnyRow;
 use crate::domain::{AccountKind, Card, CardStatus, InsertOutcome, SignUp, SignUpStatus};
 
 mod payments;
+mod recon;
 mod refunds;
 
 pub use refunds::{ChunkOutcome, Claim};
@@ -211,8 +212,8 @@ impl Store {
         fingerprint: &str,
     ) -> Result<InsertOutcome> {
         let r = sqlx::query(
-            "INSERT INTO signups (signup_id, request_id, request_fingerprint, card_number, platform_account, real_name, id_type, id_number, mobile, daily_limit_fen, status, created_at_ms, updated_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)",
+            "INSERT INTO signups (signup_id, request_id, request_fingerprint, card_number, platform_account, real_name, id_type, id_number, mobile, daily_limit_fen, status, created_at_ms, updated_at_ms, business_date) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13)",
         )
         .bind(&s.id)
         .bind(request_id.as_str())
@@ -226,6 +227,7 @@ impl Store {
         .bind(s.limit.money().fen())
         .bind(s.status.code())
         .bind(s.created_at_ms)
+        .bind(s.business_date.map(|d| d.to_string()))
         .execute(&self.pool)
         .await;
         match r {
@@ -297,7 +299,7 @@ impl Store {
     }
 
     /// Moves a sign-up from one status to another; `false` if it was not in `from`.
-    /// `cancelled_date` is recorded when given.
+    /// `cancelled_date` is recorded when given; moving back to SIGNED clears it.
     pub async fn move_signup(
         &self,
         id: &str,
@@ -307,7 +309,8 @@ impl Store {
         now_ms: i64,
     ) -> Result<bool> {
         let r = sqlx::query(
-            "UPDATE signups SET status = $1, cancelled_date = COALESCE($2, cancelled_date), updated_at_ms = $3 \
+            "UPDATE signups SET status = $1, \
+             cancelled_date = CASE WHEN $1 = 'SIGNED' THEN NULL ELSE COALESCE($2, cancelled_date) END, updated_at_ms = $3 \
              WHERE signup_id = $4 AND status = $5",
         )
         .bind(to.code())

@@ -127,6 +127,14 @@ impl Store {
         if day.rows_affected() == 0 {
             return Ok(DebitOutcome::DayClosed);
         }
+        // After the day's row, so the counter's lock is held to commit: sequence order is commit
+        // order (see the migration).
+        let seq = sqlx::query(
+            "UPDATE counters SET value = value + 1 WHERE name = 'payment_success' RETURNING value",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        let seq = int(&seq, "value")?;
         sqlx::query(
             "INSERT INTO daily_usage (card_number, business_date, used_fen) VALUES ($1, $2, 0) \
              ON CONFLICT (card_number, business_date) DO NOTHING",
@@ -162,13 +170,14 @@ impl Store {
             return Ok(DebitOutcome::CardRefused);
         }
         let settled = sqlx::query(
-            "UPDATE payments SET status = 'SUCCESS', bank_serial_no = $1, business_date = $2, paid_at_ms = $3, updated_at_ms = $3 \
+            "UPDATE payments SET status = 'SUCCESS', bank_serial_no = $1, business_date = $2, paid_at_ms = $3, updated_at_ms = $3, success_seq = $5 \
              WHERE order_no = $4 AND status = 'CODE_SENT'",
         )
         .bind(serial)
         .bind(&date)
         .bind(now_ms)
         .bind(p.order_no.as_str())
+        .bind(seq)
         .execute(&mut *tx)
         .await?;
         if settled.rows_affected() == 0 {
@@ -265,11 +274,13 @@ impl Store {
             .collect()
     }
 
-    /// Deletes every record (a simulator reset); the schema stays.
+    /// Deletes every record (a simulator reset); the schema stays, and so do the counters: the
+    /// success sequence never goes back, so a platform's cursor never skips a new payment.
     pub async fn wipe(&self) -> Result<()> {
         shared::store::wipe(
             &self.pool,
             &[
+                "day_files",
                 "refund_lines",
                 "refund_progress",
                 "refund_batches",

@@ -33,6 +33,8 @@ pub struct Claim {
     pub next_seq: u64,
     /// Where that line starts in the file.
     pub offset: u64,
+    /// The batch's business date: the date the job first took it on; every line belongs to it.
+    pub business_date: NaiveDate,
 }
 
 /// What became of a chunk.
@@ -90,8 +92,9 @@ impl Store {
         row.as_ref().map(batch_from_row).transpose()
     }
 
-    /// Takes the oldest batch not yet DONE that no other process holds, or `None`.
-    pub async fn claim_refund_batch(&self) -> Result<Option<Claim>> {
+    /// Takes the oldest batch not yet DONE that no other process holds, or `None`. A batch taken
+    /// for the first time gets `today` as its business date.
+    pub async fn claim_refund_batch(&self, today: NaiveDate) -> Result<Option<Claim>> {
         let pick = "SELECT batch_no FROM refund_batches WHERE status = 'ACCEPTED' \
                     ORDER BY accepted_at_ms, batch_no LIMIT 1";
         let (lock, no) = if self.backend == Backend::Postgres {
@@ -110,6 +113,17 @@ impl Store {
             }
         };
         let no = BatchNo::parse(&no).map_err(|_| bad("batch_no"))?;
+        let date = sqlx::query(
+            "UPDATE refund_progress SET business_date = COALESCE(business_date, $1) \
+             WHERE batch_no = $2 RETURNING business_date",
+        )
+        .bind(today.to_string())
+        .bind(no.as_str())
+        .fetch_one(&self.pool)
+        .await?;
+        let business_date = text(&date, "business_date")?
+            .parse::<NaiveDate>()
+            .map_err(|_| bad("refund_progress.business_date"))?;
         let row = sqlx::query(&format!(
             "SELECT {BATCH_COLUMNS} FROM refund_batches b JOIN refund_progress p ON p.batch_no = b.batch_no WHERE b.batch_no = $1"
         ))
@@ -121,6 +135,7 @@ impl Store {
             batch: batch_from_row(&row)?,
             next_seq: unsigned(int(&row, "next_seq")?)?,
             offset: unsigned(int(&row, "byte_offset")?)?,
+            business_date,
         }))
     }
 

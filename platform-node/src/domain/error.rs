@@ -97,6 +97,15 @@ pub enum PlatformError {
     /// RESULT_CORRUPT: the result file did not match its hash or its header; nothing applied.
     #[error("the result file is damaged and was not applied: {0}")]
     ResultCorrupt(String),
+    /// FILE_CORRUPT: a downloaded day file did not match its hash or its own figures.
+    #[error("the bank's file is corrupt: {0}; nothing was compared")]
+    FileCorrupt(String),
+    /// CASE_NOT_FOUND: no such error case.
+    #[error("no error case with that id")]
+    CaseNotFound,
+    /// CASE_CLOSED: the case is closed already.
+    #[error("the case is closed already")]
+    CaseClosed,
     /// RESULT_NOT_FETCHED: no result file fetched for the batch yet.
     #[error("no result file fetched for that batch yet: FetchRefundResult first")]
     ResultNotFetched,
@@ -147,7 +156,9 @@ impl Refusal for PlatformError {
             | ResultNotReady(..)
             | ResultNotFetched
             | RefundOrderNotPaid(..) => ErrorClass::FailedPrecondition,
-            ResultCorrupt(_) => ErrorClass::DataLoss,
+            ResultCorrupt(_) | FileCorrupt(_) => ErrorClass::DataLoss,
+            CaseNotFound => ErrorClass::NotFound,
+            CaseClosed => ErrorClass::FailedPrecondition,
             Relayed(r) => r.class,
             Internal(_) => ErrorClass::Internal,
         }
@@ -181,6 +192,9 @@ impl Refusal for PlatformError {
             BatchNotAccepted(_) => "BATCH_NOT_ACCEPTED",
             ResultNotReady(..) => "RESULT_NOT_READY",
             ResultCorrupt(_) => "RESULT_CORRUPT",
+            FileCorrupt(_) => "FILE_CORRUPT",
+            CaseNotFound => "CASE_NOT_FOUND",
+            CaseClosed => "CASE_CLOSED",
             ResultNotFetched => "RESULT_NOT_FETCHED",
             RefundOrderNotFound(..) => "ORDER_NOT_FOUND",
             RefundOrderNotPaid(..) => "ORDER_NOT_PAID",

@@ -4,9 +4,11 @@
 mod error;
 mod model;
 mod pay;
+mod recon;
 mod refund;
 
 pub use pay::{RESOLVE_BACKOFF_MS_FIRST, RESOLVE_TRIES_MAX};
+pub use recon::*;
 pub use refund::{
     BankBatch, BankBatchStatus, BankFiles, BatchStatus as RefundBatchStatus, FileRefusal,
     NewRefund, PushFailure, REFUNDS_PER_CREATE_MAX, RefundBatch, RefundFilter, RefundRecord,
@@ -94,6 +96,22 @@ pub struct Platform {
     files: FileStore,
     /// One result fetch at a time: a fetch runs to the end even when its caller stops waiting.
     result_fetch: Arc<tokio::sync::Mutex<()>>,
+    bank_recon: Arc<dyn BankRecon>,
+    recon: ReconSettings,
+    /// One real-time reconciliation at a time, and one T+1 run.
+    realtime: Arc<tokio::sync::Mutex<()>>,
+    day_recon: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// The platform's lines to the bank: the interbank calls, the file server and reconciliation.
+#[derive(Clone)]
+pub struct BankLines {
+    /// The interbank calls (short timeout).
+    pub link: Arc<dyn BankPort>,
+    /// The file server for refund batches.
+    pub files: Arc<dyn BankFiles>,
+    /// Reconciliation.
+    pub recon: Arc<dyn BankRecon>,
 }
 
 /// A peer failure as the platform's refusal: the bank's own refusal relayed as it is, or
@@ -124,26 +142,29 @@ fn token_hash(token: &str) -> String {
 }
 
 impl Platform {
-    /// A platform over `store`, telling time by `clock`, calling the bank through `bank` (and
-    /// its file server through `bank_files`), with `faults` injected on both sides of its
-    /// interbank calls, keeping files in `files`.
+    /// A platform over `store`, telling time by `clock`, calling the bank through `bank`, with
+    /// `faults` injected on both sides of its interbank calls, keeping files in `files`.
     pub fn new(
         store: Store,
         clock: Clock,
-        bank: Arc<dyn BankPort>,
-        bank_files: Arc<dyn BankFiles>,
+        bank: BankLines,
         faults: Faults,
         files: FileStore,
+        recon: ReconSettings,
     ) -> Platform {
         Platform {
             store,
             clock,
-            bank,
+            bank: bank.link,
             faults,
             pay_passwords: Arc::new(VerifiedCache::default()),
-            bank_files,
+            bank_files: bank.files,
             files,
             result_fetch: Arc::default(),
+            bank_recon: bank.recon,
+            recon,
+            realtime: Arc::default(),
+            day_recon: Arc::default(),
         }
     }
 
@@ -274,7 +295,8 @@ impl Platform {
             let same = existing.email == s.account
                 && existing.real_name == s.real_name
                 && existing.id_type == s.id_type
-                && existing.card_masked == s.card_masked;
+                && existing.card_masked == s.card_masked
+                && existing.business_date.is_none_or(|d| d == s.business_date);
             return if same {
                 Ok(existing)
             } else {
@@ -301,6 +323,8 @@ impl Platform {
             mobile_masked: None,
             signed_at_ms: now,
             activated_at_ms: None,
+            business_date: Some(s.business_date),
+            cancelled_date: None,
         };
         if !self.store.insert_link(&link).await? {
             // A concurrent repeat of the same request got there first: answer as it did.
@@ -313,24 +337,22 @@ impl Platform {
         Ok(link)
     }
 
-    /// The bank asks to cancel a sign-up: it must exist here, belong to the account and be
-    /// normal (signed or active); a repeat for a cancelled one answers yes again.
+    /// The bank asks to cancel a sign-up on its business date `date`: it must exist here, belong
+    /// to the account and be normal (signed or active); a repeat for a cancelled one answers yes
+    /// again and takes the bank's date of this cancellation.
     pub async fn confirm_cancel(
         &self,
         signup_id: &str,
         account: &Email,
+        date: chrono::NaiveDate,
     ) -> Result<CardLink, PlatformError> {
-        let link = self
-            .store
+        self.store
             .link(signup_id)
             .await?
             .filter(|l| &l.email == account)
             .ok_or(PlatformError::SignUpNotFound)?;
-        if link.status == LinkStatus::Cancelled {
-            return Ok(link);
-        }
         self.store
-            .cancel_link(signup_id, self.clock.now_ms())
+            .cancel_link(signup_id, date, self.clock.now_ms())
             .await?;
         tracing::info!(signup_id, "card-link cancelled");
         self.store

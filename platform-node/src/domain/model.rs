@@ -104,6 +104,11 @@ pub struct CardLink {
     pub signed_at_ms: i64,
     /// When it was activated, ms.
     pub activated_at_ms: Option<i64>,
+    /// The bank's business date of the sign-up (`None` for a card-link recorded before the bank
+    /// sent dates).
+    pub business_date: Option<chrono::NaiveDate>,
+    /// The bank's business date of the cancellation.
+    pub cancelled_date: Option<chrono::NaiveDate>,
 }
 
 /// A sign-up the bank asks the platform to record.
@@ -119,6 +124,8 @@ pub struct IncomingSignUp {
     pub id_type: IdType,
     /// The card, masked.
     pub card_masked: String,
+    /// The bank's business date of the sign-up.
+    pub business_date: chrono::NaiveDate,
 }
 
 /// Where an order stands on the platform.

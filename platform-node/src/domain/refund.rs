@@ -230,7 +230,7 @@ fn corrupt(what: impl std::fmt::Display) -> PlatformError {
     PlatformError::ResultCorrupt(what.to_string())
 }
 
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, PlatformError> {
     tokio::task::spawn_blocking(f)

@@ -58,6 +58,7 @@ impl BankClient {
     /// Sends one call (`send` gets a fresh client each time) through the fault rules.
     async fn send<T, F, Fut>(&self, call: Call<'_>, send: F) -> Result<T, PeerFailure>
     where
+        T: Default,
         F: Fn(BankLinkServiceClient<Channel>) -> Fut,
         Fut: Future<Output = Result<Response<T>, Status>>,
     {

@@ -6,7 +6,7 @@ use shared::FieldError;
 use shared::domain::{Email, PersonName};
 use shared::error::ParseField;
 use shared::fault::{Call, Side};
-use shared::grpc::with_faults;
+use shared::grpc::{date_from_pb, with_faults};
 use tonic::{Request, Response, Status};
 
 use super::{cut, handle};
@@ -67,6 +67,7 @@ impl PlatformLinkService for Link {
                     real_name: PersonName::parse(&r.real_name).field("real_name")?,
                     id_type: id_type_from_pb(r.id_type)?,
                     card_masked: masked_card(&r.card_number_masked)?,
+                    business_date: date_from_pb("business_date", &r.business_date)?,
                 };
                 let link = self.0.confirm_sign_up(incoming).await?;
                 Ok(pb::ConfirmSignUpResponse {
@@ -92,7 +93,8 @@ impl PlatformLinkService for Link {
             handle(&self.0, "ConfirmCancel", &subject, async {
                 let id = signup_id(&r.signup_id)?;
                 let account = Email::parse(&r.platform_account).field("platform_account")?;
-                let link = self.0.confirm_cancel(&id, &account).await?;
+                let date = date_from_pb("business_date", &r.business_date)?;
+                let link = self.0.confirm_cancel(&id, &account, date).await?;
                 Ok(pb::ConfirmCancelResponse {
                     platform_link_id: link.platform_link_id,
                 })

@@ -3,10 +3,12 @@
 mod account;
 mod bank_client;
 mod bank_files;
+mod bank_recon;
 mod convert;
 mod link;
 mod ops;
 mod pay;
+mod recon;
 mod refund;
 
 use std::future::Future;
@@ -15,6 +17,7 @@ use proto::platform::v1::account_service_server::AccountServiceServer;
 use proto::platform::v1::pay_service_server::PayServiceServer;
 use proto::platform::v1::platform_link_service_server::PlatformLinkServiceServer;
 use proto::platform::v1::platform_ops_service_server::PlatformOpsServiceServer;
+use proto::platform::v1::recon_ops_service_server::ReconOpsServiceServer;
 use proto::platform::v1::refund_ops_service_server::RefundOpsServiceServer;
 use proto::sim::v1::simulator_service_server::SimulatorServiceServer;
 use shared::clock::Clock;
@@ -25,6 +28,7 @@ use tonic::{Response, Status};
 
 pub use bank_client::BankClient;
 pub use bank_files::{BankFilesClient, FILE_TRANSFER_TIMEOUT_SECS};
+pub use bank_recon::BankReconClient;
 
 use crate::domain::{DOMAIN, Platform, PlatformError};
 
@@ -35,10 +39,11 @@ pub const SERVICE_NAMES: &[&str] = &[
     "interbank.platform.v1.PlatformLinkService",
     "interbank.platform.v1.PayService",
     "interbank.platform.v1.RefundOpsService",
+    "interbank.platform.v1.ReconOpsService",
     "interbank.sim.v1.SimulatorService",
 ];
 
-/// The platform's router: website, pay, ops, refund and link services and the simulator controls,
+/// The platform's router: website, pay, ops, refund, reconciliation and link services and the simulator controls,
 /// plus health and reflection.
 pub async fn router(platform: Platform) -> anyhow::Result<Router> {
     let router = shared::grpc::server()
@@ -50,6 +55,7 @@ pub async fn router(platform: Platform) -> anyhow::Result<Router> {
         .add_service(RefundOpsServiceServer::new(refund::Refunds(
             platform.clone(),
         )))
+        .add_service(ReconOpsServiceServer::new(recon::Recon(platform.clone())))
         .add_service(SimulatorServiceServer::new(Simulator(platform.clone())))
         .add_service(PlatformLinkServiceServer::new(link::Link(platform)));
     shared::grpc::with_health_and_reflection(router, SERVICE_NAMES).await

@@ -1,5 +1,6 @@
 //! The platform's storage: the only module that sees sqlx.
 
+use chrono::NaiveDate;
 use shared::Money;
 use shared::domain::{DailyLimit, Email, IdType, PersonName};
 use shared::store::{Pool, bad, text};
@@ -9,6 +10,7 @@ use sqlx::any::AnyRow;
 use crate::domain::{Account, AccountStatus, CardLink, LinkStatus};
 
 mod orders;
+mod recon;
 mod refunds;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -22,7 +24,7 @@ pub struct Store {
 pub(crate) type Result<T> = anyhow::Result<T>;
 
 const ACCOUNT_COLUMNS: &str = "email, real_name, status, created_at_ms";
-const LINK_COLUMNS: &str = "signup_id, platform_link_id, email, real_name, id_type, card_number_masked, status, daily_limit_fen, mobile_masked, signed_at_ms, activated_at_ms";
+const LINK_COLUMNS: &str = "signup_id, platform_link_id, email, real_name, id_type, card_number_masked, status, daily_limit_fen, mobile_masked, signed_at_ms, activated_at_ms, business_date, cancelled_date";
 
 impl Store {
     /// Opens the database at `url` (SQLite or PostgreSQL) and applies the migrations.
@@ -157,8 +159,8 @@ impl Store {
     /// Inserts a card-link; `false` if its sign-up id is already recorded.
     pub async fn insert_link(&self, l: &CardLink) -> Result<bool> {
         let r = sqlx::query(
-            "INSERT INTO card_links (signup_id, platform_link_id, email, real_name, id_type, card_number_masked, status, signed_at_ms, updated_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+            "INSERT INTO card_links (signup_id, platform_link_id, email, real_name, id_type, card_number_masked, status, signed_at_ms, updated_at_ms, business_date, cancelled_date, cancelled_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10, $11)",
         )
         .bind(&l.signup_id)
         .bind(&l.platform_link_id)
@@ -168,6 +170,9 @@ impl Store {
         .bind(&l.card_masked)
         .bind(l.status.code())
         .bind(l.signed_at_ms)
+        .bind(l.business_date.map(|d| d.to_string()))
+        .bind(l.cancelled_date.map(|d| d.to_string()))
+        .bind(l.cancelled_date.map(|_| l.signed_at_ms))
         .execute(&self.pool)
         .await;
         shared::store::inserted(r)
@@ -216,14 +221,16 @@ impl Store {
         Ok(r.rows_affected() == 1)
     }
 
-    /// SIGNED or ACTIVE → CANCELLED.
-    pub async fn cancel_link(&self, signup_id: &str, now_ms: i64) -> Result<()> {
+    /// SIGNED or ACTIVE → CANCELLED on the bank's date `date` (a cancelled one takes the date).
+    pub async fn cancel_link(&self, signup_id: &str, date: NaiveDate, now_ms: i64) -> Result<()> {
         sqlx::query(
-            "UPDATE card_links SET status = 'CANCELLED', cancelled_at_ms = $1, updated_at_ms = $1 \
-             WHERE signup_id = $2 AND status IN ('SIGNED', 'ACTIVE')",
+            "UPDATE card_links SET status = 'CANCELLED', cancelled_date = $3, \
+             cancelled_at_ms = CASE WHEN status = 'CANCELLED' THEN cancelled_at_ms ELSE $1 END, updated_at_ms = $1 \
+             WHERE signup_id = $2",
         )
         .bind(now_ms)
         .bind(signup_id)
+        .bind(date.to_string())
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -259,5 +266,13 @@ fn link_from_row(r: &AnyRow) -> Result<CardLink> {
         mobile_masked: r.try_get("mobile_masked")?,
         signed_at_ms: r.try_get("signed_at_ms")?,
         activated_at_ms: r.try_get("activated_at_ms")?,
+        business_date: opt_date(r, "business_date")?,
+        cancelled_date: opt_date(r, "cancelled_date")?,
     })
+}
+
+fn opt_date(r: &AnyRow, col: &str) -> Result<Option<NaiveDate>> {
+    shared::store::opt_text(r, col)?
+        .map(|d| d.parse::<NaiveDate>().map_err(|_| bad(col)))
+        .transpose()
 }

@@ -10,7 +10,7 @@ use sqlx::any::AnyRow;
 use super::{Result, Store};
 use crate::domain::{Order, OrderStatus};
 
-const ORDER_COLUMNS: &str = "order_no, email, signup_id, card_number_masked, amount_fen, description, status, mobile_masked, code_expires_at_ms, bank_serial_no, business_date, failure_class, failure_reason, failure_message, failure_domain, created_at_ms, updated_at_ms, refunded_fen";
+pub(super) const ORDER_COLUMNS: &str = "order_no, email, signup_id, card_number_masked, amount_fen, description, status, mobile_masked, code_expires_at_ms, bank_serial_no, business_date, failure_class, failure_reason, failure_message, failure_domain, created_at_ms, updated_at_ms, refunded_fen";
 
 impl Store {
     /// An account's payment password hash, the wrong tries counted so far, and until when
@@ -183,7 +183,7 @@ impl Store {
     }
 }
 
-fn order_from_row(r: &AnyRow) -> Result<Order> {
+pub(super) fn order_from_row(r: &AnyRow) -> Result<Order> {
     let failure = shared::store::failure(r, crate::domain::DOMAIN)?;
     Ok(Order {
         order_no: OrderNo::parse(&text(r, "order_no")?).map_err(|_| bad("order_no"))?,

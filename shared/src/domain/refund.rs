@@ -113,7 +113,11 @@ impl ParseError for RefundAmountError {
 impl RefundAmount {
     /// Parses an amount from its text form.
     pub fn parse(s: &str) -> Result<RefundAmount, RefundAmountError> {
-        let m = Money::parse(s)?;
+        RefundAmount::new(Money::parse(s)?)
+    }
+
+    /// An amount of money that is a refund amount (0.01 to 5000.00).
+    pub fn new(m: Money) -> Result<RefundAmount, RefundAmountError> {
         if (1..=PayAmount::MAX_FEN).contains(&m.fen()) {
             Ok(RefundAmount(m))
         } else {

@@ -6,11 +6,12 @@
 //! separated by `|`; line 1 is the header. Reading is streaming: a [`LineReader`] holds one line
 //! at a time, at most [`LINE_BYTES_MAX`] bytes, so memory does not grow with the file.
 
+pub mod recon;
 pub mod refund;
 mod store;
 
 pub use store::{
-    Area, CHUNK_BYTES_MAX, FILE_BYTES_MAX, FileStore, Received, SEND_CHUNK_BYTES, Upload,
+    Area, CHUNK_BYTES_MAX, Draft, FILE_BYTES_MAX, FileStore, Received, SEND_CHUNK_BYTES, Upload,
     read_chunks,
 };
 

@@ -97,7 +97,7 @@ pub struct ResultFigures {
     pub sha256: String,
     /// Its size, bytes.
     pub size: u64,
-    /// The bank's business date the batch was finished on.
+    /// The bank's business date of the batch: the date its job first took it on.
     pub business_date: NaiveDate,
     /// Lines that succeeded.
     pub success_count: u64,
@@ -315,7 +315,12 @@ fn is_reason_code(s: &str) -> bool {
             .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
 }
 
-fn kind_and_version(h: &str, kind: &str, version: &str, want: &str) -> Result<(), FileError> {
+pub(super) fn kind_and_version(
+    h: &str,
+    kind: &str,
+    version: &str,
+    want: &str,
+) -> Result<(), FileError> {
     if h != "H" {
         return Err(FileError::at(
             1,
@@ -346,7 +351,7 @@ fn kind_and_version(h: &str, kind: &str, version: &str, want: &str) -> Result<()
     Ok(())
 }
 
-fn record_start(line_no: u64, d: &str, seq: &str) -> Result<(), FileError> {
+pub(super) fn record_start(line_no: u64, d: &str, seq: &str) -> Result<(), FileError> {
     if d != "D" {
         return Err(FileError::at(
             line_no,
@@ -384,12 +389,12 @@ fn refund_id_field(line_no: u64, s: &str) -> Result<RefundId, FileError> {
     })
 }
 
-fn order_no_field(line_no: u64, s: &str) -> Result<OrderNo, FileError> {
+pub(super) fn order_no_field(line_no: u64, s: &str) -> Result<OrderNo, FileError> {
     OrderNo::parse(s)
         .map_err(|e| FileError::at(line_no, Some("order_no"), "ORDER_NO_INVALID", e.to_string()))
 }
 
-fn money_field(
+pub(super) fn money_field(
     line_no: u64,
     field: &'static str,
     reason: &'static str,
@@ -398,7 +403,7 @@ fn money_field(
     Money::parse(s).map_err(|e| FileError::at(line_no, Some(field), reason, e.to_string()))
 }
 
-fn add(sum: Money, m: Money, line_no: u64) -> Result<Money, FileError> {
+pub(super) fn add(sum: Money, m: Money, line_no: u64) -> Result<Money, FileError> {
     sum.checked_add(m).ok_or_else(|| {
         FileError::at(
             line_no,
@@ -409,7 +414,7 @@ fn add(sum: Money, m: Money, line_no: u64) -> Result<Money, FileError> {
     })
 }
 
-fn count_check(header_count: u64, line_no: u64) -> Result<(), FileError> {
+pub(super) fn count_check(header_count: u64, line_no: u64) -> Result<(), FileError> {
     if line_no - 1 > header_count {
         return Err(FileError::at(
             line_no,
@@ -421,7 +426,7 @@ fn count_check(header_count: u64, line_no: u64) -> Result<(), FileError> {
     Ok(())
 }
 
-fn end_check(
+pub(super) fn end_check(
     header_count: u64,
     seen: u64,
     header_total: Money,
@@ -446,7 +451,7 @@ fn end_check(
     Ok(())
 }
 
-fn header_line<R: BufRead>(r: &mut LineReader<R>) -> Result<String, ReadError> {
+pub(super) fn header_line<R: BufRead>(r: &mut LineReader<R>) -> Result<String, ReadError> {
     match r.next_line()? {
         Some((_, line)) => Ok(line.to_owned()),
         None => Err(FileError::whole("FILE_EMPTY", "the file is empty").into()),

@@ -26,6 +26,8 @@ pub enum Area {
     RefundBatches,
     /// Refund result files.
     RefundResults,
+    /// T+1 reconciliation files (the bank's, and the platform's downloaded copies).
+    Recon,
 }
 
 impl Area {
@@ -33,6 +35,7 @@ impl Area {
         match self {
             Area::RefundBatches => "refund/batches",
             Area::RefundResults => "refund/results",
+            Area::Recon => "recon",
         }
     }
 }
@@ -48,7 +51,7 @@ impl FileStore {
     pub fn open(root: impl Into<PathBuf>) -> io::Result<FileStore> {
         let store = FileStore { root: root.into() };
         std::fs::create_dir_all(store.incoming())?;
-        for area in [Area::RefundBatches, Area::RefundResults] {
+        for area in [Area::RefundBatches, Area::RefundResults, Area::Recon] {
             std::fs::create_dir_all(store.root.join(area.dir()))?;
         }
         Ok(store)

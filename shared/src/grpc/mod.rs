@@ -29,16 +29,17 @@ pub const FAULT_DOMAIN: &str = "fault.interbank-sim";
 
 /// Runs one interbank call through the node's fault rules: `send` is the call itself (on the
 /// caller side) or its processing (on the callee side), and may run twice (deliver twice) or
-/// not at all (fail).
-pub async fn with_faults<T, F, Fut>(
+/// not at all (fail, lose the write: answered with an empty reply).
+pub async fn with_faults<M, F, Fut>(
     faults: &Faults,
     side: Side,
     call: Call<'_>,
     send: F,
-) -> Result<T, Status>
+) -> Result<Response<M>, Status>
 where
+    M: Default,
     F: Fn() -> Fut,
-    Fut: Future<Output = Result<T, Status>>,
+    Fut: Future<Output = Result<Response<M>, Status>>,
 {
     let Some((rule, action)) = faults.fire(side, &call) else {
         return send().await;
@@ -60,6 +61,10 @@ where
         Action::DeliverTwice => {
             let _ = send().await;
             send().await
+        }
+        Action::LoseWrite => {
+            tracing::warn!(rule = %rule, method = call.method, "write lost: answered yes without processing");
+            Ok(Response::new(M::default()))
         }
     }
 }
@@ -92,6 +97,10 @@ pub async fn with_faults_once<T>(
             Err(reply_dropped(rule, call.method))
         }
         Action::DeliverTwice => work.await,
+        Action::LoseWrite => Err(Status::unavailable(format!(
+            "{} lost (fault rule {rule}: a streamed call cannot be answered empty)",
+            call.method
+        ))),
     }
 }
 
@@ -296,6 +305,23 @@ pub fn id_type_from_pb(v: i32) -> Result<IdType, FieldError> {
             "id_type must be RESIDENT_ID, PASSPORT, HK_MACAO_PERMIT or TAIWAN_PERMIT",
         )),
     }
+}
+
+/// A business date from the wire, `YYYY-MM-DD` (DATE_INVALID otherwise).
+pub fn date_from_pb(field: &'static str, s: &str) -> Result<chrono::NaiveDate, FieldError> {
+    let ok = s.len() == 10;
+    ok.then(|| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
+        .flatten()
+        .ok_or_else(|| {
+            FieldError::new(
+                field,
+                "DATE_INVALID",
+                format!(
+                    "a business date is YYYY-MM-DD, got {:?}",
+                    s.chars().take(20).collect::<String>()
+                ),
+            )
+        })
 }
 
 /// An ID type for the wire.

@@ -261,9 +261,10 @@ fn rule_from_pb(r: pb::FaultRule) -> Result<RuleSpec, FaultError> {
         }
         Some(A::DropReply(true)) => Action::DropReply,
         Some(A::DeliverTwice(true)) => Action::DeliverTwice,
+        Some(A::LoseWrite(true)) => Action::LoseWrite,
         _ => {
             return Err(invalid(
-                "give one action: delay_ms, fail, drop_reply or deliver_twice",
+                "give one action: delay_ms, fail, drop_reply, deliver_twice or lose_write",
             ));
         }
     };
@@ -339,6 +340,7 @@ fn rule_to_pb(r: &Rule) -> pb::FaultRule {
             }),
             Action::DropReply => A::DropReply(true),
             Action::DeliverTwice => A::DeliverTwice(true),
+            Action::LoseWrite => A::LoseWrite(true),
         }),
         first_n: s.first_n,
         probability: s.probability.unwrap_or(0.0),

@@ -1,0 +1,319 @@
+//! What reconciliation reads from the ledger: successful payments by sequence number, a date's
+//! state, and the pages of a closed date's sign-ups, payments and refunds; and the record of the
+//! day files built.
+
+use chrono::NaiveDate;
+use shared::Money;
+use shared::domain::{
+    BatchNo, CardNumber, Email, IdType, OrderNo, PayAmount, PersonName, RefundAmount, RefundId,
+};
+use shared::files::recon::{
+    ClearingEntry, DayFigures, DayFileKind, OrderRecord, SignUpEvent, SignUpRecord,
+};
+use shared::store::{bad, bigint, int, opt_text, text, unsigned};
+use sqlx::any::AnyRow;
+
+use super::{Result, Store};
+use crate::domain::{DayFileInfo, SuccessRecord};
+
+const SUCCESS_COLUMNS: &str = "success_seq, order_no, bank_serial_no, signup_id, card_number, platform_account, amount_fen, business_date, paid_at_ms";
+
+impl Store {
+    /// Successful payments with a sequence number above `after`, in sequence order, at most
+    /// `limit`.
+    pub async fn successful_payments(&self, after: u64, limit: u32) -> Result<Vec<SuccessRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {SUCCESS_COLUMNS} FROM payments WHERE success_seq > $1 ORDER BY success_seq LIMIT $2"
+        ))
+        .bind(bigint(after)?)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(success_from_row).collect()
+    }
+
+    /// A business date's status (OPEN or CLOSED), if it has a row.
+    pub async fn day_status(&self, date: NaiveDate) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT status FROM business_days WHERE business_date = $1")
+            .bind(date.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| text(&r, "status")).transpose()
+    }
+
+    /// What begun on `date` is still in flight: sign-ups waiting for the platform, cancellations
+    /// waiting for it, refund batches taken on the date and not finished.
+    pub async fn in_flight_on(&self, date: NaiveDate) -> Result<i64> {
+        let row = sqlx::query(
+            "SELECT \
+               (SELECT COUNT(*) FROM signups WHERE status = 'PENDING' AND business_date = $1) + \
+               (SELECT COUNT(*) FROM signups WHERE status = 'CANCELLING' AND cancelled_date = $1) + \
+               (SELECT COUNT(*) FROM refund_progress p JOIN refund_batches b ON b.batch_no = p.batch_no \
+                 WHERE p.business_date = $1 AND b.status <> 'DONE') AS n",
+        )
+        .bind(date.to_string())
+        .fetch_one(&self.pool)
+        .await?;
+        int(&row, "n")
+    }
+
+    /// A built day file.
+    pub async fn day_file(
+        &self,
+        kind: DayFileKind,
+        date: NaiveDate,
+    ) -> Result<Option<DayFileInfo>> {
+        let row = sqlx::query(
+            "SELECT kind, business_date, file_name, sha256, size_bytes, record_count, total_fen, built_at_ms \
+             FROM day_files WHERE kind = $1 AND business_date = $2",
+        )
+        .bind(kind.code())
+        .bind(date.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(day_file_from_row).transpose()
+    }
+
+    /// Records a built day file; `false` if another process recorded this (kind, date) first.
+    pub async fn insert_day_file(&self, f: &DayFileInfo) -> Result<bool> {
+        let r = sqlx::query(
+            "INSERT INTO day_files (kind, business_date, file_name, sha256, size_bytes, record_count, total_fen, built_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(f.kind.code())
+        .bind(f.business_date.to_string())
+        .bind(&f.file_name)
+        .bind(&f.sha256)
+        .bind(bigint(f.size)?)
+        .bind(bigint(f.records)?)
+        .bind(f.payment_total.fen())
+        .bind(f.built_at_ms)
+        .execute(&self.pool)
+        .await;
+        shared::store::inserted(r)
+    }
+
+    /// What the file of `kind` for `date` will hold, counted by the database.
+    pub async fn day_figures(&self, kind: DayFileKind, date: NaiveDate) -> Result<DayFigures> {
+        let d = date.to_string();
+        let count = |sql: &'static str| {
+            let d = d.clone();
+            async move {
+                let row = sqlx::query(sql).bind(d).fetch_one(&self.pool).await?;
+                Ok::<_, anyhow::Error>((
+                    unsigned(int(&row, "n")?)?,
+                    Money::from_fen(int(&row, "fen")?).ok_or_else(|| bad("total"))?,
+                ))
+            }
+        };
+        let payments = || {
+            count(
+                "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) AS fen FROM payments \
+                 WHERE business_date = $1 AND status = 'SUCCESS'",
+            )
+        };
+        Ok(match kind {
+            DayFileKind::SignUp => {
+                let (signed, _) = count(
+                    "SELECT COUNT(*) AS n, CAST(0 AS BIGINT) AS fen FROM signups WHERE business_date = $1 \
+                     AND status IN ('SIGNED', 'CANCELLING', 'CANCELLED')",
+                )
+                .await?;
+                let (cancelled, _) = count(
+                    "SELECT COUNT(*) AS n, CAST(0 AS BIGINT) AS fen FROM signups WHERE cancelled_date = $1 AND status = 'CANCELLED'",
+                )
+                .await?;
+                DayFigures {
+                    records: signed + cancelled,
+                    signed,
+                    cancelled,
+                    ..DayFigures::default()
+                }
+            }
+            DayFileKind::Order => {
+                let (n, total) = payments().await?;
+                DayFigures {
+                    records: n,
+                    payments: n,
+                    payment_total: total,
+                    ..DayFigures::default()
+                }
+            }
+            DayFileKind::Clearing => {
+                let (n, total) = payments().await?;
+                let (refunds, refund_total) = count(
+                    "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) AS fen FROM refund_lines \
+                     WHERE business_date = $1 AND status = 'SUCCESS'",
+                )
+                .await?;
+                DayFigures {
+                    records: n + refunds,
+                    payments: n,
+                    payment_total: total,
+                    refunds,
+                    refund_total,
+                    ..DayFigures::default()
+                }
+            }
+        })
+    }
+
+    /// Sign-ups that succeeded (`Signed`) or whose cancellation succeeded (`Cancelled`) on
+    /// `date`, by sign-up id, after `after`, at most `limit` (their `seq` is 0: the file numbers
+    /// them).
+    pub async fn signup_events(
+        &self,
+        date: NaiveDate,
+        event: SignUpEvent,
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<SignUpRecord>> {
+        let filter = match event {
+            SignUpEvent::Signed => {
+                "business_date = $1 AND status IN ('SIGNED', 'CANCELLING', 'CANCELLED')"
+            }
+            SignUpEvent::Cancelled => "cancelled_date = $1 AND status = 'CANCELLED'",
+        };
+        let rows = sqlx::query(&format!(
+            "SELECT signup_id, platform_account, real_name, id_type, card_number FROM signups \
+             WHERE {filter} AND signup_id > $2 ORDER BY signup_id LIMIT $3"
+        ))
+        .bind(date.to_string())
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(SignUpRecord {
+                    seq: 0,
+                    signup_id: text(r, "signup_id")?,
+                    event,
+                    account: Email::parse(&text(r, "platform_account")?)
+                        .map_err(|_| bad("platform_account"))?,
+                    real_name: PersonName::parse(&text(r, "real_name")?)
+                        .map_err(|_| bad("real_name"))?,
+                    id_type: IdType::from_code(&text(r, "id_type")?)
+                        .ok_or_else(|| bad("id_type"))?,
+                    card_masked: card(r)?.masked(),
+                })
+            })
+            .collect()
+    }
+
+    /// Payments that succeeded on `date`, by order number, after `after`, at most `limit`.
+    pub async fn day_payments(
+        &self,
+        date: NaiveDate,
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<OrderRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {SUCCESS_COLUMNS} FROM payments WHERE business_date = $1 AND status = 'SUCCESS' \
+             AND order_no > $2 ORDER BY order_no LIMIT $3"
+        ))
+        .bind(date.to_string())
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let s = success_from_row(r)?;
+                Ok(OrderRecord {
+                    seq: 0,
+                    order_no: s.order_no,
+                    serial: s.serial,
+                    signup_id: s.signup_id,
+                    account: s.account,
+                    card_masked: s.card_masked,
+                    amount: s.amount,
+                    paid_at: shared::clock::from_ms(s.paid_at_ms)
+                        .with_timezone(&shared::clock::cst())
+                        .naive_local(),
+                })
+            })
+            .collect()
+    }
+
+    /// Refund lines credited on `date`, by (batch, line), after `after`, at most `limit`.
+    pub async fn day_refunds(
+        &self,
+        date: NaiveDate,
+        after: (&str, u64),
+        limit: u32,
+    ) -> Result<Vec<(u64, ClearingEntry)>> {
+        let rows = sqlx::query(
+            "SELECT batch_no, seq, refund_id, order_no, amount_fen FROM refund_lines \
+             WHERE business_date = $1 AND status = 'SUCCESS' AND (batch_no > $2 OR (batch_no = $2 AND seq > $3)) \
+             ORDER BY batch_no, seq LIMIT $4",
+        )
+        .bind(date.to_string())
+        .bind(after.0)
+        .bind(bigint(after.1)?)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let fen = int(r, "amount_fen")?;
+                Ok((
+                    unsigned(int(r, "seq")?)?,
+                    ClearingEntry::Refund {
+                        order_no: OrderNo::parse(&text(r, "order_no")?)
+                            .map_err(|_| bad("order_no"))?,
+                        refund_id: RefundId::parse(&text(r, "refund_id")?)
+                            .map_err(|_| bad("refund_id"))?,
+                        amount: Money::from_fen(fen)
+                            .and_then(|m| RefundAmount::new(m).ok())
+                            .ok_or_else(|| bad("amount_fen"))?,
+                        batch_no: BatchNo::parse(&text(r, "batch_no")?)
+                            .map_err(|_| bad("batch_no"))?,
+                    },
+                ))
+            })
+            .collect()
+    }
+}
+
+fn card(r: &AnyRow) -> Result<CardNumber> {
+    CardNumber::parse(&text(r, "card_number")?).map_err(|_| bad("card_number"))
+}
+
+fn success_from_row(r: &AnyRow) -> Result<SuccessRecord> {
+    use sqlx::Row;
+    Ok(SuccessRecord {
+        seq: unsigned(int(r, "success_seq")?)?,
+        order_no: OrderNo::parse(&text(r, "order_no")?).map_err(|_| bad("order_no"))?,
+        serial: text(r, "bank_serial_no")?,
+        signup_id: text(r, "signup_id")?,
+        account: Email::parse(&text(r, "platform_account")?)
+            .map_err(|_| bad("platform_account"))?,
+        card_masked: card(r)?.masked(),
+        amount: Money::from_fen(int(r, "amount_fen")?)
+            .and_then(|m| PayAmount::new(m).ok())
+            .ok_or_else(|| bad("amount_fen"))?,
+        business_date: opt_text(r, "business_date")?
+            .ok_or_else(|| bad("business_date"))?
+            .parse::<NaiveDate>()
+            .map_err(|_| bad("business_date"))?,
+        paid_at_ms: r
+            .try_get::<Option<i64>, _>("paid_at_ms")?
+            .ok_or_else(|| bad("paid_at_ms"))?,
+    })
+}
+
+fn day_file_from_row(r: &AnyRow) -> Result<DayFileInfo> {
+    Ok(DayFileInfo {
+        kind: DayFileKind::from_code(&text(r, "kind")?).ok_or_else(|| bad("kind"))?,
+        business_date: text(r, "business_date")?
+            .parse::<NaiveDate>()
+            .map_err(|_| bad("business_date"))?,
+        file_name: text(r, "file_name")?,
+        sha256: text(r, "sha256")?,
+        size: unsigned(int(r, "size_bytes")?)?,
+        records: unsigned(int(r, "record_count")?)?,
+        payment_total: Money::from_fen(int(r, "total_fen")?).ok_or_else(|| bad("total_fen"))?,
+        built_at_ms: int(r, "built_at_ms")?,
+    })
+}

@@ -1,0 +1,205 @@
+//! The platform's line to the bank's reconciliation service: [`BankRecon`] over gRPC, on a
+//! channel whose calls may take as long as a large file needs. Every call passes through the
+//! platform's caller-side fault rules, and every answer is parsed like any other input.
+
+use std::time::Duration;
+
+use chrono::NaiveDate;
+use proto::bank::v1 as pb;
+use proto::bank::v1::bank_recon_service_client::BankReconServiceClient;
+use shared::PeerFailure;
+use shared::domain::{Email, OrderNo, PayAmount};
+use shared::fault::{Call, Faults, Side};
+use shared::files::recon::{DayFileKind, is_masked_card, is_signup_id};
+use shared::files::{ReadError, Upload, is_sha256_hex};
+use shared::grpc::with_faults_once;
+use tonic::transport::{Channel, Endpoint};
+
+use super::bank_client::{BANK_DOMAIN, bad_answer};
+use super::bank_files::FILE_TRANSFER_TIMEOUT_SECS;
+use crate::domain::{BankDayFile, BankPage, BankRecon, BankSuccess, BoxFuture};
+
+/// A gRPC client of the bank's BankReconService.
+#[derive(Clone)]
+pub struct BankReconClient {
+    client: BankReconServiceClient<Channel>,
+    faults: Faults,
+}
+
+impl BankReconClient {
+    /// A client that connects to `url` lazily, passing through the caller-side rules of `faults`.
+    pub fn new(url: &str, faults: Faults) -> anyhow::Result<BankReconClient> {
+        let channel = Endpoint::from_shared(url.to_owned())
+            .map_err(|e| anyhow::anyhow!("bank address {url:?} is not a URL: {e}"))?
+            .connect_timeout(Duration::from_millis(shared::grpc::PEER_CONNECT_TIMEOUT_MS))
+            .timeout(Duration::from_secs(FILE_TRANSFER_TIMEOUT_SECS))
+            .connect_lazy();
+        Ok(BankReconClient {
+            client: BankReconServiceClient::new(channel),
+            faults,
+        })
+    }
+}
+
+fn kind_to_pb(k: DayFileKind) -> pb::DayFileKind {
+    match k {
+        DayFileKind::SignUp => pb::DayFileKind::Signup,
+        DayFileKind::Order => pb::DayFileKind::Order,
+        DayFileKind::Clearing => pb::DayFileKind::Clearing,
+    }
+}
+
+fn call(method: &str) -> Call<'_> {
+    Call {
+        method,
+        ..Call::default()
+    }
+}
+
+fn page(p: pb::SuccessfulPaymentPage, after: u64) -> Result<BankPage, PeerFailure> {
+    let mut last = after;
+    let mut payments = Vec::with_capacity(p.payments.len());
+    for s in p.payments {
+        if s.success_seq <= last {
+            return Err(bad_answer("success_seq out of order"));
+        }
+        last = s.success_seq;
+        if !is_signup_id(&s.signup_id) || !is_masked_card(&s.card_number_masked) {
+            return Err(bad_answer("signup_id or card_number_masked"));
+        }
+        payments.push(BankSuccess {
+            seq: s.success_seq,
+            order_no: OrderNo::parse(&s.order_no).map_err(|_| bad_answer("order_no"))?,
+            serial: s.bank_serial_no.chars().take(40).collect(),
+            signup_id: s.signup_id,
+            account: Email::parse(&s.platform_account)
+                .map_err(|_| bad_answer("platform_account"))?,
+            card_masked: s.card_number_masked,
+            amount: PayAmount::parse(&s.amount).map_err(|_| bad_answer("amount"))?,
+            business_date: s
+                .business_date
+                .parse::<NaiveDate>()
+                .map_err(|_| bad_answer("business_date"))?,
+        });
+    }
+    if p.last_seq != last {
+        return Err(bad_answer("last_seq"));
+    }
+    Ok(BankPage {
+        payments,
+        last_seq: last,
+    })
+}
+
+impl BankRecon for BankReconClient {
+    fn payment_pages(
+        &self,
+        after: u64,
+    ) -> BoxFuture<
+        '_,
+        Result<tokio::sync::mpsc::Receiver<Result<BankPage, PeerFailure>>, PeerFailure>,
+    > {
+        Box::pin(async move {
+            let mut client = self.client.clone();
+            let msg = pb::StreamSuccessfulPaymentsRequest {
+                after_seq: after,
+                page_size: 0,
+                max_pages: 0,
+            };
+            let mut stream = with_faults_once(
+                &self.faults,
+                Side::Caller,
+                call("StreamSuccessfulPayments"),
+                async move { client.stream_successful_payments(msg).await },
+            )
+            .await
+            .map_err(|s| shared::grpc::peer_failure(&s, BANK_DOMAIN))?
+            .into_inner();
+            let (tx, rx) = tokio::sync::mpsc::channel(1);
+            tokio::spawn(async move {
+                let mut cursor = after;
+                loop {
+                    let next = match stream.message().await {
+                        Ok(Some(p)) => page(p, cursor),
+                        Ok(None) => return,
+                        Err(s) => Err(shared::grpc::peer_failure(&s, BANK_DOMAIN)),
+                    };
+                    let stop = next.is_err();
+                    if let Ok(p) = &next {
+                        cursor = p.last_seq;
+                    }
+                    if tx.send(next).await.is_err() || stop {
+                        return;
+                    }
+                }
+            });
+            Ok(rx)
+        })
+    }
+
+    fn prepare_day_file(
+        &self,
+        kind: DayFileKind,
+        date: NaiveDate,
+    ) -> BoxFuture<'_, Result<BankDayFile, PeerFailure>> {
+        Box::pin(async move {
+            let mut client = self.client.clone();
+            let msg = pb::PrepareDayFileRequest {
+                kind: kind_to_pb(kind) as i32,
+                business_date: date.to_string(),
+            };
+            let answer = with_faults_once(
+                &self.faults,
+                Side::Caller,
+                call("PrepareDayFile"),
+                async move { client.prepare_day_file(msg).await },
+            )
+            .await
+            .map_err(|s| shared::grpc::peer_failure(&s, BANK_DOMAIN))?
+            .into_inner();
+            let f = answer.file.ok_or_else(|| bad_answer("file missing"))?;
+            if !is_sha256_hex(&f.sha256) {
+                return Err(bad_answer("file.sha256"));
+            }
+            if f.kind != kind_to_pb(kind) as i32 || f.business_date != date.to_string() {
+                return Err(bad_answer("file: another kind or date"));
+            }
+            Ok(BankDayFile {
+                sha256: f.sha256,
+                size: f.size_bytes,
+                records: f.record_count,
+            })
+        })
+    }
+
+    fn download_day_file(
+        &self,
+        kind: DayFileKind,
+        date: NaiveDate,
+        mut into: Upload,
+    ) -> BoxFuture<'_, Result<Result<Upload, ReadError>, PeerFailure>> {
+        Box::pin(async move {
+            let mut client = self.client.clone();
+            let msg = pb::DownloadDayFileRequest {
+                kind: kind_to_pb(kind) as i32,
+                business_date: date.to_string(),
+            };
+            with_faults_once(
+                &self.faults,
+                Side::Caller,
+                call("DownloadDayFile"),
+                async move {
+                    let mut stream = client.download_day_file(msg).await?.into_inner();
+                    while let Some(chunk) = stream.message().await? {
+                        if let Err(e) = into.write(&chunk.data) {
+                            return Ok(Err(e));
+                        }
+                    }
+                    Ok(Ok(into))
+                },
+            )
+            .await
+            .map_err(|s| shared::grpc::peer_failure(&s, BANK_DOMAIN))
+        })
+    }
+}

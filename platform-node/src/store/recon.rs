@@ -1,0 +1,684 @@
+//! Reconciliation at rest: the real-time cursor, adjustments (each written in the transaction of
+//! the change it records), T+1 runs, error cases, and the staging table a bank file's keys are
+//! loaded into so that the platform-only records can be found by the database.
+
+use std::collections::HashMap;
+
+use chrono::NaiveDate;
+use shared::Money;
+use shared::domain::{Email, OrderNo};
+use shared::files::recon::DayFileKind;
+use shared::store::{bad, bigint, int, opt_text, text, unsigned};
+use sqlx::any::AnyRow;
+use sqlx::{Any, Transaction};
+
+use super::{Result, Store};
+use crate::domain::{
+    Adjustment, CardLink, CaseCategory, CaseFilter, CaseStatus, LinkStatus, Order, OrderFix,
+    ReconCase,
+};
+
+/// The most keys bound into one statement.
+pub const KEYS_PER_STATEMENT_MAX: usize = 500;
+
+const CASE_COLUMNS: &str = "case_id, run_id, kind, business_date, record_key, category, bank_record, platform_record, amount_fen, action, status, note, created_at_ms, closed_at_ms";
+
+impl Store {
+    /// A named cursor's value (0 when never set).
+    pub async fn cursor(&self, name: &str) -> Result<u64> {
+        let row = sqlx::query("SELECT value FROM recon_cursors WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| unsigned(int(&r, "value")?))
+            .transpose()
+            .map(Option::unwrap_or_default)
+    }
+
+    /// Moves a named cursor forward to `value` (never back).
+    pub async fn advance_cursor(&self, name: &str, value: u64, now_ms: i64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO recon_cursors (name, value, updated_at_ms) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at_ms = excluded.updated_at_ms \
+             WHERE recon_cursors.value < excluded.value",
+        )
+        .bind(name)
+        .bind(bigint(value)?)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The orders among `numbers` the platform has, by number.
+    pub async fn orders_by_number(&self, numbers: &[&str]) -> Result<HashMap<String, Order>> {
+        let mut out = HashMap::new();
+        for chunk in numbers.chunks(KEYS_PER_STATEMENT_MAX) {
+            let sql = format!(
+                "SELECT {} FROM orders WHERE order_no IN ({})",
+                super::orders::ORDER_COLUMNS,
+                placeholders(1, chunk.len())
+            );
+            let mut q = sqlx::query(&sql);
+            for n in chunk {
+                q = q.bind(*n);
+            }
+            for r in q.fetch_all(&self.pool).await? {
+                let o = super::orders::order_from_row(&r)?;
+                out.insert(o.order_no.as_str().to_owned(), o);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The card-links among `ids` the platform has, by sign-up id.
+    pub async fn links_by_id(&self, ids: &[&str]) -> Result<HashMap<String, CardLink>> {
+        let mut out = HashMap::new();
+        for chunk in ids.chunks(KEYS_PER_STATEMENT_MAX) {
+            let sql = format!(
+                "SELECT {} FROM card_links WHERE signup_id IN ({})",
+                super::LINK_COLUMNS,
+                placeholders(1, chunk.len())
+            );
+            let mut q = sqlx::query(&sql);
+            for n in chunk {
+                q = q.bind(*n);
+            }
+            for r in q.fetch_all(&self.pool).await? {
+                let l = super::link_from_row(&r)?;
+                out.insert(l.signup_id.clone(), l);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Applies `fix` to an order that is still as `before` shows it, with its adjustment, in one
+    /// transaction; `false` (nothing written) if the order changed meanwhile.
+    pub async fn fix_order(
+        &self,
+        before: &Order,
+        fix: &OrderFix,
+        adj: &Adjustment,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let failure = fix.failure.as_ref();
+        let r = sqlx::query(
+            "UPDATE orders SET status = $1, amount_fen = $2, bank_serial_no = $3, business_date = $4, \
+             failure_class = $5, failure_reason = $6, failure_message = $7, failure_domain = $8, updated_at_ms = $9 \
+             WHERE order_no = $10 AND status = $11 AND amount_fen = $12 AND updated_at_ms = $13",
+        )
+        .bind(fix.status.code())
+        .bind(fix.amount.fen())
+        .bind(fix.serial.as_deref())
+        .bind(fix.business_date.map(|d| d.to_string()))
+        .bind(failure.map(|f| f.class.name()))
+        .bind(failure.map(|f| f.reason.as_str()))
+        .bind(failure.map(|f| f.message.as_str()))
+        .bind(failure.map(|f| f.domain.as_str()))
+        .bind(adj.at_ms)
+        .bind(before.order_no.as_str())
+        .bind(before.status.code())
+        .bind(before.amount.fen())
+        .bind(before.updated_at_ms)
+        .execute(&mut *tx)
+        .await?;
+        if r.rows_affected() == 0 {
+            return Ok(false);
+        }
+        insert_adjustment(&mut tx, adj).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Records an order the bank has and the platform does not, with its adjustment; `false` if
+    /// the order number is taken meanwhile.
+    pub async fn insert_recon_order(&self, o: &Order, adj: &Adjustment) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let r = sqlx::query(
+            "INSERT INTO orders (order_no, email, signup_id, card_number_masked, amount_fen, description, status, bank_serial_no, business_date, origin, created_at_ms, updated_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'RECON', $10, $10)",
+        )
+        .bind(o.order_no.as_str())
+        .bind(o.email.as_str())
+        .bind(&o.signup_id)
+        .bind(&o.card_masked)
+        .bind(o.amount.fen())
+        .bind(&o.description)
+        .bind(o.status.code())
+        .bind(o.serial.as_deref())
+        .bind(o.business_date.map(|d| d.to_string()))
+        .bind(o.created_at_ms)
+        .execute(&mut *tx)
+        .await;
+        if !shared::store::inserted(r)? {
+            return Ok(false);
+        }
+        insert_adjustment(&mut tx, adj).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// An operator's hand-written SUCCESS order (origin MANUAL); `false` if the number is taken.
+    pub async fn insert_manual_order(&self, o: &Order) -> Result<bool> {
+        let r = sqlx::query(
+            "INSERT INTO orders (order_no, email, signup_id, card_number_masked, amount_fen, description, status, bank_serial_no, business_date, origin, created_at_ms, updated_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, 'SUCCESS', $7, $8, 'MANUAL', $9, $9)",
+        )
+        .bind(o.order_no.as_str())
+        .bind(o.email.as_str())
+        .bind(&o.signup_id)
+        .bind(&o.card_masked)
+        .bind(o.amount.fen())
+        .bind(&o.description)
+        .bind(o.serial.as_deref())
+        .bind(o.business_date.map(|d| d.to_string()))
+        .bind(o.created_at_ms)
+        .execute(&self.pool)
+        .await;
+        shared::store::inserted(r)
+    }
+
+    /// Orders still CREATED, AWAITING_CODE or UNKNOWN and unchanged since before `before_ms`,
+    /// by order number after `after`, at most `limit`.
+    pub async fn stale_pending_orders(
+        &self,
+        before_ms: i64,
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<Order>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {} FROM orders WHERE status IN ('CREATED', 'AWAITING_CODE', 'UNKNOWN') \
+             AND updated_at_ms < $1 AND order_no > $2 ORDER BY order_no LIMIT $3",
+            super::orders::ORDER_COLUMNS
+        ))
+        .bind(before_ms)
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(super::orders::order_from_row).collect()
+    }
+
+    /// Writes a card-link the bank has and the platform does not, with its adjustment; `false`
+    /// if its sign-up id is taken meanwhile.
+    pub async fn insert_recon_link(&self, l: &CardLink, adj: &Adjustment) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let r = sqlx::query(
+            "INSERT INTO card_links (signup_id, platform_link_id, email, real_name, id_type, card_number_masked, status, signed_at_ms, updated_at_ms, business_date, cancelled_date, cancelled_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10, $11)",
+        )
+        .bind(&l.signup_id)
+        .bind(&l.platform_link_id)
+        .bind(l.email.as_str())
+        .bind(l.real_name.as_str())
+        .bind(l.id_type.code())
+        .bind(&l.card_masked)
+        .bind(l.status.code())
+        .bind(l.signed_at_ms)
+        .bind(l.business_date.map(|d| d.to_string()))
+        .bind(l.cancelled_date.map(|d| d.to_string()))
+        .bind(l.cancelled_date.map(|_| l.signed_at_ms))
+        .execute(&mut *tx)
+        .await;
+        if !shared::store::inserted(r)? {
+            return Ok(false);
+        }
+        insert_adjustment(&mut tx, adj).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Sets a card-link's status and dates as the bank has them, if it is still in status
+    /// `before`, with its adjustment; `false` if it changed meanwhile.
+    pub async fn fix_link(
+        &self,
+        signup_id: &str,
+        before: LinkStatus,
+        status: LinkStatus,
+        business_date: Option<NaiveDate>,
+        cancelled_date: Option<NaiveDate>,
+        adj: &Adjustment,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let r = sqlx::query(
+            "UPDATE card_links SET status = $1, business_date = $2, cancelled_date = $3, \
+             cancelled_at_ms = CASE WHEN $1 = 'CANCELLED' THEN COALESCE(cancelled_at_ms, $4) ELSE NULL END, updated_at_ms = $4 \
+             WHERE signup_id = $5 AND status = $6",
+        )
+        .bind(status.code())
+        .bind(business_date.map(|d| d.to_string()))
+        .bind(cancelled_date.map(|d| d.to_string()))
+        .bind(adj.at_ms)
+        .bind(signup_id)
+        .bind(before.code())
+        .execute(&mut *tx)
+        .await?;
+        if r.rows_affected() == 0 {
+            return Ok(false);
+        }
+        insert_adjustment(&mut tx, adj).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Adjustments, newest first, optionally of one record.
+    pub async fn adjustments(&self, key: Option<&str>, limit: u32) -> Result<Vec<Adjustment>> {
+        let rows = sqlx::query(
+            "SELECT adjustment_id, record_kind, record_key, before_state, after_state, source, reason, case_id, at_ms \
+             FROM adjustments WHERE ($1 = '' OR record_key = $1) ORDER BY at_ms DESC, adjustment_id DESC LIMIT $2",
+        )
+        .bind(key.unwrap_or(""))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Adjustment {
+                    id: text(r, "adjustment_id")?,
+                    record_kind: text(r, "record_kind")?,
+                    record_key: text(r, "record_key")?,
+                    before: text(r, "before_state")?,
+                    after: text(r, "after_state")?,
+                    source: text(r, "source")?,
+                    reason: text(r, "reason")?,
+                    case_id: opt_text(r, "case_id")?,
+                    at_ms: int(r, "at_ms")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Records the start of a T+1 run.
+    pub async fn insert_run(
+        &self,
+        run_id: &str,
+        kind: DayFileKind,
+        date: NaiveDate,
+        sha256: &str,
+        records: u64,
+        now_ms: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO recon_runs (run_id, kind, business_date, sha256, record_count, matched, cases, started_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, 0, 0, $6)",
+        )
+        .bind(run_id)
+        .bind(kind.code())
+        .bind(date.to_string())
+        .bind(sha256)
+        .bind(bigint(records)?)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Records the end of a T+1 run and drops its staged keys.
+    pub async fn finish_run(
+        &self,
+        run_id: &str,
+        matched: u64,
+        cases: u64,
+        now_ms: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE recon_runs SET matched = $1, cases = $2, done_at_ms = $3 WHERE run_id = $4",
+        )
+        .bind(bigint(matched)?)
+        .bind(bigint(cases)?)
+        .bind(now_ms)
+        .bind(run_id)
+        .execute(&self.pool)
+        .await?;
+        self.drop_staging(run_id).await
+    }
+
+    /// Drops a run's staged keys.
+    pub async fn drop_staging(&self, run_id: &str) -> Result<()> {
+        sqlx::query("DELETE FROM recon_staging WHERE run_id = $1")
+            .bind(run_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Stages a chunk of a bank file's keys for a run.
+    pub async fn stage_keys(&self, run_id: &str, keys: &[String]) -> Result<()> {
+        for chunk in keys.chunks(KEYS_PER_STATEMENT_MAX / 2) {
+            let values = (0..chunk.len())
+                .map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "INSERT INTO recon_staging (run_id, record_key) VALUES {values} ON CONFLICT DO NOTHING"
+            );
+            let mut q = sqlx::query(&sql);
+            for k in chunk {
+                q = q.bind(run_id).bind(k.as_str());
+            }
+            q.execute(&self.pool).await?;
+        }
+        Ok(())
+    }
+
+    /// SUCCESS orders of `date` whose key (`prefix` + order number) the run did not stage, by
+    /// order number after `after`, at most `limit`.
+    pub async fn unstaged_orders(
+        &self,
+        run_id: &str,
+        prefix: &str,
+        date: NaiveDate,
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<Order>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {} FROM orders o WHERE business_date = $1 AND status = 'SUCCESS' AND order_no > $2 \
+             AND NOT EXISTS (SELECT 1 FROM recon_staging s WHERE s.run_id = $3 AND s.record_key = $4 || o.order_no) \
+             ORDER BY order_no LIMIT $5",
+            super::orders::ORDER_COLUMNS
+        ))
+        .bind(date.to_string())
+        .bind(after)
+        .bind(run_id)
+        .bind(prefix)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(super::orders::order_from_row).collect()
+    }
+
+    /// Card-links signed (`cancelled` false) or cancelled on `date` whose key the run did not
+    /// stage, by sign-up id after `after`, at most `limit`.
+    pub async fn unstaged_links(
+        &self,
+        run_id: &str,
+        cancelled: bool,
+        date: NaiveDate,
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<CardLink>> {
+        let (column, prefix) = if cancelled {
+            ("cancelled_date = $1 AND status = 'CANCELLED'", "CANCELLED:")
+        } else {
+            ("business_date = $1", "SIGNED:")
+        };
+        let rows = sqlx::query(&format!(
+            "SELECT {} FROM card_links l WHERE {column} AND signup_id > $2 \
+             AND NOT EXISTS (SELECT 1 FROM recon_staging s WHERE s.run_id = $3 AND s.record_key = $4 || l.signup_id) \
+             ORDER BY signup_id LIMIT $5",
+            super::LINK_COLUMNS
+        ))
+        .bind(date.to_string())
+        .bind(after)
+        .bind(run_id)
+        .bind(prefix)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(super::link_from_row).collect()
+    }
+
+    /// Successful refunds of batches the bank processed on `date` whose key (`R:` + refund id)
+    /// the run did not stage: (refund id, order number, amount, batch), after `after`, at most
+    /// `limit`.
+    pub async fn unstaged_refunds(
+        &self,
+        run_id: &str,
+        date: NaiveDate,
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<(String, String, Money, String)>> {
+        let rows = sqlx::query(
+            "SELECT r.refund_id, r.order_no, r.amount_fen, r.batch_no FROM refunds r \
+             JOIN refund_batches b ON b.batch_no = r.batch_no \
+             WHERE b.result_business_date = $1 AND r.status = 'SUCCESS' AND r.refund_id > $2 \
+             AND NOT EXISTS (SELECT 1 FROM recon_staging s WHERE s.run_id = $3 AND s.record_key = 'R:' || r.refund_id) \
+             ORDER BY r.refund_id LIMIT $4",
+        )
+        .bind(date.to_string())
+        .bind(after)
+        .bind(run_id)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    text(r, "refund_id")?,
+                    text(r, "order_no")?,
+                    Money::from_fen(int(r, "amount_fen")?.max(0))
+                        .ok_or_else(|| bad("amount_fen"))?,
+                    text(r, "batch_no")?,
+                ))
+            })
+            .collect()
+    }
+
+    /// The platform's refund lines among `refund_ids`: refund id → (status, amount, batch).
+    pub async fn refunds_by_id(
+        &self,
+        refund_ids: &[&str],
+    ) -> Result<HashMap<String, (String, Option<Money>, String)>> {
+        let mut out = HashMap::new();
+        for chunk in refund_ids.chunks(KEYS_PER_STATEMENT_MAX) {
+            let sql = format!(
+                "SELECT refund_id, status, amount_fen, batch_no FROM refunds WHERE refund_id IN ({}) \
+                 ORDER BY CASE WHEN status = 'SUCCESS' THEN 1 ELSE 0 END",
+                placeholders(1, chunk.len())
+            );
+            let mut q = sqlx::query(&sql);
+            for n in chunk {
+                q = q.bind(*n);
+            }
+            for r in q.fetch_all(&self.pool).await? {
+                use sqlx::Row;
+                let fen: Option<i64> = r.try_get("amount_fen")?;
+                out.insert(
+                    text(&r, "refund_id")?,
+                    (
+                        text(&r, "status")?,
+                        fen.and_then(Money::from_fen),
+                        text(&r, "batch_no")?,
+                    ),
+                );
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether the platform knows a refund batch.
+    pub async fn has_refund_batch(&self, batch_no: &str) -> Result<bool> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM refund_batches WHERE batch_no = $1")
+            .bind(batch_no)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(int(&row, "n")? > 0)
+    }
+
+    /// The platform's clearing figures of `date`: successful payments (count, amount) and
+    /// successful refunds of batches the bank processed on the date (count, amount).
+    pub async fn clearing_figures(&self, date: NaiveDate) -> Result<(u64, Money, u64, Money)> {
+        let row = sqlx::query(
+            "SELECT \
+               (SELECT COUNT(*) FROM orders WHERE business_date = $1 AND status = 'SUCCESS') AS pn, \
+               (SELECT CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) FROM orders WHERE business_date = $1 AND status = 'SUCCESS') AS pf, \
+               (SELECT COUNT(*) FROM refunds r JOIN refund_batches b ON b.batch_no = r.batch_no \
+                 WHERE b.result_business_date = $1 AND r.status = 'SUCCESS') AS rn, \
+               (SELECT CAST(COALESCE(SUM(r.amount_fen), 0) AS BIGINT) FROM refunds r JOIN refund_batches b ON b.batch_no = r.batch_no \
+                 WHERE b.result_business_date = $1 AND r.status = 'SUCCESS') AS rf",
+        )
+        .bind(date.to_string())
+        .fetch_one(&self.pool)
+        .await?;
+        let money = |c| Money::from_fen(int(&row, c)?).ok_or_else(|| bad(c));
+        Ok((
+            unsigned(int(&row, "pn")?)?,
+            money("pf")?,
+            unsigned(int(&row, "rn")?)?,
+            money("rf")?,
+        ))
+    }
+
+    /// The id of the case kept for (date, kind, key), if any.
+    pub async fn case_id(
+        &self,
+        date: NaiveDate,
+        kind: DayFileKind,
+        key: &str,
+    ) -> Result<Option<String>> {
+        let row = sqlx::query(
+            "SELECT case_id FROM recon_cases WHERE business_date = $1 AND kind = $2 AND record_key = $3",
+        )
+        .bind(date.to_string())
+        .bind(kind.code())
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| text(&r, "case_id")).transpose()
+    }
+
+    /// Records a case found by a run: a new one, or the one kept for its (date, kind, key)
+    /// brought up to date (a case staff closed stays closed).
+    pub async fn upsert_case(&self, c: &ReconCase) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO recon_cases (case_id, run_id, kind, business_date, record_key, category, bank_record, platform_record, amount_fen, action, status, created_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+             ON CONFLICT (business_date, kind, record_key) DO UPDATE SET run_id = excluded.run_id, category = excluded.category, \
+               bank_record = excluded.bank_record, platform_record = excluded.platform_record, amount_fen = excluded.amount_fen, \
+               action = excluded.action, \
+               status = CASE WHEN recon_cases.status = 'CLOSED' THEN recon_cases.status ELSE excluded.status END",
+        )
+        .bind(&c.case_id)
+        .bind(&c.run_id)
+        .bind(c.kind.code())
+        .bind(c.business_date.to_string())
+        .bind(&c.record_key)
+        .bind(c.category.code())
+        .bind(&c.bank_record)
+        .bind(&c.platform_record)
+        .bind(c.amount.fen())
+        .bind(&c.action)
+        .bind(c.status.code())
+        .bind(c.created_at_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Cases as filtered, oldest first.
+    pub async fn cases(&self, f: &CaseFilter) -> Result<Vec<ReconCase>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {CASE_COLUMNS} FROM recon_cases WHERE ($1 = '' OR status = $1) AND ($2 = '' OR business_date = $2) \
+             AND ($3 = '' OR run_id = $3) AND case_id > $4 ORDER BY case_id LIMIT $5"
+        ))
+        .bind(f.status.map(CaseStatus::code).unwrap_or(""))
+        .bind(f.business_date.map(|d| d.to_string()).unwrap_or_default())
+        .bind(f.run_id.as_deref().unwrap_or(""))
+        .bind(f.after_case_id.as_deref().unwrap_or(""))
+        .bind(i64::from(f.limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(case_from_row).collect()
+    }
+
+    /// A case by id.
+    pub async fn case(&self, case_id: &str) -> Result<Option<ReconCase>> {
+        let row = sqlx::query(&format!(
+            "SELECT {CASE_COLUMNS} FROM recon_cases WHERE case_id = $1"
+        ))
+        .bind(case_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(case_from_row).transpose()
+    }
+
+    /// Closes a case that is not closed; `false` if it was.
+    pub async fn close_case(&self, case_id: &str, note: &str, now_ms: i64) -> Result<bool> {
+        let r = sqlx::query(
+            "UPDATE recon_cases SET status = 'CLOSED', note = $1, closed_at_ms = $2 WHERE case_id = $3 AND status <> 'CLOSED'",
+        )
+        .bind(note)
+        .bind(now_ms)
+        .bind(case_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Whether an account exists.
+    pub async fn account_exists(&self, email: &Email) -> Result<bool> {
+        Ok(self.account(email).await?.is_some())
+    }
+
+    /// The order numbers among `numbers` that have a case in the ORDER file of `date`.
+    pub async fn order_case_keys(
+        &self,
+        date: NaiveDate,
+        numbers: &[&OrderNo],
+    ) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for chunk in numbers.chunks(KEYS_PER_STATEMENT_MAX) {
+            let sql = format!(
+                "SELECT record_key FROM recon_cases WHERE business_date = $1 AND kind = 'ORDER' AND record_key IN ({})",
+                placeholders(2, chunk.len())
+            );
+            let mut q = sqlx::query(&sql).bind(date.to_string());
+            for n in chunk {
+                q = q.bind(n.as_str());
+            }
+            for r in q.fetch_all(&self.pool).await? {
+                out.push(text(&r, "record_key")?);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// `$first, $first+1, …` for `n` parameters.
+fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+async fn insert_adjustment(tx: &mut Transaction<'static, Any>, a: &Adjustment) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO adjustments (adjustment_id, record_kind, record_key, before_state, after_state, source, reason, case_id, at_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(&a.id)
+    .bind(&a.record_kind)
+    .bind(&a.record_key)
+    .bind(&a.before)
+    .bind(&a.after)
+    .bind(&a.source)
+    .bind(&a.reason)
+    .bind(a.case_id.as_deref())
+    .bind(a.at_ms)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+fn case_from_row(r: &AnyRow) -> Result<ReconCase> {
+    use sqlx::Row;
+    Ok(ReconCase {
+        case_id: text(r, "case_id")?,
+        run_id: text(r, "run_id")?,
+        kind: DayFileKind::from_code(&text(r, "kind")?).ok_or_else(|| bad("kind"))?,
+        business_date: text(r, "business_date")?
+            .parse()
+            .map_err(|_| bad("business_date"))?,
+        record_key: text(r, "record_key")?,
+        category: CaseCategory::from_code(&text(r, "category")?).ok_or_else(|| bad("category"))?,
+        bank_record: text(r, "bank_record")?,
+        platform_record: text(r, "platform_record")?,
+        amount: Money::from_fen(int(r, "amount_fen")?).ok_or_else(|| bad("amount_fen"))?,
+        action: text(r, "action")?,
+        status: CaseStatus::from_code(&text(r, "status")?).ok_or_else(|| bad("status"))?,
+        note: opt_text(r, "note")?,
+        created_at_ms: int(r, "created_at_ms")?,
+        closed_at_ms: r.try_get("closed_at_ms")?,
+    })
+}

@@ -1,0 +1,649 @@
+//! Reconciliation: the real-time pull and the T+1 files, each kind of break created the way it
+//! happens (a lost reply, a lost write, a record written by hand) and shown detected,
+//! classified and resolved to the bank's data.
+
+use e2e_tests::{TestApp, assert_refused, on_both_backends};
+use proto::bank::v1 as bank;
+use proto::platform::v1 as platform;
+use proto::sim::v1 as sim;
+use shared::Money;
+use tonic::Code;
+
+on_both_backends!(
+    realtime_settles_an_unknown_order_as_the_bank_paid_it,
+    realtime_fails_an_order_the_bank_never_paid_once_the_grace_window_is_over,
+    realtime_records_a_payment_the_platform_has_no_order_for,
+    a_clean_day_opens_no_case_and_its_files_are_built_once,
+    the_order_file_finds_each_kind_of_order_break_and_takes_the_banks_side,
+    the_signup_file_finds_each_kind_of_signup_break_and_takes_the_banks_side,
+    the_clearing_file_fetches_a_missed_refund_result_and_staff_close_what_it_cannot_fix,
+    a_day_not_yet_closed_is_refused_and_bad_input_changes_nothing,
+);
+
+const DAY: &str = "2031-11-04";
+/// 10:00 on DAY, China time.
+const MORNING: &str = "2031-11-04T02:00:00Z";
+
+fn m(s: &str) -> Money {
+    Money::parse(s).unwrap()
+}
+
+fn rule(side: sim::FaultSide, method: &str, action: sim::fault_rule::Action) -> sim::FaultRule {
+    sim::FaultRule {
+        side: side as i32,
+        method: method.to_owned(),
+        action: Some(action),
+        first_n: 1,
+        ..Default::default()
+    }
+}
+
+fn category(c: &platform::ReconCase) -> platform::CaseCategory {
+    platform::CaseCategory::try_from(c.category).unwrap()
+}
+
+fn status(c: &platform::ReconCase) -> platform::CaseStatus {
+    platform::CaseStatus::try_from(c.status).unwrap()
+}
+
+/// A payment whose Pay reply is lost and whose status queries keep failing (the rule stays):
+/// UNKNOWN on the platform, SUCCESS at the bank, left to reconciliation.
+async fn unknown_order(app: &TestApp, p: &e2e_tests::Payer, order_no: &str, amount: &str) {
+    use sim::fault_rule::Action;
+    app.fault(
+        "platform",
+        sim::FaultRule {
+            match_order_no: order_no.to_owned(),
+            ..rule(sim::FaultSide::Caller, "Pay", Action::DropReply(true))
+        },
+    )
+    .await;
+    app.fault(
+        "platform",
+        sim::FaultRule {
+            match_order_no: order_no.to_owned(),
+            first_n: 0,
+            ..rule(
+                sim::FaultSide::Caller,
+                "GetPayment",
+                Action::Fail(sim::FaultStatus {
+                    code: Code::Unavailable as i32,
+                    ..Default::default()
+                }),
+            )
+        },
+    )
+    .await;
+    app.start(p, order_no, amount).await.unwrap();
+    let code = app.code_for(p, order_no).await;
+    assert_refused(
+        app.confirm(p, order_no, &code)
+            .await
+            .map(tonic::Response::new),
+        Code::Unavailable,
+        "PAYMENT_OUTCOME_UNKNOWN",
+    );
+}
+
+async fn realtime_settles_an_unknown_order_as_the_bank_paid_it(app: TestApp) {
+    let p = app.payer("对账一", "1000.00", "5000.00").await;
+    app.pay_now(&p, "RT-OK", "10.00").await.unwrap();
+    unknown_order(&app, &p, "RT-LOST", "25.50").await;
+    assert_eq!(
+        app.order("RT-LOST").await.status,
+        platform::OrderStatus::Unknown as i32
+    );
+
+    let run = app.realtime_recon().await;
+    assert_eq!(run.payments_seen, 2, "both successful payments streamed");
+    assert_eq!(run.adjustments.len(), 1, "only the unknown order differed");
+    let a = &run.adjustments[0];
+    assert_eq!(
+        (a.record_key.as_str(), a.source.as_str()),
+        ("RT-LOST", "REALTIME")
+    );
+    assert!(a.before.starts_with("UNKNOWN 25.50"), "{a:?}");
+    assert!(a.after.starts_with("SUCCESS 25.50"), "{a:?}");
+    let order = app.order("RT-LOST").await;
+    assert_eq!(order.status, platform::OrderStatus::Success as i32);
+    assert_eq!(
+        order.bank_serial_no,
+        app.bank_payment("RT-LOST").await.unwrap().bank_serial_no
+    );
+    assert_eq!(app.adjustments_of("RT-LOST").await.len(), 1);
+
+    // The cursor moved past both: a second run streams nothing and changes nothing.
+    let again = app.realtime_recon().await;
+    assert_eq!((again.payments_seen, again.adjustments.len()), (0, 0));
+    assert_eq!(again.cursor_before, run.cursor_after);
+    app.pay_now(&p, "RT-NEXT", "1.00").await.unwrap();
+    let third = app.realtime_recon().await;
+    assert_eq!((third.payments_seen, third.adjustments.len()), (1, 0));
+}
+
+async fn realtime_fails_an_order_the_bank_never_paid_once_the_grace_window_is_over(app: TestApp) {
+    use sim::set_clock_request::Move;
+    app.freeze_at(MORNING).await;
+    let p = app.payer("对账二", "1000.00", "5000.00").await;
+    // The customer asks for a code and never confirms.
+    app.start(&p, "RT-ABANDONED", "30.00").await.unwrap();
+    app.clock(Move::AdvanceMs(899_000)).await;
+    let early = app.realtime_recon().await;
+    assert_eq!(early.pending_checked, 0, "inside the 900 s grace window");
+    assert_eq!(
+        app.order("RT-ABANDONED").await.status,
+        platform::OrderStatus::AwaitingCode as i32
+    );
+
+    app.clock(Move::AdvanceMs(2_000)).await;
+    let run = app.realtime_recon().await;
+    assert_eq!(run.pending_checked, 1);
+    let order = app.order("RT-ABANDONED").await;
+    assert_eq!(order.status, platform::OrderStatus::Failed as i32);
+    assert_eq!(
+        order.failure.unwrap().reason,
+        "OTP_EXPIRED",
+        "the bank's word: the code expired unused"
+    );
+    assert_eq!(run.adjustments[0].record_key, "RT-ABANDONED");
+    // Confirming now takes no money: the platform answers the failure.
+    let code = app.code_for(&p, "RT-ABANDONED").await;
+    assert!(app.confirm(&p, "RT-ABANDONED", &code).await.is_err());
+    assert_eq!(app.balance(&p.customer.card_number).await, m("1000.00"));
+}
+
+async fn realtime_records_a_payment_the_platform_has_no_order_for(app: TestApp) {
+    let p = app.payer("对账三", "1000.00", "5000.00").await;
+    let paid = app.pay_at_bank_only(&p, "RT-BANK-ONLY", "12.30").await;
+    assert!(
+        app.ops
+            .clone()
+            .get_order_by_no(platform::GetOrderByNoRequest {
+                order_no: "RT-BANK-ONLY".into()
+            })
+            .await
+            .is_err()
+    );
+    let run = app.realtime_recon().await;
+    assert_eq!(run.adjustments.len(), 1);
+    assert_eq!(run.adjustments[0].before, "-");
+    let order = app.order("RT-BANK-ONLY").await;
+    assert_eq!(order.status, platform::OrderStatus::Success as i32);
+    assert_eq!(
+        (order.amount.as_str(), order.email.as_str()),
+        ("12.30", p.customer.email.as_str())
+    );
+    assert_eq!(order.bank_serial_no, paid.bank_serial_no);
+}
+
+async fn a_clean_day_opens_no_case_and_its_files_are_built_once(app: TestApp) {
+    app.freeze_at(MORNING).await;
+    let p = app.payer("对账四", "1000.00", "5000.00").await;
+    let orders = app
+        .paid_orders(&p, "CLEAN", &["10.00", "20.00", "30.50"])
+        .await;
+    let batch = e2e_tests::batch_file("RB-CLEAN", &[("RF-C1", &orders[0], "5.00")]);
+    app.upload(&batch).await.unwrap();
+    app.run_refund_job().await;
+    app.fetch_result("RB-CLEAN").await.unwrap();
+    app.close_day(DAY).await;
+
+    let report = app.day_recon(DAY, &[]).await.unwrap();
+    let kinds: Vec<_> = report.files.iter().map(|f| f.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            platform::ReconFileKind::Signup as i32,
+            platform::ReconFileKind::Order as i32,
+            platform::ReconFileKind::Clearing as i32
+        ]
+    );
+    for f in &report.files {
+        assert_eq!((f.cases, f.matched), (0, f.record_count), "{f:?}");
+    }
+    // One sign-up, three payments, three payments and one refund.
+    let counts: Vec<u64> = report.files.iter().map(|f| f.record_count).collect();
+    assert_eq!(counts, [1, 3, 4]);
+    assert!(report.cases.is_empty());
+    assert!(app.cases_of(DAY).await.is_empty());
+
+    // Built once: asking again gives the same bytes, and reconciling again finds nothing.
+    let prepared = |kind| {
+        let mut c = app.bank_recon.clone();
+        async move {
+            c.prepare_day_file(bank::PrepareDayFileRequest {
+                kind: kind as i32,
+                business_date: DAY.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .file
+            .unwrap()
+        }
+    };
+    let first = prepared(bank::DayFileKind::Clearing).await;
+    assert_eq!(first.sha256, report.files[2].sha256);
+    assert_eq!(first.payment_total, "60.50");
+    let again = app.day_recon(DAY, &[]).await.unwrap();
+    assert!(again.cases.is_empty());
+    let shas: Vec<_> = again.files.iter().map(|f| f.sha256.clone()).collect();
+    let before: Vec<_> = report.files.iter().map(|f| f.sha256.clone()).collect();
+    assert_eq!(shas, before);
+}
+
+async fn the_order_file_finds_each_kind_of_order_break_and_takes_the_banks_side(app: TestApp) {
+    use platform::{CaseCategory as C, CaseStatus as S};
+    app.freeze_at(MORNING).await;
+    let p = app.payer("对账五", "1000.00", "5000.00").await;
+    app.pay_now(&p, "ORD-FINE", "1.00").await.unwrap();
+    // Status differs: the Pay reply was lost, the platform has UNKNOWN.
+    unknown_order(&app, &p, "ORD-UNKNOWN", "2.00").await;
+    // Bank only: the platform lost its record of a paid order.
+    app.pay_at_bank_only(&p, "ORD-BANK-ONLY", "3.00").await;
+    // Amount differs: the bank debited 4.00, an operator wrote 4.50 by hand.
+    app.pay_at_bank_only(&p, "ORD-AMOUNT", "4.00").await;
+    let manual = |order: &str, amount: &str| platform::WriteManualOrderRequest {
+        order_no: order.into(),
+        email: p.customer.email.clone(),
+        signup_id: p.signup_id.clone(),
+        amount: amount.into(),
+        business_date: DAY.into(),
+    };
+    let mut recon = app.recon.clone();
+    recon
+        .write_manual_order(manual("ORD-AMOUNT", "4.50"))
+        .await
+        .unwrap();
+    // Platform only: an operator wrote a paid order the bank never saw.
+    recon
+        .write_manual_order(manual("ORD-PLATFORM-ONLY", "5.00"))
+        .await
+        .unwrap();
+    app.close_day(DAY).await;
+
+    let report = app
+        .day_recon(DAY, &[platform::ReconFileKind::Order])
+        .await
+        .unwrap();
+    let file = &report.files[0];
+    assert_eq!((file.record_count, file.matched), (4, 1));
+    let mut found: Vec<(String, C, S)> = report
+        .cases
+        .iter()
+        .map(|c| (c.record_key.clone(), category(c), status(c)))
+        .collect();
+    found.sort();
+    assert_eq!(
+        found,
+        [
+            ("ORD-AMOUNT".to_owned(), C::AmountDiffers, S::AutoResolved),
+            ("ORD-BANK-ONLY".to_owned(), C::BankOnly, S::AutoResolved),
+            (
+                "ORD-PLATFORM-ONLY".to_owned(),
+                C::PlatformOnly,
+                S::AutoResolved
+            ),
+            ("ORD-UNKNOWN".to_owned(), C::StatusDiffers, S::AutoResolved),
+        ]
+    );
+    let amount_case = report
+        .cases
+        .iter()
+        .find(|c| c.record_key == "ORD-AMOUNT")
+        .unwrap();
+    assert_eq!(amount_case.amount, "0.50", "the difference is at stake");
+    // Every order now stands as the bank has it.
+    for (order, want, amount) in [
+        ("ORD-UNKNOWN", platform::OrderStatus::Success, "2.00"),
+        ("ORD-BANK-ONLY", platform::OrderStatus::Success, "3.00"),
+        ("ORD-AMOUNT", platform::OrderStatus::Success, "4.00"),
+        ("ORD-PLATFORM-ONLY", platform::OrderStatus::Failed, "5.00"),
+    ] {
+        let o = app.order(order).await;
+        assert_eq!(
+            (o.status, o.amount.as_str()),
+            (want as i32, amount),
+            "{order}"
+        );
+        let adj = app.adjustments_of(order).await;
+        assert_eq!(adj.len(), 1, "{order}: {adj:?}");
+        assert_eq!(adj[0].source, "T1_ORDER");
+        assert!(!adj[0].case_id.is_empty());
+    }
+    assert_eq!(
+        app.order("ORD-PLATFORM-ONLY").await.failure.unwrap().reason,
+        "RECON_NO_BANK_RECORD"
+    );
+    // Run again: the bank's side was taken, nothing differs any more.
+    let again = app
+        .day_recon(DAY, &[platform::ReconFileKind::Order])
+        .await
+        .unwrap();
+    assert!(again.cases.is_empty(), "{:?}", again.cases);
+    assert_eq!(again.files[0].matched, 4);
+    assert_eq!(app.cases_of(DAY).await.len(), 4, "no case opened twice");
+}
+
+async fn the_signup_file_finds_each_kind_of_signup_break_and_takes_the_banks_side(app: TestApp) {
+    use platform::{CaseCategory as C, CaseStatus as S};
+    use sim::fault_rule::Action;
+    app.freeze_at(MORNING).await;
+    let callee = |method: &str, action| rule(sim::FaultSide::Callee, method, action);
+
+    // Bank only: the platform answered yes to the sign-up but lost the write.
+    let lost = app.customer("丢失签约").await;
+    app.fault("platform", callee("ConfirmSignUp", Action::LoseWrite(true)))
+        .await;
+    let lost_signup = app.signed_up(&lost).await;
+    assert!(
+        app.platform_account(&lost.email)
+            .await
+            .card_links
+            .is_empty()
+    );
+
+    // Platform only: the platform recorded the sign-up, its answer was lost, the bank failed it.
+    let orphan = app.customer("孤儿签约").await;
+    app.fault("platform", callee("ConfirmSignUp", Action::DropReply(true)))
+        .await;
+    assert!(app.sign_up(app.sign_up_form(&orphan)).await.is_err());
+    let orphan_link = app.platform_account(&orphan.email).await.card_links[0].clone();
+
+    // Status differs: a cancellation the platform missed (it answered yes, kept the card-link).
+    let missed = app.payer("漏撤办", "1000.00", "5000.00").await;
+    app.fault("platform", callee("ConfirmCancel", Action::LoseWrite(true)))
+        .await;
+    cancel(&app, &missed.customer.card_number).await.unwrap();
+
+    // Platform only (a cancellation): the platform cancelled, its answer was lost, the bank
+    // kept the sign-up.
+    let kept = app.payer("误撤办", "1000.00", "5000.00").await;
+    app.fault("platform", callee("ConfirmCancel", Action::DropReply(true)))
+        .await;
+    assert!(cancel(&app, &kept.customer.card_number).await.is_err());
+    app.close_day(DAY).await;
+
+    let report = app
+        .day_recon(DAY, &[platform::ReconFileKind::Signup])
+        .await
+        .unwrap();
+    let mut found: Vec<(String, C, S)> = report
+        .cases
+        .iter()
+        .map(|c| (c.record_key.clone(), category(c), status(c)))
+        .collect();
+    found.sort();
+    let mut want = vec![
+        (
+            format!("SIGNED:{}", lost_signup.signup_id),
+            C::BankOnly,
+            S::AutoResolved,
+        ),
+        (
+            format!("SIGNED:{}", orphan_link.signup_id),
+            C::PlatformOnly,
+            S::AutoResolved,
+        ),
+        (
+            format!("CANCELLED:{}", missed.signup_id),
+            C::StatusDiffers,
+            S::AutoResolved,
+        ),
+        (
+            format!("CANCELLED:{}", kept.signup_id),
+            C::PlatformOnly,
+            S::AutoResolved,
+        ),
+    ];
+    want.sort();
+    assert_eq!(found, want);
+
+    let app = &app;
+    let link_status =
+        |email: String| async move { app.platform_account(&email).await.card_links[0].status };
+    assert_eq!(
+        link_status(lost.email.clone()).await,
+        platform::LinkStatus::Signed as i32
+    );
+    assert_eq!(
+        link_status(orphan.email.clone()).await,
+        platform::LinkStatus::Cancelled as i32
+    );
+    assert_eq!(
+        link_status(missed.customer.email.clone()).await,
+        platform::LinkStatus::Cancelled as i32
+    );
+    assert_eq!(
+        link_status(kept.customer.email.clone()).await,
+        platform::LinkStatus::Active as i32,
+        "the card-link the bank kept is back, activated as before"
+    );
+    // The restored card-link pays again, as the bank's sign-up allows.
+    let kept = e2e_tests::Payer {
+        token: app.login(&kept.customer).await,
+        ..kept
+    };
+    app.pay_now(&kept, "AFTER-RESTORE", "1.00").await.unwrap();
+
+    let again = app
+        .day_recon(DAY, &[platform::ReconFileKind::Signup])
+        .await
+        .unwrap();
+    assert!(again.cases.is_empty(), "{:?}", again.cases);
+}
+
+async fn cancel(app: &TestApp, card: &str) -> Result<bank::SignUp, tonic::Status> {
+    app.branch
+        .clone()
+        .cancel_sign_up(bank::CancelSignUpRequest {
+            card_number: card.to_owned(),
+        })
+        .await
+        .map(|r| r.into_inner().signup.unwrap())
+}
+
+async fn the_clearing_file_fetches_a_missed_refund_result_and_staff_close_what_it_cannot_fix(
+    app: TestApp,
+) {
+    use platform::{CaseCategory as C, CaseStatus as S};
+    use sim::fault_rule::Action;
+    app.freeze_at(MORNING).await;
+    let p = app.payer("清算一", "1000.00", "5000.00").await;
+    let orders = app.paid_orders(&p, "CLR", &["40.00", "60.00"]).await;
+    // A refund the bank credited whose result the platform never fetched.
+    let batch = e2e_tests::batch_file(
+        "RB-MISSED",
+        &[
+            ("RF-M1", &orders[0], "15.00"),
+            ("RF-M2", &orders[1], "5.00"),
+        ],
+    );
+    app.upload(&batch).await.unwrap();
+    app.run_refund_job().await;
+
+    // A payment by an account the platform does not have: the sign-up's write was lost on the
+    // platform, whose account never existed.
+    let stranger = app.customer("陌生人").await;
+    let mut form = app.sign_up_form(&stranger);
+    form.platform_account = format!("nobody-{}@example.com", e2e_tests::unique());
+    form.mobile = "13900139000".into();
+    app.fault(
+        "platform",
+        rule(
+            sim::FaultSide::Callee,
+            "ConfirmSignUp",
+            Action::LoseWrite(true),
+        ),
+    )
+    .await;
+    let signup = app
+        .sign_up(form.clone())
+        .await
+        .unwrap()
+        .into_inner()
+        .signup
+        .unwrap();
+    let ghost = e2e_tests::Payer {
+        customer: e2e_tests::Customer {
+            email: form.platform_account.clone(),
+            ..stranger
+        },
+        token: String::new(),
+        signup_id: signup.signup_id,
+        mobile: form.mobile.clone(),
+    };
+    app.pay_at_bank_only(&ghost, "CLR-GHOST", "7.00").await;
+    app.close_day(DAY).await;
+
+    let report = app.day_recon(DAY, &[]).await.unwrap();
+    let mut found: Vec<(String, C, S)> = report
+        .cases
+        .iter()
+        .map(|c| (c.record_key.clone(), category(c), status(c)))
+        .collect();
+    found.sort();
+    assert_eq!(
+        found,
+        [
+            ("CLR-GHOST".to_owned(), C::BankOnly, S::NeedsStaff),
+            ("R:RF-M1".to_owned(), C::BankOnly, S::AutoResolved),
+            ("R:RF-M2".to_owned(), C::BankOnly, S::AutoResolved),
+            (
+                format!("SIGNED:{}", ghost.signup_id),
+                C::BankOnly,
+                S::NeedsStaff
+            ),
+            ("TOTALS".to_owned(), C::TotalsDiffer, S::NeedsStaff),
+        ]
+    );
+    // The missed result was fetched and applied: the platform's refunds agree with the bank's.
+    assert_eq!(app.order(&orders[0]).await.refunded_amount, "15.00");
+    let totals = report
+        .cases
+        .iter()
+        .find(|c| c.record_key == "TOTALS")
+        .unwrap();
+    assert_eq!(
+        totals.amount, "7.00",
+        "the ghost payment is the whole difference"
+    );
+    let clearing = report
+        .files
+        .iter()
+        .find(|f| f.kind == platform::ReconFileKind::Clearing as i32)
+        .unwrap();
+    assert_eq!((clearing.auto_resolved, clearing.needs_staff), (2, 1));
+
+    // Staff close the cases the platform could not settle.
+    let open: Vec<_> = app
+        .cases_of(DAY)
+        .await
+        .into_iter()
+        .filter(|c| status(c) == S::NeedsStaff)
+        .collect();
+    assert_eq!(open.len(), 3);
+    for c in &open {
+        let closed = app
+            .recon
+            .clone()
+            .close_case(platform::CloseCaseRequest {
+                case_id: c.case_id.clone(),
+                note: "account opened by hand after the bank confirmed".into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .case
+            .unwrap();
+        assert_eq!(status(&closed), S::Closed);
+    }
+    assert_refused(
+        app.recon
+            .clone()
+            .close_case(platform::CloseCaseRequest {
+                case_id: open[0].case_id.clone(),
+                note: "again".into(),
+            })
+            .await,
+        Code::FailedPrecondition,
+        "CASE_CLOSED",
+    );
+    // A rerun finds the same differences but reopens nothing staff closed.
+    app.day_recon(DAY, &[]).await.unwrap();
+    let after = app.cases_of(DAY).await;
+    assert_eq!(after.len(), 5);
+    assert_eq!(
+        after.iter().filter(|c| status(c) == S::NeedsStaff).count(),
+        0
+    );
+}
+
+async fn a_day_not_yet_closed_is_refused_and_bad_input_changes_nothing(app: TestApp) {
+    app.freeze_at(MORNING).await;
+    let p = app.payer("对账六", "1000.00", "5000.00").await;
+    app.pay_now(&p, "OPEN-DAY", "1.00").await.unwrap();
+    assert_refused(
+        app.day_recon(DAY, &[]).await,
+        Code::FailedPrecondition,
+        "DAY_NOT_CLOSED",
+    );
+    assert_refused(
+        app.day_recon("2031-13-01", &[]).await,
+        Code::InvalidArgument,
+        "DATE_INVALID",
+    );
+    let mut bank_recon = app.bank_recon.clone();
+    assert_refused(
+        bank_recon
+            .prepare_day_file(bank::PrepareDayFileRequest {
+                kind: 0,
+                business_date: DAY.into(),
+            })
+            .await,
+        Code::InvalidArgument,
+        "KIND_INVALID",
+    );
+    assert_refused(
+        bank_recon
+            .download_day_file(bank::DownloadDayFileRequest {
+                kind: bank::DayFileKind::Order as i32,
+                business_date: DAY.into(),
+            })
+            .await,
+        Code::FailedPrecondition,
+        "DAY_FILE_NOT_READY",
+    );
+    assert_refused(
+        app.recon
+            .clone()
+            .close_case(platform::CloseCaseRequest {
+                case_id: "CASE0000".into(),
+                note: "x".into(),
+            })
+            .await,
+        Code::NotFound,
+        "CASE_NOT_FOUND",
+    );
+    assert_refused(
+        app.recon
+            .clone()
+            .list_adjustments(platform::ListAdjustmentsRequest {
+                record_key: String::new(),
+                limit: 1001,
+            })
+            .await,
+        Code::InvalidArgument,
+        "LIMIT_INVALID",
+    );
+    assert!(app.cases_of(DAY).await.is_empty());
+    assert_eq!(
+        app.audit_lines("platform")
+            .await
+            .iter()
+            .filter(|(op, outcome)| op == "RunDayRecon" && outcome != "OK")
+            .count(),
+        2,
+        "each refusal leaves an audit line, and only that"
+    );
+}
