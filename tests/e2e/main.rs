@@ -10,6 +10,7 @@ mod pay;
 mod processes;
 mod property;
 mod recon;
+mod recon_days;
 mod refund;
 mod serving;
 mod signup;

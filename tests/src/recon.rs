@@ -102,3 +102,99 @@ impl TestApp {
         .unwrap()
     }
 }
+
+/// An order as the platform's database holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderRow {
+    /// Order number.
+    pub order_no: String,
+    /// Status code.
+    pub status: String,
+    /// Amount, fen.
+    pub amount_fen: i64,
+    /// Serial number, for SUCCESS.
+    pub serial: Option<String>,
+    /// Business date, for SUCCESS.
+    pub business_date: Option<String>,
+    /// Refunded so far, fen.
+    pub refunded_fen: i64,
+}
+
+impl TestApp {
+    /// Every order the platform holds, by order number, read from its database.
+    pub async fn platform_orders(&self) -> Vec<OrderRow> {
+        let mut conn = crate::connect_any(&self.platform_db).await;
+        sqlx::query(
+            "SELECT order_no, status, amount_fen, bank_serial_no, business_date, refunded_fen FROM orders ORDER BY order_no",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| {
+            use sqlx::Row;
+            OrderRow {
+                order_no: r.get(0),
+                status: r.get(1),
+                amount_fen: r.get(2),
+                serial: r.get(3),
+                business_date: r.get(4),
+                refunded_fen: r.get(5),
+            }
+        })
+        .collect()
+    }
+
+    /// Every successful payment the bank holds, as the platform's order would read.
+    pub async fn bank_paid_orders(&self) -> Vec<OrderRow> {
+        let mut conn = crate::connect_any(&self.bank_db).await;
+        sqlx::query(
+            "SELECT order_no, status, amount_fen, bank_serial_no, business_date, refunded_fen FROM payments WHERE status = 'SUCCESS' ORDER BY order_no",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| {
+            use sqlx::Row;
+            OrderRow {
+                order_no: r.get(0),
+                status: r.get(1),
+                amount_fen: r.get(2),
+                serial: r.get(3),
+                business_date: r.get(4),
+                refunded_fen: r.get(5),
+            }
+        })
+        .collect()
+    }
+
+    /// (sign-up id, status) of every sign-up at the bank, and of every card-link at the platform.
+    pub async fn signup_statuses(&self) -> (Vec<(String, String)>, Vec<(String, String)>) {
+        let read = |url: String, sql: &'static str| async move {
+            let mut conn = crate::connect_any(&url).await;
+            sqlx::query(sql)
+                .fetch_all(&mut conn)
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| {
+                    use sqlx::Row;
+                    (r.get::<String, _>(0), r.get::<String, _>(1))
+                })
+                .collect::<Vec<_>>()
+        };
+        (
+            read(
+                self.bank_db.clone(),
+                "SELECT signup_id, status FROM signups ORDER BY signup_id",
+            )
+            .await,
+            read(
+                self.platform_db.clone(),
+                "SELECT signup_id, status FROM card_links ORDER BY signup_id",
+            )
+            .await,
+        )
+    }
+}

@@ -170,6 +170,11 @@ impl Store {
         shared::store::wipe(
             &self.pool,
             &[
+                "recon_staging",
+                "recon_cases",
+                "recon_runs",
+                "adjustments",
+                "recon_cursors",
                 "refunds",
                 "refund_batches",
                 "orders",
