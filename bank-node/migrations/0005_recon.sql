@@ -18,8 +18,11 @@ CREATE UNIQUE INDEX payments_by_success_seq ON payments (success_seq);
 -- The business date of a refund batch: fixed when the job first takes it; every line of the
 -- batch belongs to it, whenever the line is processed.
 ALTER TABLE refund_progress ADD COLUMN business_date TEXT;
-CREATE INDEX refund_lines_by_date ON refund_lines (business_date, status);
-CREATE INDEX signups_by_cancelled_date ON signups (cancelled_date);
+-- The day files read a closed date's records page by page in key order: one range scan each.
+CREATE INDEX payments_by_date_and_order ON payments (business_date, order_no);
+CREATE INDEX refund_lines_by_date ON refund_lines (business_date, batch_no, seq);
+CREATE INDEX signups_by_date_and_id ON signups (business_date, signup_id);
+CREATE INDEX signups_by_cancelled_date ON signups (cancelled_date, signup_id);
 
 -- The T+1 reconciliation files, built once per (kind, closed date) and kept in the file store.
 CREATE TABLE day_files (

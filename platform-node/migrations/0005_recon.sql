@@ -5,9 +5,10 @@
 -- The bank's business dates of a card-link's sign-up and cancellation, as the bank sent them.
 ALTER TABLE card_links ADD COLUMN business_date TEXT;
 ALTER TABLE card_links ADD COLUMN cancelled_date TEXT;
-CREATE INDEX card_links_by_business_date ON card_links (business_date);
-CREATE INDEX card_links_by_cancelled_date ON card_links (cancelled_date);
-CREATE INDEX orders_by_business_date ON orders (business_date, status);
+CREATE INDEX card_links_by_business_date ON card_links (business_date, signup_id);
+CREATE INDEX card_links_by_cancelled_date ON card_links (cancelled_date, signup_id);
+-- A date's orders in order-number order: one range scan (reconciliation pages through them).
+CREATE INDEX orders_by_business_date ON orders (business_date, order_no);
 -- Who wrote an order: the pay flow (PAY), reconciliation from the bank's record (RECON), or an
 -- operator by hand (MANUAL, to reproduce a platform-only record).
 ALTER TABLE orders ADD COLUMN origin TEXT NOT NULL DEFAULT 'PAY';

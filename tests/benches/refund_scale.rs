@@ -16,6 +16,7 @@ use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use e2e_tests::memory::{peak_mib, reset_peak, resident_mib};
 use e2e_tests::{Backend, Options, TestApp};
 use proto::bank::v1 as bank;
 use proto::platform::v1 as platform;
@@ -188,29 +189,4 @@ async fn download(app: &TestApp, batch_no: &str, out: &Path) -> u64 {
         w.write_all(&c.data).unwrap();
     }
     n
-}
-
-/// Starts a process's peak resident memory afresh (Linux: `5` to `/proc/<pid>/clear_refs`).
-fn reset_peak(pid: u32) {
-    std::fs::write(format!("/proc/{pid}/clear_refs"), "5").expect("peak memory reset");
-}
-
-/// A process's peak resident memory (VmHWM), MiB.
-fn peak_mib(pid: u32) -> f64 {
-    status_mib(pid, "VmHWM:")
-}
-
-/// A process's resident memory now (VmRSS), MiB.
-fn resident_mib(pid: u32) -> f64 {
-    status_mib(pid, "VmRSS:")
-}
-
-/// A kB figure of `/proc/<pid>/status`, MiB.
-fn status_mib(pid: u32, key: &str) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(key))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(f64::NAN, |kb| kb / 1024.0)
 }

@@ -198,3 +198,67 @@ impl TestApp {
         )
     }
 }
+
+impl TestApp {
+    /// Writes `n` payments of `p` that succeeded on `date` straight into both databases, as if
+    /// the day had been paid and both sides agreed (benchmarks: a day of a million orders is not
+    /// paid one by one). Order numbers are `<prefix><i>`, amounts 0.01 to 500.00.
+    pub async fn seed_paid_day(&self, p: &Payer, date: &str, prefix: &str, n: usize) {
+        use sqlx::Connection;
+        const ROWS: usize = 1000;
+        let card = shared::domain::CardNumber::parse(&p.customer.card_number).unwrap();
+        let masked = card.masked();
+        let ms = shared::clock::start_of(date.parse().unwrap()).timestamp_millis() + 36_000_000;
+        let compact: String = date.chars().filter(char::is_ascii_digit).collect();
+        let mut bank = crate::connect_any(&self.bank_db).await;
+        let mut platform = crate::connect_any(&self.platform_db).await;
+        let seq0: i64 = {
+            use sqlx::Row;
+            sqlx::query("SELECT value FROM counters WHERE name = 'payment_success'")
+                .fetch_one(&mut bank)
+                .await
+                .unwrap()
+                .get(0)
+        };
+        let mut bank_tx = bank.begin().await.unwrap();
+        let mut platform_tx = platform.begin().await.unwrap();
+        for start in (0..n).step_by(ROWS) {
+            let (mut b, mut o) = (Vec::new(), Vec::new());
+            for i in start..(start + ROWS).min(n) {
+                let order = format!("{prefix}{i:08}");
+                let fen = (i % 50_000) as i64 + 1;
+                let serial = format!("{compact}{i:012}");
+                let seq = seq0 + i as i64 + 1;
+                b.push(format!(
+                    "('{order}', 'seeded', '{}', '{}', '{}', {fen}, 'SUCCESS', 'seeded', {ms}, 0, '{serial}', '{date}', {ms}, {ms}, {ms}, {seq})",
+                    p.signup_id, p.customer.card_number, p.customer.email
+                ));
+                o.push(format!(
+                    "('{order}', '{}', '{}', '{masked}', {fen}, 'seeded', 'SUCCESS', '{serial}', '{date}', {ms}, {ms})",
+                    p.customer.email, p.signup_id
+                ));
+            }
+            sqlx::query(&format!(
+                "INSERT INTO payments (order_no, fingerprint, signup_id, card_number, platform_account, amount_fen, status, otp_hash, otp_expires_at_ms, otp_wrong_tries, bank_serial_no, business_date, paid_at_ms, created_at_ms, updated_at_ms, success_seq) VALUES {}",
+                b.join(", ")
+            ))
+            .execute(&mut *bank_tx)
+            .await
+            .unwrap();
+            sqlx::query(&format!(
+                "INSERT INTO orders (order_no, email, signup_id, card_number_masked, amount_fen, description, status, bank_serial_no, business_date, created_at_ms, updated_at_ms) VALUES {}",
+                o.join(", ")
+            ))
+            .execute(&mut *platform_tx)
+            .await
+            .unwrap();
+        }
+        sqlx::query("UPDATE counters SET value = $1 WHERE name = 'payment_success'")
+            .bind(seq0 + n as i64)
+            .execute(&mut *bank_tx)
+            .await
+            .unwrap();
+        bank_tx.commit().await.unwrap();
+        platform_tx.commit().await.unwrap();
+    }
+}
