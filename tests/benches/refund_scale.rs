@@ -16,7 +16,7 @@ use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use e2e_tests::memory::{peak_mib, reset_peak, resident_mib};
+use e2e_tests::memory::{bench_args, block_on, peak_mib, reset_peak, resident_mib};
 use e2e_tests::{Backend, Options, TestApp};
 use proto::bank::v1 as bank;
 use proto::platform::v1 as platform;
@@ -26,25 +26,8 @@ use proto::sim::v1 as sim;
 const LINES_PER_ORDER: usize = 500_000;
 
 fn main() {
-    let sizes: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with("--"))
-        .map(|a| a.parse().expect("a line count"))
-        .collect();
-    let sizes = if sizes.is_empty() {
-        vec![100_000, 1_000_000]
-    } else {
-        sizes
-    };
-    let backend = match std::env::var("IBSIM_BENCH_BACKEND").as_deref() {
-        Ok("postgres") => Backend::Postgres,
-        _ => Backend::Sqlite,
-    };
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-        .block_on(run(backend, &sizes));
+    let (backend, sizes) = bench_args(&[100_000, 1_000_000]);
+    block_on(run(backend, &sizes));
 }
 
 async fn run(backend: Backend, sizes: &[usize]) {

@@ -11,6 +11,7 @@ use tonic::Code;
 
 on_both_backends!(
     realtime_settles_an_unknown_order_as_the_bank_paid_it,
+    realtime_reads_the_bank_page_by_page_and_resumes_from_its_cursor,
     realtime_fails_an_order_the_bank_never_paid_once_the_grace_window_is_over,
     realtime_records_a_payment_the_platform_has_no_order_for,
     a_clean_day_opens_no_case_and_its_files_are_built_once,
@@ -19,6 +20,19 @@ on_both_backends!(
     the_clearing_file_fetches_a_missed_refund_result_and_staff_close_what_it_cannot_fix,
     a_day_not_yet_closed_is_refused_and_bad_input_changes_nothing,
 );
+
+/// Real-time reconciliation on its schedule: both nodes' clocks frozen, an interval of 60 s.
+mod scheduled {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite_realtime_runs_by_itself_each_interval_of_business_time() {
+        super::runs_by_itself(e2e_tests::Backend::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres_realtime_runs_by_itself_each_interval_of_business_time() {
+        super::runs_by_itself(e2e_tests::Backend::Postgres).await;
+    }
+}
 
 const DAY: &str = "2031-11-04";
 /// 10:00 on DAY, China time.
@@ -46,38 +60,23 @@ fn status(c: &platform::ReconCase) -> platform::CaseStatus {
     platform::CaseStatus::try_from(c.status).unwrap()
 }
 
-/// A payment whose Pay reply is lost and whose status queries keep failing (the rule stays):
-/// UNKNOWN on the platform, SUCCESS at the bank, left to reconciliation.
+/// A report's cases as (key, category, status), sorted.
+fn found(
+    report: &platform::RunDayReconResponse,
+) -> Vec<(String, platform::CaseCategory, platform::CaseStatus)> {
+    let mut found: Vec<_> = report
+        .cases
+        .iter()
+        .map(|c| (c.record_key.clone(), category(c), status(c)))
+        .collect();
+    found.sort();
+    found
+}
+
+/// An UNKNOWN order (see `TestApp::unknown_order`), asserted so.
 async fn unknown_order(app: &TestApp, p: &e2e_tests::Payer, order_no: &str, amount: &str) {
-    use sim::fault_rule::Action;
-    app.fault(
-        "platform",
-        sim::FaultRule {
-            match_order_no: order_no.to_owned(),
-            ..rule(sim::FaultSide::Caller, "Pay", Action::DropReply(true))
-        },
-    )
-    .await;
-    app.fault(
-        "platform",
-        sim::FaultRule {
-            match_order_no: order_no.to_owned(),
-            first_n: 0,
-            ..rule(
-                sim::FaultSide::Caller,
-                "GetPayment",
-                Action::Fail(sim::FaultStatus {
-                    code: Code::Unavailable as i32,
-                    ..Default::default()
-                }),
-            )
-        },
-    )
-    .await;
-    app.start(p, order_no, amount).await.unwrap();
-    let code = app.code_for(p, order_no).await;
     assert_refused(
-        app.confirm(p, order_no, &code)
+        app.unknown_order(p, order_no, amount)
             .await
             .map(tonic::Response::new),
         Code::Unavailable,
@@ -119,6 +118,45 @@ async fn realtime_settles_an_unknown_order_as_the_bank_paid_it(app: TestApp) {
     app.pay_now(&p, "RT-NEXT", "1.00").await.unwrap();
     let third = app.realtime_recon().await;
     assert_eq!((third.payments_seen, third.adjustments.len()), (1, 0));
+}
+
+async fn realtime_reads_the_bank_page_by_page_and_resumes_from_its_cursor(app: TestApp) {
+    use sim::fault_rule::Action;
+    let p = app.payer("对账页", "1000.00", "5000.00").await;
+    // 1,200 payments the platform lost: three pages of the bank's stream.
+    app.seed_payments(&p, DAY, "PAGE-", 1200, false).await;
+    app.fault(
+        "platform",
+        rule(
+            sim::FaultSide::Caller,
+            "StreamSuccessfulPayments",
+            Action::Fail(sim::FaultStatus {
+                code: Code::Unavailable as i32,
+                ..Default::default()
+            }),
+        ),
+    )
+    .await;
+    assert_refused(
+        app.recon
+            .clone()
+            .run_realtime_recon(platform::RunRealtimeReconRequest {})
+            .await,
+        Code::Unavailable,
+        "BANK_UNAVAILABLE",
+    );
+    assert!(app.adjustments_of("").await.is_empty(), "nothing applied");
+
+    let run = app.realtime_recon().await;
+    assert_eq!((run.cursor_before, run.cursor_after), (0, 1200));
+    assert_eq!(run.payments_seen, 1200);
+    assert_eq!(run.adjustments.len(), 1200, "every lost order recorded");
+    let orders = app.platform_orders().await;
+    assert_eq!(orders.len(), 1200);
+    assert!(orders.iter().all(|o| o.status == "SUCCESS"));
+    assert_eq!(orders, app.bank_paid_orders().await, "as the bank has them");
+    let again = app.realtime_recon().await;
+    assert_eq!((again.cursor_before, again.payments_seen), (1200, 0));
 }
 
 async fn realtime_fails_an_order_the_bank_never_paid_once_the_grace_window_is_over(app: TestApp) {
@@ -260,6 +298,12 @@ async fn the_order_file_finds_each_kind_of_order_break_and_takes_the_banks_side(
         .write_manual_order(manual("ORD-PLATFORM-ONLY", "5.00"))
         .await
         .unwrap();
+    // Detail differs: the same amount, but the operator made up the serial number.
+    let detail = app.pay_at_bank_only(&p, "ORD-DETAIL", "6.00").await;
+    recon
+        .write_manual_order(manual("ORD-DETAIL", "6.00"))
+        .await
+        .unwrap();
     app.close_day(DAY).await;
 
     let report = app
@@ -267,18 +311,14 @@ async fn the_order_file_finds_each_kind_of_order_break_and_takes_the_banks_side(
         .await
         .unwrap();
     let file = &report.files[0];
-    assert_eq!((file.record_count, file.matched), (4, 1));
-    let mut found: Vec<(String, C, S)> = report
-        .cases
-        .iter()
-        .map(|c| (c.record_key.clone(), category(c), status(c)))
-        .collect();
-    found.sort();
+    assert_eq!((file.record_count, file.matched), (5, 1));
+    let found = found(&report);
     assert_eq!(
         found,
         [
             ("ORD-AMOUNT".to_owned(), C::AmountDiffers, S::AutoResolved),
             ("ORD-BANK-ONLY".to_owned(), C::BankOnly, S::AutoResolved),
+            ("ORD-DETAIL".to_owned(), C::DetailDiffers, S::AutoResolved),
             (
                 "ORD-PLATFORM-ONLY".to_owned(),
                 C::PlatformOnly,
@@ -299,6 +339,7 @@ async fn the_order_file_finds_each_kind_of_order_break_and_takes_the_banks_side(
         ("ORD-BANK-ONLY", platform::OrderStatus::Success, "3.00"),
         ("ORD-AMOUNT", platform::OrderStatus::Success, "4.00"),
         ("ORD-PLATFORM-ONLY", platform::OrderStatus::Failed, "5.00"),
+        ("ORD-DETAIL", platform::OrderStatus::Success, "6.00"),
     ] {
         let o = app.order(order).await;
         assert_eq!(
@@ -315,14 +356,18 @@ async fn the_order_file_finds_each_kind_of_order_break_and_takes_the_banks_side(
         app.order("ORD-PLATFORM-ONLY").await.failure.unwrap().reason,
         "RECON_NO_BANK_RECORD"
     );
+    assert_eq!(
+        app.order("ORD-DETAIL").await.bank_serial_no,
+        detail.bank_serial_no
+    );
     // Run again: the bank's side was taken, nothing differs any more.
     let again = app
         .day_recon(DAY, &[platform::ReconFileKind::Order])
         .await
         .unwrap();
     assert!(again.cases.is_empty(), "{:?}", again.cases);
-    assert_eq!(again.files[0].matched, 4);
-    assert_eq!(app.cases_of(DAY).await.len(), 4, "no case opened twice");
+    assert_eq!(again.files[0].matched, 5);
+    assert_eq!(app.cases_of(DAY).await.len(), 5, "no case opened twice");
 }
 
 async fn the_signup_file_finds_each_kind_of_signup_break_and_takes_the_banks_side(app: TestApp) {
@@ -368,12 +413,7 @@ async fn the_signup_file_finds_each_kind_of_signup_break_and_takes_the_banks_sid
         .day_recon(DAY, &[platform::ReconFileKind::Signup])
         .await
         .unwrap();
-    let mut found: Vec<(String, C, S)> = report
-        .cases
-        .iter()
-        .map(|c| (c.record_key.clone(), category(c), status(c)))
-        .collect();
-    found.sort();
+    let found = found(&report);
     let mut want = vec![
         (
             format!("SIGNED:{}", lost_signup.signup_id),
@@ -497,12 +537,7 @@ async fn the_clearing_file_fetches_a_missed_refund_result_and_staff_close_what_i
     app.close_day(DAY).await;
 
     let report = app.day_recon(DAY, &[]).await.unwrap();
-    let mut found: Vec<(String, C, S)> = report
-        .cases
-        .iter()
-        .map(|c| (c.record_key.clone(), category(c), status(c)))
-        .collect();
-    found.sort();
+    let found = found(&report);
     assert_eq!(
         found,
         [
@@ -646,4 +681,32 @@ async fn a_day_not_yet_closed_is_refused_and_bad_input_changes_nothing(app: Test
         2,
         "each refusal leaves an audit line, and only that"
     );
+}
+
+async fn runs_by_itself(backend: e2e_tests::Backend) {
+    use sim::set_clock_request::Move;
+    let mut opts = e2e_tests::Options {
+        frozen_at: Some(MORNING.parse().unwrap()),
+        ..e2e_tests::Options::default()
+    };
+    opts.recon.interval_secs = 60;
+    let Some(app) = TestApp::spawn_with(backend, opts).await else {
+        return;
+    };
+    let p = app.payer("定时对账", "1000.00", "5000.00").await;
+    unknown_order(&app, &p, "RT-SCHEDULED", "8.00").await;
+    app.clock(Move::AdvanceMs(59_000)).await;
+    assert!(
+        app.adjustments_of("RT-SCHEDULED").await.is_empty(),
+        "not due before 60 s of business time"
+    );
+    app.clock(Move::AdvanceMs(1_000)).await;
+    // Wait on the order's state: each look is one query; the schedule looks every 250 ms.
+    tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        while app.order("RT-SCHEDULED").await.status != platform::OrderStatus::Success as i32 {}
+    })
+    .await
+    .expect("the scheduled run settles the order within 20 s");
+    let adj = app.adjustments_of("RT-SCHEDULED").await;
+    assert_eq!((adj.len(), adj[0].source.as_str()), (1, "REALTIME"));
 }

@@ -14,7 +14,6 @@ use proto::sim::v1 as sim;
 use proto::sim::v1::set_clock_request::Move;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use tonic::Code;
 
 on_both_backends!(days_of_random_traffic_with_faults_end_with_both_sides_in_agreement);
 
@@ -107,31 +106,7 @@ async fn run(app: &TestApp, seed: u64) {
                 }
                 40..52 => {
                     // The Pay reply is lost and the status queries fail: UNKNOWN on the platform.
-                    app.fault(
-                        "platform",
-                        sim::FaultRule {
-                            match_order_no: order_no.clone(),
-                            ..rule(sim::FaultSide::Caller, "Pay", Action::DropReply(true))
-                        },
-                    )
-                    .await;
-                    app.fault(
-                        "platform",
-                        sim::FaultRule {
-                            match_order_no: order_no.clone(),
-                            first_n: 0,
-                            ..rule(
-                                sim::FaultSide::Caller,
-                                "GetPayment",
-                                Action::Fail(sim::FaultStatus {
-                                    code: Code::Unavailable as i32,
-                                    ..Default::default()
-                                }),
-                            )
-                        },
-                    )
-                    .await;
-                    let r = app.pay_now(&p, &order_no, &amount).await;
+                    let r = app.unknown_order(&p, &order_no, &amount).await;
                     assert!(r.is_err(), "seed {seed}: {order_no} cannot have succeeded");
                     "lost reply"
                 }

@@ -1,4 +1,5 @@
-//! A process's memory as the kernel counts it (Linux `/proc`), for the benchmarks' figures.
+//! For the benchmarks: their command line, and a process's memory as the kernel counts it
+//! (Linux `/proc`).
 
 // MiB for the figures printed; no money is computed with floats here.
 #![allow(clippy::float_arithmetic)]
@@ -26,4 +27,35 @@ fn status_mib(pid: u32, key: &str) -> f64 {
         .find_map(|l| l.strip_prefix(key))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
         .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+/// A benchmark's sizes (the arguments after `--`, else `default`) and backend
+/// (`IBSIM_BENCH_BACKEND=postgres`, else SQLite).
+pub fn bench_args(default: &[usize]) -> (crate::Backend, Vec<usize>) {
+    let sizes: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .map(|a| a.parse().expect("a size"))
+        .collect();
+    let backend = match std::env::var("IBSIM_BENCH_BACKEND").as_deref() {
+        Ok("postgres") => crate::Backend::Postgres,
+        _ => crate::Backend::Sqlite,
+    };
+    (
+        backend,
+        if sizes.is_empty() {
+            default.to_vec()
+        } else {
+            sizes
+        },
+    )
+}
+
+/// Runs a benchmark's body on a multi-threaded runtime.
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(f)
 }

@@ -4,7 +4,7 @@
 use proto::bank::v1 as bank;
 use proto::platform::v1 as platform;
 use proto::sim::v1 as sim;
-use tonic::Status;
+use tonic::{Code, Status};
 
 use crate::{Payer, TestApp};
 
@@ -75,6 +75,36 @@ impl TestApp {
             .adjustments
     }
 
+    /// Pays with the Pay reply lost and the status queries for this order failing (the rules
+    /// stay): the platform's order is UNKNOWN, the bank's payment SUCCESS, and only
+    /// reconciliation settles it. The confirmation's answer (a refusal, or a refusal of an
+    /// earlier step when the card-link cannot pay).
+    pub async fn unknown_order(
+        &self,
+        p: &Payer,
+        order_no: &str,
+        amount: &str,
+    ) -> Result<platform::Order, Status> {
+        use sim::fault_rule::Action;
+        let rule = |method: &str, action, first_n| sim::FaultRule {
+            side: sim::FaultSide::Caller as i32,
+            method: method.to_owned(),
+            match_order_no: order_no.to_owned(),
+            action: Some(action),
+            first_n,
+            ..Default::default()
+        };
+        self.fault("platform", rule("Pay", Action::DropReply(true), 1))
+            .await;
+        let unavailable = Action::Fail(sim::FaultStatus {
+            code: Code::Unavailable as i32,
+            ..Default::default()
+        });
+        self.fault("platform", rule("GetPayment", unavailable, 0))
+            .await;
+        self.pay_now(p, order_no, amount).await
+    }
+
     /// Pays at the bank straight (code request, code from the SMS, debit), as a platform whose
     /// own record of the order was lost would have: the platform knows nothing of it.
     pub async fn pay_at_bank_only(&self, p: &Payer, order_no: &str, amount: &str) -> bank::Payment {
@@ -120,53 +150,42 @@ pub struct OrderRow {
     pub refunded_fen: i64,
 }
 
-impl TestApp {
-    /// Every order the platform holds, by order number, read from its database.
-    pub async fn platform_orders(&self) -> Vec<OrderRow> {
-        let mut conn = crate::connect_any(&self.platform_db).await;
-        sqlx::query(
-            "SELECT order_no, status, amount_fen, bank_serial_no, business_date, refunded_fen FROM orders ORDER BY order_no",
-        )
+async fn order_rows(url: &str, sql: &str) -> Vec<OrderRow> {
+    use sqlx::Row;
+    let mut conn = crate::connect_any(url).await;
+    sqlx::query(sql)
         .fetch_all(&mut conn)
         .await
         .unwrap()
         .iter()
-        .map(|r| {
-            use sqlx::Row;
-            OrderRow {
-                order_no: r.get(0),
-                status: r.get(1),
-                amount_fen: r.get(2),
-                serial: r.get(3),
-                business_date: r.get(4),
-                refunded_fen: r.get(5),
-            }
+        .map(|r| OrderRow {
+            order_no: r.get(0),
+            status: r.get(1),
+            amount_fen: r.get(2),
+            serial: r.get(3),
+            business_date: r.get(4),
+            refunded_fen: r.get(5),
         })
         .collect()
+}
+
+impl TestApp {
+    /// Every order the platform holds, by order number, read from its database.
+    pub async fn platform_orders(&self) -> Vec<OrderRow> {
+        order_rows(
+            &self.platform_db,
+            "SELECT order_no, status, amount_fen, bank_serial_no, business_date, refunded_fen FROM orders ORDER BY order_no",
+        )
+        .await
     }
 
     /// Every successful payment the bank holds, as the platform's order would read.
     pub async fn bank_paid_orders(&self) -> Vec<OrderRow> {
-        let mut conn = crate::connect_any(&self.bank_db).await;
-        sqlx::query(
+        order_rows(
+            &self.bank_db,
             "SELECT order_no, status, amount_fen, bank_serial_no, business_date, refunded_fen FROM payments WHERE status = 'SUCCESS' ORDER BY order_no",
         )
-        .fetch_all(&mut conn)
         .await
-        .unwrap()
-        .iter()
-        .map(|r| {
-            use sqlx::Row;
-            OrderRow {
-                order_no: r.get(0),
-                status: r.get(1),
-                amount_fen: r.get(2),
-                serial: r.get(3),
-                business_date: r.get(4),
-                refunded_fen: r.get(5),
-            }
-        })
-        .collect()
     }
 
     /// (sign-up id, status) of every sign-up at the bank, and of every card-link at the platform.
@@ -204,6 +223,19 @@ impl TestApp {
     /// the day had been paid and both sides agreed (benchmarks: a day of a million orders is not
     /// paid one by one). Order numbers are `<prefix><i>`, amounts 0.01 to 500.00.
     pub async fn seed_paid_day(&self, p: &Payer, date: &str, prefix: &str, n: usize) {
+        self.seed_payments(p, date, prefix, n, true).await;
+    }
+
+    /// Like [`TestApp::seed_paid_day`], at the bank only when `platform_too` is false (a
+    /// platform that lost its records of a day).
+    pub async fn seed_payments(
+        &self,
+        p: &Payer,
+        date: &str,
+        prefix: &str,
+        n: usize,
+        platform_too: bool,
+    ) {
         use sqlx::Connection;
         const ROWS: usize = 1000;
         let card = shared::domain::CardNumber::parse(&p.customer.card_number).unwrap();
@@ -245,13 +277,15 @@ impl TestApp {
             .execute(&mut *bank_tx)
             .await
             .unwrap();
-            sqlx::query(&format!(
-                "INSERT INTO orders (order_no, email, signup_id, card_number_masked, amount_fen, description, status, bank_serial_no, business_date, created_at_ms, updated_at_ms) VALUES {}",
-                o.join(", ")
-            ))
-            .execute(&mut *platform_tx)
-            .await
-            .unwrap();
+            if platform_too {
+                sqlx::query(&format!(
+                    "INSERT INTO orders (order_no, email, signup_id, card_number_masked, amount_fen, description, status, bank_serial_no, business_date, created_at_ms, updated_at_ms) VALUES {}",
+                    o.join(", ")
+                ))
+                .execute(&mut *platform_tx)
+                .await
+                .unwrap();
+            }
         }
         sqlx::query("UPDATE counters SET value = $1 WHERE name = 'payment_success'")
             .bind(seq0 + n as i64)

@@ -29,6 +29,8 @@ use super::{
 
 /// The cursor name of the real-time pull.
 const REALTIME_CURSOR: &str = "realtime";
+/// Streams of the bank's payments one real-time run reads at most.
+const STREAMS_PER_RUN_MAX: usize = 20;
 /// Pending orders asked about per real-time run at most.
 const PENDING_PER_RUN_MAX: u32 = 1000;
 /// Records compared per chunk of a day file.
@@ -67,6 +69,8 @@ pub struct BankPage {
     pub payments: Vec<BankSuccess>,
     /// The cursor after the page.
     pub last_seq: u64,
+    /// A full page: more may be waiting after it.
+    pub full: bool,
 }
 
 /// A day file the bank has prepared.
@@ -445,6 +449,56 @@ impl From<&OrderRecord> for BankSuccess {
     }
 }
 
+/// What the bank's word on a payment makes of a platform order, and why: SUCCESS with the
+/// bank's serial number and date; FAILED with the bank's own reason; FAILED `RECON_NOT_PAID` for a
+/// code sent and never used; FAILED `RECON_NO_BANK_RECORD` for no record. `None`: no answer.
+fn fix_by_bank_word(
+    o: &Order,
+    answer: Result<BankPayment, PeerFailure>,
+) -> Option<(OrderFix, &'static str)> {
+    let failed = |failure: PeerRefusal| OrderFix {
+        status: OrderStatus::Failed,
+        amount: o.amount,
+        serial: None,
+        business_date: None,
+        failure: Some(failure),
+    };
+    let ours = |reason: &str, message: &str| PeerRefusal {
+        class: ErrorClass::FailedPrecondition,
+        reason: reason.to_owned(),
+        message: message.to_owned(),
+        domain: super::DOMAIN.to_owned(),
+    };
+    Some(match answer {
+        Ok(BankPayment::Success { serial, date }) => (
+            OrderFix {
+                status: OrderStatus::Success,
+                amount: o.amount,
+                serial: Some(serial),
+                business_date: Some(date),
+                failure: None,
+            },
+            "the bank has the payment as successful",
+        ),
+        Ok(BankPayment::Failed(r)) => (failed(r), "the bank has the payment as failed"),
+        Ok(BankPayment::CodeSent) => (
+            failed(ours(
+                "RECON_NOT_PAID",
+                "the bank never debited the payment and its one-time code has expired",
+            )),
+            "the bank has no successful payment",
+        ),
+        Err(PeerFailure::Refused(r)) if r.reason == "PAYMENT_NOT_FOUND" => (
+            failed(ours(
+                "RECON_NO_BANK_RECORD",
+                "the bank has no record of the payment",
+            )),
+            "the bank has no record of the payment",
+        ),
+        Err(_) => return None,
+    })
+}
+
 /// Where a T+1 run is: its identity and its tallies.
 struct Run {
     id: String,
@@ -488,14 +542,41 @@ impl Platform {
             ..RealtimeReport::default()
         };
         report.cursor_after = report.cursor_before;
+        // A stream ends when the bank has caught up, or after its most pages: then ask again
+        // from the cursor, a bounded number of times per run (the next run goes on).
+        for _ in 0..STREAMS_PER_RUN_MAX {
+            let more = self.apply_payment_stream(&mut report).await?;
+            if !more {
+                break;
+            }
+        }
+        self.settle_stale_pending(&mut report).await?;
+        if !report.adjustments.is_empty() {
+            tracing::info!(
+                adjustments = report.adjustments.len(),
+                cursor = report.cursor_after,
+                "real-time reconciliation adjusted orders"
+            );
+        }
+        Ok(report)
+    }
+
+    /// Applies one stream of the bank's pages from the cursor; whether its last page was full
+    /// (more may be waiting).
+    async fn apply_payment_stream(
+        &self,
+        report: &mut RealtimeReport,
+    ) -> Result<bool, PlatformError> {
         let mut pages = self
             .bank_recon
-            .payment_pages(report.cursor_before)
+            .payment_pages(report.cursor_after)
             .await
             .map_err(|f| relay(f, "run reconciliation again later"))?;
+        let mut last_full = false;
         while let Some(page) = pages.recv().await {
             let page =
                 page.map_err(|f| relay(f, "the cursor stays at the last page applied: run again"))?;
+            last_full = page.full;
             report.payments_seen += page.payments.len() as u64;
             let numbers: Vec<&str> = page.payments.iter().map(|p| p.order_no.as_str()).collect();
             let orders = self.store.orders_by_number(&numbers).await?;
@@ -519,15 +600,7 @@ impl Platform {
                 .await?;
             report.cursor_after = page.last_seq;
         }
-        self.settle_stale_pending(&mut report).await?;
-        if !report.adjustments.is_empty() {
-            tracing::info!(
-                adjustments = report.adjustments.len(),
-                cursor = report.cursor_after,
-                "real-time reconciliation adjusted orders"
-            );
-        }
-        Ok(report)
+        Ok(last_full)
     }
 
     /// Takes the bank's successful payment `b` for the platform's order `o`: records the order
@@ -642,64 +715,9 @@ impl Platform {
                 .get_payment(&PayOrder::from(&o))
                 .instrument(span)
                 .await;
-            let failure = |reason: &str, message: String| PeerRefusal {
-                class: ErrorClass::FailedPrecondition,
-                reason: reason.to_owned(),
-                message,
-                domain: super::DOMAIN.to_owned(),
-            };
-            let (fix, why) = match answer {
-                Ok(BankPayment::Success { serial, date }) => (
-                    OrderFix {
-                        status: OrderStatus::Success,
-                        amount: o.amount,
-                        serial: Some(serial),
-                        business_date: Some(date),
-                        failure: None,
-                    },
-                    "the bank has the payment as successful",
-                ),
-                Ok(BankPayment::Failed(r)) => (
-                    OrderFix {
-                        status: OrderStatus::Failed,
-                        amount: o.amount,
-                        serial: None,
-                        business_date: None,
-                        failure: Some(r),
-                    },
-                    "the bank has the payment as failed",
-                ),
-                Ok(BankPayment::CodeSent) => (
-                    OrderFix {
-                        status: OrderStatus::Failed,
-                        amount: o.amount,
-                        serial: None,
-                        business_date: None,
-                        failure: Some(failure(
-                            "RECON_NOT_PAID",
-                            "the bank never debited the payment and its one-time code has expired"
-                                .into(),
-                        )),
-                    },
-                    "the bank has no successful payment after the grace window",
-                ),
-                Err(PeerFailure::Refused(r)) if r.reason == "PAYMENT_NOT_FOUND" => (
-                    OrderFix {
-                        status: OrderStatus::Failed,
-                        amount: o.amount,
-                        serial: None,
-                        business_date: None,
-                        failure: Some(failure(
-                            "RECON_NO_BANK_RECORD",
-                            "the bank has no record of the payment".into(),
-                        )),
-                    },
-                    "the bank has no record of the payment after the grace window",
-                ),
-                Err(e) => {
-                    tracing::info!(order_no = %o.order_no, error = ?e, "pending order not settled: no answer from the bank");
-                    continue;
-                }
+            let Some((fix, why)) = fix_by_bank_word(&o, answer) else {
+                tracing::info!(order_no = %o.order_no, "pending order not settled: no answer from the bank");
+                continue;
             };
             let a = Adjustment {
                 id: new_id("AJ"),
@@ -1418,42 +1436,7 @@ impl Platform {
         let case_id = self.case_id_for(run, &finding.key).await?;
         let answer = self.bank.get_payment(&PayOrder::from(o)).await;
         let now = self.clock.now_ms();
-        let fail = |reason: &str, message: &str| OrderFix {
-            status: OrderStatus::Failed,
-            amount: o.amount,
-            serial: None,
-            business_date: None,
-            failure: Some(PeerRefusal {
-                class: ErrorClass::FailedPrecondition,
-                reason: reason.into(),
-                message: message.into(),
-                domain: super::DOMAIN.into(),
-            }),
-        };
-        let fix = match answer {
-            Ok(BankPayment::Success { serial, date }) => Some(OrderFix {
-                status: OrderStatus::Success,
-                amount: o.amount,
-                serial: Some(serial),
-                business_date: Some(date),
-                failure: None,
-            }),
-            Ok(BankPayment::Failed(r)) => Some(OrderFix {
-                status: OrderStatus::Failed,
-                amount: o.amount,
-                serial: None,
-                business_date: None,
-                failure: Some(r),
-            }),
-            Ok(BankPayment::CodeSent) => {
-                Some(fail("RECON_NOT_PAID", "the bank never debited the payment"))
-            }
-            Err(PeerFailure::Refused(r)) if r.reason == "PAYMENT_NOT_FOUND" => Some(fail(
-                "RECON_NO_BANK_RECORD",
-                "the bank has no record of the payment",
-            )),
-            Err(_) => None,
-        };
+        let fix = fix_by_bank_word(o, answer).map(|(fix, _)| fix);
         let (action, status) = match fix {
             Some(fix) => {
                 let a = Adjustment {

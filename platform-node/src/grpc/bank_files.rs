@@ -27,6 +27,15 @@ use crate::domain::{
 /// How long one file transfer may take before its outcome counts as unknown.
 pub const FILE_TRANSFER_TIMEOUT_SECS: u64 = 600;
 
+/// A lazy channel to the bank whose calls may take [`FILE_TRANSFER_TIMEOUT_SECS`].
+pub fn file_channel(url: &str) -> anyhow::Result<Channel> {
+    Ok(Endpoint::from_shared(url.to_owned())
+        .map_err(|e| anyhow::anyhow!("bank address {url:?} is not a URL: {e}"))?
+        .connect_timeout(Duration::from_millis(shared::grpc::PEER_CONNECT_TIMEOUT_MS))
+        .timeout(Duration::from_secs(FILE_TRANSFER_TIMEOUT_SECS))
+        .connect_lazy())
+}
+
 /// A gRPC client of the bank's BankRefundService.
 #[derive(Clone)]
 pub struct BankFilesClient {
@@ -37,13 +46,8 @@ pub struct BankFilesClient {
 impl BankFilesClient {
     /// A client that connects to `url` lazily, passing through the caller-side rules of `faults`.
     pub fn new(url: &str, faults: Faults) -> anyhow::Result<BankFilesClient> {
-        let channel = Endpoint::from_shared(url.to_owned())
-            .map_err(|e| anyhow::anyhow!("bank address {url:?} is not a URL: {e}"))?
-            .connect_timeout(Duration::from_millis(shared::grpc::PEER_CONNECT_TIMEOUT_MS))
-            .timeout(Duration::from_secs(FILE_TRANSFER_TIMEOUT_SECS))
-            .connect_lazy();
         Ok(BankFilesClient {
-            client: BankRefundServiceClient::new(channel),
+            client: BankRefundServiceClient::new(file_channel(url)?),
             faults,
         })
     }

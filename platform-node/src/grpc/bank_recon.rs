@@ -2,8 +2,6 @@
 //! channel whose calls may take as long as a large file needs. Every call passes through the
 //! platform's caller-side fault rules, and every answer is parsed like any other input.
 
-use std::time::Duration;
-
 use chrono::NaiveDate;
 use proto::bank::v1 as pb;
 use proto::bank::v1::bank_recon_service_client::BankReconServiceClient;
@@ -13,10 +11,10 @@ use shared::fault::{Call, Faults, Side};
 use shared::files::recon::{DayFileKind, is_masked_card, is_signup_id};
 use shared::files::{ReadError, Upload, is_sha256_hex};
 use shared::grpc::with_faults_once;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use super::bank_client::{BANK_DOMAIN, bad_answer};
-use super::bank_files::FILE_TRANSFER_TIMEOUT_SECS;
+use super::bank_files::file_channel;
 use crate::domain::{BankDayFile, BankPage, BankRecon, BankSuccess, BoxFuture};
 
 /// A gRPC client of the bank's BankReconService.
@@ -29,13 +27,8 @@ pub struct BankReconClient {
 impl BankReconClient {
     /// A client that connects to `url` lazily, passing through the caller-side rules of `faults`.
     pub fn new(url: &str, faults: Faults) -> anyhow::Result<BankReconClient> {
-        let channel = Endpoint::from_shared(url.to_owned())
-            .map_err(|e| anyhow::anyhow!("bank address {url:?} is not a URL: {e}"))?
-            .connect_timeout(Duration::from_millis(shared::grpc::PEER_CONNECT_TIMEOUT_MS))
-            .timeout(Duration::from_secs(FILE_TRANSFER_TIMEOUT_SECS))
-            .connect_lazy();
         Ok(BankReconClient {
-            client: BankReconServiceClient::new(channel),
+            client: BankReconServiceClient::new(file_channel(url)?),
             faults,
         })
     }
@@ -56,12 +49,20 @@ fn call(method: &str) -> Call<'_> {
     }
 }
 
+/// Payments per page the platform asks for, and pages per stream.
+const PAGE_SIZE: u32 = 500;
+const MAX_PAGES: u32 = 100;
+
 fn page(p: pb::SuccessfulPaymentPage, after: u64) -> Result<BankPage, PeerFailure> {
+    let full = p.payments.len() == PAGE_SIZE as usize;
     let mut last = after;
     let mut payments = Vec::with_capacity(p.payments.len());
     for s in p.payments {
         if s.success_seq <= last {
             return Err(bad_answer("success_seq out of order"));
+        }
+        if payments.len() == PAGE_SIZE as usize {
+            return Err(bad_answer("a page longer than asked for"));
         }
         last = s.success_seq;
         if !is_signup_id(&s.signup_id) || !is_masked_card(&s.card_number_masked) {
@@ -88,6 +89,7 @@ fn page(p: pb::SuccessfulPaymentPage, after: u64) -> Result<BankPage, PeerFailur
     Ok(BankPage {
         payments,
         last_seq: last,
+        full,
     })
 }
 
@@ -103,8 +105,8 @@ impl BankRecon for BankReconClient {
             let mut client = self.client.clone();
             let msg = pb::StreamSuccessfulPaymentsRequest {
                 after_seq: after,
-                page_size: 0,
-                max_pages: 0,
+                page_size: PAGE_SIZE,
+                max_pages: MAX_PAGES,
             };
             let mut stream = with_faults_once(
                 &self.faults,

@@ -158,24 +158,7 @@ impl Store {
 
     /// Inserts a card-link; `false` if its sign-up id is already recorded.
     pub async fn insert_link(&self, l: &CardLink) -> Result<bool> {
-        let r = sqlx::query(
-            "INSERT INTO card_links (signup_id, platform_link_id, email, real_name, id_type, card_number_masked, status, signed_at_ms, updated_at_ms, business_date, cancelled_date, cancelled_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10, $11)",
-        )
-        .bind(&l.signup_id)
-        .bind(&l.platform_link_id)
-        .bind(l.email.as_str())
-        .bind(l.real_name.as_str())
-        .bind(l.id_type.code())
-        .bind(&l.card_masked)
-        .bind(l.status.code())
-        .bind(l.signed_at_ms)
-        .bind(l.business_date.map(|d| d.to_string()))
-        .bind(l.cancelled_date.map(|d| d.to_string()))
-        .bind(l.cancelled_date.map(|_| l.signed_at_ms))
-        .execute(&self.pool)
-        .await;
-        shared::store::inserted(r)
+        shared::store::inserted(insert_link_query(l).execute(&self.pool).await)
     }
 
     /// A card-link by the bank's sign-up id.
@@ -235,6 +218,27 @@ impl Store {
         .await?;
         Ok(())
     }
+}
+
+/// Inserts a card-link with its status and the bank's dates.
+fn insert_link_query(
+    l: &CardLink,
+) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments<'_>> {
+    sqlx::query(
+        "INSERT INTO card_links (signup_id, platform_link_id, email, real_name, id_type, card_number_masked, status, signed_at_ms, updated_at_ms, business_date, cancelled_date, cancelled_at_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10, $11)",
+    )
+    .bind(l.signup_id.as_str())
+    .bind(l.platform_link_id.as_str())
+    .bind(l.email.as_str())
+    .bind(l.real_name.as_str())
+    .bind(l.id_type.code())
+    .bind(l.card_masked.as_str())
+    .bind(l.status.code())
+    .bind(l.signed_at_ms)
+    .bind(l.business_date.map(|d| d.to_string()))
+    .bind(l.cancelled_date.map(|d| d.to_string()))
+    .bind(l.cancelled_date.map(|_| l.signed_at_ms))
 }
 
 fn account_from_row(r: &AnyRow) -> Result<Account> {

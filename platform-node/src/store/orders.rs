@@ -188,6 +188,29 @@ impl Store {
     }
 }
 
+/// Inserts a settled order as the bank has it (reconciliation, `RECON`) or as an operator wrote
+/// it (`MANUAL`).
+pub(super) fn insert_settled<'q>(
+    o: &'q Order,
+    origin: &'static str,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    sqlx::query(
+        "INSERT INTO orders (order_no, email, signup_id, card_number_masked, amount_fen, description, status, bank_serial_no, business_date, origin, created_at_ms, updated_at_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)",
+    )
+    .bind(o.order_no.as_str())
+    .bind(o.email.as_str())
+    .bind(o.signup_id.as_str())
+    .bind(o.card_masked.as_str())
+    .bind(o.amount.fen())
+    .bind(o.description.as_str())
+    .bind(o.status.code())
+    .bind(o.serial.as_deref())
+    .bind(o.business_date.map(|d| d.to_string()))
+    .bind(origin)
+    .bind(o.created_at_ms)
+}
+
 pub(super) fn order_from_row(r: &AnyRow) -> Result<Order> {
     let failure = shared::store::failure(r, crate::domain::DOMAIN)?;
     Ok(Order {

@@ -100,29 +100,42 @@ impl Store {
         fix: &OrderFix,
         adj: &Adjustment,
     ) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
         let failure = fix.failure.as_ref();
-        let r = sqlx::query(
+        let q = sqlx::query(
             "UPDATE orders SET status = $1, amount_fen = $2, bank_serial_no = $3, business_date = $4, \
              failure_class = $5, failure_reason = $6, failure_message = $7, failure_domain = $8, updated_at_ms = $9 \
              WHERE order_no = $10 AND status = $11 AND amount_fen = $12 AND updated_at_ms = $13",
         )
         .bind(fix.status.code())
         .bind(fix.amount.fen())
-        .bind(fix.serial.as_deref())
+        .bind(fix.serial.clone())
         .bind(fix.business_date.map(|d| d.to_string()))
         .bind(failure.map(|f| f.class.name()))
-        .bind(failure.map(|f| f.reason.as_str()))
-        .bind(failure.map(|f| f.message.as_str()))
-        .bind(failure.map(|f| f.domain.as_str()))
+        .bind(failure.map(|f| f.reason.clone()))
+        .bind(failure.map(|f| f.message.clone()))
+        .bind(failure.map(|f| f.domain.clone()))
         .bind(adj.at_ms)
-        .bind(before.order_no.as_str())
+        .bind(before.order_no.as_str().to_owned())
         .bind(before.status.code())
         .bind(before.amount.fen())
-        .bind(before.updated_at_ms)
-        .execute(&mut *tx)
-        .await?;
-        if r.rows_affected() == 0 {
+        .bind(before.updated_at_ms);
+        self.write_with_adjustment(q, adj).await
+    }
+
+    /// Runs one write and, if it wrote a row, records `adj`, in one transaction; whether it
+    /// wrote (an insert whose key is taken writes nothing).
+    async fn write_with_adjustment<'q>(
+        &self,
+        write: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
+        adj: &Adjustment,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let wrote = match write.execute(&mut *tx).await {
+            Ok(r) => r.rows_affected() > 0,
+            Err(e) if shared::store::unique_violation(&e).is_some() => false,
+            Err(e) => return Err(e.into()),
+        };
+        if !wrote {
             return Ok(false);
         }
         insert_adjustment(&mut tx, adj).await?;
@@ -133,48 +146,15 @@ impl Store {
     /// Records an order the bank has and the platform does not, with its adjustment; `false` if
     /// the order number is taken meanwhile.
     pub async fn insert_recon_order(&self, o: &Order, adj: &Adjustment) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
-        let r = sqlx::query(
-            "INSERT INTO orders (order_no, email, signup_id, card_number_masked, amount_fen, description, status, bank_serial_no, business_date, origin, created_at_ms, updated_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'RECON', $10, $10)",
-        )
-        .bind(o.order_no.as_str())
-        .bind(o.email.as_str())
-        .bind(&o.signup_id)
-        .bind(&o.card_masked)
-        .bind(o.amount.fen())
-        .bind(&o.description)
-        .bind(o.status.code())
-        .bind(o.serial.as_deref())
-        .bind(o.business_date.map(|d| d.to_string()))
-        .bind(o.created_at_ms)
-        .execute(&mut *tx)
-        .await;
-        if !shared::store::inserted(r)? {
-            return Ok(false);
-        }
-        insert_adjustment(&mut tx, adj).await?;
-        tx.commit().await?;
-        Ok(true)
+        self.write_with_adjustment(super::orders::insert_settled(o, "RECON"), adj)
+            .await
     }
 
     /// An operator's hand-written SUCCESS order (origin MANUAL); `false` if the number is taken.
     pub async fn insert_manual_order(&self, o: &Order) -> Result<bool> {
-        let r = sqlx::query(
-            "INSERT INTO orders (order_no, email, signup_id, card_number_masked, amount_fen, description, status, bank_serial_no, business_date, origin, created_at_ms, updated_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, 'SUCCESS', $7, $8, 'MANUAL', $9, $9)",
-        )
-        .bind(o.order_no.as_str())
-        .bind(o.email.as_str())
-        .bind(&o.signup_id)
-        .bind(&o.card_masked)
-        .bind(o.amount.fen())
-        .bind(&o.description)
-        .bind(o.serial.as_deref())
-        .bind(o.business_date.map(|d| d.to_string()))
-        .bind(o.created_at_ms)
-        .execute(&self.pool)
-        .await;
+        let r = super::orders::insert_settled(o, "MANUAL")
+            .execute(&self.pool)
+            .await;
         shared::store::inserted(r)
     }
 
@@ -202,30 +182,8 @@ impl Store {
     /// Writes a card-link the bank has and the platform does not, with its adjustment; `false`
     /// if its sign-up id is taken meanwhile.
     pub async fn insert_recon_link(&self, l: &CardLink, adj: &Adjustment) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
-        let r = sqlx::query(
-            "INSERT INTO card_links (signup_id, platform_link_id, email, real_name, id_type, card_number_masked, status, signed_at_ms, updated_at_ms, business_date, cancelled_date, cancelled_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10, $11)",
-        )
-        .bind(&l.signup_id)
-        .bind(&l.platform_link_id)
-        .bind(l.email.as_str())
-        .bind(l.real_name.as_str())
-        .bind(l.id_type.code())
-        .bind(&l.card_masked)
-        .bind(l.status.code())
-        .bind(l.signed_at_ms)
-        .bind(l.business_date.map(|d| d.to_string()))
-        .bind(l.cancelled_date.map(|d| d.to_string()))
-        .bind(l.cancelled_date.map(|_| l.signed_at_ms))
-        .execute(&mut *tx)
-        .await;
-        if !shared::store::inserted(r)? {
-            return Ok(false);
-        }
-        insert_adjustment(&mut tx, adj).await?;
-        tx.commit().await?;
-        Ok(true)
+        self.write_with_adjustment(super::insert_link_query(l), adj)
+            .await
     }
 
     /// Sets a card-link's status and dates as the bank has them, if it is still in status
@@ -239,8 +197,7 @@ impl Store {
         cancelled_date: Option<NaiveDate>,
         adj: &Adjustment,
     ) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
-        let r = sqlx::query(
+        let q = sqlx::query(
             "UPDATE card_links SET status = $1, business_date = $2, cancelled_date = $3, \
              cancelled_at_ms = CASE WHEN $1 = 'CANCELLED' THEN COALESCE(cancelled_at_ms, $4) ELSE NULL END, updated_at_ms = $4 \
              WHERE signup_id = $5 AND status = $6",
@@ -249,16 +206,9 @@ impl Store {
         .bind(business_date.map(|d| d.to_string()))
         .bind(cancelled_date.map(|d| d.to_string()))
         .bind(adj.at_ms)
-        .bind(signup_id)
-        .bind(before.code())
-        .execute(&mut *tx)
-        .await?;
-        if r.rows_affected() == 0 {
-            return Ok(false);
-        }
-        insert_adjustment(&mut tx, adj).await?;
-        tx.commit().await?;
-        Ok(true)
+        .bind(signup_id.to_owned())
+        .bind(before.code());
+        self.write_with_adjustment(q, adj).await
     }
 
     /// Adjustments, newest first, optionally of one record.

@@ -418,6 +418,16 @@ fn parsed<T, E: std::fmt::Display>(
     r.map_err(|e| FileError::at(line_no, Some(field), "RECORD_INVALID", e.to_string()))
 }
 
+fn signup_id_field(line_no: u64, s: &str) -> Result<String, FileError> {
+    let what = "a sign-up id is 1 to 40 of A-Z and 0-9";
+    checked(line_no, "signup_id", is_signup_id(s), s, what).map(str::to_owned)
+}
+
+fn masked_card_field(line_no: u64, s: &str) -> Result<String, FileError> {
+    let what = "a masked card is 16 to 19 of digits and *";
+    checked(line_no, "card_masked", is_masked_card(s), s, what).map(str::to_owned)
+}
+
 fn serial_field(line_no: u64, s: &str) -> Result<String, FileError> {
     let ok = (1..=40).contains(&s.len())
         && s.bytes()
@@ -468,14 +478,7 @@ impl DayRecord {
                 };
                 Ok(DayRecord::SignUp(SignUpRecord {
                     seq,
-                    signup_id: checked(
-                        line_no,
-                        "signup_id",
-                        is_signup_id(id),
-                        id,
-                        "a sign-up id is 1 to 40 of A-Z and 0-9",
-                    )?
-                    .to_owned(),
+                    signup_id: signup_id_field(line_no, id)?,
                     event,
                     account: parsed(line_no, "platform_account", Email::parse(account))?,
                     real_name: parsed(line_no, "real_name", PersonName::parse(name))?,
@@ -487,14 +490,7 @@ impl DayRecord {
                             format!("not an ID type: {:?}", cut(id_type)),
                         )
                     })?,
-                    card_masked: checked(
-                        line_no,
-                        "card_masked",
-                        is_masked_card(card),
-                        card,
-                        "a masked card is 16 to 19 of digits and *",
-                    )?
-                    .to_owned(),
+                    card_masked: masked_card_field(line_no, card)?,
                 }))
             }
             DayFileKind::Order => {
@@ -505,23 +501,9 @@ impl DayRecord {
                     seq,
                     order_no: order_no_field(line_no, order)?,
                     serial: serial_field(line_no, serial)?,
-                    signup_id: checked(
-                        line_no,
-                        "signup_id",
-                        is_signup_id(id),
-                        id,
-                        "a sign-up id is 1 to 40 of A-Z and 0-9",
-                    )?
-                    .to_owned(),
+                    signup_id: signup_id_field(line_no, id)?,
                     account: parsed(line_no, "platform_account", Email::parse(account))?,
-                    card_masked: checked(
-                        line_no,
-                        "card_masked",
-                        is_masked_card(card),
-                        card,
-                        "a masked card is 16 to 19 of digits and *",
-                    )?
-                    .to_owned(),
+                    card_masked: masked_card_field(line_no, card)?,
                     amount: pay_amount_field(line_no, amount)?,
                     paid_at: parsed(
                         line_no,
