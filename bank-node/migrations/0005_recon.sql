@@ -13,6 +13,14 @@ INSERT INTO counters (name, value) VALUES ('payment_success', 0);
 
 -- For SUCCESS: the payment's place in the real-time reconciliation stream.
 ALTER TABLE payments ADD COLUMN success_seq BIGINT;
+-- Payments that succeeded before this migration get numbers in the order they were paid.
+UPDATE payments SET success_seq = (
+    SELECT COUNT(*) FROM payments p WHERE p.status = 'SUCCESS'
+      AND (p.paid_at_ms < payments.paid_at_ms
+           OR (p.paid_at_ms = payments.paid_at_ms AND p.order_no <= payments.order_no))
+) WHERE status = 'SUCCESS';
+UPDATE counters SET value = (SELECT COUNT(*) FROM payments WHERE status = 'SUCCESS')
+  WHERE name = 'payment_success';
 CREATE UNIQUE INDEX payments_by_success_seq ON payments (success_seq);
 
 -- The business date of a refund batch: fixed when the job first takes it; every line of the
