@@ -1,6 +1,6 @@
 //! What both nodes share: the domain types every boundary parses into (`domain`), exact money
 //! (`money`), the business clock (`clock`), secrets hashing (`secret`), the refusal model
-//! (`error`), the interbank file formats (`files`), telemetry, and the plumbing around gRPC (`grpc`) and the database (`store`).
+//! (`error`), the interbank file formats (`files`), telemetry and the W3C trace context (`trace`), and the plumbing around gRPC (`grpc`) and the database (`store`).
 //!
 //! Invariant: only `grpc` sees tonic and generated types; only `store` sees sqlx.
 
@@ -14,6 +14,7 @@ pub mod money;
 pub mod secret;
 pub mod store;
 pub mod telemetry;
+pub mod trace;
 
 pub use error::{ErrorClass, FieldError, ParseField, PeerFailure, PeerRefusal, Refusal};
 pub use money::Money;

@@ -36,8 +36,9 @@ impl<'a> MakeWriter<'a> for Capture {
     }
 }
 
-/// Whether `secret` stands in `line` on its own: not inside a longer run of digits (a 6-digit
-/// password inside a 19-digit number or a timestamp is not that password).
+/// Whether `secret` stands in `line` on its own: not inside a longer run of letters and digits
+/// (a 6-digit password inside a 19-digit number, a timestamp or a hex trace id is not that
+/// password).
 fn stands_in(line: &str, secret: &str) -> bool {
     let digits = secret.bytes().all(|b| b.is_ascii_digit());
     line.match_indices(secret).any(|(at, _)| {
@@ -46,7 +47,8 @@ fn stands_in(line: &str, secret: &str) -> bool {
         }
         let before = line[..at].bytes().next_back();
         let after = line[at + secret.len()..].bytes().next();
-        !before.is_some_and(|b| b.is_ascii_digit()) && !after.is_some_and(|b| b.is_ascii_digit())
+        let word = |b: Option<u8>| b.is_some_and(|b| b.is_ascii_alphanumeric());
+        !word(before) && !word(after)
     })
 }
 
@@ -154,6 +156,7 @@ fn a_secret_counts_only_standing_on_its_own() {
     assert!(stands_in("code=123456 sent", "123456"));
     assert!(stands_in("card 6221880000000000019", "6221880000000000019"));
     assert!(!stands_in("at_ms=17123456789", "123456"));
+    assert!(!stands_in("trace_id=4bf92f123456a6a3", "123456"));
     assert!(!stands_in("622188******0019", "6221880000000000019"));
     assert!(stands_in("password login-pass-1", "login-pass-1"));
 }

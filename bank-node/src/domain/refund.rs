@@ -355,9 +355,11 @@ impl Bank {
     /// server's request time limit on a batch of millions of lines) and it still runs to the end.
     pub async fn run_refund_job(&self) -> Result<Vec<BatchNo>, BankError> {
         let bank = self.clone();
-        tokio::spawn(async move { bank.refund_job_to_the_end().await }.in_current_span())
-            .await
-            .map_err(anyhow::Error::from)?
+        tokio::spawn(shared::trace::inherit(
+            async move { bank.refund_job_to_the_end().await }.in_current_span(),
+        ))
+        .await
+        .map_err(anyhow::Error::from)?
     }
 
     async fn refund_job_to_the_end(&self) -> Result<Vec<BatchNo>, BankError> {

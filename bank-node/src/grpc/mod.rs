@@ -21,8 +21,8 @@ use proto::sim::v1::simulator_service_server::SimulatorServiceServer;
 use proto::sim::v1::sms_outbox_service_server::SmsOutboxServiceServer;
 use shared::clock::Clock;
 use shared::fault::Faults;
+use shared::grpc::NodeRouter;
 use shared::grpc::sim::{SimNode, Simulator};
-use tonic::transport::server::Router;
 use tonic::{Response, Status};
 
 pub use platform_client::PlatformClient;
@@ -42,7 +42,7 @@ pub const SERVICE_NAMES: &[&str] = &[
 
 /// The bank's router: branch, link, refund and reconciliation services, the simulator controls, the SMS outbox
 /// and the batch job trigger, plus health and reflection.
-pub async fn router(bank: Bank) -> anyhow::Result<Router> {
+pub async fn router(bank: Bank) -> anyhow::Result<NodeRouter> {
     let router = shared::grpc::server()
         .add_service(BranchServiceServer::new(branch::Branch(bank.clone())))
         .add_service(BankLinkServiceServer::new(link::Link(bank.clone())))

@@ -5,8 +5,7 @@ use proto::platform::v1::platform_link_service_client::PlatformLinkServiceClient
 use shared::PeerFailure;
 use shared::domain::Email;
 use shared::fault::{Call, Faults, Side};
-use shared::grpc::with_faults;
-use tonic::transport::Channel;
+use shared::grpc::{TracedChannel, with_faults};
 
 use crate::domain::{BoxFuture, PlatformPort, PlatformSignUp};
 
@@ -16,7 +15,7 @@ const PLATFORM_DOMAIN: &str = "platform.interbank-sim";
 /// A gRPC client of the platform's PlatformLinkService.
 #[derive(Clone)]
 pub struct PlatformClient {
-    client: PlatformLinkServiceClient<Channel>,
+    client: PlatformLinkServiceClient<TracedChannel>,
     faults: Faults,
 }
 

@@ -311,7 +311,7 @@ impl Platform {
     fn spawn_resolver(&self, order_no: OrderNo) {
         let platform = self.clone();
         let span = tracing::info_span!("resolve_unknown", order_no = %order_no);
-        tokio::spawn(
+        tokio::spawn(shared::trace::inherit(
             async move {
                 let mut wait = RESOLVE_BACKOFF_MS_FIRST;
                 for _ in 0..RESOLVE_TRIES_MAX {
@@ -326,7 +326,7 @@ impl Platform {
                 tracing::warn!("order still UNKNOWN after {RESOLVE_TRIES_MAX} status queries; left for reconciliation");
             }
             .instrument(span),
-        );
+        ));
     }
 
     /// The card's balance, after the payment password; the bank checks its sign-up too.

@@ -525,13 +525,13 @@ impl Platform {
     /// window by the bank's word. One run at a time.
     pub async fn recon_realtime(&self) -> Result<RealtimeReport, PlatformError> {
         let platform = self.clone();
-        tokio::spawn(
+        tokio::spawn(shared::trace::inherit(
             async move {
                 let _one_at_a_time = platform.realtime.lock().await;
                 platform.realtime_run().await
             }
             .in_current_span(),
-        )
+        ))
         .await
         .map_err(anyhow::Error::from)?
     }
@@ -825,7 +825,7 @@ impl Platform {
         }
         kinds.sort();
         kinds.dedup();
-        tokio::spawn(
+        tokio::spawn(shared::trace::inherit(
             async move {
                 let _one_at_a_time = platform.day_recon.lock().await;
                 let mut report = DayReport {
@@ -850,7 +850,7 @@ impl Platform {
                 Ok(report)
             }
             .in_current_span(),
-        )
+        ))
         .await
         .map_err(anyhow::Error::from)?
     }

@@ -452,13 +452,13 @@ impl Platform {
     /// request time limit on a result of millions of lines leaves it running to the end.
     pub async fn fetch_refund_result(&self, no: &BatchNo) -> Result<RefundBatch, PlatformError> {
         let (platform, no) = (self.clone(), no.clone());
-        tokio::spawn(
+        tokio::spawn(shared::trace::inherit(
             async move {
                 let _one_at_a_time = platform.result_fetch.lock().await;
                 platform.fetch_and_apply(&no).await
             }
             .in_current_span(),
-        )
+        ))
         .await
         .map_err(anyhow::Error::from)?
     }

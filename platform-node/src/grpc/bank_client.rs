@@ -6,9 +6,8 @@ use proto::bank::v1 as pb;
 use proto::bank::v1::bank_link_service_client::BankLinkServiceClient;
 use shared::domain::{CardNumber, DailyLimit, Email, OtpCode};
 use shared::fault::{Call, Faults, Side};
-use shared::grpc::with_faults;
+use shared::grpc::{TracedChannel, with_faults};
 use shared::{ErrorClass, Money, PeerFailure, PeerRefusal};
-use tonic::transport::Channel;
 use tonic::{Response, Status};
 
 use crate::domain::{
@@ -22,7 +21,7 @@ pub(crate) const BANK_DOMAIN: &str = "bank.interbank-sim";
 /// A gRPC client of the bank's BankLinkService.
 #[derive(Clone)]
 pub struct BankClient {
-    client: BankLinkServiceClient<Channel>,
+    client: BankLinkServiceClient<TracedChannel>,
     faults: Faults,
 }
 
@@ -59,7 +58,7 @@ impl BankClient {
     async fn send<T, F, Fut>(&self, call: Call<'_>, send: F) -> Result<T, PeerFailure>
     where
         T: Default,
-        F: Fn(BankLinkServiceClient<Channel>) -> Fut,
+        F: Fn(BankLinkServiceClient<TracedChannel>) -> Fut,
         Fut: Future<Output = Result<Response<T>, Status>>,
     {
         with_faults(&self.faults, Side::Caller, call, || {

@@ -11,12 +11,12 @@ use proto::bank::v1::push_refund_batch_request::Part;
 use shared::domain::BatchNo;
 use shared::fault::{Call, Faults, Side};
 use shared::files::{ReadError, Upload, is_sha256_hex};
-use shared::grpc::with_faults_once;
+use shared::grpc::{TracedChannel, with_faults_once};
 use shared::{Money, PeerFailure};
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Endpoint;
 use tonic_types::StatusExt;
 
 use super::bank_client::{BANK_DOMAIN, bad_answer};
@@ -27,19 +27,22 @@ use crate::domain::{
 /// How long one file transfer may take before its outcome counts as unknown.
 pub const FILE_TRANSFER_TIMEOUT_SECS: u64 = 600;
 
-/// A lazy channel to the bank whose calls may take [`FILE_TRANSFER_TIMEOUT_SECS`].
-pub fn file_channel(url: &str) -> anyhow::Result<Channel> {
-    Ok(Endpoint::from_shared(url.to_owned())
-        .map_err(|e| anyhow::anyhow!("bank address {url:?} is not a URL: {e}"))?
-        .connect_timeout(Duration::from_millis(shared::grpc::PEER_CONNECT_TIMEOUT_MS))
-        .timeout(Duration::from_secs(FILE_TRANSFER_TIMEOUT_SECS))
-        .connect_lazy())
+/// A lazy channel to the bank whose calls may take [`FILE_TRANSFER_TIMEOUT_SECS`], carrying the
+/// trace context.
+pub fn file_channel(url: &str) -> anyhow::Result<TracedChannel> {
+    Ok(shared::grpc::traced(
+        Endpoint::from_shared(url.to_owned())
+            .map_err(|e| anyhow::anyhow!("bank address {url:?} is not a URL: {e}"))?
+            .connect_timeout(Duration::from_millis(shared::grpc::PEER_CONNECT_TIMEOUT_MS))
+            .timeout(Duration::from_secs(FILE_TRANSFER_TIMEOUT_SECS))
+            .connect_lazy(),
+    ))
 }
 
 /// A gRPC client of the bank's BankRefundService.
 #[derive(Clone)]
 pub struct BankFilesClient {
-    client: BankRefundServiceClient<Channel>,
+    client: BankRefundServiceClient<TracedChannel>,
     faults: Faults,
 }
 

@@ -10,8 +10,7 @@ use shared::domain::{Email, OrderNo, PayAmount};
 use shared::fault::{Call, Faults, Side};
 use shared::files::recon::{DayFileKind, is_masked_card, is_signup_id};
 use shared::files::{ReadError, Upload, is_sha256_hex};
-use shared::grpc::with_faults_once;
-use tonic::transport::Channel;
+use shared::grpc::{TracedChannel, with_faults_once};
 
 use super::bank_client::{BANK_DOMAIN, bad_answer};
 use super::bank_files::file_channel;
@@ -20,7 +19,7 @@ use crate::domain::{BankDayFile, BankPage, BankRecon, BankSuccess, BoxFuture};
 /// A gRPC client of the bank's BankReconService.
 #[derive(Clone)]
 pub struct BankReconClient {
-    client: BankReconServiceClient<Channel>,
+    client: BankReconServiceClient<TracedChannel>,
     faults: Faults,
 }
 

@@ -22,8 +22,8 @@ use proto::platform::v1::refund_ops_service_server::RefundOpsServiceServer;
 use proto::sim::v1::simulator_service_server::SimulatorServiceServer;
 use shared::clock::Clock;
 use shared::fault::Faults;
+use shared::grpc::NodeRouter;
 use shared::grpc::sim::{SimNode, Simulator};
-use tonic::transport::server::Router;
 use tonic::{Response, Status};
 
 pub use bank_client::BankClient;
@@ -45,7 +45,7 @@ pub const SERVICE_NAMES: &[&str] = &[
 
 /// The platform's router: website, pay, ops, refund, reconciliation and link services and the simulator controls,
 /// plus health and reflection.
-pub async fn router(platform: Platform) -> anyhow::Result<Router> {
+pub async fn router(platform: Platform) -> anyhow::Result<NodeRouter> {
     let router = shared::grpc::server()
         .add_service(AccountServiceServer::new(account::Website(
             platform.clone(),

@@ -1,7 +1,8 @@
 //! gRPC plumbing both nodes use: the one mapping from refusals to `tonic::Status` (with a
 //! `google.rpc.ErrorInfo` carrying the reason), reading a peer's refusal back, and serving with
-//! health and reflection; carrying out injected faults (`with_faults`); and the simulator
-//! controls both nodes serve (`sim`).
+//! health and reflection; carrying the W3C trace context across every hop (`TraceLayer` on the
+//! server, `traced` channels on the client); carrying out injected faults (`with_faults`); and
+//! the simulator controls both nodes serve (`sim`).
 
 pub mod sim;
 
@@ -14,15 +15,19 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::server::Router;
 use tonic::transport::{Channel, Endpoint, Server};
-use tonic::{Code, Response, Status};
+use tonic::{Code, Request, Response, Status};
 use tonic_health::ServingStatus;
 use tonic_types::{ErrorDetails, StatusExt};
+use tower::layer::util::{Identity, Stack};
+use tracing::Instrument;
 
 use crate::domain::IdType;
 use crate::error::{ErrorClass, FieldError, PeerFailure, PeerRefusal, Refusal};
 use crate::fault::{Action, Call, Faults, Side};
+use crate::trace::{self, TraceParent};
 
 /// The ErrorInfo domain of statuses made up by a fault rule.
 pub const FAULT_DOMAIN: &str = "fault.interbank-sim";
@@ -203,27 +208,102 @@ pub const CONCURRENCY_PER_CONNECTION_MAX: usize = 256;
 /// How long a request may take on our server before it is cut off.
 pub const REQUEST_TIMEOUT_SECS: u64 = 30;
 
-/// A lazily connecting channel to the peer node: the nodes may start in any order.
-pub fn peer_channel(url: &str, timeout_ms: u64) -> anyhow::Result<Channel> {
+/// A lazily connecting channel to the peer node: the nodes may start in any order. Every call
+/// on it carries the current trace context (`traceparent`).
+pub fn peer_channel(url: &str, timeout_ms: u64) -> anyhow::Result<TracedChannel> {
     let ep = Endpoint::from_shared(url.to_owned())
         .map_err(|e| anyhow::anyhow!("peer address {url:?} is not a URL: {e}"))?
         .connect_timeout(Duration::from_millis(PEER_CONNECT_TIMEOUT_MS))
         .timeout(Duration::from_millis(timeout_ms));
-    Ok(ep.connect_lazy())
+    Ok(traced(ep.connect_lazy()))
 }
 
-/// A server builder with our limits.
-pub fn server() -> Server {
+/// A channel whose every call carries the current trace context on as `traceparent` (a new
+/// trace when the caller runs in none).
+pub type TracedChannel =
+    InterceptedService<Channel, fn(Request<()>) -> Result<Request<()>, Status>>;
+
+/// `channel`, carrying the trace context on every call.
+pub fn traced(channel: Channel) -> TracedChannel {
+    InterceptedService::new(channel, inject_trace as fn(_) -> _)
+}
+
+fn inject_trace(mut req: Request<()>) -> Result<Request<()>, Status> {
+    let next = TraceParent::current()
+        .map(|t| t.child())
+        .unwrap_or_else(TraceParent::root);
+    if let Ok(v) = next.to_string().parse() {
+        req.metadata_mut().insert(trace::HEADER, v);
+    }
+    Ok(req)
+}
+
+/// The server side of [`crate::trace`]: each request runs in an `rpc` span carrying its trace
+/// id (the caller's, or a new one) and path, with the context task-local.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TraceLayer;
+
+impl<S> tower::Layer<S> for TraceLayer {
+    type Service = TracedService<S>;
+    fn layer(&self, inner: S) -> TracedService<S> {
+        TracedService { inner }
+    }
+}
+
+/// A service wrapped by [`TraceLayer`].
+#[derive(Clone, Debug)]
+pub struct TracedService<S> {
+    inner: S,
+}
+
+impl<S, B> tower::Service<http::Request<B>> for TracedService<S>
+where
+    S: tower::Service<http::Request<B>>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future =
+        std::pin::Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send + 'static>>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        let context = req
+            .headers()
+            .get(trace::HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(TraceParent::parse)
+            .map(|t| t.child())
+            .unwrap_or_else(TraceParent::root);
+        let span =
+            tracing::info_span!("rpc", trace_id = %context.trace_id(), path = %req.uri().path());
+        let work = self.inner.call(req).instrument(span);
+        Box::pin(context.scope(work))
+    }
+}
+
+/// A node's router, with the trace layer.
+pub type NodeRouter = Router<Stack<TraceLayer, Identity>>;
+
+/// A server builder with our limits and the trace layer.
+pub fn server() -> Server<Stack<TraceLayer, Identity>> {
     Server::builder()
         .timeout(Duration::from_secs(REQUEST_TIMEOUT_SECS))
         .concurrency_limit_per_connection(CONCURRENCY_PER_CONNECTION_MAX)
+        .layer(TraceLayer)
 }
 
 /// Adds health (every named service reported SERVING) and reflection over every interbank proto.
 pub async fn with_health_and_reflection(
-    router: Router,
+    router: NodeRouter,
     service_names: &[&str],
-) -> anyhow::Result<Router> {
+) -> anyhow::Result<NodeRouter> {
     let (reporter, health) = tonic_health::server::health_reporter();
     reporter
         .set_service_status("", ServingStatus::Serving)
@@ -258,12 +338,12 @@ pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
 pub struct BoundServer {
     listener: TcpListener,
     addr: SocketAddr,
-    router: Router,
+    router: NodeRouter,
 }
 
 impl BoundServer {
     /// The server `router` will run on `listener`.
-    pub fn new(listener: TcpListener, router: Router) -> anyhow::Result<BoundServer> {
+    pub fn new(listener: TcpListener, router: NodeRouter) -> anyhow::Result<BoundServer> {
         Ok(BoundServer {
             addr: listener.local_addr()?,
             listener,

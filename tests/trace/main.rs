@@ -1,0 +1,125 @@
+//! The W3C trace context crosses the gRPC hop: a customer's call to the platform and the
+//! platform's call to the bank it causes run under one trace id in both nodes' logs, the
+//! caller's own when it sends a `traceparent`. Both nodes' spans are captured as JSON (every span
+//! logs its close, with the spans around it).
+//!
+//! A test binary of its own: the capture is the process's one global subscriber.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use e2e_tests::{Backend, TestApp};
+use proto::platform::v1 as platform;
+use serde_json::Value;
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::fmt::format::FmtSpan;
+
+/// Every log line written, in memory.
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("capture").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for Capture {
+    type Writer = Capture;
+    fn make_writer(&'a self) -> Capture {
+        self.clone()
+    }
+}
+
+impl Capture {
+    /// The trace ids of the `rpc` spans around every closed span `name` with `order_no`.
+    fn trace_ids(&self, name: &str, order_no: &str) -> Vec<String> {
+        let bytes = self.0.lock().expect("capture").clone();
+        String::from_utf8_lossy(&bytes)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|v| {
+                v["fields"]["message"] == "close"
+                    && v["span"]["name"] == name
+                    && v["span"]["order_no"] == order_no
+            })
+            .filter_map(|v| {
+                v["spans"]
+                    .as_array()?
+                    .iter()
+                    .find(|s| s["name"] == "rpc")
+                    .and_then(|s| s["trace_id"].as_str().map(str::to_owned))
+            })
+            .collect()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_trace_id_follows_a_payment_across_both_nodes() {
+    let capture = Capture::default();
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::new("info"))
+        .json()
+        .with_span_events(FmtSpan::CLOSE)
+        .with_writer(capture.clone())
+        .init();
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("sqlite runs");
+    let p = app.payer("追踪", "1000.00", "5000.00").await;
+
+    // No traceparent from the customer: the platform starts a trace, the bank joins it.
+    app.start(&p, "TRACE-1", "10.00").await.unwrap();
+    let platform_side = capture.trace_ids("website.start_payment", "TRACE-1");
+    let bank_side = capture.trace_ids("link.request_payment_code", "TRACE-1");
+    assert_eq!(platform_side.len(), 1, "{platform_side:?}");
+    assert_eq!(
+        bank_side, platform_side,
+        "the bank's span is in the platform's trace"
+    );
+
+    // The customer's own traceparent: both nodes log under its trace id.
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let code = app.code_for(&p, "TRACE-1").await;
+    let mut req = tonic::Request::new(platform::ConfirmPaymentRequest {
+        session_token: p.token.clone(),
+        order_no: "TRACE-1".into(),
+        otp_code: code,
+    });
+    req.metadata_mut().insert(
+        "traceparent",
+        format!("00-{trace_id}-00f067aa0ba902b7-01")
+            .parse()
+            .unwrap(),
+    );
+    app.pay.clone().confirm_payment(req).await.unwrap();
+    assert_eq!(
+        capture.trace_ids("website.confirm_payment", "TRACE-1"),
+        [trace_id]
+    );
+    assert_eq!(capture.trace_ids("link.pay", "TRACE-1"), [trace_id]);
+
+    // A malformed traceparent is not taken: a new trace, still one across both nodes.
+    let mut req = tonic::Request::new(platform::StartPaymentRequest {
+        session_token: p.token.clone(),
+        order_no: "TRACE-2".into(),
+        amount: "1.00".into(),
+        pay_password: e2e_tests::PAY_PASSWORD.into(),
+        signup_id: String::new(),
+        description: String::new(),
+    });
+    req.metadata_mut()
+        .insert("traceparent", "00-XYZ-00f067aa0ba902b7-01".parse().unwrap());
+    app.pay.clone().start_payment(req).await.unwrap();
+    let platform_side = capture.trace_ids("website.start_payment", "TRACE-2");
+    assert_eq!(platform_side.len(), 1);
+    assert_ne!(platform_side[0], trace_id);
+    assert_eq!(
+        capture.trace_ids("link.request_payment_code", "TRACE-2"),
+        platform_side
+    );
+}
