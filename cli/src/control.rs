@@ -379,6 +379,86 @@ async fn both(
     ])
 }
 
+/// Who makes each call a node serves, as the protocol has it: the other institution for the
+/// interbank calls, the teller, the customer or staff for the rest.
+fn caller_of(node: &str, operation: &str) -> &'static str {
+    const FROM_PLATFORM: &[&str] = &[
+        "ConfirmActivation",
+        "RequestPaymentCode",
+        "Pay",
+        "GetPayment",
+        "GetBalance",
+        "GetRemainingLimit",
+        "PushRefundBatch",
+        "GetRefundBatch",
+        "DownloadRefundResult",
+        "StreamSuccessfulPayments",
+        "PrepareDayFile",
+        "DownloadDayFile",
+    ];
+    const FROM_CUSTOMER: &[&str] = &[
+        "Register",
+        "Login",
+        "GetMyAccount",
+        "Activate",
+        "StartPayment",
+        "ConfirmPayment",
+        "GetOrder",
+        "GetBalance",
+        "GetRemainingLimit",
+    ];
+    match node {
+        "bank" if FROM_PLATFORM.contains(&operation) => "platform",
+        "bank" => "teller",
+        _ if matches!(operation, "ConfirmSignUp" | "ConfirmCancel") => "bank",
+        _ if FROM_CUSTOMER.contains(&operation) => "customer",
+        _ => "staff",
+    }
+}
+
+/// Both nodes' audit lines about one order (or sign-up, or batch), merged in the order they
+/// were written: the interbank conversation about it, with each request's trace id.
+pub async fn trace(bank_url: &str, platform_url: &str, subject: &str) -> anyhow::Result<()> {
+    let mut lines = Vec::new();
+    for (node, mut c) in both(bank_url, platform_url).await? {
+        let got = c
+            .list_audit_lines(sim::ListAuditLinesRequest {
+                subject: subject.to_owned(),
+                limit: 1000,
+            })
+            .await?
+            .into_inner()
+            .lines;
+        lines.extend(got.into_iter().map(|l| (node, l)));
+    }
+    if lines.is_empty() {
+        println!("neither node has served a request about {subject}");
+        return Ok(());
+    }
+    lines.sort_by_key(|(_, l)| l.real_at_us);
+    for (node, l) in lines {
+        let at = l.at.map(|t| t.seconds).unwrap_or_default();
+        let at =
+            shared::clock::from_ms(at.saturating_mul(1000)).with_timezone(&shared::clock::cst());
+        let trace: String = l.trace_id.chars().take(8).collect();
+        println!(
+            "{}  {:>8} → {:<8}  {:<24}  {:<24}  trace {}{}",
+            at.format("%Y-%m-%d %H:%M:%S"),
+            caller_of(node, &l.operation),
+            node,
+            l.operation,
+            l.outcome,
+            if trace.is_empty() { "-" } else { &trace },
+            if l.detail.is_empty() {
+                String::new()
+            } else {
+                format!("  ({})", l.detail)
+            }
+        );
+    }
+    Ok(())
+}
+
 /// Moves both clocks the same way (platform first, then the bank, whose cutover closes days).
 pub async fn clock(bank_url: &str, platform_url: &str, cmd: Clock) -> anyhow::Result<()> {
     use sim::set_clock_request::Move;

@@ -53,6 +53,12 @@ enum Command {
     /// Pay with the card-link on the platform website; balance and limit.
     #[command(subcommand)]
     Pay(control::Pay),
+    /// Both nodes' requests about one order (or sign-up id, or batch), in order: the interbank
+    /// conversation, with each request's outcome and trace id.
+    Trace {
+        /// The order number, sign-up id or batch number.
+        subject: String,
+    },
     /// The bank's SMS outbox (one-time codes appear only here).
     Sms {
         /// Only messages to this mobile.
@@ -129,6 +135,7 @@ async fn main() -> ExitCode {
         Command::Health { url } => commands::health(&url).await,
         Command::Pay(cmd) => control::pay(&cli.platform, cmd).await,
         Command::Sms { mobile, limit } => control::sms(&cli.bank, mobile, limit).await,
+        Command::Trace { subject } => control::trace(&cli.bank, &cli.platform, &subject).await,
         Command::Refund(cmd) => refund::refund(&cli.bank, &cli.platform, cmd).await,
         Command::Recon(cmd) => recon::recon(&cli.platform, cmd).await,
         Command::Clock(cmd) => control::clock(&cli.bank, &cli.platform, cmd).await,

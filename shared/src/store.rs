@@ -131,15 +131,70 @@ pub async fn append_audit(
     outcome: &str,
     detail: &str,
 ) -> anyhow::Result<()> {
-    sqlx::query("INSERT INTO audit_log (at_ms, operation, subject, outcome, detail) VALUES ($1, $2, $3, $4, $5)")
+    let real_at_us = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+        .unwrap_or(0);
+    let trace_id = crate::trace::TraceParent::current().map(|t| t.trace_id());
+    sqlx::query("INSERT INTO audit_log (at_ms, operation, subject, outcome, detail, trace_id, real_at_us) VALUES ($1, $2, $3, $4, $5, $6, $7)")
         .bind(at_ms)
         .bind(operation)
         .bind(subject)
         .bind(outcome)
         .bind(detail)
+        .bind(trace_id)
+        .bind(real_at_us)
         .execute(pool)
         .await?;
     Ok(())
+}
+
+/// One audit line.
+#[derive(Debug, Clone)]
+pub struct AuditLine {
+    /// Business time, ms.
+    pub at_ms: i64,
+    /// Real time written, µs.
+    pub real_at_us: i64,
+    /// The operation.
+    pub operation: String,
+    /// The subject.
+    pub subject: String,
+    /// OK or the reason.
+    pub outcome: String,
+    /// The refusal's message.
+    pub detail: String,
+    /// The request's trace id.
+    pub trace_id: Option<String>,
+}
+
+/// The audit lines about `subject`, oldest first, at most `limit`.
+pub async fn audit_lines(
+    pool: &AnyPool,
+    subject: &str,
+    limit: u32,
+) -> anyhow::Result<Vec<AuditLine>> {
+    let rows = sqlx::query(
+        "SELECT at_ms, real_at_us, operation, subject, outcome, detail, trace_id FROM audit_log \
+         WHERE subject = $1 ORDER BY real_at_us, at_ms LIMIT $2",
+    )
+    .bind(subject)
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(AuditLine {
+                at_ms: int(r, "at_ms")?,
+                real_at_us: int(r, "real_at_us")?,
+                operation: text(r, "operation")?,
+                subject: text(r, "subject")?,
+                outcome: text(r, "outcome")?,
+                detail: text(r, "detail")?,
+                trace_id: opt_text(r, "trace_id")?,
+            })
+        })
+        .collect()
 }
 
 /// A TEXT column.

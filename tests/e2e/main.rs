@@ -1,6 +1,7 @@
 //! End-to-end suites: both nodes over gRPC, on SQLite and on PostgreSQL.
 
 mod activation;
+mod audit;
 mod cards;
 mod clock;
 mod faults;

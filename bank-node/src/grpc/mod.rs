@@ -79,6 +79,13 @@ impl SimNode for Bank {
     async fn wipe(&self) -> anyhow::Result<()> {
         Ok(Bank::wipe(self).await?)
     }
+    async fn audit_lines(
+        &self,
+        subject: &str,
+        limit: u32,
+    ) -> anyhow::Result<Vec<shared::store::AuditLine>> {
+        self.store.audit_lines(subject, limit).await
+    }
 }
 
 /// The first 64 characters of an untrusted string, for an audit subject.

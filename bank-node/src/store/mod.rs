@@ -46,6 +46,15 @@ impl Store {
         self.pool.close().await;
     }
 
+    /// The audit lines about `subject`, oldest first.
+    pub async fn audit_lines(
+        &self,
+        subject: &str,
+        limit: u32,
+    ) -> Result<Vec<shared::store::AuditLine>> {
+        shared::store::audit_lines(&self.pool, subject, limit).await
+    }
+
     /// Appends an audit line.
     pub async fn audit(
         &self,

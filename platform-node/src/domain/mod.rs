@@ -186,6 +186,15 @@ impl Platform {
         Ok(())
     }
 
+    /// The audit lines about `subject`, oldest first.
+    pub async fn audit_lines(
+        &self,
+        subject: &str,
+        limit: u32,
+    ) -> Result<Vec<shared::store::AuditLine>, PlatformError> {
+        Ok(self.store.audit_lines(subject, limit).await?)
+    }
+
     /// Records one line of the audit log; a failure to write it is logged, never fatal.
     pub async fn audit(&self, operation: &str, subject: &str, outcome: &str, detail: &str) {
         if let Err(e) = self

@@ -88,6 +88,13 @@ impl SimNode for Platform {
     async fn wipe(&self) -> anyhow::Result<()> {
         Ok(Platform::wipe(self).await?)
     }
+    async fn audit_lines(
+        &self,
+        subject: &str,
+        limit: u32,
+    ) -> anyhow::Result<Vec<shared::store::AuditLine>> {
+        Ok(Platform::audit_lines(self, subject, limit).await?)
+    }
 }
 
 /// Runs one request through the shared edge handling, as the platform.

@@ -32,6 +32,12 @@ pub trait SimNode: Send + Sync + 'static {
     fn last_closed_date(&self) -> impl Future<Output = anyhow::Result<Option<NaiveDate>>> + Send;
     /// Wipes the node's data.
     fn wipe(&self) -> impl Future<Output = anyhow::Result<()>> + Send;
+    /// The audit lines about `subject`, oldest first.
+    fn audit_lines(
+        &self,
+        subject: &str,
+        limit: u32,
+    ) -> impl Future<Output = anyhow::Result<Vec<crate::store::AuditLine>>> + Send;
 }
 
 /// Why a simulator call was refused.
@@ -45,6 +51,8 @@ enum SimError {
     Fault(FaultError),
     #[error("reset wipes every record of the node: send confirm = \"RESET\"")]
     ResetNotConfirmed,
+    #[error("{1}")]
+    Field(&'static str, &'static str),
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
 }
@@ -52,7 +60,9 @@ enum SimError {
 impl Refusal for SimError {
     fn class(&self) -> ErrorClass {
         match self {
-            SimError::MoveInvalid(_) | SimError::ResetNotConfirmed => ErrorClass::InvalidArgument,
+            SimError::MoveInvalid(_) | SimError::ResetNotConfirmed | SimError::Field(..) => {
+                ErrorClass::InvalidArgument
+            }
             SimError::Backwards(_) => ErrorClass::FailedPrecondition,
             SimError::Fault(FaultError::Invalid(_)) => ErrorClass::InvalidArgument,
             SimError::Fault(FaultError::Full) => ErrorClass::ResourceExhausted,
@@ -68,6 +78,7 @@ impl Refusal for SimError {
             SimError::Fault(FaultError::Full) => "FAULT_RULES_FULL",
             SimError::Fault(FaultError::NotFound) => "FAULT_RULE_NOT_FOUND",
             SimError::ResetNotConfirmed => "RESET_NOT_CONFIRMED",
+            SimError::Field(reason, _) => reason,
             SimError::Internal(_) => "INTERNAL",
         }
     }
@@ -224,6 +235,43 @@ impl<N: SimNode> SimulatorService for Simulator<N> {
         }
         .await;
         self.done("Reset", r)
+    }
+
+    async fn list_audit_lines(
+        &self,
+        req: Request<pb::ListAuditLinesRequest>,
+    ) -> Result<Response<pb::ListAuditLinesResponse>, Status> {
+        let q = req.into_inner();
+        let r = async {
+            if !(1..=64).contains(&q.subject.chars().count()) {
+                return Err(SimError::Field(
+                    "SUBJECT_INVALID",
+                    "subject is 1 to 64 characters",
+                ));
+            }
+            let limit = match q.limit {
+                0 => 100,
+                n if n <= 1000 => n,
+                _ => return Err(SimError::Field("LIMIT_INVALID", "limit is 1 to 1000")),
+            };
+            let lines = self.0.audit_lines(&q.subject, limit).await?;
+            Ok(pb::ListAuditLinesResponse {
+                lines: lines
+                    .into_iter()
+                    .map(|l| pb::AuditLine {
+                        at: Some(super::timestamp(crate::clock::from_ms(l.at_ms))),
+                        real_at_us: l.real_at_us,
+                        operation: l.operation,
+                        subject: l.subject,
+                        outcome: l.outcome,
+                        detail: l.detail,
+                        trace_id: l.trace_id.unwrap_or_default(),
+                    })
+                    .collect(),
+            })
+        }
+        .await;
+        self.done("ListAuditLines", r)
     }
 }
 
