@@ -5,36 +5,11 @@
 //!
 //! A test binary of its own: the capture is the process's one global subscriber.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
+use e2e_tests::capture::Capture;
 use e2e_tests::{Backend, PAY_PASSWORD, TestApp, batch_file};
 use proto::bank::v1 as bank;
 use proto::platform::v1 as platform;
 use tracing_subscriber::EnvFilter;
-use tracing_subscriber::fmt::MakeWriter;
-
-/// Every log line written, in memory.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("capture").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Capture {
-    type Writer = Capture;
-    fn make_writer(&'a self) -> Capture {
-        self.clone()
-    }
-}
 
 /// Whether `secret` stands in `line` on its own: not inside a longer run of letters and digits
 /// (a 6-digit password inside a 19-digit number, a timestamp or a hex trace id is not that
@@ -126,7 +101,7 @@ async fn no_card_number_password_or_code_reaches_the_logs() {
     app.run_refund_job().await;
     app.fetch_result("LOG-B").await.unwrap();
 
-    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).expect("UTF-8 logs");
+    let logs = capture.text();
     let card = &p.customer.card_number;
     let masked = format!(
         "{}{}{}",

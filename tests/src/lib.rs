@@ -31,6 +31,7 @@ use tonic::Status;
 use tonic::transport::Channel;
 use tonic_types::StatusExt;
 
+pub mod capture;
 pub mod memory;
 mod process;
 mod recon;

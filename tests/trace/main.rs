@@ -5,59 +5,32 @@
 //!
 //! A test binary of its own: the capture is the process's one global subscriber.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
+use e2e_tests::capture::Capture;
 use e2e_tests::{Backend, TestApp};
 use proto::platform::v1 as platform;
 use serde_json::Value;
 use tracing_subscriber::EnvFilter;
-use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::fmt::format::FmtSpan;
 
-/// Every log line written, in memory.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("capture").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Capture {
-    type Writer = Capture;
-    fn make_writer(&'a self) -> Capture {
-        self.clone()
-    }
-}
-
-impl Capture {
-    /// The trace ids of the `rpc` spans around every closed span `name` with `order_no`.
-    fn trace_ids(&self, name: &str, order_no: &str) -> Vec<String> {
-        let bytes = self.0.lock().expect("capture").clone();
-        String::from_utf8_lossy(&bytes)
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter(|v| {
-                v["fields"]["message"] == "close"
-                    && v["span"]["name"] == name
-                    && v["span"]["order_no"] == order_no
-            })
-            .filter_map(|v| {
-                v["spans"]
-                    .as_array()?
-                    .iter()
-                    .find(|s| s["name"] == "rpc")
-                    .and_then(|s| s["trace_id"].as_str().map(str::to_owned))
-            })
-            .collect()
-    }
+/// The trace ids of the `rpc` spans around every closed span `name` with `order_no`.
+fn trace_ids(capture: &Capture, name: &str, order_no: &str) -> Vec<String> {
+    capture
+        .text()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| {
+            v["fields"]["message"] == "close"
+                && v["span"]["name"] == name
+                && v["span"]["order_no"] == order_no
+        })
+        .filter_map(|v| {
+            v["spans"]
+                .as_array()?
+                .iter()
+                .find(|s| s["name"] == "rpc")
+                .and_then(|s| s["trace_id"].as_str().map(str::to_owned))
+        })
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -74,8 +47,8 @@ async fn one_trace_id_follows_a_payment_across_both_nodes() {
 
     // No traceparent from the customer: the platform starts a trace, the bank joins it.
     app.start(&p, "TRACE-1", "10.00").await.unwrap();
-    let platform_side = capture.trace_ids("website.start_payment", "TRACE-1");
-    let bank_side = capture.trace_ids("link.request_payment_code", "TRACE-1");
+    let platform_side = trace_ids(&capture, "website.start_payment", "TRACE-1");
+    let bank_side = trace_ids(&capture, "link.request_payment_code", "TRACE-1");
     assert_eq!(platform_side.len(), 1, "{platform_side:?}");
     assert_eq!(
         bank_side, platform_side,
@@ -98,10 +71,10 @@ async fn one_trace_id_follows_a_payment_across_both_nodes() {
     );
     app.pay.clone().confirm_payment(req).await.unwrap();
     assert_eq!(
-        capture.trace_ids("website.confirm_payment", "TRACE-1"),
+        trace_ids(&capture, "website.confirm_payment", "TRACE-1"),
         [trace_id]
     );
-    assert_eq!(capture.trace_ids("link.pay", "TRACE-1"), [trace_id]);
+    assert_eq!(trace_ids(&capture, "link.pay", "TRACE-1"), [trace_id]);
 
     // A malformed traceparent is not taken: a new trace, still one across both nodes.
     let mut req = tonic::Request::new(platform::StartPaymentRequest {
@@ -115,11 +88,11 @@ async fn one_trace_id_follows_a_payment_across_both_nodes() {
     req.metadata_mut()
         .insert("traceparent", "00-XYZ-00f067aa0ba902b7-01".parse().unwrap());
     app.pay.clone().start_payment(req).await.unwrap();
-    let platform_side = capture.trace_ids("website.start_payment", "TRACE-2");
+    let platform_side = trace_ids(&capture, "website.start_payment", "TRACE-2");
     assert_eq!(platform_side.len(), 1);
     assert_ne!(platform_side[0], trace_id);
     assert_eq!(
-        capture.trace_ids("link.request_payment_code", "TRACE-2"),
+        trace_ids(&capture, "link.request_payment_code", "TRACE-2"),
         platform_side
     );
 }
