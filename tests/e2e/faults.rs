@@ -23,15 +23,6 @@ fn m(s: &str) -> Money {
     Money::parse(s).unwrap()
 }
 
-fn rule(side: sim::FaultSide, method: &str, action: sim::fault_rule::Action) -> sim::FaultRule {
-    sim::FaultRule {
-        side: side as i32,
-        method: method.to_owned(),
-        action: Some(action),
-        ..Default::default()
-    }
-}
-
 async fn a_lost_reply_leaves_the_order_unknown_until_the_status_query_settles_it(app: TestApp) {
     use sim::fault_rule::Action;
     let p = app.payer("险一", "1000.00", "5000.00").await;
@@ -39,7 +30,7 @@ async fn a_lost_reply_leaves_the_order_unknown_until_the_status_query_settles_it
         "platform",
         sim::FaultRule {
             first_n: 1,
-            ..rule(sim::FaultSide::Caller, "Pay", Action::DropReply(true))
+            ..e2e_tests::fault_rule(sim::FaultSide::Caller, "Pay", Action::DropReply(true))
         },
     )
     .await;
@@ -47,7 +38,7 @@ async fn a_lost_reply_leaves_the_order_unknown_until_the_status_query_settles_it
     let blocked = app
         .fault(
             "platform",
-            rule(
+            e2e_tests::fault_rule(
                 sim::FaultSide::Caller,
                 "GetPayment",
                 Action::Fail(sim::FaultStatus {
@@ -142,7 +133,7 @@ async fn a_debit_delivered_twice_moves_the_money_once(app: TestApp) {
             "platform",
             sim::FaultRule {
                 match_order_no: "TWICE".into(),
-                ..rule(sim::FaultSide::Caller, "Pay", Action::DeliverTwice(true))
+                ..e2e_tests::fault_rule(sim::FaultSide::Caller, "Pay", Action::DeliverTwice(true))
             },
         )
         .await;
@@ -163,7 +154,7 @@ async fn a_debit_delivered_twice_moves_the_money_once(app: TestApp) {
         "bank",
         sim::FaultRule {
             match_order_no: "TWICE-AT-BANK".into(),
-            ..rule(sim::FaultSide::Callee, "Pay", Action::DeliverTwice(true))
+            ..e2e_tests::fault_rule(sim::FaultSide::Callee, "Pay", Action::DeliverTwice(true))
         },
     )
     .await;
@@ -179,7 +170,7 @@ async fn a_failed_code_request_can_be_repeated_with_the_same_order_number(app: T
         sim::FaultRule {
             first_n: 1,
             match_amount: "10.00".into(),
-            ..rule(
+            ..e2e_tests::fault_rule(
                 sim::FaultSide::Callee,
                 "RequestPaymentCode",
                 Action::Fail(sim::FaultStatus {
@@ -213,7 +204,7 @@ async fn a_callee_side_fault_on_the_platform_fails_the_sign_up_with_its_status(a
     let c = app.customer("险五").await;
     app.fault(
         "platform",
-        rule(
+        e2e_tests::fault_rule(
             sim::FaultSide::Callee,
             "ConfirmSignUp",
             Action::Fail(sim::FaultStatus {
@@ -256,10 +247,10 @@ async fn fault_rules_are_listed_cleared_and_checked(app: TestApp) {
     use sim::fault_rule::Action;
     let mut c = app.bank_sim.clone();
     for bad in [
-        rule(sim::FaultSide::Unspecified, "Pay", Action::DropReply(true)),
-        rule(sim::FaultSide::Caller, "", Action::DropReply(true)),
-        rule(sim::FaultSide::Caller, "Pay", Action::DelayMs(0)),
-        rule(
+        e2e_tests::fault_rule(sim::FaultSide::Unspecified, "Pay", Action::DropReply(true)),
+        e2e_tests::fault_rule(sim::FaultSide::Caller, "", Action::DropReply(true)),
+        e2e_tests::fault_rule(sim::FaultSide::Caller, "Pay", Action::DelayMs(0)),
+        e2e_tests::fault_rule(
             sim::FaultSide::Caller,
             "Pay",
             Action::Fail(sim::FaultStatus {
@@ -269,11 +260,11 @@ async fn fault_rules_are_listed_cleared_and_checked(app: TestApp) {
         ),
         sim::FaultRule {
             probability: 2.0,
-            ..rule(sim::FaultSide::Caller, "Pay", Action::DropReply(true))
+            ..e2e_tests::fault_rule(sim::FaultSide::Caller, "Pay", Action::DropReply(true))
         },
         sim::FaultRule {
             match_card: "not a card".into(),
-            ..rule(sim::FaultSide::Caller, "Pay", Action::DropReply(true))
+            ..e2e_tests::fault_rule(sim::FaultSide::Caller, "Pay", Action::DropReply(true))
         },
     ] {
         assert_refused(
@@ -289,14 +280,14 @@ async fn fault_rules_are_listed_cleared_and_checked(app: TestApp) {
                 match_card: "6221880000000000019".into(),
                 probability: 0.5,
                 seed: 7,
-                ..rule(sim::FaultSide::Caller, "*", Action::DelayMs(10))
+                ..e2e_tests::fault_rule(sim::FaultSide::Caller, "*", Action::DelayMs(10))
             },
         )
         .await;
     assert_eq!(a.match_card, "622188*********0019");
     app.fault(
         "bank",
-        rule(sim::FaultSide::Callee, "Pay", Action::DropReply(true)),
+        e2e_tests::fault_rule(sim::FaultSide::Callee, "Pay", Action::DropReply(true)),
     )
     .await;
     let listed = c

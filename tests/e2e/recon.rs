@@ -42,16 +42,6 @@ fn m(s: &str) -> Money {
     Money::parse(s).unwrap()
 }
 
-fn rule(side: sim::FaultSide, method: &str, action: sim::fault_rule::Action) -> sim::FaultRule {
-    sim::FaultRule {
-        side: side as i32,
-        method: method.to_owned(),
-        action: Some(action),
-        first_n: 1,
-        ..Default::default()
-    }
-}
-
 fn category(c: &platform::ReconCase) -> platform::CaseCategory {
     platform::CaseCategory::try_from(c.category).unwrap()
 }
@@ -127,7 +117,7 @@ async fn realtime_reads_the_bank_page_by_page_and_resumes_from_its_cursor(app: T
     app.seed_payments(&p, DAY, "PAGE-", 1200, false).await;
     app.fault(
         "platform",
-        rule(
+        e2e_tests::fault_rule_once(
             sim::FaultSide::Caller,
             "StreamSuccessfulPayments",
             Action::Fail(sim::FaultStatus {
@@ -374,7 +364,8 @@ async fn the_signup_file_finds_each_kind_of_signup_break_and_takes_the_banks_sid
     use platform::{CaseCategory as C, CaseStatus as S};
     use sim::fault_rule::Action;
     app.freeze_at(MORNING).await;
-    let callee = |method: &str, action| rule(sim::FaultSide::Callee, method, action);
+    let callee =
+        |method: &str, action| e2e_tests::fault_rule_once(sim::FaultSide::Callee, method, action);
 
     // Bank only: the platform answered yes to the sign-up but lost the write.
     let lost = app.customer("丢失签约").await;
@@ -399,14 +390,20 @@ async fn the_signup_file_finds_each_kind_of_signup_break_and_takes_the_banks_sid
     let missed = app.payer("漏撤办", "1000.00", "5000.00").await;
     app.fault("platform", callee("ConfirmCancel", Action::LoseWrite(true)))
         .await;
-    cancel(&app, &missed.customer.card_number).await.unwrap();
+    app.cancel_sign_up(&missed.customer.card_number)
+        .await
+        .unwrap();
 
     // Platform only (a cancellation): the platform cancelled, its answer was lost, the bank
     // kept the sign-up.
     let kept = app.payer("误撤办", "1000.00", "5000.00").await;
     app.fault("platform", callee("ConfirmCancel", Action::DropReply(true)))
         .await;
-    assert!(cancel(&app, &kept.customer.card_number).await.is_err());
+    assert!(
+        app.cancel_sign_up(&kept.customer.card_number)
+            .await
+            .is_err()
+    );
     app.close_day(DAY).await;
 
     let report = app
@@ -473,16 +470,6 @@ async fn the_signup_file_finds_each_kind_of_signup_break_and_takes_the_banks_sid
     assert!(again.cases.is_empty(), "{:?}", again.cases);
 }
 
-async fn cancel(app: &TestApp, card: &str) -> Result<bank::SignUp, tonic::Status> {
-    app.branch
-        .clone()
-        .cancel_sign_up(bank::CancelSignUpRequest {
-            card_number: card.to_owned(),
-        })
-        .await
-        .map(|r| r.into_inner().signup.unwrap())
-}
-
 async fn the_clearing_file_fetches_a_missed_refund_result_and_staff_close_what_it_cannot_fix(
     app: TestApp,
 ) {
@@ -510,7 +497,7 @@ async fn the_clearing_file_fetches_a_missed_refund_result_and_staff_close_what_i
     form.mobile = "13900139000".into();
     app.fault(
         "platform",
-        rule(
+        e2e_tests::fault_rule_once(
             sim::FaultSide::Callee,
             "ConfirmSignUp",
             Action::LoseWrite(true),

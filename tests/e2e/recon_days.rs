@@ -8,7 +8,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{Duration, NaiveDate};
 use e2e_tests::{Payer, TestApp, on_both_backends};
-use proto::bank::v1 as bank;
 use proto::platform::v1 as platform;
 use proto::sim::v1 as sim;
 use proto::sim::v1::set_clock_request::Move;
@@ -23,26 +22,6 @@ const DAYS: usize = 3;
 const OPS_PER_DAY: usize = 20;
 const PAYERS: usize = 4;
 const FIRST_DAY: &str = "2031-11-04";
-
-fn rule(side: sim::FaultSide, method: &str, action: sim::fault_rule::Action) -> sim::FaultRule {
-    sim::FaultRule {
-        side: side as i32,
-        method: method.to_owned(),
-        action: Some(action),
-        first_n: 1,
-        ..Default::default()
-    }
-}
-
-async fn cancel(app: &TestApp, card: &str) -> Result<(), tonic::Status> {
-    app.branch
-        .clone()
-        .cancel_sign_up(bank::CancelSignUpRequest {
-            card_number: card.to_owned(),
-        })
-        .await
-        .map(|_| ())
-}
 
 async fn days_of_random_traffic_with_faults_end_with_both_sides_in_agreement(app: TestApp) {
     for (i, seed) in SEEDS.into_iter().enumerate() {
@@ -144,7 +123,7 @@ async fn run(app: &TestApp, seed: u64) {
                     };
                     app.fault(
                         "platform",
-                        rule(sim::FaultSide::Callee, "ConfirmSignUp", action),
+                        e2e_tests::fault_rule_once(sim::FaultSide::Callee, "ConfirmSignUp", action),
                     )
                     .await;
                     let mut form = app.sign_up_form(&c);
@@ -155,28 +134,28 @@ async fn run(app: &TestApp, seed: u64) {
                 83..88 => {
                     app.fault(
                         "platform",
-                        rule(
+                        e2e_tests::fault_rule_once(
                             sim::FaultSide::Callee,
                             "ConfirmCancel",
                             Action::LoseWrite(true),
                         ),
                     )
                     .await;
-                    cancel(app, &p.customer.card_number).await.unwrap();
+                    app.cancel_sign_up(&p.customer.card_number).await.unwrap();
                     payers.retain(|q| q.signup_id != p.signup_id);
                     "cancel lost"
                 }
                 88..92 => {
                     app.fault(
                         "platform",
-                        rule(
+                        e2e_tests::fault_rule_once(
                             sim::FaultSide::Callee,
                             "ConfirmCancel",
                             Action::DropReply(true),
                         ),
                     )
                     .await;
-                    assert!(cancel(app, &p.customer.card_number).await.is_err());
+                    assert!(app.cancel_sign_up(&p.customer.card_number).await.is_err());
                     "cancel reply lost"
                 }
                 92..97 => {

@@ -177,6 +177,32 @@ pub fn field(s: &Status) -> String {
         .unwrap_or_default()
 }
 
+/// A fault rule firing for every matching call.
+pub fn fault_rule(
+    side: sim::FaultSide,
+    method: &str,
+    action: sim::fault_rule::Action,
+) -> sim::FaultRule {
+    sim::FaultRule {
+        side: side as i32,
+        method: method.to_owned(),
+        action: Some(action),
+        ..Default::default()
+    }
+}
+
+/// A fault rule firing for the next matching call only.
+pub fn fault_rule_once(
+    side: sim::FaultSide,
+    method: &str,
+    action: sim::fault_rule::Action,
+) -> sim::FaultRule {
+    sim::FaultRule {
+        first_n: 1,
+        ..fault_rule(side, method, action)
+    }
+}
+
 /// Asserts a call was refused with this code and reason, and returns the status.
 #[track_caller]
 pub fn assert_refused<T: std::fmt::Debug>(

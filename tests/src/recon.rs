@@ -86,23 +86,31 @@ impl TestApp {
         amount: &str,
     ) -> Result<platform::Order, Status> {
         use sim::fault_rule::Action;
-        let rule = |method: &str, action, first_n| sim::FaultRule {
-            side: sim::FaultSide::Caller as i32,
-            method: method.to_owned(),
+        let this_order = |r: sim::FaultRule| sim::FaultRule {
             match_order_no: order_no.to_owned(),
-            action: Some(action),
-            first_n,
-            ..Default::default()
+            ..r
         };
-        self.fault("platform", rule("Pay", Action::DropReply(true), 1))
-            .await;
+        let side = sim::FaultSide::Caller;
+        let drop = crate::fault_rule_once(side, "Pay", Action::DropReply(true));
+        self.fault("platform", this_order(drop)).await;
         let unavailable = Action::Fail(sim::FaultStatus {
             code: Code::Unavailable as i32,
             ..Default::default()
         });
-        self.fault("platform", rule("GetPayment", unavailable, 0))
-            .await;
+        let fail = crate::fault_rule(side, "GetPayment", unavailable);
+        self.fault("platform", this_order(fail)).await;
         self.pay_now(p, order_no, amount).await
+    }
+
+    /// Cancels the card's sign-up at the branch.
+    pub async fn cancel_sign_up(&self, card: &str) -> Result<bank::SignUp, Status> {
+        self.branch
+            .clone()
+            .cancel_sign_up(bank::CancelSignUpRequest {
+                card_number: card.to_owned(),
+            })
+            .await
+            .map(|r| r.into_inner().signup.unwrap())
     }
 
     /// Pays at the bank straight (code request, code from the SMS, debit), as a platform whose
