@@ -22,6 +22,7 @@ pub struct Application {
     store: Store,
     bank: Bank,
     refund_job_interval_secs: u64,
+    metrics: Option<TcpListener>,
 }
 
 /// How often the cutover watcher looks at the business clock, milliseconds of real time.
@@ -69,11 +70,16 @@ impl Application {
         );
         bank.cutover().await?;
         let router = grpc::router(bank.clone()).await?;
+        let metrics = match config.metrics_listen {
+            Some(addr) => Some(shared::metrics::bind(addr).await?),
+            None => None,
+        };
         Ok(Application {
             server: BoundServer::new(listener, router)?,
             store,
             bank,
             refund_job_interval_secs: config.refund_job.interval_secs,
+            metrics,
         })
     }
 
@@ -82,12 +88,20 @@ impl Application {
         self.server.local_addr()
     }
 
+    /// Where the metrics endpoint is bound, if it is on.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
     /// Serves until `shutdown` resolves, then finishes the requests in flight and closes the pool.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send,
     ) -> anyhow::Result<()> {
         let watcher = tokio::spawn(watch_cutover(self.bank.clone()));
+        let metrics = self
+            .metrics
+            .map(|l| tokio::spawn(shared::metrics::serve(l, self.bank.metrics().clone())));
         let job = tokio::spawn(schedule_refund_job(
             self.bank,
             self.refund_job_interval_secs,
@@ -95,6 +109,9 @@ impl Application {
         let result = self.server.serve("bank", shutdown).await;
         watcher.abort();
         job.abort();
+        if let Some(m) = metrics {
+            m.abort();
+        }
         self.store.close().await;
         result
     }

@@ -38,6 +38,10 @@ pub struct Config {
     /// The refund batch job.
     #[command(flatten)]
     pub refund_job: RefundJobConfig,
+    /// Serve the node's metrics (Prometheus text format, `GET /metrics`) on this address; none:
+    /// no metrics endpoint.
+    #[arg(long = "metrics-listen", env = "IBSIM_BANK_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// When and how the refund batch job runs.

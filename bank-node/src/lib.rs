@@ -15,7 +15,7 @@ pub use config::{Config, RefundJobConfig};
 
 use clap::Parser;
 use shared::clock::Clock;
-use shared::telemetry::{self, LogFormat};
+use shared::telemetry::{self, TelemetryArgs};
 
 /// The postal savings bank node of interbank-sim.
 #[derive(Parser, Debug)]
@@ -23,16 +23,17 @@ use shared::telemetry::{self, LogFormat};
 struct Cli {
     #[command(flatten)]
     config: Config,
-    /// Log format: text or json.
-    #[arg(long, env = "IBSIM_LOG_FORMAT", default_value = "text")]
-    log_format: LogFormat,
+    #[command(flatten)]
+    telemetry: TelemetryArgs,
 }
 
 /// The `bank-node` binary: reads flags and environment, serves on the real clock until SIGINT or
 /// SIGTERM. The end-to-end suites run this same function as a separate process to kill it.
 pub async fn serve_from_args() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    telemetry::init(cli.log_format);
+    cli.telemetry.init("ibsim-bank")?;
     let app = Application::build(&cli.config, Clock::real()).await?;
-    app.run_until_stopped(shared::grpc::shutdown_signal()).await
+    let served = app.run_until_stopped(shared::grpc::shutdown_signal()).await;
+    telemetry::shutdown();
+    served
 }

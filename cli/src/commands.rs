@@ -1,6 +1,5 @@
 //! The `branch` and `platform` subcommands: each one RPC (activation: login, then activate).
 
-use anyhow::Context;
 use clap::{Subcommand, ValueEnum};
 use proto::bank::v1 as bank;
 use proto::bank::v1::branch_service_client::BranchServiceClient;
@@ -14,12 +13,7 @@ use crate::print;
 
 /// Connects to a node, with a clear message when nobody answers.
 pub async fn connect(url: &str) -> anyhow::Result<Channel> {
-    Channel::from_shared(url.to_owned())
-        .with_context(|| format!("{url} is not a URL"))?
-        .connect_timeout(std::time::Duration::from_secs(3))
-        .connect()
-        .await
-        .with_context(|| format!("cannot reach {url}: is `ibsim up` running?"))
+    ibsim_cli::connect(url).await
 }
 
 /// ID document types.

@@ -185,50 +185,9 @@ pub enum Fault {
     },
 }
 
-fn parse_duration_ms(s: &str) -> anyhow::Result<i64> {
-    let split = s
-        .find(|c: char| !c.is_ascii_digit())
-        .context("a duration is a number and a unit: 250ms, 90s, 5m, 2h, 1d")?;
-    let (n, unit) = s.split_at(split);
-    let n: i64 = n.parse().context("a duration starts with a number")?;
-    let unit_ms = match unit {
-        "ms" => 1,
-        "s" => 1_000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        _ => anyhow::bail!("unknown unit {unit:?}: use ms, s, m, h or d"),
-    };
-    n.checked_mul(unit_ms).context("duration too long")
-}
-
 fn code_of(s: &str) -> anyhow::Result<i32> {
-    if let Ok(n) = s.parse::<i32>() {
-        return Ok(n);
-    }
-    let names = [
-        "OK",
-        "CANCELLED",
-        "UNKNOWN",
-        "INVALID_ARGUMENT",
-        "DEADLINE_EXCEEDED",
-        "NOT_FOUND",
-        "ALREADY_EXISTS",
-        "PERMISSION_DENIED",
-        "RESOURCE_EXHAUSTED",
-        "FAILED_PRECONDITION",
-        "ABORTED",
-        "OUT_OF_RANGE",
-        "UNIMPLEMENTED",
-        "INTERNAL",
-        "UNAVAILABLE",
-        "DATA_LOSS",
-        "UNAUTHENTICATED",
-    ];
-    names
-        .iter()
-        .position(|n| n.eq_ignore_ascii_case(s))
-        .map(|i| i as i32)
+    ibsim_cli::names::code_from_name(s)
+        .map(|c| c as i32)
         .with_context(|| format!("unknown gRPC code {s:?}"))
 }
 
@@ -473,7 +432,7 @@ pub async fn clock(bank_url: &str, platform_url: &str, cmd: Clock) -> anyhow::Re
                 t.with_timezone(&chrono::Utc),
             )))
         }
-        Clock::Advance { by } => Some(Move::AdvanceMs(parse_duration_ms(&by)?)),
+        Clock::Advance { by } => Some(Move::AdvanceMs(ibsim_cli::names::parse_duration_ms(&by)?)),
         Clock::Cutover => Some(Move::AdvanceToCutover(true)),
     };
     let mut nodes = both(bank_url, platform_url).await?;
@@ -621,21 +580,4 @@ pub async fn fixtures(
         loaded.cards, loaded.accounts, loaded.signups
     );
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_and_codes_parse() {
-        assert_eq!(parse_duration_ms("250ms").unwrap(), 250);
-        assert_eq!(parse_duration_ms("5m").unwrap(), 300_000);
-        assert_eq!(parse_duration_ms("1d").unwrap(), 86_400_000);
-        assert!(parse_duration_ms("5").is_err());
-        assert!(parse_duration_ms("5w").is_err());
-        assert_eq!(code_of("unavailable").unwrap(), 14);
-        assert_eq!(code_of("4").unwrap(), 4);
-        assert!(code_of("nope").is_err());
-    }
 }

@@ -5,12 +5,14 @@ mod control;
 mod print;
 mod recon;
 mod refund;
+mod scenario_cmd;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// interbank-sim: a postal bank and a payment platform, linked over gRPC.
 ///
@@ -91,12 +93,37 @@ enum Command {
         /// The file.
         file: PathBuf,
     },
+    /// Scenario files (docs/scenarios.md): run them on fresh pairs of nodes or on running ones
+    /// (when --bank/--platform or IBSIM_BANK_URL/IBSIM_PLATFORM_URL are given), or check them.
+    #[command(subcommand)]
+    Scenario(scenario_cmd::ScenarioCmd),
+    /// Measure the simulator against the machine's own limit (docs/performance.md): a table, and
+    /// every figure as JSON with --json. Build with --release for figures that mean anything.
+    Bench(BenchArgs),
     /// Ask a node's gRPC health service; exit 0 only when it is SERVING.
     Health {
         /// The node's URL.
         #[arg(long)]
         url: String,
     },
+}
+
+/// How `ibsim bench` runs.
+#[derive(clap::Args, Debug)]
+struct BenchArgs {
+    /// Small sizes and 1-second parts, no goals checked (CI keeps the command working).
+    #[arg(long)]
+    quick: bool,
+    /// Run the pair on this PostgreSQL server (two new databases, dropped after); default SQLite
+    /// files in a temporary directory.
+    #[arg(long)]
+    database: Option<String>,
+    /// Write every figure as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Where bank-node and platform-node are, for the start-up part (default: beside ibsim).
+    #[arg(long)]
+    bin_dir: Option<PathBuf>,
 }
 
 /// Where `ibsim up` puts the nodes.
@@ -120,19 +147,56 @@ struct UpArgs {
     /// Do not seed the demo cards and accounts.
     #[arg(long)]
     no_demo: bool,
-    /// Log format: text or json.
-    #[arg(long, env = "IBSIM_LOG_FORMAT", default_value = "text")]
-    log_format: shared::telemetry::LogFormat,
+    #[command(flatten)]
+    telemetry: shared::telemetry::TelemetryArgs,
+    /// Where the bank serves its metrics (Prometheus text, GET /metrics).
+    #[arg(
+        long,
+        env = "IBSIM_BANK_METRICS_LISTEN",
+        default_value = "127.0.0.1:40061"
+    )]
+    bank_metrics_listen: SocketAddr,
+    /// Where the platform serves its metrics.
+    #[arg(
+        long,
+        env = "IBSIM_PLATFORM_METRICS_LISTEN",
+        default_value = "127.0.0.1:40062"
+    )]
+    platform_metrics_listen: SocketAddr,
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
+    // Scenarios run on running nodes only when the user named them.
+    let named = |id| {
+        matches!(
+            matches.value_source(id),
+            Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+        )
+    };
+    let running = (named("bank") || named("platform")).then(|| scenario_cmd::Running {
+        bank: cli.bank.clone(),
+        platform: cli.platform.clone(),
+    });
     let result = match cli.command {
+        Command::Scenario(cmd) => match scenario_cmd::scenario(cmd, running).await {
+            Ok(true) => return ExitCode::SUCCESS,
+            Ok(false) => return ExitCode::FAILURE,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return ExitCode::from(2);
+            }
+        },
         Command::Up(args) => up(args).await,
         Command::Branch(cmd) => commands::branch(&cli.bank, cmd).await,
         Command::Platform(cmd) => commands::platform(&cli.platform, cmd).await,
         Command::Health { url } => commands::health(&url).await,
+        Command::Bench(args) => bench(args).await,
         Command::Pay(cmd) => control::pay(&cli.platform, cmd).await,
         Command::Sms { mobile, limit } => control::sms(&cli.bank, mobile, limit).await,
         Command::Trace { subject } => control::trace(&cli.bank, &cli.platform, &subject).await,
@@ -158,9 +222,30 @@ async fn main() -> ExitCode {
     }
 }
 
+async fn bench(args: BenchArgs) -> anyhow::Result<()> {
+    let bin_dir = match args.bin_dir {
+        Some(d) => d,
+        None => std::env::current_exe()?
+            .parent()
+            .map(std::path::Path::to_path_buf)
+            .unwrap_or_default(),
+    };
+    let opts = ibsim_cli::bench::BenchOptions {
+        quick: args.quick,
+        database: args.database,
+        bin_dir,
+    };
+    let report = ibsim_cli::bench::run(&opts).await?;
+    print!("{}", report.table());
+    if let Some(p) = args.json {
+        std::fs::write(&p, serde_json::to_string_pretty(&report)?)?;
+    }
+    Ok(())
+}
+
 async fn up(args: UpArgs) -> anyhow::Result<()> {
     use ibsim_cli::pair::{PairConfig, RunningPair};
-    shared::telemetry::init(args.log_format);
+    args.telemetry.init("ibsim-up")?;
     let bank_dir = args.data_dir.join("bank");
     let platform_dir = args.data_dir.join("platform");
     let cfg = PairConfig {
@@ -181,6 +266,8 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         platform_recon: platform_node::ReconConfig::default(),
         bank_elsewhere: false,
         frozen_at: None,
+        bank_metrics_listen: Some(args.bank_metrics_listen),
+        platform_metrics_listen: Some(args.platform_metrics_listen),
     };
     let pair = RunningPair::start(&cfg).await?;
     if !args.no_demo {
@@ -198,6 +285,9 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         "  platform node  {}   (AccountService, PayService, PlatformOpsService, RefundOpsService, PlatformLinkService, SimulatorService)",
         pair.platform_url()
     );
+    if let (Some(b), Some(p)) = (pair.bank_metrics, pair.platform_metrics) {
+        println!("  metrics        http://{b}/metrics | http://{p}/metrics");
+    }
     println!(
         "  databases      {} | {}",
         shared::store::redact(&cfg.bank_database_url),
@@ -225,5 +315,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     println!("  grpcurl -plaintext {} list", pair.bank_addr);
     println!("Ctrl-C stops both nodes.");
     shared::grpc::shutdown_signal().await;
-    pair.stop().await
+    let stopped = pair.stop().await;
+    shared::telemetry::shutdown();
+    stopped
 }

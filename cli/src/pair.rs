@@ -38,6 +38,10 @@ pub struct PairConfig {
     /// Start both nodes' business clocks frozen at this time (each node keeps its own clock);
     /// `None`: both run on real time.
     pub frozen_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Where the bank serves its metrics (`None`: no endpoint).
+    pub bank_metrics_listen: Option<SocketAddr>,
+    /// Where the platform serves its metrics (`None`: no endpoint).
+    pub platform_metrics_listen: Option<SocketAddr>,
 }
 
 struct Node {
@@ -74,6 +78,10 @@ pub struct RunningPair {
     pub bank_addr: SocketAddr,
     /// Where the platform serves.
     pub platform_addr: SocketAddr,
+    /// Where the bank serves its metrics, if it does.
+    pub bank_metrics: Option<SocketAddr>,
+    /// Where the platform serves its metrics, if it does.
+    pub platform_metrics: Option<SocketAddr>,
     bank: Option<Node>,
     platform: Node,
 }
@@ -108,6 +116,7 @@ impl RunningPair {
             data_dir: cfg.bank_data_dir.clone(),
             peer_timeout_ms: cfg.peer_timeout_ms,
             refund_job: cfg.bank_refund_job.clone(),
+            metrics_listen: cfg.bank_metrics_listen,
         };
         let platform_cfg = platform_node::Config {
             listen: platform_addr,
@@ -116,6 +125,7 @@ impl RunningPair {
             data_dir: cfg.platform_data_dir.clone(),
             peer_timeout_ms: cfg.peer_timeout_ms,
             recon: cfg.platform_recon.clone(),
+            metrics_listen: cfg.platform_metrics_listen,
         };
         let clock = || match cfg.frozen_at {
             Some(t) => Clock::frozen(t),
@@ -136,6 +146,8 @@ impl RunningPair {
         Ok(RunningPair {
             bank_addr,
             platform_addr,
+            bank_metrics: bank.as_ref().and_then(|b| b.metrics_addr()),
+            platform_metrics: platform.metrics_addr(),
             bank: bank.map(|bank| {
                 Node::spawn(|rx| {
                     bank.run_until_stopped(async move {

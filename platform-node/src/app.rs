@@ -22,6 +22,7 @@ pub struct Application {
     store: Store,
     platform: Platform,
     recon_interval_secs: u64,
+    metrics: Option<TcpListener>,
 }
 
 impl Application {
@@ -64,11 +65,16 @@ impl Application {
             },
         );
         let router = grpc::router(platform.clone()).await?;
+        let metrics = match config.metrics_listen {
+            Some(addr) => Some(shared::metrics::bind(addr).await?),
+            None => None,
+        };
         Ok(Application {
             server: BoundServer::new(listener, router)?,
             store,
             platform,
             recon_interval_secs: config.recon.interval_secs,
+            metrics,
         })
     }
 
@@ -77,17 +83,28 @@ impl Application {
         self.server.local_addr()
     }
 
+    /// Where the metrics endpoint is bound, if it is on.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
     /// Serves until `shutdown` resolves, then finishes the requests in flight and closes the pool.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send,
     ) -> anyhow::Result<()> {
+        let metrics = self
+            .metrics
+            .map(|l| tokio::spawn(shared::metrics::serve(l, self.platform.metrics().clone())));
         let recon = tokio::spawn(schedule_realtime_recon(
             self.platform,
             self.recon_interval_secs,
         ));
         let result = self.server.serve("platform", shutdown).await;
         recon.abort();
+        if let Some(m) = metrics {
+            m.abort();
+        }
         self.store.close().await;
         result
     }

@@ -38,6 +38,10 @@ pub struct Config {
     /// Reconciliation with the bank.
     #[command(flatten)]
     pub recon: ReconConfig,
+    /// Serve the node's metrics (Prometheus text format, `GET /metrics`) on this address; none:
+    /// no metrics endpoint.
+    #[arg(long = "metrics-listen", env = "IBSIM_PLATFORM_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// Real-time reconciliation's schedule and grace window.

@@ -12,3 +12,28 @@ pub mod store;
 
 pub use app::Application;
 pub use config::{Config, ReconConfig};
+
+use clap::Parser;
+use shared::clock::Clock;
+use shared::telemetry::{self, TelemetryArgs};
+
+/// The payment platform node of interbank-sim.
+#[derive(Parser, Debug)]
+#[command(name = "platform-node", version, about)]
+struct Cli {
+    #[command(flatten)]
+    config: Config,
+    #[command(flatten)]
+    telemetry: TelemetryArgs,
+}
+
+/// The `platform-node` binary: reads flags and environment, serves on the real clock until
+/// SIGINT or SIGTERM. The end-to-end suites run this same function as a separate process.
+pub async fn serve_from_args() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    cli.telemetry.init("ibsim-platform")?;
+    let app = Application::build(&cli.config, Clock::real()).await?;
+    let served = app.run_until_stopped(shared::grpc::shutdown_signal()).await;
+    telemetry::shutdown();
+    served
+}

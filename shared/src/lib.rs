@@ -10,6 +10,7 @@ pub mod error;
 pub mod fault;
 pub mod files;
 pub mod grpc;
+pub mod metrics;
 pub mod money;
 pub mod secret;
 pub mod store;

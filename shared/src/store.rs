@@ -47,6 +47,78 @@ pub fn sqlite_url_in(dir: &Path, file: &str) -> anyhow::Result<String> {
     Ok(format!("sqlite://{}?mode=rwc", dir.join(file).display()))
 }
 
+/// `base` (a PostgreSQL URL) with its database name replaced by `name`.
+pub fn with_database_name(base: &str, name: &str) -> anyhow::Result<String> {
+    let (head, tail) = base
+        .rsplit_once('/')
+        .with_context(|| format!("{} has no database path", redact(base)))?;
+    let query = tail
+        .split_once('?')
+        .map(|(_, q)| format!("?{q}"))
+        .unwrap_or_default();
+    Ok(format!("{head}/{name}{query}"))
+}
+
+/// Creates databases `names` on the PostgreSQL server `base` names (scratch databases for tests
+/// and scenario runs); answers their URLs. Names must be SQL identifiers of `[a-z0-9_]`.
+pub async fn create_databases(base: &str, names: &[String]) -> anyhow::Result<Vec<String>> {
+    create_databases_from(base, names, None).await
+}
+
+/// Like [`create_databases`], each a copy of the template database at the same place in
+/// `templates` (PostgreSQL's `CREATE DATABASE … TEMPLATE …`; nobody may be connected to them).
+pub async fn create_databases_from(
+    base: &str,
+    names: &[String],
+    templates: Option<&[String]>,
+) -> anyhow::Result<Vec<String>> {
+    use sqlx::Connection;
+    let mut conn = tokio::time::timeout(Duration::from_secs(3), sqlx::PgConnection::connect(base))
+        .await
+        .map_err(|_| anyhow::anyhow!("timed out"))
+        .and_then(|c| c.map_err(anyhow::Error::from))
+        .with_context(|| format!("PostgreSQL not reachable at {}", redact(base)))?;
+    let mut urls = Vec::with_capacity(names.len());
+    for name in names {
+        anyhow::ensure!(plain_name(name), "{name:?} is not a plain database name");
+        let sql = match templates.and_then(|t| t.get(urls.len())) {
+            Some(t) => {
+                anyhow::ensure!(plain_name(t), "{t:?} is not a plain database name");
+                format!("CREATE DATABASE {name} TEMPLATE {t}")
+            }
+            None => format!("CREATE DATABASE {name}"),
+        };
+        sqlx::query(&sql)
+            .execute(&mut conn)
+            .await
+            .with_context(|| format!("cannot create database {name}"))?;
+        urls.push(with_database_name(base, name)?);
+    }
+    conn.close().await.ok();
+    Ok(urls)
+}
+
+fn plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+/// Drops databases made by [`create_databases`], closing their connections first; errors are
+/// ignored (the databases are scratch).
+pub async fn drop_databases(base: &str, names: &[String]) {
+    use sqlx::Connection;
+    if let Ok(mut conn) = sqlx::PgConnection::connect(base).await {
+        for name in names {
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut conn)
+                .await;
+        }
+        conn.close().await.ok();
+    }
+}
+
 /// Opens a pool and applies `migrator`'s migrations.
 pub async fn connect(url: &str, migrator: &Migrator) -> anyhow::Result<AnyPool> {
     install_default_drivers();

@@ -77,6 +77,25 @@ impl TraceParent {
         hex::encode(self.trace_id)
     }
 
+    /// The trace id's bytes.
+    pub fn trace_id_bytes(&self) -> [u8; 16] {
+        self.trace_id
+    }
+
+    /// The parent id's bytes.
+    pub fn span_id_bytes(&self) -> [u8; 8] {
+        self.span_id
+    }
+
+    /// The same trace with the parent id `span_id` (an exported span's id); all zero keeps this
+    /// one's.
+    pub fn with_span_id(&self, span_id: [u8; 8]) -> TraceParent {
+        if span_id == [0; 8] {
+            return *self;
+        }
+        TraceParent { span_id, ..*self }
+    }
+
     /// The context the current request runs in, if any.
     pub fn current() -> Option<TraceParent> {
         CURRENT.try_with(|t| *t).ok()

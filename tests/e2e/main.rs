@@ -7,6 +7,7 @@ mod clock;
 mod faults;
 mod fixtures;
 mod lifecycle;
+mod metrics;
 mod pay;
 mod processes;
 mod property;

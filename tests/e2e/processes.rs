@@ -1,14 +1,21 @@
-//! The bank as a real process of its own: killed with SIGKILL in the middle of a batch and
-//! started again, and two bank processes sharing one PostgreSQL database.
+//! Nodes as real processes of their own: a bank killed with SIGKILL in the middle of a batch and
+//! started again; two bank processes sharing one PostgreSQL database; and two banks and two
+//! platforms over the same two databases serving one load (scale-out).
 
 use std::collections::BTreeSet;
 
 use e2e_tests::{Backend, Options, TestApp, batch_file};
 use proto::bank::v1 as bank;
+use proto::bank::v1::branch_service_client::BranchServiceClient;
 use proto::platform::v1 as platform;
+use proto::platform::v1::pay_service_client::PayServiceClient;
+use proto::platform::v1::platform_ops_service_client::PlatformOpsServiceClient;
+use proto::platform::v1::recon_ops_service_client::ReconOpsServiceClient;
+use proto::platform::v1::refund_ops_service_client::RefundOpsServiceClient;
 use proto::sim::v1 as sim;
 use proto::sim::v1::batch_job_service_client::BatchJobServiceClient;
 use shared::Money;
+use tonic::transport::Channel;
 
 /// The bank as a process, a batch job in chunks of 10 lines with a pause after each, so that a
 /// batch of a few hundred lines stays in PROCESSING for seconds.
@@ -38,6 +45,11 @@ mod postgres {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn two_bank_processes_never_process_one_batch_twice() {
         super::two_banks(super::Backend::Postgres).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_banks_and_two_platforms_serve_one_load_consistently() {
+        super::four_nodes(super::Backend::Postgres).await;
     }
 }
 
@@ -207,6 +219,228 @@ async fn two_banks(backend: Backend) {
         assert_eq!(
             fetched.status,
             platform::PlatformRefundBatchStatus::Done as i32
+        );
+    }
+}
+
+/// One payment through the platform `pay` talks to: start, the code from the SMS outbox, confirm.
+async fn pay_through(
+    app: &TestApp,
+    pay: &mut PayServiceClient<Channel>,
+    p: &e2e_tests::Payer,
+    order_no: &str,
+    amount: &str,
+) -> Result<platform::Order, tonic::Status> {
+    pay.start_payment(platform::StartPaymentRequest {
+        session_token: p.token.clone(),
+        order_no: order_no.to_owned(),
+        amount: amount.to_owned(),
+        pay_password: e2e_tests::PAY_PASSWORD.to_owned(),
+        signup_id: String::new(),
+        description: "scale-out".to_owned(),
+    })
+    .await?;
+    let code = app.code_for(p, order_no).await;
+    pay.confirm_payment(platform::ConfirmPaymentRequest {
+        session_token: p.token.clone(),
+        order_no: order_no.to_owned(),
+        otp_code: code,
+    })
+    .await
+    .map(|r| r.into_inner().order.unwrap())
+}
+
+/// Two bank processes and two platform processes over one bank database and one platform
+/// database: the bank as a process (A) with the test's platform (A), a second bank process (B)
+/// calling platform A, and a second platform process (B) calling bank B. Sessions opened on one
+/// platform work on the other; daily limits hold across all of them; a card signs up once; a
+/// refund batch is processed once.
+async fn four_nodes(backend: Backend) {
+    const PAYERS: usize = 3;
+    const EACH_SIDE: usize = 6;
+    let Some(app) = TestApp::spawn_with(backend, bank_as_process()).await else {
+        return;
+    };
+    let mut payers = Vec::new();
+    for i in 0..PAYERS {
+        payers.push(app.payer(&format!("扩展{i}"), "1000.00", "100.00").await);
+    }
+    let bank_b = app.another_bank().await;
+    let platform_b = app
+        .another_platform(
+            env!("CARGO_BIN_EXE_e2e-platform-node").into(),
+            &format!("http://{}", bank_b.addr),
+        )
+        .await;
+
+    // Every payer pays 10.00, six times through each platform at once: 120.00 against a daily
+    // limit of 100.00, with the session opened on platform A.
+    let app = std::sync::Arc::new(app);
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, p) in payers.iter().enumerate() {
+        for (side, ch) in [
+            ("A", app.platform_channel.clone()),
+            ("B", platform_b.channel()),
+        ] {
+            let (app, p) = (app.clone(), p.clone());
+            tasks.spawn(async move {
+                let mut pay = PayServiceClient::new(ch);
+                let mut out = Vec::new();
+                for k in 0..EACH_SIDE {
+                    let no = format!("SO-{i}-{side}-{k}");
+                    let r = pay_through(&app, &mut pay, &p, &no, "10.00").await;
+                    out.push((i, no, r));
+                }
+                out
+            });
+        }
+    }
+    let mut results = Vec::new();
+    while let Some(r) = tasks.join_next().await {
+        results.extend(r.expect("a payer's payments ran"));
+    }
+    for (i, p) in payers.iter().enumerate() {
+        let mine: Vec<_> = results.iter().filter(|(who, ..)| *who == i).collect();
+        let paid = mine.iter().filter(|(_, _, r)| r.is_ok()).count();
+        for (_, no, r) in &mine {
+            if let Err(s) = r {
+                assert_eq!(
+                    e2e_tests::reason(s),
+                    "DAILY_LIMIT_EXCEEDED",
+                    "{no}: only the limit refuses: {s:?}"
+                );
+            }
+        }
+        assert_eq!(paid, 10, "payer {i}: exactly the limit's worth is paid");
+        assert_eq!(
+            app.balance(&p.customer.card_number).await,
+            Money::parse("900.00").unwrap(),
+            "payer {i}: debited once per payment"
+        );
+    }
+    let platform_paid: Vec<_> = app
+        .platform_orders()
+        .await
+        .into_iter()
+        .filter(|o| o.status == "SUCCESS")
+        .collect();
+    assert_eq!(platform_paid.len(), PAYERS * 10);
+    assert_eq!(
+        platform_paid,
+        app.bank_paid_orders().await,
+        "both sides hold the same payments"
+    );
+    let mut ops_b = PlatformOpsServiceClient::new(platform_b.channel());
+    let seen_by_b = ops_b
+        .get_order_by_no(platform::GetOrderByNoRequest {
+            order_no: "SO-0-A-0".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .order
+        .unwrap();
+    assert_eq!(
+        seen_by_b,
+        app.order("SO-0-A-0").await,
+        "either platform answers for any order"
+    );
+
+    // An order the platform holds UNKNOWN (the bank debited, the reply was lost), then real-time
+    // reconciliation on both platforms at once: the order is settled, and adjusted once.
+    let lost = app.payer("扩展丢", "1000.00", "100.00").await;
+    let unknown = app.unknown_order(&lost, "SO-LOST", "0.92").await;
+    assert!(unknown.is_err(), "the outcome is unknown: {unknown:?}");
+    let mut recon_a = app.recon.clone();
+    let mut recon_b = ReconOpsServiceClient::new(platform_b.channel());
+    let (xa, xb) = tokio::join!(
+        recon_a.run_realtime_recon(platform::RunRealtimeReconRequest {}),
+        recon_b.run_realtime_recon(platform::RunRealtimeReconRequest {}),
+    );
+    let (xa, xb) = (xa.unwrap().into_inner(), xb.unwrap().into_inner());
+    assert_eq!(
+        xa.adjustments.len() + xb.adjustments.len(),
+        1,
+        "one adjustment between them: {xa:?} {xb:?}"
+    );
+    assert_eq!(app.adjustments_of("SO-LOST").await.len(), 1);
+    assert_eq!(
+        app.order("SO-LOST").await.status,
+        platform::OrderStatus::Success as i32
+    );
+
+    // One card, signed up through both banks at once: one sign-up, the other refused.
+    let c = app.customer("扩展新").await;
+    let mut branch_b = BranchServiceClient::new(bank_b.channel());
+    let (ra, rb) = tokio::join!(
+        app.sign_up(app.sign_up_form(&c)),
+        branch_b.sign_up(app.sign_up_form(&c)),
+    );
+    let outcomes = [ra.map(|_| ()), rb.map(|_| ())];
+    assert_eq!(
+        outcomes.iter().filter(|r| r.is_ok()).count(),
+        1,
+        "{outcomes:?}"
+    );
+    let refused = outcomes.iter().find_map(|r| r.as_ref().err()).unwrap();
+    assert_eq!(e2e_tests::reason(refused), "CARD_ALREADY_SIGNED");
+    let (bank_side, platform_side) = app.signup_statuses().await;
+    assert_eq!(
+        bank_side.len(),
+        PAYERS + 2,
+        "the payers, the lost order's payer, the new card"
+    );
+    assert_eq!(
+        bank_side.iter().map(|(id, _)| id).collect::<Vec<_>>(),
+        platform_side.iter().map(|(id, _)| id).collect::<Vec<_>>(),
+        "both sides hold the same sign-ups"
+    );
+
+    // A refund batch uploaded through platform B, both banks' jobs run at once: processed once,
+    // and platform A fetches the result.
+    let no = "SO-REFUND";
+    let lines: Vec<(&str, &str, &str)> = vec![
+        ("SOR-1", "SO-0-A-0", "10.00"),
+        ("SOR-2", "SO-1-B-0", "10.00"),
+    ];
+    let file = batch_file(no, &lines);
+    let mut refunds_b = RefundOpsServiceClient::new(platform_b.channel());
+    let head = platform::UploadRefundBatchRequest {
+        part: Some(platform::upload_refund_batch_request::Part::Head(
+            platform::RefundUploadHead {
+                sha256: e2e_tests::sha256_hex(&file),
+                size_bytes: file.len() as u64,
+            },
+        )),
+    };
+    let chunk = platform::UploadRefundBatchRequest {
+        part: Some(platform::upload_refund_batch_request::Part::Chunk(
+            file.clone(),
+        )),
+    };
+    refunds_b
+        .upload_refund_batch(tokio_stream::iter([head, chunk]))
+        .await
+        .expect("platform B pushes the batch");
+    let mut jobs_a = app.bank_jobs.clone();
+    let mut jobs_b = BatchJobServiceClient::new(bank_b.channel());
+    let (ja, jb) = tokio::join!(
+        jobs_a.run_refund_job(sim::RunRefundJobRequest {}),
+        jobs_b.run_refund_job(sim::RunRefundJobRequest {}),
+    );
+    let mut finished = ja.unwrap().into_inner().finished_batch_nos;
+    finished.extend(jb.unwrap().into_inner().finished_batch_nos);
+    assert_eq!(finished, [no], "one bank finished it, once");
+    let done = app
+        .fetch_result(no)
+        .await
+        .expect("platform A fetches the result");
+    assert_eq!(done.result.unwrap().success_count, 2);
+    for (i, p) in payers.iter().take(2).enumerate() {
+        assert_eq!(
+            app.balance(&p.customer.card_number).await,
+            Money::parse("910.00").unwrap(),
+            "payer {i}: refunded once"
         );
     }
 }

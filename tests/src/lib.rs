@@ -7,8 +7,6 @@
 //! is reachable the PostgreSQL variants print why and pass as skipped, unless
 //! `IBSIM_REQUIRE_POSTGRES=1` (CI sets it), which makes them fail instead.
 
-use std::time::Duration;
-
 use ibsim_cli::pair::{PairConfig, RunningPair};
 use proto::bank::v1 as bank;
 use proto::bank::v1::bank_link_service_client::BankLinkServiceClient;
@@ -36,7 +34,7 @@ pub mod memory;
 mod process;
 mod recon;
 mod refund;
-pub use process::{BankProcess, free_port};
+pub use process::{NodeProcess, free_port};
 pub use refund::{BatchLine, batch_file, sha256_hex};
 
 /// How a test wants its nodes started (the default: both in this process, refund job on demand).
@@ -86,10 +84,40 @@ fn pg_base() -> String {
     std::env::var("IBSIM_TEST_POSTGRES_URL").unwrap_or_else(|_| PG_DEFAULT.to_owned())
 }
 
+/// The PostgreSQL server tests make their databases on, if it answers; where it does not, `None`
+/// after printing why, or a panic when `IBSIM_REQUIRE_POSTGRES=1`.
+pub async fn postgres_server() -> Option<String> {
+    let base = pg_base();
+    let probe = tokio::time::timeout(
+        std::time::Duration::from_secs(3),
+        sqlx::PgConnection::connect(&base),
+    )
+    .await;
+    match probe {
+        Ok(Ok(conn)) => {
+            conn.close().await.ok();
+            Some(base)
+        }
+        other => {
+            let why = match other {
+                Ok(Err(e)) => e.to_string(),
+                _ => "timed out".to_owned(),
+            };
+            if std::env::var("IBSIM_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") {
+                panic!("PostgreSQL required but not reachable at {base}: {why}");
+            }
+            eprintln!(
+                "skipped: PostgreSQL not reachable at {base} ({why}); set IBSIM_TEST_POSTGRES_URL"
+            );
+            None
+        }
+    }
+}
+
 /// Both nodes and a client for every service.
 pub struct TestApp {
     pair: Option<RunningPair>,
-    bank_process: Option<BankProcess>,
+    bank_process: Option<NodeProcess>,
     bank_args: Vec<String>,
     /// The teller's counter.
     pub branch: BranchServiceClient<Channel>,
@@ -248,39 +276,24 @@ impl TestApp {
             ),
             Backend::Postgres => {
                 let base = pg_base();
-                let mut conn = match tokio::time::timeout(
-                    Duration::from_secs(3),
-                    sqlx::PgConnection::connect(&base),
-                )
-                .await
-                {
-                    Ok(Ok(c)) => c,
-                    other => {
-                        let why = match other {
-                            Ok(Err(e)) => e.to_string(),
-                            _ => "timed out".to_owned(),
-                        };
+                let tag = unique();
+                let names: Vec<String> = ["bank", "platform"]
+                    .iter()
+                    .map(|node| format!("ibsim_test_{tag}_{node}"))
+                    .collect();
+                let urls = match shared::store::create_databases(&base, &names).await {
+                    Ok(urls) => urls,
+                    Err(e) => {
                         if std::env::var("IBSIM_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") {
-                            panic!("PostgreSQL required but not reachable at {base}: {why}");
+                            panic!("PostgreSQL required but not usable at {base}: {e:#}");
                         }
                         eprintln!(
-                            "skipped: PostgreSQL not reachable at {base} ({why}); set IBSIM_TEST_POSTGRES_URL"
+                            "skipped: PostgreSQL not usable at {base} ({e:#}); set IBSIM_TEST_POSTGRES_URL"
                         );
                         return None;
                     }
                 };
-                let tag = unique();
-                let mut urls = Vec::new();
-                for node in ["bank", "platform"] {
-                    let name = format!("ibsim_test_{tag}_{node}");
-                    sqlx::query(&format!("CREATE DATABASE {name}"))
-                        .execute(&mut conn)
-                        .await
-                        .expect("create test database");
-                    urls.push(replace_db(&base, &name));
-                    pg_dbs.push(name);
-                }
-                conn.close().await.ok();
+                pg_dbs = names;
                 (urls[0].clone(), urls[1].clone())
             }
         };
@@ -301,6 +314,9 @@ impl TestApp {
             platform_recon: opts.recon.clone(),
             bank_elsewhere: opts.bank_exe.is_some(),
             frozen_at: opts.frozen_at,
+            // Metrics on ephemeral ports: `TestApp::scrape` reads them.
+            bank_metrics_listen: Some("127.0.0.1:0".parse().unwrap()),
+            platform_metrics_listen: Some("127.0.0.1:0".parse().unwrap()),
         })
         .await
         .expect("both nodes start");
@@ -318,7 +334,7 @@ impl TestApp {
         .flat_map(|(k, v)| [k.to_owned(), v])
         .collect();
         let bank_process = match opts.bank_exe {
-            Some(exe) => Some(BankProcess::start(exe, bank_listen, bank_args.clone()).await),
+            Some(exe) => Some(NodeProcess::start(exe, bank_listen, bank_args.clone()).await),
             None => None,
         };
         let bank_channel = Channel::from_shared(pair.bank_url())
@@ -358,7 +374,7 @@ impl TestApp {
     }
 
     /// The bank process (for a test started with `bank_exe`).
-    pub fn bank_process(&mut self) -> &mut BankProcess {
+    pub fn bank_process(&mut self) -> &mut NodeProcess {
         self.bank_process
             .as_mut()
             .expect("the test runs the bank as a process (Options::bank_exe)")
@@ -366,12 +382,55 @@ impl TestApp {
 
     /// Starts one more bank process on the bank's database and data directory (another instance
     /// of the same bank), serving on a port of its own; for a test started with `bank_exe`.
-    pub async fn another_bank(&self) -> BankProcess {
+    pub async fn another_bank(&self) -> NodeProcess {
         let first = self
             .bank_process
             .as_ref()
             .expect("the test runs the bank as a process (Options::bank_exe)");
-        BankProcess::start(first.exe().to_owned(), free_port(), self.bank_args.clone()).await
+        NodeProcess::start(first.exe().to_owned(), free_port(), self.bank_args.clone()).await
+    }
+
+    /// Starts a platform process from `exe` (the suites pass
+    /// `env!("CARGO_BIN_EXE_e2e-platform-node")`) on the platform's database and data directory
+    /// (another instance of the same platform) that calls the bank at `bank_url`, serving on a
+    /// port of its own.
+    pub async fn another_platform(&self, exe: std::path::PathBuf, bank_url: &str) -> NodeProcess {
+        let args: Vec<String> = [
+            ("--bank-url", bank_url.to_owned()),
+            ("--database-url", self.platform_db.clone()),
+            (
+                "--data-dir",
+                self._dir.path().join("platform").display().to_string(),
+            ),
+            ("--peer-timeout-ms", "5000".to_owned()),
+            ("--recon-interval-secs", "0".to_owned()),
+        ]
+        .into_iter()
+        .flat_map(|(k, v)| [k.to_owned(), v])
+        .collect();
+        NodeProcess::start(exe, free_port(), args).await
+    }
+
+    /// A node's metrics page (`GET /metrics` on its metrics port), as Prometheus scrapes it.
+    pub async fn scrape(&self, node: &str) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let pair = self.pair.as_ref().expect("the nodes run");
+        let addr = match node {
+            "bank" => pair.bank_metrics,
+            _ => pair.platform_metrics,
+        }
+        .expect("the node serves metrics (in-process nodes only)");
+        let mut s = tokio::net::TcpStream::connect(addr)
+            .await
+            .expect("metrics port");
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: test\r\n\r\n")
+            .await
+            .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.unwrap();
+        let (head, body) = out.split_once("\r\n\r\n").expect("an HTTP answer");
+        assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
+        body.to_owned()
     }
 
     /// Stops the platform node: the bank's calls to it then find nobody.
@@ -797,11 +856,6 @@ async fn connect_any(url: &str) -> sqlx::AnyConnection {
         .expect("connect to a node's database")
 }
 
-fn replace_db(base: &str, name: &str) -> String {
-    let (head, _) = base.rsplit_once('/').expect("postgres URL has a path");
-    format!("{head}/{name}")
-}
-
 impl Drop for TestApp {
     fn drop(&mut self) {
         // A bank process first: it holds connections to a database about to be dropped.
@@ -817,15 +871,7 @@ impl Drop for TestApp {
                 .enable_all()
                 .build()
                 .expect("runtime");
-            rt.block_on(async move {
-                if let Ok(mut conn) = sqlx::PgConnection::connect(&base).await {
-                    for db in dbs {
-                        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
-                            .execute(&mut conn)
-                            .await;
-                    }
-                }
-            });
+            rt.block_on(shared::store::drop_databases(&base, &dbs));
         })
         .join();
     }

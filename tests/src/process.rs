@@ -1,6 +1,6 @@
-//! A bank node in a process of its own (the suites' `e2e-bank-node` binary, which is the very
-//! `bank-node` entry point), so that a test can kill it with SIGKILL and start it again, or run a
-//! second one against the same database.
+//! A node in a process of its own (the suites' `e2e-bank-node` and `e2e-platform-node` binaries,
+//! which are the very `bank-node` and `platform-node` entry points), so that a test can kill it
+//! with SIGKILL and start it again, or run a second one against the same database.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -11,7 +11,7 @@ use tonic::transport::Channel;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
-/// How long a started bank may take to answer its health check.
+/// How long a started node may take to answer its health check.
 const READY_WITHIN: Duration = Duration::from_secs(30);
 
 /// A free port on the loopback interface, for a process to bind (and bind again after a restart).
@@ -20,22 +20,37 @@ pub fn free_port() -> SocketAddr {
     l.local_addr().expect("its address")
 }
 
-/// A running bank process and how to start it again.
-pub struct BankProcess {
+/// A running node process and how to start it again.
+pub struct NodeProcess {
     exe: PathBuf,
     args: Vec<String>,
+    env: Vec<(String, String)>,
     child: Option<Child>,
     /// Where it serves.
     pub addr: SocketAddr,
 }
 
-impl BankProcess {
+impl NodeProcess {
     /// Starts `exe` serving on `addr` with these flags (besides `--listen`), and waits until it
     /// answers its health check.
-    pub async fn start(exe: PathBuf, addr: SocketAddr, args: Vec<String>) -> BankProcess {
-        let mut p = BankProcess {
+    pub async fn start(exe: PathBuf, addr: SocketAddr, args: Vec<String>) -> NodeProcess {
+        Self::start_with_env(exe, addr, args, &[]).await
+    }
+
+    /// Like [`NodeProcess::start`], with these environment variables set for the process.
+    pub async fn start_with_env(
+        exe: PathBuf,
+        addr: SocketAddr,
+        args: Vec<String>,
+        env: &[(&str, &str)],
+    ) -> NodeProcess {
+        let mut p = NodeProcess {
             exe,
             args,
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
             child: None,
             addr,
         };
@@ -64,8 +79,8 @@ impl BankProcess {
     /// lost. Returns once the process is gone.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
-            c.kill().expect("SIGKILL the bank");
-            c.wait().expect("the bank is gone");
+            c.kill().expect("SIGKILL the node");
+            c.wait().expect("the node is gone");
         }
     }
 
@@ -84,6 +99,7 @@ impl BankProcess {
             .arg("--listen")
             .arg(self.addr.to_string())
             .args(&self.args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(logs())
             .stderr(logs())
@@ -92,8 +108,8 @@ impl BankProcess {
         let mut health = HealthClient::new(self.channel());
         let deadline = Instant::now() + READY_WITHIN;
         loop {
-            if let Some(status) = child.try_wait().expect("the bank's status") {
-                panic!("the bank process exited at start: {status}");
+            if let Some(status) = child.try_wait().expect("the node's status") {
+                panic!("the node process exited at start: {status}");
             }
             let check = health
                 .check(tonic_health::pb::HealthCheckRequest {
@@ -105,7 +121,7 @@ impl BankProcess {
             }
             assert!(
                 Instant::now() < deadline,
-                "the bank process did not serve within {READY_WITHIN:?}"
+                "the node process did not serve within {READY_WITHIN:?}"
             );
             // Waiting for another process to bind its port: there is no event to wait on.
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -114,7 +130,7 @@ impl BankProcess {
     }
 }
 
-impl Drop for BankProcess {
+impl Drop for NodeProcess {
     fn drop(&mut self) {
         self.kill();
     }

@@ -79,6 +79,7 @@ pub struct Bank {
     refund_job: Arc<tokio::sync::Mutex<()>>,
     /// One day file built at a time in this process.
     day_files: Arc<tokio::sync::Mutex<()>>,
+    metrics: shared::metrics::Metrics,
 }
 
 /// Tries to issue a fresh card number before giving up (collisions are astronomically rare).
@@ -104,7 +105,13 @@ impl Bank {
             refund_settings: Arc::new(refund_settings),
             refund_job: Arc::default(),
             day_files: Arc::default(),
+            metrics: shared::metrics::Metrics::new("bank"),
         }
+    }
+
+    /// This node's metrics (served by `--metrics-listen`).
+    pub fn metrics(&self) -> &shared::metrics::Metrics {
+        &self.metrics
     }
 
     /// The most recent business day closed by a cutover.

@@ -373,6 +373,10 @@ impl Bank {
             {
                 DebitOutcome::Debited => {
                     tracing::info!(order_no = %p.order_no, card = ?p.card, amount = %p.amount, serial, business_date = %date, "card debited");
+                    self.metrics().inc(
+                        "ibsim_payments_total",
+                        &[("status", "SUCCESS"), ("reason", "")],
+                    );
                     if p.amount.fen() == MAGIC_REPLY_LOST_FEN {
                         return Err(BankError::ReplyLost);
                     }
@@ -420,6 +424,10 @@ impl Bank {
             .await?
         {
             tracing::info!(order_no = %p.order_no, reason = %failure.reason, "payment failed");
+            self.metrics().inc(
+                "ibsim_payments_total",
+                &[("status", "FAILED"), ("reason", &failure.reason)],
+            );
             return Err(why);
         }
         match self.replay(&p.order_no).await {

@@ -373,6 +373,7 @@ impl Bank {
             let no = claim.batch.batch_no.clone();
             let span = tracing::info_span!("refund_job", batch_no = %no);
             self.process_batch(claim).instrument(span).await?;
+            self.metrics().inc("ibsim_refund_batches_total", &[]);
             finished.push(no);
         }
         Ok(finished)
@@ -462,7 +463,11 @@ impl Bank {
                 )
                 .await?;
             match outcome {
-                ChunkOutcome::Applied => return Ok(()),
+                ChunkOutcome::Applied => {
+                    self.metrics()
+                        .add("ibsim_refund_lines_total", &[], lines.len() as u64);
+                    return Ok(());
+                }
                 ChunkOutcome::Conflict => continue,
                 ChunkOutcome::CursorMoved => {
                     return Err(anyhow::anyhow!(

@@ -185,7 +185,10 @@ impl BranchService for Branch {
         };
         handle(&self.0, "GetSignUp", &subj, async {
             let signup = match r.key {
-                Some(Key::SignupId(id)) => self.0.signup(&id).await?,
+                Some(Key::SignupId(id)) => {
+                    let id = shared::domain::SignUpId::parse(&id).field("signup_id")?;
+                    self.0.signup(id.as_str()).await?
+                }
                 Some(Key::CardNumber(c)) => self.0.live_signup(&card_number(&c)?).await?,
                 None => {
                     return Err(FieldError::new(

@@ -4,7 +4,7 @@
 use proto::bank::v1 as pb;
 use proto::bank::v1::bank_link_service_server::BankLinkService;
 use shared::Money;
-use shared::domain::{CardNumber, Email, OrderNo, OtpCode, PayAmount};
+use shared::domain::{CardNumber, Email, OrderNo, OtpCode, PayAmount, SignUpId};
 use shared::error::ParseField;
 use shared::fault::{Call, Side};
 use shared::grpc::with_faults;
@@ -24,10 +24,15 @@ fn payment_request(
 ) -> Result<PaymentRequest, BankError> {
     Ok(PaymentRequest {
         order_no: OrderNo::parse(order_no).field("order_no")?,
-        signup_id: signup_id.chars().take(64).collect(),
+        signup_id: signup_id_of(signup_id)?,
         account: Email::parse(account).field("platform_account")?,
         amount: PayAmount::parse(amount).field("amount")?,
     })
+}
+
+/// A sign-up id from the wire, parsed.
+fn signup_id_of(s: &str) -> Result<String, shared::FieldError> {
+    Ok(SignUpId::parse(s).field("signup_id")?.as_str().to_owned())
 }
 
 impl Link {
@@ -73,7 +78,7 @@ impl BankLinkService for Link {
                 let account = Email::parse(&r.platform_account).field("platform_account")?;
                 let s = self
                     .0
-                    .confirm_activation(&r.signup_id, &card, &account)
+                    .confirm_activation(&signup_id_of(&r.signup_id)?, &card, &account)
                     .await?;
                 Ok(pb::ConfirmActivationResponse {
                     signup_id: s.id.clone(),
@@ -173,7 +178,10 @@ impl BankLinkService for Link {
         with_faults(&self.0.faults, Side::Callee, call, || {
             handle(&self.0, "GetBalance", &subject, async {
                 let account = Email::parse(&r.platform_account).field("platform_account")?;
-                let b = self.0.balance(&r.signup_id, &account).await?;
+                let b = self
+                    .0
+                    .balance(&signup_id_of(&r.signup_id)?, &account)
+                    .await?;
                 Ok(pb::GetBalanceResponse {
                     card_number_masked: b.card_masked,
                     available_balance: b.balance.to_string(),
@@ -195,7 +203,10 @@ impl BankLinkService for Link {
         with_faults(&self.0.faults, Side::Callee, call, || {
             handle(&self.0, "GetRemainingLimit", &subject, async {
                 let account = Email::parse(&r.platform_account).field("platform_account")?;
-                let l = self.0.remaining_limit(&r.signup_id, &account).await?;
+                let l = self
+                    .0
+                    .remaining_limit(&signup_id_of(&r.signup_id)?, &account)
+                    .await?;
                 Ok(pb::GetRemainingLimitResponse {
                     business_date: l.date.to_string(),
                     daily_limit: l.limit.to_string(),

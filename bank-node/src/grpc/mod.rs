@@ -58,6 +58,10 @@ impl shared::grpc::Audit for Bank {
     async fn audit(&self, operation: &str, subject: &str, outcome: &str, detail: &str) {
         Bank::audit(self, operation, subject, outcome, detail).await;
     }
+
+    fn metrics(&self) -> &shared::metrics::Metrics {
+        Bank::metrics(self)
+    }
 }
 
 impl SimNode for Bank {

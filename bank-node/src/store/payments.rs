@@ -46,15 +46,18 @@ impl Store {
         if !shared::store::inserted(r)? {
             return Ok(false);
         }
-        sqlx::query("INSERT INTO sms_outbox (sms_id, mobile, body, order_no, otp_code, sent_at_ms) VALUES ($1, $2, $3, $4, $5, $6)")
-            .bind(&sms.id)
-            .bind(&sms.mobile)
-            .bind(&sms.body)
-            .bind(sms.order_no.as_deref())
-            .bind(sms.otp_code.as_deref())
-            .bind(sms.sent_at_ms)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO sms_outbox (sms_id, mobile, body, order_no, otp_code, sent_at_ms, seq) \
+             VALUES ($1, $2, $3, $4, $5, $6, (SELECT COALESCE(MAX(seq), 0) + 1 FROM sms_outbox))",
+        )
+        .bind(&sms.id)
+        .bind(&sms.mobile)
+        .bind(&sms.body)
+        .bind(sms.order_no.as_deref())
+        .bind(sms.otp_code.as_deref())
+        .bind(sms.sent_at_ms)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -254,7 +257,7 @@ impl Store {
     pub async fn sms(&self, mobile: Option<&str>, limit: u32) -> Result<Vec<Sms>> {
         let rows = sqlx::query(
             "SELECT sms_id, mobile, body, order_no, otp_code, sent_at_ms FROM sms_outbox \
-             WHERE ($1 = '' OR mobile = $1) ORDER BY sent_at_ms DESC, sms_id DESC LIMIT $2",
+             WHERE ($1 = '' OR mobile = $1) ORDER BY sent_at_ms DESC, seq DESC, sms_id DESC LIMIT $2",
         )
         .bind(mobile.unwrap_or(""))
         .bind(i64::from(limit))

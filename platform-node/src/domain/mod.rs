@@ -101,6 +101,7 @@ pub struct Platform {
     /// One real-time reconciliation at a time, and one T+1 run.
     realtime: Arc<tokio::sync::Mutex<()>>,
     day_recon: Arc<tokio::sync::Mutex<()>>,
+    metrics: shared::metrics::Metrics,
 }
 
 /// The platform's lines to the bank: the interbank calls, the file server and reconciliation.
@@ -165,7 +166,13 @@ impl Platform {
             recon,
             realtime: Arc::default(),
             day_recon: Arc::default(),
+            metrics: shared::metrics::Metrics::new("platform"),
         }
+    }
+
+    /// This node's metrics (served by `--metrics-listen`).
+    pub fn metrics(&self) -> &shared::metrics::Metrics {
+        &self.metrics
     }
 
     /// The business clock.

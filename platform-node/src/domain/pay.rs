@@ -24,6 +24,16 @@ pub const PAY_PASSWORD_WRONG_LIMIT: i64 = 5;
 /// How long payment stays locked, milliseconds of business time (30 minutes).
 pub const PAY_LOCK_MS: i64 = 30 * 60 * 1000;
 
+impl Platform {
+    /// Counts an order settled by this process (`ibsim_payments_total`).
+    fn count_settled(&self, status: &str, reason: &str) {
+        self.metrics().inc(
+            "ibsim_payments_total",
+            &[("status", status), ("reason", reason)],
+        );
+    }
+}
+
 /// Bank refusals that do not settle an order: the code still works, or nothing was done.
 fn is_retryable(r: &PeerRefusal) -> bool {
     matches!(r.reason.as_str(), "OTP_WRONG" | "SYSTEM_BUSY")
@@ -187,6 +197,7 @@ impl Platform {
             }
             Err(PeerFailure::Refused(r)) if !is_retryable(&r) => {
                 self.store.fail_order(&order.order_no, &r, now).await?;
+                self.count_settled("FAILED", &r.reason);
                 tracing::info!(order_no = %order.order_no, reason = %r.reason, "order failed");
                 return Err(PlatformError::Relayed(r));
             }
@@ -232,6 +243,7 @@ impl Platform {
                 self.store
                     .succeed_order(&order.order_no, &serial, date, now)
                     .await?;
+                self.count_settled("SUCCESS", "");
                 tracing::info!(order_no = %order.order_no, serial, "order paid");
             }
             Err(PeerFailure::Refused(r)) if is_retryable(&r) => {
@@ -239,6 +251,7 @@ impl Platform {
             }
             Err(PeerFailure::Refused(r)) => {
                 self.store.fail_order(&order.order_no, &r, now).await?;
+                self.count_settled("FAILED", &r.reason);
                 tracing::info!(order_no = %order.order_no, reason = %r.reason, "order failed");
             }
             Err(PeerFailure::NoAnswer(detail)) => {
@@ -293,10 +306,12 @@ impl Platform {
                 self.store
                     .succeed_order(order_no, &serial, date, now)
                     .await?;
+                self.count_settled("SUCCESS", "");
                 tracing::info!(order_no = %order_no, serial, "UNKNOWN order resolved: paid");
             }
             BankPayment::Failed(r) => {
                 self.store.fail_order(order_no, &r, now).await?;
+                self.count_settled("FAILED", &r.reason);
                 tracing::info!(order_no = %order_no, reason = %r.reason, "UNKNOWN order resolved: failed");
             }
             BankPayment::CodeSent => {

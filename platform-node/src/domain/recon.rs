@@ -551,6 +551,12 @@ impl Platform {
             }
         }
         self.settle_stale_pending(&mut report).await?;
+        for a in &report.adjustments {
+            self.metrics().inc(
+                "ibsim_recon_adjustments_total",
+                &[("record_kind", a.record_kind.as_str())],
+            );
+        }
         if !report.adjustments.is_empty() {
             tracing::info!(
                 adjustments = report.adjustments.len(),
@@ -844,6 +850,13 @@ impl Platform {
                         } else {
                             report.truncated = true;
                         }
+                    }
+                    for (category, (n, _)) in &run.report.categories {
+                        platform.metrics().add(
+                            "ibsim_recon_cases_total",
+                            &[("kind", kind.code()), ("category", category.code())],
+                            *n,
+                        );
                     }
                     report.files.push(run.report);
                 }

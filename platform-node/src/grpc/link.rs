@@ -15,20 +15,12 @@ use shared::grpc::id_type_from_pb;
 
 pub struct Link(pub Platform);
 
-/// A sign-up id as the bank issues them: 1 to 40 characters of A-Z and 0-9.
+/// A sign-up id as the bank issues them.
 fn signup_id(s: &str) -> Result<String, FieldError> {
-    let ok = (1..=40).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
-    if ok {
-        Ok(s.to_owned())
-    } else {
-        Err(FieldError::new(
-            "signup_id",
-            "SIGN_UP_ID_INVALID",
-            "a sign-up id is 1 to 40 characters of A-Z and 0-9",
-        ))
-    }
+    Ok(shared::domain::SignUpId::parse(s)
+        .field("signup_id")?
+        .as_str()
+        .to_owned())
 }
 
 /// A masked card number as the bank sends it: 16 to 19 characters of digits and `*`.

@@ -65,6 +65,10 @@ impl shared::grpc::Audit for Platform {
     async fn audit(&self, operation: &str, subject: &str, outcome: &str, detail: &str) {
         Platform::audit(self, operation, subject, outcome, detail).await;
     }
+
+    fn metrics(&self) -> &shared::metrics::Metrics {
+        Platform::metrics(self)
+    }
 }
 
 /// The platform keeps no business days of its own: its orders carry the bank's business date,

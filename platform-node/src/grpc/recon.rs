@@ -6,7 +6,7 @@ use shared::FieldError;
 use shared::clock::from_ms;
 use shared::domain::{Email, OrderNo, PayAmount};
 use shared::error::ParseField;
-use shared::files::recon::{DayFileKind, is_signup_id};
+use shared::files::recon::DayFileKind;
 use shared::grpc::{date_from_pb, timestamp};
 use tonic::{Request, Response, Status};
 
@@ -268,15 +268,15 @@ impl ReconOpsService for Recon {
             let email = Email::parse(&r.email).field("email")?;
             let amount = PayAmount::parse(&r.amount).field("amount")?;
             let date = date_from_pb("business_date", &r.business_date)?;
-            if !is_signup_id(&r.signup_id) {
-                return Err(PlatformError::from(FieldError::new(
-                    "signup_id",
-                    "SIGN_UP_ID_INVALID",
-                    "a sign-up id is 1 to 40 characters of A-Z and 0-9",
-                )));
-            }
+            let signup_id = shared::domain::SignUpId::parse(&r.signup_id).field("signup_id")?;
             self.0
-                .write_manual_order(order_no.clone(), email, r.signup_id.clone(), amount, date)
+                .write_manual_order(
+                    order_no.clone(),
+                    email,
+                    signup_id.as_str().to_owned(),
+                    amount,
+                    date,
+                )
                 .await?;
             Ok(pb::WriteManualOrderResponse {
                 order_no: order_no.as_str().to_owned(),

@@ -141,9 +141,55 @@ impl RequestId {
     }
 }
 
+/// A sign-up id as the bank issues them: 1 to 40 characters of `[A-Z0-9]`.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub struct SignUpId(String);
+
+/// Why a sign-up id was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a sign-up id is 1 to 40 characters of A-Z and 0-9")]
+pub struct SignUpIdError;
+
+impl ParseError for SignUpIdError {
+    fn reason(&self) -> &'static str {
+        "SIGN_UP_ID_INVALID"
+    }
+}
+
+impl SignUpId {
+    /// The longest id.
+    pub const LEN_MAX: usize = 40;
+
+    /// Parses a sign-up id.
+    pub fn parse(s: &str) -> Result<SignUpId, SignUpIdError> {
+        let ok = (1..=Self::LEN_MAX).contains(&s.len())
+            && s.bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+        if ok {
+            Ok(SignUpId(s.to_owned()))
+        } else {
+            Err(SignUpIdError)
+        }
+    }
+
+    /// The id.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn signup_ids() {
+        assert!(SignUpId::parse("SU2031030300000001").is_ok());
+        assert!(SignUpId::parse(&"9".repeat(40)).is_ok());
+        for bad in ["", "su1", "SU 1", "SU-1", &"9".repeat(41)] {
+            assert_eq!(SignUpId::parse(bad), Err(SignUpIdError), "{bad:?}");
+        }
+    }
 
     #[test]
     fn emails() {

@@ -11,7 +11,10 @@ mod refund;
 mod secrets;
 
 pub use card::{CardNumber, CardNumberError};
-pub use contact::{Email, EmailError, PersonName, PersonNameError, RequestId, RequestIdError};
+pub use contact::{
+    Email, EmailError, PersonName, PersonNameError, RequestId, RequestIdError, SignUpId,
+    SignUpIdError,
+};
 pub use identity::{IdDocument, IdError, IdType, resident_id_check_char};
 pub use limit::{DailyLimit, LimitError};
 pub use mobile::{Carrier, Mobile, MobileError};

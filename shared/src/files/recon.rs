@@ -381,9 +381,7 @@ pub enum DayRecord {
 
 /// A sign-up id as the bank issues them: 1 to 40 of A-Z and 0-9.
 pub fn is_signup_id(s: &str) -> bool {
-    (1..=40).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+    crate::domain::SignUpId::parse(s).is_ok()
 }
 
 /// A masked card number: 16 to 19 of digits and `*`.

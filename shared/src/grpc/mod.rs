@@ -123,6 +123,43 @@ fn reply_dropped(rule: impl std::fmt::Display, method: &str) -> Status {
     ))
 }
 
+/// The gRPC code names, by code number.
+const CODE_NAMES: [&str; 17] = [
+    "OK",
+    "CANCELLED",
+    "UNKNOWN",
+    "INVALID_ARGUMENT",
+    "DEADLINE_EXCEEDED",
+    "NOT_FOUND",
+    "ALREADY_EXISTS",
+    "PERMISSION_DENIED",
+    "RESOURCE_EXHAUSTED",
+    "FAILED_PRECONDITION",
+    "ABORTED",
+    "OUT_OF_RANGE",
+    "UNIMPLEMENTED",
+    "INTERNAL",
+    "UNAVAILABLE",
+    "DATA_LOSS",
+    "UNAUTHENTICATED",
+];
+
+/// The code an upper-snake name (`INVALID_ARGUMENT`, any case) or number names.
+pub fn code_from_name(s: &str) -> Option<Code> {
+    if let Ok(n) = s.parse::<i32>() {
+        return (0..17).contains(&n).then(|| Code::from_i32(n));
+    }
+    CODE_NAMES
+        .iter()
+        .position(|n| n.eq_ignore_ascii_case(s))
+        .map(|i| Code::from_i32(i as i32))
+}
+
+/// A code's upper-snake name.
+pub fn code_name(c: Code) -> &'static str {
+    CODE_NAMES.get(c as usize).copied().unwrap_or("UNKNOWN")
+}
+
 /// The gRPC code for each class; the only place this mapping lives.
 pub fn code_of(class: ErrorClass) -> Code {
     match class {
@@ -230,7 +267,11 @@ pub fn traced(channel: Channel) -> TracedChannel {
 
 fn inject_trace(mut req: Request<()>) -> Result<Request<()>, Status> {
     let next = TraceParent::current()
-        .map(|t| t.child())
+        .map(|t| match exported_span_id() {
+            // Exporting spans: the callee's span hangs under the caller's current one.
+            Some(id) => t.with_span_id(id),
+            None => t.child(),
+        })
         .unwrap_or_else(TraceParent::root);
     if let Ok(v) = next.to_string().parse() {
         req.metadata_mut().insert(trace::HEADER, v);
@@ -274,18 +315,54 @@ where
     }
 
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
-        let context = req
+        let caller = req
             .headers()
             .get(trace::HEADER)
             .and_then(|v| v.to_str().ok())
-            .and_then(TraceParent::parse)
-            .map(|t| t.child())
-            .unwrap_or_else(TraceParent::root);
-        let span =
-            tracing::info_span!("rpc", trace_id = %context.trace_id(), path = %req.uri().path());
-        let work = self.inner.call(req).instrument(span);
-        Box::pin(context.scope(work))
+            .and_then(TraceParent::parse);
+        let context = caller.map(|t| t.child()).unwrap_or_else(TraceParent::root);
+        let path = req.uri().path().to_owned();
+        let work = self.inner.call(req);
+        Box::pin(context.scope(async move {
+            // Made inside the context, so that an exported root span takes its trace id.
+            let span = tracing::info_span!("rpc", trace_id = %context.trace_id(), path = %path);
+            if let Some(caller) = caller {
+                link_exported_parent(&span, &caller);
+            }
+            work.instrument(span).await
+        }))
     }
+}
+
+/// With OTLP export on, the id of the span now current, to send on as the callee's parent.
+fn exported_span_id() -> Option<[u8; 8]> {
+    use opentelemetry::trace::TraceContextExt;
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    if !crate::telemetry::otlp_enabled() {
+        return None;
+    }
+    let cx = tracing::Span::current().context();
+    let sc = cx.span().span_context().clone();
+    sc.is_valid().then(|| sc.span_id().to_bytes())
+}
+
+/// With OTLP export on, makes the caller's span the exported parent of `span`.
+fn link_exported_parent(span: &tracing::Span, caller: &TraceParent) {
+    use opentelemetry::trace::{
+        SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState,
+    };
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    if !crate::telemetry::otlp_enabled() {
+        return;
+    }
+    let remote = SpanContext::new(
+        TraceId::from_bytes(caller.trace_id_bytes()),
+        SpanId::from_bytes(caller.span_id_bytes()),
+        TraceFlags::SAMPLED,
+        true,
+        TraceState::default(),
+    );
+    let _ = span.set_parent(opentelemetry::Context::new().with_remote_span_context(remote));
 }
 
 /// A node's router, with the trace layer.
@@ -478,6 +555,9 @@ pub trait Audit: Sync {
         outcome: &str,
         detail: &str,
     ) -> impl Future<Output = ()> + Send;
+
+    /// The node's metrics: `handle` counts every request and its time there.
+    fn metrics(&self) -> &crate::metrics::Metrics;
 }
 
 /// Runs one request at a node's edge: awaits it, writes its audit line, logs an internal fault
@@ -492,7 +572,19 @@ pub async fn handle<T, E>(
 where
     E: Refusal + std::fmt::Debug,
 {
+    let started = std::time::Instant::now();
     let result = work.await;
+    let metrics = node.metrics();
+    let rpc = [("rpc", operation)];
+    metrics.observe("ibsim_rpc_duration_seconds", &rpc, started.elapsed());
+    let (code, reason) = match &result {
+        Ok(_) => ("OK", ""),
+        Err(e) => (code_name(code_of(e.class())), e.reason()),
+    };
+    metrics.inc(
+        "ibsim_rpc_requests_total",
+        &[("rpc", operation), ("code", code), ("reason", reason)],
+    );
     match &result {
         Ok(_) => node.audit(operation, subject, "OK", "").await,
         Err(e) => {

@@ -237,6 +237,15 @@ impl<N: SimNode> SimulatorService for Simulator<N> {
         self.done("Reset", r)
     }
 
+    async fn echo(
+        &self,
+        req: Request<pb::EchoRequest>,
+    ) -> Result<Response<pb::EchoResponse>, Status> {
+        Ok(Response::new(pb::EchoResponse {
+            payload: req.into_inner().payload,
+        }))
+    }
+
     async fn list_audit_lines(
         &self,
         req: Request<pb::ListAuditLinesRequest>,

@@ -1,0 +1,538 @@
+//! Cross-node scenarios: small TOML files of steps against either node, run by
+//! `ibsim scenario run` and by `cargo test` (docs/scenarios.md).
+//!
+//! Each scenario runs on a fresh pair of nodes of its own (or on nodes already running), its
+//! business clocks frozen at its start; steps call any RPC by name with protobuf JSON, save
+//! answers for later steps, move the clocks and compare both nodes. The first step that does not
+//! come out as expected ends the scenario, with the differences.
+
+mod checks;
+mod expect;
+mod invoke;
+mod model;
+mod nodes;
+mod report;
+mod template;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use serde_json::Value;
+use tonic_types::StatusExt;
+
+pub use expect::Mismatch;
+pub use invoke::{Catalog, Node};
+pub use model::{Action, DEFAULT_START, Expect, Scenario, Step, find_files, load, load_all, parse};
+pub use nodes::Target;
+pub use report::{Failure, Report, ScenarioReport, StepReport};
+
+use invoke::CallError;
+use model::{Check, ClockMove};
+use template::{Env, render, render_text};
+
+/// How a run goes.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Where the scenarios run.
+    pub target: Target,
+    /// At most this many scenarios at once (fresh pairs only; running nodes take one at a time).
+    pub jobs: usize,
+    /// Every random choice of every scenario follows from this.
+    pub seed: u64,
+}
+
+/// Polling steps try again after this long.
+const POLL_INTERVAL: Duration = Duration::from_millis(20);
+
+/// Runs the scenarios; the report keeps their order.
+pub async fn run(scenarios: Vec<Scenario>, opts: &RunOptions) -> Report {
+    let started = Instant::now();
+    let jobs = match opts.target {
+        Target::Running { .. } => 1,
+        Target::Fresh { .. } => opts.jobs.max(1),
+    };
+    let gate = Arc::new(tokio::sync::Semaphore::new(jobs));
+    let mut tasks = tokio::task::JoinSet::new();
+    let count = scenarios.len();
+    // The demo fixtures, loaded once for every scenario that starts from them at the default
+    // start (most of the library): each copies the loaded databases instead of loading again.
+    let seeded = seed_demo(&scenarios, &opts.target).await.map(Arc::new);
+    for (i, sc) in scenarios.into_iter().enumerate() {
+        let gate = gate.clone();
+        let opts = opts.clone();
+        let seeded = seeded.clone().filter(|_| seedable(&sc, &opts.target));
+        tasks.spawn(async move {
+            let _permit = gate.acquire_owned().await;
+            (i, run_one(&sc, &opts, seeded.as_deref()).await)
+        });
+    }
+    let mut reports: Vec<Option<ScenarioReport>> = (0..count).map(|_| None).collect();
+    while let Some(done) = tasks.join_next().await {
+        match done {
+            Ok((i, r)) => reports[i] = Some(r),
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
+    }
+    if let Some(s) = seeded.and_then(|s| Arc::try_unwrap(s).ok()) {
+        s.remove().await;
+    }
+    Report {
+        seed: opts.seed,
+        jobs,
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        ms: started.elapsed().as_millis() as u64,
+        scenarios: reports.into_iter().flatten().collect(),
+    }
+}
+
+/// A scenario's own seed: the run's seed mixed with its file name, so that its random values do
+/// not depend on which other scenarios run or in what order.
+pub fn scenario_seed(seed: u64, file: &std::path::Path) -> u64 {
+    // FNV-1a over the file name.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in file.to_string_lossy().bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    seed ^ h
+}
+
+/// Whether the scenario starts from the demo fixtures at the default start on fresh nodes.
+fn seedable(sc: &Scenario, target: &Target) -> bool {
+    matches!(target, Target::Fresh { .. })
+        && matches!(sc.fixtures, Some(model::Fixtures::Demo))
+        && Some(sc.start) == default_start()
+}
+
+fn default_start() -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::parse_from_rfc3339(DEFAULT_START)
+        .ok()
+        .map(|t| t.with_timezone(&chrono::Utc))
+}
+
+/// The demo fixtures loaded into databases of their own, when two or more scenarios can start
+/// from them; `None` otherwise, or when that fails (each scenario then loads them itself).
+async fn seed_demo(scenarios: &[Scenario], target: &Target) -> Option<nodes::Seeded> {
+    let Target::Fresh { database } = target else {
+        return None;
+    };
+    if scenarios.iter().filter(|s| seedable(s, target)).count() < 2 {
+        return None;
+    }
+    let demo = crate::fixtures::Fixtures::parse(crate::fixtures::DEMO).ok()?;
+    let tag = format!("{:016x}", rand::random::<u64>());
+    nodes::Seeded::build(database.as_deref(), default_start()?, &demo, &tag)
+        .await
+        .inspect_err(|e| tracing::warn!(error = %format!("{e:#}"), "demo fixtures not pre-loaded"))
+        .ok()
+}
+
+async fn run_one(
+    sc: &Scenario,
+    opts: &RunOptions,
+    seeded: Option<&nodes::Seeded>,
+) -> ScenarioReport {
+    let started = Instant::now();
+    let seed = scenario_seed(opts.seed, &sc.file);
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut report = ScenarioReport {
+        file: sc.file.display().to_string(),
+        name: sc.name.clone(),
+        seed: opts.seed,
+        passed: false,
+        ms: 0,
+        steps: Vec::new(),
+        failure: None,
+    };
+    let tag = format!("{:016x}", rand::random::<u64>());
+    let nodes = match nodes::Nodes::open(&opts.target, sc.start, &tag, seeded).await {
+        Ok(n) => n,
+        Err(e) => {
+            report.failure = Some(Failure::setup(format!("cannot start the nodes: {e:#}")));
+            report.ms = started.elapsed().as_millis() as u64;
+            return report;
+        }
+    };
+    let outcome = steps(sc, &nodes, seeded.is_some(), &mut rng, &mut report).await;
+    if let Err(e) = nodes.close().await {
+        report
+            .failure
+            .get_or_insert(Failure::setup(format!("nodes did not stop: {e:#}")));
+    }
+    if let Err(f) = outcome {
+        report.failure.get_or_insert(f);
+    }
+    report.passed = report.failure.is_none();
+    report.ms = started.elapsed().as_millis() as u64;
+    report
+}
+
+async fn steps(
+    sc: &Scenario,
+    nodes: &nodes::Nodes,
+    seeded: bool,
+    rng: &mut StdRng,
+    report: &mut ScenarioReport,
+) -> Result<(), Failure> {
+    if let Some(f) = sc.fixtures.as_ref().filter(|_| !seeded) {
+        let text = match f {
+            model::Fixtures::Demo => crate::fixtures::DEMO,
+            model::Fixtures::File(t) => t.as_str(),
+        };
+        let parsed = crate::fixtures::Fixtures::parse(text)
+            .map_err(|e| Failure::setup(format!("fixtures: {e:#}")))?;
+        crate::fixtures::load(nodes.bank.clone(), nodes.platform.clone(), &parsed)
+            .await
+            .map_err(|e| Failure::setup(format!("fixtures: {e:#}")))?;
+    }
+    let mut vars: BTreeMap<String, Value> = BTreeMap::new();
+    for (k, v) in &sc.vars {
+        let empty = BTreeMap::new();
+        let mut env = Env {
+            vars: &empty,
+            files: &sc.files,
+            rng,
+        };
+        let v = render(v, &mut env).map_err(|e| Failure::setup(format!("vars.{k}: {e}")))?;
+        vars.insert(k.clone(), v);
+    }
+    let mut pending: BTreeMap<String, Pending> = BTreeMap::new();
+    for (i, step) in sc.steps.iter().enumerate() {
+        let started = Instant::now();
+        let mut tries = 0u32;
+        let mut result = Ok(());
+        let rounds = if step.background {
+            tries = 1;
+            result = start(step, nodes, &mut vars, &sc.files, rng, &mut pending);
+            0
+        } else if let Action::Await(name) = &step.action {
+            tries = 1;
+            result = finish(name, &mut pending, &mut vars).await;
+            0
+        } else {
+            step.repeat
+        };
+        for round in 1..=rounds {
+            vars.insert("repeat_index".to_owned(), Value::from(round));
+            let deadline = Instant::now() + Duration::from_millis(step.poll_ms);
+            result = loop {
+                tries += 1;
+                match attempt(step, nodes, &mut vars, &sc.files, rng).await {
+                    Err(Attempt::Differs(..)) if Instant::now() < deadline => {
+                        tokio::time::sleep(POLL_INTERVAL).await;
+                    }
+                    other => break other,
+                }
+            };
+            if result.is_err() {
+                break;
+            }
+        }
+        vars.remove("repeat_index");
+        report.steps.push(StepReport {
+            index: i + 1,
+            name: step.name.clone(),
+            ms: started.elapsed().as_millis() as u64,
+            tries,
+            passed: result.is_ok(),
+        });
+        if let Err(a) = result {
+            return Err(a.into_failure(i + 1, &step.name));
+        }
+    }
+    Ok(())
+}
+
+/// A call running in the background, and what its step expects of it.
+struct Pending {
+    task: tokio::task::JoinHandle<Result<Value, CallError>>,
+    expect: Rendered,
+}
+
+/// Starts a background step's call.
+fn start(
+    step: &Step,
+    nodes: &nodes::Nodes,
+    vars: &mut BTreeMap<String, Value>,
+    files: &BTreeMap<String, String>,
+    rng: &mut StdRng,
+    pending: &mut BTreeMap<String, Pending>,
+) -> Result<(), Attempt> {
+    let (Action::Call { rpc, request }, Some(name)) = (&step.action, &step.save_as) else {
+        return Err(Attempt::Broken("background is for calls with `as`".into()));
+    };
+    let mut env = Env { vars, files, rng };
+    let expect = render_expect(&step.expect, &mut env).map_err(Attempt::Broken)?;
+    let request = render(request, &mut env).map_err(Attempt::Broken)?;
+    let ch = match rpc.node {
+        Node::Bank => nodes.bank.clone(),
+        Node::Platform => nodes.platform.clone(),
+    };
+    let rpc = rpc.clone();
+    let task = tokio::spawn(async move { invoke::call(ch, &rpc, &request).await });
+    pending.insert(name.clone(), Pending { task, expect });
+    Ok(())
+}
+
+/// Waits for a background call and judges it.
+async fn finish(
+    name: &str,
+    pending: &mut BTreeMap<String, Pending>,
+    vars: &mut BTreeMap<String, Value>,
+) -> Result<(), Attempt> {
+    let p = pending
+        .remove(name)
+        .ok_or_else(|| Attempt::Broken(format!("no background call named {name:?} is running")))?;
+    let outcome = match p.task.await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(CallError::Status(s))) => Err(s),
+        Ok(Err(CallError::Request(e))) => return Err(Attempt::Broken(e)),
+        Err(e) => return Err(Attempt::Broken(format!("the background call failed: {e}"))),
+    };
+    let (diff, actual) = judge(&p.expect, &outcome);
+    if !diff.is_empty() {
+        return Err(Attempt::Differs(diff, actual));
+    }
+    if let Ok(answer) = outcome {
+        vars.insert(name.to_owned(), answer);
+    }
+    Ok(())
+}
+
+/// Why an attempt at a step failed.
+enum Attempt {
+    /// The step could not be made (a template or request that does not work).
+    Broken(String),
+    /// It ran, but came out otherwise: what differs, and the answer (or refusal) as it came.
+    Differs(Vec<Mismatch>, Value),
+}
+
+impl Attempt {
+    fn into_failure(self, step: usize, name: &str) -> Failure {
+        match self {
+            Attempt::Broken(message) => Failure {
+                step,
+                step_name: name.to_owned(),
+                message,
+                diff: Vec::new(),
+                actual: None,
+            },
+            Attempt::Differs(diff, actual) => Failure {
+                step,
+                step_name: name.to_owned(),
+                message: format!("{} difference(s) from what the step expects", diff.len()),
+                diff,
+                actual: Some(actual),
+            },
+        }
+    }
+}
+
+async fn attempt(
+    step: &Step,
+    nodes: &nodes::Nodes,
+    vars: &mut BTreeMap<String, Value>,
+    files: &BTreeMap<String, String>,
+    rng: &mut StdRng,
+) -> Result<(), Attempt> {
+    let mut env = Env { vars, files, rng };
+    let expect = render_expect(&step.expect, &mut env).map_err(Attempt::Broken)?;
+    let outcome: Result<Value, tonic::Status> = match &step.action {
+        Action::Call { rpc, request } => {
+            let request = render(request, &mut env).map_err(Attempt::Broken)?;
+            let ch = match rpc.node {
+                Node::Bank => nodes.bank.clone(),
+                Node::Platform => nodes.platform.clone(),
+            };
+            match invoke::call(ch, rpc, &request).await {
+                Ok(v) => Ok(v),
+                Err(CallError::Status(s)) => Err(s),
+                Err(CallError::Request(e)) => return Err(Attempt::Broken(e)),
+            }
+        }
+        Action::Await(_) => return Err(Attempt::Broken("await runs on its own".into())),
+        Action::Clock(m) => clock(nodes, m)
+            .await
+            .map(|closed| serde_json::json!({ "closed_dates": closed })),
+        Action::Check(c) => {
+            let found = match c {
+                Check::Order { order_no, status } => {
+                    let order_no = render_text(order_no, &mut env).map_err(Attempt::Broken)?;
+                    checks::order(
+                        nodes.bank.clone(),
+                        nodes.platform.clone(),
+                        &order_no,
+                        status,
+                    )
+                    .await
+                }
+                Check::SignUps { account, count } => {
+                    let account = render_text(account, &mut env).map_err(Attempt::Broken)?;
+                    checks::signups(nodes.bank.clone(), nodes.platform.clone(), &account, *count)
+                        .await
+                }
+            };
+            match found {
+                Ok(found) if found.is_empty() => Ok(Value::Null),
+                Ok(found) => {
+                    return Err(Attempt::Differs(
+                        found,
+                        Value::String("the nodes disagree".into()),
+                    ));
+                }
+                Err(s) => Err(s),
+            }
+        }
+    };
+    let (diff, actual) = judge(&expect, &outcome);
+    if !diff.is_empty() {
+        return Err(Attempt::Differs(diff, actual));
+    }
+    if let (Some(name), Ok(answer)) = (&step.save_as, outcome) {
+        vars.insert(name.clone(), answer);
+    }
+    Ok(())
+}
+
+/// The expectation with its templates rendered.
+struct Rendered {
+    status: String,
+    reason: Option<String>,
+    domain: Option<String>,
+    field: Option<String>,
+    message: Option<String>,
+    fields: Vec<(String, Value)>,
+}
+
+fn render_expect(e: &Expect, env: &mut Env<'_>) -> Result<Rendered, String> {
+    let mut opt = |s: &Option<String>| s.as_deref().map(|s| render_text(s, env)).transpose();
+    let status = crate::names::code_name(
+        crate::names::code_from_name(e.status.as_deref().unwrap_or("OK"))
+            .unwrap_or(tonic::Code::Ok),
+    )
+    .to_owned();
+    let reason = opt(&e.reason)?;
+    let domain = opt(&e.domain)?;
+    let field = opt(&e.field)?;
+    let message = opt(&e.message)?;
+    let mut fields = Vec::with_capacity(e.fields.len());
+    for (path, v) in &e.fields {
+        fields.push((path.clone(), render(v, env)?));
+    }
+    Ok(Rendered {
+        status,
+        reason,
+        domain,
+        field,
+        message,
+        fields,
+    })
+}
+
+/// What differs between the expectation and what came; and what came, for the report.
+fn judge(e: &Rendered, outcome: &Result<Value, tonic::Status>) -> (Vec<Mismatch>, Value) {
+    let mut diff = Vec::new();
+    match outcome {
+        Ok(answer) => {
+            if e.status != "OK" {
+                diff.push(Mismatch::new("status", e.status.clone(), Some("OK".into())));
+            }
+            for what in [&e.reason, &e.domain, &e.field, &e.message]
+                .into_iter()
+                .flatten()
+            {
+                diff.push(Mismatch::new(
+                    "refusal",
+                    what.clone(),
+                    Some("none: the call succeeded".into()),
+                ));
+            }
+            if e.status == "OK" {
+                for (path, want) in &e.fields {
+                    expect::field(answer, path, want, &mut diff);
+                }
+            }
+            (diff, answer.clone())
+        }
+        Err(s) => {
+            let info = s.get_details_error_info();
+            let reason = info.as_ref().map(|i| i.reason.clone()).unwrap_or_default();
+            let domain = info.as_ref().map(|i| i.domain.clone()).unwrap_or_default();
+            let field = info
+                .as_ref()
+                .and_then(|i| i.metadata.get("field").cloned())
+                .unwrap_or_default();
+            let code = crate::names::code_name(s.code());
+            if e.status != code {
+                diff.push(Mismatch::new(
+                    "status",
+                    e.status.clone(),
+                    Some(code.to_owned()),
+                ));
+            }
+            let pairs = [
+                ("reason", &e.reason, &reason),
+                ("domain", &e.domain, &domain),
+                ("field", &e.field, &field),
+            ];
+            for (name, want, got) in pairs {
+                if let Some(want) = want
+                    && want != got
+                {
+                    diff.push(Mismatch::new(name, want.clone(), Some(got.clone())));
+                }
+            }
+            if let Some(m) = &e.message
+                && !s.message().contains(m.as_str())
+            {
+                diff.push(Mismatch::new(
+                    "message",
+                    format!("contains {m:?}"),
+                    Some(s.message().to_owned()),
+                ));
+            }
+            if e.status != "OK" && !e.fields.is_empty() {
+                diff.push(Mismatch::new(
+                    "fields",
+                    "an answer to compare",
+                    Some("a refusal".into()),
+                ));
+            }
+            let actual = serde_json::json!({
+                "status": code,
+                "reason": reason,
+                "domain": domain,
+                "field": field,
+                "message": s.message(),
+            });
+            (diff, actual)
+        }
+    }
+}
+
+async fn clock(nodes: &nodes::Nodes, m: &ClockMove) -> Result<Vec<String>, tonic::Status> {
+    use proto::sim::v1 as sim;
+    use sim::set_clock_request::Move;
+    let mv = match m {
+        ClockMove::Advance(ms) => Move::AdvanceMs(*ms),
+        ClockMove::Set(t) => Move::SetTo(shared::grpc::timestamp(*t)),
+        ClockMove::Cutover => Move::AdvanceToCutover(true),
+        ClockMove::Resume => Move::Resume(true),
+        ClockMove::Freeze => Move::Freeze(true),
+    };
+    let mut closed = Vec::new();
+    // The platform first, as `ibsim clock` does: the bank's day-end then finds it moved on.
+    for ch in [&nodes.platform, &nodes.bank] {
+        let r = sim::simulator_service_client::SimulatorServiceClient::new(ch.clone())
+            .set_clock(sim::SetClockRequest { r#move: Some(mv) })
+            .await?
+            .into_inner();
+        closed.extend(r.closed_dates);
+    }
+    closed.sort();
+    closed.dedup();
+    Ok(closed)
+}

@@ -1,0 +1,302 @@
+//! The nodes a scenario runs against: a fresh pair of its own, or nodes already running.
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use proto::sim::v1 as sim;
+use proto::sim::v1::simulator_service_client::SimulatorServiceClient;
+use tonic::transport::Channel;
+
+use crate::pair::{PairConfig, RunningPair};
+
+/// Where scenarios run.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// Each scenario on a fresh pair of its own, in this process: SQLite in memory, or new
+    /// databases on the PostgreSQL server this URL names (dropped afterwards).
+    Fresh {
+        /// A PostgreSQL URL; `None`: SQLite in memory.
+        database: Option<String>,
+    },
+    /// Nodes already running; one scenario at a time.
+    Running {
+        /// The bank's URL.
+        bank: String,
+        /// The platform's URL.
+        platform: String,
+        /// Wipe both nodes (SimulatorService.Reset) before each scenario.
+        reset: bool,
+    },
+}
+
+/// Two nodes a scenario talks to.
+pub struct Nodes {
+    /// A channel to the bank.
+    pub bank: Channel,
+    /// A channel to the platform.
+    pub platform: Channel,
+    own: Option<Own>,
+}
+
+struct Own {
+    pair: RunningPair,
+    _dir: tempfile::TempDir,
+    pg: Option<(String, Vec<String>)>,
+}
+
+impl Nodes {
+    /// Nodes for one scenario, their clocks frozen at `start`; `tag` names scratch databases;
+    /// `seeded`: start from these databases (fresh pairs only).
+    pub async fn open(
+        target: &Target,
+        start: DateTime<Utc>,
+        tag: &str,
+        seeded: Option<&Seeded>,
+    ) -> anyhow::Result<Nodes> {
+        match target {
+            Target::Fresh { database } => fresh(database.as_deref(), start, tag, seeded).await,
+            Target::Running {
+                bank,
+                platform,
+                reset,
+            } => {
+                let bank = crate::connect(bank).await?;
+                let platform = crate::connect(platform).await?;
+                for ch in [&platform, &bank] {
+                    let mut sim = SimulatorServiceClient::new(ch.clone());
+                    if *reset {
+                        sim.reset(sim::ResetRequest {
+                            confirm: "RESET".to_owned(),
+                        })
+                        .await
+                        .context("Reset")?;
+                    }
+                    use sim::set_clock_request::Move;
+                    use tonic_types::StatusExt;
+                    for m in [
+                        Move::SetTo(shared::grpc::timestamp(start)),
+                        Move::Freeze(true),
+                    ] {
+                        match sim
+                            .set_clock(sim::SetClockRequest { r#move: Some(m) })
+                            .await
+                        {
+                            Ok(_) => {}
+                            // Not reset, the clock may be past the start already: it stays.
+                            Err(s)
+                                if !*reset
+                                    && s.get_details_error_info()
+                                        .is_some_and(|i| i.reason == "CLOCK_BACKWARDS") => {}
+                            Err(s) => {
+                                return Err(anyhow::Error::new(s)
+                                    .context("SetClock to the scenario's start"));
+                            }
+                        }
+                    }
+                }
+                Ok(Nodes {
+                    bank,
+                    platform,
+                    own: None,
+                })
+            }
+        }
+    }
+
+    /// Stops nodes this scenario started and drops its databases.
+    pub async fn close(self) -> anyhow::Result<()> {
+        if let Some(own) = self.own {
+            let stopped = own.pair.stop().await;
+            if let Some((base, names)) = own.pg {
+                shared::store::drop_databases(&base, &names).await;
+            }
+            stopped?;
+        }
+        Ok(())
+    }
+}
+
+async fn fresh(
+    database: Option<&str>,
+    start: DateTime<Utc>,
+    tag: &str,
+    seeded: Option<&Seeded>,
+) -> anyhow::Result<Nodes> {
+    let dir = tempfile::tempdir().context("temporary directory")?;
+    let (bank_db, platform_db, pg) = match (database, seeded) {
+        (None, None) => (
+            "sqlite::memory:".to_owned(),
+            "sqlite::memory:".to_owned(),
+            None,
+        ),
+        (None, Some(Seeded::Files { bank, platform, .. })) => (
+            copy_db(bank, &dir.path().join("bank"), "bank.db")?,
+            copy_db(platform, &dir.path().join("platform"), "platform.db")?,
+            None,
+        ),
+        (None, Some(Seeded::Postgres { .. })) => {
+            anyhow::bail!("PostgreSQL seed databases for an SQLite run")
+        }
+        (Some(base), seeded) => {
+            let names: Vec<String> = ["bank", "platform"]
+                .iter()
+                .map(|n| format!("ibsim_scenario_{tag}_{n}"))
+                .collect();
+            let templates = match seeded {
+                Some(Seeded::Postgres { names, .. }) => Some(names.as_slice()),
+                _ => None,
+            };
+            let urls = shared::store::create_databases_from(base, &names, templates).await?;
+            (
+                urls[0].clone(),
+                urls[1].clone(),
+                Some((base.to_owned(), names)),
+            )
+        }
+    };
+    let cfg = pair_config(bank_db, platform_db, dir.path(), start)?;
+    let pair = match RunningPair::start(&cfg).await {
+        Ok(p) => p,
+        Err(e) => {
+            if let Some((base, names)) = &pg {
+                shared::store::drop_databases(base, names).await;
+            }
+            return Err(e);
+        }
+    };
+    let bank = crate::connect(&pair.bank_url()).await?;
+    let platform = crate::connect(&pair.platform_url()).await?;
+    Ok(Nodes {
+        bank,
+        platform,
+        own: Some(Own {
+            pair,
+            _dir: dir,
+            pg,
+        }),
+    })
+}
+
+/// A pair on these databases, its files under `dir`, its clocks frozen at `start`, its jobs run
+/// only when a step asks (BatchJobService.RunRefundJob, ReconOpsService.RunRealtimeRecon).
+fn pair_config(
+    bank_db: String,
+    platform_db: String,
+    dir: &std::path::Path,
+    start: DateTime<Utc>,
+) -> anyhow::Result<PairConfig> {
+    Ok(PairConfig {
+        bank_listen: "127.0.0.1:0".parse()?,
+        platform_listen: "127.0.0.1:0".parse()?,
+        bank_database_url: bank_db,
+        platform_database_url: platform_db,
+        bank_data_dir: dir.join("bank"),
+        platform_data_dir: dir.join("platform"),
+        peer_timeout_ms: 5_000,
+        bank_refund_job: bank_node::RefundJobConfig {
+            interval_secs: 0,
+            ..Default::default()
+        },
+        platform_recon: platform_node::ReconConfig {
+            interval_secs: 0,
+            ..Default::default()
+        },
+        bank_elsewhere: false,
+        frozen_at: Some(start),
+        bank_metrics_listen: None,
+        platform_metrics_listen: None,
+    })
+}
+
+/// A copy of the SQLite database `from` as `dir/file`; its URL.
+fn copy_db(from: &std::path::Path, dir: &std::path::Path, file: &str) -> anyhow::Result<String> {
+    let url = shared::store::sqlite_url_in(dir, file)?;
+    std::fs::copy(from, dir.join(file))
+        .with_context(|| format!("cannot copy {}", from.display()))?;
+    Ok(url)
+}
+
+/// The demo fixtures loaded once per run, at one start time, for every scenario that asks for
+/// them at that time: SQLite files copied for each, or PostgreSQL template databases.
+pub enum Seeded {
+    /// SQLite files.
+    Files {
+        /// Where they are.
+        _dir: tempfile::TempDir,
+        /// The bank's.
+        bank: std::path::PathBuf,
+        /// The platform's.
+        platform: std::path::PathBuf,
+    },
+    /// PostgreSQL template databases (bank's, platform's) on the server `base` names.
+    Postgres {
+        /// The server.
+        base: String,
+        /// The databases.
+        names: Vec<String>,
+    },
+}
+
+impl Seeded {
+    /// Starts a pair at `start`, loads `fixtures`, stops it, and keeps its databases.
+    pub async fn build(
+        database: Option<&str>,
+        start: DateTime<Utc>,
+        fixtures: &crate::fixtures::Fixtures,
+        tag: &str,
+    ) -> anyhow::Result<Seeded> {
+        let dir = tempfile::tempdir().context("temporary directory")?;
+        let (bank_db, platform_db, seeded) = match database {
+            None => {
+                let bank = shared::store::sqlite_url_in(&dir.path().join("seed"), "bank.db")?;
+                let platform =
+                    shared::store::sqlite_url_in(&dir.path().join("seed"), "platform.db")?;
+                (bank, platform, None)
+            }
+            Some(base) => {
+                let names: Vec<String> = ["bank", "platform"]
+                    .iter()
+                    .map(|n| format!("ibsim_scenario_{tag}_seed_{n}"))
+                    .collect();
+                let urls = shared::store::create_databases(base, &names).await?;
+                let seeded = Seeded::Postgres {
+                    base: base.to_owned(),
+                    names,
+                };
+                (urls[0].clone(), urls[1].clone(), Some(seeded))
+            }
+        };
+        let loaded = async {
+            let cfg = pair_config(bank_db, platform_db, dir.path(), start)?;
+            let pair = RunningPair::start(&cfg).await?;
+            let bank = crate::connect(&pair.bank_url()).await?;
+            let platform = crate::connect(&pair.platform_url()).await?;
+            let loaded = crate::fixtures::load(bank, platform, fixtures).await;
+            pair.stop().await?;
+            loaded.map(|_| ())
+        }
+        .await;
+        match (loaded, seeded) {
+            (Err(e), Some(s)) => {
+                s.remove().await;
+                Err(e)
+            }
+            (Err(e), None) => Err(e),
+            (Ok(()), Some(s)) => Ok(s),
+            (Ok(()), None) => {
+                let seed = dir.path().join("seed");
+                Ok(Seeded::Files {
+                    bank: seed.join("bank.db"),
+                    platform: seed.join("platform.db"),
+                    _dir: dir,
+                })
+            }
+        }
+    }
+
+    /// Drops template databases (files go with their directory).
+    pub async fn remove(self) {
+        if let Seeded::Postgres { base, names } = self {
+            shared::store::drop_databases(&base, &names).await;
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! Each node's metrics endpoint: requests by RPC, code and reason, latency histograms, payments,
+//! refund lines and reconciliation breaks, as a Prometheus scrape reads them.
+
+use e2e_tests::{TestApp, batch_file, on_both_backends};
+use proto::platform::v1 as platform;
+
+on_both_backends!(each_node_counts_its_requests_and_its_business);
+
+/// The value of the sample `series` (name and labels exactly) on a metrics page.
+fn sample(page: &str, series: &str) -> Option<u64> {
+    page.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+async fn each_node_counts_its_requests_and_its_business(app: TestApp) {
+    let p = app.payer("度量", "1000.00", "100.00").await;
+    app.pay_now(&p, "M-1", "30.00").await.expect("paid");
+    let refused = app.pay_now(&p, "M-2", "90.00").await.unwrap_err();
+    assert_eq!(e2e_tests::reason(&refused), "DAILY_LIMIT_EXCEEDED");
+
+    let bank = app.scrape("bank").await;
+    assert!(
+        bank.contains("# TYPE ibsim_rpc_requests_total counter"),
+        "{bank}"
+    );
+    assert_eq!(
+        sample(
+            &bank,
+            r#"ibsim_rpc_requests_total{node="bank",rpc="Pay",code="OK",reason=""}"#
+        ),
+        Some(1),
+        "{bank}"
+    );
+    assert_eq!(
+        sample(
+            &bank,
+            r#"ibsim_rpc_requests_total{node="bank",rpc="RequestPaymentCode",code="FAILED_PRECONDITION",reason="DAILY_LIMIT_EXCEEDED"}"#
+        ),
+        Some(1),
+        "{bank}"
+    );
+    assert_eq!(
+        sample(
+            &bank,
+            r#"ibsim_payments_total{node="bank",status="SUCCESS",reason=""}"#
+        ),
+        Some(1),
+        "{bank}"
+    );
+    assert_eq!(
+        sample(
+            &bank,
+            r#"ibsim_payments_total{node="bank",status="FAILED",reason="DAILY_LIMIT_EXCEEDED"}"#
+        ),
+        None,
+        "refused before the bank held a payment: a refused request, not a failed payment"
+    );
+    let pays = sample(
+        &bank,
+        r#"ibsim_rpc_duration_seconds_count{node="bank",rpc="Pay"}"#,
+    );
+    assert_eq!(pays, Some(1), "{bank}");
+    assert_eq!(
+        sample(
+            &bank,
+            r#"ibsim_rpc_duration_seconds_bucket{node="bank",rpc="Pay",le="+Inf"}"#
+        ),
+        Some(1)
+    );
+
+    let plat = app.scrape("platform").await;
+    assert_eq!(
+        sample(
+            &plat,
+            r#"ibsim_rpc_requests_total{node="platform",rpc="ConfirmPayment",code="OK",reason=""}"#
+        ),
+        Some(1),
+        "{plat}"
+    );
+    assert_eq!(
+        sample(
+            &plat,
+            r#"ibsim_payments_total{node="platform",status="SUCCESS",reason=""}"#
+        ),
+        Some(1),
+        "{plat}"
+    );
+    assert_eq!(
+        sample(
+            &plat,
+            r#"ibsim_payments_total{node="platform",status="FAILED",reason="DAILY_LIMIT_EXCEEDED"}"#
+        ),
+        Some(1),
+        "{plat}"
+    );
+    assert!(
+        !plat.contains(r#"node="bank""#) && !bank.contains(r#"node="platform""#),
+        "each node serves its own metrics only"
+    );
+
+    // A refund batch of two lines through the bank's job.
+    app.upload(&batch_file(
+        "M-B",
+        &[("MR-1", "M-1", "5.00"), ("MR-2", "M-1", "6.00")],
+    ))
+    .await
+    .expect("accepted");
+    assert_eq!(app.run_refund_job().await, ["M-B"]);
+    let bank = app.scrape("bank").await;
+    assert_eq!(
+        sample(&bank, r#"ibsim_refund_lines_total{node="bank"}"#),
+        Some(2),
+        "{bank}"
+    );
+    assert_eq!(
+        sample(&bank, r#"ibsim_refund_batches_total{node="bank"}"#),
+        Some(1),
+        "{bank}"
+    );
+
+    // A payment only the bank holds, found by real-time reconciliation.
+    app.pay_at_bank_only(&p, "M-3", "1.00").await;
+    let run = app.realtime_recon().await;
+    assert_eq!(run.adjustments.len(), 1);
+    let plat = app.scrape("platform").await;
+    assert_eq!(
+        sample(
+            &plat,
+            r#"ibsim_recon_adjustments_total{node="platform",record_kind="ORDER"}"#
+        ),
+        Some(1),
+        "{plat}"
+    );
+    let order = app.order("M-3").await;
+    assert_eq!(order.status, platform::OrderStatus::Success as i32);
+}
