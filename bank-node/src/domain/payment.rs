@@ -4,6 +4,7 @@
 use chrono::{Duration, NaiveDate};
 use sha2::{Digest, Sha256};
 use shared::domain::{Email, OrderNo, OtpCode, PayAmount};
+use shared::seed::{PaidOrderSeed, SeedError, SeedOutcome};
 use shared::{Money, PeerRefusal, Refusal};
 
 use super::{Bank, BankError, Card, CardStatus, DOMAIN, SignUp, SignUpStatus};
@@ -195,6 +196,32 @@ fn otp_hash(order: &OrderNo, code: &OtpCode) -> String {
 }
 
 impl Bank {
+    /// Writes the bank's side of a seed of paid orders (`SimulatorService.SeedPaidOrders`): the
+    /// sign-up must be SIGNED.
+    pub async fn seed_paid_orders(&self, seed: &PaidOrderSeed) -> Result<(), SeedError> {
+        let id = seed.signup_id.as_str();
+        let s = self
+            .store
+            .signup(id)
+            .await?
+            .ok_or_else(|| SeedError::SignUpNotFound(id.to_owned()))?;
+        if s.status != SignUpStatus::Signed {
+            return Err(SeedError::NotSigned(id.to_owned()));
+        }
+        match self
+            .store
+            .seed_payments(seed, &s, self.clock.now_ms())
+            .await?
+        {
+            SeedOutcome::Written => {
+                tracing::info!(signup_id = id, count = seed.count, prefix = %seed.prefix, business_date = %seed.date, "paid orders seeded");
+                Ok(())
+            }
+            SeedOutcome::DayClosed => Err(SeedError::DayClosed(seed.date)),
+            SeedOutcome::Taken => Err(SeedError::Taken),
+        }
+    }
+
     /// The sign-up a platform call names: it exists, belongs to the account, and is SIGNED.
     async fn paying_signup(&self, signup_id: &str, account: &Email) -> Result<SignUp, BankError> {
         let s = self

@@ -90,6 +90,12 @@ impl SimNode for Bank {
     ) -> anyhow::Result<Vec<shared::store::AuditLine>> {
         self.store.audit_lines(subject, limit).await
     }
+    async fn seed_paid_orders(
+        &self,
+        seed: &shared::seed::PaidOrderSeed,
+    ) -> Result<(), shared::seed::SeedError> {
+        Bank::seed_paid_orders(self, seed).await
+    }
 }
 
 /// The first 64 characters of an untrusted string, for an audit subject.

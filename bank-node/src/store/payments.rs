@@ -2,12 +2,13 @@
 
 use chrono::NaiveDate;
 use shared::domain::{CardNumber, Email, OrderNo, PayAmount};
-use shared::store::{bad, int, opt_text, text};
+use shared::seed::{PaidOrderSeed, SeedOutcome};
+use shared::store::{bad, int, opt_text, text, unique_violation};
 use shared::{Money, PeerRefusal};
 use sqlx::any::AnyRow;
 
 use super::{Result, Store};
-use crate::domain::{DebitOutcome, Payment, PaymentStatus, Sms};
+use crate::domain::{DebitOutcome, Payment, PaymentStatus, SignUp, Sms};
 
 const PAYMENT_COLUMNS: &str = "order_no, fingerprint, signup_id, card_number, platform_account, amount_fen, status, otp_hash, otp_expires_at_ms, otp_wrong_tries, bank_serial_no, business_date, paid_at_ms, failure_class, failure_reason, failure_message, created_at_ms, refunded_fen";
 
@@ -188,6 +189,89 @@ impl Store {
         }
         tx.commit().await?;
         Ok(DebitOutcome::Debited)
+    }
+
+    /// Writes a seed of successful payments in one transaction: the day's figures and the
+    /// success sequence move as if each had been paid; balances and daily usage do not. `false`
+    /// (nothing written) when the day is no longer open; an order or serial number already
+    /// taken is [`SeedOutcome::Taken`].
+    pub async fn seed_payments(
+        &self,
+        seed: &PaidOrderSeed,
+        s: &SignUp,
+        now_ms: i64,
+    ) -> Result<SeedOutcome> {
+        let date = seed.date.to_string();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO business_days (business_date, status, payment_count, payment_total_fen, opened_at_ms) \
+             VALUES ($1, 'OPEN', 0, 0, $2) ON CONFLICT (business_date) DO NOTHING",
+        )
+        .bind(&date)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
+        let day = sqlx::query(
+            "UPDATE business_days SET payment_count = payment_count + $1, payment_total_fen = payment_total_fen + $2 \
+             WHERE business_date = $3 AND status = 'OPEN'",
+        )
+        .bind(i64::from(seed.count))
+        .bind(seed.total_fen())
+        .bind(&date)
+        .execute(&mut *tx)
+        .await?;
+        if day.rows_affected() == 0 {
+            return Ok(SeedOutcome::DayClosed);
+        }
+        // After the day's row, as a debit takes them (see the migration).
+        let last = sqlx::query(
+            "UPDATE counters SET value = value + $1 WHERE name = 'payment_success' RETURNING value",
+        )
+        .bind(i64::from(seed.count))
+        .fetch_one(&mut *tx)
+        .await?;
+        let first_seq = int(&last, "value")? - i64::from(seed.count) + 1;
+        let mut seq = first_seq;
+        for page in seed.pages() {
+            // The sign-up's values once ($1 to $5), then each payment's four.
+            let rows: Vec<String> = (0..page.len())
+                .map(|i| {
+                    let p = 6 + 4 * i;
+                    format!(
+                        "(${p}, 'seeded', $1, $2, $3, ${}, 'SUCCESS', 'seeded', $4, 0, ${}, $5, $4, $4, $4, ${})",
+                        p + 1,
+                        p + 2,
+                        p + 3
+                    )
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO payments (order_no, fingerprint, signup_id, card_number, platform_account, amount_fen, status, otp_hash, otp_expires_at_ms, otp_wrong_tries, bank_serial_no, business_date, paid_at_ms, created_at_ms, updated_at_ms, success_seq) VALUES {}",
+                rows.join(", ")
+            );
+            let mut q = sqlx::query(&sql)
+                .bind(&s.id)
+                .bind(s.card.expose())
+                .bind(s.account.as_str())
+                .bind(now_ms)
+                .bind(&date);
+            for o in &page {
+                q = q
+                    .bind(&o.order_no)
+                    .bind(o.amount_fen)
+                    .bind(&o.serial)
+                    .bind(seq);
+                seq += 1;
+            }
+            if let Err(e) = q.execute(&mut *tx).await {
+                return match unique_violation(&e) {
+                    Some(_) => Ok(SeedOutcome::Taken),
+                    None => Err(e.into()),
+                };
+            }
+        }
+        tx.commit().await?;
+        Ok(SeedOutcome::Written)
     }
 
     /// What a card paid on a business date.

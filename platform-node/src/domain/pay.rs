@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use shared::domain::{Email, OrderNo, OtpCode, PayAmount, PayPassword};
+use shared::seed::{PaidOrderSeed, SeedError, SeedOutcome};
 use shared::{PeerFailure, PeerRefusal};
 use tracing::Instrument;
 
@@ -25,6 +26,34 @@ pub const PAY_PASSWORD_WRONG_LIMIT: i64 = 5;
 pub const PAY_LOCK_MS: i64 = 30 * 60 * 1000;
 
 impl Platform {
+    /// Writes the platform's side of a seed of paid orders (`SimulatorService.SeedPaidOrders`):
+    /// the card-link must be activated.
+    pub async fn seed_paid_orders(&self, seed: &PaidOrderSeed) -> Result<(), SeedError> {
+        let id = seed.signup_id.as_str();
+        let link = self
+            .store
+            .link(id)
+            .await?
+            .ok_or_else(|| SeedError::SignUpNotFound(id.to_owned()))?;
+        match link.status {
+            super::LinkStatus::Active => {}
+            super::LinkStatus::Signed => return Err(SeedError::NotActivated(id.to_owned())),
+            super::LinkStatus::Cancelled => return Err(SeedError::NotSigned(id.to_owned())),
+        }
+        match self
+            .store
+            .seed_orders(seed, &link, self.clock.now_ms())
+            .await?
+        {
+            SeedOutcome::Written => {
+                tracing::info!(signup_id = id, count = seed.count, prefix = %seed.prefix, business_date = %seed.date, "paid orders seeded");
+                Ok(())
+            }
+            SeedOutcome::DayClosed => Err(SeedError::DayClosed(seed.date)),
+            SeedOutcome::Taken => Err(SeedError::Taken),
+        }
+    }
+
     /// Counts an order settled by this process (`ibsim_payments_total`).
     fn count_settled(&self, status: &str, reason: &str) {
         self.metrics().inc(

@@ -99,6 +99,12 @@ impl SimNode for Platform {
     ) -> anyhow::Result<Vec<shared::store::AuditLine>> {
         Ok(Platform::audit_lines(self, subject, limit).await?)
     }
+    async fn seed_paid_orders(
+        &self,
+        seed: &shared::seed::PaidOrderSeed,
+    ) -> Result<(), shared::seed::SeedError> {
+        Platform::seed_paid_orders(self, seed).await
+    }
 }
 
 /// Runs one request through the shared edge handling, as the platform.

@@ -2,13 +2,14 @@
 
 use chrono::NaiveDate;
 use shared::domain::{Email, OrderNo, PayAmount};
-use shared::store::{bad, int, opt_text, text};
+use shared::seed::{PaidOrderSeed, SeedOutcome};
+use shared::store::{bad, int, opt_text, text, unique_violation};
 use shared::{Money, PeerRefusal};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{Result, Store};
-use crate::domain::{Order, OrderStatus};
+use crate::domain::{CardLink, Order, OrderStatus};
 
 pub(super) const ORDER_COLUMNS: &str = "order_no, email, signup_id, card_number_masked, amount_fen, description, status, mobile_masked, code_expires_at_ms, bank_serial_no, business_date, failure_class, failure_reason, failure_message, failure_domain, created_at_ms, updated_at_ms, refunded_fen";
 
@@ -163,6 +164,52 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// Writes a seed of SUCCESS orders of `link` in one transaction; an order number already
+    /// taken is [`SeedOutcome::Taken`] (nothing written).
+    pub async fn seed_orders(
+        &self,
+        seed: &PaidOrderSeed,
+        link: &CardLink,
+        now_ms: i64,
+    ) -> Result<SeedOutcome> {
+        let date = seed.date.to_string();
+        let mut tx = self.pool.begin().await?;
+        for page in seed.pages() {
+            // The link's values once ($1 to $5), then each order's three.
+            let rows: Vec<String> = (0..page.len())
+                .map(|i| {
+                    let p = 6 + 3 * i;
+                    format!(
+                        "(${p}, $1, $2, $3, ${}, 'seeded', 'SUCCESS', ${}, $4, $5, $5)",
+                        p + 1,
+                        p + 2
+                    )
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO orders (order_no, email, signup_id, card_number_masked, amount_fen, description, status, bank_serial_no, business_date, created_at_ms, updated_at_ms) VALUES {}",
+                rows.join(", ")
+            );
+            let mut q = sqlx::query(&sql)
+                .bind(link.email.as_str())
+                .bind(&link.signup_id)
+                .bind(&link.card_masked)
+                .bind(&date)
+                .bind(now_ms);
+            for o in &page {
+                q = q.bind(&o.order_no).bind(o.amount_fen).bind(&o.serial);
+            }
+            if let Err(e) = q.execute(&mut *tx).await {
+                return match unique_violation(&e) {
+                    Some(_) => Ok(SeedOutcome::Taken),
+                    None => Err(e.into()),
+                };
+            }
+        }
+        tx.commit().await?;
+        Ok(SeedOutcome::Written)
     }
 
     /// Deletes every record (a simulator reset); the schema stays.

@@ -13,6 +13,7 @@ use crate::domain::CardNumber;
 use crate::error::{ErrorClass, Refusal};
 use crate::fault::{Action, FaultError, Faults, Rule, RuleSpec, Side};
 use crate::money::Money;
+use crate::seed::{PaidOrderSeed, SEED_COUNT_MAX, SEED_PREFIX_LEN_MAX, SeedError};
 
 /// The longest single advance: 400 days, in milliseconds.
 pub const ADVANCE_MS_MAX: i64 = 400 * 24 * 3600 * 1000;
@@ -38,6 +39,11 @@ pub trait SimNode: Send + Sync + 'static {
         subject: &str,
         limit: u32,
     ) -> impl Future<Output = anyhow::Result<Vec<crate::store::AuditLine>>> + Send;
+    /// Writes the node's side of a seed of paid orders (SeedPaidOrders).
+    fn seed_paid_orders(
+        &self,
+        seed: &PaidOrderSeed,
+    ) -> impl Future<Output = Result<(), SeedError>> + Send;
 }
 
 /// Why a simulator call was refused.
@@ -53,6 +59,10 @@ enum SimError {
     ResetNotConfirmed,
     #[error("{1}")]
     Field(&'static str, &'static str),
+    #[error("business_date {asked} is not this node's today, {today}")]
+    NotToday { asked: NaiveDate, today: NaiveDate },
+    #[error("{0}")]
+    Seed(SeedError),
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
 }
@@ -63,7 +73,15 @@ impl Refusal for SimError {
             SimError::MoveInvalid(_) | SimError::ResetNotConfirmed | SimError::Field(..) => {
                 ErrorClass::InvalidArgument
             }
-            SimError::Backwards(_) => ErrorClass::FailedPrecondition,
+            SimError::Backwards(_) | SimError::NotToday { .. } => ErrorClass::FailedPrecondition,
+            SimError::Seed(e) => match e {
+                SeedError::SignUpNotFound(_) => ErrorClass::NotFound,
+                SeedError::NotSigned(_) | SeedError::NotActivated(_) | SeedError::DayClosed(_) => {
+                    ErrorClass::FailedPrecondition
+                }
+                SeedError::Taken => ErrorClass::AlreadyExists,
+                SeedError::Internal(_) => ErrorClass::Internal,
+            },
             SimError::Fault(FaultError::Invalid(_)) => ErrorClass::InvalidArgument,
             SimError::Fault(FaultError::Full) => ErrorClass::ResourceExhausted,
             SimError::Fault(FaultError::NotFound) => ErrorClass::NotFound,
@@ -79,6 +97,14 @@ impl Refusal for SimError {
             SimError::Fault(FaultError::NotFound) => "FAULT_RULE_NOT_FOUND",
             SimError::ResetNotConfirmed => "RESET_NOT_CONFIRMED",
             SimError::Field(reason, _) => reason,
+            SimError::NotToday { .. } | SimError::Seed(SeedError::DayClosed(_)) => {
+                "SEED_DATE_NOT_TODAY"
+            }
+            SimError::Seed(SeedError::SignUpNotFound(_)) => "SIGN_UP_NOT_FOUND",
+            SimError::Seed(SeedError::NotSigned(_)) => "SIGN_UP_NOT_NORMAL",
+            SimError::Seed(SeedError::NotActivated(_)) => "LINK_NOT_ACTIVATED",
+            SimError::Seed(SeedError::Taken) => "SEED_ORDERS_EXIST",
+            SimError::Seed(SeedError::Internal(_)) => "INTERNAL",
             SimError::Internal(_) => "INTERNAL",
         }
     }
@@ -95,7 +121,7 @@ impl<N: SimNode> Simulator<N> {
                 Ok(Response::new(v))
             }
             Err(e) => {
-                if let SimError::Internal(cause) = &e {
+                if let SimError::Internal(cause) | SimError::Seed(SeedError::Internal(cause)) = &e {
                     tracing::error!(operation = op, error = ?cause, "internal error");
                 }
                 Err(super::status(self.0.domain(), &e))
@@ -244,6 +270,30 @@ impl<N: SimNode> SimulatorService for Simulator<N> {
         Ok(Response::new(pb::EchoResponse {
             payload: req.into_inner().payload,
         }))
+    }
+
+    async fn seed_paid_orders(
+        &self,
+        req: Request<pb::SeedPaidOrdersRequest>,
+    ) -> Result<Response<pb::SeedPaidOrdersResponse>, Status> {
+        let r = async {
+            let seed = parse_seed(req.into_inner(), self.0.clock().business_date())?;
+            self.0
+                .seed_paid_orders(&seed)
+                .await
+                .map_err(SimError::Seed)?;
+            Ok(pb::SeedPaidOrdersResponse {
+                business_date: seed.date.to_string(),
+                written: seed.count,
+                total_amount: Money::from_fen(seed.total_fen())
+                    .unwrap_or_default()
+                    .to_string(),
+                first_order_no: seed.order(0).order_no,
+                last_order_no: seed.order(seed.count - 1).order_no,
+            })
+        }
+        .await;
+        self.done("SeedPaidOrders", r)
     }
 
     async fn list_audit_lines(
@@ -404,4 +454,43 @@ fn rule_to_pb(r: &Rule) -> pb::FaultRule {
         seed: s.seed,
         fired: r.fired,
     }
+}
+
+/// A SeedPaidOrders request, parsed; `today` is the node's business date.
+fn parse_seed(q: pb::SeedPaidOrdersRequest, today: NaiveDate) -> Result<PaidOrderSeed, SimError> {
+    let signup_id = crate::domain::SignUpId::parse(&q.signup_id).map_err(|_| {
+        SimError::Field(
+            "SIGN_UP_ID_INVALID",
+            "signup_id is 1 to 40 characters of A-Z and 0-9",
+        )
+    })?;
+    let date = if q.business_date.is_empty() {
+        today
+    } else {
+        NaiveDate::parse_from_str(&q.business_date, "%Y-%m-%d")
+            .map_err(|_| SimError::Field("DATE_INVALID", "business_date is YYYY-MM-DD"))?
+    };
+    let prefix_ok = (1..=SEED_PREFIX_LEN_MAX).contains(&q.order_prefix.len())
+        && crate::domain::OrderNo::parse(&q.order_prefix).is_ok();
+    if !prefix_ok {
+        return Err(SimError::Field(
+            "ORDER_NO_INVALID",
+            "order_prefix is 1 to 24 characters of A-Z, a-z, 0-9, _ and -",
+        ));
+    }
+    if !(1..=SEED_COUNT_MAX).contains(&q.count) {
+        return Err(SimError::Field(
+            "SEED_COUNT_INVALID",
+            "count is 1 to 1,000,000",
+        ));
+    }
+    if date != today {
+        return Err(SimError::NotToday { asked: date, today });
+    }
+    Ok(PaidOrderSeed {
+        signup_id,
+        date,
+        prefix: q.order_prefix,
+        count: q.count,
+    })
 }
