@@ -6,6 +6,7 @@ pub mod fixtures;
 pub mod names;
 pub mod pair;
 pub mod scenario;
+pub mod transfer;
 
 use anyhow::Context;
 use tonic::transport::Channel;

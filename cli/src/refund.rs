@@ -1,19 +1,15 @@
 //! `ibsim refund …`: settlement staff's batch refunds through the platform, and the bank's batch
 //! job trigger.
 
-use std::io::{IsTerminal, Read, Write};
-use std::path::{Path, PathBuf};
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Subcommand;
 use proto::platform::v1 as platform;
 use proto::platform::v1::refund_ops_service_client::RefundOpsServiceClient;
-use proto::platform::v1::upload_refund_batch_request::Part;
 use proto::sim::v1 as sim;
 use proto::sim::v1::batch_job_service_client::BatchJobServiceClient;
-use shared::files::{SEND_CHUNK_BYTES, Sha256Sum};
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
 
 use crate::commands::connect;
 use crate::print;
@@ -97,7 +93,13 @@ pub async fn refund(bank_url: &str, platform_url: &str, cmd: Refund) -> anyhow::
     let batch = match cmd {
         Refund::Batch {
             file: Some(file), ..
-        } => upload(&mut ops, &file).await?,
+        } => {
+            let mut progress: Option<Progress> = None;
+            ibsim_cli::transfer::upload_batch(&mut ops, &file, move |sent, size| {
+                progress.get_or_insert_with(|| Progress::new(size)).at(sent)
+            })
+            .await?
+        }
         Refund::Batch {
             batch_no: Some(batch_no),
             refunds,
@@ -137,7 +139,7 @@ pub async fn refund(bank_url: &str, platform_url: &str, cmd: Refund) -> anyhow::
                 Err(s) => return Err(s.into()),
             };
             if let Some(out) = out {
-                save_result(&mut ops, &batch_no, &out).await?;
+                ibsim_cli::transfer::save_result(&mut ops, &batch_no, &out).await?;
                 println!("result file saved to {}", out.display());
             }
             list(&mut ops, Some(batch_no), None, true, 100).await?;
@@ -198,8 +200,8 @@ impl Progress {
         }
     }
 
-    fn add(&mut self, n: u64) {
-        self.done += n;
+    fn at(&mut self, done: u64) {
+        self.done = done;
         let pct = (self.done * 100).checked_div(self.total).unwrap_or(100);
         let mut err = std::io::stderr();
         if self.tty {
@@ -219,75 +221,6 @@ impl Progress {
             let _ = writeln!(err, "pushed {pct}% ({} of {} bytes)", self.done, self.total);
         }
     }
-}
-
-/// The SHA-256 and size of a file, read once.
-fn hash_file(path: &Path) -> anyhow::Result<(String, u64)> {
-    let f = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    Sha256Sum::of_reader(f).with_context(|| format!("cannot read {}", path.display()))
-}
-
-/// Uploads a batch file in chunks, a few chunks in memory at most.
-async fn upload(
-    ops: &mut RefundOpsServiceClient<tonic::transport::Channel>,
-    path: &Path,
-) -> anyhow::Result<Option<platform::PlatformRefundBatch>> {
-    let p = path.to_owned();
-    let (sha256, size) = tokio::task::spawn_blocking(move || hash_file(&p)).await??;
-    let (tx, rx) = mpsc::channel(4);
-    tx.send(platform::UploadRefundBatchRequest {
-        part: Some(Part::Head(platform::RefundUploadHead {
-            sha256,
-            size_bytes: size,
-        })),
-    })
-    .await?;
-    let p = path.to_owned();
-    let reader = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
-        let mut f = std::fs::File::open(&p)?;
-        let mut progress = Progress::new(size);
-        loop {
-            let mut buf = vec![0; SEND_CHUNK_BYTES];
-            let n = f.read(&mut buf)?;
-            if n == 0 {
-                return Ok(());
-            }
-            buf.truncate(n);
-            progress.add(n as u64);
-            if tx
-                .blocking_send(platform::UploadRefundBatchRequest {
-                    part: Some(Part::Chunk(buf)),
-                })
-                .is_err()
-            {
-                return Ok(());
-            }
-        }
-    });
-    let answer = ops.upload_refund_batch(ReceiverStream::new(rx)).await;
-    reader.await??;
-    Ok(answer?.into_inner().batch)
-}
-
-async fn save_result(
-    ops: &mut RefundOpsServiceClient<tonic::transport::Channel>,
-    batch_no: &str,
-    out: &Path,
-) -> anyhow::Result<()> {
-    let mut s = ops
-        .download_refund_result(platform::DownloadRefundResultRequest {
-            batch_no: batch_no.to_owned(),
-        })
-        .await?
-        .into_inner();
-    let mut f = std::io::BufWriter::new(
-        std::fs::File::create(out).with_context(|| format!("cannot create {}", out.display()))?,
-    );
-    while let Some(c) = s.message().await? {
-        f.write_all(&c.data)?;
-    }
-    f.flush()?;
-    Ok(())
 }
 
 async fn list(

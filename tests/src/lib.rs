@@ -30,7 +30,6 @@ use tonic::transport::Channel;
 use tonic_types::StatusExt;
 
 pub mod capture;
-pub mod memory;
 mod process;
 mod recon;
 mod refund;

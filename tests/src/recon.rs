@@ -227,15 +227,9 @@ impl TestApp {
 }
 
 impl TestApp {
-    /// Writes `n` payments of `p` that succeeded on `date` straight into both databases, as if
-    /// the day had been paid and both sides agreed (benchmarks: a day of a million orders is not
-    /// paid one by one). Order numbers are `<prefix><i>`, amounts 0.01 to 500.00.
-    pub async fn seed_paid_day(&self, p: &Payer, date: &str, prefix: &str, n: usize) {
-        self.seed_payments(p, date, prefix, n, true).await;
-    }
-
-    /// Like [`TestApp::seed_paid_day`], at the bank only when `platform_too` is false (a
-    /// platform that lost its records of a day).
+    /// Writes `n` payments of `p` that succeeded on `date` straight into the bank's database,
+    /// and into the platform's too when `platform_too` (false: a platform that lost its records
+    /// of a day). Order numbers are `<prefix><i>`, amounts 0.01 to 500.00.
     pub async fn seed_payments(
         &self,
         p: &Payer,

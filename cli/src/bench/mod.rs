@@ -23,6 +23,9 @@ use tonic::transport::Channel;
 use crate::fixtures::{AccountFixture, CardFixture, Fixtures, SignUpFixture};
 use crate::pair::{PairConfig, RunningPair};
 
+mod scale;
+pub use scale::ScaleRun;
+
 /// Calls in flight at once, for the echo limit and the closed-loop payments.
 pub const IN_FLIGHT: usize = 64;
 /// The card password, login password and pay password of every bench payer.
@@ -52,6 +55,14 @@ impl BenchOptions {
     }
     fn payers(&self) -> usize {
         if self.quick { 8 } else { IN_FLIGHT }
+    }
+    /// Parts 3 and 4: a small size, then the large one the goals are about.
+    fn scale_sizes(&self) -> [u64; 2] {
+        if self.quick {
+            [1_000, 10_000]
+        } else {
+            [100_000, 1_000_000]
+        }
     }
 }
 
@@ -146,12 +157,15 @@ pub struct BenchReport {
     pub server_time: Vec<ServerTime>,
     /// Payments a second over echo calls a second, in thousandths.
     pub payments_per_echo_permille: u64,
+    /// Part 3, batch refunds at each size: push, process, fetch, download. The sizes are
+    /// 100,000 then 1,000,000 lines (`--quick`: 1,000 then 10,000).
+    pub refunds: Vec<ScaleRun>,
+    /// Part 4, T+1 order reconciliation of a closed day of each size of orders: build, compare.
+    pub recon: Vec<ScaleRun>,
     /// 5. Start-up and idle memory.
     pub startup: Startup,
     /// The goals (not checked with `--quick`).
     pub goals: Vec<Goal>,
-    /// Parts not in this command yet, and where they are measured meanwhile.
-    pub elsewhere: Vec<String>,
 }
 
 /// Runs every part.
@@ -183,13 +197,34 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<BenchReport> {
     if let Some((base, names)) = cleanup {
         shared::store::drop_databases(&base, &names).await;
     }
+    let sizes = opts.scale_sizes();
+    let (dbs, cleanup) = databases(opts, "refunds").await?;
+    let mut procs = scale::Procs::new(&opts.bin_dir, dir.path().join("refunds"), dbs)?;
+    let refunds = scale::refunds(&mut procs, &sizes).await;
+    drop(procs);
+    if let Some((base, names)) = cleanup {
+        shared::store::drop_databases(&base, &names).await;
+    }
+    let (dbs, cleanup) = databases(opts, "recon").await?;
+    let mut procs = scale::Procs::new(&opts.bin_dir, dir.path().join("recon"), dbs)?;
+    let recon = scale::recon(&mut procs, &sizes).await;
+    drop(procs);
+    if let Some((base, names)) = cleanup {
+        shared::store::drop_databases(&base, &names).await;
+    }
+    let (refunds, recon) = (refunds?, recon?);
     let startup = startup(&opts.bin_dir, dir.path()).await?;
 
     let mut report = BenchReport {
         cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
         optimized: !cfg!(debug_assertions),
         quick: opts.quick,
-        database: if opts.database.is_some() { "postgres" } else { "sqlite" }.to_owned(),
+        database: if opts.database.is_some() {
+            "postgres"
+        } else {
+            "sqlite"
+        }
+        .to_owned(),
         payments_per_echo_permille: payments.per_sec * 1000 / echo.per_sec.max(1),
         payments_in_flight: IN_FLIGHT.min(payers.len()),
         echo,
@@ -198,12 +233,10 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<BenchReport> {
         open_loop_rate,
         invariants,
         server_time,
+        refunds,
+        recon,
         startup,
         goals: Vec::new(),
-        elsewhere: vec![
-            "3. batch refund, 100,000 and 1,000,000 lines: cargo bench -p e2e-tests --bench refund_scale".into(),
-            "4. reconciliation, a day of 100,000 and 1,000,000 orders: cargo bench -p e2e-tests --bench recon_scale".into(),
-        ],
     };
     if !opts.quick {
         report.goals = goals(&report);
@@ -211,29 +244,38 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<BenchReport> {
     Ok(report)
 }
 
+/// With `--database`, a new pair of databases for one part (bank, platform), and what to drop
+/// afterwards; without, nothing (the nodes keep SQLite files in their data directories).
+async fn databases(
+    opts: &BenchOptions,
+    part: &str,
+) -> anyhow::Result<(Option<(String, String)>, Option<(String, Vec<String>)>)> {
+    let Some(base) = &opts.database else {
+        return Ok((None, None));
+    };
+    let tag = format!("{:016x}", rand::random::<u64>());
+    let names: Vec<String> = ["bank", "platform"]
+        .iter()
+        .map(|n| format!("ibsim_bench_{tag}_{part}_{n}"))
+        .collect();
+    let urls = shared::store::create_databases(base, &names).await?;
+    Ok((
+        Some((urls[0].clone(), urls[1].clone())),
+        Some((base.clone(), names)),
+    ))
+}
+
 async fn start_pair(
     opts: &BenchOptions,
     dir: &Path,
 ) -> anyhow::Result<(RunningPair, Option<(String, Vec<String>)>)> {
-    let (bank_db, platform_db, cleanup) = match &opts.database {
+    let (dbs, cleanup) = databases(opts, "payments").await?;
+    let (bank_db, platform_db) = match dbs {
+        Some(urls) => urls,
         None => (
             shared::store::sqlite_url_in(&dir.join("bank"), "bank.db")?,
             shared::store::sqlite_url_in(&dir.join("platform"), "platform.db")?,
-            None,
         ),
-        Some(base) => {
-            let tag = format!("{:016x}", rand::random::<u64>());
-            let names: Vec<String> = ["bank", "platform"]
-                .iter()
-                .map(|n| format!("ibsim_bench_{tag}_{n}"))
-                .collect();
-            let urls = shared::store::create_databases(base, &names).await?;
-            (
-                urls[0].clone(),
-                urls[1].clone(),
-                Some((base.clone(), names)),
-            )
-        }
     };
     let pair = RunningPair::start(&PairConfig {
         bank_listen: "127.0.0.1:0".parse()?,
@@ -646,55 +688,13 @@ async fn startup(bin_dir: &Path, dir: &Path) -> anyhow::Result<Startup> {
     let mut times = Vec::new();
     let mut idle = (0, 0);
     for round in 0..3 {
-        let data = dir.join(format!("startup-{round}"));
-        let bank_addr = free_port()?;
-        let platform_addr = free_port()?;
-        let spawn = |exe: &str, args: Vec<String>| {
-            std::process::Command::new(bin_dir.join(exe))
-                .args(args)
-                .env("RUST_LOG", "warn")
-                .stdin(std::process::Stdio::null())
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .with_context(|| format!("cannot start {}", bin_dir.join(exe).display()))
-        };
-        let started = Instant::now();
-        let mut b = spawn(
-            "bank-node",
-            vec![
-                "--listen".into(),
-                bank_addr.to_string(),
-                "--platform-url".into(),
-                format!("http://{platform_addr}"),
-                "--data-dir".into(),
-                data.join("bank").display().to_string(),
-            ],
-        )?;
-        let mut p = spawn(
-            "platform-node",
-            vec![
-                "--listen".into(),
-                platform_addr.to_string(),
-                "--bank-url".into(),
-                format!("http://{bank_addr}"),
-                "--data-dir".into(),
-                data.join("platform").display().to_string(),
-            ],
-        )?;
-        let served = async {
-            serving(&format!("http://{bank_addr}")).await?;
-            serving(&format!("http://{platform_addr}")).await
-        }
-        .await;
-        times.push(micros(started.elapsed()) / 1000);
-        if served.is_ok() && round == 2 {
+        let mut procs = scale::Procs::new(bin_dir, dir.join(format!("startup-{round}")), None)?;
+        times.push(micros(procs.start().await?) / 1000);
+        if round == 2 {
             // Idle: let start-up work (the day-end check, the first schedule ticks) finish.
             tokio::time::sleep(Duration::from_millis(500)).await;
-            idle = (rss_kib(b.id()), rss_kib(p.id()));
+            idle = procs.status_kib("VmRSS:");
         }
-        let _ = (b.kill(), p.kill(), b.wait(), p.wait());
-        served?;
     }
     times.sort_unstable();
     Ok(Startup {
@@ -702,10 +702,6 @@ async fn startup(bin_dir: &Path, dir: &Path) -> anyhow::Result<Startup> {
         bank_idle_kib: idle.0,
         platform_idle_kib: idle.1,
     })
-}
-
-fn free_port() -> anyhow::Result<std::net::SocketAddr> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?)
 }
 
 /// Polls the node's health check until it answers SERVING (at most 10 s).
@@ -728,24 +724,61 @@ async fn serving(url: &str) -> anyhow::Result<()> {
     }
 }
 
-/// Resident memory of a process, KiB (0 where /proc is not there).
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
+/// KiB as MiB with one decimal.
+fn mib(kib: u64) -> String {
+    format!("{}.{} MiB", kib / 1024, kib % 1024 * 10 / 1024)
+}
+
+/// The goals of a part that runs at two sizes: the rate at the larger, and each node's peak
+/// memory at the larger, absolute and against the smaller.
+fn scale_goals(part: &str, runs: &[ScaleRun], rate_min: u64, unit: &str) -> Vec<Goal> {
+    let (Some(small), Some(large)) = (runs.first(), runs.last()) else {
+        return Vec::new();
+    };
+    let peak = |r: &ScaleRun| r.bank_peak_kib.max(r.platform_peak_kib);
+    // Within 20% of the figure at the smaller size, for each node.
+    let flat = |a: u64, b: u64| a * 5 <= b * 6;
+    vec![
+        Goal {
+            name: format!("{part}: {unit}/s at {}", large.records),
+            goal: format!(">= {rate_min}"),
+            measured: large.per_sec.to_string(),
+            met: large.per_sec >= rate_min,
+        },
+        Goal {
+            name: format!("{part}: peak memory per node at {}", large.records),
+            goal: "<= 150 MiB".into(),
+            measured: format!(
+                "bank {}, platform {}",
+                mib(large.bank_peak_kib),
+                mib(large.platform_peak_kib)
+            ),
+            met: peak(large) <= 150 * 1024,
+        },
+        Goal {
+            name: format!(
+                "{part}: peak memory, {} against {}",
+                large.records, small.records
+            ),
+            goal: "within 20%".into(),
+            measured: format!(
+                "bank {} against {}, platform {} against {}",
+                mib(large.bank_peak_kib),
+                mib(small.bank_peak_kib),
+                mib(large.platform_peak_kib),
+                mib(small.platform_peak_kib)
+            ),
+            met: flat(large.bank_peak_kib, small.bank_peak_kib)
+                && flat(large.platform_peak_kib, small.platform_peak_kib),
+        },
+    ]
 }
 
 fn goals(r: &BenchReport) -> Vec<Goal> {
     let ms = |us: u64| format!("{}.{:03} ms", us / 1000, us % 1000);
-    let mib = |kib: u64| format!("{}.{} MiB", kib / 1024, kib % 1024 * 10 / 1024);
     let inv = &r.invariants;
     let violations = inv.over_limit + inv.money_not_conserved + inv.orders_disagreeing;
-    vec![
+    let mut goals = vec![
         Goal {
             name: "payments/s against echo calls/s".into(),
             goal: ">= 0.100".into(),
@@ -784,7 +817,10 @@ fn goals(r: &BenchReport) -> Vec<Goal> {
             ),
             met: r.startup.bank_idle_kib.max(r.startup.platform_idle_kib) <= 30 * 1024,
         },
-    ]
+    ];
+    goals.extend(scale_goals("batch refund", &r.refunds, 100_000, "lines"));
+    goals.extend(scale_goals("reconciliation", &r.recon, 200_000, "orders"));
+    goals
 }
 
 impl BenchReport {
@@ -792,6 +828,7 @@ impl BenchReport {
     pub fn table(&self) -> String {
         use std::fmt::Write as _;
         let ms = |us: u64| format!("{}.{:01}", us / 1000, us % 1000 / 100);
+        let secs = |ms: u64| format!("{}.{:01} s", ms / 1000, ms % 1000 / 100);
         let mut out = String::new();
         let _ = writeln!(
             out,
@@ -841,13 +878,6 @@ impl BenchReport {
             "   invariants: {} over limit, {} money not conserved, {} orders disagreeing",
             i.over_limit, i.money_not_conserved, i.orders_disagreeing
         );
-        let _ = writeln!(
-            out,
-            "5. start-up to both serving {} ms; idle memory bank {} KiB, platform {} KiB",
-            self.startup.both_serving_ms,
-            self.startup.bank_idle_kib,
-            self.startup.platform_idle_kib
-        );
         let _ = writeln!(out, "   server time per payment part RPC (mean ms, count):");
         for t in &self.server_time {
             let _ = writeln!(
@@ -859,9 +889,35 @@ impl BenchReport {
                 t.count
             );
         }
-        for e in &self.elsewhere {
-            let _ = writeln!(out, "{e}");
+        for (name, runs) in [
+            ("3. batch refund", &self.refunds),
+            ("4. T+1 order reconciliation", &self.recon),
+        ] {
+            for r in runs {
+                let steps: Vec<String> = r
+                    .steps_ms
+                    .iter()
+                    .map(|(n, ms)| format!("{n} {}", secs(*ms)))
+                    .collect();
+                let _ = writeln!(
+                    out,
+                    "{name}, {} records: {}/s ({}); peak memory bank {}, platform {}",
+                    r.records,
+                    r.per_sec,
+                    steps.join(", "),
+                    mib(r.bank_peak_kib),
+                    mib(r.platform_peak_kib)
+                );
+            }
         }
+        let _ = writeln!(
+            out,
+            "5. start-up to both serving {} ms; idle memory bank {} KiB, platform {} KiB",
+            self.startup.both_serving_ms,
+            self.startup.bank_idle_kib,
+            self.startup.platform_idle_kib
+        );
+
         if !self.goals.is_empty() {
             let _ = writeln!(out, "\ngoals:");
             for g in &self.goals {

@@ -1,0 +1,466 @@
+//! Parts 3 and 4 of `ibsim bench`, and part 5's processes: the node binaries run as processes
+//! of their own, so each node's memory is its own (the kernel's high-water mark, VmHWM). Before
+//! each measured step both are started afresh on their data, so a peak is that step's alone and
+//! not the seeding's (argon2 takes 19 MiB a hash, which the allocator keeps).
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use proto::bank::v1 as bank;
+use proto::bank::v1::bank_recon_service_client::BankReconServiceClient;
+use proto::bank::v1::bank_refund_service_client::BankRefundServiceClient;
+use proto::platform::v1 as platform;
+use proto::platform::v1::recon_ops_service_client::ReconOpsServiceClient;
+use proto::platform::v1::refund_ops_service_client::RefundOpsServiceClient;
+use proto::sim::v1 as sim;
+use proto::sim::v1::batch_job_service_client::BatchJobServiceClient;
+use proto::sim::v1::simulator_service_client::SimulatorServiceClient;
+use serde::Serialize;
+use tonic::transport::Channel;
+
+/// How often the parts look at a batch's status while a job runs (the job is not an event this
+/// program can wait on: its RPC may end before the job does).
+const POLL: Duration = Duration::from_millis(20);
+
+/// The business time the reconciliation part starts at (frozen): a morning in China time.
+const RECON_START: &str = "2031-11-04T02:00:00Z";
+
+/// Orders a seed call writes at most in this part, so each call stays well inside the nodes'
+/// 30 s request limit.
+const SEED_CALL_MAX: u32 = 250_000;
+
+/// Both node binaries as processes on one pair of databases.
+pub(super) struct Procs {
+    bin_dir: PathBuf,
+    dir: PathBuf,
+    databases: Option<(String, String)>,
+    bank_addr: SocketAddr,
+    platform_addr: SocketAddr,
+    running: Option<(Child, Child)>,
+}
+
+impl Procs {
+    /// Nodes with their data under `dir`, on `databases` (bank, platform) or SQLite files there;
+    /// not started yet.
+    pub(super) fn new(
+        bin_dir: &Path,
+        dir: PathBuf,
+        databases: Option<(String, String)>,
+    ) -> anyhow::Result<Procs> {
+        Ok(Procs {
+            bin_dir: bin_dir.to_owned(),
+            dir,
+            databases,
+            bank_addr: free_port()?,
+            platform_addr: free_port()?,
+            running: None,
+        })
+    }
+
+    /// Starts both and waits until both answer SERVING; the time that took.
+    pub(super) async fn start(&mut self) -> anyhow::Result<Duration> {
+        self.stop();
+        let started = Instant::now();
+        let spawn = |exe: &str, mut args: Vec<String>, db: Option<&String>| {
+            if let Some(db) = db {
+                args.extend(["--database-url".into(), db.clone()]);
+            }
+            Command::new(self.bin_dir.join(exe))
+                .args(args)
+                .env("RUST_LOG", "warn")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .with_context(|| format!("cannot start {}", self.bin_dir.join(exe).display()))
+        };
+        let db = self.databases.as_ref();
+        let b = spawn(
+            "bank-node",
+            vec![
+                "--listen".into(),
+                self.bank_addr.to_string(),
+                "--platform-url".into(),
+                self.platform_url(),
+                "--data-dir".into(),
+                self.dir.join("bank").display().to_string(),
+                "--refund-job-interval-secs".into(),
+                "0".into(),
+            ],
+            db.map(|d| &d.0),
+        )?;
+        let p = spawn(
+            "platform-node",
+            vec![
+                "--listen".into(),
+                self.platform_addr.to_string(),
+                "--bank-url".into(),
+                self.bank_url(),
+                "--data-dir".into(),
+                self.dir.join("platform").display().to_string(),
+                "--recon-interval-secs".into(),
+                "0".into(),
+            ],
+            db.map(|d| &d.1),
+        );
+        let p = match p {
+            Ok(p) => p,
+            Err(e) => {
+                let mut b = b;
+                let _ = (b.kill(), b.wait());
+                return Err(e);
+            }
+        };
+        self.running = Some((b, p));
+        super::serving(&self.bank_url()).await?;
+        super::serving(&self.platform_url()).await?;
+        Ok(started.elapsed())
+    }
+
+    /// Stops both (killed: the parts measure, they do not need a clean shutdown).
+    pub(super) fn stop(&mut self) {
+        if let Some((mut b, mut p)) = self.running.take() {
+            let _ = (b.kill(), p.kill(), b.wait(), p.wait());
+        }
+    }
+
+    fn bank_url(&self) -> String {
+        format!("http://{}", self.bank_addr)
+    }
+
+    fn platform_url(&self) -> String {
+        format!("http://{}", self.platform_addr)
+    }
+
+    /// Channels to both.
+    async fn channels(&self) -> anyhow::Result<(Channel, Channel)> {
+        Ok((
+            crate::connect(&self.bank_url()).await?,
+            crate::connect(&self.platform_url()).await?,
+        ))
+    }
+
+    /// A `/proc/<pid>/status` figure of both, KiB (bank, platform).
+    pub(super) fn status_kib(&self, key: &str) -> (u64, u64) {
+        self.running.as_ref().map_or((0, 0), |(b, p)| {
+            (status_kib(b.id(), key), status_kib(p.id(), key))
+        })
+    }
+}
+
+impl Drop for Procs {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn free_port() -> anyhow::Result<SocketAddr> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?)
+}
+
+/// A kB figure of a process's `/proc/<pid>/status` (`VmRSS:`, `VmHWM:`); 0 where there is none.
+fn status_kib(pid: u32, key: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix(key))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// One size of part 3 or 4.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScaleRun {
+    /// Refund lines, or orders of the day.
+    pub records: u64,
+    /// Lines or orders a second, end to end.
+    pub per_sec: u64,
+    /// Each step's time, milliseconds, in order (part 3: push, process, fetch, download; part
+    /// 4: build, compare).
+    pub steps_ms: Vec<(String, u64)>,
+    /// The bank process's peak resident memory over the steps, KiB.
+    pub bank_peak_kib: u64,
+    /// The platform process's peak resident memory over the steps, KiB.
+    pub platform_peak_kib: u64,
+}
+
+impl ScaleRun {
+    fn new(records: u64, steps: Vec<(&str, Duration)>, procs: &Procs) -> ScaleRun {
+        let total: Duration = steps.iter().map(|s| s.1).sum();
+        let (bank_peak_kib, platform_peak_kib) = procs.status_kib("VmHWM:");
+        ScaleRun {
+            records,
+            per_sec: records * 1_000_000 / super::micros(total).max(1),
+            steps_ms: steps
+                .into_iter()
+                .map(|(n, d)| (n.to_owned(), super::micros(d) / 1000))
+                .collect(),
+            bank_peak_kib,
+            platform_peak_kib,
+        }
+    }
+}
+
+/// Part 3: for each size, a batch of that many refund lines of 0.01 over seeded orders, pushed,
+/// processed by the bank's job, its result fetched by the platform and downloaded.
+pub(super) async fn refunds(procs: &mut Procs, sizes: &[u64]) -> anyhow::Result<Vec<ScaleRun>> {
+    procs.start().await?;
+    let (bank_ch, platform_ch) = procs.channels().await?;
+    let payer = super::seed_payers(bank_ch, platform_ch, 1).await?.remove(0);
+    let mut runs = Vec::new();
+    for (run, &n) in sizes.iter().enumerate() {
+        let (bank_ch, platform_ch) = procs.channels().await?;
+        // Orders of 0.01, 0.02, …: order i takes i + 1 lines of 0.01, until n are placed.
+        let orders = (1..).find(|k: &u64| k * (k + 1) / 2 >= n).unwrap_or(1);
+        let prefix = format!("RF{run}-");
+        seed_orders(&bank_ch, &platform_ch, &payer.signup_id, &prefix, orders).await?;
+        let batch_no = format!("BENCH-RF{run}");
+        let file = procs.dir.join(format!("{batch_no}.txt"));
+        write_batch(&file, &batch_no, n, &prefix)?;
+        procs.start().await?;
+        let (bank_ch, platform_ch) = procs.channels().await?;
+        let mut ops = RefundOpsServiceClient::new(platform_ch);
+
+        let t = Instant::now();
+        let up = crate::transfer::upload_batch(&mut ops, &file, |_, _| {})
+            .await?
+            .context("the batch is accepted")?;
+        anyhow::ensure!(
+            up.record_count == n,
+            "the platform took {} lines",
+            up.record_count
+        );
+        let push = t.elapsed();
+
+        let t = Instant::now();
+        let mut jobs = BatchJobServiceClient::new(bank_ch.clone());
+        // The job runs on in the bank if its call ends at the request limit: watch the batch.
+        let job =
+            tokio::spawn(async move { jobs.run_refund_job(sim::RunRefundJobRequest {}).await });
+        let mut bank_refunds = BankRefundServiceClient::new(bank_ch);
+        let done = loop {
+            let b = bank_refunds
+                .get_refund_batch(bank::GetRefundBatchRequest {
+                    batch_no: batch_no.clone(),
+                })
+                .await?
+                .into_inner()
+                .batch
+                .context("the bank's batch")?;
+            if b.status == bank::RefundBatchStatus::Done as i32 {
+                break b;
+            }
+            tokio::time::sleep(POLL).await;
+        };
+        let process = t.elapsed();
+        job.abort();
+        let result = done.result.context("the bank's result")?;
+        anyhow::ensure!(
+            (result.success_count, result.failed_count) == (n, 0),
+            "the bank refunded {} lines and failed {}",
+            result.success_count,
+            result.failed_count
+        );
+
+        let t = Instant::now();
+        let mut fetcher = ops.clone();
+        let no = batch_no.clone();
+        let fetch = tokio::spawn(async move {
+            fetcher
+                .fetch_refund_result(platform::FetchRefundResultRequest { batch_no: no })
+                .await
+        });
+        loop {
+            let b = ops
+                .get_refund_batch(platform::GetRefundBatchRequest {
+                    batch_no: batch_no.clone(),
+                })
+                .await?
+                .into_inner()
+                .batch
+                .context("the platform's batch")?;
+            if b.status == platform::PlatformRefundBatchStatus::Done as i32 {
+                break;
+            }
+            tokio::time::sleep(POLL).await;
+        }
+        let fetched = t.elapsed();
+        fetch.abort();
+
+        let t = Instant::now();
+        let out = procs.dir.join(format!("{batch_no}.result.txt"));
+        let size = crate::transfer::save_result(&mut ops, &batch_no, &out).await?;
+        anyhow::ensure!(size == result.size_bytes, "downloaded {size} bytes");
+        let download = t.elapsed();
+
+        runs.push(ScaleRun::new(
+            n,
+            vec![
+                ("push", push),
+                ("process", process),
+                ("fetch", fetched),
+                ("download", download),
+            ],
+            procs,
+        ));
+        let _ = (std::fs::remove_file(&file), std::fs::remove_file(&out));
+    }
+    procs.stop();
+    Ok(runs)
+}
+
+/// Writes `count` paid orders `prefix…` of a sign-up on both nodes, in calls of at most
+/// [`SEED_CALL_MAX`].
+async fn seed_orders(
+    bank_ch: &Channel,
+    platform_ch: &Channel,
+    signup_id: &str,
+    prefix: &str,
+    count: u64,
+) -> anyhow::Result<()> {
+    let mut left = u32::try_from(count).context("too many orders")?;
+    let mut part = 0;
+    while left > 0 {
+        let n = left.min(SEED_CALL_MAX);
+        let req = sim::SeedPaidOrdersRequest {
+            signup_id: signup_id.to_owned(),
+            business_date: String::new(),
+            order_prefix: format!("{prefix}{part}-"),
+            count: n,
+        };
+        for ch in [bank_ch, platform_ch] {
+            SimulatorServiceClient::new(ch.clone())
+                .seed_paid_orders(req.clone())
+                .await
+                .context("seeding paid orders")?;
+        }
+        left -= n;
+        part += 1;
+    }
+    Ok(())
+}
+
+/// The order number of seeded order `i` of a [`seed_orders`] call with `prefix`.
+fn seeded_order_no(prefix: &str, i: u64) -> String {
+    let per_call = u64::from(SEED_CALL_MAX);
+    format!("{prefix}{}-{:08}", i / per_call, i % per_call)
+}
+
+/// Writes a batch of `n` refunds of 0.01 over the orders seeded with `prefix`: order i (0.01
+/// × (i + 1) paid) takes i + 1 lines, the last one what is left.
+fn write_batch(path: &Path, batch_no: &str, n: u64, prefix: &str) -> anyhow::Result<()> {
+    let mut w = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let total = shared::Money::from_fen(i64::try_from(n)?).context("a total")?;
+    let date = shared::clock::business_date_of(chrono::Utc::now()).format("%Y%m%d");
+    writeln!(w, "H|REFUND-BATCH|1|{batch_no}|{date}|{n}|{total}")?;
+    let (mut order, mut used) = (0, 0);
+    for seq in 1..=n {
+        if used > order {
+            order += 1;
+            used = 0;
+        }
+        used += 1;
+        let order_no = seeded_order_no(prefix, order);
+        writeln!(w, "D|{seq}|{batch_no}-{seq}|{order_no}|0.01|bench")?;
+    }
+    w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    Ok(())
+}
+
+/// Part 4: for each size, a closed day of that many paid orders (seeded on both nodes); the
+/// bank builds the order file, the platform downloads, checks and compares it.
+pub(super) async fn recon(procs: &mut Procs, sizes: &[u64]) -> anyhow::Result<Vec<ScaleRun>> {
+    procs.start().await?;
+    let start: chrono::DateTime<chrono::Utc> = RECON_START.parse()?;
+    let (bank_ch, platform_ch) = procs.channels().await?;
+    set_clocks(&bank_ch, &platform_ch, start).await?;
+    let payer = super::seed_payers(bank_ch, platform_ch, 1).await?.remove(0);
+    let mut runs = Vec::new();
+    for (run, &n) in sizes.iter().enumerate() {
+        let (bank_ch, platform_ch) = procs.channels().await?;
+        let date = shared::clock::business_date_of(start) + chrono::Days::new(run as u64);
+        seed_orders(
+            &bank_ch,
+            &platform_ch,
+            &payer.signup_id,
+            &format!("RC{run}-"),
+            n,
+        )
+        .await?;
+        // The day-end cutover on both, then both afresh on the closed day's next morning.
+        let next =
+            shared::clock::start_of(date + chrono::Days::new(1)) + chrono::Duration::seconds(2);
+        set_clocks(&bank_ch, &platform_ch, next).await?;
+        procs.start().await?;
+        let (bank_ch, platform_ch) = procs.channels().await?;
+        set_clocks(&bank_ch, &platform_ch, next).await?;
+
+        let t = Instant::now();
+        let file = BankReconServiceClient::new(bank_ch)
+            .prepare_day_file(bank::PrepareDayFileRequest {
+                kind: bank::DayFileKind::Order as i32,
+                business_date: date.to_string(),
+            })
+            .await?
+            .into_inner()
+            .file
+            .context("the order file")?;
+        let build = t.elapsed();
+        anyhow::ensure!(
+            file.record_count == n,
+            "the order file holds {}",
+            file.record_count
+        );
+
+        let t = Instant::now();
+        let report = ReconOpsServiceClient::new(platform_ch)
+            .run_day_recon(platform::RunDayReconRequest {
+                business_date: date.to_string(),
+                kinds: vec![platform::ReconFileKind::Order as i32],
+            })
+            .await?
+            .into_inner();
+        let compare = t.elapsed();
+        let f = report.files.first().context("the order file's report")?;
+        anyhow::ensure!(
+            (f.matched, f.cases) == (n, 0),
+            "{} matched, {} cases",
+            f.matched,
+            f.cases
+        );
+        runs.push(ScaleRun::new(
+            n,
+            vec![("build", build), ("compare", compare)],
+            procs,
+        ));
+    }
+    procs.stop();
+    Ok(runs)
+}
+
+/// Both clocks frozen at `at` (never backwards: a node started afresh runs on real time, which
+/// is earlier); the day-end cutover runs for every date left.
+async fn set_clocks(
+    bank_ch: &Channel,
+    platform_ch: &Channel,
+    at: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<()> {
+    for ch in [bank_ch, platform_ch] {
+        let mut sim = SimulatorServiceClient::new(ch.clone());
+        for m in [
+            sim::set_clock_request::Move::Freeze(true),
+            sim::set_clock_request::Move::SetTo(shared::grpc::timestamp(at)),
+        ] {
+            sim.set_clock(sim::SetClockRequest { r#move: Some(m) })
+                .await
+                .context("setting the clock")?;
+        }
+    }
+    Ok(())
+}
