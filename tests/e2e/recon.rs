@@ -19,7 +19,30 @@ on_both_backends!(
     the_signup_file_finds_each_kind_of_signup_break_and_takes_the_banks_side,
     the_clearing_file_fetches_a_missed_refund_result_and_staff_close_what_it_cannot_fix,
     a_day_not_yet_closed_is_refused_and_bad_input_changes_nothing,
+    breaks_spread_through_a_day_of_several_chunks_are_each_found_once,
 );
+
+/// The same day on a platform database that orders text its own way (ICU): the order file is
+/// not compared by merging with the platform's orders read in order, but by staging its keys;
+/// the outcome is the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_with_a_linguistic_collation_finds_the_same_breaks() {
+    let opts = e2e_tests::Options {
+        platform_icu_collation: true,
+        ..Default::default()
+    };
+    if let Some(app) = TestApp::spawn_with(e2e_tests::Backend::Postgres, opts).await {
+        let pool = sqlx::AnyPool::connect(app.platform_database_url())
+            .await
+            .unwrap();
+        assert!(
+            !shared::store::text_is_bytewise(&pool).await.unwrap(),
+            "the platform's database orders text its own way"
+        );
+        pool.close().await;
+        breaks_spread_through_a_day_of_several_chunks_are_each_found_once(app).await;
+    }
+}
 
 /// Real-time reconciliation on its schedule: both nodes' clocks frozen, an interval of 60 s.
 mod scheduled {
@@ -358,6 +381,95 @@ async fn the_order_file_finds_each_kind_of_order_break_and_takes_the_banks_side(
     assert!(again.cases.is_empty(), "{:?}", again.cases);
     assert_eq!(again.files[0].matched, 5);
     assert_eq!(app.cases_of(DAY).await.len(), 5, "no case opened twice");
+}
+
+/// A day of 1,503 orders (the comparison goes 500 records at a time) with breaks on both sides
+/// spread through the file: records the platform lost in the middle and at the end, orders only
+/// the platform has near the start and in the last chunk. Each is found once, everything else
+/// matches, and a second run finds the day in agreement.
+async fn breaks_spread_through_a_day_of_several_chunks_are_each_found_once(app: TestApp) {
+    use platform::{CaseCategory as C, CaseStatus as S};
+    app.freeze_at(MORNING).await;
+    let p = app.payer("对账六", "1000.00", "5000.00").await;
+    // Paid and held by both: SEED-00000000 to SEED-00001499.
+    for mut sim in [app.bank_sim.clone(), app.platform_sim.clone()] {
+        sim.seed_paid_orders(sim::SeedPaidOrdersRequest {
+            signup_id: p.signup_id.clone(),
+            business_date: DAY.into(),
+            order_prefix: "SEED-".into(),
+            count: 1500,
+        })
+        .await
+        .unwrap();
+    }
+    // Bank only, between SEED-00000600 and SEED-00000601: SEED-00000600-00000000 to -02.
+    app.seed_payments(&p, DAY, "SEED-00000600-", 3, false).await;
+    // Platform only: written by hand near the start and in the last chunk.
+    let mut recon = app.recon.clone();
+    for order in ["SEED-00000050A", "SEED-00001400A"] {
+        recon
+            .write_manual_order(platform::WriteManualOrderRequest {
+                order_no: order.into(),
+                email: p.customer.email.clone(),
+                signup_id: p.signup_id.clone(),
+                amount: "1.00".into(),
+                business_date: DAY.into(),
+            })
+            .await
+            .unwrap();
+    }
+    app.close_day(DAY).await;
+
+    let report = app
+        .day_recon(DAY, &[platform::ReconFileKind::Order])
+        .await
+        .unwrap();
+    let file = &report.files[0];
+    assert_eq!((file.record_count, file.matched), (1503, 1500));
+    assert_eq!(
+        found(&report),
+        [
+            (
+                "SEED-00000050A".to_owned(),
+                C::PlatformOnly,
+                S::AutoResolved
+            ),
+            (
+                "SEED-00000600-00000000".to_owned(),
+                C::BankOnly,
+                S::AutoResolved
+            ),
+            (
+                "SEED-00000600-00000001".to_owned(),
+                C::BankOnly,
+                S::AutoResolved
+            ),
+            (
+                "SEED-00000600-00000002".to_owned(),
+                C::BankOnly,
+                S::AutoResolved
+            ),
+            (
+                "SEED-00001400A".to_owned(),
+                C::PlatformOnly,
+                S::AutoResolved
+            ),
+        ]
+    );
+    assert_eq!(
+        app.order("SEED-00000600-00000001").await.status,
+        platform::OrderStatus::Success as i32
+    );
+    assert_eq!(
+        app.order("SEED-00001400A").await.status,
+        platform::OrderStatus::Failed as i32
+    );
+    let again = app
+        .day_recon(DAY, &[platform::ReconFileKind::Order])
+        .await
+        .unwrap();
+    assert!(again.cases.is_empty(), "{:?}", again.cases);
+    assert_eq!(again.files[0].matched, 1503);
 }
 
 async fn the_signup_file_finds_each_kind_of_signup_break_and_takes_the_banks_side(app: TestApp) {

@@ -49,6 +49,9 @@ pub struct Options {
     pub frozen_at: Option<chrono::DateTime<chrono::Utc>>,
     /// The platform's real-time reconciliation (default: runs only when asked, grace 900 s).
     pub recon: platform_node::ReconConfig,
+    /// PostgreSQL: give the platform's database a linguistic collation (ICU, root locale),
+    /// which orders text otherwise than byte by byte.
+    pub platform_icu_collation: bool,
 }
 
 impl Default for Options {
@@ -60,6 +63,7 @@ impl Default for Options {
             },
             bank_exe: None,
             frozen_at: None,
+            platform_icu_collation: false,
             recon: platform_node::ReconConfig {
                 interval_secs: 0,
                 ..Default::default()
@@ -292,6 +296,19 @@ impl TestApp {
                         return None;
                     }
                 };
+                if opts.platform_icu_collation {
+                    use sqlx::Executor;
+                    let mut admin = connect_any(&base).await;
+                    for sql in [
+                        format!("DROP DATABASE {}", names[1]),
+                        format!(
+                            "CREATE DATABASE {} TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'und'",
+                            names[1]
+                        ),
+                    ] {
+                        admin.execute(sql.as_str()).await.expect("an ICU database");
+                    }
+                }
                 pg_dbs = names;
                 (urls[0].clone(), urls[1].clone())
             }
@@ -370,6 +387,11 @@ impl TestApp {
             pg_dbs,
             _dir: dir,
         })
+    }
+
+    /// The platform's database URL.
+    pub fn platform_database_url(&self) -> &str {
+        &self.platform_db
     }
 
     /// The bank process (for a test started with `bank_exe`).

@@ -3,7 +3,7 @@
 use chrono::NaiveDate;
 use shared::domain::{CardNumber, Email, OrderNo, PayAmount};
 use shared::seed::{PaidOrderSeed, SeedOutcome};
-use shared::store::{bad, int, opt_text, text, unique_violation};
+use shared::store::{Params, bad, int, opt_text, text, unique_violation};
 use shared::{Money, PeerRefusal};
 use sqlx::any::AnyRow;
 
@@ -233,33 +233,28 @@ impl Store {
         let first_seq = int(&last, "value")? - i64::from(seed.count) + 1;
         let mut seq = first_seq;
         for page in seed.pages() {
-            // The sign-up's values once ($1 to $5), then each payment's four.
-            let rows: Vec<String> = (0..page.len())
-                .map(|i| {
-                    let p = 6 + 4 * i;
-                    format!(
-                        "(${p}, 'seeded', $1, $2, $3, ${}, 'SUCCESS', 'seeded', $4, 0, ${}, $5, $4, $4, $4, ${})",
-                        p + 1,
-                        p + 2,
-                        p + 3
-                    )
-                })
-                .collect();
             let sql = format!(
                 "INSERT INTO payments (order_no, fingerprint, signup_id, card_number, platform_account, amount_fen, status, otp_hash, otp_expires_at_ms, otp_wrong_tries, bank_serial_no, business_date, paid_at_ms, created_at_ms, updated_at_ms, success_seq) VALUES {}",
-                rows.join(", ")
+                Params::new(self.backend).rows(page.len(), 16)
             );
-            let mut q = sqlx::query(&sql)
-                .bind(&s.id)
-                .bind(s.card.expose())
-                .bind(s.account.as_str())
-                .bind(now_ms)
-                .bind(&date);
+            let mut q = sqlx::query(&sql);
             for o in &page {
                 q = q
                     .bind(&o.order_no)
+                    .bind("seeded")
+                    .bind(&s.id)
+                    .bind(s.card.expose())
+                    .bind(s.account.as_str())
                     .bind(o.amount_fen)
+                    .bind("SUCCESS")
+                    .bind("seeded")
+                    .bind(now_ms)
+                    .bind(0_i64)
                     .bind(&o.serial)
+                    .bind(&date)
+                    .bind(now_ms)
+                    .bind(now_ms)
+                    .bind(now_ms)
                     .bind(seq);
                 seq += 1;
             }

@@ -12,7 +12,7 @@ use chrono::NaiveDate;
 use shared::Money;
 use shared::domain::{BatchNo, OrderNo, RefundId};
 use shared::files::refund::ResultFigures;
-use shared::store::{Backend, bad, bigint, int, opt_text, text, unsigned};
+use shared::store::{Backend, Params, bad, bigint, int, opt_text, text, unsigned};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
@@ -174,7 +174,7 @@ impl Store {
             if moved.rows_affected() != 1 {
                 return Ok(ChunkOutcome::CursorMoved);
             }
-            let snapshot = snapshot(&mut tx, lines).await?;
+            let snapshot = snapshot(&mut tx, self.backend, lines).await?;
             let decisions = decide(snapshot);
             // Sorted, so that every transaction locks payments, then cards, in one order: two bank
             // processes crediting the same orders never deadlock each other.
@@ -214,7 +214,16 @@ impl Store {
                     return Ok(ChunkOutcome::Conflict);
                 }
             }
-            insert_lines(&mut tx, batch, &decisions, worker, business_date, now_ms).await?;
+            insert_lines(
+                &mut tx,
+                self.backend,
+                batch,
+                &decisions,
+                worker,
+                business_date,
+                now_ms,
+            )
+            .await?;
             tx.commit().await?;
             Ok::<_, anyhow::Error>(ChunkOutcome::Applied)
         }
@@ -308,6 +317,7 @@ impl Store {
 /// The orders and refund ids a chunk names, as they stand in the transaction.
 async fn snapshot(
     tx: &mut Transaction<'static, Any>,
+    backend: Backend,
     lines: &[RefundLine],
 ) -> Result<RefundSnapshot> {
     let orders: HashSet<&str> = lines.iter().map(|l| l.order_no.as_str()).collect();
@@ -317,7 +327,7 @@ async fn snapshot(
         let sql = format!(
             "SELECT p.order_no, p.status, p.amount_fen, p.refunded_fen, p.card_number, c.status AS card_status \
              FROM payments p JOIN cards c ON c.card_number = p.card_number WHERE p.order_no IN ({})",
-            placeholders(1, orders.len())
+            Params::new(backend).list(orders.len())
         );
         let mut q = sqlx::query(&sql);
         for o in &orders {
@@ -339,7 +349,7 @@ async fn snapshot(
     if !ids.is_empty() {
         let sql = format!(
             "SELECT DISTINCT refund_id FROM refund_lines WHERE refund_id IN ({})",
-            placeholders(1, ids.len())
+            Params::new(backend).list(ids.len())
         );
         let mut q = sqlx::query(&sql);
         for id in &ids {
@@ -359,6 +369,7 @@ const LINES_PER_INSERT: usize = 200;
 
 async fn insert_lines(
     tx: &mut Transaction<'static, Any>,
+    backend: Backend,
     batch: &BatchNo,
     decisions: &[LineDecision],
     worker: &str,
@@ -367,12 +378,9 @@ async fn insert_lines(
 ) -> Result<()> {
     let date = date.to_string();
     for part in decisions.chunks(LINES_PER_INSERT) {
-        let values: Vec<String> = (0..part.len())
-            .map(|i| format!("({})", placeholders(i * LINE_COLUMNS + 1, LINE_COLUMNS)))
-            .collect();
         let sql = format!(
             "INSERT INTO refund_lines (batch_no, seq, refund_id, order_no, amount_text, amount_fen, status, reason_code, reason_text, card_number, worker, business_date, processed_at_ms) VALUES {}",
-            values.join(", ")
+            Params::new(backend).rows(part.len(), LINE_COLUMNS)
         );
         let mut q = sqlx::query(&sql);
         for d in part {
@@ -400,14 +408,6 @@ async fn insert_lines(
         q.execute(&mut **tx).await?;
     }
     Ok(())
-}
-
-/// `$from, $from+1, …` `n` placeholders.
-fn placeholders(from: usize, n: usize) -> String {
-    (from..from + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 fn batch_from_row(r: &AnyRow) -> Result<RefundBatch> {

@@ -9,7 +9,7 @@
 //! database so that what only the platform has is one query). Every difference is a
 //! [`ReconCase`]; where the platform can take the bank's side it does so at once.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
 
 use chrono::NaiveDate;
@@ -886,11 +886,20 @@ impl Platform {
         };
         let received = upload.finish().map_err(|e| corrupt(&e))?;
         let reader = received.reader().map_err(ReadError::from)?;
-        let header =
-            blocking(move || check_day_file(reader, kind, date, |_| Ok::<_, Infallible>(())))
-                .await?
-                .map_err(|e| corrupt(&e))?
-                .unwrap_or_else(|never| match never {});
+        let (header, ascending) = blocking(move || {
+            // Whether every key is greater than the one before, byte by byte.
+            let (mut last, mut ascending) = (String::new(), true);
+            let header = check_day_file(reader, kind, date, |r| {
+                let key = r.key();
+                ascending &= key > last;
+                last = key;
+                Ok::<_, Infallible>(())
+            });
+            header.map(|h| (h, ascending))
+        })
+        .await?
+        .map_err(|e| corrupt(&e))?;
+        let header = header.unwrap_or_else(|never| match never {});
         if header.figures.records != file.records {
             return Err(corrupt(&format!(
                 "the bank announced {} records, the file holds {}",
@@ -927,9 +936,14 @@ impl Platform {
                 self.clock.now_ms(),
             )
             .await?;
-        let outcome = self
-            .compare_file(&mut run, &received, &header.figures)
-            .await;
+        // The bank writes its order file by order number: merged with the platform's orders
+        // read in the same order, no key is staged (see `merge_orders`).
+        let outcome = if kind == DayFileKind::Order && ascending && self.store.bytewise() {
+            self.merge_orders(&mut run, &received).await
+        } else {
+            self.compare_file(&mut run, &received, &header.figures)
+                .await
+        };
         if let Err(e) = outcome {
             self.store.drop_staging(&run.id).await?;
             return Err(e);
@@ -983,6 +997,100 @@ impl Platform {
         self.platform_only(run).await?;
         if run.kind == DayFileKind::Clearing {
             self.compare_totals(run, bank_figures).await?;
+        }
+        Ok(())
+    }
+
+    /// Compares an order file whose order numbers ascend with the platform's SUCCESS orders of
+    /// the date, read in the same order: chunk by chunk, the platform's orders numbered up to
+    /// the chunk's last are either in the chunk (compared with their record) or the platform's
+    /// alone; a record whose order is not among them is looked up by number (a break, rare).
+    /// Every order numbered up to a chunk's last is decided before the next chunk is read, so an
+    /// order a case sets to the bank's is never met again. Memory: a chunk and a page.
+    async fn merge_orders(
+        &self,
+        run: &mut Run,
+        received: &shared::files::Received,
+    ) -> Result<(), PlatformError> {
+        let mut lines = LineReader::new(received.reader().map_err(ReadError::from)?);
+        lines.next_line()?;
+        let mut decided = String::new();
+        let mut chunk = Vec::with_capacity(COMPARE_CHUNK);
+        loop {
+            let next = match lines.next_line()? {
+                Some((no, text)) => match DayRecord::parse(run.kind, no, text)? {
+                    DayRecord::Order(o) => Some(o),
+                    _ => None,
+                },
+                None => None,
+            };
+            let end = next.is_none();
+            chunk.extend(next);
+            if chunk.len() == COMPARE_CHUNK || (end && !chunk.is_empty()) {
+                let upto = chunk
+                    .last()
+                    .map(|r: &OrderRecord| r.order_no.as_str().to_owned())
+                    .unwrap_or_default();
+                self.merge_chunk(run, &chunk, &decided, Some(&upto)).await?;
+                decided = upto;
+                chunk.clear();
+            }
+            if end {
+                break;
+            }
+        }
+        // The platform's orders after the file's last one: the bank has none of them.
+        self.merge_chunk(run, &[], &decided, None).await
+    }
+
+    /// One chunk of [`Platform::merge_orders`]: records `chunk`, ascending, all numbered after
+    /// `after` and up to `upto` (`None`: every order after `after`).
+    async fn merge_chunk(
+        &self,
+        run: &mut Run,
+        chunk: &[OrderRecord],
+        after: &str,
+        upto: Option<&str>,
+    ) -> Result<(), PlatformError> {
+        const PAGE: u32 = 1000;
+        let mut found: HashMap<String, Order> = HashMap::with_capacity(chunk.len());
+        let mut from = after.to_owned();
+        loop {
+            let page = self
+                .store
+                .day_orders_between(run.date, &from, upto, PAGE)
+                .await?;
+            let full = page.len() == PAGE as usize;
+            let Some(last) = page.last() else { break };
+            from = last.order_no.as_str().to_owned();
+            for o in page {
+                let number = o.order_no.as_str();
+                if chunk
+                    .binary_search_by(|r| r.order_no.as_str().cmp(number))
+                    .is_ok()
+                {
+                    found.insert(number.to_owned(), o);
+                } else {
+                    self.platform_only_order(run, &o).await?;
+                }
+            }
+            if !full {
+                break;
+            }
+        }
+        let missing: Vec<&str> = chunk
+            .iter()
+            .map(|r| r.order_no.as_str())
+            .filter(|n| !found.contains_key(*n))
+            .collect();
+        if !missing.is_empty() {
+            found.extend(self.store.orders_by_number(&missing).await?);
+        }
+        for rec in chunk {
+            let mut b = BankSuccess::from(rec);
+            b.business_date = run.date;
+            self.order_line(run, found.get(rec.order_no.as_str()), &b)
+                .await?;
         }
         Ok(())
     }

@@ -19,6 +19,9 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: Pool,
+    backend: shared::store::Backend,
+    /// The database orders text byte by byte (see [`shared::store::text_is_bytewise`]).
+    bytewise: bool,
 }
 
 pub(crate) type Result<T> = anyhow::Result<T>;
@@ -29,9 +32,22 @@ const LINK_COLUMNS: &str = "signup_id, platform_link_id, email, real_name, id_ty
 impl Store {
     /// Opens the database at `url` (SQLite or PostgreSQL) and applies the migrations.
     pub async fn connect(url: &str) -> Result<Store> {
+        let pool = shared::store::connect(url, &MIGRATOR).await?;
         Ok(Store {
-            pool: shared::store::connect(url, &MIGRATOR).await?,
+            backend: shared::store::Backend::of_url(url)?,
+            bytewise: shared::store::text_is_bytewise(&pool).await?,
+            pool,
         })
+    }
+
+    /// Placeholders for a statement built at run time.
+    fn params(&self) -> shared::store::Params {
+        shared::store::Params::new(self.backend)
+    }
+
+    /// Whether the database orders text as Rust does, byte by byte.
+    pub fn bytewise(&self) -> bool {
+        self.bytewise
     }
 
     /// Closes the pool.

@@ -177,29 +177,24 @@ impl Store {
         let date = seed.date.to_string();
         let mut tx = self.pool.begin().await?;
         for page in seed.pages() {
-            // The link's values once ($1 to $5), then each order's three.
-            let rows: Vec<String> = (0..page.len())
-                .map(|i| {
-                    let p = 6 + 3 * i;
-                    format!(
-                        "(${p}, $1, $2, $3, ${}, 'seeded', 'SUCCESS', ${}, $4, $5, $5)",
-                        p + 1,
-                        p + 2
-                    )
-                })
-                .collect();
             let sql = format!(
                 "INSERT INTO orders (order_no, email, signup_id, card_number_masked, amount_fen, description, status, bank_serial_no, business_date, created_at_ms, updated_at_ms) VALUES {}",
-                rows.join(", ")
+                self.params().rows(page.len(), 11)
             );
-            let mut q = sqlx::query(&sql)
-                .bind(link.email.as_str())
-                .bind(&link.signup_id)
-                .bind(&link.card_masked)
-                .bind(&date)
-                .bind(now_ms);
+            let mut q = sqlx::query(&sql);
             for o in &page {
-                q = q.bind(&o.order_no).bind(o.amount_fen).bind(&o.serial);
+                q = q
+                    .bind(&o.order_no)
+                    .bind(link.email.as_str())
+                    .bind(&link.signup_id)
+                    .bind(&link.card_masked)
+                    .bind(o.amount_fen)
+                    .bind("seeded")
+                    .bind("SUCCESS")
+                    .bind(&o.serial)
+                    .bind(&date)
+                    .bind(now_ms)
+                    .bind(now_ms);
             }
             if let Err(e) = q.execute(&mut *tx).await {
                 return match unique_violation(&e) {

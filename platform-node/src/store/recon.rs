@@ -57,7 +57,7 @@ impl Store {
             let sql = format!(
                 "SELECT {} FROM orders WHERE order_no IN ({})",
                 super::orders::ORDER_COLUMNS,
-                placeholders(1, chunk.len())
+                self.params().list(chunk.len())
             );
             let mut q = sqlx::query(&sql);
             for n in chunk {
@@ -78,7 +78,7 @@ impl Store {
             let sql = format!(
                 "SELECT {} FROM card_links WHERE signup_id IN ({})",
                 super::LINK_COLUMNS,
-                placeholders(1, chunk.len())
+                self.params().list(chunk.len())
             );
             let mut q = sqlx::query(&sql);
             for n in chunk {
@@ -295,10 +295,7 @@ impl Store {
     /// Stages a chunk of a bank file's keys for a run.
     pub async fn stage_keys(&self, run_id: &str, keys: &[String]) -> Result<()> {
         for chunk in keys.chunks(KEYS_PER_STATEMENT_MAX / 2) {
-            let values = (0..chunk.len())
-                .map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let values = self.params().rows(chunk.len(), 2);
             let sql = format!(
                 "INSERT INTO recon_staging (run_id, record_key) VALUES {values} ON CONFLICT DO NOTHING"
             );
@@ -334,6 +331,34 @@ impl Store {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
+        rows.iter().map(super::orders::order_from_row).collect()
+    }
+
+    /// SUCCESS orders of `date` numbered after `after` and up to `upto` (`None`: no bound), by
+    /// order number, at most `limit`.
+    pub async fn day_orders_between(
+        &self,
+        date: NaiveDate,
+        after: &str,
+        upto: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Order>> {
+        let bound = if upto.is_some() {
+            "AND order_no <= $3 "
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT {} FROM orders WHERE business_date = $1 AND status = 'SUCCESS' AND order_no > $2 \
+             {bound}ORDER BY order_no LIMIT {}",
+            super::orders::ORDER_COLUMNS,
+            if upto.is_some() { "$4" } else { "$3" }
+        );
+        let mut q = sqlx::query(&sql).bind(date.to_string()).bind(after);
+        if let Some(upto) = upto {
+            q = q.bind(upto);
+        }
+        let rows = q.bind(i64::from(limit)).fetch_all(&self.pool).await?;
         rows.iter().map(super::orders::order_from_row).collect()
     }
 
@@ -414,7 +439,7 @@ impl Store {
             let sql = format!(
                 "SELECT refund_id, status, amount_fen, batch_no FROM refunds WHERE refund_id IN ({}) \
                  ORDER BY CASE WHEN status = 'SUCCESS' THEN 1 ELSE 0 END",
-                placeholders(1, chunk.len())
+                self.params().list(chunk.len())
             );
             let mut q = sqlx::query(&sql);
             for n in chunk {
@@ -568,9 +593,11 @@ impl Store {
     ) -> Result<Vec<String>> {
         let mut out = Vec::new();
         for chunk in numbers.chunks(KEYS_PER_STATEMENT_MAX) {
+            let mut params = self.params();
             let sql = format!(
-                "SELECT record_key FROM recon_cases WHERE business_date = $1 AND kind = 'ORDER' AND record_key IN ({})",
-                placeholders(2, chunk.len())
+                "SELECT record_key FROM recon_cases WHERE business_date = {} AND kind = 'ORDER' AND record_key IN ({})",
+                params.one(),
+                params.list(chunk.len())
             );
             let mut q = sqlx::query(&sql).bind(date.to_string());
             for n in chunk {
@@ -582,14 +609,6 @@ impl Store {
         }
         Ok(out)
     }
-}
-
-/// `$first, $first+1, …` for `n` parameters.
-fn placeholders(first: usize, n: usize) -> String {
-    (first..first + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 async fn insert_adjustment(tx: &mut Transaction<'static, Any>, a: &Adjustment) -> Result<()> {

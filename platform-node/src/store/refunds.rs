@@ -136,22 +136,10 @@ impl Store {
         let mut by_order: HashMap<&str, i64> = HashMap::new();
         let by_seq: HashMap<u64, &ResultRecord> = lines.iter().map(|l| (l.seq, l)).collect();
         for part in lines.chunks(LINES_PER_INSERT) {
-            let values: Vec<String> = (0..part.len())
-                .map(|i| {
-                    let base = i * REFUND_COLUMNS;
-                    format!(
-                        "({})",
-                        (base + 1..=base + REFUND_COLUMNS)
-                            .map(|k| format!("${k}"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )
-                })
-                .collect();
             let sql = format!(
                 "INSERT INTO refunds (batch_no, seq, refund_id, order_no, amount_text, amount_fen, status, reason_code, reason_text, applied_at_ms) \
                  VALUES {} ON CONFLICT (batch_no, seq) DO NOTHING RETURNING seq",
-                values.join(", ")
+                self.params().rows(part.len(), REFUND_COLUMNS)
             );
             let mut q = sqlx::query(&sql);
             for l in part {
