@@ -90,6 +90,26 @@ pub enum SeedOutcome {
     Taken,
 }
 
+impl SeedOutcome {
+    /// What the node answers for a seed its store wrote (logged) or refused.
+    pub fn answer(self, seed: &PaidOrderSeed) -> Result<(), SeedError> {
+        match self {
+            SeedOutcome::Written => {
+                tracing::info!(
+                    signup_id = seed.signup_id.as_str(),
+                    count = seed.count,
+                    prefix = %seed.prefix,
+                    business_date = %seed.date,
+                    "paid orders seeded"
+                );
+                Ok(())
+            }
+            SeedOutcome::DayClosed => Err(SeedError::DayClosed(seed.date)),
+            SeedOutcome::Taken => Err(SeedError::Taken),
+        }
+    }
+}
+
 /// Why a node refused a seed.
 #[derive(Debug, thiserror::Error)]
 pub enum SeedError {

@@ -4,7 +4,7 @@
 use chrono::{Duration, NaiveDate};
 use sha2::{Digest, Sha256};
 use shared::domain::{Email, OrderNo, OtpCode, PayAmount};
-use shared::seed::{PaidOrderSeed, SeedError, SeedOutcome};
+use shared::seed::{PaidOrderSeed, SeedError};
 use shared::{Money, PeerRefusal, Refusal};
 
 use super::{Bank, BankError, Card, CardStatus, DOMAIN, SignUp, SignUpStatus};
@@ -208,18 +208,10 @@ impl Bank {
         if s.status != SignUpStatus::Signed {
             return Err(SeedError::NotSigned(id.to_owned()));
         }
-        match self
-            .store
+        self.store
             .seed_payments(seed, &s, self.clock.now_ms())
             .await?
-        {
-            SeedOutcome::Written => {
-                tracing::info!(signup_id = id, count = seed.count, prefix = %seed.prefix, business_date = %seed.date, "paid orders seeded");
-                Ok(())
-            }
-            SeedOutcome::DayClosed => Err(SeedError::DayClosed(seed.date)),
-            SeedOutcome::Taken => Err(SeedError::Taken),
-        }
+            .answer(seed)
     }
 
     /// The sign-up a platform call names: it exists, belongs to the account, and is SIGNED.

@@ -112,23 +112,7 @@ impl Store {
         let date = date.to_string();
         let amount = p.amount.fen();
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO business_days (business_date, status, payment_count, payment_total_fen, opened_at_ms) \
-             VALUES ($1, 'OPEN', 0, 0, $2) ON CONFLICT (business_date) DO NOTHING",
-        )
-        .bind(&date)
-        .bind(now_ms)
-        .execute(&mut *tx)
-        .await?;
-        let day = sqlx::query(
-            "UPDATE business_days SET payment_count = payment_count + 1, payment_total_fen = payment_total_fen + $1 \
-             WHERE business_date = $2 AND status = 'OPEN'",
-        )
-        .bind(amount)
-        .bind(&date)
-        .execute(&mut *tx)
-        .await?;
-        if day.rows_affected() == 0 {
+        if !count_on_open_day(&mut tx, &date, 1, amount, now_ms).await? {
             return Ok(DebitOutcome::DayClosed);
         }
         // After the day's row, so the counter's lock is held to commit: sequence order is commit
@@ -203,24 +187,8 @@ impl Store {
     ) -> Result<SeedOutcome> {
         let date = seed.date.to_string();
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO business_days (business_date, status, payment_count, payment_total_fen, opened_at_ms) \
-             VALUES ($1, 'OPEN', 0, 0, $2) ON CONFLICT (business_date) DO NOTHING",
-        )
-        .bind(&date)
-        .bind(now_ms)
-        .execute(&mut *tx)
-        .await?;
-        let day = sqlx::query(
-            "UPDATE business_days SET payment_count = payment_count + $1, payment_total_fen = payment_total_fen + $2 \
-             WHERE business_date = $3 AND status = 'OPEN'",
-        )
-        .bind(i64::from(seed.count))
-        .bind(seed.total_fen())
-        .bind(&date)
-        .execute(&mut *tx)
-        .await?;
-        if day.rows_affected() == 0 {
+        let count = i64::from(seed.count);
+        if !count_on_open_day(&mut tx, &date, count, seed.total_fen(), now_ms).await? {
             return Ok(SeedOutcome::DayClosed);
         }
         // After the day's row, as a debit takes them (see the migration).
@@ -409,4 +377,33 @@ fn payment_from_row(r: &AnyRow) -> Result<Payment> {
         created_at_ms: int(r, "created_at_ms")?,
         refunded: Money::from_fen(int(r, "refunded_fen")?).ok_or_else(|| bad("refunded_fen"))?,
     })
+}
+
+/// Adds `count` payments of `fen` in all to business day `date`'s figures, opening the day if it
+/// has no row yet; `false` (nothing added) when the day is closed.
+async fn count_on_open_day(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    date: &str,
+    count: i64,
+    fen: i64,
+    now_ms: i64,
+) -> Result<bool> {
+    sqlx::query(
+        "INSERT INTO business_days (business_date, status, payment_count, payment_total_fen, opened_at_ms) \
+         VALUES ($1, 'OPEN', 0, 0, $2) ON CONFLICT (business_date) DO NOTHING",
+    )
+    .bind(date)
+    .bind(now_ms)
+    .execute(&mut **tx)
+    .await?;
+    let day = sqlx::query(
+        "UPDATE business_days SET payment_count = payment_count + $1, payment_total_fen = payment_total_fen + $2 \
+         WHERE business_date = $3 AND status = 'OPEN'",
+    )
+    .bind(count)
+    .bind(fen)
+    .bind(date)
+    .execute(&mut **tx)
+    .await?;
+    Ok(day.rows_affected() == 1)
 }

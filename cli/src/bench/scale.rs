@@ -229,7 +229,8 @@ pub(super) async fn refunds(procs: &mut Procs, sizes: &[u64]) -> anyhow::Result<
 
         let t = Instant::now();
         let up = crate::transfer::upload_batch(&mut ops, &file, |_, _| {})
-            .await?
+            .await
+            .context("pushing the batch")?
             .context("the batch is accepted")?;
         anyhow::ensure!(
             up.record_count == n,
@@ -249,7 +250,8 @@ pub(super) async fn refunds(procs: &mut Procs, sizes: &[u64]) -> anyhow::Result<
                 .get_refund_batch(bank::GetRefundBatchRequest {
                     batch_no: batch_no.clone(),
                 })
-                .await?
+                .await
+                .context("the bank's batch")?
                 .into_inner()
                 .batch
                 .context("the bank's batch")?;
@@ -281,7 +283,8 @@ pub(super) async fn refunds(procs: &mut Procs, sizes: &[u64]) -> anyhow::Result<
                 .get_refund_batch(platform::GetRefundBatchRequest {
                     batch_no: batch_no.clone(),
                 })
-                .await?
+                .await
+                .context("the platform's batch")?
                 .into_inner()
                 .batch
                 .context("the platform's batch")?;
@@ -295,7 +298,9 @@ pub(super) async fn refunds(procs: &mut Procs, sizes: &[u64]) -> anyhow::Result<
 
         let t = Instant::now();
         let out = procs.dir.join(format!("{batch_no}.result.txt"));
-        let size = crate::transfer::save_result(&mut ops, &batch_no, &out).await?;
+        let size = crate::transfer::save_result(&mut ops, &batch_no, &out)
+            .await
+            .context("downloading the result")?;
         anyhow::ensure!(size == result.size_bytes, "downloaded {size} bytes");
         let download = t.elapsed();
 
@@ -407,7 +412,8 @@ pub(super) async fn recon(procs: &mut Procs, sizes: &[u64]) -> anyhow::Result<Ve
                 kind: bank::DayFileKind::Order as i32,
                 business_date: date.to_string(),
             })
-            .await?
+            .await
+            .context("building the order file (PrepareDayFile)")?
             .into_inner()
             .file
             .context("the order file")?;
@@ -424,7 +430,8 @@ pub(super) async fn recon(procs: &mut Procs, sizes: &[u64]) -> anyhow::Result<Ve
                 business_date: date.to_string(),
                 kinds: vec![platform::ReconFileKind::Order as i32],
             })
-            .await?
+            .await
+            .context("reconciling the day (RunDayRecon)")?
             .into_inner();
         let compare = t.elapsed();
         let f = report.files.first().context("the order file's report")?;

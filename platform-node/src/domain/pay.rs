@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use shared::domain::{Email, OrderNo, OtpCode, PayAmount, PayPassword};
-use shared::seed::{PaidOrderSeed, SeedError, SeedOutcome};
+use shared::seed::{PaidOrderSeed, SeedError};
 use shared::{PeerFailure, PeerRefusal};
 use tracing::Instrument;
 
@@ -40,18 +40,10 @@ impl Platform {
             super::LinkStatus::Signed => return Err(SeedError::NotActivated(id.to_owned())),
             super::LinkStatus::Cancelled => return Err(SeedError::NotSigned(id.to_owned())),
         }
-        match self
-            .store
+        self.store
             .seed_orders(seed, &link, self.clock.now_ms())
             .await?
-        {
-            SeedOutcome::Written => {
-                tracing::info!(signup_id = id, count = seed.count, prefix = %seed.prefix, business_date = %seed.date, "paid orders seeded");
-                Ok(())
-            }
-            SeedOutcome::DayClosed => Err(SeedError::DayClosed(seed.date)),
-            SeedOutcome::Taken => Err(SeedError::Taken),
-        }
+            .answer(seed)
     }
 
     /// Counts an order settled by this process (`ibsim_payments_total`).
