@@ -212,6 +212,13 @@ async fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             if let Some(status) = e.downcast_ref::<tonic::Status>() {
+                // What was being done, where a step said so, then the refusal itself.
+                for step in e
+                    .chain()
+                    .take_while(|c| c.downcast_ref::<tonic::Status>().is_none())
+                {
+                    eprintln!("{step}:");
+                }
                 print::refusal(status);
                 ExitCode::from(2)
             } else {
