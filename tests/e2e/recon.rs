@@ -426,6 +426,36 @@ async fn breaks_spread_through_a_day_of_several_chunks_are_each_found_once(app: 
         .unwrap();
     let file = &report.files[0];
     assert_eq!((file.record_count, file.matched), (1503, 1500));
+    // The run as ListDayRuns shows it to someone watching.
+    let runs = app
+        .recon
+        .clone()
+        .list_day_runs(platform::ListDayRunsRequest {
+            business_date: DAY.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .runs;
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    let run = &runs[0];
+    assert_eq!(
+        (
+            run.run_id.as_str(),
+            run.kind,
+            run.record_count,
+            run.matched,
+            run.cases
+        ),
+        (
+            file.run_id.as_str(),
+            platform::ReconFileKind::Order as i32,
+            1503,
+            1500,
+            5
+        )
+    );
+    assert!(run.done_at.is_some() && run.started_at.is_some());
     assert_eq!(
         found(&report),
         [
@@ -724,6 +754,16 @@ async fn a_day_not_yet_closed_is_refused_and_bad_input_changes_nothing(app: Test
     );
     assert_refused(
         app.day_recon("2031-13-01", &[]).await,
+        Code::InvalidArgument,
+        "DATE_INVALID",
+    );
+    assert_refused(
+        app.recon
+            .clone()
+            .list_day_runs(platform::ListDayRunsRequest {
+                business_date: "2031-13-01".into(),
+            })
+            .await,
         Code::InvalidArgument,
         "DATE_INVALID",
     );

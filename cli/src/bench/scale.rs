@@ -425,21 +425,13 @@ pub(super) async fn recon(procs: &mut Procs, sizes: &[u64]) -> anyhow::Result<Ve
         );
 
         let t = Instant::now();
-        let report = ReconOpsServiceClient::new(platform_ch)
-            .run_day_recon(platform::RunDayReconRequest {
-                business_date: date.to_string(),
-                kinds: vec![platform::ReconFileKind::Order as i32],
-            })
-            .await
-            .context("reconciling the day (RunDayRecon)")?
-            .into_inner();
+        let run = watch_day_recon(platform_ch, date).await?;
         let compare = t.elapsed();
-        let f = report.files.first().context("the order file's report")?;
         anyhow::ensure!(
-            (f.matched, f.cases) == (n, 0),
+            (run.matched, run.cases) == (n, 0),
             "{} matched, {} cases",
-            f.matched,
-            f.cases
+            run.matched,
+            run.cases
         );
         runs.push(ScaleRun::new(
             n,
@@ -470,4 +462,70 @@ async fn set_clocks(
         }
     }
     Ok(())
+}
+
+/// The longest the reconciliation part waits for one day's comparison.
+const RECON_WAIT_MAX: Duration = Duration::from_secs(600);
+
+/// Runs the ORDER file's T+1 reconciliation of `date` and watches it to its end through
+/// `ListDayRuns`: the comparison runs on in the platform when its call ends at the node's request
+/// limit (a day of a million orders on PostgreSQL takes longer).
+async fn watch_day_recon(
+    platform_ch: Channel,
+    date: chrono::NaiveDate,
+) -> anyhow::Result<platform::DayRun> {
+    let mut ops = ReconOpsServiceClient::new(platform_ch);
+    let day = date.to_string();
+    let list = platform::ListDayRunsRequest {
+        business_date: day.clone(),
+    };
+    let before = ops
+        .list_day_runs(list.clone())
+        .await
+        .context("the day's runs (ListDayRuns)")?
+        .into_inner()
+        .runs
+        .into_iter()
+        .map(|r| r.run_id)
+        .collect::<std::collections::HashSet<_>>();
+    let mut call = ops.clone();
+    let mut recon = Some(tokio::spawn(async move {
+        call.run_day_recon(platform::RunDayReconRequest {
+            business_date: day,
+            kinds: vec![platform::ReconFileKind::Order as i32],
+        })
+        .await
+    }));
+    let deadline = Instant::now() + RECON_WAIT_MAX;
+    loop {
+        let runs = ops
+            .list_day_runs(list.clone())
+            .await
+            .context("the day's runs (ListDayRuns)")?
+            .into_inner()
+            .runs;
+        if let Some(run) = runs
+            .into_iter()
+            .find(|r| !before.contains(&r.run_id) && r.done_at.is_some())
+        {
+            return Ok(run);
+        }
+        if let Some(call) = recon.take_if(|c| c.is_finished()) {
+            // Ended before the run did: only the request limit lets the comparison go on.
+            if let Err(s) = call.await?
+                && !matches!(
+                    s.code(),
+                    tonic::Code::Cancelled | tonic::Code::DeadlineExceeded
+                )
+            {
+                return Err(s).context("reconciling the day (RunDayRecon)");
+            }
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the day's comparison did not end within {} s",
+            RECON_WAIT_MAX.as_secs()
+        );
+        tokio::time::sleep(POLL).await;
+    }
 }

@@ -313,6 +313,32 @@ pub struct FileReport {
     pub needs_staff: u64,
 }
 
+/// One T+1 run of one file, as recorded (`ListDayRuns`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DayRun {
+    /// The run's id.
+    pub run_id: String,
+    /// The file.
+    pub kind: DayFileKind,
+    /// The date compared.
+    pub date: NaiveDate,
+    /// The bank's file's SHA-256.
+    pub sha256: String,
+    /// Its records.
+    pub records: u64,
+    /// Records that agreed (when done).
+    pub matched: u64,
+    /// Cases found (when done).
+    pub cases: u64,
+    /// When it started, ms.
+    pub started_at_ms: i64,
+    /// When it finished, ms; `None` while it runs or if it stopped on an error.
+    pub done_at_ms: Option<i64>,
+}
+
+/// The most runs `ListDayRuns` answers.
+pub const DAY_RUNS_MAX: u32 = 100;
+
 /// A T+1 run's report.
 #[derive(Debug, Clone)]
 pub struct DayReport {
@@ -816,6 +842,11 @@ impl Platform {
         }
         tracing::warn!(order_no = %order.order_no, "order written by hand, bypassing the bank");
         Ok(())
+    }
+
+    /// The T+1 runs of `date` by start time, at most [`DAY_RUNS_MAX`].
+    pub async fn day_runs(&self, date: NaiveDate) -> Result<Vec<DayRun>, PlatformError> {
+        Ok(self.store.day_runs(date, DAY_RUNS_MAX).await?)
     }
 
     /// Runs T+1 reconciliation of `date` for `kinds` (in the order SIGNUP, ORDER, CLEARING).

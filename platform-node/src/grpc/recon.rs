@@ -206,6 +206,34 @@ impl ReconOpsService for Recon {
         .await
     }
 
+    async fn list_day_runs(
+        &self,
+        req: Request<pb::ListDayRunsRequest>,
+    ) -> Result<Response<pb::ListDayRunsResponse>, Status> {
+        let r = req.into_inner();
+        handle(&self.0, "ListDayRuns", &cut(&r.business_date), async {
+            let date = date_from_pb("business_date", &r.business_date)?;
+            let runs = self.0.day_runs(date).await?;
+            Ok(pb::ListDayRunsResponse {
+                runs: runs
+                    .iter()
+                    .map(|run| pb::DayRun {
+                        run_id: run.run_id.clone(),
+                        kind: kind_to_pb(run.kind) as i32,
+                        business_date: run.date.to_string(),
+                        sha256: run.sha256.clone(),
+                        record_count: run.records,
+                        matched: run.matched,
+                        cases: run.cases,
+                        started_at: Some(timestamp(from_ms(run.started_at_ms))),
+                        done_at: run.done_at_ms.map(|ms| timestamp(from_ms(ms))),
+                    })
+                    .collect(),
+            })
+        })
+        .await
+    }
+
     async fn list_cases(
         &self,
         req: Request<pb::ListCasesRequest>,

@@ -14,8 +14,8 @@ use sqlx::{Any, Transaction};
 
 use super::{Result, Store};
 use crate::domain::{
-    Adjustment, CardLink, CaseCategory, CaseFilter, CaseStatus, LinkStatus, Order, OrderFix,
-    ReconCase,
+    Adjustment, CardLink, CaseCategory, CaseFilter, CaseStatus, DayRun, LinkStatus, Order,
+    OrderFix, ReconCase,
 };
 
 /// The most keys bound into one statement.
@@ -261,6 +261,36 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// The T+1 runs of `date` by start time, at most `limit`.
+    pub async fn day_runs(&self, date: NaiveDate, limit: u32) -> Result<Vec<DayRun>> {
+        use sqlx::Row;
+        let rows = sqlx::query(
+            "SELECT run_id, kind, business_date, sha256, record_count, matched, cases, started_at_ms, done_at_ms \
+             FROM recon_runs WHERE business_date = $1 ORDER BY started_at_ms, run_id LIMIT $2",
+        )
+        .bind(date.to_string())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(DayRun {
+                    run_id: text(r, "run_id")?,
+                    kind: DayFileKind::from_code(&text(r, "kind")?).ok_or_else(|| bad("kind"))?,
+                    date: text(r, "business_date")?
+                        .parse()
+                        .map_err(|_| bad("business_date"))?,
+                    sha256: text(r, "sha256")?,
+                    records: unsigned(int(r, "record_count")?)?,
+                    matched: unsigned(int(r, "matched")?)?,
+                    cases: unsigned(int(r, "cases")?)?,
+                    started_at_ms: int(r, "started_at_ms")?,
+                    done_at_ms: r.try_get("done_at_ms")?,
+                })
+            })
+            .collect()
     }
 
     /// Records the end of a T+1 run and drops its staged keys.
