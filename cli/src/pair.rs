@@ -44,6 +44,36 @@ pub struct PairConfig {
     pub platform_metrics_listen: Option<SocketAddr>,
 }
 
+impl PairConfig {
+    /// A pair on `bank_db` and `platform_db` with its data under `dir`: any free ports, the
+    /// refund job and real-time reconciliation only when asked, both clocks on real time, no
+    /// metrics endpoints. Callers change what they need with `..PairConfig::local(…)`.
+    pub fn local(bank_db: String, platform_db: String, dir: &std::path::Path) -> PairConfig {
+        let any_port = SocketAddr::from(([127, 0, 0, 1], 0));
+        PairConfig {
+            bank_listen: any_port,
+            platform_listen: any_port,
+            bank_database_url: bank_db,
+            platform_database_url: platform_db,
+            bank_data_dir: dir.join("bank"),
+            platform_data_dir: dir.join("platform"),
+            peer_timeout_ms: shared::grpc::PEER_TIMEOUT_MS_DEFAULT,
+            bank_refund_job: bank_node::RefundJobConfig {
+                interval_secs: 0,
+                ..Default::default()
+            },
+            platform_recon: platform_node::ReconConfig {
+                interval_secs: 0,
+                ..Default::default()
+            },
+            bank_elsewhere: false,
+            frozen_at: None,
+            bank_metrics_listen: None,
+            platform_metrics_listen: None,
+        }
+    }
+}
+
 struct Node {
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,

@@ -120,27 +120,11 @@ async fn a_failing_scenario_reports_its_step_the_difference_and_the_seed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scenarios_run_against_nodes_already_running_one_after_another() {
     let dir = tempfile::tempdir().unwrap();
-    let pair = RunningPair::start(&PairConfig {
-        bank_listen: "127.0.0.1:0".parse().unwrap(),
-        platform_listen: "127.0.0.1:0".parse().unwrap(),
-        bank_database_url: "sqlite::memory:".into(),
-        platform_database_url: "sqlite::memory:".into(),
-        bank_data_dir: dir.path().join("bank"),
-        platform_data_dir: dir.path().join("platform"),
-        peer_timeout_ms: 5_000,
-        bank_refund_job: bank_node::RefundJobConfig {
-            interval_secs: 0,
-            ..Default::default()
-        },
-        platform_recon: platform_node::ReconConfig {
-            interval_secs: 0,
-            ..Default::default()
-        },
-        bank_elsewhere: false,
-        frozen_at: None,
-        bank_metrics_listen: None,
-        platform_metrics_listen: None,
-    })
+    let pair = RunningPair::start(&PairConfig::local(
+        "sqlite::memory:".into(),
+        "sqlite::memory:".into(),
+        dir.path(),
+    ))
     .await
     .unwrap();
     let file = repo().join("scenarios/sign-up/happy-path.toml");

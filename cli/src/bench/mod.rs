@@ -278,25 +278,9 @@ async fn start_pair(
         ),
     };
     let pair = RunningPair::start(&PairConfig {
-        bank_listen: "127.0.0.1:0".parse()?,
-        platform_listen: "127.0.0.1:0".parse()?,
-        bank_database_url: bank_db,
-        platform_database_url: platform_db,
-        bank_data_dir: dir.join("bank"),
-        platform_data_dir: dir.join("platform"),
-        peer_timeout_ms: shared::grpc::PEER_TIMEOUT_MS_DEFAULT,
-        bank_refund_job: bank_node::RefundJobConfig {
-            interval_secs: 0,
-            ..Default::default()
-        },
-        platform_recon: platform_node::ReconConfig {
-            interval_secs: 0,
-            ..Default::default()
-        },
-        bank_elsewhere: false,
-        frozen_at: None,
         bank_metrics_listen: Some("127.0.0.1:0".parse()?),
         platform_metrics_listen: Some("127.0.0.1:0".parse()?),
+        ..PairConfig::local(bank_db, platform_db, dir)
     })
     .await?;
     Ok((pair, cleanup))

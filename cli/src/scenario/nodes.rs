@@ -185,25 +185,8 @@ fn pair_config(
     start: DateTime<Utc>,
 ) -> anyhow::Result<PairConfig> {
     Ok(PairConfig {
-        bank_listen: "127.0.0.1:0".parse()?,
-        platform_listen: "127.0.0.1:0".parse()?,
-        bank_database_url: bank_db,
-        platform_database_url: platform_db,
-        bank_data_dir: dir.join("bank"),
-        platform_data_dir: dir.join("platform"),
-        peer_timeout_ms: 5_000,
-        bank_refund_job: bank_node::RefundJobConfig {
-            interval_secs: 0,
-            ..Default::default()
-        },
-        platform_recon: platform_node::ReconConfig {
-            interval_secs: 0,
-            ..Default::default()
-        },
-        bank_elsewhere: false,
         frozen_at: Some(start),
-        bank_metrics_listen: None,
-        platform_metrics_listen: None,
+        ..PairConfig::local(bank_db, platform_db, dir)
     })
 }
 
