@@ -8,7 +8,8 @@ use anyhow::Context;
 use shared::clock::Clock;
 use shared::fault::Faults;
 use shared::files::FileStore;
-use shared::grpc::BoundServer;
+use shared::grpc::{BoundServer, PeerLink};
+use shared::security::{Institution, Security};
 use tokio::net::TcpListener;
 
 use crate::config::Config;
@@ -43,8 +44,19 @@ impl Application {
     ) -> anyhow::Result<Application> {
         let store = Store::connect(&config.database_url()?).await?;
         let faults = Faults::default();
-        let platform =
-            PlatformClient::new(&config.platform_url, config.peer_timeout_ms, faults.clone())?;
+        let security = Security::load(&config.security, Institution::Bank)?;
+        let link = PeerLink {
+            peer: Institution::Platform,
+            security: security.clone(),
+            clock: clock.clone(),
+            domain: crate::domain::DOMAIN,
+        };
+        let platform = PlatformClient::new(
+            &config.platform_url,
+            config.peer_timeout_ms,
+            faults.clone(),
+            &link,
+        )?;
         let files = FileStore::open(config.files_dir()).with_context(|| {
             format!(
                 "cannot open the file store {}",
@@ -69,7 +81,7 @@ impl Application {
             settings,
         );
         bank.cutover().await?;
-        let router = grpc::router(bank.clone()).await?;
+        let router = grpc::router(bank.clone(), &security).await?;
         let metrics = match config.metrics_listen {
             Some(addr) => Some(shared::metrics::bind(addr).await?),
             None => None,

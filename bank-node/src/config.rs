@@ -42,6 +42,9 @@ pub struct Config {
     /// no metrics endpoint.
     #[arg(long = "metrics-listen", env = "IBSIM_BANK_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
+    /// Mutual TLS and signed interbank messages (default: neither).
+    #[command(flatten)]
+    pub security: shared::security::SecurityArgs,
 }
 
 /// When and how the refund batch job runs.

@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
@@ -38,6 +39,10 @@ struct Cli {
         default_value = "http://127.0.0.1:40052"
     )]
     platform: String,
+    /// The CA certificate to trust for nodes served over TLS (`https` URLs), as `ibsim certs`
+    /// writes it (ca.pem).
+    #[arg(long, global = true, env = "IBSIM_CA")]
+    ca: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -100,6 +105,16 @@ enum Command {
     /// Measure the simulator against the machine's own limit (docs/performance.md): a table, and
     /// every figure as JSON with --json. Build with --release for figures that mean anything.
     Bench(BenchArgs),
+    /// Make throwaway credentials for a secured link (docs/security.md): a CA, both nodes' TLS
+    /// certificates and both institutions' Ed25519 signing keys.
+    Certs {
+        /// The directory to write them in (made if missing).
+        #[arg(long, default_value = "data/security")]
+        out: PathBuf,
+        /// Replace files that are there already.
+        #[arg(long)]
+        force: bool,
+    },
     /// Ask a node's gRPC health service; exit 0 only when it is SERVING.
     Health {
         /// The node's URL.
@@ -149,6 +164,12 @@ struct UpArgs {
     no_demo: bool,
     #[command(flatten)]
     telemetry: shared::telemetry::TelemetryArgs,
+    /// Run the link secured: mutual TLS and signed interbank messages, with the credentials in
+    /// <data-dir>/security (made by `ibsim certs` on the first run).
+    #[arg(long)]
+    secure: bool,
+    #[command(flatten)]
+    security: shared::security::SecurityArgs,
     /// Where the bank serves its metrics (Prometheus text, GET /metrics).
     #[arg(
         long,
@@ -183,6 +204,15 @@ async fn main() -> ExitCode {
         bank: cli.bank.clone(),
         platform: cli.platform.clone(),
     });
+    if let Some(path) = &cli.ca {
+        match std::fs::read(path) {
+            Ok(pem) => ibsim_cli::trust_ca(pem),
+            Err(e) => {
+                eprintln!("error: cannot read the CA {}: {e}", path.display());
+                return ExitCode::from(2);
+            }
+        }
+    }
     let result = match cli.command {
         Command::Scenario(cmd) => match scenario_cmd::scenario(cmd, running).await {
             Ok(true) => return ExitCode::SUCCESS,
@@ -196,6 +226,7 @@ async fn main() -> ExitCode {
         Command::Branch(cmd) => commands::branch(&cli.bank, cmd).await,
         Command::Platform(cmd) => commands::platform(&cli.platform, cmd).await,
         Command::Health { url } => commands::health(&url).await,
+        Command::Certs { out, force } => certs(&out, force),
         Command::Bench(args) => bench(args).await,
         Command::Pay(cmd) => control::pay(&cli.platform, cmd).await,
         Command::Sms { mobile, limit } => control::sms(&cli.bank, mobile, limit).await,
@@ -250,9 +281,50 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn certs(out: &std::path::Path, force: bool) -> anyhow::Result<()> {
+    let written = shared::security::certs::write_set(out, force)?;
+    println!(
+        "wrote {} files to {} (throwaway, for local use):",
+        written.len(),
+        out.display()
+    );
+    for f in &written {
+        println!("  {}", f.display());
+    }
+    println!(
+        "use them with: ibsim up --tls-dir {0} --sign-dir {0}",
+        out.display()
+    );
+    println!(
+        "           or: bank-node --tls-dir {0} --sign-dir {0} (and platform-node alike)",
+        out.display()
+    );
+    println!(
+        "     clients: ibsim --ca {}/ca.pem --bank https://127.0.0.1:40051 …",
+        out.display()
+    );
+    Ok(())
+}
+
 async fn up(args: UpArgs) -> anyhow::Result<()> {
     use ibsim_cli::pair::{PairConfig, RunningPair};
     args.telemetry.init("ibsim-up")?;
+    let mut security = args.security.clone();
+    if args.secure {
+        let dir = args.data_dir.join("security");
+        if !dir.join(shared::security::certs::CA_CERT).exists() {
+            shared::security::certs::write_set(&dir, false)?;
+            println!("made throwaway credentials in {}", dir.display());
+        }
+        security.tls_dir.get_or_insert(dir.clone());
+        security.sign_dir.get_or_insert(dir);
+    }
+    if let Some(dir) = &security.tls_dir {
+        let ca = dir.join(shared::security::certs::CA_CERT);
+        ibsim_cli::trust_ca(
+            std::fs::read(&ca).with_context(|| format!("cannot read {}", ca.display()))?,
+        );
+    }
     let bank_dir = args.data_dir.join("bank");
     let platform_dir = args.data_dir.join("platform");
     let cfg = PairConfig {
@@ -275,6 +347,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         frozen_at: None,
         bank_metrics_listen: Some(args.bank_metrics_listen),
         platform_metrics_listen: Some(args.platform_metrics_listen),
+        security: security.clone(),
     };
     let pair = RunningPair::start(&cfg).await?;
     if !args.no_demo {
@@ -319,7 +392,25 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     );
     println!("  ibsim sms --mobile 13900139006");
     println!("  ibsim clock cutover");
-    println!("  grpcurl -plaintext {} list", pair.bank_addr);
+    match &security.tls_dir {
+        Some(dir) => {
+            println!(
+                "  grpcurl -cacert {}/ca.pem {} list",
+                dir.display(),
+                pair.bank_addr
+            );
+            println!(
+                "TLS is on: give ibsim the CA, e.g. export IBSIM_CA={0}/ca.pem IBSIM_BANK_URL={1} IBSIM_PLATFORM_URL={2}",
+                dir.display(),
+                pair.bank_url(),
+                pair.platform_url()
+            );
+        }
+        None => println!("  grpcurl -plaintext {} list", pair.bank_addr),
+    }
+    if security.sign_dir.is_some() {
+        println!("Interbank messages are signed (docs/security.md).");
+    }
     println!("Ctrl-C stops both nodes.");
     shared::grpc::shutdown_signal().await;
     let stopped = pair.stop().await;

@@ -42,6 +42,8 @@ pub struct PairConfig {
     pub bank_metrics_listen: Option<SocketAddr>,
     /// Where the platform serves its metrics (`None`: no endpoint).
     pub platform_metrics_listen: Option<SocketAddr>,
+    /// Mutual TLS and signed interbank messages, for both nodes (default: neither).
+    pub security: shared::security::SecurityArgs,
 }
 
 impl PairConfig {
@@ -70,7 +72,17 @@ impl PairConfig {
             frozen_at: None,
             bank_metrics_listen: None,
             platform_metrics_listen: None,
+            security: Default::default(),
         }
+    }
+}
+
+/// The URL scheme the nodes serve on.
+fn scheme(security: &shared::security::SecurityArgs) -> &'static str {
+    if security.tls_dir.is_some() {
+        "https"
+    } else {
+        "http"
     }
 }
 
@@ -104,6 +116,7 @@ impl Node {
 
 /// Two running nodes.
 pub struct RunningPair {
+    scheme: &'static str,
     /// Where the bank serves.
     pub bank_addr: SocketAddr,
     /// Where the platform serves.
@@ -139,23 +152,26 @@ impl RunningPair {
         };
         let platform_addr = platform_listener.local_addr()?;
 
+        let scheme = scheme(&cfg.security);
         let bank_cfg = bank_node::Config {
             listen: bank_addr,
-            platform_url: format!("http://{platform_addr}"),
+            platform_url: format!("{scheme}://{platform_addr}"),
             database_url: Some(cfg.bank_database_url.clone()),
             data_dir: cfg.bank_data_dir.clone(),
             peer_timeout_ms: cfg.peer_timeout_ms,
             refund_job: cfg.bank_refund_job.clone(),
             metrics_listen: cfg.bank_metrics_listen,
+            security: cfg.security.clone(),
         };
         let platform_cfg = platform_node::Config {
             listen: platform_addr,
-            bank_url: format!("http://{bank_addr}"),
+            bank_url: format!("{scheme}://{bank_addr}"),
             database_url: Some(cfg.platform_database_url.clone()),
             data_dir: cfg.platform_data_dir.clone(),
             peer_timeout_ms: cfg.peer_timeout_ms,
             recon: cfg.platform_recon.clone(),
             metrics_listen: cfg.platform_metrics_listen,
+            security: cfg.security.clone(),
         };
         let clock = || match cfg.frozen_at {
             Some(t) => Clock::frozen(t),
@@ -174,6 +190,7 @@ impl RunningPair {
                 .await
                 .context("cannot start the platform node")?;
         Ok(RunningPair {
+            scheme,
             bank_addr,
             platform_addr,
             bank_metrics: bank.as_ref().and_then(|b| b.metrics_addr()),
@@ -193,14 +210,14 @@ impl RunningPair {
         })
     }
 
-    /// The bank's URL.
+    /// The bank's URL (`https` with TLS on).
     pub fn bank_url(&self) -> String {
-        format!("http://{}", self.bank_addr)
+        format!("{}://{}", self.scheme, self.bank_addr)
     }
 
-    /// The platform's URL.
+    /// The platform's URL (`https` with TLS on).
     pub fn platform_url(&self) -> String {
-        format!("http://{}", self.platform_addr)
+        format!("{}://{}", self.scheme, self.platform_addr)
     }
 
     /// Stops the platform node only (to see how the bank copes without it).

@@ -99,6 +99,7 @@ pub async fn scenario(cmd: ScenarioCmd, running: Option<Running>) -> anyhow::Res
                     .jobs
                     .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
                 seed: args.seed.unwrap_or_else(rand::random),
+                tap: None,
             };
             let report = scenario::run(all, &opts).await;
             print!("{}", report.summary());

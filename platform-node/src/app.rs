@@ -8,7 +8,8 @@ use anyhow::Context;
 use shared::clock::Clock;
 use shared::fault::Faults;
 use shared::files::FileStore;
-use shared::grpc::BoundServer;
+use shared::grpc::{BoundServer, PeerLink};
+use shared::security::{Institution, Security};
 use tokio::net::TcpListener;
 
 use crate::config::Config;
@@ -40,9 +41,21 @@ impl Application {
     ) -> anyhow::Result<Application> {
         let store = Store::connect(&config.database_url()?).await?;
         let faults = Faults::default();
-        let bank = BankClient::new(&config.bank_url, config.peer_timeout_ms, faults.clone())?;
-        let bank_files = BankFilesClient::new(&config.bank_url, faults.clone())?;
-        let bank_recon = BankReconClient::new(&config.bank_url, faults.clone())?;
+        let security = Security::load(&config.security, Institution::Platform)?;
+        let link = PeerLink {
+            peer: Institution::Bank,
+            security: security.clone(),
+            clock: clock.clone(),
+            domain: crate::domain::DOMAIN,
+        };
+        let bank = BankClient::new(
+            &config.bank_url,
+            config.peer_timeout_ms,
+            faults.clone(),
+            &link,
+        )?;
+        let bank_files = BankFilesClient::new(&config.bank_url, faults.clone(), &link)?;
+        let bank_recon = BankReconClient::new(&config.bank_url, faults.clone(), &link)?;
         let files = FileStore::open(config.files_dir()).with_context(|| {
             format!(
                 "cannot open the file store {}",
@@ -64,7 +77,7 @@ impl Application {
                     .unwrap_or(i64::MAX),
             },
         );
-        let router = grpc::router(platform.clone()).await?;
+        let router = grpc::router(platform.clone(), &security).await?;
         let metrics = match config.metrics_listen {
             Some(addr) => Some(shared::metrics::bind(addr).await?),
             None => None,

@@ -42,6 +42,9 @@ pub struct Config {
     /// no metrics endpoint.
     #[arg(long = "metrics-listen", env = "IBSIM_PLATFORM_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
+    /// Mutual TLS and signed interbank messages (default: neither).
+    #[command(flatten)]
+    pub security: shared::security::SecurityArgs,
 }
 
 /// Real-time reconciliation's schedule and grace window.

@@ -13,6 +13,7 @@ pub mod grpc;
 pub mod metrics;
 pub mod money;
 pub mod secret;
+pub mod security;
 pub mod seed;
 pub mod store;
 pub mod telemetry;

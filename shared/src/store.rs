@@ -251,6 +251,33 @@ pub fn inserted<T>(r: Result<T, sqlx::Error>) -> anyhow::Result<bool> {
     }
 }
 
+/// Records the nonce of a signed interbank call in a node's `seen_nonces` table (both nodes'
+/// migrations create the same one); `false` when it is there already. With `forget_before_ms`
+/// above `i64::MIN`, first forgets the nonces stamped before it.
+pub async fn remember_nonce(
+    pool: &AnyPool,
+    signer: &str,
+    nonce: &str,
+    at_ms: i64,
+    forget_before_ms: i64,
+) -> anyhow::Result<bool> {
+    if forget_before_ms > i64::MIN {
+        sqlx::query("DELETE FROM seen_nonces WHERE at_ms < $1")
+            .bind(forget_before_ms)
+            .execute(pool)
+            .await?;
+    }
+    let r = sqlx::query(
+        "INSERT INTO seen_nonces (signer, nonce, at_ms) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+    )
+    .bind(signer)
+    .bind(nonce)
+    .bind(at_ms)
+    .execute(pool)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
 /// Appends one line to a node's `audit_log` table (both nodes' migrations create the same one).
 pub async fn append_audit(
     pool: &AnyPool,

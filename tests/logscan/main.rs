@@ -5,27 +5,11 @@
 //!
 //! A test binary of its own: the capture is the process's one global subscriber.
 
-use e2e_tests::capture::Capture;
+use e2e_tests::capture::{Capture, stands_in};
 use e2e_tests::{Backend, PAY_PASSWORD, TestApp, batch_file};
 use proto::bank::v1 as bank;
 use proto::platform::v1 as platform;
 use tracing_subscriber::EnvFilter;
-
-/// Whether `secret` stands in `line` on its own: not inside a longer run of letters and digits
-/// (a 6-digit password inside a 19-digit number, a timestamp or a hex trace id is not that
-/// password).
-fn stands_in(line: &str, secret: &str) -> bool {
-    let digits = secret.bytes().all(|b| b.is_ascii_digit());
-    line.match_indices(secret).any(|(at, _)| {
-        if !digits {
-            return true;
-        }
-        let before = line[..at].bytes().next_back();
-        let after = line[at + secret.len()..].bytes().next();
-        let word = |b: Option<u8>| b.is_some_and(|b| b.is_ascii_alphanumeric());
-        !word(before) && !word(after)
-    })
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_card_number_password_or_code_reaches_the_logs() {

@@ -34,3 +34,19 @@ impl<'a> MakeWriter<'a> for Capture {
         self.clone()
     }
 }
+
+/// Whether `secret` stands in `line` on its own: not inside a longer run of letters and digits
+/// (a 6-digit password inside a 19-digit number, a timestamp or a hex trace id is not that
+/// password).
+pub fn stands_in(line: &str, secret: &str) -> bool {
+    let digits = secret.bytes().all(|b| b.is_ascii_digit());
+    line.match_indices(secret).any(|(at, _)| {
+        if !digits {
+            return true;
+        }
+        let before = line[..at].bytes().next_back();
+        let after = line[at + secret.len()..].bytes().next();
+        let word = |b: Option<u8>| b.is_some_and(|b| b.is_ascii_alphanumeric());
+        !word(before) && !word(after)
+    })
+}

@@ -52,6 +52,10 @@ pub struct Options {
     /// PostgreSQL: give the platform's database a linguistic collation (ICU, root locale),
     /// which orders text otherwise than byte by byte.
     pub platform_icu_collation: bool,
+    /// Mutual TLS and signed interbank messages, with a fresh set of credentials made by
+    /// `ibsim certs` in the test's directory ([`TestApp::security_dir`]); the test's own
+    /// channels use TLS (trusting that CA) and show no client certificate.
+    pub secure: bool,
 }
 
 impl Default for Options {
@@ -64,6 +68,7 @@ impl Default for Options {
             bank_exe: None,
             frozen_at: None,
             platform_icu_collation: false,
+            secure: false,
             recon: platform_node::ReconConfig {
                 interval_secs: 0,
                 ..Default::default()
@@ -314,6 +319,16 @@ impl TestApp {
             }
         };
         let bank_data_dir = dir.path().join("bank");
+        let security_dir = dir.path().join("security");
+        let security = if opts.secure {
+            shared::security::certs::write_set(&security_dir, false).expect("credentials");
+            shared::security::SecurityArgs {
+                tls_dir: Some(security_dir.clone()),
+                sign_dir: Some(security_dir.clone()),
+            }
+        } else {
+            Default::default()
+        };
         let bank_listen = match opts.bank_exe {
             Some(_) => free_port(),
             None => "127.0.0.1:0".parse().unwrap(),
@@ -333,6 +348,7 @@ impl TestApp {
             // Metrics on ephemeral ports: `TestApp::scrape` reads them.
             bank_metrics_listen: Some("127.0.0.1:0".parse().unwrap()),
             platform_metrics_listen: Some("127.0.0.1:0".parse().unwrap()),
+            security: security.clone(),
         })
         .await
         .expect("both nodes start");
@@ -347,22 +363,40 @@ impl TestApp {
             ("--refund-job-pause-ms", job.pause_ms.to_string()),
         ]
         .into_iter()
+        .chain(
+            security
+                .tls_dir
+                .iter()
+                .map(|d| ("--tls-dir", d.display().to_string())),
+        )
+        .chain(
+            security
+                .sign_dir
+                .iter()
+                .map(|d| ("--sign-dir", d.display().to_string())),
+        )
         .flat_map(|(k, v)| [k.to_owned(), v])
         .collect();
         let bank_process = match opts.bank_exe {
             Some(exe) => Some(NodeProcess::start(exe, bank_listen, bank_args.clone()).await),
             None => None,
         };
-        let bank_channel = Channel::from_shared(pair.bank_url())
-            .unwrap()
-            .connect()
-            .await
-            .expect("bank reachable");
-        let platform_channel = Channel::from_shared(pair.platform_url())
-            .unwrap()
-            .connect()
-            .await
-            .expect("platform reachable");
+        let tester_channel = |url: String| {
+            let ca = opts
+                .secure
+                .then(|| std::fs::read(security_dir.join("ca.pem")).expect("the CA"));
+            async move {
+                let mut ep = Channel::from_shared(url).unwrap();
+                if let Some(ca) = ca {
+                    ep = ep
+                        .tls_config(shared::grpc::guard::client_tls(&ca))
+                        .expect("TLS");
+                }
+                ep.connect().await.expect("node reachable")
+            }
+        };
+        let bank_channel = tester_channel(pair.bank_url()).await;
+        let platform_channel = tester_channel(pair.platform_url()).await;
         Some(TestApp {
             pair: Some(pair),
             bank_process,
@@ -387,6 +421,21 @@ impl TestApp {
             pg_dbs,
             _dir: dir,
         })
+    }
+
+    /// Where the credentials of a test started with [`Options::secure`] are.
+    pub fn security_dir(&self) -> std::path::PathBuf {
+        self._dir.path().join("security")
+    }
+
+    /// The bank's URL (`https` with TLS on).
+    pub fn bank_url(&self) -> String {
+        self.pair.as_ref().expect("running").bank_url()
+    }
+
+    /// The platform's URL (`https` with TLS on).
+    pub fn platform_url(&self) -> String {
+        self.pair.as_ref().expect("running").platform_url()
     }
 
     /// The platform's database URL.

@@ -68,11 +68,27 @@ impl NodeProcess {
         &self.exe
     }
 
-    /// A channel to it (reconnects by itself after a restart).
+    /// A channel to it (reconnects by itself after a restart); over TLS, trusting its CA, when
+    /// it was started with `--tls-dir`.
     pub fn channel(&self) -> Channel {
-        Channel::from_shared(format!("http://{}", self.addr))
-            .expect("a URL")
-            .connect_lazy()
+        let tls_dir = self
+            .args
+            .iter()
+            .position(|a| a == "--tls-dir")
+            .and_then(|i| self.args.get(i + 1));
+        match tls_dir {
+            None => Channel::from_shared(format!("http://{}", self.addr))
+                .expect("a URL")
+                .connect_lazy(),
+            Some(dir) => {
+                let ca = std::fs::read(std::path::Path::new(dir).join("ca.pem")).expect("the CA");
+                Channel::from_shared(format!("https://{}", self.addr))
+                    .expect("a URL")
+                    .tls_config(shared::grpc::guard::client_tls(&ca))
+                    .expect("TLS")
+                    .connect_lazy()
+            }
+        }
     }
 
     /// Kills it with SIGKILL, as a crash would: no shutdown, no flush, transactions in flight

@@ -11,6 +11,8 @@ mod recon;
 mod refund;
 
 use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 
 use proto::bank::v1::bank_link_service_server::BankLinkServiceServer;
 use proto::bank::v1::bank_recon_service_server::BankReconServiceServer;
@@ -22,7 +24,10 @@ use proto::sim::v1::sms_outbox_service_server::SmsOutboxServiceServer;
 use shared::clock::Clock;
 use shared::fault::Faults;
 use shared::grpc::NodeRouter;
+use shared::grpc::guard::{GuardLayer, GuardNode};
 use shared::grpc::sim::{SimNode, Simulator};
+use shared::security::sign::SignatureRefusal;
+use shared::security::{Institution, Security};
 use tonic::{Response, Status};
 
 pub use platform_client::PlatformClient;
@@ -42,8 +47,15 @@ pub const SERVICE_NAMES: &[&str] = &[
 
 /// The bank's router: branch, link, refund and reconciliation services, the simulator controls, the SMS outbox
 /// and the batch job trigger, plus health and reflection.
-pub async fn router(bank: Bank) -> anyhow::Result<NodeRouter> {
-    let router = shared::grpc::server()
+pub async fn router(bank: Bank, security: &Security) -> anyhow::Result<NodeRouter> {
+    let guard = GuardLayer::new(
+        Institution::Bank,
+        DOMAIN,
+        security,
+        bank.clock().clone(),
+        Arc::new(bank.clone()),
+    );
+    let router = shared::grpc::server(guard, security.tls.as_ref())?
         .add_service(BranchServiceServer::new(branch::Branch(bank.clone())))
         .add_service(BankLinkServiceServer::new(link::Link(bank.clone())))
         .add_service(SimulatorServiceServer::new(Simulator(bank.clone())))
@@ -61,6 +73,29 @@ impl shared::grpc::Audit for Bank {
 
     fn metrics(&self) -> &shared::metrics::Metrics {
         Bank::metrics(self)
+    }
+}
+
+impl GuardNode for Bank {
+    fn remember_nonce<'a>(
+        &'a self,
+        signer: &'a str,
+        nonce: &'a str,
+        at_ms: i64,
+        forget_before_ms: i64,
+    ) -> Pin<Box<dyn Future<Output = anyhow::Result<bool>> + Send + 'a>> {
+        Box::pin(
+            self.store
+                .remember_nonce(signer, nonce, at_ms, forget_before_ms),
+        )
+    }
+
+    fn refused<'a>(
+        &'a self,
+        operation: &'a str,
+        refusal: &'a SignatureRefusal,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
+        Box::pin(shared::grpc::refused_at_edge(self, operation, refusal))
     }
 }
 

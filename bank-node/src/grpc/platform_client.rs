@@ -5,7 +5,7 @@ use proto::platform::v1::platform_link_service_client::PlatformLinkServiceClient
 use shared::PeerFailure;
 use shared::domain::Email;
 use shared::fault::{Call, Faults, Side};
-use shared::grpc::{TracedChannel, with_faults};
+use shared::grpc::{PeerChannel, PeerLink, with_faults};
 
 use crate::domain::{BoxFuture, PlatformPort, PlatformSignUp};
 
@@ -15,16 +15,23 @@ const PLATFORM_DOMAIN: &str = "platform.interbank-sim";
 /// A gRPC client of the platform's PlatformLinkService.
 #[derive(Clone)]
 pub struct PlatformClient {
-    client: PlatformLinkServiceClient<TracedChannel>,
+    client: PlatformLinkServiceClient<PeerChannel>,
     faults: Faults,
 }
 
 impl PlatformClient {
-    /// A client that connects to `url` lazily, each call bounded by `timeout_ms`, passing
-    /// through the caller-side rules of `faults`.
-    pub fn new(url: &str, timeout_ms: u64, faults: Faults) -> anyhow::Result<PlatformClient> {
+    /// A client that connects to `url` lazily over `link`, each call bounded by `timeout_ms`,
+    /// passing through the caller-side rules of `faults`.
+    pub fn new(
+        url: &str,
+        timeout_ms: u64,
+        faults: Faults,
+        link: &PeerLink,
+    ) -> anyhow::Result<PlatformClient> {
         Ok(PlatformClient {
-            client: PlatformLinkServiceClient::new(shared::grpc::peer_channel(url, timeout_ms)?),
+            client: PlatformLinkServiceClient::new(shared::grpc::peer_channel(
+                url, timeout_ms, link,
+            )?),
             faults,
         })
     }

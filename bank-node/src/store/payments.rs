@@ -331,6 +331,7 @@ impl Store {
             &self.pool,
             &[
                 "day_files",
+                "seen_nonces",
                 "refund_lines",
                 "refund_progress",
                 "refund_batches",

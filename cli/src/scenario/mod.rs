@@ -42,6 +42,30 @@ pub struct RunOptions {
     pub jobs: usize,
     /// Every random choice of every scenario follows from this.
     pub seed: u64,
+    /// Sees every call's request and answer (`None`: nobody does).
+    pub tap: Option<Tap>,
+}
+
+/// An observer of every call a run makes: the rendered request (protobuf JSON) and the answer,
+/// if there was one. The log scan uses it to learn every secret a run used.
+#[derive(Clone)]
+pub struct Tap(pub Arc<TapFn>);
+
+/// What a [`Tap`] calls: the request, and the answer if there was one.
+pub type TapFn = dyn Fn(&Value, Option<&Value>) + Send + Sync;
+
+impl std::fmt::Debug for Tap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Tap")
+    }
+}
+
+impl Tap {
+    fn see(tap: Option<&Tap>, request: &Value, answer: &Result<Value, CallError>) {
+        if let Some(t) = tap {
+            (t.0)(request, answer.as_ref().ok());
+        }
+    }
 }
 
 /// Polling steps try again after this long.
@@ -156,7 +180,15 @@ async fn run_one(
             return report;
         }
     };
-    let outcome = steps(sc, &nodes, seeded.is_some(), &mut rng, &mut report).await;
+    let outcome = steps(
+        sc,
+        &nodes,
+        seeded.is_some(),
+        &mut rng,
+        &mut report,
+        opts.tap.as_ref(),
+    )
+    .await;
     if let Err(e) = nodes.close().await {
         report
             .failure
@@ -176,6 +208,7 @@ async fn steps(
     seeded: bool,
     rng: &mut StdRng,
     report: &mut ScenarioReport,
+    tap: Option<&Tap>,
 ) -> Result<(), Failure> {
     if let Some(f) = sc.fixtures.as_ref().filter(|_| !seeded) {
         let text = match f {
@@ -206,7 +239,7 @@ async fn steps(
         let mut result = Ok(());
         let rounds = if step.background {
             tries = 1;
-            result = start(step, nodes, &mut vars, &sc.files, rng, &mut pending);
+            result = start(step, nodes, &mut vars, &sc.files, rng, &mut pending, tap);
             0
         } else if let Action::Await(name) = &step.action {
             tries = 1;
@@ -220,7 +253,7 @@ async fn steps(
             let deadline = Instant::now() + Duration::from_millis(step.poll_ms);
             result = loop {
                 tries += 1;
-                match attempt(step, nodes, &mut vars, &sc.files, rng).await {
+                match attempt(step, nodes, &mut vars, &sc.files, rng, tap).await {
                     Err(Attempt::Differs(..)) if Instant::now() < deadline => {
                         tokio::time::sleep(POLL_INTERVAL).await;
                     }
@@ -260,6 +293,7 @@ fn start(
     files: &BTreeMap<String, String>,
     rng: &mut StdRng,
     pending: &mut BTreeMap<String, Pending>,
+    tap: Option<&Tap>,
 ) -> Result<(), Attempt> {
     let (Action::Call { rpc, request }, Some(name)) = (&step.action, &step.save_as) else {
         return Err(Attempt::Broken("background is for calls with `as`".into()));
@@ -272,7 +306,12 @@ fn start(
         Node::Platform => nodes.platform.clone(),
     };
     let rpc = rpc.clone();
-    let task = tokio::spawn(async move { invoke::call(ch, &rpc, &request).await });
+    let tap = tap.cloned();
+    let task = tokio::spawn(async move {
+        let answer = invoke::call(ch, &rpc, &request).await;
+        Tap::see(tap.as_ref(), &request, &answer);
+        answer
+    });
     pending.insert(name.clone(), Pending { task, expect });
     Ok(())
 }
@@ -337,6 +376,7 @@ async fn attempt(
     vars: &mut BTreeMap<String, Value>,
     files: &BTreeMap<String, String>,
     rng: &mut StdRng,
+    tap: Option<&Tap>,
 ) -> Result<(), Attempt> {
     let mut env = Env { vars, files, rng };
     let expect = render_expect(&step.expect, &mut env).map_err(Attempt::Broken)?;
@@ -347,7 +387,9 @@ async fn attempt(
                 Node::Bank => nodes.bank.clone(),
                 Node::Platform => nodes.platform.clone(),
             };
-            match invoke::call(ch, rpc, &request).await {
+            let answer = invoke::call(ch, rpc, &request).await;
+            Tap::see(tap, &request, &answer);
+            match answer {
                 Ok(v) => Ok(v),
                 Err(CallError::Status(s)) => Err(s),
                 Err(CallError::Request(e)) => return Err(Attempt::Broken(e)),

@@ -202,6 +202,19 @@ impl Platform {
         Ok(self.store.audit_lines(subject, limit).await?)
     }
 
+    /// Records the nonce of a signed interbank call; `false` if it was seen already.
+    pub async fn remember_nonce(
+        &self,
+        signer: &str,
+        nonce: &str,
+        at_ms: i64,
+        forget_before_ms: i64,
+    ) -> anyhow::Result<bool> {
+        self.store
+            .remember_nonce(signer, nonce, at_ms, forget_before_ms)
+            .await
+    }
+
     /// Records one line of the audit log; a failure to write it is logged, never fatal.
     pub async fn audit(&self, operation: &str, subject: &str, outcome: &str, detail: &str) {
         if let Err(e) = self

@@ -6,7 +6,7 @@ use proto::bank::v1 as pb;
 use proto::bank::v1::bank_link_service_client::BankLinkServiceClient;
 use shared::domain::{CardNumber, DailyLimit, Email, OtpCode};
 use shared::fault::{Call, Faults, Side};
-use shared::grpc::{TracedChannel, with_faults};
+use shared::grpc::{PeerChannel, PeerLink, with_faults};
 use shared::{ErrorClass, Money, PeerFailure, PeerRefusal};
 use tonic::{Response, Status};
 
@@ -21,7 +21,7 @@ pub(crate) const BANK_DOMAIN: &str = "bank.interbank-sim";
 /// A gRPC client of the bank's BankLinkService.
 #[derive(Clone)]
 pub struct BankClient {
-    client: BankLinkServiceClient<TracedChannel>,
+    client: BankLinkServiceClient<PeerChannel>,
     faults: Faults,
 }
 
@@ -45,11 +45,16 @@ fn date(s: &str) -> Result<NaiveDate, PeerFailure> {
 }
 
 impl BankClient {
-    /// A client that connects to `url` lazily, each call bounded by `timeout_ms`, passing
-    /// through the caller-side rules of `faults`.
-    pub fn new(url: &str, timeout_ms: u64, faults: Faults) -> anyhow::Result<BankClient> {
+    /// A client that connects to `url` lazily over `link`, each call bounded by `timeout_ms`,
+    /// passing through the caller-side rules of `faults`.
+    pub fn new(
+        url: &str,
+        timeout_ms: u64,
+        faults: Faults,
+        link: &PeerLink,
+    ) -> anyhow::Result<BankClient> {
         Ok(BankClient {
-            client: BankLinkServiceClient::new(shared::grpc::peer_channel(url, timeout_ms)?),
+            client: BankLinkServiceClient::new(shared::grpc::peer_channel(url, timeout_ms, link)?),
             faults,
         })
     }
@@ -58,7 +63,7 @@ impl BankClient {
     async fn send<T, F, Fut>(&self, call: Call<'_>, send: F) -> Result<T, PeerFailure>
     where
         T: Default,
-        F: Fn(BankLinkServiceClient<TracedChannel>) -> Fut,
+        F: Fn(BankLinkServiceClient<PeerChannel>) -> Fut,
         Fut: Future<Output = Result<Response<T>, Status>>,
     {
         with_faults(&self.faults, Side::Caller, call, || {

@@ -3,7 +3,6 @@
 //! platform's caller-side fault rules, and every answer is parsed like any other input.
 
 use std::path::Path;
-use std::time::Duration;
 
 use proto::bank::v1 as pb;
 use proto::bank::v1::bank_refund_service_client::BankRefundServiceClient;
@@ -11,12 +10,11 @@ use proto::bank::v1::push_refund_batch_request::Part;
 use shared::domain::BatchNo;
 use shared::fault::{Call, Faults, Side};
 use shared::files::{ReadError, Upload, is_sha256_hex};
-use shared::grpc::{TracedChannel, with_faults_once};
+use shared::grpc::{PeerChannel, PeerLink, with_faults_once};
 use shared::{Money, PeerFailure};
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
-use tonic::transport::Endpoint;
 use tonic_types::StatusExt;
 
 use super::bank_client::{BANK_DOMAIN, bad_answer};
@@ -27,30 +25,24 @@ use crate::domain::{
 /// How long one file transfer may take before its outcome counts as unknown.
 pub const FILE_TRANSFER_TIMEOUT_SECS: u64 = 600;
 
-/// A lazy channel to the bank whose calls may take [`FILE_TRANSFER_TIMEOUT_SECS`], carrying the
-/// trace context.
-pub fn file_channel(url: &str) -> anyhow::Result<TracedChannel> {
-    Ok(shared::grpc::traced(
-        Endpoint::from_shared(url.to_owned())
-            .map_err(|e| anyhow::anyhow!("bank address {url:?} is not a URL: {e}"))?
-            .connect_timeout(Duration::from_millis(shared::grpc::PEER_CONNECT_TIMEOUT_MS))
-            .timeout(Duration::from_secs(FILE_TRANSFER_TIMEOUT_SECS))
-            .connect_lazy(),
-    ))
+/// A lazy channel to the bank over `link` whose calls may take [`FILE_TRANSFER_TIMEOUT_SECS`].
+pub fn file_channel(url: &str, link: &PeerLink) -> anyhow::Result<PeerChannel> {
+    shared::grpc::peer_channel(url, FILE_TRANSFER_TIMEOUT_SECS * 1000, link)
 }
 
 /// A gRPC client of the bank's BankRefundService.
 #[derive(Clone)]
 pub struct BankFilesClient {
-    client: BankRefundServiceClient<TracedChannel>,
+    client: BankRefundServiceClient<PeerChannel>,
     faults: Faults,
 }
 
 impl BankFilesClient {
-    /// A client that connects to `url` lazily, passing through the caller-side rules of `faults`.
-    pub fn new(url: &str, faults: Faults) -> anyhow::Result<BankFilesClient> {
+    /// A client that connects to `url` lazily over `link`, passing through the caller-side
+    /// rules of `faults`.
+    pub fn new(url: &str, faults: Faults, link: &PeerLink) -> anyhow::Result<BankFilesClient> {
         Ok(BankFilesClient {
-            client: BankRefundServiceClient::new(file_channel(url)?),
+            client: BankRefundServiceClient::new(file_channel(url, link)?),
             faults,
         })
     }

@@ -10,7 +10,7 @@ use shared::domain::{Email, OrderNo, PayAmount};
 use shared::fault::{Call, Faults, Side};
 use shared::files::recon::{DayFileKind, is_masked_card, is_signup_id};
 use shared::files::{ReadError, Upload, is_sha256_hex};
-use shared::grpc::{TracedChannel, with_faults_once};
+use shared::grpc::{PeerChannel, PeerLink, with_faults_once};
 
 use super::bank_client::{BANK_DOMAIN, bad_answer};
 use super::bank_files::file_channel;
@@ -19,15 +19,16 @@ use crate::domain::{BankDayFile, BankPage, BankRecon, BankSuccess, BoxFuture};
 /// A gRPC client of the bank's BankReconService.
 #[derive(Clone)]
 pub struct BankReconClient {
-    client: BankReconServiceClient<TracedChannel>,
+    client: BankReconServiceClient<PeerChannel>,
     faults: Faults,
 }
 
 impl BankReconClient {
-    /// A client that connects to `url` lazily, passing through the caller-side rules of `faults`.
-    pub fn new(url: &str, faults: Faults) -> anyhow::Result<BankReconClient> {
+    /// A client that connects to `url` lazily over `link`, passing through the caller-side
+    /// rules of `faults`.
+    pub fn new(url: &str, faults: Faults, link: &PeerLink) -> anyhow::Result<BankReconClient> {
         Ok(BankReconClient {
-            client: BankReconServiceClient::new(file_channel(url)?),
+            client: BankReconServiceClient::new(file_channel(url, link)?),
             faults,
         })
     }

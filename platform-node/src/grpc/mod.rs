@@ -12,6 +12,8 @@ mod recon;
 mod refund;
 
 use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 
 use proto::platform::v1::account_service_server::AccountServiceServer;
 use proto::platform::v1::pay_service_server::PayServiceServer;
@@ -23,7 +25,10 @@ use proto::sim::v1::simulator_service_server::SimulatorServiceServer;
 use shared::clock::Clock;
 use shared::fault::Faults;
 use shared::grpc::NodeRouter;
+use shared::grpc::guard::{GuardLayer, GuardNode};
 use shared::grpc::sim::{SimNode, Simulator};
+use shared::security::sign::SignatureRefusal;
+use shared::security::{Institution, Security};
 use tonic::{Response, Status};
 
 pub use bank_client::BankClient;
@@ -45,8 +50,15 @@ pub const SERVICE_NAMES: &[&str] = &[
 
 /// The platform's router: website, pay, ops, refund, reconciliation and link services and the simulator controls,
 /// plus health and reflection.
-pub async fn router(platform: Platform) -> anyhow::Result<NodeRouter> {
-    let router = shared::grpc::server()
+pub async fn router(platform: Platform, security: &Security) -> anyhow::Result<NodeRouter> {
+    let guard = GuardLayer::new(
+        Institution::Platform,
+        DOMAIN,
+        security,
+        platform.clock().clone(),
+        Arc::new(platform.clone()),
+    );
+    let router = shared::grpc::server(guard, security.tls.as_ref())?
         .add_service(AccountServiceServer::new(account::Website(
             platform.clone(),
         )))
@@ -73,6 +85,32 @@ impl shared::grpc::Audit for Platform {
 
 /// The platform keeps no business days of its own: its orders carry the bank's business date,
 /// and its T+1 work reconciles against the bank's closed days. The cutover closes nothing here.
+impl GuardNode for Platform {
+    fn remember_nonce<'a>(
+        &'a self,
+        signer: &'a str,
+        nonce: &'a str,
+        at_ms: i64,
+        forget_before_ms: i64,
+    ) -> Pin<Box<dyn Future<Output = anyhow::Result<bool>> + Send + 'a>> {
+        Box::pin(Platform::remember_nonce(
+            self,
+            signer,
+            nonce,
+            at_ms,
+            forget_before_ms,
+        ))
+    }
+
+    fn refused<'a>(
+        &'a self,
+        operation: &'a str,
+        refusal: &'a SignatureRefusal,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
+        Box::pin(shared::grpc::refused_at_edge(self, operation, refusal))
+    }
+}
+
 impl SimNode for Platform {
     fn domain(&self) -> &'static str {
         DOMAIN

@@ -64,6 +64,18 @@ impl Store {
         shared::store::audit_lines(&self.pool, subject, limit).await
     }
 
+    /// Records the nonce of a signed interbank call; `false` if it was seen already
+    /// (see [`shared::store::remember_nonce`]).
+    pub async fn remember_nonce(
+        &self,
+        signer: &str,
+        nonce: &str,
+        at_ms: i64,
+        forget_before_ms: i64,
+    ) -> Result<bool> {
+        shared::store::remember_nonce(&self.pool, signer, nonce, at_ms, forget_before_ms).await
+    }
+
     /// Appends an audit line.
     pub async fn audit(
         &self,

@@ -213,6 +213,7 @@ impl Store {
             &self.pool,
             &[
                 "recon_staging",
+                "seen_nonces",
                 "recon_cases",
                 "recon_runs",
                 "adjustments",

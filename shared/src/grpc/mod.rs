@@ -4,6 +4,7 @@
 //! server, `traced` channels on the client); carrying out injected faults (`with_faults`); and
 //! the simulator controls both nodes serve (`sim`).
 
+pub mod guard;
 pub mod sim;
 
 use std::collections::HashMap;
@@ -27,6 +28,7 @@ use tracing::Instrument;
 use crate::domain::IdType;
 use crate::error::{ErrorClass, FieldError, PeerFailure, PeerRefusal, Refusal};
 use crate::fault::{Action, Call, Faults, Side};
+use crate::security::{Institution, Security, TlsFiles};
 use crate::trace::{self, TraceParent};
 
 /// The ErrorInfo domain of statuses made up by a fault rule.
@@ -245,15 +247,48 @@ pub const CONCURRENCY_PER_CONNECTION_MAX: usize = 256;
 /// How long a request may take on our server before it is cut off.
 pub const REQUEST_TIMEOUT_SECS: u64 = 30;
 
+/// How a node reaches its peer: as whom, over which TLS, signing with which keys, stamping
+/// with which clock.
+#[derive(Clone)]
+pub struct PeerLink {
+    /// The peer institution.
+    pub peer: Institution,
+    /// This node's security.
+    pub security: Security,
+    /// This node's business clock (request timestamps).
+    pub clock: crate::clock::Clock,
+    /// This node's ErrorInfo domain (an answer it refuses).
+    pub domain: &'static str,
+}
+
 /// A lazily connecting channel to the peer node: the nodes may start in any order. Every call
-/// on it carries the current trace context (`traceparent`).
-pub fn peer_channel(url: &str, timeout_ms: u64) -> anyhow::Result<TracedChannel> {
-    let ep = Endpoint::from_shared(url.to_owned())
+/// on it carries the current trace context (`traceparent`); with security on, it goes over
+/// mutual TLS (an `http://` URL is taken as `https://`) and each interbank call is signed and
+/// its answer checked.
+pub fn peer_channel(url: &str, timeout_ms: u64, link: &PeerLink) -> anyhow::Result<PeerChannel> {
+    let url = match (&link.security.tls, url.strip_prefix("http://")) {
+        (Some(_), Some(rest)) => format!("https://{rest}"),
+        _ => url.to_owned(),
+    };
+    let mut ep = Endpoint::from_shared(url.clone())
         .map_err(|e| anyhow::anyhow!("peer address {url:?} is not a URL: {e}"))?
         .connect_timeout(Duration::from_millis(PEER_CONNECT_TIMEOUT_MS))
         .timeout(Duration::from_millis(timeout_ms));
-    Ok(traced(ep.connect_lazy()))
+    if let Some(files) = &link.security.tls {
+        ep = ep
+            .tls_config(guard::peer_tls(files, link.peer))
+            .context("the peer's TLS configuration")?;
+    }
+    Ok(guard::Signed::new(
+        traced(ep.connect_lazy()),
+        link.security.signing.clone(),
+        link.clock.clone(),
+        link.domain,
+    ))
 }
+
+/// A node's channel to its peer: traced, and signed when signing is on.
+pub type PeerChannel = guard::Signed<TracedChannel>;
 
 /// A channel whose every call carries the current trace context on as `traceparent` (a new
 /// trace when the caller runs in none).
@@ -365,15 +400,28 @@ fn link_exported_parent(span: &tracing::Span, caller: &TraceParent) {
     let _ = span.set_parent(opentelemetry::Context::new().with_remote_span_context(remote));
 }
 
-/// A node's router, with the trace layer.
-pub type NodeRouter = Router<Stack<TraceLayer, Identity>>;
+/// The layers every node's server has: the trace layer, then the guard.
+pub type NodeLayers = Stack<guard::GuardLayer, Stack<TraceLayer, Identity>>;
 
-/// A server builder with our limits and the trace layer.
-pub fn server() -> Server<Stack<TraceLayer, Identity>> {
-    Server::builder()
+/// A node's router, with its layers.
+pub type NodeRouter = Router<NodeLayers>;
+
+/// A server builder with our limits, the trace layer and `guard`; over TLS when `tls` is given.
+pub fn server(
+    guard: guard::GuardLayer,
+    tls: Option<&TlsFiles>,
+) -> anyhow::Result<Server<NodeLayers>> {
+    let mut builder = Server::builder();
+    if let Some(files) = tls {
+        builder = builder
+            .tls_config(guard::server_tls(files))
+            .context("the server's TLS configuration")?;
+    }
+    Ok(builder
         .timeout(Duration::from_secs(REQUEST_TIMEOUT_SECS))
         .concurrency_limit_per_connection(CONCURRENCY_PER_CONNECTION_MAX)
         .layer(TraceLayer)
+        .layer(guard))
 }
 
 /// Adds health (every named service reported SERVING) and reflection over every interbank proto.
@@ -558,6 +606,26 @@ pub trait Audit: Sync {
 
     /// The node's metrics: `handle` counts every request and its time there.
     fn metrics(&self) -> &crate::metrics::Metrics;
+}
+
+/// The audit line and count of a call refused before any service saw it (by the guard).
+pub async fn refused_at_edge(node: &impl Audit, operation: &str, refusal: &(dyn Refusal + Sync)) {
+    let code = code_name(code_of(refusal.class()));
+    node.metrics().inc(
+        "ibsim_rpc_requests_total",
+        &[
+            ("rpc", operation),
+            ("code", code),
+            ("reason", refusal.reason()),
+        ],
+    );
+    node.audit(
+        operation,
+        "interbank",
+        refusal.reason(),
+        &refusal.to_string(),
+    )
+    .await;
 }
 
 /// Runs one request at a node's edge: awaits it, writes its audit line, logs an internal fault

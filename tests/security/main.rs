@@ -1,0 +1,696 @@
+//! Attacks on a secured link (mutual TLS and signed interbank messages, docs/security.md), each
+//! refused with its reason and no change of state but an audit line; and the flows that must
+//! still work across it.
+//!
+//! The attacker plays the platform towards the bank's BankLinkService.RequestPaymentCode: a
+//! call that, when it is let through, records a payment and sends a one-time code by SMS, so
+//! "nothing happened" is visible. Requests are sent as raw bytes, signed (or not) by the test
+//! itself, so that a byte can be flipped after signing.
+
+use bytes::{Buf, BufMut, Bytes};
+use e2e_tests::{Backend, Options, PAY_PASSWORD, Payer, TestApp};
+use prost::Message;
+use proto::platform::v1 as platform;
+use proto::sim::v1 as sim;
+use shared::security::certs::Authority;
+use shared::security::sign::{self, Signing};
+use shared::security::{Institution, keys};
+use tonic::Code;
+use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::metadata::MetadataValue;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
+use tonic_types::StatusExt;
+
+const START: &str = "2031-03-03T02:00:00Z";
+const PATH: &str = "/interbank.bank.v1.BankLinkService/RequestPaymentCode";
+
+fn start_ms() -> i64 {
+    chrono::DateTime::parse_from_rfc3339(START)
+        .unwrap()
+        .timestamp_millis()
+}
+
+async fn secured(backend: Backend) -> Option<TestApp> {
+    TestApp::spawn_with(
+        backend,
+        Options {
+            secure: true,
+            frozen_at: Some(START.parse().unwrap()),
+            ..Options::default()
+        },
+    )
+    .await
+}
+
+/// Bytes in, bytes out: the request body is exactly what the test built.
+#[derive(Clone, Copy, Default)]
+struct Raw;
+
+impl Codec for Raw {
+    type Encode = Bytes;
+    type Decode = Bytes;
+    type Encoder = Raw;
+    type Decoder = Raw;
+    fn encoder(&mut self) -> Raw {
+        Raw
+    }
+    fn decoder(&mut self) -> Raw {
+        Raw
+    }
+}
+
+impl Encoder for Raw {
+    type Item = Bytes;
+    type Error = tonic::Status;
+    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
+        dst.put(item);
+        Ok(())
+    }
+}
+
+impl Decoder for Raw {
+    type Item = Bytes;
+    type Error = tonic::Status;
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, tonic::Status> {
+        Ok(Some(src.copy_to_bytes(src.remaining())))
+    }
+}
+
+/// Who the attacker's TLS connection says it is.
+enum As {
+    /// The platform's own certificate (stolen, or the real platform misbehaving).
+    Platform,
+    /// The bank's certificate: from the right CA, but not the peer.
+    Bank,
+    /// No client certificate.
+    Nobody,
+    /// A certificate named `platform` from a CA of the attacker's own.
+    ForeignCa,
+}
+
+async fn channel(app: &TestApp, who: As) -> Channel {
+    let dir = app.security_dir();
+    let read = |name: &str| std::fs::read(dir.join(name)).unwrap();
+    let mut tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(read("ca.pem")));
+    tls = match who {
+        As::Platform => tls.identity(Identity::from_pem(
+            read("platform.pem"),
+            read("platform.key"),
+        )),
+        As::Bank => tls.identity(Identity::from_pem(read("bank.pem"), read("bank.key"))),
+        As::Nobody => tls,
+        As::ForeignCa => {
+            let foreign = Authority::new("an attacker's CA").unwrap();
+            let cert = foreign.issue("platform").unwrap();
+            tls.identity(Identity::from_pem(cert.cert_pem, cert.key_pem))
+        }
+    };
+    Channel::from_shared(app.bank_url())
+        .unwrap()
+        .tls_config(tls)
+        .unwrap()
+        .connect_lazy()
+}
+
+/// A RequestPaymentCode request, encoded, and as framed on the wire.
+fn request(p: &Payer, order_no: &str) -> (Bytes, Vec<u8>) {
+    let msg = proto::bank::v1::RequestPaymentCodeRequest {
+        order_no: order_no.to_owned(),
+        signup_id: p.signup_id.clone(),
+        platform_account: p.customer.email.clone(),
+        amount: "1.00".to_owned(),
+    }
+    .encode_to_vec();
+    let mut frame = vec![0u8];
+    frame.extend_from_slice(&u32::try_from(msg.len()).unwrap().to_be_bytes());
+    frame.extend_from_slice(&msg);
+    (Bytes::from(msg), frame)
+}
+
+/// The platform's signing key, from the test's credentials.
+fn platform_key(app: &TestApp) -> ed25519_dalek::SigningKey {
+    keys::read_private(&app.security_dir().join("platform-sign.key")).unwrap()
+}
+
+/// Signature headers over `frame` by `key` as signer `signer`.
+fn signature(
+    key: ed25519_dalek::SigningKey,
+    signer: &str,
+    at_ms: i64,
+    nonce: &str,
+    frame: &[u8],
+) -> Vec<(&'static str, String)> {
+    let signing = Signing::new(Institution::Platform, key, keys::generate().verifying_key());
+    let text = sign::request_text(signer, PATH, at_ms, nonce, &sign::digest(frame));
+    vec![
+        (sign::SIGNER, signer.to_owned()),
+        (sign::TIMESTAMP, at_ms.to_string()),
+        (sign::NONCE, nonce.to_owned()),
+        (sign::SIGNATURE, signing.sign(text.as_bytes())),
+    ]
+}
+
+async fn send(
+    channel: Channel,
+    body: Bytes,
+    headers: &[(&'static str, String)],
+) -> Result<Bytes, tonic::Status> {
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready()
+        .await
+        .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+    let mut req = tonic::Request::new(body);
+    for (k, v) in headers {
+        req.metadata_mut()
+            .insert(*k, MetadataValue::try_from(v.as_str()).unwrap());
+    }
+    grpc.unary(req, http::uri::PathAndQuery::from_static(PATH), Raw)
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+/// What the bank did for an order: payments recorded and codes sent.
+async fn traces(app: &TestApp, p: &Payer, order_no: &str) -> (i64, usize) {
+    let payments = app
+        .bank_ints(
+            "SELECT COUNT(*) FROM payments WHERE order_no = $1",
+            order_no,
+        )
+        .await[0];
+    let sms = app
+        .sms
+        .clone()
+        .list_sms(sim::ListSmsRequest {
+            mobile: p.mobile.clone(),
+            limit: 500,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .messages
+        .iter()
+        .filter(|m| m.order_no == order_no)
+        .count();
+    (payments, sms)
+}
+
+fn reason(s: &tonic::Status) -> String {
+    s.get_details_error_info()
+        .map(|i| i.reason)
+        .unwrap_or_default()
+}
+
+/// Asserts an attack was refused with `code`/`want` and left nothing but an audit line.
+async fn refused(
+    app: &TestApp,
+    p: &Payer,
+    order_no: &str,
+    got: Result<Bytes, tonic::Status>,
+    code: Code,
+    want: &str,
+) {
+    let s = got.expect_err(want);
+    assert_eq!((s.code(), reason(&s).as_str()), (code, want), "{s:?}");
+    assert_eq!(traces(app, p, order_no).await, (0, 0), "{want}: no trace");
+    let audit = app.audit_lines("bank").await;
+    assert!(
+        audit
+            .iter()
+            .any(|(op, outcome)| op == "RequestPaymentCode" && outcome == want),
+        "an audit line for {want}: {audit:?}"
+    );
+}
+
+#[tokio::test]
+async fn every_attack_on_the_interbank_link_is_refused_and_changes_nothing() {
+    let app = secured(Backend::Sqlite).await.expect("sqlite runs");
+    let p = app.payer("攻击甲", "1000.00", "5000.00").await;
+    let now = start_ms();
+
+    // The honest call goes through: the test's signing is the real thing.
+    let (body, frame) = request(&p, "ATK-OK");
+    let honest = signature(
+        platform_key(&app),
+        "platform",
+        now,
+        &sign::new_nonce(),
+        &frame,
+    );
+    send(channel(&app, As::Platform).await, body.clone(), &honest)
+        .await
+        .expect("a signed call from the platform passes");
+    assert_eq!(traces(&app, &p, "ATK-OK").await, (1, 1));
+
+    // Replayed: the same bytes and headers again.
+    let again = send(channel(&app, As::Platform).await, body, &honest).await;
+    let s = again.expect_err("a replay");
+    assert_eq!(
+        (s.code(), reason(&s).as_str()),
+        (Code::Unauthenticated, "NONCE_REUSED")
+    );
+    assert_eq!(traces(&app, &p, "ATK-OK").await, (1, 1), "no second code");
+
+    // Unsigned.
+    let (body, _) = request(&p, "ATK-1");
+    let got = send(channel(&app, As::Platform).await, body, &[]).await;
+    refused(
+        &app,
+        &p,
+        "ATK-1",
+        got,
+        Code::Unauthenticated,
+        "SIGNATURE_MISSING",
+    )
+    .await;
+
+    // A byte of the body flipped after signing (the order number's last character).
+    let (body, frame) = request(&p, "ATK-2");
+    let headers = signature(
+        platform_key(&app),
+        "platform",
+        now,
+        &sign::new_nonce(),
+        &frame,
+    );
+    let mut flipped = body.to_vec();
+    let at = flipped.iter().position(|&b| b == b'2').unwrap();
+    flipped[at] ^= 0x01;
+    let got = send(channel(&app, As::Platform).await, flipped.into(), &headers).await;
+    refused(
+        &app,
+        &p,
+        "ATK-3",
+        got,
+        Code::Unauthenticated,
+        "SIGNATURE_INVALID",
+    )
+    .await;
+    assert_eq!(traces(&app, &p, "ATK-2").await, (0, 0));
+
+    // A stale timestamp, correctly signed: 301 s behind the bank's clock, then 301 s ahead.
+    for (order, at) in [("ATK-4", now - 301_000), ("ATK-5", now + 301_000)] {
+        let (body, frame) = request(&p, order);
+        let headers = signature(
+            platform_key(&app),
+            "platform",
+            at,
+            &sign::new_nonce(),
+            &frame,
+        );
+        let got = send(channel(&app, As::Platform).await, body, &headers).await;
+        refused(
+            &app,
+            &p,
+            order,
+            got,
+            Code::Unauthenticated,
+            "TIMESTAMP_OUT_OF_WINDOW",
+        )
+        .await;
+    }
+
+    // The wrong key: well-formed, but not the platform's.
+    let (body, frame) = request(&p, "ATK-6");
+    let headers = signature(
+        keys::generate(),
+        "platform",
+        now,
+        &sign::new_nonce(),
+        &frame,
+    );
+    let got = send(channel(&app, As::Platform).await, body, &headers).await;
+    refused(
+        &app,
+        &p,
+        "ATK-6",
+        got,
+        Code::Unauthenticated,
+        "SIGNATURE_INVALID",
+    )
+    .await;
+
+    // Signed as someone else.
+    let (body, frame) = request(&p, "ATK-7");
+    let headers = signature(platform_key(&app), "bank", now, &sign::new_nonce(), &frame);
+    let got = send(channel(&app, As::Platform).await, body, &headers).await;
+    refused(
+        &app,
+        &p,
+        "ATK-7",
+        got,
+        Code::Unauthenticated,
+        "SIGNER_UNKNOWN",
+    )
+    .await;
+
+    // Malformed headers: a nonce too short to be one.
+    let (body, frame) = request(&p, "ATK-11");
+    let headers = signature(platform_key(&app), "platform", now, "short", &frame);
+    let got = send(channel(&app, As::Platform).await, body, &headers).await;
+    refused(
+        &app,
+        &p,
+        "ATK-11",
+        got,
+        Code::Unauthenticated,
+        "SIGNATURE_MALFORMED",
+    )
+    .await;
+
+    // No client certificate: the TLS handshake passes (customers use it), the call does not.
+    let (body, frame) = request(&p, "ATK-8");
+    let headers = signature(
+        platform_key(&app),
+        "platform",
+        now,
+        &sign::new_nonce(),
+        &frame,
+    );
+    let got = send(channel(&app, As::Nobody).await, body, &headers).await;
+    refused(
+        &app,
+        &p,
+        "ATK-8",
+        got,
+        Code::Unauthenticated,
+        "CLIENT_CERT_REQUIRED",
+    )
+    .await;
+
+    // A certificate from the right CA that is not the platform's.
+    let (body, frame) = request(&p, "ATK-9");
+    let headers = signature(
+        platform_key(&app),
+        "platform",
+        now,
+        &sign::new_nonce(),
+        &frame,
+    );
+    let got = send(channel(&app, As::Bank).await, body, &headers).await;
+    refused(
+        &app,
+        &p,
+        "ATK-9",
+        got,
+        Code::PermissionDenied,
+        "CLIENT_CERT_NOT_PEER",
+    )
+    .await;
+
+    // A certificate from a foreign CA: the handshake itself fails.
+    let (body, frame) = request(&p, "ATK-10");
+    let headers = signature(
+        platform_key(&app),
+        "platform",
+        now,
+        &sign::new_nonce(),
+        &frame,
+    );
+    let got = send(channel(&app, As::ForeignCa).await, body, &headers).await;
+    let s = got.expect_err("a foreign CA");
+    assert!(
+        format!("{s:?}").contains("UnknownCA"),
+        "the handshake fails: {s:?}"
+    );
+    assert_eq!(traces(&app, &p, "ATK-10").await, (0, 0));
+
+    // After all that, the honest path still works.
+    let (body, frame) = request(&p, "ATK-LAST");
+    let headers = signature(
+        platform_key(&app),
+        "platform",
+        now,
+        &sign::new_nonce(),
+        &frame,
+    );
+    send(channel(&app, As::Platform).await, body, &headers)
+        .await
+        .expect("the link still works");
+    assert_eq!(traces(&app, &p, "ATK-LAST").await, (1, 1));
+}
+
+#[tokio::test]
+async fn a_replay_to_another_bank_process_is_refused_too() {
+    let Some(mut app) = TestApp::spawn_with(
+        Backend::Postgres,
+        Options {
+            secure: true,
+            bank_exe: Some(env!("CARGO_BIN_EXE_e2e-bank-node").into()),
+            ..Options::default()
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    let p = app.payer("攻击乙", "1000.00", "5000.00").await;
+    let other = app.another_bank().await;
+    let now = chrono::Utc::now().timestamp_millis();
+    let (body, frame) = request(&p, "ATK-X");
+    let headers = signature(
+        platform_key(&app),
+        "platform",
+        now,
+        &sign::new_nonce(),
+        &frame,
+    );
+    send(channel(&app, As::Platform).await, body.clone(), &headers)
+        .await
+        .expect("the first delivery");
+    let second = {
+        let dir = app.security_dir();
+        let read = |name: &str| std::fs::read(dir.join(name)).unwrap();
+        let tls = ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(read("ca.pem")))
+            .identity(Identity::from_pem(
+                read("platform.pem"),
+                read("platform.key"),
+            ));
+        Channel::from_shared(format!("https://{}", other.addr))
+            .unwrap()
+            .tls_config(tls)
+            .unwrap()
+            .connect_lazy()
+    };
+    let s = send(second, body, &headers).await.expect_err("a replay");
+    assert_eq!(
+        (s.code(), reason(&s).as_str()),
+        (Code::Unauthenticated, "NONCE_REUSED")
+    );
+    assert_eq!(traces(&app, &p, "ATK-X").await, (1, 1));
+    app.bank_process().kill();
+    drop(other);
+}
+
+async fn every_flow_crosses_the_secured_link(backend: Backend) {
+    let Some(app) = secured(backend).await else {
+        return;
+    };
+    // Sign-up (bank → platform ConfirmSignUp), activation and payment (platform → bank).
+    let p = app.payer("安全甲", "1000.00", "5000.00").await;
+    let paid = app.pay_now(&p, "SEC-1", "12.34").await.unwrap();
+    assert_eq!(paid.status, platform::OrderStatus::Success as i32);
+    assert_eq!(
+        app.balance(&p.customer.card_number).await,
+        shared::Money::parse("987.66").unwrap()
+    );
+    // A refund batch pushed as a stream, processed, and its result file streamed back.
+    app.upload(&e2e_tests::batch_file("SEC-B", &[("SR1", "SEC-1", "2.34")]))
+        .await
+        .unwrap();
+    app.run_refund_job().await;
+    let result = app.fetch_result("SEC-B").await.unwrap();
+    assert_eq!(
+        result.status,
+        platform::PlatformRefundBatchStatus::Done as i32,
+        "{result:?}"
+    );
+    assert_eq!(
+        app.balance(&p.customer.card_number).await,
+        shared::Money::parse("990.00").unwrap(),
+        "refunded 2.34"
+    );
+    // Real-time reconciliation pulls the bank's successful payments as a stream.
+    app.recon
+        .clone()
+        .run_realtime_recon(platform::RunRealtimeReconRequest {})
+        .await
+        .expect("real-time reconciliation over the secured link");
+    // Nothing was refused at either edge.
+    for node in ["bank", "platform"] {
+        let refusals: Vec<_> = app
+            .audit_lines(node)
+            .await
+            .into_iter()
+            .filter(|(_, outcome)| {
+                outcome.starts_with("SIGNATURE")
+                    || outcome.starts_with("CLIENT_CERT")
+                    || outcome == "NONCE_REUSED"
+                    || outcome == "TIMESTAMP_OUT_OF_WINDOW"
+            })
+            .collect();
+        assert!(refusals.is_empty(), "{node}: {refusals:?}");
+    }
+}
+
+#[tokio::test]
+async fn every_flow_crosses_the_secured_link_sqlite() {
+    every_flow_crosses_the_secured_link(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn every_flow_crosses_the_secured_link_postgres() {
+    every_flow_crosses_the_secured_link(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn a_caller_that_cannot_verify_the_answer_takes_the_outcome_as_unknown() {
+    // The platform trusts a bank key that is not the bank's: the bank accepts the platform's
+    // signed calls, and the platform refuses every answer.
+    let app = secured(Backend::Sqlite).await.expect("sqlite runs");
+    let p = app.payer("安全乙", "1000.00", "5000.00").await;
+    let dir = app.security_dir();
+    let impostor = keys::generate();
+    std::fs::write(
+        dir.join("bank-sign.pub"),
+        keys::public_pem(&impostor.verifying_key()).unwrap(),
+    )
+    .unwrap();
+    // A second platform on the same database, with the swapped key, serving the customer.
+    let platform_cfg = platform_node::Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        bank_url: app.bank_url(),
+        database_url: Some(app.platform_database_url().to_owned()),
+        data_dir: dir.join("platform2"),
+        peer_timeout_ms: 5_000,
+        recon: platform_node::ReconConfig {
+            interval_secs: 0,
+            ..Default::default()
+        },
+        metrics_listen: None,
+        security: shared::security::SecurityArgs {
+            tls_dir: Some(dir.clone()),
+            sign_dir: Some(dir.clone()),
+        },
+    };
+    let node = platform_node::Application::build(
+        &platform_cfg,
+        shared::clock::Clock::frozen(START.parse().unwrap()),
+    )
+    .await
+    .unwrap();
+    let url = format!("https://{}", node.local_addr());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = tokio::spawn(node.run_until_stopped(async move {
+        let _ = stopped.await;
+    }));
+    let channel = Channel::from_shared(url)
+        .unwrap()
+        .tls_config(shared::grpc::guard::client_tls(
+            &std::fs::read(dir.join("ca.pem")).unwrap(),
+        ))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut pay = platform::pay_service_client::PayServiceClient::new(channel);
+    let got = pay
+        .start_payment(platform::StartPaymentRequest {
+            session_token: p.token.clone(),
+            order_no: "SEC-U".into(),
+            amount: "1.00".into(),
+            pay_password: PAY_PASSWORD.into(),
+            signup_id: String::new(),
+            description: "test".into(),
+        })
+        .await;
+    // The bank did send the code (it accepted the call); the platform could not trust the
+    // answer, so it does not claim the code was sent.
+    let (payments, sms) = traces(&app, &p, "SEC-U").await;
+    assert_eq!((payments, sms), (1, 1));
+    let s = got.expect_err("an unverified answer is not taken");
+    assert_eq!(s.code(), Code::Unavailable, "{s:?}");
+    assert!(
+        s.message().contains("could not be verified"),
+        "the outcome is unknown because the answer did not verify: {s:?}"
+    );
+    let _ = stop.send(());
+    served.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn a_brute_forced_payment_password_locks_payment() {
+    let app = secured(Backend::Sqlite).await.expect("sqlite runs");
+    let p = app.payer("安全丙", "1000.00", "5000.00").await;
+    let start = |order: &str, password: &str| {
+        let mut pay = app.pay.clone();
+        let req = platform::StartPaymentRequest {
+            session_token: p.token.clone(),
+            order_no: order.to_owned(),
+            amount: "1.00".into(),
+            pay_password: password.to_owned(),
+            signup_id: String::new(),
+            description: "test".into(),
+        };
+        async move { pay.start_payment(req).await }
+    };
+    for (i, guess) in ["000000", "111111", "222222", "333333", "444444"]
+        .iter()
+        .enumerate()
+    {
+        let s = start(&format!("BF-{i}"), guess).await.expect_err("a guess");
+        assert_eq!(reason(&s), "PAY_PASSWORD_WRONG", "guess {i}: {s:?}");
+    }
+    // Locked: even the right password is refused, and nothing reaches the bank.
+    let s = start("BF-RIGHT", PAY_PASSWORD).await.expect_err("locked");
+    assert_eq!(
+        (s.code(), reason(&s).as_str()),
+        (Code::FailedPrecondition, "PAY_LOCKED")
+    );
+    assert_eq!(traces(&app, &p, "BF-RIGHT").await, (0, 0));
+    // 30 minutes of business time later (and logged in again), the right password works.
+    app.clock(sim::set_clock_request::Move::AdvanceMs(30 * 60 * 1000 + 1))
+        .await;
+    let token = app.login(&p.customer).await;
+    app.pay
+        .clone()
+        .start_payment(platform::StartPaymentRequest {
+            session_token: token,
+            order_no: "BF-LATER".into(),
+            amount: "1.00".into(),
+            pay_password: PAY_PASSWORD.into(),
+            signup_id: String::new(),
+            description: "test".into(),
+        })
+        .await
+        .expect("unlocked after 30 minutes");
+    assert_eq!(traces(&app, &p, "BF-LATER").await, (1, 1));
+}
+
+#[tokio::test]
+async fn a_brute_forced_one_time_code_fails_the_payment() {
+    let app = secured(Backend::Sqlite).await.expect("sqlite runs");
+    let p = app.payer("安全丁", "1000.00", "5000.00").await;
+    app.start(&p, "BF-OTP", "5.00").await.unwrap();
+    let code = app.code_for(&p, "BF-OTP").await;
+    let guesses: Vec<String> = (1..=3)
+        .map(|i| {
+            let n = (code.parse::<u32>().unwrap() + i * 111_111) % 1_000_000;
+            format!("{n:06}")
+        })
+        .collect();
+    let mut reasons = Vec::new();
+    for g in &guesses {
+        let s = app.confirm(&p, "BF-OTP", g).await.expect_err("a guess");
+        reasons.push(reason(&s));
+    }
+    assert_eq!(reasons, ["OTP_WRONG", "OTP_WRONG", "OTP_TRIES_EXCEEDED"]);
+    // The right code no longer works; the card was never debited.
+    let s = app.confirm(&p, "BF-OTP", &code).await;
+    let order = app.order("BF-OTP").await;
+    assert_eq!(order.status, platform::OrderStatus::Failed as i32, "{s:?}");
+    assert_eq!(
+        app.balance(&p.customer.card_number).await,
+        shared::Money::parse("1000.00").unwrap()
+    );
+}
