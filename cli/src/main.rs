@@ -139,6 +139,10 @@ struct BenchArgs {
     /// Where bank-node and platform-node are, for the start-up part (default: beside ibsim).
     #[arg(long)]
     bin_dir: Option<PathBuf>,
+    /// Run parts 1 and 2 (echo, payments) on a secured pair: mutual TLS and signed interbank
+    /// calls (docs/security.md), to see what security costs.
+    #[arg(long)]
+    secure: bool,
 }
 
 /// Where `ibsim up` puts the nodes.
@@ -213,6 +217,7 @@ async fn main() -> ExitCode {
             }
         }
     }
+    let (bank_url, platform_url) = (cli.bank.clone(), cli.platform.clone());
     let result = match cli.command {
         Command::Scenario(cmd) => match scenario_cmd::scenario(cmd, running).await {
             Ok(true) => return ExitCode::SUCCESS,
@@ -251,6 +256,12 @@ async fn main() -> ExitCode {
                     eprintln!("{step}:");
                 }
                 print::refusal(status);
+                let plain = bank_url.starts_with("http://") || platform_url.starts_with("http://");
+                if plain && status.code() == tonic::Code::Cancelled {
+                    eprintln!(
+                        "  (a node started with TLS (ibsim up --secure, --tls-dir) answers only https:// URLs: give --bank/--platform as https://… and --ca)"
+                    );
+                }
                 ExitCode::from(2)
             } else {
                 eprintln!("error: {e:#}");
@@ -272,6 +283,7 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         quick: args.quick,
         database: args.database,
         bin_dir,
+        secure: args.secure,
     };
     let report = ibsim_cli::bench::run(&opts).await?;
     print!("{}", report.table());

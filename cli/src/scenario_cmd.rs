@@ -47,6 +47,12 @@ pub struct RunArgs {
     /// Write the whole report as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Run secured (docs/security.md): fresh pairs with mutual TLS and signed interbank calls,
+    /// and towards each node the runner plays the other institution, so steps that play the
+    /// peer work too. DIR holds credentials made by `ibsim certs` (running nodes: theirs); fresh
+    /// pairs without DIR get a throwaway set.
+    #[arg(long, value_name = "DIR", num_args = 0..=1)]
+    secure: Option<Option<PathBuf>>,
 }
 
 /// Where the nodes are when `--bank`/`--platform` were given.
@@ -93,6 +99,22 @@ pub async fn scenario(cmd: ScenarioCmd, running: Option<Running>) -> anyhow::Res
                     database: args.database,
                 },
             };
+            // A throwaway set lives as long as the run.
+            let mut throwaway = None;
+            let credentials = match (args.secure, &target) {
+                (None, _) => None,
+                (Some(Some(dir)), _) => Some(dir),
+                (Some(None), Target::Fresh { .. }) => {
+                    let dir = tempfile::tempdir()?;
+                    shared::security::certs::write_set(dir.path(), false)?;
+                    let path = dir.path().to_owned();
+                    throwaway = Some(dir);
+                    Some(path)
+                }
+                (Some(None), Target::Running { .. }) => anyhow::bail!(
+                    "--secure with running nodes needs their credentials: --secure DIR"
+                ),
+            };
             let opts = RunOptions {
                 target,
                 jobs: args
@@ -100,6 +122,7 @@ pub async fn scenario(cmd: ScenarioCmd, running: Option<Running>) -> anyhow::Res
                     .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
                 seed: args.seed.unwrap_or_else(rand::random),
                 tap: None,
+                credentials,
             };
             let report = scenario::run(all, &opts).await;
             print!("{}", report.summary());
@@ -109,6 +132,7 @@ pub async fn scenario(cmd: ScenarioCmd, running: Option<Running>) -> anyhow::Res
             if let Some(p) = &args.json {
                 std::fs::write(p, serde_json::to_string_pretty(&report)?)?;
             }
+            drop(throwaway);
             Ok(report.passed())
         }
     }

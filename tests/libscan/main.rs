@@ -1,5 +1,6 @@
-//! The whole scenario library, run with every log line of our crates captured at TRACE, and the
-//! capture scanned for secrets: every card number, password and one-time code any scenario
+//! The whole scenario library, run on secured pairs (mutual TLS, signed interbank calls: every
+//! log line a plain pair writes and the guard's too) with every log line of our crates captured
+//! at TRACE, and the capture scanned for secrets: every card number, password and one-time code any scenario
 //! sent or was answered (learnt through the runner's tap), the demo fixtures' ones, and any
 //! unmasked card number of the bank's BIN at all.
 //!
@@ -100,6 +101,8 @@ async fn the_whole_library_leaves_no_secret_in_the_logs() {
     let scenarios =
         scenario::load_all(&files, &Catalog::new().unwrap()).expect("every scenario parses");
     let count = scenarios.len();
+    let credentials = tempfile::tempdir().unwrap();
+    shared::security::certs::write_set(credentials.path(), false).unwrap();
     let report = scenario::run(
         scenarios,
         &RunOptions {
@@ -107,6 +110,7 @@ async fn the_whole_library_leaves_no_secret_in_the_logs() {
             jobs: 2,
             seed: 11,
             tap: Some(tap),
+            credentials: Some(credentials.path().to_owned()),
         },
     )
     .await;

@@ -137,6 +137,7 @@ async fn both_nodes_export_spans_of_one_trace_across_the_hop() {
             jobs: 1,
             seed: 1,
             tap: None,
+            credentials: None,
         },
     )
     .await;

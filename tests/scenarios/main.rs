@@ -26,14 +26,22 @@ fn seed() -> u64 {
         .unwrap_or_else(rand::random)
 }
 
-async fn run_library(database: Option<String>) {
+/// Runs the library on fresh pairs; `secured`: with mutual TLS and signed interbank calls (the
+/// runner connects over TLS and signs as the peer institution, so a plain pair would fail every
+/// scenario at its start).
+async fn run_library(database: Option<String>, secured: bool) {
     let scenarios = library();
     let count = scenarios.len();
+    let dir = tempfile::tempdir().unwrap();
+    if secured {
+        shared::security::certs::write_set(dir.path(), false).unwrap();
+    }
     let opts = RunOptions {
         target: Target::Fresh { database },
         jobs: 2,
         seed: seed(),
         tap: None,
+        credentials: secured.then(|| dir.path().to_owned()),
     };
     let report = scenario::run(scenarios, &opts).await;
     println!("{}", report.summary());
@@ -50,13 +58,25 @@ async fn run_library(database: Option<String>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_library_passes_on_sqlite() {
-    run_library(None).await;
+    run_library(None, false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_library_passes_on_postgres() {
     if let Some(base) = e2e_tests::postgres_server().await {
-        run_library(Some(base)).await;
+        run_library(Some(base), false).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_library_passes_on_a_secured_pair_sqlite() {
+    run_library(None, true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_library_passes_on_a_secured_pair_postgres() {
+    if let Some(base) = e2e_tests::postgres_server().await {
+        run_library(Some(base), true).await;
     }
 }
 
@@ -93,6 +113,7 @@ async fn a_failing_scenario_reports_its_step_the_difference_and_the_seed() {
         jobs: 1,
         seed: 42,
         tap: None,
+        credentials: None,
     };
     let report = scenario::run(vec![sc], &opts).await;
     assert!(!report.passed());
@@ -121,16 +142,39 @@ async fn a_failing_scenario_reports_its_step_the_difference_and_the_seed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scenarios_run_against_nodes_already_running_one_after_another() {
+    against_running_nodes("sign-up/happy-path.toml", false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scenarios_run_against_secured_nodes_already_running() {
+    // This one plays the bank towards the platform (PlatformLinkService.ConfirmSignUp): the
+    // runner signs those steps with the bank's key from the nodes' credentials.
+    against_running_nodes("sign-up/platform-down.toml", true).await;
+    against_running_nodes("sign-up/happy-path.toml", true).await;
+}
+
+async fn against_running_nodes(file: &str, secured: bool) {
     let dir = tempfile::tempdir().unwrap();
-    let pair = RunningPair::start(&PairConfig::local(
+    let credentials = dir.path().join("security");
+    let mut cfg = PairConfig::local(
         "sqlite::memory:".into(),
         "sqlite::memory:".into(),
         dir.path(),
-    ))
-    .await
+    );
+    if secured {
+        shared::security::certs::write_set(&credentials, false).unwrap();
+        cfg.security = shared::security::SecurityArgs {
+            tls_dir: Some(credentials.clone()),
+            sign_dir: Some(credentials.clone()),
+        };
+    }
+    let pair = RunningPair::start(&cfg).await.unwrap();
+    assert_eq!(pair.bank_url().starts_with("https://"), secured);
+    let sc = scenario::load(
+        &repo().join("scenarios").join(file),
+        &Catalog::new().unwrap(),
+    )
     .unwrap();
-    let file = repo().join("scenarios/sign-up/happy-path.toml");
-    let sc = scenario::load(&file, &Catalog::new().unwrap()).unwrap();
     let opts = RunOptions {
         target: Target::Running {
             bank: pair.bank_url(),
@@ -140,6 +184,7 @@ async fn scenarios_run_against_nodes_already_running_one_after_another() {
         jobs: 4,
         seed: seed(),
         tap: None,
+        credentials: secured.then_some(credentials),
     };
     // The same scenario twice on the same nodes: each run starts from a reset, so the second
     // finds the card free to sign up again.

@@ -47,6 +47,9 @@ pub struct BenchOptions {
     pub database: Option<String>,
     /// Where `bank-node` and `platform-node` are (for start-up); default: beside this program.
     pub bin_dir: PathBuf,
+    /// Parts 1 and 2 on a secured pair (mutual TLS, signed interbank calls; docs/security.md),
+    /// to see what security costs.
+    pub secure: bool,
 }
 
 impl BenchOptions {
@@ -141,6 +144,8 @@ pub struct BenchReport {
     pub quick: bool,
     /// `sqlite` or `postgres`.
     pub database: String,
+    /// Parts 1 and 2 ran on a secured pair (`--secure`).
+    pub secure: bool,
     /// 1. The limit: a no-op RPC, 64 in flight over one channel.
     pub echo: Rate,
     /// 2. Payments, closed loop, `payments_in_flight` at once (64; `--quick`: 8).
@@ -225,6 +230,7 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<BenchReport> {
             "sqlite"
         }
         .to_owned(),
+        secure: opts.secure,
         payments_per_echo_permille: payments.per_sec * 1000 / echo.per_sec.max(1),
         payments_in_flight: IN_FLIGHT.min(payers.len()),
         echo,
@@ -277,9 +283,20 @@ async fn start_pair(
             shared::store::sqlite_url_in(&dir.join("platform"), "platform.db")?,
         ),
     };
+    let mut security = shared::security::SecurityArgs::default();
+    if opts.secure {
+        let credentials = dir.join("security");
+        shared::security::certs::write_set(&credentials, false)?;
+        crate::trust_ca(std::fs::read(
+            credentials.join(shared::security::certs::CA_CERT),
+        )?);
+        security.tls_dir = Some(credentials.clone());
+        security.sign_dir = Some(credentials);
+    }
     let pair = RunningPair::start(&PairConfig {
         bank_metrics_listen: Some("127.0.0.1:0".parse()?),
         platform_metrics_listen: Some("127.0.0.1:0".parse()?),
+        security,
         ..PairConfig::local(bank_db, platform_db, dir)
     })
     .await?;
@@ -816,8 +833,13 @@ impl BenchReport {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "ibsim bench ({}, {} cores, {}{})",
+            "ibsim bench ({}{}, {} cores, {}{})",
             self.database,
+            if self.secure {
+                ", parts 1-2 secured"
+            } else {
+                ""
+            },
             self.cores,
             if self.optimized {
                 "release build"

@@ -1,12 +1,12 @@
 //! Cross-node checks: ask both nodes about the same thing and compare.
 
+use super::nodes::NodeChannel;
 use proto::bank::v1 as bank;
 use proto::bank::v1::bank_link_service_client::BankLinkServiceClient;
 use proto::bank::v1::branch_service_client::BranchServiceClient;
 use proto::common::v1::SignUpStatus;
 use proto::platform::v1 as platform;
 use proto::platform::v1::platform_ops_service_client::PlatformOpsServiceClient;
-use tonic::transport::Channel;
 
 use super::expect::Mismatch;
 
@@ -15,8 +15,8 @@ pub type Found = Vec<Mismatch>;
 
 /// The order's platform status is `status` and the bank agrees.
 pub async fn order(
-    bank_ch: Channel,
-    platform_ch: Channel,
+    bank_ch: NodeChannel,
+    platform_ch: NodeChannel,
     order_no: &str,
     status: &str,
 ) -> Result<Found, tonic::Status> {
@@ -119,8 +119,8 @@ pub async fn order(
 /// with the same card and account. (The daily limit is not compared: the platform keeps the one
 /// the bank granted at activation and asks the bank for the current one.)
 pub async fn signups(
-    bank_ch: Channel,
-    platform_ch: Channel,
+    bank_ch: NodeChannel,
+    platform_ch: NodeChannel,
     account: &str,
     count: Option<u64>,
 ) -> Result<Found, tonic::Status> {

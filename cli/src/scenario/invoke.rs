@@ -10,7 +10,6 @@ use prost_reflect::{
 };
 use serde_json::Value;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
-use tonic::transport::Channel;
 use tonic::{Request, Status};
 
 /// A call gives up after this long.
@@ -77,6 +76,12 @@ impl Rpc {
     /// Whether the request is a stream.
     pub fn client_streaming(&self) -> bool {
         self.method.is_client_streaming()
+    }
+
+    /// Whether it is an interbank call (signed on a secured run).
+    pub fn interbank(&self) -> bool {
+        self.path()
+            .is_ok_and(|p| shared::security::is_interbank(p.path()))
     }
 
     fn path(&self) -> anyhow::Result<tonic::codegen::http::uri::PathAndQuery> {
@@ -157,7 +162,11 @@ pub enum CallError {
 /// Calls `rpc` on `channel` with `request` (protobuf JSON, an array for a client stream).
 /// Answers the response as protobuf JSON with every field (defaults included, proto field names);
 /// a server-streaming RPC answers `{"messages": [...]}`.
-pub async fn call(channel: Channel, rpc: &Rpc, request: &Value) -> Result<Value, CallError> {
+pub async fn call(
+    channel: super::nodes::NodeChannel,
+    rpc: &Rpc,
+    request: &Value,
+) -> Result<Value, CallError> {
     let input = rpc.method.input();
     let items = match request {
         Value::Array(items) => items.clone(),

@@ -44,6 +44,10 @@ pub struct RunOptions {
     pub seed: u64,
     /// Sees every call's request and answer (`None`: nobody does).
     pub tap: Option<Tap>,
+    /// A secured run (docs/security.md) with the credentials in this directory (`ibsim certs`):
+    /// fresh pairs run with mutual TLS and signing, and towards each node the runner plays the
+    /// other institution. `None`: plain text.
+    pub credentials: Option<std::path::PathBuf>,
 }
 
 /// An observer of every call a run makes: the rendered request (protobuf JSON) and the answer,
@@ -172,7 +176,15 @@ async fn run_one(
         failure: None,
     };
     let tag = format!("{:016x}", rand::random::<u64>());
-    let nodes = match nodes::Nodes::open(&opts.target, sc.start, &tag, seeded).await {
+    let nodes = match nodes::Nodes::open(
+        &opts.target,
+        sc.start,
+        &tag,
+        seeded,
+        opts.credentials.as_deref(),
+    )
+    .await
+    {
         Ok(n) => n,
         Err(e) => {
             report.failure = Some(Failure::setup(format!("cannot start the nodes: {e:#}")));
@@ -217,9 +229,13 @@ async fn steps(
         };
         let parsed = crate::fixtures::Fixtures::parse(text)
             .map_err(|e| Failure::setup(format!("fixtures: {e:#}")))?;
-        crate::fixtures::load(nodes.bank.clone(), nodes.platform.clone(), &parsed)
-            .await
-            .map_err(|e| Failure::setup(format!("fixtures: {e:#}")))?;
+        crate::fixtures::load(
+            nodes.bank.inner().clone(),
+            nodes.platform.inner().clone(),
+            &parsed,
+        )
+        .await
+        .map_err(|e| Failure::setup(format!("fixtures: {e:#}")))?;
     }
     let mut vars: BTreeMap<String, Value> = BTreeMap::new();
     for (k, v) in &sc.vars {
@@ -239,7 +255,7 @@ async fn steps(
         let mut result = Ok(());
         let rounds = if step.background {
             tries = 1;
-            result = start(step, nodes, &mut vars, &sc.files, rng, &mut pending, tap);
+            result = start(step, nodes, &mut vars, &sc.files, rng, &mut pending, tap).await;
             0
         } else if let Action::Await(name) = &step.action {
             tries = 1;
@@ -286,7 +302,7 @@ struct Pending {
 }
 
 /// Starts a background step's call.
-fn start(
+async fn start(
     step: &Step,
     nodes: &nodes::Nodes,
     vars: &mut BTreeMap<String, Value>,
@@ -301,6 +317,9 @@ fn start(
     let mut env = Env { vars, files, rng };
     let expect = render_expect(&step.expect, &mut env).map_err(Attempt::Broken)?;
     let request = render(request, &mut env).map_err(Attempt::Broken)?;
+    if rpc.interbank() {
+        nodes.sync_clock(rpc.node).await.map_err(clock_unread)?;
+    }
     let ch = match rpc.node {
         Node::Bank => nodes.bank.clone(),
         Node::Platform => nodes.platform.clone(),
@@ -314,6 +333,15 @@ fn start(
     });
     pending.insert(name.clone(), Pending { task, expect });
     Ok(())
+}
+
+/// A node whose clock could not be read before a signed call.
+fn clock_unread(s: tonic::Status) -> Attempt {
+    Attempt::Broken(format!(
+        "cannot read the node's clock to sign with: {:?} {}",
+        s.code(),
+        s.message()
+    ))
 }
 
 /// Waits for a background call and judges it.
@@ -383,6 +411,9 @@ async fn attempt(
     let outcome: Result<Value, tonic::Status> = match &step.action {
         Action::Call { rpc, request } => {
             let request = render(request, &mut env).map_err(Attempt::Broken)?;
+            if rpc.interbank() {
+                nodes.sync_clock(rpc.node).await.map_err(clock_unread)?;
+            }
             let ch = match rpc.node {
                 Node::Bank => nodes.bank.clone(),
                 Node::Platform => nodes.platform.clone(),
@@ -403,6 +434,7 @@ async fn attempt(
             let found = match c {
                 Check::Order { order_no, status } => {
                     let order_no = render_text(order_no, &mut env).map_err(Attempt::Broken)?;
+                    nodes.sync_clock(Node::Bank).await.map_err(clock_unread)?;
                     checks::order(
                         nodes.bank.clone(),
                         nodes.platform.clone(),

@@ -1,12 +1,23 @@
 //! The nodes a scenario runs against: a fresh pair of its own, or nodes already running.
 
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use proto::sim::v1 as sim;
 use proto::sim::v1::simulator_service_client::SimulatorServiceClient;
+use shared::clock::Clock;
+use shared::grpc::guard::Signed;
+use shared::security::sign::Signing;
+use shared::security::{Institution, SecurityArgs, TlsFiles};
 use tonic::transport::Channel;
 
+use super::invoke::Node;
 use crate::pair::{PairConfig, RunningPair};
+
+/// The ErrorInfo domain of an answer the runner could not verify.
+const RUNNER_DOMAIN: &str = "runner.interbank-sim";
 
 /// Where scenarios run.
 #[derive(Debug, Clone)]
@@ -28,12 +39,21 @@ pub enum Target {
     },
 }
 
+/// A channel the runner talks to a node on. On a secured run the runner plays, towards each
+/// node, the other institution (its client certificate, its signing key), so that every step
+/// works, those that play the peer included; otherwise calls pass through as they are.
+pub type NodeChannel = Signed<Channel>;
+
 /// Two nodes a scenario talks to.
 pub struct Nodes {
     /// A channel to the bank.
-    pub bank: Channel,
+    pub bank: NodeChannel,
     /// A channel to the platform.
-    pub platform: Channel,
+    pub platform: NodeChannel,
+    /// What the runner stamps its signed calls with: the nodes' business time, read from them
+    /// before each signed step ([`Nodes::sync_clock`]).
+    clock: Clock,
+    secured: bool,
     own: Option<Own>,
 }
 
@@ -45,22 +65,27 @@ struct Own {
 
 impl Nodes {
     /// Nodes for one scenario, their clocks frozen at `start`; `tag` names scratch databases;
-    /// `seeded`: start from these databases (fresh pairs only).
+    /// `seeded`: start from these databases (fresh pairs only); `credentials`: a secured run
+    /// with the credentials in this directory (`ibsim certs`).
     pub async fn open(
         target: &Target,
         start: DateTime<Utc>,
         tag: &str,
         seeded: Option<&Seeded>,
+        credentials: Option<&Path>,
     ) -> anyhow::Result<Nodes> {
+        let clock = Clock::real();
         match target {
-            Target::Fresh { database } => fresh(database.as_deref(), start, tag, seeded).await,
+            Target::Fresh { database } => {
+                fresh(database.as_deref(), start, tag, seeded, credentials, clock).await
+            }
             Target::Running {
                 bank,
                 platform,
                 reset,
             } => {
-                let bank = crate::connect(bank).await?;
-                let platform = crate::connect(platform).await?;
+                let bank = connect_as(bank, credentials, Institution::Platform, &clock).await?;
+                let platform = connect_as(platform, credentials, Institution::Bank, &clock).await?;
                 for ch in [&platform, &bank] {
                     let mut sim = SimulatorServiceClient::new(ch.clone());
                     if *reset {
@@ -96,10 +121,37 @@ impl Nodes {
                 Ok(Nodes {
                     bank,
                     platform,
+                    clock,
+                    secured: credentials.is_some(),
                     own: None,
                 })
             }
         }
+    }
+
+    /// On a secured run, sets the runner's clock to `node`'s business time, so that the next
+    /// signed call falls inside the node's window whatever the steps did to its clock.
+    pub async fn sync_clock(&self, node: Node) -> Result<(), tonic::Status> {
+        if !self.secured {
+            return Ok(());
+        }
+        let ch = match node {
+            Node::Bank => self.bank.clone(),
+            Node::Platform => self.platform.clone(),
+        };
+        let now = SimulatorServiceClient::new(ch)
+            .get_clock(sim::GetClockRequest {})
+            .await?
+            .into_inner()
+            .clock
+            .and_then(|c| c.now)
+            .and_then(|t| DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).ok()?))
+            .ok_or_else(|| tonic::Status::internal("GetClock answered no time"))?;
+        if self.clock.set(now).is_err() {
+            self.clock.reset();
+            let _ = self.clock.set(now);
+        }
+        Ok(())
     }
 
     /// Stops nodes this scenario started and drops its databases.
@@ -115,11 +167,49 @@ impl Nodes {
     }
 }
 
+/// A channel to the node at `url`, playing institution `me` towards it when `credentials` are
+/// given (mutual TLS with `me`'s certificate, `me`'s signing key, the node's answers checked).
+async fn connect_as(
+    url: &str,
+    credentials: Option<&Path>,
+    me: Institution,
+    clock: &Clock,
+) -> anyhow::Result<NodeChannel> {
+    let Some(dir) = credentials else {
+        return Ok(Signed::new(
+            crate::connect(url).await?,
+            None,
+            clock.clone(),
+            RUNNER_DOMAIN,
+        ));
+    };
+    let tls = TlsFiles::load(dir, me)?;
+    let url = match url.strip_prefix("http://") {
+        Some(rest) => format!("https://{rest}"),
+        None => url.to_owned(),
+    };
+    let channel = Channel::from_shared(url.clone())
+        .with_context(|| format!("{url} is not a URL"))?
+        .connect_timeout(std::time::Duration::from_secs(3))
+        .tls_config(shared::grpc::guard::peer_tls(&tls, me.peer()))?
+        .connect()
+        .await
+        .with_context(|| format!("cannot reach {url} over TLS as the {}", me.name()))?;
+    Ok(Signed::new(
+        channel,
+        Some(Arc::new(Signing::load(dir, me)?)),
+        clock.clone(),
+        RUNNER_DOMAIN,
+    ))
+}
+
 async fn fresh(
     database: Option<&str>,
     start: DateTime<Utc>,
     tag: &str,
     seeded: Option<&Seeded>,
+    credentials: Option<&Path>,
+    clock: Clock,
 ) -> anyhow::Result<Nodes> {
     let dir = tempfile::tempdir().context("temporary directory")?;
     let (bank_db, platform_db, pg) = match (database, seeded) {
@@ -153,7 +243,13 @@ async fn fresh(
             )
         }
     };
-    let cfg = pair_config(bank_db, platform_db, dir.path(), start)?;
+    let cfg = PairConfig {
+        security: SecurityArgs {
+            tls_dir: credentials.map(PathBuf::from),
+            sign_dir: credentials.map(PathBuf::from),
+        },
+        ..pair_config(bank_db, platform_db, dir.path(), start)?
+    };
     let pair = match RunningPair::start(&cfg).await {
         Ok(p) => p,
         Err(e) => {
@@ -163,11 +259,13 @@ async fn fresh(
             return Err(e);
         }
     };
-    let bank = crate::connect(&pair.bank_url()).await?;
-    let platform = crate::connect(&pair.platform_url()).await?;
+    let bank = connect_as(&pair.bank_url(), credentials, Institution::Platform, &clock).await?;
+    let platform = connect_as(&pair.platform_url(), credentials, Institution::Bank, &clock).await?;
     Ok(Nodes {
         bank,
         platform,
+        clock,
+        secured: credentials.is_some(),
         own: Some(Own {
             pair,
             _dir: dir,

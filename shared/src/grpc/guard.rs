@@ -501,6 +501,11 @@ struct Signer {
 }
 
 impl<S> Signed<S> {
+    /// The channel below.
+    pub fn inner(&self) -> &S {
+        &self.inner
+    }
+
     /// `inner`, each interbank request signed by `signing` stamped by `clock`, each answer
     /// checked (an answer refused is in ErrorInfo domain `domain`, the caller's); `None`:
     /// passes calls through.
