@@ -10,10 +10,9 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use e2e_tests::capture::{Capture, stands_in};
+use e2e_tests::capture::{self, stands_in};
 use ibsim_cli::scenario::{self, Catalog, RunOptions, Tap, Target};
 use serde_json::Value;
-use tracing_subscriber::EnvFilter;
 
 /// The bank's BIN: every card the simulator issues starts with it.
 const BIN: &str = "622188";
@@ -76,15 +75,7 @@ fn full_card_numbers(line: &str) -> Vec<&str> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_whole_library_leaves_no_secret_in_the_logs() {
-    let capture = Capture::default();
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::new(
-            "info,bank_node=trace,platform_node=trace,shared=trace,ibsim_cli=trace",
-        ))
-        .with_writer(capture.clone())
-        .with_ansi(false)
-        .without_time()
-        .init();
+    let capture = capture::install();
     let seen: Arc<Mutex<BTreeSet<String>>> = Arc::default();
     let tap = {
         let seen = seen.clone();

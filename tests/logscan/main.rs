@@ -5,23 +5,14 @@
 //!
 //! A test binary of its own: the capture is the process's one global subscriber.
 
-use e2e_tests::capture::{Capture, stands_in};
+use e2e_tests::capture::{self, stands_in};
 use e2e_tests::{Backend, PAY_PASSWORD, TestApp, batch_file};
 use proto::bank::v1 as bank;
 use proto::platform::v1 as platform;
-use tracing_subscriber::EnvFilter;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_card_number_password_or_code_reaches_the_logs() {
-    let capture = Capture::default();
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::new(
-            "info,bank_node=trace,platform_node=trace,shared=trace,ibsim_cli=trace",
-        ))
-        .with_writer(capture.clone())
-        .with_ansi(false)
-        .without_time()
-        .init();
+    let capture = capture::install();
     let app = TestApp::spawn(Backend::Sqlite).await.expect("sqlite runs");
     let mut secrets: Vec<String> = vec![
         "123456".into(),       // card password

@@ -89,6 +89,11 @@ enum As {
 }
 
 async fn channel(app: &TestApp, who: As) -> Channel {
+    channel_to(app, &app.bank_url(), who)
+}
+
+/// A channel to the bank node at `url` (a second bank process, say), as `who`.
+fn channel_to(app: &TestApp, url: &str, who: As) -> Channel {
     let dir = app.security_dir();
     let read = |name: &str| std::fs::read(dir.join(name)).unwrap();
     let mut tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(read("ca.pem")));
@@ -105,7 +110,7 @@ async fn channel(app: &TestApp, who: As) -> Channel {
             tls.identity(Identity::from_pem(cert.cert_pem, cert.key_pem))
         }
     };
-    Channel::from_shared(app.bank_url())
+    Channel::from_shared(url.to_owned())
         .unwrap()
         .tls_config(tls)
         .unwrap()
@@ -200,25 +205,96 @@ fn reason(s: &tonic::Status) -> String {
         .unwrap_or_default()
 }
 
-/// Asserts an attack was refused with `code`/`want` and left nothing but an audit line.
-async fn refused(
-    app: &TestApp,
-    p: &Payer,
-    order_no: &str,
-    got: Result<Bytes, tonic::Status>,
-    code: Code,
-    want: &str,
-) {
-    let s = got.expect_err(want);
-    assert_eq!((s.code(), reason(&s).as_str()), (code, want), "{s:?}");
-    assert_eq!(traces(app, p, order_no).await, (0, 0), "{want}: no trace");
-    let audit = app.audit_lines("bank").await;
-    assert!(
-        audit
-            .iter()
-            .any(|(op, outcome)| op == "RequestPaymentCode" && outcome == want),
-        "an audit line for {want}: {audit:?}"
-    );
+/// One attack: a RequestPaymentCode for `order`, sent as the platform's TLS identity and signed
+/// with its key at the bank's time, but for what the attack changes.
+struct Attack {
+    what: &'static str,
+    order: &'static str,
+    want: (Code, &'static str),
+    from: As,
+    signed: bool,
+    flip: bool,
+    key: Option<ed25519_dalek::SigningKey>,
+    signer: &'static str,
+    at_ms: Option<i64>,
+    nonce: Option<&'static str>,
+}
+
+impl Attack {
+    fn new(what: &'static str, order: &'static str, want: (Code, &'static str)) -> Attack {
+        Attack {
+            what,
+            order,
+            want,
+            from: As::Platform,
+            signed: true,
+            flip: false,
+            key: None,
+            signer: "platform",
+            at_ms: None,
+            nonce: None,
+        }
+    }
+    fn unsigned(self) -> Attack {
+        Attack {
+            signed: false,
+            ..self
+        }
+    }
+    fn flipped(self) -> Attack {
+        Attack { flip: true, ..self }
+    }
+    fn at(self, at_ms: i64) -> Attack {
+        Attack {
+            at_ms: Some(at_ms),
+            ..self
+        }
+    }
+    fn key(self, key: ed25519_dalek::SigningKey) -> Attack {
+        Attack {
+            key: Some(key),
+            ..self
+        }
+    }
+    fn signer(self, signer: &'static str) -> Attack {
+        Attack { signer, ..self }
+    }
+    fn nonce(self, nonce: &'static str) -> Attack {
+        Attack {
+            nonce: Some(nonce),
+            ..self
+        }
+    }
+    fn from(self, from: As) -> Attack {
+        Attack { from, ..self }
+    }
+
+    async fn send(self, app: &TestApp, p: &Payer, now: i64) -> Result<Bytes, tonic::Status> {
+        let (body, frame) = request(p, self.order);
+        let headers = if self.signed {
+            signature(
+                self.key.unwrap_or_else(|| platform_key(app)),
+                self.signer,
+                self.at_ms.unwrap_or(now),
+                &self.nonce.map_or_else(sign::new_nonce, str::to_owned),
+                &frame,
+            )
+        } else {
+            Vec::new()
+        };
+        let body = if self.flip {
+            let mut flipped = body.to_vec();
+            let at = flipped
+                .iter()
+                .position(|&b| b == b'2')
+                .expect("a 2 to flip");
+            flipped[at] ^= 0x01;
+            flipped.into()
+        } else {
+            body
+        };
+        send(channel(app, self.from).await, body, &headers).await
+    }
 }
 
 #[tokio::test]
@@ -250,163 +326,91 @@ async fn every_attack_on_the_interbank_link_is_refused_and_changes_nothing() {
     );
     assert_eq!(traces(&app, &p, "ATK-OK").await, (1, 1), "no second code");
 
-    // Unsigned.
-    let (body, _) = request(&p, "ATK-1");
-    let got = send(channel(&app, As::Platform).await, body, &[]).await;
-    refused(
-        &app,
-        &p,
-        "ATK-1",
-        got,
-        Code::Unauthenticated,
-        "SIGNATURE_MISSING",
-    )
-    .await;
-
-    // A byte of the body flipped after signing (the order number's last character).
-    let (body, frame) = request(&p, "ATK-2");
-    let headers = signature(
-        platform_key(&app),
-        "platform",
-        now,
-        &sign::new_nonce(),
-        &frame,
-    );
-    let mut flipped = body.to_vec();
-    let at = flipped.iter().position(|&b| b == b'2').unwrap();
-    flipped[at] ^= 0x01;
-    let got = send(channel(&app, As::Platform).await, flipped.into(), &headers).await;
-    refused(
-        &app,
-        &p,
-        "ATK-3",
-        got,
-        Code::Unauthenticated,
-        "SIGNATURE_INVALID",
-    )
-    .await;
-    assert_eq!(traces(&app, &p, "ATK-2").await, (0, 0));
-
-    // A stale timestamp, correctly signed: 301 s behind the bank's clock, then 301 s ahead.
-    for (order, at) in [("ATK-4", now - 301_000), ("ATK-5", now + 301_000)] {
-        let (body, frame) = request(&p, order);
-        let headers = signature(
-            platform_key(&app),
-            "platform",
-            at,
-            &sign::new_nonce(),
-            &frame,
-        );
-        let got = send(channel(&app, As::Platform).await, body, &headers).await;
-        refused(
-            &app,
-            &p,
-            order,
-            got,
-            Code::Unauthenticated,
-            "TIMESTAMP_OUT_OF_WINDOW",
+    // Each attack on its own order number, each refused with its reason.
+    let attacks = [
+        Attack::new(
+            "unsigned",
+            "ATK-1",
+            (Code::Unauthenticated, "SIGNATURE_MISSING"),
         )
-        .await;
+        .unsigned(),
+        // A byte of the order number flipped after signing: ATK-2 arrives as ATK-3.
+        Attack::new(
+            "a flipped byte",
+            "ATK-2",
+            (Code::Unauthenticated, "SIGNATURE_INVALID"),
+        )
+        .flipped(),
+        Attack::new(
+            "301 s stale",
+            "ATK-4",
+            (Code::Unauthenticated, "TIMESTAMP_OUT_OF_WINDOW"),
+        )
+        .at(now - 301_000),
+        Attack::new(
+            "301 s ahead",
+            "ATK-5",
+            (Code::Unauthenticated, "TIMESTAMP_OUT_OF_WINDOW"),
+        )
+        .at(now + 301_000),
+        Attack::new(
+            "the wrong key",
+            "ATK-6",
+            (Code::Unauthenticated, "SIGNATURE_INVALID"),
+        )
+        .key(keys::generate()),
+        Attack::new(
+            "signed as the bank",
+            "ATK-7",
+            (Code::Unauthenticated, "SIGNER_UNKNOWN"),
+        )
+        .signer("bank"),
+        Attack::new(
+            "a malformed nonce",
+            "ATK-11",
+            (Code::Unauthenticated, "SIGNATURE_MALFORMED"),
+        )
+        .nonce("short"),
+        // The TLS handshake passes without one (customers use it); the interbank call does not.
+        Attack::new(
+            "no client certificate",
+            "ATK-8",
+            (Code::Unauthenticated, "CLIENT_CERT_REQUIRED"),
+        )
+        .from(As::Nobody),
+        Attack::new(
+            "the bank's own certificate",
+            "ATK-9",
+            (Code::PermissionDenied, "CLIENT_CERT_NOT_PEER"),
+        )
+        .from(As::Bank),
+    ];
+    for attack in attacks {
+        let (what, order, (code, want)) = (attack.what, attack.order, attack.want);
+        let got = attack.send(&app, &p, now).await;
+        let s = got.expect_err(what);
+        assert_eq!(
+            (s.code(), reason(&s).as_str()),
+            (code, want),
+            "{what}: {s:?}"
+        );
+        for o in [order, "ATK-3"] {
+            assert_eq!(traces(&app, &p, o).await, (0, 0), "{what}: no trace of {o}");
+        }
+        let audit = app.audit_lines("bank").await;
+        assert!(
+            audit
+                .iter()
+                .any(|(op, outcome)| op == "RequestPaymentCode" && outcome == want),
+            "{what}: an audit line for {want}: {audit:?}"
+        );
     }
 
-    // The wrong key: well-formed, but not the platform's.
-    let (body, frame) = request(&p, "ATK-6");
-    let headers = signature(
-        keys::generate(),
-        "platform",
-        now,
-        &sign::new_nonce(),
-        &frame,
-    );
-    let got = send(channel(&app, As::Platform).await, body, &headers).await;
-    refused(
-        &app,
-        &p,
-        "ATK-6",
-        got,
-        Code::Unauthenticated,
-        "SIGNATURE_INVALID",
-    )
-    .await;
-
-    // Signed as someone else.
-    let (body, frame) = request(&p, "ATK-7");
-    let headers = signature(platform_key(&app), "bank", now, &sign::new_nonce(), &frame);
-    let got = send(channel(&app, As::Platform).await, body, &headers).await;
-    refused(
-        &app,
-        &p,
-        "ATK-7",
-        got,
-        Code::Unauthenticated,
-        "SIGNER_UNKNOWN",
-    )
-    .await;
-
-    // Malformed headers: a nonce too short to be one.
-    let (body, frame) = request(&p, "ATK-11");
-    let headers = signature(platform_key(&app), "platform", now, "short", &frame);
-    let got = send(channel(&app, As::Platform).await, body, &headers).await;
-    refused(
-        &app,
-        &p,
-        "ATK-11",
-        got,
-        Code::Unauthenticated,
-        "SIGNATURE_MALFORMED",
-    )
-    .await;
-
-    // No client certificate: the TLS handshake passes (customers use it), the call does not.
-    let (body, frame) = request(&p, "ATK-8");
-    let headers = signature(
-        platform_key(&app),
-        "platform",
-        now,
-        &sign::new_nonce(),
-        &frame,
-    );
-    let got = send(channel(&app, As::Nobody).await, body, &headers).await;
-    refused(
-        &app,
-        &p,
-        "ATK-8",
-        got,
-        Code::Unauthenticated,
-        "CLIENT_CERT_REQUIRED",
-    )
-    .await;
-
-    // A certificate from the right CA that is not the platform's.
-    let (body, frame) = request(&p, "ATK-9");
-    let headers = signature(
-        platform_key(&app),
-        "platform",
-        now,
-        &sign::new_nonce(),
-        &frame,
-    );
-    let got = send(channel(&app, As::Bank).await, body, &headers).await;
-    refused(
-        &app,
-        &p,
-        "ATK-9",
-        got,
-        Code::PermissionDenied,
-        "CLIENT_CERT_NOT_PEER",
-    )
-    .await;
-
     // A certificate from a foreign CA: the handshake itself fails.
-    let (body, frame) = request(&p, "ATK-10");
-    let headers = signature(
-        platform_key(&app),
-        "platform",
-        now,
-        &sign::new_nonce(),
-        &frame,
-    );
-    let got = send(channel(&app, As::ForeignCa).await, body, &headers).await;
+    let got = Attack::new("a foreign CA", "ATK-10", (Code::Unknown, ""))
+        .from(As::ForeignCa)
+        .send(&app, &p, now)
+        .await;
     let s = got.expect_err("a foreign CA");
     assert!(
         format!("{s:?}").contains("UnknownCA"),
@@ -457,21 +461,7 @@ async fn a_replay_to_another_bank_process_is_refused_too() {
     send(channel(&app, As::Platform).await, body.clone(), &headers)
         .await
         .expect("the first delivery");
-    let second = {
-        let dir = app.security_dir();
-        let read = |name: &str| std::fs::read(dir.join(name)).unwrap();
-        let tls = ClientTlsConfig::new()
-            .ca_certificate(Certificate::from_pem(read("ca.pem")))
-            .identity(Identity::from_pem(
-                read("platform.pem"),
-                read("platform.key"),
-            ));
-        Channel::from_shared(format!("https://{}", other.addr))
-            .unwrap()
-            .tls_config(tls)
-            .unwrap()
-            .connect_lazy()
-    };
+    let second = channel_to(&app, &format!("https://{}", other.addr), As::Platform);
     let s = send(second, body, &headers).await.expect_err("a replay");
     assert_eq!(
         (s.code(), reason(&s).as_str()),

@@ -6,6 +6,21 @@ use std::sync::{Arc, Mutex};
 
 use tracing_subscriber::fmt::MakeWriter;
 
+/// Installs the process's one global subscriber: every line of our crates at TRACE (others at
+/// INFO), as text without colours or times, into a new capture.
+pub fn install() -> Capture {
+    let capture = Capture::default();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(
+            "info,bank_node=trace,platform_node=trace,shared=trace,ibsim_cli=trace",
+        ))
+        .with_writer(capture.clone())
+        .with_ansi(false)
+        .without_time()
+        .init();
+    capture
+}
+
 /// Every log line written, in memory.
 #[derive(Clone, Default)]
 pub struct Capture(Arc<Mutex<Vec<u8>>>);

@@ -312,17 +312,15 @@ impl Guard {
         let body = Body::new(body);
         if parts.headers.contains_key("grpc-status") {
             // Trailers-only: the status is in the headers, and there is no body.
-            let signature = seal.sign(&sign::digest(b""), &status_parts(&parts.headers));
-            seal.stamp(&mut parts.headers, signature);
+            seal.seal(&sign::digest(b""), &mut parts.headers);
             return http::Response::from_parts(parts, body);
         }
         http::Response::from_parts(
             parts,
-            Body::new(SealingBody {
-                inner: body,
-                hasher: Sha256::new(),
-                seal: Some(seal),
-            }),
+            Body::new(Hashed::new(body, move |digest, trailers| {
+                seal.seal(digest, trailers);
+                Ok(())
+            })),
         )
     }
 }
@@ -350,13 +348,13 @@ struct Seal {
 }
 
 impl Seal {
-    fn sign(&self, body_sha256: &str, status: &StatusParts) -> String {
+    /// Signs an answer whose body has digest `body_sha256` and whose status is in `map` (its
+    /// trailers, or its trailers-only headers), and puts the signature there.
+    fn seal(&self, body_sha256: &str, map: &mut http::HeaderMap) {
         let me = self.signing.me().name();
-        let text = sign::response_text(me, &self.path, &self.nonce, body_sha256, status);
-        self.signing.sign(text.as_bytes())
-    }
-
-    fn stamp(&self, map: &mut http::HeaderMap, signature: String) {
+        let text =
+            sign::response_text(me, &self.path, &self.nonce, body_sha256, &status_parts(map));
+        let signature = self.signing.sign(text.as_bytes());
         map.insert(
             sign::SIGNER,
             http::HeaderValue::from_static(self.signing.me().name()),
@@ -367,14 +365,40 @@ impl Seal {
     }
 }
 
-/// An answer's body, hashed as it passes; its trailers get the signature.
-struct SealingBody {
+/// A body hashed as it passes. At its end, `finish` gets the digest (SHA-256, hex) and the
+/// trailers (empty ones if the body ended without any) and may add to them or fail the body:
+/// the server seals an answer this way, the caller checks one.
+struct Hashed<F> {
     inner: Body,
     hasher: Sha256,
-    seal: Option<Seal>,
+    finish: Option<F>,
 }
 
-impl HttpBody for SealingBody {
+impl<F> Hashed<F>
+where
+    F: FnOnce(&str, &mut http::HeaderMap) -> Result<(), Status>,
+{
+    fn new(inner: Body, finish: F) -> Hashed<F> {
+        Hashed {
+            inner,
+            hasher: Sha256::new(),
+            finish: Some(finish),
+        }
+    }
+
+    fn end(&mut self, mut trailers: http::HeaderMap) -> Result<Frame<Bytes>, Status> {
+        if let Some(finish) = self.finish.take() {
+            let digest = hex::encode(std::mem::take(&mut self.hasher).finalize());
+            finish(&digest, &mut trailers)?;
+        }
+        Ok(Frame::trailers(trailers))
+    }
+}
+
+impl<F> HttpBody for Hashed<F>
+where
+    F: FnOnce(&str, &mut http::HeaderMap) -> Result<(), Status> + Unpin,
+{
     type Data = Bytes;
     type Error = Status;
 
@@ -383,37 +407,30 @@ impl HttpBody for SealingBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Status>>> {
         let this = &mut *self;
-        match Pin::new(&mut this.inner).poll_frame(cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e))),
-            Poll::Ready(Some(Ok(frame))) => {
-                let frame = match frame.into_data() {
-                    Ok(data) => {
-                        this.hasher.update(&data);
-                        return Poll::Ready(Some(Ok(Frame::data(data))));
-                    }
-                    Err(frame) => frame,
-                };
-                match (frame.into_trailers(), this.seal.take()) {
-                    (Ok(mut trailers), Some(seal)) => {
-                        let digest = hex::encode(std::mem::take(&mut this.hasher).finalize());
-                        let signature = seal.sign(&digest, &status_parts(&trailers));
-                        seal.stamp(&mut trailers, signature);
-                        Poll::Ready(Some(Ok(Frame::trailers(trailers))))
-                    }
-                    (Ok(trailers), None) => Poll::Ready(Some(Ok(Frame::trailers(trailers)))),
-                    (Err(other), seal) => {
-                        this.seal = seal;
-                        Poll::Ready(Some(Ok(other)))
-                    }
-                }
+        let frame = match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(None) if this.finish.is_some() => {
+                return Poll::Ready(Some(this.end(http::HeaderMap::new())));
             }
-            Poll::Ready(None) => Poll::Ready(None),
-        }
+            Poll::Ready(None) => return Poll::Ready(None),
+            Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
+            Poll::Ready(Some(Ok(frame))) => frame,
+        };
+        let frame = match frame.into_data() {
+            Ok(data) => {
+                this.hasher.update(&data);
+                return Poll::Ready(Some(Ok(Frame::data(data))));
+            }
+            Err(frame) => frame,
+        };
+        Poll::Ready(Some(match frame.into_trailers() {
+            Ok(trailers) => this.end(trailers),
+            Err(other) => Ok(other),
+        }))
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.finish.is_none() && self.inner.is_end_stream()
     }
 }
 
@@ -601,11 +618,9 @@ where
             }
             Ok(http::Response::from_parts(
                 parts,
-                Body::new(CheckedBody {
-                    inner: body,
-                    hasher: Sha256::new(),
-                    check: Some(check),
-                }),
+                Body::new(Hashed::new(body, move |digest, trailers| {
+                    check.verify(trailers, digest)
+                })),
             ))
         })
     }
@@ -646,64 +661,5 @@ impl Check {
         self.signing
             .peer_signed(text.as_bytes(), signature)
             .map_err(|_| unverified("its signature does not verify"))
-    }
-}
-
-/// An answer's body, hashed as it passes; its trailers must carry the peer's signature.
-struct CheckedBody {
-    inner: Body,
-    hasher: Sha256,
-    check: Option<Check>,
-}
-
-impl HttpBody for CheckedBody {
-    type Data = Bytes;
-    type Error = Status;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Status>>> {
-        let this = &mut *self;
-        match Pin::new(&mut this.inner).poll_frame(cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e))),
-            Poll::Ready(Some(Ok(frame))) => {
-                let frame = match frame.into_data() {
-                    Ok(data) => {
-                        this.hasher.update(&data);
-                        return Poll::Ready(Some(Ok(Frame::data(data))));
-                    }
-                    Err(frame) => frame,
-                };
-                match frame.into_trailers() {
-                    Ok(trailers) => {
-                        let Some(check) = this.check.take() else {
-                            return Poll::Ready(Some(Ok(Frame::trailers(trailers))));
-                        };
-                        let digest = hex::encode(std::mem::take(&mut this.hasher).finalize());
-                        Poll::Ready(Some(
-                            check
-                                .verify(&trailers, &digest)
-                                .map(|()| Frame::trailers(trailers)),
-                        ))
-                    }
-                    Err(other) => Poll::Ready(Some(Ok(other))),
-                }
-            }
-            Poll::Ready(None) => match this.check.take() {
-                // An answer must end with its signed trailers.
-                Some(check) => Poll::Ready(Some(
-                    check
-                        .verify(&http::HeaderMap::new(), "")
-                        .map(|()| Frame::trailers(http::HeaderMap::new())),
-                )),
-                None => Poll::Ready(None),
-            },
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.check.is_none() && self.inner.is_end_stream()
     }
 }
