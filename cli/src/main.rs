@@ -106,7 +106,7 @@ enum Command {
     /// every figure as JSON with --json. Build with --release for figures that mean anything.
     Bench(BenchArgs),
     /// Make throwaway credentials for a secured link (docs/security.md): a CA, both nodes' TLS
-    /// certificates and both institutions' Ed25519 signing keys.
+    /// certificates and both institutions' signing keys (Ed25519, or SM2 with --sign-algorithm).
     Certs {
         /// The directory to write them in (made if missing).
         #[arg(long, default_value = "data/security")]
@@ -114,6 +114,10 @@ enum Command {
         /// Replace files that are there already.
         #[arg(long)]
         force: bool,
+        /// The institutions' signature algorithm: ed25519, or sm2 (SM2 over SM3, the Chinese
+        /// national algorithms).
+        #[arg(long, value_enum, default_value = "ed25519")]
+        sign_algorithm: shared::security::keys::Algorithm,
     },
     /// Ask a node's gRPC health service; exit 0 only when it is SERVING.
     Health {
@@ -172,6 +176,9 @@ struct UpArgs {
     /// <data-dir>/security (made by `ibsim certs` on the first run).
     #[arg(long)]
     secure: bool,
+    /// With --secure, when it makes the credentials: the signature algorithm, ed25519 or sm2.
+    #[arg(long, value_enum, default_value = "ed25519")]
+    sign_algorithm: shared::security::keys::Algorithm,
     #[command(flatten)]
     security: shared::security::SecurityArgs,
     /// Where the bank serves its metrics (Prometheus text, GET /metrics).
@@ -231,7 +238,11 @@ async fn main() -> ExitCode {
         Command::Branch(cmd) => commands::branch(&cli.bank, cmd).await,
         Command::Platform(cmd) => commands::platform(&cli.platform, cmd).await,
         Command::Health { url } => commands::health(&url).await,
-        Command::Certs { out, force } => certs(&out, force),
+        Command::Certs {
+            out,
+            force,
+            sign_algorithm,
+        } => certs(&out, force, sign_algorithm),
         Command::Bench(args) => bench(args).await,
         Command::Pay(cmd) => control::pay(&cli.platform, cmd).await,
         Command::Sms { mobile, limit } => control::sms(&cli.bank, mobile, limit).await,
@@ -293,8 +304,12 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn certs(out: &std::path::Path, force: bool) -> anyhow::Result<()> {
-    let written = shared::security::certs::write_set(out, force)?;
+fn certs(
+    out: &std::path::Path,
+    force: bool,
+    algorithm: shared::security::keys::Algorithm,
+) -> anyhow::Result<()> {
+    let written = shared::security::certs::write_set(out, force, algorithm)?;
     println!(
         "wrote {} files to {} (throwaway, for local use):",
         written.len(),
@@ -325,7 +340,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     if args.secure {
         let dir = args.data_dir.join("security");
         if !dir.join(shared::security::certs::CA_CERT).exists() {
-            shared::security::certs::write_set(&dir, false)?;
+            shared::security::certs::write_set(&dir, false, args.sign_algorithm)?;
             println!("made throwaway credentials in {}", dir.display());
         }
         security.tls_dir.get_or_insert(dir.clone());

@@ -106,7 +106,11 @@ pub async fn scenario(cmd: ScenarioCmd, running: Option<Running>) -> anyhow::Res
                 (Some(Some(dir)), _) => Some(dir),
                 (Some(None), Target::Fresh { .. }) => {
                     let dir = tempfile::tempdir()?;
-                    shared::security::certs::write_set(dir.path(), false)?;
+                    shared::security::certs::write_set(
+                        dir.path(),
+                        false,
+                        shared::security::keys::Algorithm::Ed25519,
+                    )?;
                     let path = dir.path().to_owned();
                     throwaway = Some(dir);
                     Some(path)

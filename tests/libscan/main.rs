@@ -93,7 +93,12 @@ async fn the_whole_library_leaves_no_secret_in_the_logs() {
         scenario::load_all(&files, &Catalog::new().unwrap()).expect("every scenario parses");
     let count = scenarios.len();
     let credentials = tempfile::tempdir().unwrap();
-    shared::security::certs::write_set(credentials.path(), false).unwrap();
+    shared::security::certs::write_set(
+        credentials.path(),
+        false,
+        shared::security::keys::Algorithm::Ed25519,
+    )
+    .unwrap();
     let report = scenario::run(
         scenarios,
         &RunOptions {

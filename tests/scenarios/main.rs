@@ -34,7 +34,12 @@ async fn run_library(database: Option<String>, secured: bool) {
     let count = scenarios.len();
     let dir = tempfile::tempdir().unwrap();
     if secured {
-        shared::security::certs::write_set(dir.path(), false).unwrap();
+        shared::security::certs::write_set(
+            dir.path(),
+            false,
+            shared::security::keys::Algorithm::Ed25519,
+        )
+        .unwrap();
     }
     let opts = RunOptions {
         target: Target::Fresh { database },
@@ -162,7 +167,12 @@ async fn against_running_nodes(file: &str, secured: bool) {
         dir.path(),
     );
     if secured {
-        shared::security::certs::write_set(&credentials, false).unwrap();
+        shared::security::certs::write_set(
+            &credentials,
+            false,
+            shared::security::keys::Algorithm::Ed25519,
+        )
+        .unwrap();
         cfg.security = shared::security::SecurityArgs {
             tls_dir: Some(credentials.clone()),
             sign_dir: Some(credentials.clone()),

@@ -12,9 +12,10 @@ use e2e_tests::{Backend, Options, PAY_PASSWORD, Payer, TestApp};
 use prost::Message;
 use proto::platform::v1 as platform;
 use proto::sim::v1 as sim;
+use shared::security::Institution;
 use shared::security::certs::Authority;
+use shared::security::keys::{self, Algorithm, PrivateKey};
 use shared::security::sign::{self, Signing};
-use shared::security::{Institution, keys};
 use tonic::Code;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::metadata::MetadataValue;
@@ -31,10 +32,15 @@ fn start_ms() -> i64 {
 }
 
 async fn secured(backend: Backend) -> Option<TestApp> {
+    secured_with(backend, Algorithm::Ed25519).await
+}
+
+async fn secured_with(backend: Backend, sign_algorithm: Algorithm) -> Option<TestApp> {
     TestApp::spawn_with(
         backend,
         Options {
             secure: true,
+            sign_algorithm,
             frozen_at: Some(START.parse().unwrap()),
             ..Options::default()
         },
@@ -133,19 +139,23 @@ fn request(p: &Payer, order_no: &str) -> (Bytes, Vec<u8>) {
 }
 
 /// The platform's signing key, from the test's credentials.
-fn platform_key(app: &TestApp) -> ed25519_dalek::SigningKey {
+fn platform_key(app: &TestApp) -> PrivateKey {
     keys::read_private(&app.security_dir().join("platform-sign.key")).unwrap()
 }
 
 /// Signature headers over `frame` by `key` as signer `signer`.
 fn signature(
-    key: ed25519_dalek::SigningKey,
+    key: PrivateKey,
     signer: &str,
     at_ms: i64,
     nonce: &str,
     frame: &[u8],
 ) -> Vec<(&'static str, String)> {
-    let signing = Signing::new(Institution::Platform, key, keys::generate().verifying_key());
+    let signing = Signing::new(
+        Institution::Platform,
+        key,
+        keys::generate(Algorithm::Ed25519).public(),
+    );
     let text = sign::request_text(signer, PATH, at_ms, nonce, &sign::digest(frame));
     vec![
         (sign::SIGNER, signer.to_owned()),
@@ -214,7 +224,7 @@ struct Attack {
     from: As,
     signed: bool,
     flip: bool,
-    key: Option<ed25519_dalek::SigningKey>,
+    key: Option<PrivateKey>,
     signer: &'static str,
     at_ms: Option<i64>,
     nonce: Option<&'static str>,
@@ -250,7 +260,7 @@ impl Attack {
             ..self
         }
     }
-    fn key(self, key: ed25519_dalek::SigningKey) -> Attack {
+    fn key(self, key: PrivateKey) -> Attack {
         Attack {
             key: Some(key),
             ..self
@@ -299,7 +309,18 @@ impl Attack {
 
 #[tokio::test]
 async fn every_attack_on_the_interbank_link_is_refused_and_changes_nothing() {
-    let app = secured(Backend::Sqlite).await.expect("sqlite runs");
+    attacks(Algorithm::Ed25519).await;
+}
+
+#[tokio::test]
+async fn every_attack_is_refused_with_the_national_algorithms_too() {
+    attacks(Algorithm::Sm2).await;
+}
+
+async fn attacks(algorithm: Algorithm) {
+    let app = secured_with(Backend::Sqlite, algorithm)
+        .await
+        .expect("sqlite runs");
     let p = app.payer("攻击甲", "1000.00", "5000.00").await;
     let now = start_ms();
 
@@ -358,7 +379,7 @@ async fn every_attack_on_the_interbank_link_is_refused_and_changes_nothing() {
             "ATK-6",
             (Code::Unauthenticated, "SIGNATURE_INVALID"),
         )
-        .key(keys::generate()),
+        .key(keys::generate(algorithm)),
         Attack::new(
             "signed as the bank",
             "ATK-7",
@@ -472,8 +493,8 @@ async fn a_replay_to_another_bank_process_is_refused_too() {
     drop(other);
 }
 
-async fn every_flow_crosses_the_secured_link(backend: Backend) {
-    let Some(app) = secured(backend).await else {
+async fn every_flow_crosses_the_secured_link(backend: Backend, algorithm: Algorithm) {
+    let Some(app) = secured_with(backend, algorithm).await else {
         return;
     };
     // Sign-up (bank → platform ConfirmSignUp), activation and payment (platform → bank).
@@ -525,12 +546,17 @@ async fn every_flow_crosses_the_secured_link(backend: Backend) {
 
 #[tokio::test]
 async fn every_flow_crosses_the_secured_link_sqlite() {
-    every_flow_crosses_the_secured_link(Backend::Sqlite).await;
+    every_flow_crosses_the_secured_link(Backend::Sqlite, Algorithm::Ed25519).await;
+}
+
+#[tokio::test]
+async fn every_flow_crosses_a_link_signed_with_sm2() {
+    every_flow_crosses_the_secured_link(Backend::Sqlite, Algorithm::Sm2).await;
 }
 
 #[tokio::test]
 async fn every_flow_crosses_the_secured_link_postgres() {
-    every_flow_crosses_the_secured_link(Backend::Postgres).await;
+    every_flow_crosses_the_secured_link(Backend::Postgres, Algorithm::Ed25519).await;
 }
 
 #[tokio::test]
@@ -540,10 +566,10 @@ async fn a_caller_that_cannot_verify_the_answer_takes_the_outcome_as_unknown() {
     let app = secured(Backend::Sqlite).await.expect("sqlite runs");
     let p = app.payer("安全乙", "1000.00", "5000.00").await;
     let dir = app.security_dir();
-    let impostor = keys::generate();
+    let impostor = keys::generate(Algorithm::Ed25519);
     std::fs::write(
         dir.join("bank-sign.pub"),
-        keys::public_pem(&impostor.verifying_key()).unwrap(),
+        impostor.public().to_pem().unwrap(),
     )
     .unwrap();
     // A second platform on the same database, with the swapped key, serving the customer.

@@ -56,6 +56,8 @@ pub struct Options {
     /// `ibsim certs` in the test's directory ([`TestApp::security_dir`]); the test's own
     /// channels use TLS (trusting that CA) and show no client certificate.
     pub secure: bool,
+    /// With `secure`: the institutions' signing algorithm (default Ed25519).
+    pub sign_algorithm: shared::security::keys::Algorithm,
 }
 
 impl Default for Options {
@@ -69,6 +71,7 @@ impl Default for Options {
             frozen_at: None,
             platform_icu_collation: false,
             secure: false,
+            sign_algorithm: Default::default(),
             recon: platform_node::ReconConfig {
                 interval_secs: 0,
                 ..Default::default()
@@ -321,7 +324,8 @@ impl TestApp {
         let bank_data_dir = dir.path().join("bank");
         let security_dir = dir.path().join("security");
         let security = if opts.secure {
-            shared::security::certs::write_set(&security_dir, false).expect("credentials");
+            shared::security::certs::write_set(&security_dir, false, opts.sign_algorithm)
+                .expect("credentials");
             shared::security::SecurityArgs {
                 tls_dir: Some(security_dir.clone()),
                 sign_dir: Some(security_dir.clone()),

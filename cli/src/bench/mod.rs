@@ -286,7 +286,11 @@ async fn start_pair(
     let mut security = shared::security::SecurityArgs::default();
     if opts.secure {
         let credentials = dir.join("security");
-        shared::security::certs::write_set(&credentials, false)?;
+        shared::security::certs::write_set(
+            &credentials,
+            false,
+            shared::security::keys::Algorithm::Ed25519,
+        )?;
         crate::trust_ca(std::fs::read(
             credentials.join(shared::security::certs::CA_CERT),
         )?);

@@ -1,5 +1,5 @@
 //! Throwaway credentials for local use (`ibsim certs`): a CA, each node's TLS certificate
-//! signed by it, and each institution's Ed25519 signing key pair.
+//! signed by it, and each institution's signing key pair (Ed25519, or SM2).
 //!
 //! A node's certificate is valid for the DNS names `<institution>` and `localhost` and the
 //! address 127.0.0.1, for both server and client authentication: the name `bank` or
@@ -86,8 +86,13 @@ impl Authority {
 
 /// Writes a complete set into `dir` (made if missing): `ca.pem`, `ca.key`, and for each
 /// institution `<name>.pem`, `<name>.key` (TLS), `<name>-sign.key` and `<name>-sign.pub`
-/// (Ed25519). Files there already are overwritten only with `force`. Returns the files written.
-pub fn write_set(dir: &Path, force: bool) -> anyhow::Result<Vec<PathBuf>> {
+/// (signing keys of `algorithm`). Files there already are overwritten only with `force`.
+/// Returns the files written.
+pub fn write_set(
+    dir: &Path,
+    force: bool,
+    algorithm: keys::Algorithm,
+) -> anyhow::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot make {}", dir.display()))?;
     let ca = Authority::new("interbank-sim local CA")?;
     let mut files: Vec<(String, String)> = vec![
@@ -96,16 +101,13 @@ pub fn write_set(dir: &Path, force: bool) -> anyhow::Result<Vec<PathBuf>> {
     ];
     for who in [Institution::Bank, Institution::Platform] {
         let issued = ca.issue(who.name())?;
-        let signing = keys::generate();
+        let signing = keys::generate(algorithm);
         files.push((format!("{}.pem", who.name()), issued.cert_pem));
         files.push((format!("{}.key", who.name()), issued.key_pem));
-        files.push((
-            format!("{}-sign.key", who.name()),
-            keys::private_pem(&signing)?,
-        ));
+        files.push((format!("{}-sign.key", who.name()), signing.to_pem()?));
         files.push((
             format!("{}-sign.pub", who.name()),
-            keys::public_pem(&signing.verifying_key())?,
+            signing.public().to_pem()?,
         ));
     }
     if !force {
@@ -154,7 +156,7 @@ mod tests {
     #[test]
     fn a_set_has_every_file_and_is_not_overwritten_by_accident() {
         let dir = tempfile::tempdir().unwrap();
-        let written = write_set(dir.path(), false).unwrap();
+        let written = write_set(dir.path(), false, keys::Algorithm::Ed25519).unwrap();
         assert_eq!(written.len(), 10);
         for name in [
             "ca.pem",
@@ -171,12 +173,15 @@ mod tests {
             assert!(dir.path().join(name).is_file(), "{name}");
         }
         let before = std::fs::read(dir.path().join("bank.pem")).unwrap();
-        let refused = write_set(dir.path(), false).unwrap_err().to_string();
+        let refused = write_set(dir.path(), false, keys::Algorithm::Ed25519)
+            .unwrap_err()
+            .to_string();
         assert!(refused.contains("--force"), "{refused}");
         assert_eq!(std::fs::read(dir.path().join("bank.pem")).unwrap(), before);
-        write_set(dir.path(), true).unwrap();
+        write_set(dir.path(), true, keys::Algorithm::Sm2).unwrap();
         assert_ne!(std::fs::read(dir.path().join("bank.pem")).unwrap(), before);
-        keys::read_private(&dir.path().join("bank-sign.key")).unwrap();
+        let key = keys::read_private(&dir.path().join("bank-sign.key")).unwrap();
+        assert_eq!(key.algorithm(), keys::Algorithm::Sm2);
         keys::read_public(&dir.path().join("platform-sign.pub")).unwrap();
     }
 

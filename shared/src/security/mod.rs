@@ -1,5 +1,5 @@
 //! Security between the institutions (docs/security.md): mutual TLS between the nodes and
-//! Ed25519-signed interbank messages, each turned on by configuration.
+//! signed interbank messages (Ed25519, or SM2 over SM3), each turned on by configuration.
 //!
 //! This module holds what is not gRPC: who is who ([`Institution`]), the flags
 //! ([`SecurityArgs`]), the key and certificate files ([`keys`], [`certs`]) and what a signature
@@ -76,7 +76,7 @@ pub struct SecurityArgs {
     /// `platform.pem`/`platform.key`), as `ibsim certs` writes it. Default: plain text.
     #[arg(long = "tls-dir", env = "IBSIM_TLS_DIR")]
     pub tls_dir: Option<PathBuf>,
-    /// Signed interbank messages: a directory holding this node's Ed25519 private key
+    /// Signed interbank messages: a directory holding this node's private signing key
     /// (`bank-sign.key` or `platform-sign.key`) and the peer's public key (`platform-sign.pub`
     /// or `bank-sign.pub`), as `ibsim certs` writes it. Default: unsigned.
     #[arg(long = "sign-dir", env = "IBSIM_SIGN_DIR")]

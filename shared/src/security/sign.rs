@@ -13,10 +13,10 @@
 use std::path::Path;
 
 use base64::Engine;
-use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use sha2::{Digest, Sha256};
 
-use super::{Institution, keys};
+use super::Institution;
+use super::keys::{self, PrivateKey, PublicKey};
 use crate::error::{ErrorClass, Refusal};
 
 /// Header: who signed (`bank` or `platform`).
@@ -25,17 +25,17 @@ pub const SIGNER: &str = "x-ibsim-signer";
 pub const TIMESTAMP: &str = "x-ibsim-timestamp";
 /// Header: the request's nonce, 16 to 64 characters of `[0-9A-Za-z_-]`.
 pub const NONCE: &str = "x-ibsim-nonce";
-/// Header (and trailer, on an answer): the Ed25519 signature, standard base64.
+/// Header (and trailer, on an answer): the signature (Ed25519 or SM2, 64 bytes), standard base64.
 pub const SIGNATURE: &str = "x-ibsim-signature";
 
 /// How far a request's timestamp may be from the receiver's business clock.
 pub const WINDOW_MS: i64 = 300_000;
 
-/// An institution's signing key and the public key of its peer.
+/// An institution's signing key and the public key of its peer (each Ed25519 or SM2).
 pub struct Signing {
     me: Institution,
-    key: SigningKey,
-    peer_key: VerifyingKey,
+    key: PrivateKey,
+    peer_key: PublicKey,
 }
 
 impl std::fmt::Debug for Signing {
@@ -46,7 +46,7 @@ impl std::fmt::Debug for Signing {
 
 impl Signing {
     /// `me` signing with `key`, trusting `peer_key` for the peer.
-    pub fn new(me: Institution, key: SigningKey, peer_key: VerifyingKey) -> Signing {
+    pub fn new(me: Institution, key: PrivateKey, peer_key: PublicKey) -> Signing {
         Signing { me, key, peer_key }
     }
 
@@ -66,27 +66,28 @@ impl Signing {
 
     /// Signs `message`; standard base64.
     pub fn sign(&self, message: &[u8]) -> String {
-        base64::engine::general_purpose::STANDARD.encode(self.key.sign(message).to_bytes())
+        base64::engine::general_purpose::STANDARD.encode(self.key.sign(message))
     }
 
     /// Whether `signature` (standard base64) is the peer's over `message`.
     pub fn peer_signed(&self, message: &[u8], signature: &str) -> Result<(), SignatureRefusal> {
         let sig = parse_signature(signature)?;
-        self.peer_key
-            .verify(message, &sig)
-            .map_err(|_| SignatureRefusal::Invalid)
+        if self.peer_key.verifies(message, &sig) {
+            Ok(())
+        } else {
+            Err(SignatureRefusal::Invalid)
+        }
     }
 }
 
 /// A signature from base64.
-fn parse_signature(s: &str) -> Result<Signature, SignatureRefusal> {
+fn parse_signature(s: &str) -> Result<[u8; 64], SignatureRefusal> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(s)
         .map_err(|_| SignatureRefusal::Malformed("the signature is not base64"))?;
-    let bytes: [u8; 64] = bytes
+    bytes
         .try_into()
-        .map_err(|_| SignatureRefusal::Malformed("the signature is not 64 bytes"))?;
-    Ok(Signature::from_bytes(&bytes))
+        .map_err(|_| SignatureRefusal::Malformed("the signature is not 64 bytes"))
 }
 
 /// SHA-256, lower-case hex.
@@ -229,18 +230,29 @@ impl Refusal for SignatureRefusal {
 mod tests {
     use super::*;
 
-    fn pair() -> (Signing, Signing) {
-        let bank = keys::generate();
-        let platform = keys::generate();
+    fn pair(bank: keys::Algorithm, platform: keys::Algorithm) -> (Signing, Signing) {
+        let bank = keys::generate(bank);
+        let platform = keys::generate(platform);
         (
-            Signing::new(Institution::Bank, bank.clone(), platform.verifying_key()),
-            Signing::new(Institution::Platform, platform, bank.verifying_key()),
+            Signing::new(Institution::Bank, bank.clone(), platform.public()),
+            Signing::new(Institution::Platform, platform, bank.public()),
         )
     }
 
     #[test]
     fn a_signature_holds_for_exactly_what_was_signed() {
-        let (bank, platform) = pair();
+        use keys::Algorithm::{Ed25519, Sm2};
+        for (b, p) in [
+            (Ed25519, Ed25519),
+            (Sm2, Sm2),
+            (Ed25519, Sm2),
+            (Sm2, Ed25519),
+        ] {
+            signatures_hold(pair(b, p));
+        }
+    }
+
+    fn signatures_hold((bank, platform): (Signing, Signing)) {
         let text = request_text("platform", "/p/M", 1, "n", &digest(b"body"));
         let sig = platform.sign(text.as_bytes());
         assert_eq!(bank.peer_signed(text.as_bytes(), &sig), Ok(()));
