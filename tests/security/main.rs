@@ -8,7 +8,7 @@
 //! itself, so that a byte can be flipped after signing.
 
 use bytes::{Buf, BufMut, Bytes};
-use e2e_tests::{Backend, Options, PAY_PASSWORD, Payer, TestApp};
+use e2e_tests::{Backend, Options, PAY_PASSWORD, Payer, Secure, TestApp};
 use prost::Message;
 use proto::platform::v1 as platform;
 use proto::sim::v1 as sim;
@@ -39,7 +39,7 @@ async fn secured_with(backend: Backend, sign_algorithm: Algorithm) -> Option<Tes
     TestApp::spawn_with(
         backend,
         Options {
-            secure: true,
+            secure: Secure::Both,
             sign_algorithm,
             frozen_at: Some(START.parse().unwrap()),
             ..Options::default()
@@ -459,7 +459,7 @@ async fn a_replay_to_another_bank_process_is_refused_too() {
     let Some(mut app) = TestApp::spawn_with(
         Backend::Postgres,
         Options {
-            secure: true,
+            secure: Secure::Both,
             bank_exe: Some(env!("CARGO_BIN_EXE_e2e-bank-node").into()),
             ..Options::default()
         },
@@ -709,4 +709,57 @@ async fn a_brute_forced_one_time_code_fails_the_payment() {
         app.balance(&p.customer.card_number).await,
         shared::Money::parse("1000.00").unwrap()
     );
+}
+
+#[tokio::test]
+async fn each_protection_works_on_its_own() {
+    for secure in [Secure::TlsOnly, Secure::SigningOnly] {
+        let app = TestApp::spawn_with(
+            Backend::Sqlite,
+            Options {
+                secure,
+                frozen_at: Some(START.parse().unwrap()),
+                ..Options::default()
+            },
+        )
+        .await
+        .expect("sqlite runs");
+        assert_eq!(app.bank_url().starts_with("https://"), secure.tls());
+        let p = app.payer("单项", "1000.00", "5000.00").await;
+        let paid = app.pay_now(&p, "ONE-1", "1.00").await.unwrap();
+        assert_eq!(
+            paid.status,
+            platform::OrderStatus::Success as i32,
+            "{secure:?}"
+        );
+
+        // Unsigned, as the platform's TLS identity (or over plain text): only signing refuses.
+        let (body, _) = request(&p, "ONE-2");
+        let towards = if secure.tls() {
+            channel(&app, As::Platform).await
+        } else {
+            Channel::from_shared(app.bank_url()).unwrap().connect_lazy()
+        };
+        let got = send(towards, body, &[]).await;
+        match secure {
+            Secure::TlsOnly => {
+                got.expect("TLS alone asks for the certificate, not a signature");
+                assert_eq!(traces(&app, &p, "ONE-2").await, (1, 1));
+            }
+            _ => {
+                let s = got.expect_err("signing alone asks for a signature");
+                assert_eq!(reason(&s), "SIGNATURE_MISSING");
+                assert_eq!(traces(&app, &p, "ONE-2").await, (0, 0));
+            }
+        }
+        // With TLS on, no client certificate is refused whatever the signature.
+        if secure.tls() {
+            let (body, _) = request(&p, "ONE-3");
+            let s = send(channel(&app, As::Nobody).await, body, &[])
+                .await
+                .expect_err("no certificate");
+            assert_eq!(reason(&s), "CLIENT_CERT_REQUIRED");
+            assert_eq!(traces(&app, &p, "ONE-3").await, (0, 0));
+        }
+    }
 }

@@ -52,10 +52,10 @@ pub struct Options {
     /// PostgreSQL: give the platform's database a linguistic collation (ICU, root locale),
     /// which orders text otherwise than byte by byte.
     pub platform_icu_collation: bool,
-    /// Mutual TLS and signed interbank messages, with a fresh set of credentials made by
-    /// `ibsim certs` in the test's directory ([`TestApp::security_dir`]); the test's own
-    /// channels use TLS (trusting that CA) and show no client certificate.
-    pub secure: bool,
+    /// Mutual TLS and/or signed interbank messages, with a fresh set of credentials made by
+    /// `ibsim certs` in the test's directory ([`TestApp::security_dir`]); with TLS on, the
+    /// test's own channels use it (trusting that CA) and show no client certificate.
+    pub secure: Secure,
     /// With `secure`: the institutions' signing algorithm (default Ed25519).
     pub sign_algorithm: shared::security::keys::Algorithm,
 }
@@ -70,13 +70,39 @@ impl Default for Options {
             bank_exe: None,
             frozen_at: None,
             platform_icu_collation: false,
-            secure: false,
+            secure: Secure::Off,
             sign_algorithm: Default::default(),
             recon: platform_node::ReconConfig {
                 interval_secs: 0,
                 ..Default::default()
             },
         }
+    }
+}
+
+/// Which protections of docs/security.md a test's pair runs with.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Secure {
+    /// Plain text, unsigned.
+    #[default]
+    Off,
+    /// Mutual TLS and signed interbank messages.
+    Both,
+    /// Mutual TLS only.
+    TlsOnly,
+    /// Signed interbank messages only, over plain text.
+    SigningOnly,
+}
+
+impl Secure {
+    /// Whether TLS is on.
+    pub fn tls(self) -> bool {
+        matches!(self, Secure::Both | Secure::TlsOnly)
+    }
+
+    /// Whether signing is on.
+    pub fn signing(self) -> bool {
+        matches!(self, Secure::Both | Secure::SigningOnly)
     }
 }
 
@@ -323,15 +349,13 @@ impl TestApp {
         };
         let bank_data_dir = dir.path().join("bank");
         let security_dir = dir.path().join("security");
-        let security = if opts.secure {
+        if opts.secure != Secure::Off {
             shared::security::certs::write_set(&security_dir, false, opts.sign_algorithm)
                 .expect("credentials");
-            shared::security::SecurityArgs {
-                tls_dir: Some(security_dir.clone()),
-                sign_dir: Some(security_dir.clone()),
-            }
-        } else {
-            Default::default()
+        }
+        let security = shared::security::SecurityArgs {
+            tls_dir: opts.secure.tls().then(|| security_dir.clone()),
+            sign_dir: opts.secure.signing().then(|| security_dir.clone()),
         };
         let bank_listen = match opts.bank_exe {
             Some(_) => free_port(),
@@ -388,6 +412,7 @@ impl TestApp {
         let tester_channel = |url: String| {
             let ca = opts
                 .secure
+                .tls()
                 .then(|| std::fs::read(security_dir.join("ca.pem")).expect("the CA"));
             async move {
                 let mut ep = Channel::from_shared(url).unwrap();
