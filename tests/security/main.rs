@@ -143,6 +143,17 @@ fn platform_key(app: &TestApp) -> PrivateKey {
     keys::read_private(&app.security_dir().join("platform-sign.key")).unwrap()
 }
 
+/// The platform's own signature headers over `frame`, stamped `at_ms`, with a fresh nonce.
+fn honest(app: &TestApp, at_ms: i64, frame: &[u8]) -> Vec<(&'static str, String)> {
+    signature(
+        platform_key(app),
+        "platform",
+        at_ms,
+        &sign::new_nonce(),
+        frame,
+    )
+}
+
 /// Signature headers over `frame` by `key` as signer `signer`.
 fn signature(
     key: PrivateKey,
@@ -326,20 +337,14 @@ async fn attacks(algorithm: Algorithm) {
 
     // The honest call goes through: the test's signing is the real thing.
     let (body, frame) = request(&p, "ATK-OK");
-    let honest = signature(
-        platform_key(&app),
-        "platform",
-        now,
-        &sign::new_nonce(),
-        &frame,
-    );
-    send(channel(&app, As::Platform).await, body.clone(), &honest)
+    let signed = honest(&app, now, &frame);
+    send(channel(&app, As::Platform).await, body.clone(), &signed)
         .await
         .expect("a signed call from the platform passes");
     assert_eq!(traces(&app, &p, "ATK-OK").await, (1, 1));
 
     // Replayed: the same bytes and headers again.
-    let again = send(channel(&app, As::Platform).await, body, &honest).await;
+    let again = send(channel(&app, As::Platform).await, body, &signed).await;
     let s = again.expect_err("a replay");
     assert_eq!(
         (s.code(), reason(&s).as_str()),
@@ -441,13 +446,7 @@ async fn attacks(algorithm: Algorithm) {
 
     // After all that, the honest path still works.
     let (body, frame) = request(&p, "ATK-LAST");
-    let headers = signature(
-        platform_key(&app),
-        "platform",
-        now,
-        &sign::new_nonce(),
-        &frame,
-    );
+    let headers = honest(&app, now, &frame);
     send(channel(&app, As::Platform).await, body, &headers)
         .await
         .expect("the link still works");
@@ -472,13 +471,7 @@ async fn a_replay_to_another_bank_process_is_refused_too() {
     let other = app.another_bank().await;
     let now = chrono::Utc::now().timestamp_millis();
     let (body, frame) = request(&p, "ATK-X");
-    let headers = signature(
-        platform_key(&app),
-        "platform",
-        now,
-        &sign::new_nonce(),
-        &frame,
-    );
+    let headers = honest(&app, now, &frame);
     send(channel(&app, As::Platform).await, body.clone(), &headers)
         .await
         .expect("the first delivery");
