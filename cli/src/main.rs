@@ -173,7 +173,7 @@ struct UpArgs {
     #[command(flatten)]
     telemetry: shared::telemetry::TelemetryArgs,
     /// Run the link secured: mutual TLS and signed interbank messages, with the credentials in
-    /// <data-dir>/security (made by `ibsim certs` on the first run).
+    /// <data-dir>/security (made there on the first run, as `ibsim certs` makes them).
     #[arg(long)]
     secure: bool,
     /// With --secure, when it makes the credentials: the signature algorithm, ed25519 or sm2.
