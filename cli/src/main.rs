@@ -147,6 +147,10 @@ struct BenchArgs {
     /// calls (docs/security.md), to see what security costs.
     #[arg(long)]
     secure: bool,
+    /// Run only these parts (comma-separated or repeated); payments bring echo, the limit they
+    /// are measured against. Goals are checked for the parts that ran.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    only: Vec<ibsim_cli::bench::Part>,
 }
 
 /// Where `ibsim up` puts the nodes.
@@ -295,6 +299,7 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         database: args.database,
         bin_dir,
         secure: args.secure,
+        only: args.only,
     };
     let report = ibsim_cli::bench::run(&opts).await?;
     print!("{}", report.table());

@@ -1,5 +1,5 @@
-//! Database plumbing both nodes use: one `sqlx::AnyPool` over SQLite (the embedded default) or
-//! PostgreSQL, chosen by the URL. Queries use `$1`-style placeholders, which both drivers accept,
+//! Database plumbing both nodes use: `sqlx::AnyPool`s over SQLite (the embedded default) or
+//! PostgreSQL, chosen by the URL, split into readers and a writer ([`Pools`]). Queries use `$1`-style placeholders, which both drivers accept,
 //! and only portable types (BIGINT, TEXT), so one set of migrations serves both.
 
 use std::path::Path;
@@ -13,8 +13,12 @@ use sqlx::{AnyPool, Executor, Row};
 
 pub use sqlx::AnyPool as Pool;
 
-/// Connections per pool at most.
+/// Connections per pool at most (PostgreSQL).
 pub const POOL_CONNECTIONS_MAX: u32 = 16;
+/// Reading connections to a SQLite file at most. SQLite writes one transaction at a time, so a
+/// node writes through one connection of its own and reads through these; more of them only
+/// thrash: each one's page cache is dropped whenever another connection writes.
+pub const SQLITE_READERS_MAX: u32 = 4;
 /// How long a request waits for a free connection.
 pub const POOL_ACQUIRE_TIMEOUT_SECS: u64 = 10;
 
@@ -176,43 +180,87 @@ pub async fn text_is_bytewise(pool: &AnyPool) -> anyhow::Result<bool> {
     Ok(bytewise == 1)
 }
 
-/// Opens a pool and applies `migrator`'s migrations.
-pub async fn connect(url: &str, migrator: &Migrator) -> anyhow::Result<AnyPool> {
+/// A node's connections to its database: `read` for statements that only read, `write` for
+/// every statement or transaction that writes.
+///
+/// On a SQLite file they are two pools, the writer of one connection: SQLite lets one connection
+/// write at a time, and a connection that finds the lock taken sleeps in SQLite's busy handler
+/// (1, 2, 5, 10 … ms), which under load cost more than the writes. Writers queue for the one
+/// connection instead, and readers never wait for a writer (WAL). On PostgreSQL, and on an
+/// in-memory SQLite database (one connection, forever), both are the same pool.
+#[derive(Debug, Clone)]
+pub struct Pools {
+    /// For reads.
+    pub read: AnyPool,
+    /// For writes.
+    pub write: AnyPool,
+}
+
+impl Pools {
+    /// Closes both.
+    pub async fn close(&self) {
+        self.write.close().await;
+        self.read.close().await;
+    }
+}
+
+/// Opens a node's pools and applies `migrator`'s migrations.
+pub async fn connect(url: &str, migrator: &Migrator) -> anyhow::Result<Pools> {
     install_default_drivers();
     let backend = Backend::of_url(url)?;
     let memory = url.contains(":memory:") || url.contains("mode=memory");
-    let mut opts = AnyPoolOptions::new()
-        .acquire_timeout(Duration::from_secs(POOL_ACQUIRE_TIMEOUT_SECS))
-        .max_connections(POOL_CONNECTIONS_MAX);
-    if backend == Backend::Sqlite {
-        // Every connection to `sqlite::memory:` is its own database: keep exactly one, forever.
-        if memory {
-            opts = opts
-                .max_connections(1)
-                .min_connections(1)
-                .idle_timeout(None)
-                .max_lifetime(None);
+    let open = |max: u32| {
+        let mut opts = AnyPoolOptions::new()
+            .acquire_timeout(Duration::from_secs(POOL_ACQUIRE_TIMEOUT_SECS))
+            .test_before_acquire(false)
+            .max_connections(max);
+        if backend == Backend::Sqlite {
+            // Every connection to `sqlite::memory:` is its own database: keep exactly one, forever.
+            if memory {
+                opts = opts
+                    .max_connections(1)
+                    .min_connections(1)
+                    .idle_timeout(None)
+                    .max_lifetime(None);
+            }
+            opts = opts.after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if !memory {
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                    }
+                    conn.execute("PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000")
+                        .await?;
+                    Ok(())
+                })
+            });
         }
-        opts = opts.after_connect(move |conn, _| {
-            Box::pin(async move {
-                if !memory {
-                    conn.execute("PRAGMA journal_mode = WAL").await?;
-                }
-                conn.execute("PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000")
-                    .await?;
-                Ok(())
-            })
-        });
-    }
-    let pool = opts
-        .connect(url)
-        .await
-        .with_context(|| format!("cannot open database {}", redact(url)))?;
+        async move {
+            opts.connect(url)
+                .await
+                .with_context(|| format!("cannot open database {}", redact(url)))
+        }
+    };
+    let pools = match backend {
+        Backend::Sqlite if !memory => {
+            let write = open(1).await?;
+            Pools {
+                read: open(SQLITE_READERS_MAX).await?,
+                write,
+            }
+        }
+        _ => {
+            let pool = open(POOL_CONNECTIONS_MAX).await?;
+            Pools {
+                read: pool.clone(),
+                write: pool,
+            }
+        }
+    };
     migrator
-        .run(&pool)
+        .run(&pools.write)
         .await
         .context("cannot apply database migrations")?;
-    Ok(pool)
+    Ok(pools)
 }
 
 /// A URL with any password replaced by `***`, for messages.
@@ -278,30 +326,113 @@ pub async fn remember_nonce(
     Ok(r.rows_affected() == 1)
 }
 
-/// Appends one line to a node's `audit_log` table (both nodes' migrations create the same one).
-pub async fn append_audit(
-    pool: &AnyPool,
+/// Audit lines written in one statement at most (group commit; see [`AuditLog`]).
+pub const AUDIT_GROUP_MAX: usize = 128;
+/// Audit lines waiting to be written at most; a request finding the queue full waits.
+pub const AUDIT_QUEUE_MAX: usize = 4096;
+
+/// Where a node's requests write their audit lines (both nodes' migrations create the same
+/// `audit_log` table), with group commit: the lines of concurrent requests go in together, one
+/// multi-row INSERT (one transaction) for all that are waiting when the writer comes round. Each
+/// request still waits until its own line is written, so a line is at rest before the answer is
+/// sent, as when each went in on its own; under load the lines cost one commit a group instead of
+/// one a request.
+#[derive(Clone, Debug)]
+pub struct AuditLog {
+    queue: tokio::sync::mpsc::Sender<PendingLine>,
+}
+
+#[derive(Debug)]
+struct PendingLine {
     at_ms: i64,
-    operation: &str,
-    subject: &str,
-    outcome: &str,
-    detail: &str,
+    real_at_us: i64,
+    operation: String,
+    subject: String,
+    outcome: String,
+    detail: String,
+    trace_id: Option<String>,
+    written: tokio::sync::oneshot::Sender<Result<(), String>>,
+}
+
+impl AuditLog {
+    /// Starts the writer on `pool` (a task of the current runtime; it ends when the last clone
+    /// of the log is dropped).
+    pub fn start(pool: AnyPool, backend: Backend) -> AuditLog {
+        let (queue, mut rx) = tokio::sync::mpsc::channel::<PendingLine>(AUDIT_QUEUE_MAX);
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut group = vec![first];
+                while group.len() < AUDIT_GROUP_MAX {
+                    match rx.try_recv() {
+                        Ok(line) => group.push(line),
+                        Err(_) => break,
+                    }
+                }
+                let outcome = write_audit_group(&pool, backend, &group)
+                    .await
+                    .map_err(|e| format!("{e:#}"));
+                for line in group {
+                    let _ = line.written.send(outcome.clone());
+                }
+            }
+        });
+        AuditLog { queue }
+    }
+
+    /// Appends one line and waits until it is written (with the other lines waiting then).
+    pub async fn append(
+        &self,
+        at_ms: i64,
+        operation: &str,
+        subject: &str,
+        outcome: &str,
+        detail: &str,
+    ) -> anyhow::Result<()> {
+        let real_at_us = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+            .unwrap_or(0);
+        let (written, done) = tokio::sync::oneshot::channel();
+        self.queue
+            .send(PendingLine {
+                at_ms,
+                real_at_us,
+                operation: operation.to_owned(),
+                subject: subject.to_owned(),
+                outcome: outcome.to_owned(),
+                detail: detail.to_owned(),
+                trace_id: crate::trace::TraceParent::current().map(|t| t.trace_id()),
+                written,
+            })
+            .await
+            .map_err(|_| anyhow::anyhow!("the audit writer has stopped"))?;
+        done.await
+            .map_err(|_| anyhow::anyhow!("the audit writer has stopped"))?
+            .map_err(|e| anyhow::anyhow!("cannot write audit lines: {e}"))
+    }
+}
+
+async fn write_audit_group(
+    pool: &AnyPool,
+    backend: Backend,
+    group: &[PendingLine],
 ) -> anyhow::Result<()> {
-    let real_at_us = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
-        .unwrap_or(0);
-    let trace_id = crate::trace::TraceParent::current().map(|t| t.trace_id());
-    sqlx::query("INSERT INTO audit_log (at_ms, operation, subject, outcome, detail, trace_id, real_at_us) VALUES ($1, $2, $3, $4, $5, $6, $7)")
-        .bind(at_ms)
-        .bind(operation)
-        .bind(subject)
-        .bind(outcome)
-        .bind(detail)
-        .bind(trace_id)
-        .bind(real_at_us)
-        .execute(pool)
-        .await?;
+    let sql = format!(
+        "INSERT INTO audit_log (at_ms, operation, subject, outcome, detail, trace_id, real_at_us) VALUES {}",
+        Params::new(backend).rows(group.len(), 7)
+    );
+    let mut q = sqlx::query(&sql);
+    for l in group {
+        q = q
+            .bind(l.at_ms)
+            .bind(l.operation.as_str())
+            .bind(l.subject.as_str())
+            .bind(l.outcome.as_str())
+            .bind(l.detail.as_str())
+            .bind(l.trace_id.as_deref())
+            .bind(l.real_at_us);
+    }
+    q.execute(pool).await?;
     Ok(())
 }
 

@@ -5,7 +5,7 @@ use chrono::NaiveDate;
 use shared::domain::{
     CardNumber, DailyLimit, Email, IdDocument, IdType, Mobile, PersonName, RequestId,
 };
-use shared::store::{Pool, bad, int, opt_text, text, unique_violation};
+use shared::store::{bad, int, opt_text, text, unique_violation};
 use shared::{Money, PeerRefusal};
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -23,8 +23,9 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 /// The bank's database.
 #[derive(Clone, Debug)]
 pub struct Store {
-    pool: Pool,
+    pools: shared::store::Pools,
     backend: shared::store::Backend,
+    audit_log: shared::store::AuditLog,
 }
 
 pub(crate) type Result<T> = anyhow::Result<T>;
@@ -35,15 +36,18 @@ const SIGNUP_COLUMNS: &str = "signup_id, request_fingerprint, card_number, platf
 impl Store {
     /// Opens the database at `url` (SQLite or PostgreSQL) and applies the migrations.
     pub async fn connect(url: &str) -> Result<Store> {
+        let pools = shared::store::connect(url, &MIGRATOR).await?;
+        let backend = shared::store::Backend::of_url(url)?;
         Ok(Store {
-            pool: shared::store::connect(url, &MIGRATOR).await?,
-            backend: shared::store::Backend::of_url(url)?,
+            audit_log: shared::store::AuditLog::start(pools.write.clone(), backend),
+            pools,
+            backend,
         })
     }
 
     /// Closes the pool.
     pub async fn close(&self) {
-        self.pool.close().await;
+        self.pools.close().await;
     }
 
     /// The audit lines about `subject`, oldest first.
@@ -52,7 +56,7 @@ impl Store {
         subject: &str,
         limit: u32,
     ) -> Result<Vec<shared::store::AuditLine>> {
-        shared::store::audit_lines(&self.pool, subject, limit).await
+        shared::store::audit_lines(&self.pools.read, subject, limit).await
     }
 
     /// Records the nonce of a signed interbank call; `false` if it was seen already
@@ -64,7 +68,8 @@ impl Store {
         at_ms: i64,
         forget_before_ms: i64,
     ) -> Result<bool> {
-        shared::store::remember_nonce(&self.pool, signer, nonce, at_ms, forget_before_ms).await
+        shared::store::remember_nonce(&self.pools.write, signer, nonce, at_ms, forget_before_ms)
+            .await
     }
 
     /// Appends an audit line.
@@ -76,7 +81,9 @@ impl Store {
         outcome: &str,
         detail: &str,
     ) -> Result<()> {
-        shared::store::append_audit(&self.pool, at_ms, operation, subject, outcome, detail).await
+        self.audit_log
+            .append(at_ms, operation, subject, outcome, detail)
+            .await
     }
 
     /// Inserts a card; `false` if the number is taken.
@@ -95,7 +102,7 @@ impl Store {
         .bind(c.status.code())
         .bind(i64::from(c.wrong_password_tries))
         .bind(c.opened_at_ms)
-        .execute(&self.pool)
+        .execute(&self.pools.write)
         .await;
         shared::store::inserted(r)
     }
@@ -106,7 +113,7 @@ impl Store {
             "SELECT {CARD_COLUMNS} FROM cards WHERE card_number = $1"
         ))
         .bind(number.expose())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.pools.read)
         .await?;
         row.as_ref().map(card_from_row).transpose()
     }
@@ -115,7 +122,7 @@ impl Store {
     pub async fn card_password_hash(&self, number: &CardNumber) -> Result<String> {
         let row = sqlx::query("SELECT password_hash FROM cards WHERE card_number = $1")
             .bind(number.expose())
-            .fetch_one(&self.pool)
+            .fetch_one(&self.pools.read)
             .await?;
         Ok(row.try_get("password_hash")?)
     }
@@ -126,7 +133,7 @@ impl Store {
             .bind(fen)
             .bind(now_ms)
             .bind(number.expose())
-            .execute(&self.pool)
+            .execute(&self.pools.write)
             .await?;
         Ok(())
     }
@@ -148,7 +155,7 @@ impl Store {
         .bind(now_ms)
         .bind(i64::from(reset_tries))
         .bind(number.expose())
-        .execute(&self.pool)
+        .execute(&self.pools.write)
         .await?;
         Ok(())
     }
@@ -168,7 +175,7 @@ impl Store {
         .bind(now_ms)
         .bind(i64::from(max))
         .bind(number.expose())
-        .fetch_one(&self.pool)
+        .fetch_one(&self.pools.write)
         .await?;
         let n: i64 = row.try_get("wrong_password_tries")?;
         Ok(u32::try_from(n).unwrap_or(u32::MAX))
@@ -181,7 +188,7 @@ impl Store {
         )
         .bind(now_ms)
         .bind(number.expose())
-        .execute(&self.pool)
+        .execute(&self.pools.write)
         .await?;
         Ok(())
     }
@@ -192,7 +199,7 @@ impl Store {
             "SELECT {SIGNUP_COLUMNS} FROM signups WHERE request_id = $1"
         ))
         .bind(id.as_str())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.pools.read)
         .await?;
         match row {
             None => Ok(None),
@@ -209,7 +216,7 @@ impl Store {
             "SELECT {SIGNUP_COLUMNS} FROM signups WHERE signup_id = $1"
         ))
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.pools.read)
         .await?;
         row.as_ref().map(signup_from_row).transpose()
     }
@@ -220,7 +227,7 @@ impl Store {
             "SELECT {SIGNUP_COLUMNS} FROM signups WHERE card_number = $1 AND status IN ('PENDING', 'SIGNED', 'CANCELLING')"
         ))
         .bind(card.expose())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.pools.read)
         .await?;
         row.as_ref().map(signup_from_row).transpose()
     }
@@ -249,7 +256,7 @@ impl Store {
         .bind(s.status.code())
         .bind(s.created_at_ms)
         .bind(s.business_date.map(|d| d.to_string()))
-        .execute(&self.pool)
+        .execute(&self.pools.write)
         .await;
         match r {
             Ok(_) => Ok(InsertOutcome::Inserted),
@@ -289,7 +296,7 @@ impl Store {
         .bind(date.to_string())
         .bind(now_ms)
         .bind(id)
-        .execute(&self.pool)
+        .execute(&self.pools.write)
         .await?;
         anyhow::ensure!(
             r.rows_affected() == 1,
@@ -314,7 +321,7 @@ impl Store {
         .bind(mobile.map(Mobile::as_str))
         .bind(now_ms)
         .bind(id)
-        .execute(&self.pool)
+        .execute(&self.pools.write)
         .await?;
         Ok(r.rows_affected() == 1)
     }
@@ -339,7 +346,7 @@ impl Store {
         .bind(now_ms)
         .bind(id)
         .bind(from.code())
-        .execute(&self.pool)
+        .execute(&self.pools.write)
         .await?;
         Ok(r.rows_affected() == 1)
     }

@@ -19,7 +19,7 @@ impl Store {
             "SELECT {PAYMENT_COLUMNS} FROM payments WHERE order_no = $1"
         ))
         .bind(order.as_str())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.pools.read)
         .await?;
         row.as_ref().map(payment_from_row).transpose()
     }
@@ -27,7 +27,7 @@ impl Store {
     /// Records a CODE_SENT payment and its SMS in one transaction; `false` if the order number is
     /// taken (a concurrent repeat got there first).
     pub async fn insert_payment_with_sms(&self, p: &Payment, sms: &Sms) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pools.write.begin().await?;
         let r = sqlx::query(
             "INSERT INTO payments (order_no, fingerprint, signup_id, card_number, platform_account, amount_fen, status, otp_hash, otp_expires_at_ms, otp_wrong_tries, created_at_ms, updated_at_ms) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, $10)",
@@ -72,7 +72,7 @@ impl Store {
         )
         .bind(now_ms)
         .bind(order.as_str())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.pools.write)
         .await?;
         row.map(|r| Ok(u32::try_from(int(&r, "otp_wrong_tries")?).unwrap_or(u32::MAX)))
             .transpose()
@@ -94,7 +94,7 @@ impl Store {
         .bind(&failure.message)
         .bind(now_ms)
         .bind(order.as_str())
-        .execute(&self.pool)
+        .execute(&self.pools.write)
         .await?;
         Ok(r.rows_affected() == 1)
     }
@@ -111,7 +111,7 @@ impl Store {
     ) -> Result<DebitOutcome> {
         let date = date.to_string();
         let amount = p.amount.fen();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pools.write.begin().await?;
         if !count_on_open_day(&mut tx, &date, 1, amount, now_ms).await? {
             return Ok(DebitOutcome::DayClosed);
         }
@@ -186,7 +186,7 @@ impl Store {
         now_ms: i64,
     ) -> Result<SeedOutcome> {
         let date = seed.date.to_string();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pools.write.begin().await?;
         let count = i64::from(seed.count);
         if !count_on_open_day(&mut tx, &date, count, seed.total_fen(), now_ms).await? {
             return Ok(SeedOutcome::DayClosed);
@@ -244,7 +244,7 @@ impl Store {
         )
         .bind(card.expose())
         .bind(date.to_string())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.pools.read)
         .await?;
         let fen = row.map(|r| int(&r, "used_fen")).transpose()?.unwrap_or(0);
         Money::from_fen(fen).ok_or_else(|| bad("used_fen"))
@@ -258,7 +258,7 @@ impl Store {
         yesterday: NaiveDate,
         now_ms: i64,
     ) -> Result<Vec<NaiveDate>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pools.write.begin().await?;
         sqlx::query(
             "INSERT INTO business_days (business_date, status, payment_count, payment_total_fen, opened_at_ms) \
              VALUES ($1, 'OPEN', 0, 0, $2) ON CONFLICT (business_date) DO NOTHING",
@@ -293,7 +293,7 @@ impl Store {
         let row = sqlx::query(
             "SELECT MAX(business_date) AS d FROM business_days WHERE status = 'CLOSED'",
         )
-        .fetch_one(&self.pool)
+        .fetch_one(&self.pools.read)
         .await?;
         opt_text(&row, "d")?
             .map(|d| d.parse::<NaiveDate>().map_err(|_| bad("business_date")))
@@ -308,7 +308,7 @@ impl Store {
         )
         .bind(mobile.unwrap_or(""))
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.pools.read)
         .await?;
         rows.iter()
             .map(|r| {
@@ -328,7 +328,7 @@ impl Store {
     /// success sequence never goes back, so a platform's cursor never skips a new payment.
     pub async fn wipe(&self) -> Result<()> {
         shared::store::wipe(
-            &self.pool,
+            &self.pools.write,
             &[
                 "day_files",
                 "seen_nonces",

@@ -27,7 +27,7 @@ impl Store {
         ))
         .bind(bigint(after)?)
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.pools.read)
         .await?;
         rows.iter().map(success_from_row).collect()
     }
@@ -36,7 +36,7 @@ impl Store {
     pub async fn day_status(&self, date: NaiveDate) -> Result<Option<String>> {
         let row = sqlx::query("SELECT status FROM business_days WHERE business_date = $1")
             .bind(date.to_string())
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.pools.read)
             .await?;
         row.map(|r| text(&r, "status")).transpose()
     }
@@ -52,7 +52,7 @@ impl Store {
                  WHERE p.business_date = $1 AND b.status <> 'DONE') AS n",
         )
         .bind(date.to_string())
-        .fetch_one(&self.pool)
+        .fetch_one(&self.pools.read)
         .await?;
         int(&row, "n")
     }
@@ -69,7 +69,7 @@ impl Store {
         )
         .bind(kind.code())
         .bind(date.to_string())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.pools.read)
         .await?;
         row.as_ref().map(day_file_from_row).transpose()
     }
@@ -88,7 +88,7 @@ impl Store {
         .bind(bigint(f.records)?)
         .bind(f.payment_total.fen())
         .bind(f.built_at_ms)
-        .execute(&self.pool)
+        .execute(&self.pools.write)
         .await;
         shared::store::inserted(r)
     }
@@ -99,7 +99,7 @@ impl Store {
         let count = |sql: &'static str| {
             let d = d.clone();
             async move {
-                let row = sqlx::query(sql).bind(d).fetch_one(&self.pool).await?;
+                let row = sqlx::query(sql).bind(d).fetch_one(&self.pools.read).await?;
                 Ok::<_, anyhow::Error>((
                     unsigned(int(&row, "n")?)?,
                     Money::from_fen(int(&row, "fen")?).ok_or_else(|| bad("total"))?,
@@ -181,7 +181,7 @@ impl Store {
         .bind(date.to_string())
         .bind(after)
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.pools.read)
         .await?;
         rows.iter()
             .map(|r| {
@@ -215,7 +215,7 @@ impl Store {
         .bind(date.to_string())
         .bind(after)
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.pools.read)
         .await?;
         rows.iter()
             .map(|r| {
@@ -252,7 +252,7 @@ impl Store {
         .bind(after.0)
         .bind(bigint(after.1)?)
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.pools.read)
         .await?;
         rows.iter()
             .map(|r| {

@@ -51,7 +51,7 @@ pub enum ChunkOutcome {
 impl Store {
     /// Records an accepted batch and its cursor; `false` if the batch number is taken.
     pub async fn insert_refund_batch(&self, b: &RefundBatch) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pools.write.begin().await?;
         let r = sqlx::query(
             "INSERT INTO refund_batches (batch_no, receipt_no, sha256, size_bytes, file_name, business_date, record_count, total_fen, accepted_at_ms, status) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'ACCEPTED')",
@@ -87,7 +87,7 @@ impl Store {
             "SELECT {BATCH_COLUMNS} FROM refund_batches b JOIN refund_progress p ON p.batch_no = b.batch_no WHERE b.batch_no = $1"
         ))
         .bind(no.as_str())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.pools.read)
         .await?;
         row.as_ref().map(batch_from_row).transpose()
     }
@@ -98,7 +98,7 @@ impl Store {
         let pick = "SELECT batch_no FROM refund_batches WHERE status = 'ACCEPTED' \
                     ORDER BY accepted_at_ms, batch_no LIMIT 1";
         let (lock, no) = if self.backend == Backend::Postgres {
-            let mut tx = self.pool.begin().await?;
+            let mut tx = self.pools.write.begin().await?;
             let row = sqlx::query(&format!("{pick} FOR NO KEY UPDATE SKIP LOCKED"))
                 .fetch_optional(&mut *tx)
                 .await?;
@@ -107,7 +107,7 @@ impl Store {
                 None => return Ok(None),
             }
         } else {
-            match sqlx::query(pick).fetch_optional(&self.pool).await? {
+            match sqlx::query(pick).fetch_optional(&self.pools.write).await? {
                 Some(r) => (None, text(&r, "batch_no")?),
                 None => return Ok(None),
             }
@@ -119,7 +119,7 @@ impl Store {
         )
         .bind(today.to_string())
         .bind(no.as_str())
-        .fetch_one(&self.pool)
+        .fetch_one(&self.pools.write)
         .await?;
         let business_date = text(&date, "business_date")?
             .parse::<NaiveDate>()
@@ -128,7 +128,7 @@ impl Store {
             "SELECT {BATCH_COLUMNS} FROM refund_batches b JOIN refund_progress p ON p.batch_no = b.batch_no WHERE b.batch_no = $1"
         ))
         .bind(no.as_str())
-        .fetch_one(&self.pool)
+        .fetch_one(&self.pools.write)
         .await?;
         Ok(Some(Claim {
             lock,
@@ -157,7 +157,7 @@ impl Store {
         decide: impl FnOnce(RefundSnapshot) -> Vec<LineDecision>,
     ) -> Result<ChunkOutcome> {
         let applied = async {
-            let mut tx = self.pool.begin().await?;
+            let mut tx = self.pools.write.begin().await?;
             // The cursor first: a write takes SQLite's write lock before anything is read.
             let moved = sqlx::query(
                 "UPDATE refund_progress SET next_seq = $1, byte_offset = $2, worker = $3, updated_at_ms = $4, \
@@ -252,7 +252,7 @@ impl Store {
              FROM refund_lines WHERE batch_no = $1",
         )
         .bind(batch.as_str())
-        .fetch_one(&self.pool)
+        .fetch_one(&self.pools.read)
         .await?;
         let n = |c: &str| -> Result<u64> { unsigned(int(&row, c)?) };
         let m = |c: &str| -> Result<Money> { Money::from_fen(int(&row, c)?).ok_or_else(|| bad(c)) };
@@ -279,7 +279,7 @@ impl Store {
         .bind(batch.as_str())
         .bind(bigint(after)?)
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.pools.read)
         .await?;
         rows.iter().map(line_from_row).collect()
     }
@@ -307,7 +307,7 @@ impl Store {
                 tx.commit().await?;
             }
             None => {
-                q.execute(&self.pool).await?;
+                q.execute(&self.pools.write).await?;
             }
         }
         Ok(())

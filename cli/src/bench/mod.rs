@@ -50,9 +50,32 @@ pub struct BenchOptions {
     /// Parts 1 and 2 on a secured pair (mutual TLS, signed interbank calls; docs/security.md),
     /// to see what security costs.
     pub secure: bool,
+    /// The parts to run; empty: every part.
+    pub only: Vec<Part>,
+}
+
+/// A part of the run, for `--only`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Part {
+    /// 1. The limit: echo.
+    Echo,
+    /// 2. Payments (and part 1, the limit they are measured against).
+    Payments,
+    /// 3. Batch refunds.
+    Refunds,
+    /// 4. T+1 order reconciliation.
+    Recon,
+    /// 5. Start-up and idle memory.
+    Startup,
 }
 
 impl BenchOptions {
+    fn runs(&self, part: Part) -> bool {
+        self.only.is_empty()
+            || self.only.contains(&part)
+            || (part == Part::Echo && self.only.contains(&Part::Payments))
+    }
     fn seconds(&self) -> Duration {
         Duration::from_secs(if self.quick { 1 } else { 5 })
     }
@@ -146,80 +169,44 @@ pub struct BenchReport {
     pub database: String,
     /// Parts 1 and 2 ran on a secured pair (`--secure`).
     pub secure: bool,
+    /// The parts that ran (`--only`; every part without it). A part that did not run is null
+    /// (or an empty list) below.
+    pub parts: Vec<Part>,
     /// 1. The limit: a no-op RPC, 64 in flight over one channel.
-    pub echo: Rate,
+    pub echo: Option<Rate>,
     /// 2. Payments, closed loop, `payments_in_flight` at once (64; `--quick`: 8).
-    pub payments: Rate,
+    pub payments: Option<Rate>,
     /// Payments in flight in the closed loop.
     pub payments_in_flight: usize,
     /// 2. Payments, open loop at half the closed-loop rate, latency from the intended start.
-    pub payments_open_loop: Rate,
+    pub payments_open_loop: Option<Rate>,
     /// The open loop's arrival rate, payments a second.
     pub open_loop_rate: u64,
     /// 2. Checked after the payments.
-    pub invariants: Invariants,
+    pub invariants: Option<Invariants>,
     /// 2. Each RPC's mean server time over both payment parts (the nodes' metrics).
     pub server_time: Vec<ServerTime>,
+    /// Part 2: the CPU time this process (the load, and both nodes in it) spent per payment in the
+    /// closed loop, microseconds. With every core busy it would be cores × 1,000,000 over the
+    /// payments a second; below that, the payments wait for something other than the CPU.
+    pub payment_cpu_us: Option<u64>,
     /// Payments a second over echo calls a second, in thousandths.
-    pub payments_per_echo_permille: u64,
+    pub payments_per_echo_permille: Option<u64>,
     /// Part 3, batch refunds at each size: push, process, fetch, download. The sizes are
     /// 100,000 then 1,000,000 lines (`--quick`: 1,000 then 10,000).
     pub refunds: Vec<ScaleRun>,
     /// Part 4, T+1 order reconciliation of a closed day of each size of orders: build, compare.
     pub recon: Vec<ScaleRun>,
     /// 5. Start-up and idle memory.
-    pub startup: Startup,
+    pub startup: Option<Startup>,
     /// The goals (not checked with `--quick`).
     pub goals: Vec<Goal>,
 }
 
-/// Runs every part.
+/// Runs the parts `opts` asks for (every part by default).
 pub async fn run(opts: &BenchOptions) -> anyhow::Result<BenchReport> {
     let dir = tempfile::tempdir()?;
-    let (pair, cleanup) = start_pair(opts, dir.path()).await?;
-    let bank = crate::connect(&pair.bank_url()).await?;
-    let platform = crate::connect(&pair.platform_url()).await?;
-
-    let echo = echo(bank.clone(), opts.seconds()).await;
-    let payers = seed_payers(bank.clone(), platform.clone(), opts.payers()).await?;
-    let payments = closed_loop(&bank, &platform, &payers, opts.seconds()).await;
-    let open_loop_rate = (payments.per_sec / 2).max(1);
-    let payments_open_loop =
-        open_loop(&bank, &platform, &payers, opts.seconds(), open_loop_rate).await;
-    let mut server_time = Vec::new();
-    for (node, addr) in [
-        ("bank", pair.bank_metrics),
-        ("platform", pair.platform_metrics),
-    ] {
-        if let Some(addr) = addr {
-            server_time.extend(rpc_times(node, &scrape(addr).await?));
-        }
-    }
-    server_time.retain(|t| t.count > 0);
-    server_time.sort_by_key(|t| std::cmp::Reverse(t.mean_us));
-    let invariants = invariants(&bank, &platform, &payers).await?;
-    pair.stop().await?;
-    if let Some((base, names)) = cleanup {
-        shared::store::drop_databases(&base, &names).await;
-    }
-    let sizes = opts.scale_sizes();
-    let (dbs, cleanup) = databases(opts, "refunds").await?;
-    let mut procs = scale::Procs::new(&opts.bin_dir, dir.path().join("refunds"), dbs)?;
-    let refunds = scale::refunds(&mut procs, &sizes).await;
-    drop(procs);
-    if let Some((base, names)) = cleanup {
-        shared::store::drop_databases(&base, &names).await;
-    }
-    let (dbs, cleanup) = databases(opts, "recon").await?;
-    let mut procs = scale::Procs::new(&opts.bin_dir, dir.path().join("recon"), dbs)?;
-    let recon = scale::recon(&mut procs, &sizes).await;
-    drop(procs);
-    if let Some((base, names)) = cleanup {
-        shared::store::drop_databases(&base, &names).await;
-    }
-    let (refunds, recon) = (refunds?, recon?);
-    let startup = startup(&opts.bin_dir, dir.path()).await?;
-
+    progress("starting");
     let mut report = BenchReport {
         cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
         optimized: !cfg!(debug_assertions),
@@ -231,23 +218,145 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<BenchReport> {
         }
         .to_owned(),
         secure: opts.secure,
-        payments_per_echo_permille: payments.per_sec * 1000 / echo.per_sec.max(1),
-        payments_in_flight: IN_FLIGHT.min(payers.len()),
-        echo,
-        payments,
-        payments_open_loop,
-        open_loop_rate,
-        invariants,
-        server_time,
-        refunds,
-        recon,
-        startup,
+        parts: [
+            Part::Echo,
+            Part::Payments,
+            Part::Refunds,
+            Part::Recon,
+            Part::Startup,
+        ]
+        .into_iter()
+        .filter(|p| opts.runs(*p))
+        .collect(),
+        echo: None,
+        payments: None,
+        payments_in_flight: 0,
+        payments_open_loop: None,
+        open_loop_rate: 0,
+        invariants: None,
+        server_time: Vec::new(),
+        payment_cpu_us: None,
+        payments_per_echo_permille: None,
+        refunds: Vec::new(),
+        recon: Vec::new(),
+        startup: None,
         goals: Vec::new(),
     };
+    if opts.runs(Part::Echo) {
+        payments(opts, dir.path(), &mut report).await?;
+    }
+    let sizes = opts.scale_sizes();
+    if opts.runs(Part::Refunds) {
+        progress("3. batch refunds");
+        let (dbs, cleanup) = databases(opts, "refunds").await?;
+        let mut procs = scale::Procs::new(&opts.bin_dir, dir.path().join("refunds"), dbs)?;
+        let refunds = scale::refunds(&mut procs, &sizes).await;
+        drop(procs);
+        if let Some((base, names)) = cleanup {
+            shared::store::drop_databases(&base, &names).await;
+        }
+        report.refunds = refunds?;
+    }
+    if opts.runs(Part::Recon) {
+        progress("4. reconciliation");
+        let (dbs, cleanup) = databases(opts, "recon").await?;
+        let mut procs = scale::Procs::new(&opts.bin_dir, dir.path().join("recon"), dbs)?;
+        let recon = scale::recon(&mut procs, &sizes).await;
+        drop(procs);
+        if let Some((base, names)) = cleanup {
+            shared::store::drop_databases(&base, &names).await;
+        }
+        report.recon = recon?;
+    }
+    if opts.runs(Part::Startup) {
+        progress("5. start-up");
+        report.startup = Some(startup(&opts.bin_dir, dir.path()).await?);
+    }
     if !opts.quick {
         report.goals = goals(&report);
     }
     Ok(report)
+}
+
+/// Parts 1 and 2 (part 2 only when asked for) on one in-process pair.
+async fn payments(opts: &BenchOptions, dir: &Path, report: &mut BenchReport) -> anyhow::Result<()> {
+    let (pair, cleanup) = start_pair(opts, dir).await?;
+    let bank = crate::connect(&pair.bank_url()).await?;
+    let platform = crate::connect(&pair.platform_url()).await?;
+
+    progress("1. echo");
+    let echo = echo(bank.clone(), opts.seconds()).await;
+    if opts.runs(Part::Payments) {
+        progress("2. payments: seeding the payers");
+        let payers = seed_payers(bank.clone(), platform.clone(), opts.payers()).await?;
+        // One payment per payer first, unmeasured: the platform checks a pay password with
+        // argon2 only the first time (then from its cache), and 64 of those at once would be
+        // the first second of the closed loop. The figures are the steady state.
+        progress("2. payments: warm-up, one payment per payer");
+        warm_up(&bank, &platform, &payers).await?;
+        progress("2. payments: closed loop");
+        let cpu_before = cpu_time_us();
+        let payments = closed_loop(&bank, &platform, &payers, opts.seconds()).await;
+        let cpu = cpu_time_us().saturating_sub(cpu_before);
+        let open_loop_rate = (payments.per_sec / 2).max(1);
+        progress("2. payments: open loop");
+        let payments_open_loop =
+            open_loop(&bank, &platform, &payers, opts.seconds(), open_loop_rate).await;
+        progress("2. payments: invariants");
+        for (node, addr) in [
+            ("bank", pair.bank_metrics),
+            ("platform", pair.platform_metrics),
+        ] {
+            if let Some(addr) = addr {
+                report
+                    .server_time
+                    .extend(rpc_times(node, &scrape(addr).await?));
+            }
+        }
+        report.server_time.retain(|t| t.count > 0);
+        report
+            .server_time
+            .sort_by_key(|t| std::cmp::Reverse(t.mean_us));
+        report.invariants = Some(invariants(&bank, &platform, &payers).await?);
+        report.payments_per_echo_permille = Some(payments.per_sec * 1000 / echo.per_sec.max(1));
+        report.payment_cpu_us = cpu.checked_div(payments.count);
+        report.payments_in_flight = IN_FLIGHT.min(payers.len());
+        report.payments = Some(payments);
+        report.payments_open_loop = Some(payments_open_loop);
+        report.open_loop_rate = open_loop_rate;
+    }
+    report.echo = Some(echo);
+    pair.stop().await?;
+    if let Some((base, names)) = cleanup {
+        shared::store::drop_databases(&base, &names).await;
+    }
+    Ok(())
+}
+
+/// Says on stderr which part starts, with the time since the run began (the table comes at the end).
+fn progress(what: &str) {
+    static STARTED: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    let t = STARTED.get_or_init(Instant::now).elapsed();
+    eprintln!("[{:>4}.{} s] {what}", t.as_secs(), t.subsec_millis() / 100);
+}
+
+/// CPU time (user and system) this process has used, µs; 0 where `/proc` does not say.
+fn cpu_time_us() -> u64 {
+    // Fields 14 and 15 of /proc/self/stat, after the command name in parentheses, in the
+    // kernel's USER_HZ ticks (100 a second on Linux whatever the kernel's own tick).
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0;
+    };
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let tick = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // utime and stime: fields 14 and 15 of the line, 11 and 12 counted from the state (field 3).
+    (tick(11) + tick(12)) * 10_000
 }
 
 /// With `--database`, a new pair of databases for one part (bank, platform), and what to drop
@@ -563,6 +672,26 @@ async fn pay_once(
     }
 }
 
+/// Part 2, before measuring: one payment per payer, all at once.
+async fn warm_up(bank: &Channel, platform: &Channel, payers: &[Payer]) -> anyhow::Result<()> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, p) in payers.iter().enumerate() {
+        let (p, mut pay, mut sms) = (
+            p.clone(),
+            PayServiceClient::new(platform.clone()),
+            SmsOutboxServiceClient::new(bank.clone()),
+        );
+        tasks.spawn(async move {
+            let order_no = format!("BW{i}-{:08x}", rand::random::<u32>());
+            pay_once(&mut pay, &mut sms, &p, &order_no).await
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r?.context("a warm-up payment failed")?;
+    }
+    Ok(())
+}
+
 /// Part 2, closed loop: `IN_FLIGHT` clients, each paying again as soon as its last payment
 /// ends, spread over the payers (one client a payer at a time).
 async fn closed_loop(
@@ -781,50 +910,54 @@ fn scale_goals(part: &str, runs: &[ScaleRun], rate_min: u64, unit: &str) -> Vec<
 
 fn goals(r: &BenchReport) -> Vec<Goal> {
     let ms = |us: u64| format!("{}.{:03} ms", us / 1000, us % 1000);
-    let inv = &r.invariants;
-    let violations = inv.over_limit + inv.money_not_conserved + inv.orders_disagreeing;
-    let mut goals = vec![
-        Goal {
-            name: "payments/s against echo calls/s".into(),
-            goal: ">= 0.100".into(),
-            measured: format!(
-                "{}.{:03}",
-                r.payments_per_echo_permille / 1000,
-                r.payments_per_echo_permille % 1000
-            ),
-            met: r.payments_per_echo_permille >= 100,
-        },
-        Goal {
-            name: "payment p99 at 64 in flight".into(),
-            goal: "<= 25 ms".into(),
-            measured: ms(r.payments.p99_us),
-            met: r.payments.p99_us <= 25_000,
-        },
-        Goal {
-            name: "invariant violations".into(),
-            goal: "0".into(),
-            measured: violations.to_string(),
-            met: violations == 0,
-        },
-        Goal {
-            name: "start-up to both serving".into(),
-            goal: "<= 300 ms".into(),
-            measured: format!("{} ms", r.startup.both_serving_ms),
-            met: r.startup.both_serving_ms <= 300,
-        },
-        Goal {
-            name: "idle memory per node".into(),
-            goal: "<= 30 MiB".into(),
-            measured: format!(
-                "bank {}, platform {}",
-                mib(r.startup.bank_idle_kib),
-                mib(r.startup.platform_idle_kib)
-            ),
-            met: r.startup.bank_idle_kib.max(r.startup.platform_idle_kib) <= 30 * 1024,
-        },
-    ];
+    let mut goals = Vec::new();
+    if let (Some(permille), Some(payments), Some(inv)) =
+        (r.payments_per_echo_permille, &r.payments, &r.invariants)
+    {
+        let violations = inv.over_limit + inv.money_not_conserved + inv.orders_disagreeing;
+        goals.extend([
+            Goal {
+                name: "payments/s against echo calls/s".into(),
+                goal: ">= 0.100".into(),
+                measured: format!("{}.{:03}", permille / 1000, permille % 1000),
+                met: permille >= 100,
+            },
+            Goal {
+                name: "payment p99 at 64 in flight".into(),
+                goal: "<= 25 ms".into(),
+                measured: ms(payments.p99_us),
+                met: payments.p99_us <= 25_000,
+            },
+            Goal {
+                name: "invariant violations".into(),
+                goal: "0".into(),
+                measured: violations.to_string(),
+                met: violations == 0,
+            },
+        ]);
+    }
     goals.extend(scale_goals("batch refund", &r.refunds, 100_000, "lines"));
     goals.extend(scale_goals("reconciliation", &r.recon, 200_000, "orders"));
+    if let Some(startup) = &r.startup {
+        goals.extend([
+            Goal {
+                name: "start-up to both serving".into(),
+                goal: "<= 300 ms".into(),
+                measured: format!("{} ms", startup.both_serving_ms),
+                met: startup.both_serving_ms <= 300,
+            },
+            Goal {
+                name: "idle memory per node".into(),
+                goal: "<= 30 MiB".into(),
+                measured: format!(
+                    "bank {}, platform {}",
+                    mib(startup.bank_idle_kib),
+                    mib(startup.platform_idle_kib)
+                ),
+                met: startup.bank_idle_kib.max(startup.platform_idle_kib) <= 30 * 1024,
+            },
+        ]);
+    }
     goals
 }
 
@@ -852,11 +985,13 @@ impl BenchReport {
             },
             if self.quick { ", quick" } else { "" }
         );
-        let _ = writeln!(
-            out,
-            "{:<44} {:>9} {:>10} {:>10} {:>7}",
-            "part", "ops/s", "p50 ms", "p99 ms", "errors"
-        );
+        if self.echo.is_some() {
+            let _ = writeln!(
+                out,
+                "{:<44} {:>9} {:>10} {:>10} {:>7}",
+                "part", "ops/s", "p50 ms", "p99 ms", "errors"
+            );
+        }
         let closed = format!(
             "2. payments, closed loop, {} in flight",
             self.payments_in_flight
@@ -866,6 +1001,7 @@ impl BenchReport {
             (closed.as_str(), &self.payments),
             ("2. payments, open loop", &self.payments_open_loop),
         ] {
+            let Some(r) = r else { continue };
             let _ = writeln!(
                 out,
                 "{name:<44} {:>9} {:>10} {:>10} {:>7}",
@@ -875,29 +1011,31 @@ impl BenchReport {
                 r.errors
             );
         }
-        let _ = writeln!(
-            out,
-            "   open loop at {} payments/s; payments/echo = {}.{:03}",
-            self.open_loop_rate,
-            self.payments_per_echo_permille / 1000,
-            self.payments_per_echo_permille % 1000
-        );
-        let i = &self.invariants;
-        let _ = writeln!(
-            out,
-            "   invariants: {} over limit, {} money not conserved, {} orders disagreeing",
-            i.over_limit, i.money_not_conserved, i.orders_disagreeing
-        );
-        let _ = writeln!(out, "   server time per payment part RPC (mean ms, count):");
-        for t in &self.server_time {
+        if let (Some(permille), Some(i)) = (self.payments_per_echo_permille, &self.invariants) {
             let _ = writeln!(
                 out,
-                "     {:<9} {:<20} {:>8} {:>9}",
-                t.node,
-                t.rpc,
-                ms(t.mean_us),
-                t.count
+                "   open loop at {} payments/s; payments/echo = {}.{:03}; CPU per payment {} µs",
+                self.open_loop_rate,
+                permille / 1000,
+                permille % 1000,
+                self.payment_cpu_us.unwrap_or(0)
             );
+            let _ = writeln!(
+                out,
+                "   invariants: {} over limit, {} money not conserved, {} orders disagreeing",
+                i.over_limit, i.money_not_conserved, i.orders_disagreeing
+            );
+            let _ = writeln!(out, "   server time per payment part RPC (mean ms, count):");
+            for t in &self.server_time {
+                let _ = writeln!(
+                    out,
+                    "     {:<9} {:<20} {:>8} {:>9}",
+                    t.node,
+                    t.rpc,
+                    ms(t.mean_us),
+                    t.count
+                );
+            }
         }
         for (name, runs) in [
             ("3. batch refund", &self.refunds),
@@ -920,13 +1058,13 @@ impl BenchReport {
                 );
             }
         }
-        let _ = writeln!(
-            out,
-            "5. start-up to both serving {} ms; idle memory bank {} KiB, platform {} KiB",
-            self.startup.both_serving_ms,
-            self.startup.bank_idle_kib,
-            self.startup.platform_idle_kib
-        );
+        if let Some(startup) = &self.startup {
+            let _ = writeln!(
+                out,
+                "5. start-up to both serving {} ms; idle memory bank {} KiB, platform {} KiB",
+                startup.both_serving_ms, startup.bank_idle_kib, startup.platform_idle_kib
+            );
+        }
 
         if !self.goals.is_empty() {
             let _ = writeln!(out, "\ngoals:");

@@ -3,7 +3,7 @@
 use chrono::NaiveDate;
 use shared::Money;
 use shared::domain::{DailyLimit, Email, IdType, PersonName};
-use shared::store::{Pool, bad, text};
+use shared::store::{bad, text};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -18,10 +18,11 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 /// The platform's database.
 #[derive(Clone, Debug)]
 pub struct Store {
-    pool: Pool,
+    pools: shared::store::Pools,
     backend: shared::store::Backend,
     /// The database orders text byte by byte (see [`shared::store::text_is_bytewise`]).
     bytewise: bool,
+    audit_log: shared::store::AuditLog,
 }
 
 pub(crate) type Result<T> = anyhow::Result<T>;
@@ -32,11 +33,13 @@ const LINK_COLUMNS: &str = "signup_id, platform_link_id, email, real_name, id_ty
 impl Store {
     /// Opens the database at `url` (SQLite or PostgreSQL) and applies the migrations.
     pub async fn connect(url: &str) -> Result<Store> {
-        let pool = shared::store::connect(url, &MIGRATOR).await?;
+        let pools = shared::store::connect(url, &MIGRATOR).await?;
+        let backend = shared::store::Backend::of_url(url)?;
         Ok(Store {
-            backend: shared::store::Backend::of_url(url)?,
-            bytewise: shared::store::text_is_bytewise(&pool).await?,
-            pool,
+            backend,
+            bytewise: shared::store::text_is_bytewise(&pools.read).await?,
+            audit_log: shared::store::AuditLog::start(pools.write.clone(), backend),
+            pools,
         })
     }
 
@@ -52,7 +55,7 @@ impl Store {
 
     /// Closes the pool.
     pub async fn close(&self) {
-        self.pool.close().await;
+        self.pools.close().await;
     }
 
     /// The audit lines about `subject`, oldest first.
@@ -61,7 +64,7 @@ impl Store {
         subject: &str,
         limit: u32,
     ) -> Result<Vec<shared::store::AuditLine>> {
-        shared::store::audit_lines(&self.pool, subject, limit).await
+        shared::store::audit_lines(&self.pools.read, subject, limit).await
     }
 
     /// Records the nonce of a signed interbank call; `false` if it was seen already
@@ -73,7 +76,8 @@ impl Store {
         at_ms: i64,
         forget_before_ms: i64,
     ) -> Result<bool> {
-        shared::store::remember_nonce(&self.pool, signer, nonce, at_ms, forget_before_ms).await
+        shared::store::remember_nonce(&self.pools.write, signer, nonce, at_ms, forget_before_ms)
+            .await
     }
 
     /// Appends an audit line.
@@ -85,7 +89,9 @@ impl Store {
         outcome: &str,
         detail: &str,
     ) -> Result<()> {
-        shared::store::append_audit(&self.pool, at_ms, operation, subject, outcome, detail).await
+        self.audit_log
+            .append(at_ms, operation, subject, outcome, detail)
+            .await
     }
 
     /// Inserts an account; `false` if the e-mail is taken.
@@ -105,7 +111,7 @@ impl Store {
         .bind(pay_hash)
         .bind(a.status.code())
         .bind(a.created_at_ms)
-        .execute(&self.pool)
+        .execute(&self.pools.write)
         .await;
         shared::store::inserted(r)
     }
@@ -116,7 +122,7 @@ impl Store {
             "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE email = $1"
         ))
         .bind(email.as_str())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.pools.read)
         .await?;
         row.as_ref().map(account_from_row).transpose()
     }
@@ -130,7 +136,7 @@ impl Store {
             "SELECT {ACCOUNT_COLUMNS}, login_password_hash FROM accounts WHERE email = $1"
         ))
         .bind(email.as_str())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.pools.read)
         .await?;
         match row {
             None => Ok(None),
@@ -148,7 +154,7 @@ impl Store {
         status: AccountStatus,
         now_ms: i64,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pools.write.begin().await?;
         sqlx::query("UPDATE accounts SET status = $1, updated_at_ms = $2 WHERE email = $3")
             .bind(status.code())
             .bind(now_ms)
@@ -176,7 +182,7 @@ impl Store {
             .bind(token_hash)
             .bind(email.as_str())
             .bind(expires_at_ms)
-            .execute(&self.pool)
+            .execute(&self.pools.write)
             .await?;
         Ok(())
     }
@@ -187,7 +193,7 @@ impl Store {
             sqlx::query("SELECT email FROM sessions WHERE token_hash = $1 AND expires_at_ms > $2")
                 .bind(token_hash)
                 .bind(now_ms)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.pools.read)
                 .await?;
         row.map(|r| Email::parse(&text(&r, "email")?).map_err(|_| bad("email")))
             .transpose()
@@ -195,7 +201,7 @@ impl Store {
 
     /// Inserts a card-link; `false` if its sign-up id is already recorded.
     pub async fn insert_link(&self, l: &CardLink) -> Result<bool> {
-        shared::store::inserted(insert_link_query(l).execute(&self.pool).await)
+        shared::store::inserted(insert_link_query(l).execute(&self.pools.read).await)
     }
 
     /// A card-link by the bank's sign-up id.
@@ -204,7 +210,7 @@ impl Store {
             "SELECT {LINK_COLUMNS} FROM card_links WHERE signup_id = $1"
         ))
         .bind(signup_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.pools.read)
         .await?;
         row.as_ref().map(link_from_row).transpose()
     }
@@ -215,7 +221,7 @@ impl Store {
             "SELECT {LINK_COLUMNS} FROM card_links WHERE email = $1 ORDER BY signed_at_ms DESC, signup_id DESC"
         ))
         .bind(email.as_str())
-        .fetch_all(&self.pool)
+        .fetch_all(&self.pools.read)
         .await?;
         rows.iter().map(link_from_row).collect()
     }
@@ -236,7 +242,7 @@ impl Store {
         .bind(mobile_masked)
         .bind(now_ms)
         .bind(signup_id)
-        .execute(&self.pool)
+        .execute(&self.pools.write)
         .await?;
         Ok(r.rows_affected() == 1)
     }
@@ -251,7 +257,7 @@ impl Store {
         .bind(now_ms)
         .bind(signup_id)
         .bind(date.to_string())
-        .execute(&self.pool)
+        .execute(&self.pools.write)
         .await?;
         Ok(())
     }

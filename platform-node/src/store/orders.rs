@@ -21,7 +21,7 @@ impl Store {
             "SELECT pay_password_hash, pay_failures, pay_locked_until_ms FROM accounts WHERE email = $1",
         )
         .bind(email.as_str())
-        .fetch_one(&self.pool)
+        .fetch_one(&self.pools.read)
         .await?;
         Ok((
             text(&row, "pay_password_hash")?,
@@ -48,7 +48,7 @@ impl Store {
         .bind(limit)
         .bind(lock_until_ms)
         .bind(email.as_str())
-        .fetch_one(&self.pool)
+        .fetch_one(&self.pools.write)
         .await?;
         Ok((
             int(&row, "pay_failures")?,
@@ -60,7 +60,7 @@ impl Store {
     pub async fn pay_password_right(&self, email: &Email) -> Result<()> {
         sqlx::query("UPDATE accounts SET pay_failures = 0 WHERE email = $1")
             .bind(email.as_str())
-            .execute(&self.pool)
+            .execute(&self.pools.write)
             .await?;
         Ok(())
     }
@@ -79,7 +79,7 @@ impl Store {
         .bind(&o.description)
         .bind(o.status.code())
         .bind(o.created_at_ms)
-        .execute(&self.pool)
+        .execute(&self.pools.write)
         .await;
         shared::store::inserted(r)
     }
@@ -90,7 +90,7 @@ impl Store {
             "SELECT {ORDER_COLUMNS} FROM orders WHERE order_no = $1"
         ))
         .bind(order_no.as_str())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.pools.read)
         .await?;
         row.as_ref().map(order_from_row).transpose()
     }
@@ -111,7 +111,7 @@ impl Store {
         .bind(expires_at_ms)
         .bind(now_ms)
         .bind(order_no.as_str())
-        .execute(&self.pool)
+        .execute(&self.pools.write)
         .await?;
         Ok(())
     }
@@ -123,7 +123,7 @@ impl Store {
         )
         .bind(now_ms)
         .bind(order_no.as_str())
-        .execute(&self.pool)
+        .execute(&self.pools.write)
         .await?;
         Ok(())
     }
@@ -144,7 +144,7 @@ impl Store {
         .bind(date.to_string())
         .bind(now_ms)
         .bind(order_no.as_str())
-        .execute(&self.pool)
+        .execute(&self.pools.write)
         .await?;
         Ok(())
     }
@@ -161,7 +161,7 @@ impl Store {
         .bind(&r.domain)
         .bind(now_ms)
         .bind(order_no.as_str())
-        .execute(&self.pool)
+        .execute(&self.pools.write)
         .await?;
         Ok(())
     }
@@ -175,7 +175,7 @@ impl Store {
         now_ms: i64,
     ) -> Result<SeedOutcome> {
         let date = seed.date.to_string();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pools.write.begin().await?;
         for page in seed.pages() {
             let sql = format!(
                 "INSERT INTO orders (order_no, email, signup_id, card_number_masked, amount_fen, description, status, bank_serial_no, business_date, created_at_ms, updated_at_ms) VALUES {}",
@@ -210,7 +210,7 @@ impl Store {
     /// Deletes every record (a simulator reset); the schema stays.
     pub async fn wipe(&self) -> Result<()> {
         shared::store::wipe(
-            &self.pool,
+            &self.pools.write,
             &[
                 "recon_staging",
                 "seen_nonces",

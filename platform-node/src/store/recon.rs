@@ -28,7 +28,7 @@ impl Store {
     pub async fn cursor(&self, name: &str) -> Result<u64> {
         let row = sqlx::query("SELECT value FROM recon_cursors WHERE name = $1")
             .bind(name)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.pools.read)
             .await?;
         row.map(|r| unsigned(int(&r, "value")?))
             .transpose()
@@ -45,7 +45,7 @@ impl Store {
         .bind(name)
         .bind(bigint(value)?)
         .bind(now_ms)
-        .execute(&self.pool)
+        .execute(&self.pools.write)
         .await?;
         Ok(())
     }
@@ -63,7 +63,7 @@ impl Store {
             for n in chunk {
                 q = q.bind(*n);
             }
-            for r in q.fetch_all(&self.pool).await? {
+            for r in q.fetch_all(&self.pools.read).await? {
                 let o = super::orders::order_from_row(&r)?;
                 out.insert(o.order_no.as_str().to_owned(), o);
             }
@@ -84,7 +84,7 @@ impl Store {
             for n in chunk {
                 q = q.bind(*n);
             }
-            for r in q.fetch_all(&self.pool).await? {
+            for r in q.fetch_all(&self.pools.read).await? {
                 let l = super::link_from_row(&r)?;
                 out.insert(l.signup_id.clone(), l);
             }
@@ -129,7 +129,7 @@ impl Store {
         write: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
         adj: &Adjustment,
     ) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pools.write.begin().await?;
         let wrote = match write.execute(&mut *tx).await {
             Ok(r) => r.rows_affected() > 0,
             Err(e) if shared::store::unique_violation(&e).is_some() => false,
@@ -153,7 +153,7 @@ impl Store {
     /// An operator's hand-written SUCCESS order (origin MANUAL); `false` if the number is taken.
     pub async fn insert_manual_order(&self, o: &Order) -> Result<bool> {
         let r = super::orders::insert_settled(o, "MANUAL")
-            .execute(&self.pool)
+            .execute(&self.pools.read)
             .await;
         shared::store::inserted(r)
     }
@@ -174,7 +174,7 @@ impl Store {
         .bind(before_ms)
         .bind(after)
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.pools.read)
         .await?;
         rows.iter().map(super::orders::order_from_row).collect()
     }
@@ -219,7 +219,7 @@ impl Store {
         )
         .bind(key.unwrap_or(""))
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.pools.read)
         .await?;
         rows.iter()
             .map(|r| {
@@ -258,7 +258,7 @@ impl Store {
         .bind(sha256)
         .bind(bigint(records)?)
         .bind(now_ms)
-        .execute(&self.pool)
+        .execute(&self.pools.write)
         .await?;
         Ok(())
     }
@@ -272,7 +272,7 @@ impl Store {
         )
         .bind(date.to_string())
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.pools.read)
         .await?;
         rows.iter()
             .map(|r| {
@@ -308,7 +308,7 @@ impl Store {
         .bind(bigint(cases)?)
         .bind(now_ms)
         .bind(run_id)
-        .execute(&self.pool)
+        .execute(&self.pools.write)
         .await?;
         self.drop_staging(run_id).await
     }
@@ -317,7 +317,7 @@ impl Store {
     pub async fn drop_staging(&self, run_id: &str) -> Result<()> {
         sqlx::query("DELETE FROM recon_staging WHERE run_id = $1")
             .bind(run_id)
-            .execute(&self.pool)
+            .execute(&self.pools.write)
             .await?;
         Ok(())
     }
@@ -333,7 +333,7 @@ impl Store {
             for k in chunk {
                 q = q.bind(run_id).bind(k.as_str());
             }
-            q.execute(&self.pool).await?;
+            q.execute(&self.pools.write).await?;
         }
         Ok(())
     }
@@ -359,7 +359,7 @@ impl Store {
         .bind(run_id)
         .bind(prefix)
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.pools.read)
         .await?;
         rows.iter().map(super::orders::order_from_row).collect()
     }
@@ -388,7 +388,7 @@ impl Store {
         if let Some(upto) = upto {
             q = q.bind(upto);
         }
-        let rows = q.bind(i64::from(limit)).fetch_all(&self.pool).await?;
+        let rows = q.bind(i64::from(limit)).fetch_all(&self.pools.read).await?;
         rows.iter().map(super::orders::order_from_row).collect()
     }
 
@@ -418,7 +418,7 @@ impl Store {
         .bind(run_id)
         .bind(prefix)
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.pools.read)
         .await?;
         rows.iter().map(super::link_from_row).collect()
     }
@@ -444,7 +444,7 @@ impl Store {
         .bind(after)
         .bind(run_id)
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.pools.read)
         .await?;
         rows.iter()
             .map(|r| {
@@ -475,7 +475,7 @@ impl Store {
             for n in chunk {
                 q = q.bind(*n);
             }
-            for r in q.fetch_all(&self.pool).await? {
+            for r in q.fetch_all(&self.pools.read).await? {
                 use sqlx::Row;
                 let fen: Option<i64> = r.try_get("amount_fen")?;
                 out.insert(
@@ -495,7 +495,7 @@ impl Store {
     pub async fn has_refund_batch(&self, batch_no: &str) -> Result<bool> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM refund_batches WHERE batch_no = $1")
             .bind(batch_no)
-            .fetch_one(&self.pool)
+            .fetch_one(&self.pools.read)
             .await?;
         Ok(int(&row, "n")? > 0)
     }
@@ -513,7 +513,7 @@ impl Store {
                  WHERE b.result_business_date = $1 AND r.status = 'SUCCESS') AS rf",
         )
         .bind(date.to_string())
-        .fetch_one(&self.pool)
+        .fetch_one(&self.pools.read)
         .await?;
         let money = |c| Money::from_fen(int(&row, c)?).ok_or_else(|| bad(c));
         Ok((
@@ -537,7 +537,7 @@ impl Store {
         .bind(date.to_string())
         .bind(kind.code())
         .bind(key)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.pools.read)
         .await?;
         row.map(|r| text(&r, "case_id")).transpose()
     }
@@ -565,7 +565,7 @@ impl Store {
         .bind(&c.action)
         .bind(c.status.code())
         .bind(c.created_at_ms)
-        .execute(&self.pool)
+        .execute(&self.pools.write)
         .await?;
         Ok(())
     }
@@ -581,7 +581,7 @@ impl Store {
         .bind(f.run_id.as_deref().unwrap_or(""))
         .bind(f.after_case_id.as_deref().unwrap_or(""))
         .bind(i64::from(f.limit))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.pools.read)
         .await?;
         rows.iter().map(case_from_row).collect()
     }
@@ -592,7 +592,7 @@ impl Store {
             "SELECT {CASE_COLUMNS} FROM recon_cases WHERE case_id = $1"
         ))
         .bind(case_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.pools.read)
         .await?;
         row.as_ref().map(case_from_row).transpose()
     }
@@ -605,7 +605,7 @@ impl Store {
         .bind(note)
         .bind(now_ms)
         .bind(case_id)
-        .execute(&self.pool)
+        .execute(&self.pools.write)
         .await?;
         Ok(r.rows_affected() == 1)
     }
@@ -633,7 +633,7 @@ impl Store {
             for n in chunk {
                 q = q.bind(n.as_str());
             }
-            for r in q.fetch_all(&self.pool).await? {
+            for r in q.fetch_all(&self.pools.read).await? {
                 out.push(text(&r, "record_key")?);
             }
         }

@@ -31,7 +31,7 @@ impl Store {
             "SELECT {BATCH_COLUMNS} FROM refund_batches WHERE batch_no = $1"
         ))
         .bind(no.as_str())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.pools.read)
         .await?;
         row.as_ref().map(batch_from_row).transpose()
     }
@@ -56,7 +56,7 @@ impl Store {
         .bind(bigint(b.record_count)?)
         .bind(b.total.fen())
         .bind(b.created_at_ms)
-        .execute(&self.pool)
+        .execute(&self.pools.write)
         .await?;
         Ok(r.rows_affected() == 1)
     }
@@ -81,7 +81,7 @@ impl Store {
         .bind(r.field.clone())
         .bind(now_ms)
         .bind(no.as_str())
-        .execute(&self.pool)
+        .execute(&self.pools.write)
         .await?;
         Ok(())
     }
@@ -119,7 +119,7 @@ impl Store {
         .bind(r.map(|r| r.failed_total.fen()))
         .bind(now_ms)
         .bind(no.as_str())
-        .execute(&self.pool)
+        .execute(&self.pools.write)
         .await?;
         Ok(())
     }
@@ -132,7 +132,7 @@ impl Store {
         lines: &[ResultRecord],
         now_ms: i64,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pools.write.begin().await?;
         let mut by_order: HashMap<&str, i64> = HashMap::new();
         let by_seq: HashMap<u64, &ResultRecord> = lines.iter().map(|l| (l.seq, l)).collect();
         for part in lines.chunks(LINES_PER_INSERT) {
@@ -204,7 +204,7 @@ impl Store {
         .bind(file_name)
         .bind(now_ms)
         .bind(no.as_str())
-        .execute(&self.pool)
+        .execute(&self.pools.write)
         .await?;
         Ok(())
     }
@@ -221,7 +221,7 @@ impl Store {
         .bind(i64::from(f.failed_only))
         .bind(bigint(f.after_seq)?)
         .bind(i64::from(f.limit))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.pools.read)
         .await?;
         rows.iter()
             .map(|r| {
