@@ -1104,6 +1104,61 @@ ibsim_rpc_duration_seconds_count{node=\"bank\",rpc=\"Echo\"} 4\n";
     }
 
     #[test]
+    fn only_runs_the_parts_asked_for_and_payments_bring_their_limit() {
+        let opts = |only: Vec<Part>| BenchOptions {
+            quick: true,
+            database: None,
+            bin_dir: PathBuf::new(),
+            secure: false,
+            only,
+        };
+        let every = opts(Vec::new());
+        assert!(every.runs(Part::Echo) && every.runs(Part::Recon) && every.runs(Part::Startup));
+        let pay = opts(vec![Part::Payments]);
+        assert!(pay.runs(Part::Payments) && pay.runs(Part::Echo));
+        assert!(!pay.runs(Part::Refunds) && !pay.runs(Part::Startup));
+        let refunds = opts(vec![Part::Refunds]);
+        assert!(refunds.runs(Part::Refunds) && !refunds.runs(Part::Echo));
+        // Goals only for what ran: a refunds-only report checks no payment goal.
+        let report = BenchReport {
+            cores: 2,
+            optimized: true,
+            quick: false,
+            database: "sqlite".into(),
+            secure: false,
+            parts: vec![Part::Startup],
+            echo: None,
+            payments: None,
+            payments_in_flight: 0,
+            payments_open_loop: None,
+            open_loop_rate: 0,
+            invariants: None,
+            server_time: Vec::new(),
+            payment_cpu_us: None,
+            payments_per_echo_permille: None,
+            refunds: Vec::new(),
+            recon: Vec::new(),
+            startup: Some(Startup {
+                both_serving_ms: 40,
+                bank_idle_kib: 40 * 1024,
+                platform_idle_kib: 10 * 1024,
+            }),
+            goals: Vec::new(),
+        };
+        let g = goals(&report);
+        assert_eq!(
+            g.iter()
+                .map(|g| (g.name.as_str(), g.met))
+                .collect::<Vec<_>>(),
+            [
+                ("start-up to both serving", true),
+                ("idle memory per node", false)
+            ]
+        );
+        assert!(!report.table().contains("payments"));
+    }
+
+    #[test]
     fn rates_and_percentiles() {
         let r = rate((1..=1000).collect(), 3, Duration::from_secs(2));
         assert_eq!((r.count, r.per_sec, r.errors), (1000, 500, 3));
