@@ -1,6 +1,7 @@
 //! Database plumbing both nodes use: `sqlx::AnyPool`s over SQLite (the embedded default) or
-//! PostgreSQL, chosen by the URL, split into readers and a writer ([`Pools`]). Queries use `$1`-style placeholders, which both drivers accept,
-//! and only portable types (BIGINT, TEXT), so one set of migrations serves both.
+//! PostgreSQL, chosen by the URL, split into readers and a writer ([`Pools`]). Queries use
+//! `$1`-style placeholders, which both drivers accept, and only portable types (BIGINT, TEXT), so
+//! one set of migrations serves both.
 
 use std::path::Path;
 use std::time::Duration;
@@ -143,25 +144,53 @@ impl Params {
 
     /// The next placeholder.
     pub fn one(&mut self) -> String {
-        let n = self.next;
-        self.next += 1;
+        let mut out = String::new();
+        self.push(&mut out);
+        out
+    }
+
+    /// Appends the next placeholder to `out`.
+    fn push(&mut self, out: &mut String) {
+        use std::fmt::Write as _;
         match self.backend {
-            Backend::Postgres => format!("${n}"),
-            Backend::Sqlite => "?".to_owned(),
+            Backend::Postgres => {
+                let _ = write!(out, "${}", self.next);
+            }
+            Backend::Sqlite => out.push('?'),
+        }
+        self.next += 1;
+    }
+
+    /// Appends the next `n` placeholders, comma-separated, to `out`.
+    fn push_list(&mut self, out: &mut String, n: usize) {
+        for i in 0..n {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            self.push(out);
         }
     }
 
     /// The next `n` placeholders, comma-separated.
     pub fn list(&mut self, n: usize) -> String {
-        (0..n).map(|_| self.one()).collect::<Vec<_>>().join(", ")
+        let mut out = String::with_capacity(n * 4);
+        self.push_list(&mut out, n);
+        out
     }
 
-    /// `rows` rows of `columns` placeholders each: `(…), (…)`.
+    /// `rows` rows of `columns` placeholders each: `(…), (…)`. Built in one string: a refund
+    /// chunk's insert has thousands of placeholders, and a string each showed in its profile.
     pub fn rows(&mut self, rows: usize, columns: usize) -> String {
-        (0..rows)
-            .map(|_| format!("({})", self.list(columns)))
-            .collect::<Vec<_>>()
-            .join(", ")
+        let mut out = String::with_capacity(rows * (columns * 4 + 4));
+        for r in 0..rows {
+            if r > 0 {
+                out.push_str(", ");
+            }
+            out.push('(');
+            self.push_list(&mut out, columns);
+            out.push(')');
+        }
+        out
     }
 }
 
@@ -225,11 +254,13 @@ pub async fn connect(url: &str, migrator: &Migrator) -> anyhow::Result<Pools> {
             }
             opts = opts.after_connect(move |conn, _| {
                 Box::pin(async move {
+                    // The busy timeout first: a connection opened while another writes may have
+                    // to wait for the lock to switch to (or confirm) WAL.
+                    conn.execute("PRAGMA busy_timeout = 5000").await?;
                     if !memory {
                         conn.execute("PRAGMA journal_mode = WAL").await?;
                     }
-                    conn.execute("PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000")
-                        .await?;
+                    conn.execute("PRAGMA synchronous = NORMAL").await?;
                     Ok(())
                 })
             });

@@ -219,6 +219,9 @@ pub(super) async fn refunds(procs: &mut Procs, sizes: &[u64]) -> anyhow::Result<
         // Orders of 0.01, 0.02, …: order i takes i + 1 lines of 0.01, until n are placed.
         let orders = (1..).find(|k: &u64| k * (k + 1) / 2 >= n).unwrap_or(1);
         let prefix = format!("RF{run}-");
+        super::progress(&format!(
+            "3. batch refund of {n} lines: seeding {orders} orders"
+        ));
         seed_orders(&bank_ch, &platform_ch, &payer.signup_id, &prefix, orders).await?;
         let batch_no = format!("BENCH-RF{run}");
         let file = procs.dir.join(format!("{batch_no}.txt"));
@@ -227,6 +230,7 @@ pub(super) async fn refunds(procs: &mut Procs, sizes: &[u64]) -> anyhow::Result<
         let (bank_ch, platform_ch) = procs.channels().await?;
         let mut ops = RefundOpsServiceClient::new(platform_ch);
 
+        super::progress(&format!("3. batch refund of {n} lines: push"));
         let t = Instant::now();
         let up = crate::transfer::upload_batch(&mut ops, &file, |_, _| {})
             .await
@@ -239,6 +243,7 @@ pub(super) async fn refunds(procs: &mut Procs, sizes: &[u64]) -> anyhow::Result<
         );
         let push = t.elapsed();
 
+        super::progress(&format!("3. batch refund of {n} lines: process"));
         let t = Instant::now();
         let mut jobs = BatchJobServiceClient::new(bank_ch.clone());
         // The job runs on in the bank if its call ends at the request limit: watch the batch.
@@ -270,6 +275,7 @@ pub(super) async fn refunds(procs: &mut Procs, sizes: &[u64]) -> anyhow::Result<
             result.failed_count
         );
 
+        super::progress(&format!("3. batch refund of {n} lines: fetch and download"));
         let t = Instant::now();
         let mut fetcher = ops.clone();
         let no = batch_no.clone();
@@ -390,6 +396,7 @@ pub(super) async fn recon(procs: &mut Procs, sizes: &[u64]) -> anyhow::Result<Ve
     for (run, &n) in sizes.iter().enumerate() {
         let (bank_ch, platform_ch) = procs.channels().await?;
         let date = shared::clock::business_date_of(start) + chrono::Days::new(run as u64);
+        super::progress(&format!("4. reconciliation of {n} orders: seeding"));
         seed_orders(
             &bank_ch,
             &platform_ch,
@@ -406,6 +413,7 @@ pub(super) async fn recon(procs: &mut Procs, sizes: &[u64]) -> anyhow::Result<Ve
         let (bank_ch, platform_ch) = procs.channels().await?;
         set_clocks(&bank_ch, &platform_ch, next).await?;
 
+        super::progress(&format!("4. reconciliation of {n} orders: build"));
         let t = Instant::now();
         let file = BankReconServiceClient::new(bank_ch)
             .prepare_day_file(bank::PrepareDayFileRequest {
@@ -424,6 +432,7 @@ pub(super) async fn recon(procs: &mut Procs, sizes: &[u64]) -> anyhow::Result<Ve
             file.record_count
         );
 
+        super::progress(&format!("4. reconciliation of {n} orders: compare"));
         let t = Instant::now();
         let run = watch_day_recon(platform_ch, date).await?;
         let compare = t.elapsed();
