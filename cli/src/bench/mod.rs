@@ -207,66 +207,24 @@ pub struct BenchReport {
 pub async fn run(opts: &BenchOptions) -> anyhow::Result<BenchReport> {
     let dir = tempfile::tempdir()?;
     progress("starting");
-    let mut report = BenchReport {
-        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
-        optimized: !cfg!(debug_assertions),
-        quick: opts.quick,
-        database: if opts.database.is_some() {
-            "postgres"
-        } else {
-            "sqlite"
-        }
-        .to_owned(),
-        secure: opts.secure,
-        parts: [
-            Part::Echo,
-            Part::Payments,
-            Part::Refunds,
-            Part::Recon,
-            Part::Startup,
-        ]
-        .into_iter()
-        .filter(|p| opts.runs(*p))
-        .collect(),
-        echo: None,
-        payments: None,
-        payments_in_flight: 0,
-        payments_open_loop: None,
-        open_loop_rate: 0,
-        invariants: None,
-        server_time: Vec::new(),
-        payment_cpu_us: None,
-        payments_per_echo_permille: None,
-        refunds: Vec::new(),
-        recon: Vec::new(),
-        startup: None,
-        goals: Vec::new(),
-    };
+    let mut report = BenchReport::before(opts);
     if opts.runs(Part::Echo) {
         payments(opts, dir.path(), &mut report).await?;
     }
     let sizes = opts.scale_sizes();
     if opts.runs(Part::Refunds) {
         progress("3. batch refunds");
-        let (dbs, cleanup) = databases(opts, "refunds").await?;
-        let mut procs = scale::Procs::new(&opts.bin_dir, dir.path().join("refunds"), dbs)?;
-        let refunds = scale::refunds(&mut procs, &sizes).await;
-        drop(procs);
-        if let Some((base, names)) = cleanup {
-            shared::store::drop_databases(&base, &names).await;
-        }
-        report.refunds = refunds?;
+        report.refunds = on_processes(opts, dir.path(), "refunds", async |procs| {
+            scale::refunds(procs, &sizes).await
+        })
+        .await?;
     }
     if opts.runs(Part::Recon) {
         progress("4. reconciliation");
-        let (dbs, cleanup) = databases(opts, "recon").await?;
-        let mut procs = scale::Procs::new(&opts.bin_dir, dir.path().join("recon"), dbs)?;
-        let recon = scale::recon(&mut procs, &sizes).await;
-        drop(procs);
-        if let Some((base, names)) = cleanup {
-            shared::store::drop_databases(&base, &names).await;
-        }
-        report.recon = recon?;
+        report.recon = on_processes(opts, dir.path(), "recon", async |procs| {
+            scale::recon(procs, &sizes).await
+        })
+        .await?;
     }
     if opts.runs(Part::Startup) {
         progress("5. start-up");
@@ -276,6 +234,25 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<BenchReport> {
         report.goals = goals(&report);
     }
     Ok(report)
+}
+
+/// A part run on node processes of its own (parts 3 and 4), with databases of its own on
+/// PostgreSQL, dropped afterwards whatever the part's outcome.
+async fn on_processes(
+    opts: &BenchOptions,
+    dir: &Path,
+    part: &str,
+    run: impl AsyncFnOnce(&mut scale::Procs) -> anyhow::Result<Vec<ScaleRun>>,
+) -> anyhow::Result<Vec<ScaleRun>> {
+    let (dbs, cleanup) = databases(opts, part).await?;
+    let mut procs = scale::Procs::new(&opts.bin_dir, dir.join(part), dbs)?;
+    let runs = run(&mut procs).await;
+    // The processes end before their databases are dropped.
+    drop(procs);
+    if let Some((base, names)) = cleanup {
+        shared::store::drop_databases(&base, &names).await;
+    }
+    runs
 }
 
 /// Parts 1 and 2 (part 2 only when asked for) on one in-process pair.
@@ -962,6 +939,45 @@ fn goals(r: &BenchReport) -> Vec<Goal> {
 }
 
 impl BenchReport {
+    /// A report of a run about to start: what it runs and on what; no figures yet.
+    fn before(opts: &BenchOptions) -> BenchReport {
+        BenchReport {
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            optimized: !cfg!(debug_assertions),
+            quick: opts.quick,
+            database: if opts.database.is_some() {
+                "postgres"
+            } else {
+                "sqlite"
+            }
+            .to_owned(),
+            secure: opts.secure,
+            parts: [
+                Part::Echo,
+                Part::Payments,
+                Part::Refunds,
+                Part::Recon,
+                Part::Startup,
+            ]
+            .into_iter()
+            .filter(|p| opts.runs(*p))
+            .collect(),
+            echo: None,
+            payments: None,
+            payments_in_flight: 0,
+            payments_open_loop: None,
+            open_loop_rate: 0,
+            invariants: None,
+            server_time: Vec::new(),
+            payment_cpu_us: None,
+            payments_per_echo_permille: None,
+            refunds: Vec::new(),
+            recon: Vec::new(),
+            startup: None,
+            goals: Vec::new(),
+        }
+    }
+
     /// The table `ibsim bench` prints.
     pub fn table(&self) -> String {
         use std::fmt::Write as _;
@@ -1121,29 +1137,12 @@ ibsim_rpc_duration_seconds_count{node=\"bank\",rpc=\"Echo\"} 4\n";
         assert!(refunds.runs(Part::Refunds) && !refunds.runs(Part::Echo));
         // Goals only for what ran: a refunds-only report checks no payment goal.
         let report = BenchReport {
-            cores: 2,
-            optimized: true,
-            quick: false,
-            database: "sqlite".into(),
-            secure: false,
-            parts: vec![Part::Startup],
-            echo: None,
-            payments: None,
-            payments_in_flight: 0,
-            payments_open_loop: None,
-            open_loop_rate: 0,
-            invariants: None,
-            server_time: Vec::new(),
-            payment_cpu_us: None,
-            payments_per_echo_permille: None,
-            refunds: Vec::new(),
-            recon: Vec::new(),
             startup: Some(Startup {
                 both_serving_ms: 40,
                 bank_idle_kib: 40 * 1024,
                 platform_idle_kib: 10 * 1024,
             }),
-            goals: Vec::new(),
+            ..BenchReport::before(&opts(vec![Part::Startup]))
         };
         let g = goals(&report);
         assert_eq!(
@@ -1155,6 +1154,7 @@ ibsim_rpc_duration_seconds_count{node=\"bank\",rpc=\"Echo\"} 4\n";
                 ("idle memory per node", false)
             ]
         );
+        assert_eq!(report.parts, [Part::Startup]);
         assert!(!report.table().contains("payments"));
     }
 
