@@ -12,8 +12,6 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, Executor, Row};
 
-pub use sqlx::AnyPool as Pool;
-
 /// Connections per pool at most (PostgreSQL).
 pub const POOL_CONNECTIONS_MAX: u32 = 16;
 /// Reading connections to a SQLite file at most. SQLite writes one transaction at a time, so a
