@@ -66,7 +66,9 @@ pub fn otlp_enabled() -> bool {
 pub fn init(format: LogFormat) {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .fmt_fields(EscapedFields);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
@@ -104,7 +106,9 @@ pub fn init_with_otlp(
     let otel = tracing_opentelemetry::layer().with_tracer(tracer);
     let registry = tracing_subscriber::registry().with(filter).with(otel);
     let installed = match format {
-        LogFormat::Text => registry.with(tracing_subscriber::fmt::layer()).try_init(),
+        LogFormat::Text => registry
+            .with(tracing_subscriber::fmt::layer().fmt_fields(EscapedFields))
+            .try_init(),
         LogFormat::Json => registry
             .with(tracing_subscriber::fmt::layer().json())
             .try_init(),
@@ -140,5 +144,51 @@ impl IdGenerator for RequestTraceIds {
 
     fn new_span_id(&self) -> SpanId {
         self.0.new_span_id()
+    }
+}
+
+/// Text log fields with every control character escaped (`\n`, `\0`, `\u{1b}`…), so that no value
+/// from the wire can start a log line of its own or steer a terminal: a forged line stays inside
+/// the field that carried it. (JSON lines need nothing: JSON strings escape them already.) A
+/// field is `name=value`, the message first without its name, as the default text format has it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EscapedFields;
+
+impl<'w> tracing_subscriber::fmt::FormatFields<'w> for EscapedFields {
+    fn format_fields<R: tracing_subscriber::field::RecordFields>(
+        &self,
+        writer: tracing_subscriber::fmt::format::Writer<'w>,
+        fields: R,
+    ) -> std::fmt::Result {
+        let mut v = EscapingVisitor {
+            writer,
+            first: true,
+            result: Ok(()),
+        };
+        fields.record(&mut v);
+        v.result
+    }
+}
+
+struct EscapingVisitor<'w> {
+    writer: tracing_subscriber::fmt::format::Writer<'w>,
+    first: bool,
+    result: std::fmt::Result,
+}
+
+impl tracing::field::Visit for EscapingVisitor<'_> {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if self.result.is_err() {
+            return;
+        }
+        let raw = format!("{value:?}");
+        let text = crate::domain::escape_controls(&raw);
+        let sep = if self.first { "" } else { " " };
+        self.first = false;
+        self.result = match field.name() {
+            "message" => write!(self.writer, "{sep}{text}"),
+            name if name.starts_with("log.") => Ok(()),
+            name => write!(self.writer, "{sep}{name}={text}"),
+        };
     }
 }

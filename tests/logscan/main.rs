@@ -110,3 +110,115 @@ fn a_secret_counts_only_standing_on_its_own() {
     assert!(!stands_in("622188******0019", "6221880000000000019"));
     assert!(stands_in("password login-pass-1", "login-pass-1"));
 }
+
+/// Issue 19, defect 5: a value from the wire that holds a line break and a forged log line stays
+/// inside the line that logs it, whichever field of whichever node carries it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_log_line_in_any_field_stays_inside_its_own_line() {
+    use proto::sim::v1 as sim;
+    const FORGED: &str = "INJ-1\n2026-01-01T00:00:00Z INFO forged: card debited\r\u{1b}[2K";
+    let capture = capture::install();
+    let app = TestApp::spawn(Backend::Sqlite).await.expect("sqlite runs");
+    let p = app.payer("日志丙", "1000.00", "5000.00").await;
+    let f = || FORGED.to_owned();
+    let _ = app
+        .pay
+        .clone()
+        .start_payment(platform::StartPaymentRequest {
+            session_token: p.token.clone(),
+            order_no: f(),
+            amount: "1.00".into(),
+            pay_password: PAY_PASSWORD.into(),
+            signup_id: f(),
+            description: f(),
+        })
+        .await
+        .expect_err("refused");
+    let _ = app
+        .pay
+        .clone()
+        .confirm_payment(platform::ConfirmPaymentRequest {
+            session_token: f(),
+            order_no: f(),
+            otp_code: f(),
+        })
+        .await
+        .expect_err("refused");
+    let _ = app
+        .ops
+        .clone()
+        .get_order_by_no(platform::GetOrderByNoRequest { order_no: f() })
+        .await
+        .expect_err("refused");
+    let _ = app
+        .website
+        .clone()
+        .login(platform::LoginRequest {
+            email: f(),
+            login_password: f(),
+        })
+        .await
+        .expect_err("refused");
+    let _ = app
+        .branch
+        .clone()
+        .get_card(bank::GetCardRequest { card_number: f() })
+        .await
+        .expect_err("refused");
+    let _ = app
+        .bank_link
+        .clone()
+        .get_payment(bank::GetPaymentRequest { order_no: f() })
+        .await
+        .expect_err("refused");
+    let _ = app
+        .bank_recon
+        .clone()
+        .prepare_day_file(bank::PrepareDayFileRequest {
+            business_date: f(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("refused");
+    let _ = app
+        .refunds
+        .clone()
+        .get_refund_batch(platform::GetRefundBatchRequest { batch_no: f() })
+        .await
+        .expect_err("refused");
+    for mut node in [app.bank_sim.clone(), app.platform_sim.clone()] {
+        let _ = node
+            .list_audit_lines(sim::ListAuditLinesRequest {
+                subject: f(),
+                limit: 0,
+            })
+            .await
+            .expect_err("refused");
+        let _ = node
+            .add_fault(sim::AddFaultRequest {
+                rule: Some(sim::FaultRule {
+                    method: f(),
+                    match_order_no: f(),
+                    ..Default::default()
+                }),
+            })
+            .await
+            .expect_err("refused");
+    }
+
+    let logs = capture.text();
+    assert!(
+        logs.contains("INJ-1\\n2026-01-01T00:00:00Z"),
+        "the forged value is logged, escaped"
+    );
+    let forged: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("forged") && !l.contains("INJ-1\\n"))
+        .collect();
+    assert!(forged.is_empty(), "lines a caller forged: {forged:#?}");
+    let escapes: Vec<&str> = logs.lines().filter(|l| l.contains('\u{1b}')).collect();
+    assert!(
+        escapes.is_empty(),
+        "terminal escapes from the wire: {escapes:#?}"
+    );
+}

@@ -6,19 +6,25 @@ use std::sync::{Arc, Mutex};
 
 use tracing_subscriber::fmt::MakeWriter;
 
-/// Installs the process's one global subscriber: every line of our crates at TRACE (others at
-/// INFO), as text without colours or times, into a new capture.
+/// Installs the process's one global subscriber (the first call; later calls share it): every
+/// line of our crates at TRACE (others at INFO), as text without colours or times, with the
+/// nodes' own field format ([`shared::telemetry::EscapedFields`]), into a capture.
 pub fn install() -> Capture {
-    let capture = Capture::default();
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(
-            "info,bank_node=trace,platform_node=trace,shared=trace,ibsim_cli=trace",
-        ))
-        .with_writer(capture.clone())
-        .with_ansi(false)
-        .without_time()
-        .init();
-    capture
+    static ONE: std::sync::OnceLock<Capture> = std::sync::OnceLock::new();
+    ONE.get_or_init(|| {
+        let capture = Capture::default();
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(
+                "info,bank_node=trace,platform_node=trace,shared=trace,ibsim_cli=trace",
+            ))
+            .fmt_fields(shared::telemetry::EscapedFields)
+            .with_writer(capture.clone())
+            .with_ansi(false)
+            .without_time()
+            .init();
+        capture
+    })
+    .clone()
 }
 
 /// Every log line written, in memory.

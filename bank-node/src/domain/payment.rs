@@ -334,7 +334,9 @@ impl Bank {
             return Err(BankError::PaymentAlreadySettled(p.status));
         }
         if self.clock.now_ms() > p.otp_expires_at_ms {
-            return self.settle_failed(&p, BankError::OtpExpired).await;
+            // Expired now, or paid by a confirmation that raced this request.
+            let settled = self.settle_failed(&p, BankError::OtpExpired).await?;
+            return Err(BankError::PaymentAlreadySettled(settled.status));
         }
         let s = self.signup(&p.signup_id).await?;
         Ok(Challenge {
@@ -428,9 +430,10 @@ impl Bank {
         Err(anyhow::anyhow!("the business day kept closing under payment {}", p.order_no).into())
     }
 
-    /// Settles a payment FAILED with `why` and returns `why`; if a concurrent request settled
-    /// it first, answers as that one did.
-    async fn settle_failed<T>(&self, p: &Payment, why: BankError) -> Result<T, BankError> {
+    /// Settles a payment FAILED with `why` and returns `why`. If a concurrent request settled it
+    /// first, answers what that one did: its debit, or its refusal (never `why`, which would
+    /// tell a caller "refused" about a card that was debited).
+    async fn settle_failed(&self, p: &Payment, why: BankError) -> Result<Payment, BankError> {
         let failure = PeerRefusal {
             class: why.class(),
             reason: why.reason().to_owned(),
@@ -449,10 +452,7 @@ impl Bank {
             );
             return Err(why);
         }
-        match self.replay(&p.order_no).await {
-            Ok(_) => Err(BankError::PaymentAlreadySettled(PaymentStatus::Success)),
-            Err(e) => Err(e),
-        }
+        self.replay(&p.order_no).await
     }
 
     /// The stored outcome of a settled payment: the payment, or its failure.
@@ -479,9 +479,7 @@ impl Bank {
         if p.status != PaymentStatus::CodeSent || self.clock.now_ms() <= p.otp_expires_at_ms {
             return Ok(p);
         }
-        if let Err(BankError::Internal(e)) =
-            self.settle_failed::<()>(&p, BankError::OtpExpired).await
-        {
+        if let Err(BankError::Internal(e)) = self.settle_failed(&p, BankError::OtpExpired).await {
             return Err(BankError::Internal(e));
         }
         self.store

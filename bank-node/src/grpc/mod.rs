@@ -133,9 +133,10 @@ impl SimNode for Bank {
     }
 }
 
-/// The first 64 characters of an untrusted string, for an audit subject.
+/// The first 64 characters of an untrusted string, control characters escaped, for an audit
+/// subject.
 fn cut(s: &str) -> String {
-    s.chars().take(64).collect()
+    shared::domain::shown(s, 64)
 }
 
 /// Runs one request through the shared edge handling, as the bank.

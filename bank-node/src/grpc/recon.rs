@@ -128,7 +128,8 @@ impl BankReconService for Recon {
                         "max_pages",
                         "MAX_PAGES_INVALID",
                     )?;
-                    Ok::<_, BankError>(stream_pages(self.0.clone(), r.after_seq, size, pages))
+                    let after = shared::domain::seq_cursor("after_seq", r.after_seq)?;
+                    Ok::<_, BankError>(stream_pages(self.0.clone(), after, size, pages))
                 })
                 .await
             },

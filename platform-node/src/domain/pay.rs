@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use shared::domain::{Email, OrderNo, OtpCode, PayAmount, PayPassword};
+use shared::domain::{Description, Email, OrderNo, OtpCode, PayAmount, PayPassword};
 use shared::seed::{PaidOrderSeed, SeedError};
 use shared::{PeerFailure, PeerRefusal};
 use tracing::Instrument;
@@ -18,8 +18,6 @@ use super::{
 pub const RESOLVE_TRIES_MAX: u32 = 6;
 /// The first wait before a status query, milliseconds of real time; it doubles each time.
 pub const RESOLVE_BACKOFF_MS_FIRST: u64 = 100;
-/// The longest description kept.
-const DESCRIPTION_LEN_MAX: usize = 64;
 /// Wrong payment passwords in a row that lock payment.
 pub const PAY_PASSWORD_WRONG_LIMIT: i64 = 5;
 /// How long payment stays locked, milliseconds of business time (30 minutes).
@@ -58,6 +56,12 @@ impl Platform {
 /// Bank refusals that do not settle an order: the code still works, or nothing was done.
 fn is_retryable(r: &PeerRefusal) -> bool {
     matches!(r.reason.as_str(), "OTP_WRONG" | "SYSTEM_BUSY")
+}
+
+/// A bank refusal that says the payment was settled by another request (paid or failed): the
+/// order is settled by the bank's record, never failed on the strength of this refusal.
+fn settled_elsewhere(r: &PeerRefusal) -> bool {
+    r.reason == "PAYMENT_ALREADY_SETTLED"
 }
 
 impl Platform {
@@ -145,7 +149,7 @@ impl Platform {
         amount: PayAmount,
         password: &PayPassword,
         signup_id: Option<&str>,
-        description: &str,
+        description: &Description,
     ) -> Result<Order, PlatformError> {
         let account = self.normal_account(token).await?;
         self.check_pay_password(&account.email, password).await?;
@@ -166,7 +170,7 @@ impl Platform {
                     signup_id: link.signup_id.clone(),
                     card_masked: link.card_masked.clone(),
                     amount,
-                    description: description.chars().take(DESCRIPTION_LEN_MAX).collect(),
+                    description: description.as_str().to_owned(),
                     status: OrderStatus::Created,
                     mobile_masked: None,
                     code_expires_at_ms: None,
@@ -216,9 +220,13 @@ impl Platform {
                     .await?;
                 tracing::info!(order_no = %order.order_no, "one-time code requested");
             }
+            Err(PeerFailure::Refused(r)) if settled_elsewhere(&r) => {
+                return self.settle_by_bank(&order).await;
+            }
             Err(PeerFailure::Refused(r)) if !is_retryable(&r) => {
-                self.store.fail_order(&order.order_no, &r, now).await?;
-                self.count_settled("FAILED", &r.reason);
+                if self.store.fail_order(&order.order_no, &r, now).await? {
+                    self.count_settled("FAILED", &r.reason);
+                }
                 tracing::info!(order_no = %order.order_no, reason = %r.reason, "order failed");
                 return Err(PlatformError::Relayed(r));
             }
@@ -261,18 +269,25 @@ impl Platform {
         let now = self.clock.now_ms();
         match answer {
             Ok((serial, date)) => {
-                self.store
+                if self
+                    .store
                     .succeed_order(&order.order_no, &serial, date, now)
-                    .await?;
-                self.count_settled("SUCCESS", "");
+                    .await?
+                {
+                    self.count_settled("SUCCESS", "");
+                }
                 tracing::info!(order_no = %order.order_no, serial, "order paid");
             }
             Err(PeerFailure::Refused(r)) if is_retryable(&r) => {
                 return Err(PlatformError::Relayed(r));
             }
+            Err(PeerFailure::Refused(r)) if settled_elsewhere(&r) => {
+                return self.settle_by_bank(&order).await;
+            }
             Err(PeerFailure::Refused(r)) => {
-                self.store.fail_order(&order.order_no, &r, now).await?;
-                self.count_settled("FAILED", &r.reason);
+                if self.store.fail_order(&order.order_no, &r, now).await? {
+                    self.count_settled("FAILED", &r.reason);
+                }
                 tracing::info!(order_no = %order.order_no, reason = %r.reason, "order failed");
             }
             Err(PeerFailure::NoAnswer(detail)) => {
@@ -314,32 +329,55 @@ impl Platform {
         if order.status != OrderStatus::Unknown {
             return Ok(order);
         }
-        let span = tracing::info_span!("bank.get_payment", order_no = %order.order_no);
+        self.settle_from_bank(&order).await?;
+        self.order_of(order_no).await
+    }
+
+    /// The bank said another request settled the order: settles it by the bank's record and
+    /// answers as that record does (the order, or its refusal).
+    async fn settle_by_bank(&self, order: &Order) -> Result<Order, PlatformError> {
+        self.settle_from_bank(order).await?;
+        let settled = self.order_of(&order.order_no).await?;
+        match settled.status {
+            OrderStatus::Failed => Err(failure_of(&settled)),
+            _ => Ok(settled),
+        }
+    }
+
+    /// Asks the bank for the order's payment and settles the order by the answer (only from an
+    /// unsettled status); a payment the bank has not debited yet leaves it as it is.
+    async fn settle_from_bank(&self, order: &Order) -> Result<(), PlatformError> {
+        let order_no = &order.order_no;
+        let span = tracing::info_span!("bank.get_payment", order_no = %order_no);
         let answer = self
             .bank
-            .get_payment(&PayOrder::from(&order))
+            .get_payment(&PayOrder::from(order))
             .instrument(span)
             .await
-            .map_err(|f| relay(f, "the order stays UNKNOWN; ask again later"))?;
+            .map_err(|f| relay(f, "the order's outcome is not known yet; ask again later"))?;
         let now = self.clock.now_ms();
         match answer {
             BankPayment::Success { serial, date } => {
-                self.store
+                if self
+                    .store
                     .succeed_order(order_no, &serial, date, now)
-                    .await?;
-                self.count_settled("SUCCESS", "");
-                tracing::info!(order_no = %order_no, serial, "UNKNOWN order resolved: paid");
+                    .await?
+                {
+                    self.count_settled("SUCCESS", "");
+                }
+                tracing::info!(order_no = %order_no, serial, "order settled by the bank's record: paid");
             }
             BankPayment::Failed(r) => {
-                self.store.fail_order(order_no, &r, now).await?;
-                self.count_settled("FAILED", &r.reason);
-                tracing::info!(order_no = %order_no, reason = %r.reason, "UNKNOWN order resolved: failed");
+                if self.store.fail_order(order_no, &r, now).await? {
+                    self.count_settled("FAILED", &r.reason);
+                }
+                tracing::info!(order_no = %order_no, reason = %r.reason, "order settled by the bank's record: failed");
             }
             BankPayment::CodeSent => {
-                tracing::info!(order_no = %order_no, "bank has no debit yet: order stays UNKNOWN");
+                tracing::info!(order_no = %order_no, "bank has no debit yet: order stays as it is");
             }
         }
-        self.order_of(order_no).await
+        Ok(())
     }
 
     /// Resolves an UNKNOWN order in the background: status queries with doubling waits, at

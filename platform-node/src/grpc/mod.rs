@@ -155,7 +155,8 @@ async fn handle<T>(
     shared::grpc::handle(platform, DOMAIN, operation, subject, work).await
 }
 
-/// The first 64 characters of an untrusted string, for an audit subject.
+/// The first 64 characters of an untrusted string, control characters escaped, for an audit
+/// subject.
 fn cut(s: &str) -> String {
-    s.chars().take(64).collect()
+    shared::domain::shown(s, 64)
 }

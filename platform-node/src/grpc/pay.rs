@@ -2,7 +2,7 @@
 
 use proto::platform::v1 as pb;
 use proto::platform::v1::pay_service_server::PayService;
-use shared::domain::{OrderNo, OtpCode, PayAmount, PayPassword};
+use shared::domain::{Description, OrderNo, OtpCode, PayAmount, PayPassword, SignUpId};
 use shared::error::ParseField;
 use tonic::{Request, Response, Status};
 
@@ -12,8 +12,11 @@ use crate::domain::Platform;
 pub struct Pay(pub Platform);
 
 /// An optional sign-up id: empty means "the newest active card-link".
-fn opt(s: &str) -> Option<&str> {
-    (!s.is_empty()).then_some(s)
+fn opt(s: &str) -> Result<Option<SignUpId>, shared::error::FieldError> {
+    match s {
+        "" => Ok(None),
+        s => SignUpId::parse(s).field("signup_id").map(Some),
+    }
 }
 
 #[tonic::async_trait]
@@ -28,6 +31,8 @@ impl PayService for Pay {
             let order_no = OrderNo::parse(&r.order_no).field("order_no")?;
             let amount = PayAmount::parse(&r.amount).field("amount")?;
             let password = PayPassword::parse(&r.pay_password).field("pay_password")?;
+            let signup_id = opt(&r.signup_id)?;
+            let description = Description::parse(&r.description).field("description")?;
             let o = self
                 .0
                 .start_payment(
@@ -35,8 +40,8 @@ impl PayService for Pay {
                     order_no,
                     amount,
                     &password,
-                    opt(&r.signup_id),
-                    &r.description,
+                    signup_id.as_ref().map(SignUpId::as_str),
+                    &description,
                 )
                 .await?;
             Ok(pb::StartPaymentResponse {
@@ -90,9 +95,14 @@ impl PayService for Pay {
         let r = req.into_inner();
         handle(&self.0, "GetBalance", "session", async {
             let password = PayPassword::parse(&r.pay_password).field("pay_password")?;
+            let signup_id = opt(&r.signup_id)?;
             let b = self
                 .0
-                .balance(&r.session_token, &password, opt(&r.signup_id))
+                .balance(
+                    &r.session_token,
+                    &password,
+                    signup_id.as_ref().map(SignUpId::as_str),
+                )
                 .await?;
             Ok(pb::GetBalanceResponse {
                 card_number_masked: b.card_masked,
@@ -110,9 +120,10 @@ impl PayService for Pay {
     ) -> Result<Response<pb::GetRemainingLimitResponse>, Status> {
         let r = req.into_inner();
         handle(&self.0, "GetRemainingLimit", "session", async {
+            let signup_id = opt(&r.signup_id)?;
             let l = self
                 .0
-                .remaining_limit(&r.session_token, opt(&r.signup_id))
+                .remaining_limit(&r.session_token, signup_id.as_ref().map(SignUpId::as_str))
                 .await?;
             Ok(pb::GetRemainingLimitResponse {
                 business_date: l.date.to_string(),

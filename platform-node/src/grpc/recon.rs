@@ -139,17 +139,28 @@ fn report(r: &DayReport) -> pb::RunDayReconResponse {
 
 /// A case id as the platform issues them.
 fn case_id(s: &str) -> Result<String, FieldError> {
+    issued_id("case_id", "CASE_ID_INVALID", s)
+}
+
+/// An id the platform issues (case, run): 1 to 40 of `A-Z 0-9`.
+fn issued_id(field: &'static str, reason: &'static str, s: &str) -> Result<String, FieldError> {
     let ok = (1..=40).contains(&s.len())
         && s.bytes()
             .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
-    ok.then(|| s.to_owned()).ok_or_else(|| {
-        FieldError::new(
-            "case_id",
-            "CASE_ID_INVALID",
-            "a case id is 1 to 40 of A-Z and 0-9",
-        )
-    })
+    ok.then(|| s.to_owned())
+        .ok_or_else(|| FieldError::new(field, reason, format!("{field} is 1 to 40 of A-Z and 0-9")))
 }
+
+/// An optional filter: empty means none.
+fn optional<T>(
+    s: &str,
+    parse: impl FnOnce(&str) -> Result<T, FieldError>,
+) -> Result<Option<T>, FieldError> {
+    (!s.is_empty()).then(|| parse(s)).transpose()
+}
+
+/// The longest record key a filter takes (order numbers, sign-up ids, refund keys).
+const RECORD_KEY_LEN_MAX: usize = 64;
 
 #[tonic::async_trait]
 impl ReconOpsService for Recon {
@@ -178,7 +189,9 @@ impl ReconOpsService for Recon {
         let r = req.into_inner();
         handle(&self.0, "ListAdjustments", &cut(&r.record_key), async {
             let n = limit(r.limit)?;
-            let key = (!r.record_key.is_empty()).then(|| cut(&r.record_key));
+            let key = optional(&r.record_key, |k| {
+                shared::domain::key("record_key", "RECORD_KEY_INVALID", k, RECORD_KEY_LEN_MAX)
+            })?;
             let list = self.0.adjustments(key.as_deref(), n).await?;
             Ok(pb::ListAdjustmentsResponse {
                 adjustments: list.iter().map(adjustment).collect(),
@@ -251,8 +264,10 @@ impl ReconOpsService for Recon {
                     "" => None,
                     d => Some(date_from_pb("business_date", d)?),
                 },
-                run_id: (!r.run_id.is_empty()).then(|| cut(&r.run_id)),
-                after_case_id: (!r.after_case_id.is_empty()).then(|| cut(&r.after_case_id)),
+                run_id: optional(&r.run_id, |s| issued_id("run_id", "RUN_ID_INVALID", s))?,
+                after_case_id: optional(&r.after_case_id, |s| {
+                    issued_id("after_case_id", "CASE_ID_INVALID", s)
+                })?,
                 limit: limit(r.limit)?,
             };
             let list = self.0.cases(&filter).await?;

@@ -248,7 +248,7 @@ impl RefundOpsService for Refunds {
                         .into());
                     }
                 },
-                after_seq: r.after_seq,
+                after_seq: shared::domain::seq_cursor("after_seq", r.after_seq)?,
             };
             if filter.batch_no.is_none() && filter.order_no.is_none() {
                 return Err(PlatformError::from(FieldError::new(

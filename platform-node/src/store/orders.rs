@@ -128,15 +128,16 @@ impl Store {
         Ok(())
     }
 
-    /// An unsettled order → SUCCESS with the bank's serial number and date.
+    /// An unsettled order → SUCCESS with the bank's serial number and date; whether this call
+    /// settled it (`false`: it was settled already).
     pub async fn succeed_order(
         &self,
         order_no: &OrderNo,
         serial: &str,
         date: NaiveDate,
         now_ms: i64,
-    ) -> Result<()> {
-        sqlx::query(
+    ) -> Result<bool> {
+        let done = sqlx::query(
             "UPDATE orders SET status = 'SUCCESS', bank_serial_no = $1, business_date = $2, updated_at_ms = $3 \
              WHERE order_no = $4 AND status IN ('CREATED', 'AWAITING_CODE', 'UNKNOWN')",
         )
@@ -146,12 +147,17 @@ impl Store {
         .bind(order_no.as_str())
         .execute(&self.pools.write)
         .await?;
-        Ok(())
+        Ok(done.rows_affected() == 1)
     }
 
-    /// An unsettled order → FAILED with the refusal.
-    pub async fn fail_order(&self, order_no: &OrderNo, r: &PeerRefusal, now_ms: i64) -> Result<()> {
-        sqlx::query(
+    /// An unsettled order → FAILED with the refusal; whether this call settled it.
+    pub async fn fail_order(
+        &self,
+        order_no: &OrderNo,
+        r: &PeerRefusal,
+        now_ms: i64,
+    ) -> Result<bool> {
+        let done = sqlx::query(
             "UPDATE orders SET status = 'FAILED', failure_class = $1, failure_reason = $2, failure_message = $3, failure_domain = $4, updated_at_ms = $5 \
              WHERE order_no = $6 AND status IN ('CREATED', 'AWAITING_CODE', 'UNKNOWN')",
         )
@@ -163,7 +169,7 @@ impl Store {
         .bind(order_no.as_str())
         .execute(&self.pools.write)
         .await?;
-        Ok(())
+        Ok(done.rows_affected() == 1)
     }
 
     /// Writes a seed of SUCCESS orders of `link` in one transaction; an order number already

@@ -9,6 +9,7 @@ mod mobile;
 mod pay;
 mod refund;
 mod secrets;
+mod text;
 
 pub use card::{CardNumber, CardNumberError};
 pub use contact::{
@@ -21,3 +22,6 @@ pub use mobile::{Carrier, Mobile, MobileError};
 pub use pay::{OrderNo, OrderNoError, OtpCode, OtpCodeError, PayAmount, PayAmountError};
 pub use refund::{BatchNo, BatchNoError, RefundAmount, RefundAmountError, RefundId, RefundIdError};
 pub use secrets::{CardPassword, LoginPassword, PayPassword, SecretError};
+pub use text::{
+    Description, DescriptionError, SEQ_MAX, escape_controls, is_plain, key, seq_cursor, shown,
+};

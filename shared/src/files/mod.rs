@@ -286,9 +286,9 @@ pub(crate) fn date_field(
         })
 }
 
-/// At most 40 characters of `s`, for messages.
+/// At most 40 characters of `s`, control characters escaped, for messages.
 pub(crate) fn cut(s: &str) -> String {
-    s.chars().take(40).collect()
+    crate::domain::shown(s, 40)
 }
 
 /// A writer that hashes (SHA-256) and counts what passes through it.

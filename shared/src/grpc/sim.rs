@@ -10,7 +10,7 @@ use tonic::{Request, Response, Status};
 
 use crate::clock::{Clock, next_cutover};
 use crate::domain::CardNumber;
-use crate::error::{ErrorClass, Refusal};
+use crate::error::{ErrorClass, ParseField, Refusal};
 use crate::fault::{Action, FaultError, Faults, Rule, RuleSpec, Side};
 use crate::money::Money;
 use crate::seed::{PaidOrderSeed, SEED_COUNT_MAX, SEED_PREFIX_LEN_MAX, SeedError};
@@ -57,8 +57,8 @@ enum SimError {
     Fault(FaultError),
     #[error("reset wipes every record of the node: send confirm = \"RESET\"")]
     ResetNotConfirmed,
-    #[error("{1}")]
-    Field(&'static str, &'static str),
+    #[error("{}", .0.message)]
+    Field(#[from] crate::error::FieldError),
     #[error("business_date {asked} is not this node's today, {today}")]
     NotToday { asked: NaiveDate, today: NaiveDate },
     #[error("{0}")]
@@ -96,7 +96,7 @@ impl Refusal for SimError {
             SimError::Fault(FaultError::Full) => "FAULT_RULES_FULL",
             SimError::Fault(FaultError::NotFound) => "FAULT_RULE_NOT_FOUND",
             SimError::ResetNotConfirmed => "RESET_NOT_CONFIRMED",
-            SimError::Field(reason, _) => reason,
+            SimError::Field(e) => e.reason,
             SimError::NotToday { .. } | SimError::Seed(SeedError::DayClosed(_)) => {
                 "SEED_DATE_NOT_TODAY"
             }
@@ -106,6 +106,12 @@ impl Refusal for SimError {
             SimError::Seed(SeedError::Taken) => "SEED_ORDERS_EXIST",
             SimError::Seed(SeedError::Internal(_)) => "INTERNAL",
             SimError::Internal(_) => "INTERNAL",
+        }
+    }
+    fn field(&self) -> Option<&str> {
+        match self {
+            SimError::Field(e) => Some(e.field),
+            _ => None,
         }
     }
 }
@@ -302,16 +308,19 @@ impl<N: SimNode> SimulatorService for Simulator<N> {
     ) -> Result<Response<pb::ListAuditLinesResponse>, Status> {
         let q = req.into_inner();
         let r = async {
-            if !(1..=64).contains(&q.subject.chars().count()) {
-                return Err(SimError::Field(
+            if !(1..=64).contains(&q.subject.chars().count())
+                || !crate::domain::is_plain(&q.subject)
+            {
+                return Err(field(
+                    "subject",
                     "SUBJECT_INVALID",
-                    "subject is 1 to 64 characters",
+                    "subject is 1 to 64 characters, no control characters",
                 ));
             }
             let limit = match q.limit {
                 0 => 100,
                 n if n <= 1000 => n,
-                _ => return Err(SimError::Field("LIMIT_INVALID", "limit is 1 to 1000")),
+                _ => return Err(field("limit", "LIMIT_INVALID", "limit is 1 to 1000")),
             };
             let lines = self.0.audit_lines(&q.subject, limit).await?;
             Ok(pb::ListAuditLinesResponse {
@@ -456,30 +465,36 @@ fn rule_to_pb(r: &Rule) -> pb::FaultRule {
     }
 }
 
+fn field(name: &'static str, reason: &'static str, message: &'static str) -> SimError {
+    SimError::Field(crate::error::FieldError::new(name, reason, message))
+}
+
 /// A SeedPaidOrders request, parsed; `today` is the node's business date.
 fn parse_seed(q: pb::SeedPaidOrdersRequest, today: NaiveDate) -> Result<PaidOrderSeed, SimError> {
-    let signup_id = crate::domain::SignUpId::parse(&q.signup_id).map_err(|_| {
-        SimError::Field(
-            "SIGN_UP_ID_INVALID",
-            "signup_id is 1 to 40 characters of A-Z and 0-9",
-        )
-    })?;
+    let signup_id = crate::domain::SignUpId::parse(&q.signup_id).field("signup_id")?;
     let date = if q.business_date.is_empty() {
         today
     } else {
-        NaiveDate::parse_from_str(&q.business_date, "%Y-%m-%d")
-            .map_err(|_| SimError::Field("DATE_INVALID", "business_date is YYYY-MM-DD"))?
+        NaiveDate::parse_from_str(&q.business_date, "%Y-%m-%d").map_err(|_| {
+            field(
+                "business_date",
+                "DATE_INVALID",
+                "business_date is YYYY-MM-DD",
+            )
+        })?
     };
     let prefix_ok = (1..=SEED_PREFIX_LEN_MAX).contains(&q.order_prefix.len())
         && crate::domain::OrderNo::parse(&q.order_prefix).is_ok();
     if !prefix_ok {
-        return Err(SimError::Field(
+        return Err(field(
+            "order_prefix",
             "ORDER_NO_INVALID",
             "order_prefix is 1 to 24 characters of A-Z, a-z, 0-9, _ and -",
         ));
     }
     if !(1..=SEED_COUNT_MAX).contains(&q.count) {
-        return Err(SimError::Field(
+        return Err(field(
+            "count",
             "SEED_COUNT_INVALID",
             "count is 1 to 1,000,000",
         ));

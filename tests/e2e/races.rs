@@ -1,0 +1,125 @@
+//! Identical requests racing: every concurrent repeat answers what happened, never a refusal of a
+//! debit that was made (issue 19, defect 1).
+
+use e2e_tests::{Payer, TestApp, on_both_backends};
+use proto::bank::v1 as bank;
+use proto::platform::v1 as platform;
+use shared::Money;
+
+on_both_backends!(
+    concurrent_confirms_on_a_balance_for_one_debit_all_answer_the_debit,
+    concurrent_confirms_on_a_limit_for_one_debit_all_answer_the_debit,
+    concurrent_debits_at_the_bank_all_answer_the_debit,
+);
+
+/// Identical confirmations sent at once, per round.
+const RACERS: usize = 4;
+/// Rounds per test: the race is lost in some rounds only, so each test runs several.
+const ROUNDS: usize = 8;
+
+/// Starts `order`, then sends [`RACERS`] identical confirmations at the same moment; every
+/// caller must be told what the bank did (it debited once), and the platform must agree.
+async fn race_one_order(app: &TestApp, p: &Payer, order: &str, amount: &str) {
+    app.start(p, order, amount).await.expect("code sent");
+    let code = app.code_for(p, order).await;
+    let before = app.balance(&p.customer.card_number).await;
+    let go = std::sync::Arc::new(tokio::sync::Barrier::new(RACERS));
+    let racers: Vec<_> = (0..RACERS)
+        .map(|_| {
+            let (mut pay, go) = (app.pay.clone(), go.clone());
+            let req = platform::ConfirmPaymentRequest {
+                session_token: p.token.clone(),
+                order_no: order.to_owned(),
+                otp_code: code.clone(),
+            };
+            tokio::spawn(async move {
+                go.wait().await;
+                pay.confirm_payment(req).await.map(|r| r.into_inner())
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for r in racers {
+        answers.push(r.await.expect("racer ran"));
+    }
+    let at_bank = app.bank_payment(order).await.expect("the bank knows it");
+    assert_eq!(at_bank.status, bank::PaymentStatus::Success as i32);
+    let debited = before
+        .checked_sub(app.balance(&p.customer.card_number).await)
+        .unwrap();
+    assert_eq!(debited, Money::parse(amount).unwrap(), "debited once");
+    for a in &answers {
+        let order = match a {
+            Ok(r) => r.order.clone().expect("an order"),
+            Err(s) => panic!("the card was debited, yet a caller was told: {s:?}"),
+        };
+        assert_eq!(order.status, platform::OrderStatus::Success as i32);
+        assert_eq!(order.bank_serial_no, at_bank.bank_serial_no);
+    }
+    let o = app.order(order).await;
+    assert_eq!(o.status, platform::OrderStatus::Success as i32);
+    assert_eq!(o.bank_serial_no, at_bank.bank_serial_no);
+}
+
+async fn concurrent_confirms_on_a_balance_for_one_debit_all_answer_the_debit(app: TestApp) {
+    for round in 0..ROUNDS {
+        // 1000.00 on the card covers one payment of 600.00, not two.
+        let p = app.payer("竞一", "1000.00", "5000.00").await;
+        race_one_order(&app, &p, &format!("RACE-B-{round}"), "600.00").await;
+    }
+}
+
+async fn concurrent_confirms_on_a_limit_for_one_debit_all_answer_the_debit(app: TestApp) {
+    for round in 0..ROUNDS {
+        // A daily limit of 1000.00 covers one payment of 600.00, not two.
+        let p = app.payer("竞二", "5000.00", "1000.00").await;
+        race_one_order(&app, &p, &format!("RACE-L-{round}"), "600.00").await;
+    }
+}
+
+/// The same `Pay` sent to the bank by several platform processes at once (as two platform
+/// processes behind one load balancer would): the card is debited once and every one of them is
+/// answered with that debit, on a balance and on a limit that cover one payment only.
+async fn concurrent_debits_at_the_bank_all_answer_the_debit(app: TestApp) {
+    for round in 0..ROUNDS {
+        let (balance, limit) = match round % 2 {
+            0 => ("1000.00", "5000.00"),
+            _ => ("5000.00", "1000.00"),
+        };
+        let p = app.payer("竞三", balance, limit).await;
+        let order = format!("RACE-BANK-{round}");
+        app.start(&p, &order, "600.00").await.expect("code sent");
+        let code = app.code_for(&p, &order).await;
+        let go = std::sync::Arc::new(tokio::sync::Barrier::new(RACERS));
+        let racers: Vec<_> = (0..RACERS)
+            .map(|_| {
+                let (mut bank_link, go) = (app.bank_link.clone(), go.clone());
+                let req = bank::PayRequest {
+                    order_no: order.clone(),
+                    signup_id: p.signup_id.clone(),
+                    platform_account: p.customer.email.clone(),
+                    amount: "600.00".to_owned(),
+                    otp_code: code.clone(),
+                };
+                tokio::spawn(async move {
+                    go.wait().await;
+                    bank_link.pay(req).await.map(|r| r.into_inner())
+                })
+            })
+            .collect();
+        let mut serials = Vec::new();
+        for r in racers {
+            match r.await.expect("racer ran") {
+                Ok(a) => serials.push(a.payment.expect("a payment").bank_serial_no),
+                Err(s) => {
+                    panic!("round {round}: the card was debited, yet a caller was told: {s:?}")
+                }
+            }
+        }
+        let at_bank = app.bank_payment(&order).await.unwrap();
+        assert!(
+            serials.iter().all(|s| *s == at_bank.bank_serial_no),
+            "{serials:?}"
+        );
+    }
+}
