@@ -80,6 +80,7 @@ impl Application {
             files,
             settings,
         );
+        bank.restore_clock().await?;
         bank.cutover().await?;
         let router = grpc::router(bank.clone(), &security).await?;
         let metrics = match config.metrics_listen {

@@ -77,6 +77,7 @@ impl Application {
                     .unwrap_or(i64::MAX),
             },
         );
+        platform.restore_clock().await?;
         let router = grpc::router(platform.clone(), &security).await?;
         let metrics = match config.metrics_listen {
             Some(addr) => Some(shared::metrics::bind(addr).await?),

@@ -24,6 +24,21 @@ enum Mode {
     Frozen { at: DateTime<Utc> },
 }
 
+/// Where a clock stands, as a node keeps it at rest (see [`Clock::state`], [`Clock::restore`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClockState {
+    /// Real time plus this many milliseconds.
+    Running {
+        /// The offset from real time, ms.
+        offset_ms: i64,
+    },
+    /// Stopped at this instant, ms since the Unix epoch.
+    Frozen {
+        /// The instant.
+        at_ms: i64,
+    },
+}
+
 /// A node's business clock; clones share one clock.
 #[derive(Debug, Clone)]
 pub struct Clock {
@@ -97,6 +112,9 @@ pub enum ClockError {
         /// The time asked for.
         asked: DateTime<Utc>,
     },
+    /// A kept clock state names a time no date can hold.
+    #[error("the kept clock state {0:?} is out of range")]
+    OutOfRange(ClockState),
 }
 
 impl Clock {
@@ -146,6 +164,34 @@ impl Clock {
         Ok(())
     }
 
+    /// Where the clock stands, to keep at rest.
+    pub fn state(&self) -> ClockState {
+        match *self.mode.read().expect("clock lock poisoned") {
+            Mode::Running { offset } => ClockState::Running {
+                offset_ms: offset.num_milliseconds(),
+            },
+            Mode::Frozen { at } => ClockState::Frozen {
+                at_ms: at.timestamp_millis(),
+            },
+        }
+    }
+
+    /// Puts the clock where `state` says (a node starting on data it kept). An instant or offset
+    /// out of chrono's range leaves the clock as it is and says so.
+    pub fn restore(&self, state: ClockState) -> Result<(), ClockError> {
+        let mode = match state {
+            ClockState::Running { offset_ms } => Duration::try_milliseconds(offset_ms)
+                .filter(|d| Utc::now().checked_add_signed(*d).is_some())
+                .map(|offset| Mode::Running { offset }),
+            ClockState::Frozen { at_ms } => {
+                DateTime::from_timestamp_millis(at_ms).map(|at| Mode::Frozen { at })
+            }
+        };
+        *self.mode.write().expect("clock lock poisoned") =
+            mode.ok_or(ClockError::OutOfRange(state))?;
+        Ok(())
+    }
+
     /// Back to real time, running (a node reset).
     pub fn reset(&self) {
         *self.mode.write().expect("clock lock poisoned") = Mode::Running {
@@ -187,6 +233,34 @@ mod tests {
         let after = "2026-11-23T16:00:00Z".parse::<DateTime<Utc>>().unwrap();
         assert_eq!(business_date_of(before).to_string(), "2026-11-23");
         assert_eq!(business_date_of(after).to_string(), "2026-11-24");
+    }
+
+    #[test]
+    fn a_clock_state_kept_and_restored_is_the_same_clock() {
+        let t = "2026-11-23T15:59:00Z".parse::<DateTime<Utc>>().unwrap();
+        let frozen = Clock::frozen(t);
+        let other = Clock::real();
+        other.restore(frozen.state()).unwrap();
+        assert_eq!((other.now(), other.is_frozen()), (t, true));
+
+        let running = Clock::real();
+        running.advance(Duration::days(2));
+        let again = Clock::real();
+        again.restore(running.state()).unwrap();
+        assert!(!again.is_frozen());
+        assert_eq!(again.business_date(), running.business_date());
+        let gap = (again.now() - running.now()).num_milliseconds().abs();
+        assert!(gap < 1_000, "{gap} ms apart");
+
+        for bad in [
+            ClockState::Frozen { at_ms: i64::MAX },
+            ClockState::Running {
+                offset_ms: i64::MAX,
+            },
+        ] {
+            assert_eq!(again.restore(bad), Err(ClockError::OutOfRange(bad)));
+        }
+        assert!(!again.is_frozen(), "a bad state changes nothing");
     }
 
     #[test]

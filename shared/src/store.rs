@@ -355,6 +355,52 @@ pub async fn remember_nonce(
     Ok(r.rows_affected() == 1)
 }
 
+/// The business clock a node keeps in its `sim_clock` table (both nodes' migrations create the
+/// same one), if the simulator ever moved it; `None`: real time.
+pub async fn load_clock(pool: &AnyPool) -> anyhow::Result<Option<crate::clock::ClockState>> {
+    use crate::clock::ClockState;
+    let row = sqlx::query("SELECT frozen_at_ms, offset_ms FROM sim_clock WHERE id = 1")
+        .fetch_optional(pool)
+        .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let frozen: Option<i64> = row.try_get("frozen_at_ms")?;
+    Ok(Some(match frozen {
+        Some(at_ms) => ClockState::Frozen { at_ms },
+        None => ClockState::Running {
+            offset_ms: int(&row, "offset_ms")?,
+        },
+    }))
+}
+
+/// Keeps the node's business clock (`None`: back to real time, the row deleted).
+pub async fn save_clock(
+    pool: &AnyPool,
+    state: Option<crate::clock::ClockState>,
+    now_ms: i64,
+) -> anyhow::Result<()> {
+    use crate::clock::ClockState;
+    let Some(state) = state else {
+        sqlx::query("DELETE FROM sim_clock").execute(pool).await?;
+        return Ok(());
+    };
+    let (frozen, offset) = match state {
+        ClockState::Frozen { at_ms } => (Some(at_ms), 0),
+        ClockState::Running { offset_ms } => (None, offset_ms),
+    };
+    sqlx::query(
+        "INSERT INTO sim_clock (id, frozen_at_ms, offset_ms, updated_at_ms) VALUES (1, $1, $2, $3) \
+         ON CONFLICT (id) DO UPDATE SET frozen_at_ms = excluded.frozen_at_ms, offset_ms = excluded.offset_ms, updated_at_ms = excluded.updated_at_ms",
+    )
+    .bind(frozen)
+    .bind(offset)
+    .bind(now_ms)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
 /// Audit lines written in one statement at most (group commit; see [`AuditLog`]).
 pub const AUDIT_GROUP_MAX: usize = 128;
 /// Audit lines waiting to be written at most; a request finding the queue full waits.

@@ -34,12 +34,27 @@ mod sqlite {
     async fn a_bank_killed_mid_batch_finishes_it_after_restart() {
         super::killed_mid_batch(super::Backend::Sqlite).await;
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_restarted_bank_keeps_its_business_clock_and_takes_payments() {
+        super::restart_after_cutover(super::Backend::Sqlite).await;
+    }
 }
 
 mod postgres {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_bank_killed_mid_batch_finishes_it_after_restart() {
         super::killed_mid_batch(super::Backend::Postgres).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_restarted_bank_keeps_its_business_clock_and_takes_payments() {
+        super::restart_after_cutover(super::Backend::Postgres).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_bank_process_whose_clock_is_behind_another_s_cutover_still_pays() {
+        super::clock_behind_a_cutover(super::Backend::Postgres).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -51,6 +66,102 @@ mod postgres {
     async fn two_banks_and_two_platforms_serve_one_load_consistently() {
         super::four_nodes(super::Backend::Postgres).await;
     }
+}
+
+/// Issue 19, defect 2: freeze, cut over to the next business day, kill the bank and start it
+/// again: its clock is where it was (frozen, same instant, same business date), and payments go
+/// through on the new day.
+async fn restart_after_cutover(backend: Backend) {
+    use sim::set_clock_request::Move;
+    let Some(mut app) = TestApp::spawn_with(backend, bank_as_process()).await else {
+        return;
+    };
+    let p = app.payer("钟一", "1000.00", "5000.00").await;
+    app.pay_now(&p, "BEFORE-CUT", "10.00").await.unwrap();
+    app.clock(Move::Freeze(true)).await;
+    let cut = app.clock(Move::AdvanceToCutover(true)).await;
+    assert_eq!(cut.closed_dates.len(), 1, "{cut:?}");
+    let before = cut.clock.unwrap();
+
+    app.bank_process().restart().await;
+    let after = app
+        .bank_sim
+        .clone()
+        .get_clock(sim::GetClockRequest {})
+        .await
+        .expect("the restarted bank answers")
+        .into_inner()
+        .clock
+        .unwrap();
+    assert!(after.frozen, "still frozen after the restart: {after:?}");
+    assert_eq!(after.now, before.now, "the same instant");
+    assert_eq!(after.business_date, before.business_date);
+    assert_eq!(after.last_closed_date, before.last_closed_date);
+
+    // The cutover moved the clocks hours ahead: the session ended, the customer logs in again.
+    let p = e2e_tests::Payer {
+        token: app.login(&p.customer).await,
+        ..p
+    };
+    let paid = app
+        .pay_now(&p, "AFTER-RESTART", "10.00")
+        .await
+        .expect("a payment on the new day");
+    assert_eq!(paid.status, platform::OrderStatus::Success as i32);
+    assert_eq!(paid.business_date, before.business_date);
+}
+
+/// Issue 19, defect 2, the other way to a closed day: two bank processes on one database, one
+/// cut over to the next day by the simulator, the other still on real time (clocks are per
+/// process). A payment through the second is debited on the open day, never INTERNAL.
+async fn clock_behind_a_cutover(backend: Backend) {
+    use sim::set_clock_request::Move;
+    let Some(app) = TestApp::spawn_with(backend, bank_as_process()).await else {
+        return;
+    };
+    let second = app.another_bank().await;
+    let p = app.payer("钟二", "1000.00", "5000.00").await;
+    app.clock(Move::Freeze(true)).await;
+    let cut = app.clock(Move::AdvanceToCutover(true)).await;
+    let today = cut.clock.unwrap().business_date;
+    let p = e2e_tests::Payer {
+        token: app.login(&p.customer).await,
+        ..p
+    };
+
+    let mut link =
+        proto::bank::v1::bank_link_service_client::BankLinkServiceClient::new(second.channel());
+    let order = bank::PayRequest {
+        order_no: "BEHIND-1".into(),
+        signup_id: p.signup_id.clone(),
+        platform_account: p.customer.email.clone(),
+        amount: "10.00".into(),
+        otp_code: String::new(),
+    };
+    link.request_payment_code(bank::RequestPaymentCodeRequest {
+        order_no: order.order_no.clone(),
+        signup_id: order.signup_id.clone(),
+        platform_account: order.platform_account.clone(),
+        amount: order.amount.clone(),
+    })
+    .await
+    .expect("a code from the second bank process");
+    let code = app.code_for(&p, "BEHIND-1").await;
+    let paid = link
+        .pay(bank::PayRequest {
+            otp_code: code,
+            ..order
+        })
+        .await
+        .expect("debited by the process whose clock was behind")
+        .into_inner()
+        .payment
+        .unwrap();
+    assert_eq!(paid.status, bank::PaymentStatus::Success as i32);
+    assert_eq!(
+        paid.business_date, today,
+        "on the open day, not the closed one"
+    );
 }
 
 async fn killed_mid_batch(backend: Backend) {

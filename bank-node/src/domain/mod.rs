@@ -131,6 +131,48 @@ impl Bank {
         &self.clock
     }
 
+    /// Keeps the business clock where it is now, so that a restart finds it there.
+    pub async fn keep_clock(&self) -> Result<(), BankError> {
+        Ok(self
+            .store
+            .keep_clock(self.clock.state(), self.clock.now_ms())
+            .await?)
+    }
+
+    /// Puts the clock where this bank kept it (a restart), then makes sure it is not on a day
+    /// the bank has closed already (see [`Bank::leave_closed_days`]).
+    pub async fn restore_clock(&self) -> Result<(), BankError> {
+        if let Some(state) = self.store.kept_clock().await?
+            && let Err(e) = self.clock.restore(state)
+        {
+            tracing::warn!(error = %e, "the kept business clock is not usable: real time");
+        }
+        self.leave_closed_days().await
+    }
+
+    /// A bank never works on a business day it has closed: when the clock's date is not after the
+    /// last closed date (a clock behind another process's cutover, or data kept from a later
+    /// run), the clock moves forward to the start of the next open day, and is kept there.
+    pub async fn leave_closed_days(&self) -> Result<(), BankError> {
+        let Some(closed) = self.store.last_closed_day().await? else {
+            return Ok(());
+        };
+        if self.clock.business_date() > closed {
+            return Ok(());
+        }
+        let next = shared::clock::start_of(closed + chrono::Duration::days(1));
+        // Forward only; a concurrent move past `next` wins.
+        if self.clock.set(next).is_ok() {
+            tracing::warn!(
+                last_closed = %closed,
+                now = %next,
+                "the business clock was on a closed day: moved to the next open day"
+            );
+            self.keep_clock().await?;
+        }
+        Ok(())
+    }
+
     /// Records one line of the audit log; a failure to write it is logged, never fatal.
     pub async fn audit(&self, operation: &str, subject: &str, outcome: &str, detail: &str) {
         if let Err(e) = self

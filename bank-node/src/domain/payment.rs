@@ -404,7 +404,9 @@ impl Bank {
                     return self.replay(&p.order_no).await;
                 }
                 DebitOutcome::DayClosed => {
+                    // The clock passed midnight, or another process closed the day first.
                     self.cutover().await?;
+                    self.leave_closed_days().await?;
                     continue;
                 }
                 DebitOutcome::AlreadySettled => return self.replay(&p.order_no).await,
@@ -427,7 +429,9 @@ impl Bank {
                 }
             }
         }
-        Err(anyhow::anyhow!("the business day kept closing under payment {}", p.order_no).into())
+        // Nothing was debited: the platform may ask again (the clock is being moved under it).
+        tracing::warn!(order_no = %p.order_no, "the business day kept closing under a debit");
+        Err(BankError::SystemBusy)
     }
 
     /// Settles a payment FAILED with `why` and returns `why`. If a concurrent request settled it

@@ -109,6 +109,9 @@ impl SimNode for Bank {
     fn faults(&self) -> &Faults {
         &self.faults
     }
+    async fn keep_clock(&self) -> anyhow::Result<()> {
+        Ok(Bank::keep_clock(self).await?)
+    }
     async fn cutover(&self) -> anyhow::Result<Vec<chrono::NaiveDate>> {
         Ok(Bank::cutover(self).await?)
     }

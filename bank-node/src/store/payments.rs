@@ -332,6 +332,7 @@ impl Store {
             &[
                 "day_files",
                 "seen_nonces",
+                "sim_clock",
                 "refund_lines",
                 "refund_progress",
                 "refund_batches",

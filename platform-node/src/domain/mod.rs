@@ -180,6 +180,24 @@ impl Platform {
         &self.clock
     }
 
+    /// Keeps the business clock where it is now, so that a restart finds it there.
+    pub async fn keep_clock(&self) -> Result<(), PlatformError> {
+        Ok(self
+            .store
+            .keep_clock(self.clock.state(), self.clock.now_ms())
+            .await?)
+    }
+
+    /// Puts the clock where this platform kept it (a restart).
+    pub async fn restore_clock(&self) -> Result<(), PlatformError> {
+        if let Some(state) = self.store.kept_clock().await?
+            && let Err(e) = self.clock.restore(state)
+        {
+            tracing::warn!(error = %e, "the kept business clock is not usable: real time");
+        }
+        Ok(())
+    }
+
     /// The fault rules.
     pub fn faults(&self) -> &Faults {
         &self.faults

@@ -121,6 +121,9 @@ impl SimNode for Platform {
     fn faults(&self) -> &Faults {
         Platform::faults(self)
     }
+    async fn keep_clock(&self) -> anyhow::Result<()> {
+        Ok(Platform::keep_clock(self).await?)
+    }
     async fn cutover(&self) -> anyhow::Result<Vec<chrono::NaiveDate>> {
         Ok(Vec::new())
     }

@@ -67,6 +67,16 @@ impl Store {
         shared::store::audit_lines(&self.pools.read, subject, limit).await
     }
 
+    /// The business clock this node kept, if the simulator ever moved it.
+    pub async fn kept_clock(&self) -> Result<Option<shared::clock::ClockState>> {
+        shared::store::load_clock(&self.pools.read).await
+    }
+
+    /// Keeps the business clock, so that a restart finds it where it is now.
+    pub async fn keep_clock(&self, state: shared::clock::ClockState, now_ms: i64) -> Result<()> {
+        shared::store::save_clock(&self.pools.write, Some(state), now_ms).await
+    }
+
     /// Records the nonce of a signed interbank call; `false` if it was seen already
     /// (see [`shared::store::remember_nonce`]).
     pub async fn remember_nonce(

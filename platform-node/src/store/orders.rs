@@ -220,6 +220,7 @@ impl Store {
             &[
                 "recon_staging",
                 "seen_nonces",
+                "sim_clock",
                 "recon_cases",
                 "recon_runs",
                 "adjustments",

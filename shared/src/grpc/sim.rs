@@ -26,6 +26,8 @@ pub trait SimNode: Send + Sync + 'static {
     fn clock(&self) -> &Clock;
     /// The node's fault rules.
     fn faults(&self) -> &Faults;
+    /// Keeps the business clock where it is now, so that a restart finds it there.
+    fn keep_clock(&self) -> impl Future<Output = anyhow::Result<()>> + Send;
     /// Runs the day-end cutover for every business date the clock has left behind; the dates
     /// closed now, oldest first.
     fn cutover(&self) -> impl Future<Output = anyhow::Result<Vec<NaiveDate>>> + Send;
@@ -188,6 +190,7 @@ impl<N: SimNode> Simulator<N> {
                 ));
             }
         }
+        self.0.keep_clock().await?;
         let closed = self.0.cutover().await?;
         Ok(pb::SetClockResponse {
             clock: Some(self.state().await?),
