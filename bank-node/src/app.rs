@@ -43,7 +43,7 @@ impl Application {
         clock: Clock,
     ) -> anyhow::Result<Application> {
         let store = Store::connect(&config.database_url()?).await?;
-        let faults = Faults::default();
+        let faults = Faults::new(Institution::Bank);
         let security = Security::load(&config.security, Institution::Bank)?;
         let link = PeerLink {
             peer: Institution::Platform,

@@ -40,7 +40,7 @@ impl Application {
         clock: Clock,
     ) -> anyhow::Result<Application> {
         let store = Store::connect(&config.database_url()?).await?;
-        let faults = Faults::default();
+        let faults = Faults::new(Institution::Platform);
         let security = Security::load(&config.security, Institution::Platform)?;
         let link = PeerLink {
             peer: Institution::Bank,

@@ -8,6 +8,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use crate::Money;
+use crate::security::Institution;
 
 /// Rules a node keeps at most.
 pub const FAULT_RULES_MAX: usize = 64;
@@ -79,12 +80,95 @@ pub struct Rule {
     pub fired: u64,
 }
 
+/// What one interbank call carries for a rule to match on, as one side of one node sees it
+/// (the `Call` its `with_faults` site builds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallShape {
+    /// The method name.
+    pub method: &'static str,
+    /// It names an order number.
+    pub order_no: bool,
+    /// It names a card.
+    pub card: bool,
+    /// It names an amount.
+    pub amount: bool,
+}
+
+/// A part of a rule that matches on something a call carries: the request field, whether the rule
+/// asks for it, whether a call carries it, and what it is.
+type MatchPart = (&'static str, bool, fn(&CallShape) -> bool, &'static str);
+
+const fn shape(method: &'static str, order_no: bool, card: bool, amount: bool) -> CallShape {
+    CallShape {
+        method,
+        order_no,
+        card,
+        amount,
+    }
+}
+
+/// The bank's interbank services as the bank serves them (BankLinkService, BankRefundService,
+/// BankReconService); `tests` checks the list against the service descriptors.
+const BANK_SERVED: &[CallShape] = &[
+    shape("RequestPaymentCode", true, true, true),
+    shape("Pay", true, true, true),
+    shape("GetPayment", true, false, false),
+    shape("GetBalance", false, true, false),
+    shape("GetRemainingLimit", false, true, false),
+    shape("ConfirmActivation", false, true, false),
+    shape("PushRefundBatch", false, false, false),
+    shape("GetRefundBatch", false, false, false),
+    shape("DownloadRefundResult", false, false, false),
+    shape("StreamSuccessfulPayments", false, false, false),
+    shape("PrepareDayFile", false, false, false),
+    shape("DownloadDayFile", false, false, false),
+];
+
+/// The same calls as the platform makes them (a status query names the order's card and amount).
+const PLATFORM_CALLS: &[CallShape] = &[
+    shape("RequestPaymentCode", true, true, true),
+    shape("Pay", true, true, true),
+    shape("GetPayment", true, true, true),
+    shape("GetBalance", false, true, false),
+    shape("GetRemainingLimit", false, true, false),
+    shape("ConfirmActivation", false, true, false),
+    shape("PushRefundBatch", false, false, false),
+    shape("GetRefundBatch", false, false, false),
+    shape("DownloadRefundResult", false, false, false),
+    shape("StreamSuccessfulPayments", false, false, false),
+    shape("PrepareDayFile", false, false, false),
+    shape("DownloadDayFile", false, false, false),
+];
+
+/// PlatformLinkService, as the bank calls it and as the platform serves it.
+const PLATFORM_LINK: &[CallShape] = &[
+    shape("ConfirmSignUp", false, true, false),
+    shape("ConfirmCancel", false, false, false),
+];
+
+/// The interbank calls that pass through fault rules on `side` of `node`.
+pub fn calls(node: Institution, side: Side) -> &'static [CallShape] {
+    match (node, side) {
+        (Institution::Bank, Side::Callee) => BANK_SERVED,
+        (Institution::Bank, Side::Caller) | (Institution::Platform, Side::Callee) => PLATFORM_LINK,
+        (Institution::Platform, Side::Caller) => PLATFORM_CALLS,
+    }
+}
+
 /// Why a rule was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FaultError {
     /// The rule is malformed.
     #[error("{0}")]
     Invalid(String),
+    /// A part of the rule matches no call on the side it is installed on: it could never fire.
+    #[error("{message}")]
+    Unmatchable {
+        /// The request field that cannot match (`method`, `match_order_no`, …).
+        field: &'static str,
+        /// What can match instead.
+        message: String,
+    },
     /// Too many rules.
     #[error("a node keeps at most {FAULT_RULES_MAX} fault rules; clear some first")]
     Full,
@@ -122,6 +206,9 @@ struct State {
 #[derive(Clone, Default)]
 pub struct Faults {
     state: Arc<Mutex<State>>,
+    /// The node they act on: rules that match none of its calls are refused. `None` (unit
+    /// tests): every rule is taken.
+    node: Option<Institution>,
 }
 
 impl std::fmt::Debug for Faults {
@@ -131,6 +218,78 @@ impl std::fmt::Debug for Faults {
 }
 
 impl Faults {
+    /// The rules of `node`, none yet.
+    pub fn new(node: Institution) -> Faults {
+        Faults {
+            node: Some(node),
+            ..Faults::default()
+        }
+    }
+
+    /// Refuses a rule that could never fire on its node: a method the side does not call, or a
+    /// match on an order number, card or amount that none of the calls it names carries.
+    fn check_matchable(&self, spec: &RuleSpec) -> Result<(), FaultError> {
+        let Some(node) = self.node else {
+            return Ok(());
+        };
+        let all = calls(node, spec.side);
+        let names = |list: &mut dyn Iterator<Item = &CallShape>| {
+            list.map(|c| c.method).collect::<Vec<_>>().join(", ")
+        };
+        let side = match spec.side {
+            Side::Caller => "makes",
+            Side::Callee => "serves",
+        };
+        let named: Vec<&CallShape> = match spec.method.as_str() {
+            "*" => all.iter().collect(),
+            m => all.iter().filter(|c| c.method == m).collect(),
+        };
+        if named.is_empty() {
+            return Err(FaultError::Unmatchable {
+                field: "method",
+                message: format!(
+                    "the {} {side} no call {:?} on this side; it {side} {} (or * for all)",
+                    node.name(),
+                    crate::domain::shown(&spec.method, 64),
+                    names(&mut all.iter())
+                ),
+            });
+        }
+        let parts: [MatchPart; 3] = [
+            (
+                "match_order_no",
+                spec.order_no.is_some(),
+                |c| c.order_no,
+                "an order number",
+            ),
+            (
+                "match_card",
+                spec.card_masked.is_some(),
+                |c| c.card,
+                "a card",
+            ),
+            (
+                "match_amount",
+                spec.amount.is_some(),
+                |c| c.amount,
+                "an amount",
+            ),
+        ];
+        for (field, asked, carries, what) in parts {
+            if asked && !named.iter().any(|c| carries(c)) {
+                return Err(FaultError::Unmatchable {
+                    field,
+                    message: format!(
+                        "{field}: {} carries no {what} on this side, so the rule could never fire; the calls that do: {}",
+                        spec.method,
+                        names(&mut all.iter().filter(|c| carries(c)))
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().expect("fault rules lock poisoned")
     }
@@ -156,6 +315,7 @@ impl Faults {
                 "probability must be above 0 and at most 1".into(),
             ));
         }
+        self.check_matchable(&spec)?;
         let mut st = self.state();
         if st.slots.len() >= FAULT_RULES_MAX {
             return Err(FaultError::Full);
@@ -266,6 +426,118 @@ mod tests {
             method: "Pay",
             order_no: Some(order),
             ..Call::default()
+        }
+    }
+
+    /// The methods of each side are those of the interbank services the side serves or calls.
+    #[test]
+    fn the_call_lists_are_the_interbank_services_methods() {
+        use prost::Message;
+        let set = prost_types::FileDescriptorSet::decode(proto::FILE_DESCRIPTOR_SET).unwrap();
+        let methods_of = |services: &[&str]| -> Vec<String> {
+            let mut m: Vec<String> = set
+                .file
+                .iter()
+                .flat_map(|f| {
+                    let pkg = f.package().to_owned();
+                    f.service.iter().filter_map(move |s| {
+                        let full = format!("{pkg}.{}", s.name());
+                        services.contains(&full.as_str()).then(|| {
+                            s.method
+                                .iter()
+                                .map(|m| m.name().to_owned())
+                                .collect::<Vec<_>>()
+                        })
+                    })
+                })
+                .flatten()
+                .collect();
+            m.sort();
+            m
+        };
+        let bank = methods_of(&crate::security::INTERBANK_SERVICES[..3]);
+        let platform = methods_of(&["interbank.platform.v1.PlatformLinkService"]);
+        let names = |l: &[CallShape]| {
+            let mut n: Vec<String> = l.iter().map(|c| c.method.to_owned()).collect();
+            n.sort();
+            n
+        };
+        assert_eq!(names(calls(Institution::Bank, Side::Callee)), bank);
+        assert_eq!(names(calls(Institution::Platform, Side::Caller)), bank);
+        assert_eq!(names(calls(Institution::Bank, Side::Caller)), platform);
+        assert_eq!(names(calls(Institution::Platform, Side::Callee)), platform);
+    }
+
+    #[test]
+    fn a_rule_that_could_never_fire_is_refused_with_the_part_at_fault() {
+        let bank = Faults::new(Institution::Bank);
+        let platform = Faults::new(Institution::Platform);
+        let with = |side, method: &str, f: fn(&mut RuleSpec)| {
+            let mut s = RuleSpec {
+                side,
+                method: method.into(),
+                ..spec(Action::DropReply)
+            };
+            f(&mut s);
+            s
+        };
+        let card = |s: &mut RuleSpec| s.card_masked = Some("622188*********0019".into());
+        let order = |s: &mut RuleSpec| s.order_no = Some("O-1".into());
+        let amount = |s: &mut RuleSpec| s.amount = Some(Money::parse("1.00").unwrap());
+        let table: Vec<(&Faults, RuleSpec, Option<&str>)> = vec![
+            (
+                &bank,
+                with(Side::Caller, "ConfirmCancle", |_| {}),
+                Some("method"),
+            ),
+            (&bank, with(Side::Caller, "Pay", |_| {}), Some("method")),
+            (
+                &bank,
+                with(Side::Callee, "ConfirmSignUp", |_| {}),
+                Some("method"),
+            ),
+            (&platform, with(Side::Callee, "Pay", |_| {}), Some("method")),
+            (
+                &bank,
+                with(Side::Caller, "ConfirmCancel", card),
+                Some("match_card"),
+            ),
+            (
+                &bank,
+                with(Side::Callee, "GetPayment", card),
+                Some("match_card"),
+            ),
+            (
+                &bank,
+                with(Side::Callee, "ConfirmActivation", order),
+                Some("match_order_no"),
+            ),
+            (
+                &bank,
+                with(Side::Caller, "*", order),
+                Some("match_order_no"),
+            ),
+            (
+                &platform,
+                with(Side::Caller, "GetBalance", amount),
+                Some("match_amount"),
+            ),
+            (&bank, with(Side::Caller, "ConfirmCancel", |_| {}), None),
+            (&bank, with(Side::Caller, "*", card), None),
+            (&bank, with(Side::Callee, "Pay", card), None),
+            (&platform, with(Side::Caller, "GetPayment", card), None),
+            (&platform, with(Side::Callee, "ConfirmSignUp", card), None),
+            (&platform, with(Side::Caller, "*", amount), None),
+        ];
+        for (faults, rule, at_fault) in table {
+            let what = format!("{:?} {} {rule:?}", rule.side, rule.method);
+            match (faults.add(rule), at_fault) {
+                (Ok(_), None) => {}
+                (Err(FaultError::Unmatchable { field, .. }), Some(f)) => {
+                    assert_eq!(field, f, "{what}")
+                }
+                (other, want) => panic!("{what}: {other:?}, want {want:?}"),
+            }
         }
     }
 

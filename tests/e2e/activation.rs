@@ -14,7 +14,92 @@ on_both_backends!(
     login_refuses_wrong_password_and_frozen_accounts,
     register_refuses_taken_email_and_bad_fields,
     closed_account_stays_closed,
+    the_account_view_shows_the_bank_s_current_limit_and_mobile,
 );
+
+/// Issue 19, defect 9: after a teller changes the limit and the mobile, the customer's account
+/// view shows the bank's current values, marked as read from the bank; when the bank does not
+/// answer, it shows the platform's copy and says as of when.
+async fn the_account_view_shows_the_bank_s_current_limit_and_mobile(app: TestApp) {
+    use e2e_tests::fault_rule;
+    use proto::sim::v1 as sim;
+    let p = app.payer("现值", "1000.00", "2000.00").await;
+    let card = || p.customer.card_number.clone();
+    app.freeze_at("2031-03-03T02:00:00Z").await;
+    app.branch
+        .clone()
+        .change_limit(bank::ChangeLimitRequest {
+            card_number: card(),
+            daily_limit: "500.00".into(),
+        })
+        .await
+        .expect("limit changed");
+    app.branch
+        .clone()
+        .change_mobile(bank::ChangeMobileRequest {
+            card_number: card(),
+            mobile: "18612345678".into(),
+        })
+        .await
+        .expect("mobile changed");
+    let token = app.login(&p.customer).await;
+    let view = |token: String| {
+        let mut website = app.website.clone();
+        async move {
+            website
+                .get_my_account(platform::GetMyAccountRequest {
+                    session_token: token,
+                })
+                .await
+                .expect("the account view")
+                .into_inner()
+                .account
+                .unwrap()
+                .card_links
+                .remove(0)
+        }
+    };
+    let now = view(token.clone()).await;
+    assert_eq!(
+        (
+            now.daily_limit.as_str(),
+            now.mobile_masked.as_str(),
+            now.terms_from_bank
+        ),
+        ("500.00", "186****5678", true)
+    );
+    let asked_at = now.terms_as_of.expect("as of when");
+    assert_eq!(
+        asked_at.seconds, 1_930_269_600,
+        "the business time of the answer"
+    );
+
+    // The bank is away: the platform's copy (the values just read), said to be as of then.
+    app.clock(sim::set_clock_request::Move::AdvanceMs(60_000))
+        .await;
+    app.fault(
+        "platform",
+        fault_rule(
+            sim::FaultSide::Caller,
+            "GetRemainingLimit",
+            sim::fault_rule::Action::Fail(sim::FaultStatus {
+                code: tonic::Code::Unavailable as i32,
+                ..Default::default()
+            }),
+        ),
+    )
+    .await;
+    let copy = view(token.clone()).await;
+    assert_eq!(
+        (
+            copy.daily_limit.as_str(),
+            copy.mobile_masked.as_str(),
+            copy.terms_from_bank
+        ),
+        ("500.00", "186****5678", false)
+    );
+    assert_eq!(copy.terms_as_of, Some(asked_at));
+}
 
 fn activate(token: &str, card: &str) -> platform::ActivateRequest {
     platform::ActivateRequest {

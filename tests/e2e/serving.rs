@@ -11,7 +11,10 @@ use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
 use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
 use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
 
-on_both_backends!(both_nodes_report_healthy_and_list_their_services);
+on_both_backends!(
+    both_nodes_report_healthy_and_list_their_services,
+    reflection_lists_what_each_node_serves_and_sends_whole_file_sets,
+);
 
 async fn health(ch: &Channel, service: &str) -> i32 {
     HealthClient::new(ch.clone())
@@ -24,18 +27,32 @@ async fn health(ch: &Channel, service: &str) -> i32 {
         .status
 }
 
-async fn listed_services(ch: &Channel) -> Vec<String> {
-    let req = ServerReflectionRequest {
-        host: String::new(),
-        message_request: Some(MessageRequest::ListServices(String::new())),
-    };
-    let mut stream = ServerReflectionClient::new(ch.clone())
-        .server_reflection_info(tokio_stream::iter(vec![req]))
+/// The answers to `questions`, asked on one reflection stream.
+async fn reflect(ch: &Channel, questions: Vec<MessageRequest>) -> Vec<MessageResponse> {
+    let reqs: Vec<ServerReflectionRequest> = questions
+        .into_iter()
+        .map(|q| ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(q),
+        })
+        .collect();
+    let n = reqs.len();
+    let stream = ServerReflectionClient::new(ch.clone())
+        .server_reflection_info(tokio_stream::iter(reqs))
         .await
         .expect("reflection answers")
         .into_inner();
-    let resp = stream.next().await.expect("one answer").expect("no error");
-    match resp.message_response {
+    let answers: Vec<MessageResponse> = stream
+        .map(|r| r.expect("no error").message_response.expect("an answer"))
+        .collect()
+        .await;
+    assert_eq!(answers.len(), n, "one answer a question");
+    answers
+}
+
+async fn listed_services(ch: &Channel) -> Vec<String> {
+    let answer = reflect(ch, vec![MessageRequest::ListServices(String::new())]).await;
+    match answer.into_iter().next() {
         Some(MessageResponse::ListServicesResponse(l)) => {
             l.service.into_iter().map(|s| s.name).collect()
         }
@@ -70,6 +87,127 @@ async fn both_nodes_report_healthy_and_list_their_services(app: TestApp) {
         for s in services {
             assert_eq!(health(ch, s).await, ServingStatus::Serving as i32, "{s}");
             assert!(listed.iter().any(|l| l == s), "{s} not in {listed:?}");
+        }
+    }
+}
+
+/// The file descriptors of a reflection answer.
+fn files(a: &MessageResponse) -> Vec<prost_types::FileDescriptorProto> {
+    use prost::Message;
+    match a {
+        MessageResponse::FileDescriptorResponse(f) => f
+            .file_descriptor_proto
+            .iter()
+            .map(|b| prost_types::FileDescriptorProto::decode(b.as_slice()).unwrap())
+            .collect(),
+        other => panic!("not files: {other:?}"),
+    }
+}
+
+/// The first method of `service`, from the descriptors the node sent.
+fn first_method(sent: &[prost_types::FileDescriptorProto], service: &str) -> String {
+    sent.iter()
+        .flat_map(|f| {
+            f.service
+                .iter()
+                .map(move |s| (format!("{}.{}", f.package(), s.name()), s))
+        })
+        .find(|(name, _)| name == service)
+        .and_then(|(_, s)| s.method.first().map(|m| m.name().to_owned()))
+        .unwrap_or_else(|| panic!("{service} not described"))
+}
+
+/// Issue 19, defect 8: each node lists exactly what it serves (every listed service answers,
+/// none is UNIMPLEMENTED), and a symbol comes with every file it needs that the stream has not
+/// sent yet, so that a client which does not fetch dependencies by name gets a whole set.
+async fn reflection_lists_what_each_node_serves_and_sends_whole_file_sets(app: TestApp) {
+    let common = [
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1.ServerReflection",
+        "grpc.reflection.v1alpha.ServerReflection",
+        "interbank.sim.v1.SimulatorService",
+    ];
+    let bank = [
+        "interbank.bank.v1.BankLinkService",
+        "interbank.bank.v1.BankReconService",
+        "interbank.bank.v1.BankRefundService",
+        "interbank.bank.v1.BranchService",
+        "interbank.sim.v1.BatchJobService",
+        "interbank.sim.v1.SmsOutboxService",
+    ];
+    let platform = [
+        "interbank.platform.v1.AccountService",
+        "interbank.platform.v1.PayService",
+        "interbank.platform.v1.PlatformLinkService",
+        "interbank.platform.v1.PlatformOpsService",
+        "interbank.platform.v1.ReconOpsService",
+        "interbank.platform.v1.RefundOpsService",
+    ];
+    for (ch, own) in [
+        (&app.bank_channel, &bank),
+        (&app.platform_channel, &platform),
+    ] {
+        let mut want: Vec<&str> = common.iter().chain(own.iter()).copied().collect();
+        want.sort();
+        let listed = listed_services(ch).await;
+        assert_eq!(listed, want);
+
+        // Every listed service's file, with its dependencies, on one stream.
+        let questions = listed
+            .iter()
+            .map(|s| MessageRequest::FileContainingSymbol(s.clone()))
+            .collect();
+        let answers = reflect(ch, questions).await;
+        let sent: Vec<prost_types::FileDescriptorProto> = answers.iter().flat_map(files).collect();
+        let names: std::collections::BTreeSet<&str> = sent.iter().map(|f| f.name()).collect();
+        for f in &sent {
+            for d in &f.dependency {
+                assert!(
+                    names.contains(d.as_str()),
+                    "{} needs {d}, never sent",
+                    f.name()
+                );
+            }
+        }
+        let first = files(&answers[0]);
+        assert_eq!(
+            files(
+                &reflect(
+                    ch,
+                    vec![MessageRequest::FileContainingSymbol(listed[0].clone())]
+                )
+                .await[0]
+            )
+            .len(),
+            first.len(),
+            "a new stream sends the dependencies again"
+        );
+
+        // Every listed service answers a call of its own (an empty request: refused or not,
+        // never UNIMPLEMENTED).
+        for service in listed.iter().filter(|s| s.starts_with("interbank.")) {
+            let path = format!("/{service}/{}", first_method(&sent, service));
+            let mut grpc = tonic::client::Grpc::new(ch.clone());
+            grpc.ready().await.unwrap();
+            let codec = tonic_prost::ProstCodec::<(), ()>::default();
+            let answer = grpc
+                .streaming(
+                    tonic::Request::new(tokio_stream::iter(vec![()])),
+                    path.parse().unwrap(),
+                    codec,
+                )
+                .await;
+            if let Err(s) = answer {
+                assert_ne!(s.code(), tonic::Code::Unimplemented, "{path}: {s:?}");
+            }
+        }
+        // A service of the other node is not there, by name either.
+        let other = if own == &bank { platform[0] } else { bank[0] };
+        match &reflect(ch, vec![MessageRequest::FileContainingSymbol(other.into())]).await[0] {
+            MessageResponse::ErrorResponse(e) => {
+                assert_eq!(e.error_code, tonic::Code::NotFound as i32)
+            }
+            x => panic!("{other} found on the wrong node: {x:?}"),
         }
     }
 }

@@ -185,6 +185,8 @@ pub struct LimitView {
     pub used: Money,
     /// Left today.
     pub remaining: Money,
+    /// The one-time-code mobile kept with the sign-up, masked.
+    pub mobile_masked: String,
 }
 
 fn otp_hash(order: &OrderNo, code: &OtpCode) -> String {
@@ -247,6 +249,7 @@ impl Bank {
             limit,
             used,
             remaining: limit.checked_sub(used).unwrap_or(Money::ZERO),
+            mobile_masked: s.mobile.masked(),
         })
     }
 

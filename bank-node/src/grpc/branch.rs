@@ -60,7 +60,8 @@ impl BranchService for Branch {
             let form = OpenCardForm {
                 kind: account_kind_from_pb(r.account_kind)?,
                 holder_name: PersonName::parse(&r.holder_name).field("holder_name")?,
-                id: IdDocument::parse(id_type, &r.id_number).field("id_number")?,
+                id: IdDocument::parse(id_type, &r.id_number, self.0.clock().business_date())
+                    .field("id_number")?,
                 password: CardPassword::parse(&r.card_password).field("card_password")?,
                 opening_deposit: if r.opening_deposit.is_empty() {
                     Money::ZERO
@@ -157,7 +158,8 @@ impl BranchService for Branch {
                 request_id: RequestId::parse(&r.request_id).field("request_id")?,
                 account: Email::parse(&r.platform_account).field("platform_account")?,
                 real_name: PersonName::parse(&r.real_name).field("real_name")?,
-                id: IdDocument::parse(id_type, &r.id_number).field("id_number")?,
+                id: IdDocument::parse(id_type, &r.id_number, self.0.clock().business_date())
+                    .field("id_number")?,
                 mobile: Mobile::parse(&r.mobile).field("mobile")?,
                 card: card_number(&r.card_number)?,
                 password: CardPassword::parse(&r.card_password).field("card_password")?,

@@ -212,6 +212,7 @@ impl BankLinkService for Link {
                     daily_limit: l.limit.to_string(),
                     used_today: l.used.to_string(),
                     remaining: l.remaining.to_string(),
+                    mobile_masked: l.mobile_masked,
                 })
             })
         })

@@ -369,7 +369,8 @@ fn card_from_row(r: &AnyRow) -> Result<Card> {
         kind: AccountKind::from_code(&text(r, "account_kind")?)
             .ok_or_else(|| bad("account_kind"))?,
         holder_name: PersonName::parse(&text(r, "holder_name")?).map_err(|_| bad("holder_name"))?,
-        id: IdDocument::parse(id_type, &text(r, "id_number")?).map_err(|_| bad("id_number"))?,
+        id: IdDocument::parse(id_type, &text(r, "id_number")?, NaiveDate::MAX)
+            .map_err(|_| bad("id_number"))?,
         balance: Money::from_fen(int(r, "balance_fen")?).ok_or_else(|| bad("balance_fen"))?,
         status: CardStatus::from_code(&text(r, "status")?).ok_or_else(|| bad("status"))?,
         wrong_password_tries: u32::try_from(int(r, "wrong_password_tries")?)
@@ -387,7 +388,8 @@ fn signup_from_row(r: &AnyRow) -> Result<SignUp> {
         account: Email::parse(&text(r, "platform_account")?)
             .map_err(|_| bad("platform_account"))?,
         real_name: PersonName::parse(&text(r, "real_name")?).map_err(|_| bad("real_name"))?,
-        id_doc: IdDocument::parse(id_type, &text(r, "id_number")?).map_err(|_| bad("id_number"))?,
+        id_doc: IdDocument::parse(id_type, &text(r, "id_number")?, NaiveDate::MAX)
+            .map_err(|_| bad("id_number"))?,
         mobile: Mobile::parse(&text(r, "mobile")?).map_err(|_| bad("mobile"))?,
         limit: Money::from_fen(int(r, "daily_limit_fen")?)
             .and_then(|m| DailyLimit::new(m).ok())

@@ -338,7 +338,14 @@ mod tests {
         assert_ne!(run(7), run(8));
         let v = run(7);
         let id = v[1].as_str().unwrap();
-        assert!(shared::domain::IdDocument::parse(shared::domain::IdType::ResidentId, id).is_ok());
+        assert!(
+            shared::domain::IdDocument::parse(
+                shared::domain::IdType::ResidentId,
+                id,
+                chrono::NaiveDate::MAX
+            )
+            .is_ok()
+        );
         assert!(shared::domain::Mobile::parse(v[2].as_str().unwrap()).is_ok());
         assert!(shared::domain::CardNumber::parse(v[3].as_str().unwrap()).is_ok());
     }

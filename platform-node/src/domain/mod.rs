@@ -278,6 +278,52 @@ impl Platform {
             .ok_or(PlatformError::AccountNotFound)
     }
 
+    /// The session's account and its card-links, newest first. Each ACTIVE link's daily limit and
+    /// mobile are asked of the bank (a teller changes them at the branch; the bank's word is the
+    /// truth), kept as the platform's new copy, and marked `true`; where the bank does not
+    /// answer, the platform's copy is shown, as of when the bank last said it, marked `false`.
+    pub async fn my_account(
+        &self,
+        token: &str,
+    ) -> Result<(Account, Vec<(CardLink, bool)>), PlatformError> {
+        let account = self.session_account(token).await?;
+        let mut out = Vec::new();
+        for mut l in self.links(&account.email).await? {
+            let fresh = l.status == LinkStatus::Active && self.refresh_terms(&mut l).await?;
+            out.push((l, fresh));
+        }
+        Ok((account, out))
+    }
+
+    /// Asks the bank for an active link's limit and mobile and keeps them; `false` (the link as
+    /// it was) when the bank gives none.
+    async fn refresh_terms(&self, l: &mut CardLink) -> Result<bool, PlatformError> {
+        let span = tracing::info_span!("bank.get_remaining_limit", signup_id = %l.signup_id);
+        let view = match self.bank.remaining_limit(l).instrument(span).await {
+            Ok(v) if !v.mobile_masked.is_empty() => v,
+            Ok(_) => return Ok(false),
+            Err(f) => {
+                tracing::info!(signup_id = %l.signup_id, failure = ?f, "the bank gave no card-link terms: the platform's copy is shown");
+                return Ok(false);
+            }
+        };
+        let Ok(limit) = DailyLimit::new(view.limit) else {
+            return Ok(false);
+        };
+        let now = self.clock.now_ms();
+        if !self
+            .store
+            .refresh_link_terms(&l.signup_id, limit, &view.mobile_masked, now)
+            .await?
+        {
+            return Ok(false);
+        }
+        l.daily_limit = Some(limit);
+        l.mobile_masked = Some(view.mobile_masked);
+        l.terms_at_ms = Some(now);
+        Ok(true)
+    }
+
     /// An account's card-links, newest first.
     pub async fn links(&self, email: &Email) -> Result<Vec<CardLink>, PlatformError> {
         Ok(self.store.links_for(email).await?)
@@ -368,6 +414,7 @@ impl Platform {
             status: LinkStatus::Signed,
             daily_limit: None,
             mobile_masked: None,
+            terms_at_ms: None,
             signed_at_ms: now,
             activated_at_ms: None,
             business_date: Some(s.business_date),

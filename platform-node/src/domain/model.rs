@@ -96,10 +96,12 @@ pub struct CardLink {
     pub card_masked: String,
     /// The status.
     pub status: LinkStatus,
-    /// The limit the bank confirmed at activation.
+    /// The daily limit the bank last told the platform (at activation, or a later account view).
     pub daily_limit: Option<DailyLimit>,
-    /// The mobile the bank confirmed at activation, masked.
+    /// The one-time-code mobile the bank last told the platform, masked.
     pub mobile_masked: Option<String>,
+    /// When the bank told the platform `daily_limit` and `mobile_masked`, ms.
+    pub terms_at_ms: Option<i64>,
     /// When the platform recorded it, ms.
     pub signed_at_ms: i64,
     /// When it was activated, ms.
@@ -283,4 +285,7 @@ pub struct LimitView {
     pub used: shared::Money,
     /// Left today.
     pub remaining: shared::Money,
+    /// The one-time-code mobile kept with the sign-up now, masked (empty from a bank that does
+    /// not send it).
+    pub mobile_masked: String,
 }

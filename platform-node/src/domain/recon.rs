@@ -1287,6 +1287,7 @@ impl Platform {
                         status: if cancelled { LinkStatus::Cancelled } else { LinkStatus::Signed },
                         daily_limit: None,
                         mobile_masked: None,
+                        terms_at_ms: None,
                         signed_at_ms: now,
                         activated_at_ms: None,
                         business_date: (!cancelled).then_some(run.date),

@@ -65,7 +65,7 @@ impl AccountService for Website {
             let card = CardNumber::parse(&r.card_number).field("card_number")?;
             let link = self.0.activate(&r.session_token, &card).await?;
             Ok(pb::ActivateResponse {
-                card_link: Some(convert::link(&link)),
+                card_link: Some(convert::link(&link, true)),
             })
         })
         .await
@@ -78,8 +78,7 @@ impl AccountService for Website {
     ) -> Result<Response<pb::GetMyAccountResponse>, Status> {
         let r = req.into_inner();
         handle(&self.0, "GetMyAccount", "session", async {
-            let account = self.0.session_account(&r.session_token).await?;
-            let links = self.0.links(&account.email).await?;
+            let (account, links) = self.0.my_account(&r.session_token).await?;
             Ok(pb::GetMyAccountResponse {
                 account: Some(convert::account(&account, &links)),
             })

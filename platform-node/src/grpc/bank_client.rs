@@ -242,6 +242,11 @@ impl BankPort for BankClient {
                 limit: money(&a.daily_limit, "daily_limit")?,
                 used: money(&a.used_today, "used_today")?,
                 remaining: money(&a.remaining, "remaining")?,
+                mobile_masked: match a.mobile_masked.as_str() {
+                    "" => String::new(),
+                    m if shared::domain::Mobile::is_masked(m) => m.to_owned(),
+                    _ => return Err(bad_answer("mobile_masked")),
+                },
             })
         })
     }

@@ -7,7 +7,8 @@ use shared::grpc::timestamp;
 
 use crate::domain::{Account, AccountStatus, CardLink, LinkStatus, Order, OrderStatus};
 
-pub fn account(a: &Account, links: &[CardLink]) -> pb::Account {
+/// An account with its card-links, each with whether its terms were read from the bank now.
+pub fn account(a: &Account, links: &[(CardLink, bool)]) -> pb::Account {
     pb::Account {
         email: a.email.as_str().to_owned(),
         real_name: a.real_name.as_str().to_owned(),
@@ -16,12 +17,14 @@ pub fn account(a: &Account, links: &[CardLink]) -> pb::Account {
             AccountStatus::Frozen => pb::AccountStatus::Frozen,
             AccountStatus::Closed => pb::AccountStatus::Closed,
         } as i32,
-        card_links: links.iter().map(link).collect(),
+        card_links: links.iter().map(|(l, fresh)| link(l, *fresh)).collect(),
         created_at: Some(timestamp(from_ms(a.created_at_ms))),
     }
 }
 
-pub fn link(l: &CardLink) -> pb::CardLink {
+/// A card-link as the platform keeps it; `from_bank`: its limit and mobile were read from the
+/// bank for this answer.
+pub fn link(l: &CardLink, from_bank: bool) -> pb::CardLink {
     pb::CardLink {
         platform_link_id: l.platform_link_id.clone(),
         signup_id: l.signup_id.clone(),
@@ -35,6 +38,8 @@ pub fn link(l: &CardLink) -> pb::CardLink {
         mobile_masked: l.mobile_masked.clone().unwrap_or_default(),
         signed_at: Some(timestamp(from_ms(l.signed_at_ms))),
         activated_at: l.activated_at_ms.map(|t| timestamp(from_ms(t))),
+        terms_as_of: l.terms_at_ms.map(|t| timestamp(from_ms(t))),
+        terms_from_bank: from_bank && l.status == LinkStatus::Active,
     }
 }
 

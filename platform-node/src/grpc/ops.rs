@@ -25,7 +25,10 @@ impl PlatformOpsService for Ops {
             let account = self.0.account(&email).await?;
             let links = self.0.links(&email).await?;
             Ok(pb::GetAccountResponse {
-                account: Some(convert::account(&account, &links)),
+                account: Some(convert::account(
+                    &account,
+                    &links.into_iter().map(|l| (l, false)).collect::<Vec<_>>(),
+                )),
             })
         })
         .await
@@ -43,7 +46,10 @@ impl PlatformOpsService for Ops {
             let account = self.0.set_account_status(&email, status).await?;
             let links = self.0.links(&email).await?;
             Ok(pb::SetAccountStatusResponse {
-                account: Some(convert::account(&account, &links)),
+                account: Some(convert::account(
+                    &account,
+                    &links.into_iter().map(|l| (l, false)).collect::<Vec<_>>(),
+                )),
             })
         })
         .await

@@ -28,7 +28,7 @@ pub struct Store {
 pub(crate) type Result<T> = anyhow::Result<T>;
 
 const ACCOUNT_COLUMNS: &str = "email, real_name, status, created_at_ms";
-const LINK_COLUMNS: &str = "signup_id, platform_link_id, email, real_name, id_type, card_number_masked, status, daily_limit_fen, mobile_masked, signed_at_ms, activated_at_ms, business_date, cancelled_date";
+const LINK_COLUMNS: &str = "signup_id, platform_link_id, email, real_name, id_type, card_number_masked, status, daily_limit_fen, mobile_masked, signed_at_ms, activated_at_ms, business_date, cancelled_date, terms_at_ms";
 
 impl Store {
     /// Opens the database at `url` (SQLite or PostgreSQL) and applies the migrations.
@@ -245,8 +245,30 @@ impl Store {
         now_ms: i64,
     ) -> Result<bool> {
         let r = sqlx::query(
-            "UPDATE card_links SET status = 'ACTIVE', daily_limit_fen = $1, mobile_masked = $2, activated_at_ms = $3, updated_at_ms = $3 \
+            "UPDATE card_links SET status = 'ACTIVE', daily_limit_fen = $1, mobile_masked = $2, activated_at_ms = $3, terms_at_ms = $3, updated_at_ms = $3 \
              WHERE signup_id = $4 AND status = 'SIGNED'",
+        )
+        .bind(limit.money().fen())
+        .bind(mobile_masked)
+        .bind(now_ms)
+        .bind(signup_id)
+        .execute(&self.pools.write)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// An ACTIVE card-link's limit and mobile as the bank told them at `now_ms`; `false` if it is
+    /// no longer ACTIVE.
+    pub async fn refresh_link_terms(
+        &self,
+        signup_id: &str,
+        limit: DailyLimit,
+        mobile_masked: &str,
+        now_ms: i64,
+    ) -> Result<bool> {
+        let r = sqlx::query(
+            "UPDATE card_links SET daily_limit_fen = $1, mobile_masked = $2, terms_at_ms = $3, updated_at_ms = $3 \
+             WHERE signup_id = $4 AND status = 'ACTIVE'",
         )
         .bind(limit.money().fen())
         .bind(mobile_masked)
@@ -323,6 +345,9 @@ fn link_from_row(r: &AnyRow) -> Result<CardLink> {
         mobile_masked: r.try_get("mobile_masked")?,
         signed_at_ms: r.try_get("signed_at_ms")?,
         activated_at_ms: r.try_get("activated_at_ms")?,
+        terms_at_ms: r
+            .try_get::<Option<i64>, _>("terms_at_ms")?
+            .or(r.try_get("activated_at_ms")?),
         business_date: opt_date(r, "business_date")?,
         cancelled_date: opt_date(r, "cancelled_date")?,
     })

@@ -63,6 +63,9 @@ pub enum IdError {
     /// A resident ID whose characters 7-14 are not a real date from 1900 on.
     #[error("a resident ID's characters 7-14 must be a real birth date (YYYYMMDD, from 1900)")]
     BirthDate,
+    /// A resident ID whose birth date is after the business date.
+    #[error("a resident ID's birth date (characters 7-14) is after today's business date, {0}")]
+    BornInTheFuture(NaiveDate),
     /// A resident ID whose 18th character is not the GB 11643 check character.
     #[error("the resident ID's check character is wrong (GB 11643)")]
     CheckDigit,
@@ -82,8 +85,11 @@ const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
 const CHECK_CHARS: &[u8; 11] = b"10X98765432";
 
 impl IdDocument {
-    /// Parses an ID number for its type. Surrounding spaces are trimmed, letters upper-cased.
-    pub fn parse(kind: IdType, raw: &str) -> Result<IdDocument, IdError> {
+    /// Parses an ID number for its type; a resident ID's birth date must be `today` or before (the
+    /// business date of the node that reads it; a number read back from the node's own store was
+    /// checked when it came in and passes [`NaiveDate::MAX`]). Surrounding spaces are trimmed,
+    /// letters upper-cased.
+    pub fn parse(kind: IdType, raw: &str, today: NaiveDate) -> Result<IdDocument, IdError> {
         let number = raw.trim().to_ascii_uppercase();
         let b = number.as_bytes();
         let all_digits = |s: &[u8]| s.iter().all(u8::is_ascii_digit);
@@ -101,10 +107,13 @@ impl IdDocument {
                 if !PROVINCES.contains(&province) {
                     return Err(IdError::Region);
                 }
-                NaiveDate::parse_from_str(&number[6..14], "%Y%m%d")
+                let born = NaiveDate::parse_from_str(&number[6..14], "%Y%m%d")
                     .ok()
                     .filter(|d| d.year() >= 1900)
                     .ok_or(IdError::BirthDate)?;
+                if born > today {
+                    return Err(IdError::BornInTheFuture(today));
+                }
                 if b[17] != resident_id_check_char(&b[..17]) {
                     return Err(IdError::CheckDigit);
                 }
@@ -172,7 +181,28 @@ mod tests {
     use super::*;
 
     fn resident(s: &str) -> Result<IdDocument, IdError> {
-        IdDocument::parse(IdType::ResidentId, s)
+        IdDocument::parse(IdType::ResidentId, s, NaiveDate::MAX)
+    }
+
+    #[test]
+    fn a_birth_date_after_today_is_refused() {
+        let today = NaiveDate::from_ymd_opt(2031, 3, 3).unwrap();
+        let born = |d: &str| {
+            let first17 = format!("110105{d}001");
+            format!(
+                "{first17}{}",
+                resident_id_check_char(first17.as_bytes()) as char
+            )
+        };
+        for (birth, ok) in [
+            ("20310303", true),
+            ("20310302", true),
+            ("20310304", false),
+            ("20990101", false),
+        ] {
+            let r = IdDocument::parse(IdType::ResidentId, &born(birth), today);
+            assert_eq!(r.is_ok(), ok, "{birth}: {r:?}");
+        }
     }
 
     #[test]
@@ -244,7 +274,7 @@ mod tests {
         ];
         for (kind, number, ok) in table {
             assert_eq!(
-                IdDocument::parse(kind, number).is_ok(),
+                IdDocument::parse(kind, number, NaiveDate::MAX).is_ok(),
                 ok,
                 "{kind:?} {number}"
             );

@@ -165,6 +165,15 @@ impl Mobile {
     pub fn masked(&self) -> String {
         super::card::mask_middle(&self.number, 3, 4)
     }
+
+    /// Whether `s` has the form [`Mobile::masked`] gives: 3 digits, 4 stars, 4 digits.
+    pub fn is_masked(s: &str) -> bool {
+        let b = s.as_bytes();
+        b.len() == 11
+            && b[..3].iter().all(u8::is_ascii_digit)
+            && b[3..7].iter().all(|&c| c == b'*')
+            && b[7..].iter().all(u8::is_ascii_digit)
+    }
 }
 
 /// The carrier of an 11-digit mainland number, `None` if malformed or on no known segment.

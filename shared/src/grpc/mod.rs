@@ -5,6 +5,7 @@
 //! the simulator controls both nodes serve (`sim`).
 
 pub mod guard;
+pub mod reflection;
 pub mod sim;
 
 use std::collections::HashMap;
@@ -424,7 +425,8 @@ pub fn server(
         .layer(guard))
 }
 
-/// Adds health (every named service reported SERVING) and reflection over every interbank proto.
+/// Adds health (every named service reported SERVING) and reflection listing the named services
+/// (see [`reflection`]).
 pub async fn with_health_and_reflection(
     router: NodeRouter,
     service_names: &[&str],
@@ -438,18 +440,19 @@ pub async fn with_health_and_reflection(
             .set_service_status(*name, ServingStatus::Serving)
             .await;
     }
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
-    let reflection_alpha = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1alpha()?;
+    let reflection = reflection::Reflection::new(
+        &[
+            proto::FILE_DESCRIPTOR_SET,
+            tonic_health::pb::FILE_DESCRIPTOR_SET,
+            tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
+            tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+        ],
+        service_names,
+    )?;
     Ok(router
         .add_service(health)
-        .add_service(reflection)
-        .add_service(reflection_alpha))
+        .add_service(reflection.v1())
+        .add_service(reflection.v1alpha()))
 }
 
 /// Binds a node's listen address.

@@ -84,7 +84,9 @@ impl Refusal for SimError {
                 SeedError::Taken => ErrorClass::AlreadyExists,
                 SeedError::Internal(_) => ErrorClass::Internal,
             },
-            SimError::Fault(FaultError::Invalid(_)) => ErrorClass::InvalidArgument,
+            SimError::Fault(FaultError::Invalid(_) | FaultError::Unmatchable { .. }) => {
+                ErrorClass::InvalidArgument
+            }
             SimError::Fault(FaultError::Full) => ErrorClass::ResourceExhausted,
             SimError::Fault(FaultError::NotFound) => ErrorClass::NotFound,
             SimError::Internal(_) => ErrorClass::Internal,
@@ -95,6 +97,7 @@ impl Refusal for SimError {
             SimError::MoveInvalid(_) => "CLOCK_MOVE_INVALID",
             SimError::Backwards(_) => "CLOCK_BACKWARDS",
             SimError::Fault(FaultError::Invalid(_)) => "FAULT_RULE_INVALID",
+            SimError::Fault(FaultError::Unmatchable { .. }) => "FAULT_RULE_UNMATCHABLE",
             SimError::Fault(FaultError::Full) => "FAULT_RULES_FULL",
             SimError::Fault(FaultError::NotFound) => "FAULT_RULE_NOT_FOUND",
             SimError::ResetNotConfirmed => "RESET_NOT_CONFIRMED",
@@ -113,6 +116,7 @@ impl Refusal for SimError {
     fn field(&self) -> Option<&str> {
         match self {
             SimError::Field(e) => Some(e.field),
+            SimError::Fault(FaultError::Unmatchable { field, .. }) => Some(field),
             _ => None,
         }
     }
@@ -364,17 +368,29 @@ fn rule_from_pb(r: pb::FaultRule) -> Result<RuleSpec, FaultError> {
             if !(1..=16).contains(&f.code) {
                 return Err(invalid("fail.code must be a gRPC error code, 1 to 16"));
             }
+            let reason_ok = f.reason.len() <= 64
+                && f.reason
+                    .bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+            if !reason_ok {
+                return Err(invalid("fail.reason is 0 to 64 of A-Z, 0-9 and _"));
+            }
+            if f.message.chars().count() > 200 || !crate::domain::is_plain(&f.message) {
+                return Err(invalid(
+                    "fail.message is 0 to 200 characters, no control characters",
+                ));
+            }
             Action::Fail {
                 code: f.code,
                 reason: if f.reason.is_empty() {
                     "FAULT_INJECTED".to_owned()
                 } else {
-                    f.reason.chars().take(64).collect()
+                    f.reason
                 },
                 message: if f.message.is_empty() {
                     "failed by an injected fault".to_owned()
                 } else {
-                    f.message.chars().take(200).collect()
+                    f.message
                 },
             }
         }
@@ -387,6 +403,11 @@ fn rule_from_pb(r: pb::FaultRule) -> Result<RuleSpec, FaultError> {
             ));
         }
     };
+    if !r.match_order_no.is_empty() && crate::domain::OrderNo::parse(&r.match_order_no).is_err() {
+        return Err(invalid(
+            "match_order_no is an order number: 1 to 32 of A-Z, a-z, 0-9, _ and -",
+        ));
+    }
     let card_masked = match r.match_card.as_str() {
         "" => None,
         c => Some(masked_card(c)?),
