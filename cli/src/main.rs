@@ -102,6 +102,9 @@ enum Command {
     /// (when --bank/--platform or IBSIM_BANK_URL/IBSIM_PLATFORM_URL are given), or check them.
     #[command(subcommand)]
     Scenario(scenario_cmd::ScenarioCmd),
+    /// Throw seeded random schedules at fresh pairs of nodes and check, with the bank as the
+    /// truth, that no promise is broken (docs/reliability.md); exit 0 only with no violation.
+    Explore(ExploreArgs),
     /// Measure the simulator against the machine's own limit (docs/performance.md): a table, and
     /// every figure as JSON with --json. Build with --release for figures that mean anything.
     Bench(BenchArgs),
@@ -125,6 +128,41 @@ enum Command {
         #[arg(long)]
         url: String,
     },
+}
+
+/// How `ibsim explore` runs.
+#[derive(clap::Args, Debug)]
+struct ExploreArgs {
+    /// Schedules to run.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    schedules: u64,
+    /// The first schedule's seed (schedule n runs seed + n); default a new one, printed.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Steps per schedule.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    steps: u16,
+    /// A PostgreSQL server to make each schedule's two databases on (dropped afterwards);
+    /// default: SQLite files in a temporary directory.
+    #[arg(long, env = "IBSIM_EXPLORE_DATABASE")]
+    database: Option<String>,
+    /// Platform processes per pair: 2 runs a second platform on the same database (a scale-out;
+    /// PostgreSQL only).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2))]
+    platforms: u8,
+    /// Schedules at once (default: four a core; a schedule spends most of its time waiting on
+    /// the nodes).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
+    jobs: Option<u16>,
+    /// Every figure and every failure as JSON.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Where a failing schedule's replay (a scenario file) is written.
+    #[arg(long, default_value = "explore-repros")]
+    repro_dir: PathBuf,
+    /// Write a failing schedule as it ran, without shrinking it first.
+    #[arg(long)]
+    no_shrink: bool,
 }
 
 /// How `ibsim bench` runs.
@@ -248,6 +286,14 @@ async fn main() -> ExitCode {
             sign_algorithm,
         } => certs(&out, force, sign_algorithm),
         Command::Bench(args) => bench(args).await,
+        Command::Explore(args) => match explore(args).await {
+            Ok(true) => return ExitCode::SUCCESS,
+            Ok(false) => return ExitCode::FAILURE,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return ExitCode::from(2);
+            }
+        },
         Command::Pay(cmd) => control::pay(&cli.platform, cmd).await,
         Command::Sms { mobile, limit } => control::sms(&cli.bank, mobile, limit).await,
         Command::Trace { subject } => control::trace(&cli.bank, &cli.platform, &subject).await,
@@ -284,6 +330,40 @@ async fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// `ibsim explore`: runs the schedules, prints the summary; whether nothing was broken.
+async fn explore(a: ExploreArgs) -> anyhow::Result<bool> {
+    use std::io::IsTerminal;
+    anyhow::ensure!(
+        a.platforms == 1 || a.database.is_some(),
+        "--platforms 2 shares one database between two platform processes: give --database postgres://…"
+    );
+    let seed = a.seed.unwrap_or_else(rand::random);
+    let opts = ibsim_cli::explore::ExploreOptions {
+        schedules: a.schedules,
+        seed,
+        steps: usize::from(a.steps),
+        database: a.database,
+        platforms: usize::from(a.platforms),
+        jobs: a.jobs.map(usize::from).unwrap_or_else(|| {
+            4 * std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        }),
+        repro_dir: Some(a.repro_dir),
+        shrink: !a.no_shrink,
+        progress: std::io::stderr().is_terminal(),
+    };
+    eprintln!(
+        "exploring {} schedules of {} steps from seed {seed} (again: --seed {seed})",
+        opts.schedules, opts.steps
+    );
+    let summary = ibsim_cli::explore::run(&opts).await?;
+    print!("{}", summary.text());
+    if let Some(path) = &a.json {
+        std::fs::write(path, serde_json::to_vec_pretty(&summary)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(summary.passed())
 }
 
 async fn bench(args: BenchArgs) -> anyhow::Result<()> {
@@ -379,6 +459,7 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         frozen_at: None,
         bank_metrics_listen: Some(args.bank_metrics_listen),
         platform_metrics_listen: Some(args.platform_metrics_listen),
+        killable: false,
         security: security.clone(),
     };
     let pair = RunningPair::start(&cfg).await?;

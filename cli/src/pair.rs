@@ -44,6 +44,10 @@ pub struct PairConfig {
     pub platform_metrics_listen: Option<SocketAddr>,
     /// Mutual TLS and signed interbank messages, for both nodes (default: neither).
     pub security: shared::security::SecurityArgs,
+    /// Run each node on a runtime of its own, so that [`RunningPair::restart_bank`] and
+    /// [`RunningPair::restart_platform`] kill it as a process dies: every task and socket of it
+    /// at once (the explorer). Default: both on the caller's runtime.
+    pub killable: bool,
 }
 
 impl PairConfig {
@@ -73,6 +77,7 @@ impl PairConfig {
             bank_metrics_listen: None,
             platform_metrics_listen: None,
             security: Default::default(),
+            killable: false,
         }
     }
 }
@@ -89,6 +94,20 @@ fn scheme(security: &shared::security::SecurityArgs) -> &'static str {
 struct Node {
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
+    /// The node's own runtime, for a node that can be killed: every task it spawned (each
+    /// connection's, the audit writer, the jobs) dies with it, as with a killed process.
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+/// Worker threads of a killable node's own runtime.
+const ISOLATED_WORKERS: usize = 2;
+/// How long a killed node's runtime may take to drop its tasks and sockets.
+const SHUTDOWN_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Shuts a node's runtime down and returns once its threads are gone (its listener closed, so
+/// that the address can be bound again).
+async fn shut_down(rt: tokio::runtime::Runtime) {
+    let _ = tokio::task::spawn_blocking(move || rt.shutdown_timeout(SHUTDOWN_WAIT)).await;
 }
 
 impl Node {
@@ -100,6 +119,75 @@ impl Node {
         Node {
             stop: Some(tx),
             task: Some(tokio::spawn(run(rx))),
+            runtime: None,
+        }
+    }
+
+    /// Builds and runs a node on a runtime of its own, on `listener` (bound already, so that
+    /// the peer knows the address); returns once it serves, or with why it could not start.
+    async fn spawn_isolated<A, B, F>(
+        listener: std::net::TcpListener,
+        build: B,
+    ) -> anyhow::Result<Node>
+    where
+        A: Send + 'static,
+        B: FnOnce(TcpListener) -> F + Send + 'static,
+        F: std::future::Future<Output = anyhow::Result<A>> + Send + 'static,
+        A: NodeApp,
+    {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(ISOLATED_WORKERS)
+            .enable_all()
+            .build()
+            .context("a runtime for the node")?;
+        let (tx, rx) = oneshot::channel::<()>();
+        let (ready_tx, ready_rx) = oneshot::channel::<anyhow::Result<()>>();
+        let task = runtime.spawn(async move {
+            listener.set_nonblocking(true)?;
+            let built = match TcpListener::from_std(listener) {
+                Ok(l) => build(l).await,
+                Err(e) => Err(e.into()),
+            };
+            match built {
+                Ok(app) => {
+                    let _ = ready_tx.send(Ok(()));
+                    app.run(async move {
+                        let _ = rx.await;
+                    })
+                    .await
+                }
+                Err(e) => {
+                    let msg = format!("{e:#}");
+                    let _ = ready_tx.send(Err(e));
+                    Err(anyhow::anyhow!(msg))
+                }
+            }
+        });
+        ready_rx.await.context("the node's runtime ended")??;
+        Ok(Node {
+            stop: Some(tx),
+            task: Some(task),
+            runtime: Some(runtime),
+        })
+    }
+
+    /// Ends the node at once, as a killed process ends: requests in flight are dropped where
+    /// they stand, their transactions rolled back with their connections.
+    async fn kill(&mut self) {
+        match self.runtime.take() {
+            // Every task of the node's runtime dropped where it stands, sockets closed.
+            Some(rt) => {
+                self.task.take();
+                self.stop.take();
+                shut_down(rt).await;
+            }
+            None => {
+                self.stop.take();
+                if let Some(t) = self.task.take() {
+                    t.abort();
+                    let _ = t.await;
+                }
+            }
         }
     }
 
@@ -107,11 +195,95 @@ impl Node {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
         }
-        match self.task.take() {
+        let r = match self.task.take() {
             Some(t) => t.await.context("node task panicked")?,
             None => Ok(()),
+        };
+        if let Some(rt) = self.runtime.take() {
+            shut_down(rt).await;
+        }
+        r
+    }
+}
+
+/// A node started beside a pair ([`RunningPair::another_platform`]); it stops when dropped or
+/// with [`OtherNode::stop`].
+pub struct OtherNode(Node);
+
+impl OtherNode {
+    /// Stops it, finishing requests in flight.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        self.0.stop().await
+    }
+}
+
+impl Drop for OtherNode {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.runtime.take() {
+            rt.shutdown_background();
         }
     }
+}
+
+/// A node application as [`Node::spawn_isolated`] runs it.
+trait NodeApp: Send + 'static {
+    fn run(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> impl std::future::Future<Output = anyhow::Result<()>> + Send;
+}
+
+impl NodeApp for bank_node::Application {
+    fn run(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> impl std::future::Future<Output = anyhow::Result<()>> + Send {
+        self.run_until_stopped(shutdown)
+    }
+}
+
+impl NodeApp for platform_node::Application {
+    fn run(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> impl std::future::Future<Output = anyhow::Result<()>> + Send {
+        self.run_until_stopped(shutdown)
+    }
+}
+
+/// Each node's configuration in a pair whose nodes listen at these addresses.
+fn node_configs(
+    cfg: &PairConfig,
+    bank_addr: SocketAddr,
+    platform_addr: SocketAddr,
+) -> (bank_node::Config, platform_node::Config) {
+    let scheme = scheme(&cfg.security);
+    let bank = bank_node::Config {
+        listen: bank_addr,
+        platform_url: format!("{scheme}://{platform_addr}"),
+        database_url: Some(cfg.bank_database_url.clone()),
+        data_dir: cfg.bank_data_dir.clone(),
+        peer_timeout_ms: cfg.peer_timeout_ms,
+        refund_job: cfg.bank_refund_job.clone(),
+        metrics_listen: cfg.bank_metrics_listen,
+        security: cfg.security.clone(),
+    };
+    let platform = platform_node::Config {
+        listen: platform_addr,
+        bank_url: format!("{scheme}://{bank_addr}"),
+        database_url: Some(cfg.platform_database_url.clone()),
+        data_dir: cfg.platform_data_dir.clone(),
+        peer_timeout_ms: cfg.peer_timeout_ms,
+        recon: cfg.platform_recon.clone(),
+        metrics_listen: cfg.platform_metrics_listen,
+        security: cfg.security.clone(),
+    };
+    (bank, platform)
+}
+
+/// Binds `addr` for a node that runs on a runtime of its own.
+fn bind_std(addr: SocketAddr) -> anyhow::Result<std::net::TcpListener> {
+    std::net::TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))
 }
 
 /// Two running nodes.
@@ -127,11 +299,16 @@ pub struct RunningPair {
     pub platform_metrics: Option<SocketAddr>,
     bank: Option<Node>,
     platform: Node,
+    bank_cfg: bank_node::Config,
+    platform_cfg: platform_node::Config,
 }
 
 impl RunningPair {
     /// Binds both ports, opens both databases, and serves both nodes.
     pub async fn start(cfg: &PairConfig) -> anyhow::Result<RunningPair> {
+        if cfg.killable {
+            return Self::start_killable(cfg).await;
+        }
         let bank_listener =
             if cfg.bank_elsewhere {
                 None
@@ -153,26 +330,7 @@ impl RunningPair {
         let platform_addr = platform_listener.local_addr()?;
 
         let scheme = scheme(&cfg.security);
-        let bank_cfg = bank_node::Config {
-            listen: bank_addr,
-            platform_url: format!("{scheme}://{platform_addr}"),
-            database_url: Some(cfg.bank_database_url.clone()),
-            data_dir: cfg.bank_data_dir.clone(),
-            peer_timeout_ms: cfg.peer_timeout_ms,
-            refund_job: cfg.bank_refund_job.clone(),
-            metrics_listen: cfg.bank_metrics_listen,
-            security: cfg.security.clone(),
-        };
-        let platform_cfg = platform_node::Config {
-            listen: platform_addr,
-            bank_url: format!("{scheme}://{bank_addr}"),
-            database_url: Some(cfg.platform_database_url.clone()),
-            data_dir: cfg.platform_data_dir.clone(),
-            peer_timeout_ms: cfg.peer_timeout_ms,
-            recon: cfg.platform_recon.clone(),
-            metrics_listen: cfg.platform_metrics_listen,
-            security: cfg.security.clone(),
-        };
+        let (bank_cfg, platform_cfg) = node_configs(cfg, bank_addr, platform_addr);
         let clock = || match cfg.frozen_at {
             Some(t) => Clock::frozen(t),
             None => Clock::real(),
@@ -207,6 +365,95 @@ impl RunningPair {
                     let _ = rx.await;
                 })
             }),
+            bank_cfg,
+            platform_cfg,
+        })
+    }
+
+    /// Kills the bank mid-flow (in-process: its task aborted where it stands) and starts it
+    /// again on the same address, database and data directory; its business clock is the one it
+    /// kept. Returns once it serves.
+    pub async fn restart_bank(&mut self) -> anyhow::Result<()> {
+        let bank = self
+            .bank
+            .as_mut()
+            .context("the bank runs elsewhere: restart its process")?;
+        bank.kill().await;
+        let cfg = self.bank_cfg.clone();
+        let node = Node::spawn_isolated(bind_std(self.bank_addr)?, move |l| async move {
+            bank_node::Application::build_on(l, &cfg, Clock::real()).await
+        })
+        .await
+        .context("cannot restart the bank node")?;
+        self.bank = Some(node);
+        Ok(())
+    }
+
+    /// Kills the platform mid-flow and starts it again, as [`RunningPair::restart_bank`] does.
+    pub async fn restart_platform(&mut self) -> anyhow::Result<()> {
+        self.platform.kill().await;
+        let cfg = self.platform_cfg.clone();
+        self.platform = Node::spawn_isolated(bind_std(self.platform_addr)?, move |l| async move {
+            platform_node::Application::build_on(l, &cfg, Clock::real()).await
+        })
+        .await
+        .context("cannot restart the platform node")?;
+        Ok(())
+    }
+
+    /// Starts one more platform process (in this process) on the platform's database and data
+    /// directory, serving on a port of its own: another instance of the same platform, as a
+    /// scale-out runs it. Its clock is the one the platform kept.
+    pub async fn another_platform(&self) -> anyhow::Result<(SocketAddr, OtherNode)> {
+        let listener = bind_std(SocketAddr::from(([127, 0, 0, 1], 0)))?;
+        let addr = listener.local_addr()?;
+        let cfg = platform_node::Config {
+            listen: addr,
+            ..self.platform_cfg.clone()
+        };
+        let node = Node::spawn_isolated(listener, move |l| async move {
+            platform_node::Application::build_on(l, &cfg, Clock::real()).await
+        })
+        .await
+        .context("cannot start another platform process")?;
+        Ok((addr, OtherNode(node)))
+    }
+
+    /// [`RunningPair::start`] with each node on a runtime of its own (`cfg.killable`).
+    async fn start_killable(cfg: &PairConfig) -> anyhow::Result<RunningPair> {
+        anyhow::ensure!(!cfg.bank_elsewhere, "a killable pair runs both nodes");
+        let bank_listener = bind_std(cfg.bank_listen)?;
+        let platform_listener = bind_std(cfg.platform_listen)?;
+        let (bank_addr, platform_addr) =
+            (bank_listener.local_addr()?, platform_listener.local_addr()?);
+        let (bank_cfg, platform_cfg) = node_configs(cfg, bank_addr, platform_addr);
+        let frozen = cfg.frozen_at;
+        let clock = move || match frozen {
+            Some(t) => Clock::frozen(t),
+            None => Clock::real(),
+        };
+        let c = bank_cfg.clone();
+        let bank = Node::spawn_isolated(bank_listener, move |l| async move {
+            bank_node::Application::build_on(l, &c, clock()).await
+        })
+        .await
+        .context("cannot start the bank node")?;
+        let c = platform_cfg.clone();
+        let platform = Node::spawn_isolated(platform_listener, move |l| async move {
+            platform_node::Application::build_on(l, &c, clock()).await
+        })
+        .await
+        .context("cannot start the platform node")?;
+        Ok(RunningPair {
+            scheme: scheme(&cfg.security),
+            bank_addr,
+            platform_addr,
+            bank_metrics: None,
+            platform_metrics: None,
+            bank: Some(bank),
+            platform,
+            bank_cfg,
+            platform_cfg,
         })
     }
 

@@ -377,6 +377,7 @@ impl TestApp {
             bank_metrics_listen: Some("127.0.0.1:0".parse().unwrap()),
             platform_metrics_listen: Some("127.0.0.1:0".parse().unwrap()),
             security: security.clone(),
+            killable: false,
         })
         .await
         .expect("both nodes start");

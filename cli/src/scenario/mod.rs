@@ -483,11 +483,13 @@ struct Rendered {
 
 fn render_expect(e: &Expect, env: &mut Env<'_>) -> Result<Rendered, String> {
     let mut opt = |s: &Option<String>| s.as_deref().map(|s| render_text(s, env)).transpose();
-    let status = crate::names::code_name(
-        crate::names::code_from_name(e.status.as_deref().unwrap_or("OK"))
-            .unwrap_or(tonic::Code::Ok),
-    )
-    .to_owned();
+    let status = match e.status.as_deref() {
+        Some(model::ANY_OUTCOME) => model::ANY_OUTCOME.to_owned(),
+        s => crate::names::code_name(
+            crate::names::code_from_name(s.unwrap_or("OK")).unwrap_or(tonic::Code::Ok),
+        )
+        .to_owned(),
+    };
     let reason = opt(&e.reason)?;
     let domain = opt(&e.domain)?;
     let field = opt(&e.field)?;
@@ -509,6 +511,13 @@ fn render_expect(e: &Expect, env: &mut Env<'_>) -> Result<Rendered, String> {
 /// What differs between the expectation and what came; and what came, for the report.
 fn judge(e: &Rendered, outcome: &Result<Value, tonic::Status>) -> (Vec<Mismatch>, Value) {
     let mut diff = Vec::new();
+    if e.status == model::ANY_OUTCOME {
+        let came = match outcome {
+            Ok(answer) => answer.clone(),
+            Err(s) => serde_json::json!({ "status": crate::names::code_name(s.code()) }),
+        };
+        return (diff, came);
+    }
     match outcome {
         Ok(answer) => {
             if e.status != "OK" {

@@ -22,6 +22,10 @@ pub const POLL_MS_MAX: u64 = 60_000;
 /// A step repeats at most this many times.
 pub const REPEAT_MAX: u32 = 1000;
 
+/// `expect.status` for a step whose outcome is not judged (a call made for what it does; the
+/// explorer's replays use it for steps whose answer it does not predict).
+pub const ANY_OUTCOME: &str = "ANY";
+
 /// One scenario, checked: every RPC it names exists on the node it names.
 #[derive(Debug, Clone)]
 pub struct Scenario {
@@ -132,7 +136,7 @@ pub enum Check {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Expect {
-    /// The gRPC status code name (default OK).
+    /// The gRPC status code name (default OK), or [`ANY_OUTCOME`].
     pub status: Option<String>,
     /// The ErrorInfo reason.
     pub reason: Option<String>,
@@ -434,14 +438,28 @@ fn step(s: RawStep, catalog: &Catalog) -> anyhow::Result<Step> {
     let expect = s.expect.unwrap_or_default();
     if let Some(code) = &expect.status {
         anyhow::ensure!(
-            crate::names::code_from_name(code).is_some(),
-            "expect.status {code:?} is not a gRPC code name (OK, INVALID_ARGUMENT, …)"
+            code == ANY_OUTCOME || crate::names::code_from_name(code).is_some(),
+            "expect.status {code:?} is not a gRPC code name (OK, INVALID_ARGUMENT, …) or ANY"
         );
     }
-    let refused = expect
-        .status
-        .as_deref()
-        .is_some_and(|c| crate::names::code_from_name(c) != Some(tonic::Code::Ok));
+    let any = expect.status.as_deref() == Some(ANY_OUTCOME);
+    anyhow::ensure!(
+        !any || (expect.fields.is_empty()
+            && [
+                &expect.reason,
+                &expect.domain,
+                &expect.field,
+                &expect.message
+            ]
+            .iter()
+            .all(|k| k.is_none())),
+        "expect.status ANY takes any outcome: nothing else goes with it"
+    );
+    let refused = !any
+        && expect
+            .status
+            .as_deref()
+            .is_some_and(|c| crate::names::code_from_name(c) != Some(tonic::Code::Ok));
     let refusal_keys = [
         &expect.reason,
         &expect.domain,
