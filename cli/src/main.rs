@@ -163,6 +163,10 @@ struct ExploreArgs {
     /// Write a failing schedule as it ran, without shrinking it first.
     #[arg(long)]
     no_shrink: bool,
+    /// Your own fixture file (fixtures/demo.json's format): its first two activated sign-ups
+    /// of NORMAL cards and accounts are the schedules' customers.
+    #[arg(long)]
+    fixtures: Option<PathBuf>,
 }
 
 /// How `ibsim bench` runs.
@@ -352,6 +356,7 @@ async fn explore(a: ExploreArgs) -> anyhow::Result<bool> {
         repro_dir: Some(a.repro_dir),
         shrink: !a.no_shrink,
         progress: std::io::stderr().is_terminal(),
+        fixtures: a.fixtures,
     };
     eprintln!(
         "exploring {} schedules of {} steps from seed {seed} (again: --seed {seed})",

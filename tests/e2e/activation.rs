@@ -155,7 +155,19 @@ async fn activation_confirms_with_the_bank_and_shows_the_branch_limit(app: TestA
         .into_inner()
         .account
         .unwrap();
-    assert_eq!(mine.card_links, vec![link]);
+    // The view asks the bank again: the same link and terms, as of that later moment.
+    let [now] = mine.card_links.as_slice() else {
+        panic!("one card-link: {:?}", mine.card_links)
+    };
+    let at = |t: &Option<prost_types::Timestamp>| t.as_ref().map(|t| (t.seconds, t.nanos));
+    assert!(now.terms_from_bank && at(&now.terms_as_of) >= at(&link.terms_as_of));
+    assert_eq!(
+        platform::CardLink {
+            terms_as_of: link.terms_as_of,
+            ..now.clone()
+        },
+        link
+    );
 }
 
 async fn activation_needs_a_signup_of_that_card(app: TestApp) {

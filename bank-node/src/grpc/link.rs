@@ -37,6 +37,21 @@ fn signup_id_of(s: &str) -> Result<String, shared::FieldError> {
 
 impl Link {
     /// How a fault rule sees a payment call; the card is looked up only when rules exist.
+    /// GetPayment as fault rules see it: the order, and (only when rules are installed) the
+    /// payment's card and amount, as the platform's side of the call names them.
+    async fn payment_call<'a>(&self, order_no: &'a str) -> Call<'a> {
+        let known = match OrderNo::parse(order_no) {
+            Ok(o) if !self.0.faults.is_empty() => self.0.store.payment(&o).await.ok().flatten(),
+            _ => None,
+        };
+        Call {
+            method: "GetPayment",
+            order_no: Some(order_no),
+            card_masked: known.as_ref().map(|p| p.card.masked()),
+            amount: known.map(|p| p.amount.money()),
+        }
+    }
+
     async fn call<'a>(
         &self,
         method: &'a str,
@@ -150,11 +165,7 @@ impl BankLinkService for Link {
     ) -> Result<Response<pb::GetPaymentResponse>, Status> {
         let r = req.into_inner();
         let subject = cut(&r.order_no);
-        let call = Call {
-            method: "GetPayment",
-            order_no: Some(&r.order_no),
-            ..Call::default()
-        };
+        let call = self.payment_call(&r.order_no).await;
         with_faults(&self.0.faults, Side::Callee, call, || {
             handle(&self.0, "GetPayment", &subject, async {
                 let order = OrderNo::parse(&r.order_no).field("order_no")?;

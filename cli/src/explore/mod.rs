@@ -38,6 +38,9 @@ pub struct ExploreOptions {
     pub shrink: bool,
     /// Show a progress bar (on a terminal).
     pub progress: bool,
+    /// A tester's fixture file (fixtures/demo.json's format) whose activated sign-ups are the
+    /// customers; `None`: the explorer makes its own.
+    pub fixtures: Option<PathBuf>,
 }
 
 /// One schedule's result.
@@ -225,8 +228,15 @@ pub async fn run(opts: &ExploreOptions) -> anyhow::Result<Summary> {
         platforms: opts.platforms,
         ..Summary::default()
     };
+    let fixtures = match &opts.fixtures {
+        Some(path) => Some(crate::fixtures::Fixtures::parse(
+            &std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?,
+        )?),
+        None => None,
+    };
     let template = std::sync::Arc::new(
-        world::Template::make(opts.database.as_deref(), opts.seed)
+        world::Template::make(opts.database.as_deref(), opts.seed, fixtures.as_ref())
             .await
             .map_err(|e| {
                 anyhow::anyhow!("cannot set up the customers every schedule starts with: {e:#}")

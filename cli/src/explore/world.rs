@@ -84,6 +84,9 @@ pub struct Answer {
 #[derive(Debug, Clone)]
 pub struct Customer {
     pub(super) name: String,
+    pub(super) card_password: String,
+    pub(super) login_password: String,
+    pub(super) pay_password: String,
     pub(super) id_number: String,
     pub(super) card: String,
     pub(super) email: String,
@@ -131,8 +134,14 @@ enum TemplateStore {
 }
 
 impl Template {
-    /// Sets the customers up on a pair of their own, stops it, and keeps its databases.
-    pub async fn make(database: Option<&str>, seed: u64) -> anyhow::Result<Template> {
+    /// Sets the customers up on a pair of their own, stops it, and keeps its databases. With
+    /// `fixtures`, the file is loaded and its first activated sign-ups of NORMAL cards and
+    /// accounts are the customers (a tester's own data); otherwise the explorer makes its own.
+    pub async fn make(
+        database: Option<&str>,
+        seed: u64,
+        fixtures: Option<&crate::fixtures::Fixtures>,
+    ) -> anyhow::Result<Template> {
         let dir = scratch_dir()?;
         let (bank_db, platform_db, pg) = match database {
             None => (
@@ -155,14 +164,19 @@ impl Template {
         let mut w = World::on(dir, bank_db, platform_db, None, seed, 1).await?;
         let now = w.now;
         w.freeze_at(now).await?;
-        for i in 0..CUSTOMERS {
-            let c = w.new_customer(i).await?;
-            w.customers.push(c);
-            w.sign_up(i, LIMIT_TEMPLATE_FEN).await?;
-            anyhow::ensure!(
-                w.customers[i].signup_id.is_some(),
-                "the template's customer {i} could not sign up"
-            );
+        match fixtures {
+            None => {
+                for i in 0..CUSTOMERS {
+                    let c = w.new_customer(i).await?;
+                    w.customers.push(c);
+                    w.sign_up(i, LIMIT_TEMPLATE_FEN).await?;
+                    anyhow::ensure!(
+                        w.customers[i].signup_id.is_some(),
+                        "the template's customer {i} could not sign up"
+                    );
+                }
+            }
+            Some(f) => w.fixture_customers(f).await?,
         }
         let World {
             pair,
@@ -217,15 +231,6 @@ fn pg_names() -> Vec<String> {
         .iter()
         .map(|n| format!("ibsim_explore_{tag}_{n}"))
         .collect()
-}
-
-/// A copy of the SQLite database `from` as `dir/file`; its URL.
-fn copy_db(from: &std::path::Path, dir: &std::path::Path, file: &str) -> anyhow::Result<String> {
-    std::fs::create_dir_all(dir)?;
-    let url = shared::store::sqlite_url_in(dir, file)?;
-    std::fs::copy(from, dir.join(file))
-        .with_context(|| format!("cannot copy {}", from.display()))?;
-    Ok(url)
 }
 
 /// The pair, the clients, and what the schedule has done so far.
@@ -303,8 +308,8 @@ impl World {
         let dir = scratch_dir()?;
         let (bank_db, platform_db, pg_dbs) = match &template.store {
             TemplateStore::Files { bank, platform, .. } => (
-                copy_db(bank, &dir.path().join("bank"), "bank.db")?,
-                copy_db(platform, &dir.path().join("platform"), "platform.db")?,
+                crate::scenario::copy_db(bank, &dir.path().join("bank"), "bank.db")?,
+                crate::scenario::copy_db(platform, &dir.path().join("platform"), "platform.db")?,
                 None,
             ),
             TemplateStore::Postgres { base, names: from } => {
@@ -513,6 +518,9 @@ impl World {
         let mobile = format!("138{:08}", self.rng.random_range(0..100_000_000u32));
         Ok(Customer {
             name,
+            card_password: CARD_PASSWORD.into(),
+            login_password: LOGIN_PASSWORD.into(),
+            pay_password: PAY_PASSWORD.into(),
             id_number,
             card: card.card_number,
             email,
@@ -535,7 +543,7 @@ impl World {
             id_number: c.id_number.clone(),
             mobile: c.mobile.clone(),
             card_number: c.card.clone(),
-            card_password: CARD_PASSWORD.into(),
+            card_password: c.card_password.clone(),
             daily_limit: yuan(fen),
         };
         let signed = match self.branch().sign_up(form).await {
@@ -559,13 +567,81 @@ impl World {
         Ok(())
     }
 
+    /// Loads a tester's fixture file and takes its first [`CUSTOMERS`] activated sign-ups of
+    /// NORMAL cards and accounts as the customers, logged in; their balances are what went in.
+    async fn fixture_customers(&mut self, f: &crate::fixtures::Fixtures) -> anyhow::Result<()> {
+        crate::fixtures::load(self.bank.clone(), self.platform(0), f)
+            .await
+            .context("loading the fixture file")?;
+        let normal = |s: &Option<String>| s.as_deref().is_none_or(|s| s == "NORMAL");
+        for s in f.signups.iter().filter(|s| s.activate) {
+            if self.customers.len() == CUSTOMERS {
+                break;
+            }
+            let card = f
+                .cards
+                .iter()
+                .find(|c| c.number == s.card && normal(&c.status));
+            let account = f
+                .accounts
+                .iter()
+                .find(|a| a.email.eq_ignore_ascii_case(&s.account) && normal(&a.status));
+            let (Some(card), Some(account)) = (card, account) else {
+                continue;
+            };
+            let signup = self
+                .branch()
+                .get_sign_up(bank::GetSignUpRequest {
+                    key: Some(bank::get_sign_up_request::Key::CardNumber(
+                        card.number.clone(),
+                    )),
+                })
+                .await
+                .context("the fixture's sign-up")?
+                .into_inner()
+                .signup
+                .context("a sign-up")?;
+            let held = self
+                .branch()
+                .get_card(bank::GetCardRequest {
+                    card_number: card.number.clone(),
+                })
+                .await?
+                .into_inner()
+                .card
+                .context("a card")?;
+            self.deposited_fen += fen_of(&held.balance);
+            self.customers.push(Customer {
+                name: account.name.clone(),
+                card_password: card.password.clone(),
+                login_password: account.login_password.clone(),
+                pay_password: account.pay_password.clone(),
+                id_number: card.id_number.clone(),
+                card: card.number.clone(),
+                email: account.email.to_ascii_lowercase(),
+                mobile: s.mobile.clone(),
+                signup_id: Some(signup.signup_id),
+                token: String::new(),
+                login_at: self.now,
+            });
+            let i = self.customers.len() - 1;
+            self.login(i).await?;
+        }
+        anyhow::ensure!(
+            self.customers.len() == CUSTOMERS,
+            "the fixture file has {} activated sign-up(s) of NORMAL cards and accounts; the explorer needs {CUSTOMERS}",
+            self.customers.len()
+        );
+        Ok(())
+    }
+
     async fn login(&mut self, i: usize) -> anyhow::Result<()> {
         let c = &self.customers[i];
         let token = self
             .website()
             .login(platform::LoginRequest {
                 email: c.email.clone(),
-                login_password: LOGIN_PASSWORD.into(),
+                login_password: c.login_password.clone(),
             })
             .await
             .context("login")?
@@ -625,6 +701,7 @@ impl World {
             .await
             .map_err(|e| Status::unavailable(e.to_string()))?;
         let signup_id = self.customers[i].signup_id.clone().unwrap_or_default();
+        let pay_password = self.customers[i].pay_password.clone();
         self.orders.insert(order_no.to_owned(), i);
         let r = self
             .pay(via)
@@ -632,7 +709,7 @@ impl World {
                 session_token: token,
                 order_no: order_no.to_owned(),
                 amount: yuan(fen),
-                pay_password: PAY_PASSWORD.into(),
+                pay_password,
                 signup_id,
                 description: "explore".into(),
             })
@@ -812,7 +889,7 @@ impl World {
                         id_number: c.id_number,
                         mobile: c.mobile,
                         card_number: c.card,
-                        card_password: CARD_PASSWORD.into(),
+                        card_password: c.card_password,
                         daily_limit: "100.00".into(),
                     })
                     .await;
@@ -864,7 +941,7 @@ impl World {
                 session_token: c.token.clone(),
                 order_no: order_no.to_owned(),
                 amount: yuan(fen),
-                pay_password: PAY_PASSWORD.into(),
+                pay_password: c.pay_password.clone(),
                 signup_id: c.signup_id.clone().unwrap_or_default(),
                 description: "explore".into(),
             })
@@ -924,7 +1001,7 @@ impl World {
             .pay(0)
             .get_balance(platform::GetBalanceRequest {
                 session_token: token.clone(),
-                pay_password: PAY_PASSWORD.into(),
+                pay_password: self.customers[i].pay_password.clone(),
                 signup_id: String::new(),
             })
             .await;

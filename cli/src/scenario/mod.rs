@@ -27,6 +27,7 @@ pub use expect::Mismatch;
 pub use invoke::{Catalog, Node};
 pub use model::{Action, DEFAULT_START, Expect, Scenario, Step, find_files, load, load_all, parse};
 pub use nodes::Target;
+pub(crate) use nodes::copy_db;
 pub use report::{Failure, Report, ScenarioReport, StepReport};
 
 use invoke::CallError;

@@ -289,7 +289,11 @@ fn pair_config(
 }
 
 /// A copy of the SQLite database `from` as `dir/file`; its URL.
-fn copy_db(from: &std::path::Path, dir: &std::path::Path, file: &str) -> anyhow::Result<String> {
+pub(crate) fn copy_db(
+    from: &std::path::Path,
+    dir: &std::path::Path,
+    file: &str,
+) -> anyhow::Result<String> {
     let url = shared::store::sqlite_url_in(dir, file)?;
     std::fs::copy(from, dir.join(file))
         .with_context(|| format!("cannot copy {}", from.display()))?;
