@@ -95,6 +95,7 @@ pub fn scenario(plan: &Plan, seen: &ScheduleResult) -> String {
             .collect(),
         paid: seen.paid.iter().cloned().collect(),
         orders: BTreeSet::new(),
+        paid_so_far: Vec::new(),
         n: 0,
     };
     w.head(plan, seen);
@@ -117,6 +118,8 @@ struct Writer {
     paid: BTreeSet<String>,
     /// Orders the replay used.
     orders: BTreeSet<String>,
+    /// Orders paid so far in the run (the bank held them paid at its end), with their amounts.
+    paid_so_far: Vec<(String, i64)>,
     n: usize,
 }
 
@@ -305,6 +308,9 @@ impl Writer {
                     }
                 }
                 self.confirm(i, order, &right, *racers, *code == Code::Right);
+                if self.paid.contains(order) {
+                    self.paid_so_far.push((order.clone(), *fen));
+                }
             }
             Op::StartTwice {
                 order,
@@ -381,10 +387,7 @@ impl Writer {
                     ),
                 );
             }
-            Op::Refund { .. } => self.step(
-                "the bank's refund job",
-                "bank = \"BatchJobService.RunRefundJob\"\nexpect = { status = \"ANY\" }",
-            ),
+            Op::Refund { .. } => self.refund(),
             Op::RealtimeRecon => self.step(
                 "real-time reconciliation",
                 "platform = \"ReconOpsService.RunRealtimeRecon\"\nexpect = { status = \"ANY\" }",
@@ -413,6 +416,43 @@ impl Writer {
                 ));
             }
         }
+    }
+
+    /// A batch with the line every explorer batch has, one fen over a paid order's amount, which
+    /// must fail alone (REFUND_EXCEEDS_PAYMENT); the job; the result.
+    fn refund(&mut self) {
+        let Some((order, fen)) = self.paid_so_far.first().cloned() else {
+            self.step(
+                "the bank's refund job (no order was paid yet)",
+                "bank = \"BatchJobService.RunRefundJob\"\nexpect = { status = \"ANY\" }",
+            );
+            return;
+        };
+        self.n += 1;
+        let batch = format!("RB{}", self.n);
+        self.step(
+            &format!("a refund batch: {order} refunded one fen more than was paid"),
+            &format!(
+                "platform = \"RefundOpsService.CreateRefundBatch\"\nrequest = {{ batch_no = \"{batch}\", refunds = [{{ order_no = \"{order}\", amount = \"{}\" }}] }}\nexpect = {{ status = \"ANY\" }}",
+                yuan(fen + 1)
+            ),
+        );
+        self.step(
+            "the bank's refund job",
+            "bank = \"BatchJobService.RunRefundJob\"\nexpect = { status = \"ANY\" }",
+        );
+        self.step(
+            &format!("the result of {batch}"),
+            &format!(
+                "platform = \"RefundOpsService.FetchRefundResult\"\nrequest = {{ batch_no = \"{batch}\" }}\nexpect = {{ status = \"ANY\" }}"
+            ),
+        );
+        self.step(
+            &format!("the over-refund of {order} failed alone"),
+            &format!(
+                "platform = \"RefundOpsService.ListRefunds\"\nrequest = {{ batch_no = \"{batch}\", failed_only = true }}\nexpect.fields = {{ refunds = [{{ order_no = \"{order}\", reason_code = \"REFUND_EXCEEDS_PAYMENT\" }}] }}"
+            ),
+        );
     }
 
     fn fault(&mut self, f: Fault) {
