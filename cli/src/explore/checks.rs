@@ -42,6 +42,34 @@ fn fen_of(s: &str) -> i64 {
     shared::Money::parse(s).map(|m| m.fen()).unwrap_or(0)
 }
 
+/// What is cheap to check after a step: no card it touched below zero (a read each).
+pub async fn after_step(
+    w: &mut World,
+    touched: std::ops::Range<usize>,
+) -> anyhow::Result<Vec<Violation>> {
+    let mut v = Vec::new();
+    for i in touched {
+        let card = w
+            .branch_client()
+            .get_card(bank::GetCardRequest {
+                card_number: w.customer(i).card.clone(),
+            })
+            .await?
+            .into_inner()
+            .card
+            .unwrap_or_default();
+        w.tally.checks += 1;
+        if fen_of(&card.balance) < 0 {
+            v.push(Violation {
+                invariant: "no balance below zero",
+                detail: format!("after step {}: card {i} holds {}", w.step, card.balance),
+                order_no: None,
+            });
+        }
+    }
+    Ok(v)
+}
+
 /// Every check, in order; the violations found.
 pub async fn all(w: &mut World) -> anyhow::Result<Findings> {
     let mut v = Vec::new();

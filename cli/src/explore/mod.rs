@@ -179,15 +179,19 @@ async fn run_plan(
         }
     };
     let outcome = async {
+        let mut early = Vec::new();
         for (n, op) in steps.iter().enumerate() {
             w.step = n + 1;
             w.apply(op)
                 .await
                 .map_err(|e| anyhow::anyhow!("step {} {op:?}: {e:#}", n + 1))?;
+            early.extend(checks::after_step(&mut w, op.touches()).await?);
         }
         w.step = steps.len() + 1;
         w.settle().await?;
-        checks::all(&mut w).await
+        let mut f = checks::all(&mut w).await?;
+        f.violations.splice(0..0, early);
+        Ok::<_, anyhow::Error>(f)
     }
     .await;
     match outcome {

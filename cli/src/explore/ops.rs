@@ -141,6 +141,22 @@ pub enum Op {
     Restart(Node),
 }
 
+impl Op {
+    /// The customers whose balance the step can change (the cheap checks read their cards
+    /// after it): the one paying or depositing; everyone for refunds, reconciliation and
+    /// restarts; nobody for the rest.
+    pub fn touches(&self) -> std::ops::Range<usize> {
+        match self {
+            Op::Pay { customer, .. }
+            | Op::StartTwice { customer, .. }
+            | Op::ReusedCode { customer, .. }
+            | Op::Deposit { customer, .. } => *customer..*customer + 1,
+            Op::Refund { .. } | Op::RealtimeRecon | Op::Restart(_) => 0..CUSTOMERS,
+            _ => 0..0,
+        }
+    }
+}
+
 /// A schedule: the customers' first limits and the steps.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Plan {
