@@ -42,6 +42,18 @@ fn fen_of(s: &str) -> i64 {
     shared::Money::parse(s).map(|m| m.fen()).unwrap_or(0)
 }
 
+/// Customer `i`'s card, as the bank holds it.
+async fn card_of(w: &World, i: usize) -> anyhow::Result<bank::Card> {
+    Ok(w.branch_client()
+        .get_card(bank::GetCardRequest {
+            card_number: w.customer(i).card.clone(),
+        })
+        .await?
+        .into_inner()
+        .card
+        .unwrap_or_default())
+}
+
 /// What is cheap to check after a step: no card it touched below zero (a read each).
 pub async fn after_step(
     w: &mut World,
@@ -49,15 +61,7 @@ pub async fn after_step(
 ) -> anyhow::Result<Vec<Violation>> {
     let mut v = Vec::new();
     for i in touched {
-        let card = w
-            .branch_client()
-            .get_card(bank::GetCardRequest {
-                card_number: w.customer(i).card.clone(),
-            })
-            .await?
-            .into_inner()
-            .card
-            .unwrap_or_default();
+        let card = card_of(w, i).await?;
         w.tally.checks += 1;
         if fen_of(&card.balance) < 0 {
             v.push(Violation {
@@ -108,15 +112,7 @@ pub async fn all(w: &mut World) -> anyhow::Result<Findings> {
     // Money: what went onto the cards is on them, or was paid and not refunded.
     let mut balances = 0;
     for i in 0..super::ops::CUSTOMERS {
-        let card = w
-            .branch_client()
-            .get_card(bank::GetCardRequest {
-                card_number: w.customer(i).card.clone(),
-            })
-            .await?
-            .into_inner()
-            .card
-            .unwrap_or_default();
+        let card = card_of(w, i).await?;
         let b = fen_of(&card.balance);
         w.tally.checks += 1;
         if b < 0 {

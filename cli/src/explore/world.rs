@@ -775,6 +775,7 @@ impl World {
     /// Carries out one step. An error is the explorer's own trouble (a node it cannot reach at
     /// all), not a finding.
     pub async fn apply(&mut self, op: &Op) -> anyhow::Result<()> {
+        use sim::set_clock_request::Move;
         self.tally.steps += 1;
         match *op {
             Op::Pay {
@@ -788,42 +789,87 @@ impl World {
                 ref order,
                 customer,
                 fen,
-            } => {
-                if self.customers[customer].signup_id.is_none() {
-                    return Ok(());
-                }
-                let order = order.clone();
-                self.orders.insert(order.clone(), customer);
-                self.session(customer).await?;
-                self.tally.races += 1;
-                let (a, b) = tokio::join!(
-                    self.clone_start(customer, 0, &order, fen),
-                    self.clone_start(customer, 1, &order, fen)
-                );
-                for r in [a, b] {
-                    self.record(&order, "StartPayment", &r);
-                }
-                if let Some(code) = self.code_for(customer, &order).await {
-                    self.confirm(customer, &order, &code, 1).await;
-                }
-                Ok(())
-            }
+            } => self.start_twice(customer, order, fen).await,
             Op::ReusedCode {
                 ref order,
                 ref other,
                 customer,
-            } => {
-                if self.customers[customer].signup_id.is_none() {
-                    return Ok(());
-                }
-                let _ = self.start_payment(customer, 0, order, 100).await;
-                let _ = self.start_payment(customer, 0, other, 100).await;
-                if let Some(code) = self.code_for(customer, order).await {
-                    self.confirm(customer, other, &code, 1).await;
-                    self.confirm(customer, order, &code, 1).await;
-                }
+            } => self.reused_code(customer, order, other).await,
+            Op::Deposit { .. } | Op::ChangeLimit { .. } | Op::ChangeMobile { .. } => {
+                self.teller(op).await
+            }
+            Op::Resign { customer, fen } => self.resign(customer, fen).await,
+            Op::SignUpRefused { customer } => self.sign_up_refused(customer).await,
+            Op::Query { customer } => self.query(customer).await,
+            Op::Refund { lines } => self.refund(lines).await,
+            Op::RealtimeRecon => {
+                let _ = self
+                    .recon()
+                    .run_realtime_recon(platform::RunRealtimeReconRequest {})
+                    .await;
                 Ok(())
             }
+            Op::Advance { minutes } => self.move_clock(Move::AdvanceMs(minutes * 60_000)).await,
+            Op::Cutover => self.move_clock(Move::AdvanceToCutover(true)).await,
+            Op::Fault(f) => self.fault(f).await,
+            Op::Restart(node) => {
+                self.tally.restarts += 1;
+                match node {
+                    Node::Bank => self.pair.restart_bank().await,
+                    Node::Platform => self.pair.restart_platform().await,
+                }
+            }
+        }
+    }
+
+    async fn move_clock(&mut self, m: sim::set_clock_request::Move) -> anyhow::Result<()> {
+        let closed = self.set_clock(m).await?;
+        self.after_move(closed).await
+    }
+
+    /// The same StartPayment twice at once (over both platform processes), then a confirmation.
+    async fn start_twice(&mut self, customer: usize, order: &str, fen: i64) -> anyhow::Result<()> {
+        if self.customers[customer].signup_id.is_none() {
+            return Ok(());
+        }
+        self.orders.insert(order.to_owned(), customer);
+        self.session(customer).await?;
+        self.tally.races += 1;
+        let (a, b) = tokio::join!(
+            self.clone_start(customer, 0, order, fen),
+            self.clone_start(customer, 1, order, fen)
+        );
+        for r in [a, b] {
+            self.record(order, "StartPayment", &r);
+        }
+        if let Some(code) = self.code_for(customer, order).await {
+            self.confirm(customer, order, &code, 1).await;
+        }
+        Ok(())
+    }
+
+    /// `order`'s code typed for `other` (refused), then for `order`.
+    async fn reused_code(
+        &mut self,
+        customer: usize,
+        order: &str,
+        other: &str,
+    ) -> anyhow::Result<()> {
+        if self.customers[customer].signup_id.is_none() {
+            return Ok(());
+        }
+        let _ = self.start_payment(customer, 0, order, 100).await;
+        let _ = self.start_payment(customer, 0, other, 100).await;
+        if let Some(code) = self.code_for(customer, order).await {
+            self.confirm(customer, other, &code, 1).await;
+            self.confirm(customer, order, &code, 1).await;
+        }
+        Ok(())
+    }
+
+    /// A teller's deposit, limit change or mobile change; what the bank confirmed is noted.
+    async fn teller(&mut self, op: &Op) -> anyhow::Result<()> {
+        match *op {
             Op::Deposit { customer, fen } => {
                 let r = self
                     .branch()
@@ -835,7 +881,6 @@ impl World {
                 if r.is_ok() {
                     self.deposited_fen += fen;
                 }
-                Ok(())
             }
             Op::ChangeLimit { customer, fen } => {
                 let r = self
@@ -848,7 +893,6 @@ impl World {
                 if r.is_ok() {
                     self.limit_in_force(customer, fen);
                 }
-                Ok(())
             }
             Op::ChangeMobile { customer } => {
                 let mobile = format!("139{:08}", self.rng.random_range(0..100_000_000u32));
@@ -862,70 +906,46 @@ impl World {
                 if r.is_ok() {
                     self.customers[customer].mobile = mobile;
                 }
-                Ok(())
             }
-            Op::Resign { customer, fen } => {
-                let card = self.customers[customer].card.clone();
-                let cancelled = self
-                    .branch()
-                    .cancel_sign_up(bank::CancelSignUpRequest { card_number: card })
-                    .await;
-                if cancelled.is_ok() {
-                    self.customers[customer].signup_id = None;
-                    self.limit_now[customer] = 0;
-                    self.sign_up(customer, fen).await?;
-                }
-                Ok(())
-            }
-            Op::SignUpRefused { customer } => {
-                let c = self.customers[customer].clone();
-                let r = self
-                    .branch()
-                    .sign_up(bank::SignUpRequest {
-                        request_id: self.next_no("BAD"),
-                        platform_account: c.email,
-                        real_name: "别人".into(),
-                        id_type: IdType::ResidentId as i32,
-                        id_number: c.id_number,
-                        mobile: c.mobile,
-                        card_number: c.card,
-                        card_password: c.card_password,
-                        daily_limit: "100.00".into(),
-                    })
-                    .await;
-                anyhow::ensure!(r.is_err(), "a sign-up with another name was accepted");
-                Ok(())
-            }
-            Op::Query { customer } => self.query(customer).await,
-            Op::Refund { lines } => self.refund(lines).await,
-            Op::RealtimeRecon => {
-                let _ = self
-                    .recon()
-                    .run_realtime_recon(platform::RunRealtimeReconRequest {})
-                    .await;
-                Ok(())
-            }
-            Op::Advance { minutes } => {
-                let closed = self
-                    .set_clock(sim::set_clock_request::Move::AdvanceMs(minutes * 60_000))
-                    .await?;
-                self.after_move(closed).await
-            }
-            Op::Cutover => {
-                let closed = self
-                    .set_clock(sim::set_clock_request::Move::AdvanceToCutover(true))
-                    .await?;
-                self.after_move(closed).await
-            }
-            Op::Fault(f) => self.fault(f).await,
-            Op::Restart(node) => {
-                self.tally.restarts += 1;
-                match node {
-                    Node::Bank => self.pair.restart_bank().await,
-                    Node::Platform => self.pair.restart_platform().await,
-                }
-            }
+            _ => {}
         }
+        Ok(())
+    }
+
+    /// The sign-up cancelled at the branch, then made again with limit `fen` and activated.
+    async fn resign(&mut self, customer: usize, fen: i64) -> anyhow::Result<()> {
+        let card = self.customers[customer].card.clone();
+        let cancelled = self
+            .branch()
+            .cancel_sign_up(bank::CancelSignUpRequest { card_number: card })
+            .await;
+        if cancelled.is_ok() {
+            self.customers[customer].signup_id = None;
+            self.limit_now[customer] = 0;
+            self.sign_up(customer, fen).await?;
+        }
+        Ok(())
+    }
+
+    /// A sign-up under a name that is not the account's: it must be refused.
+    async fn sign_up_refused(&mut self, customer: usize) -> anyhow::Result<()> {
+        let c = self.customers[customer].clone();
+        let r = self
+            .branch()
+            .sign_up(bank::SignUpRequest {
+                request_id: self.next_no("BAD"),
+                platform_account: c.email,
+                real_name: "别人".into(),
+                id_type: IdType::ResidentId as i32,
+                id_number: c.id_number,
+                mobile: c.mobile,
+                card_number: c.card,
+                card_password: c.card_password,
+                daily_limit: "100.00".into(),
+            })
+            .await;
+        anyhow::ensure!(r.is_err(), "a sign-up with another name was accepted");
+        Ok(())
     }
 
     async fn clone_start(
