@@ -44,8 +44,9 @@ pub const PEER_TIMEOUT_MS: u64 = 800;
 const DELAY_PAST_TIMEOUT_MS: u32 = 1_000;
 /// A session is renewed when it is older than this, minutes of business time (they end at 30).
 const SESSION_RENEW_MIN: i64 = 20;
-/// Tries of a T+1 run whose day the bank has not settled yet.
-const DAY_RECON_TRIES_MAX: usize = 20;
+/// Tries of a T+1 run whose day the bank has not settled yet, 50 ms apart (10 s in all: a
+/// loaded machine may take seconds to finish a day's last refund batch).
+const DAY_RECON_TRIES_MAX: usize = 200;
 
 /// What a caller was told about an order's money.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
