@@ -8,7 +8,6 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 /// Histogram bucket bounds, microseconds (1 ms to 10 s).
@@ -189,13 +188,6 @@ fn escape(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
-/// A request head is at most this big.
-const REQUEST_HEAD_MAX: usize = 8 * 1024;
-/// Scrapes served at once at most.
-const CONNECTIONS_MAX: usize = 16;
-/// A scrape that has not sent its request by then is dropped.
-const READ_TIMEOUT: Duration = Duration::from_secs(5);
-
 /// Binds `addr` for the metrics endpoint.
 pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
     use anyhow::Context;
@@ -204,55 +196,33 @@ pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
         .with_context(|| format!("cannot listen on {addr} for metrics"))
 }
 
-/// Serves `GET /metrics` over HTTP/1.1 (one request a connection) until the task is dropped.
+/// Serves `GET /metrics` over HTTP (axum on hyper: every connection its own task, so idle or
+/// slow clients hold only their own) until the task is dropped.
 pub async fn serve(listener: TcpListener, metrics: Metrics) {
-    let gate = Arc::new(tokio::sync::Semaphore::new(CONNECTIONS_MAX));
-    loop {
-        let Ok((mut stream, _)) = listener.accept().await else {
-            continue;
-        };
-        let Ok(permit) = gate.clone().try_acquire_owned() else {
-            continue;
-        };
-        let metrics = metrics.clone();
-        tokio::spawn(async move {
-            let _permit = permit;
-            let mut head = Vec::with_capacity(512);
-            let mut buf = [0u8; 1024];
-            let read = tokio::time::timeout(READ_TIMEOUT, async {
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < REQUEST_HEAD_MAX {
-                    match stream.read(&mut buf).await {
-                        Ok(0) | Err(_) => return false,
-                        Ok(n) => head.extend_from_slice(&buf[..n]),
-                    }
+    use axum::http::header::CONTENT_TYPE;
+    let app = axum::Router::new()
+        .route(
+            "/metrics",
+            axum::routing::get(move || {
+                let body = metrics.render();
+                async move {
+                    (
+                        [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+                        body,
+                    )
                 }
-                true
-            })
-            .await;
-            if !matches!(read, Ok(true)) {
-                return;
-            }
-            let line = head.split(|b| *b == b'\r').next().unwrap_or_default();
-            let (status, body) = match line {
-                l if l.starts_with(b"GET /metrics ") || l.starts_with(b"GET /metrics?") => {
-                    ("200 OK", metrics.render())
-                }
-                l if l.starts_with(b"GET ") => ("404 Not Found", "try /metrics\n".to_owned()),
-                _ => ("405 Method Not Allowed", "GET /metrics only\n".to_owned()),
-            };
-            let reply = format!(
-                "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = stream.write_all(reply.as_bytes()).await;
-            let _ = stream.shutdown().await;
-        });
+            }),
+        )
+        .fallback(|| async { (axum::http::StatusCode::NOT_FOUND, "try /metrics\n") });
+    if let Err(e) = axum::serve(listener, app).await {
+        tracing::warn!(error = %e, "the metrics endpoint stopped");
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     #[test]
     fn renders_counters_and_histograms_in_the_text_format() {
@@ -353,7 +323,7 @@ mod tests {
             s.read_to_string(&mut out).await.unwrap();
             out
         };
-        let ok = ask("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        let ok = ask("GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
         assert!(ok.starts_with("HTTP/1.1 200 OK\r\n"), "{ok}");
         assert!(ok.contains("text/plain; version=0.0.4"), "{ok}");
         assert!(
@@ -361,15 +331,56 @@ mod tests {
             "{ok}"
         );
         assert!(
-            ask("GET / HTTP/1.1\r\n\r\n")
+            ask("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
                 .await
                 .starts_with("HTTP/1.1 404")
         );
         assert!(
-            ask("POST /metrics HTTP/1.1\r\n\r\n")
+            ask("POST /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
                 .await
                 .starts_with("HTTP/1.1 405")
         );
+        server.abort();
+    }
+
+    /// Slow or idle clients hold their own connections; a scrape is still answered.
+    #[tokio::test]
+    async fn a_hundred_idle_clients_do_not_stop_a_scrape() {
+        let m = Metrics::new("platform");
+        m.inc("ibsim_refund_batches_total", &[]);
+        let l = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let server = tokio::spawn(serve(l, m));
+        let mut idle = Vec::new();
+        for n in 0..100 {
+            let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+            if n % 2 == 0 {
+                // Half send the start of a request and stop there.
+                s.write_all(b"GET /metr").await.unwrap();
+            }
+            idle.push(s);
+        }
+        for _ in 0..3 {
+            let scrape = async {
+                let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+                s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                    .await
+                    .unwrap();
+                let mut out = String::new();
+                s.read_to_string(&mut out).await.unwrap();
+                out
+            };
+            // A bound on a hang, not a synchronisation: the answer comes at once or never.
+            let out = tokio::time::timeout(Duration::from_secs(20), scrape)
+                .await
+                .expect("the scrape was answered with 100 idle clients connected");
+            assert!(out.starts_with("HTTP/1.1 200 OK\r\n"), "{out}");
+            assert!(
+                out.contains("ibsim_refund_batches_total{node=\"platform\"} 1\n"),
+                "{out}"
+            );
+        }
+        drop(idle);
         server.abort();
     }
 }

@@ -523,7 +523,7 @@ impl TestApp {
         let mut s = tokio::net::TcpStream::connect(addr)
             .await
             .expect("metrics port");
-        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: test\r\n\r\n")
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
             .await
             .unwrap();
         let mut out = String::new();

@@ -219,16 +219,19 @@ pub async fn all(w: &mut World) -> anyhow::Result<Findings> {
     // The live sign-ups agree.
     for i in 0..super::ops::CUSTOMERS {
         let c = w.customer(i).clone();
-        let at_bank = w
+        let at_bank = match w
             .branch_client()
             .get_sign_up(bank::GetSignUpRequest {
                 key: Some(bank::get_sign_up_request::Key::CardNumber(c.card.clone())),
             })
             .await
-            .ok()
-            .and_then(|r| r.into_inner().signup)
-            .filter(|s| s.status == proto::common::v1::SignUpStatus::Signed as i32)
-            .map(|s| s.signup_id);
+        {
+            Ok(r) => r.into_inner().signup,
+            Err(s) if s.code() == tonic::Code::NotFound => None,
+            Err(s) => anyhow::bail!("the bank's live sign-up of customer {i}: {s:?}"),
+        }
+        .filter(|s| s.status == proto::common::v1::SignUpStatus::Signed as i32)
+        .map(|s| s.signup_id);
         let links = w
             .ops()
             .get_account(platform::GetAccountRequest {
@@ -246,10 +249,11 @@ pub async fn all(w: &mut World) -> anyhow::Result<Findings> {
             .collect();
         w.tally.checks += 1;
         if live != at_bank.iter().cloned().collect::<Vec<_>>() {
+            let seen = both_sides(w, &links).await;
             found(
                 "the live sign-ups agree",
                 None,
-                format!("customer {i}: bank {at_bank:?}, platform {live:?}"),
+                format!("customer {i}: bank {at_bank:?}, platform {live:?}; {seen}"),
             );
         }
     }
@@ -319,4 +323,37 @@ pub async fn all(w: &mut World) -> anyhow::Result<Findings> {
         violations: v,
         paid: paid_orders,
     })
+}
+
+/// Each of an account's card-links beside the bank's record of the same sign-up, for a report.
+async fn both_sides(w: &mut World, links: &[platform::CardLink]) -> String {
+    let mut seen = Vec::new();
+    for l in links {
+        let bank = w
+            .branch_client()
+            .get_sign_up(bank::GetSignUpRequest {
+                key: Some(bank::get_sign_up_request::Key::SignupId(
+                    l.signup_id.clone(),
+                )),
+            })
+            .await
+            .map(|r| r.into_inner().signup.unwrap_or_default());
+        let bank = match bank {
+            Ok(s) => format!(
+                "{:?} settled on {}",
+                proto::common::v1::SignUpStatus::try_from(s.status),
+                s.business_date
+            ),
+            Err(s) => format!("{:?} {}", s.code(), s.message()),
+        };
+        let at = |t: &Option<prost_types::Timestamp>| t.as_ref().map(|t| t.seconds);
+        seen.push(format!(
+            "{}: platform {:?} signed at {:?} activated at {:?}, bank {bank}",
+            l.signup_id,
+            platform::LinkStatus::try_from(l.status),
+            at(&l.signed_at),
+            at(&l.activated_at),
+        ));
+    }
+    seen.join("; ")
 }
