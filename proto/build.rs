@@ -16,6 +16,7 @@ const PROTOS: &[&str] = &[
     "interbank/platform/v1/refund.proto",
     "interbank/platform/v1/recon.proto",
     "interbank/sim/v1/sim.proto",
+    "interbank/sim/v1/feed.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -46,6 +46,22 @@ pub enum Action {
     LoseWrite,
 }
 
+impl Action {
+    /// As the live feed shows it: `DELAY 6000 ms`, `FAIL UNAVAILABLE`, `REPLY DROPPED`, …
+    pub fn shown(&self) -> String {
+        match self {
+            Action::Delay(ms) => format!("DELAY {ms} ms"),
+            Action::Fail { code, .. } => format!(
+                "FAIL {}",
+                crate::grpc::code_name(tonic::Code::from_i32(*code))
+            ),
+            Action::DropReply => "REPLY DROPPED".into(),
+            Action::DeliverTwice => "DELIVERED TWICE".into(),
+            Action::LoseWrite => "WRITE LOST".into(),
+        }
+    }
+}
+
 /// A rule as asked for.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RuleSpec {
@@ -193,6 +209,8 @@ pub struct Faults {
     /// The node they act on: rules that match none of its calls are refused. `None` (unit
     /// tests): every rule is taken.
     node: Option<Institution>,
+    /// Where each firing is told (the node's live feed).
+    feed: Option<crate::feed::Feed>,
 }
 
 impl std::fmt::Debug for Faults {
@@ -206,8 +224,14 @@ impl Faults {
     pub fn new(node: Institution) -> Faults {
         Faults {
             node: Some(node),
+            feed: Some(crate::feed::Feed::new(node)),
             ..Faults::default()
         }
+    }
+
+    /// The node's live feed, which hears of every firing.
+    pub fn feed(&self) -> Option<&crate::feed::Feed> {
+        self.feed.as_ref()
     }
 
     /// Refuses a rule that could never fire on its node: a method the side does not call, or a
@@ -381,6 +405,18 @@ impl Faults {
                 action = ?spec.action,
                 "fault injected"
             );
+            if let Some(feed) = &self.feed {
+                feed.send(crate::feed::What::Fault {
+                    rule: slot.rule.id,
+                    side: match side {
+                        Side::Caller => "CALLER",
+                        Side::Callee => "CALLEE",
+                    },
+                    method: call.method.to_owned(),
+                    action: spec.action.shown(),
+                    order_no: call.order_no.unwrap_or_default().to_owned(),
+                });
+            }
             return Some((slot.rule.id, spec.action.clone()));
         }
         None

@@ -8,6 +8,7 @@ pub mod clock;
 pub mod domain;
 pub mod error;
 pub mod fault;
+pub mod feed;
 pub mod files;
 pub mod grpc;
 pub mod metrics;

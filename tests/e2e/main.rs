@@ -6,6 +6,7 @@ mod cards;
 mod clock;
 mod edges;
 mod faults;
+mod feed;
 mod fixtures;
 mod lifecycle;
 mod metrics;

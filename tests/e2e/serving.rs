@@ -125,6 +125,7 @@ async fn reflection_lists_what_each_node_serves_and_sends_whole_file_sets(app: T
         "grpc.health.v1.Health",
         "grpc.reflection.v1.ServerReflection",
         "grpc.reflection.v1alpha.ServerReflection",
+        "interbank.sim.v1.FeedService",
         "interbank.sim.v1.SimulatorService",
     ];
     let bank = [

@@ -318,6 +318,12 @@ impl Bank {
             return self.repeat_code_request(p, &fingerprint).await;
         }
         tracing::info!(order_no = order, signup_id = %s.id, card = ?s.card, mobile = %s.mobile.masked(), "one-time code sent");
+        if let Some(feed) = self.faults.feed() {
+            feed.send(shared::feed::What::Sms {
+                mobile_masked: s.mobile.masked(),
+                order_no: order.to_owned(),
+            });
+        }
         Ok(Challenge {
             order_no: req.order_no,
             mobile_masked: s.mobile.masked(),

@@ -41,6 +41,7 @@ pub const SERVICE_NAMES: &[&str] = &[
     "interbank.bank.v1.BankRefundService",
     "interbank.bank.v1.BankReconService",
     "interbank.sim.v1.SimulatorService",
+    "interbank.sim.v1.FeedService",
     "interbank.sim.v1.SmsOutboxService",
     "interbank.sim.v1.BatchJobService",
 ];
@@ -55,7 +56,13 @@ pub async fn router(bank: Bank, security: &Security) -> anyhow::Result<NodeRoute
         bank.clock().clone(),
         Arc::new(bank.clone()),
     );
-    let router = shared::grpc::server(guard, security.tls.as_ref())?
+    let (mut server, feed) = shared::grpc::node_server(
+        guard,
+        shared::grpc::sim::SimNode::faults(&bank),
+        security.tls.as_ref(),
+    )?;
+    let router = server
+        .add_service(feed)
         .add_service(BranchServiceServer::new(branch::Branch(bank.clone())))
         .add_service(BankLinkServiceServer::new(link::Link(bank.clone())))
         .add_service(SimulatorServiceServer::new(Simulator(bank.clone())))

@@ -219,7 +219,7 @@ pub async fn all(w: &mut World) -> anyhow::Result<Findings> {
     // The live sign-ups agree.
     for i in 0..super::ops::CUSTOMERS {
         let c = w.customer(i).clone();
-        let at_bank = match w
+        let live_at_bank = match w
             .branch_client()
             .get_sign_up(bank::GetSignUpRequest {
                 key: Some(bank::get_sign_up_request::Key::CardNumber(c.card.clone())),
@@ -229,9 +229,11 @@ pub async fn all(w: &mut World) -> anyhow::Result<Findings> {
             Ok(r) => r.into_inner().signup,
             Err(s) if s.code() == tonic::Code::NotFound => None,
             Err(s) => anyhow::bail!("the bank's live sign-up of customer {i}: {s:?}"),
-        }
-        .filter(|s| s.status == proto::common::v1::SignUpStatus::Signed as i32)
-        .map(|s| s.signup_id);
+        };
+        let at_bank = live_at_bank
+            .clone()
+            .filter(|s| s.status == proto::common::v1::SignUpStatus::Signed as i32)
+            .map(|s| s.signup_id);
         let links = w
             .ops()
             .get_account(platform::GetAccountRequest {
@@ -250,10 +252,19 @@ pub async fn all(w: &mut World) -> anyhow::Result<Findings> {
         w.tally.checks += 1;
         if live != at_bank.iter().cloned().collect::<Vec<_>>() {
             let seen = both_sides(w, &links).await;
+            let bank_live = live_at_bank.map(|s| {
+                format!(
+                    "{} {:?}",
+                    s.signup_id,
+                    proto::common::v1::SignUpStatus::try_from(s.status)
+                )
+            });
             found(
                 "the live sign-ups agree",
                 None,
-                format!("customer {i}: bank {at_bank:?}, platform {live:?}; {seen}"),
+                format!(
+                    "customer {i}: bank {at_bank:?}, platform {live:?}; the bank's live one {bank_live:?}; {seen}"
+                ),
             );
         }
     }
@@ -347,12 +358,29 @@ async fn both_sides(w: &mut World, links: &[platform::CardLink]) -> String {
             Err(s) => format!("{:?} {}", s.code(), s.message()),
         };
         let at = |t: &Option<prost_types::Timestamp>| t.as_ref().map(|t| t.seconds);
+        let adjusted: Vec<String> = match w
+            .recon()
+            .list_adjustments(platform::ListAdjustmentsRequest {
+                record_key: l.signup_id.clone(),
+                limit: 20,
+            })
+            .await
+        {
+            Ok(r) => r
+                .into_inner()
+                .adjustments
+                .into_iter()
+                .map(|a| format!("[{} {} -> {}: {}]", a.source, a.before, a.after, a.reason))
+                .collect(),
+            Err(s) => vec![format!("{:?}", s.code())],
+        };
         seen.push(format!(
-            "{}: platform {:?} signed at {:?} activated at {:?}, bank {bank}",
+            "{}: platform {:?} signed at {:?} activated at {:?}, adjusted {}, bank {bank}",
             l.signup_id,
             platform::LinkStatus::try_from(l.status),
             at(&l.signed_at),
             at(&l.activated_at),
+            adjusted.join(" "),
         ));
     }
     seen.join("; ")

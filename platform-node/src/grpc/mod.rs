@@ -46,6 +46,7 @@ pub const SERVICE_NAMES: &[&str] = &[
     "interbank.platform.v1.RefundOpsService",
     "interbank.platform.v1.ReconOpsService",
     "interbank.sim.v1.SimulatorService",
+    "interbank.sim.v1.FeedService",
 ];
 
 /// The platform's router: website, pay, ops, refund, reconciliation and link services and the simulator controls,
@@ -58,7 +59,13 @@ pub async fn router(platform: Platform, security: &Security) -> anyhow::Result<N
         platform.clock().clone(),
         Arc::new(platform.clone()),
     );
-    let router = shared::grpc::server(guard, security.tls.as_ref())?
+    let (mut server, feed) = shared::grpc::node_server(
+        guard,
+        shared::grpc::sim::SimNode::faults(&platform),
+        security.tls.as_ref(),
+    )?;
+    let router = server
+        .add_service(feed)
         .add_service(AccountServiceServer::new(account::Website(
             platform.clone(),
         )))

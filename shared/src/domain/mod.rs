@@ -2,6 +2,7 @@
 //! behind the edge checks again.
 
 mod card;
+pub(crate) use card::mask_middle;
 mod contact;
 mod identity;
 mod limit;

@@ -436,19 +436,60 @@ where
 
 /// Reads a body up to the end of its first gRPC message (or its end, if shorter): the bytes of
 /// that message as framed, and the body to pass on (those bytes again, then the rest).
-async fn first_message(mut body: Body) -> Result<(Bytes, Body), SignatureRefusal> {
+async fn first_message(body: Body) -> Result<(Bytes, Body), SignatureRefusal> {
+    let read = read_first(body, FIRST_MESSAGE_MAX_BYTES + 5).await;
+    match read.first {
+        Ok(first) => Ok((first, read.body)),
+        Err(FirstUnread::TooBig) => Err(SignatureRefusal::Malformed(
+            "the first message is over 4 MiB",
+        )),
+        Err(FirstUnread::BrokeOff) => {
+            Err(SignatureRefusal::Malformed("the request body broke off"))
+        }
+    }
+}
+
+/// Why [`read_first`] did not read a first message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FirstUnread {
+    /// It is over the size asked for.
+    TooBig,
+    /// The body failed before its end.
+    BrokeOff,
+}
+
+impl std::fmt::Display for FirstUnread {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FirstUnread::TooBig => "too big to show",
+            FirstUnread::BrokeOff => "the body broke off",
+        })
+    }
+}
+
+/// A body's first message, and the body as it came (whatever was read, then the rest).
+pub struct FirstRead {
+    /// The first gRPC message as framed (or all of a shorter body), or why not.
+    pub first: Result<Bytes, FirstUnread>,
+    /// The body to pass on, unchanged.
+    pub body: Body,
+}
+
+/// Reads a body up to the end of its first gRPC message, framed at most `max_bytes` (prefix
+/// included); the body passed on is the same either way.
+pub async fn read_first(mut body: Body, max_bytes: usize) -> FirstRead {
     let mut read = BytesMut::new();
-    let mut trailers = None;
+    let mut end = None;
     let wanted = |read: &[u8]| {
         (read.len() >= 5)
             .then(|| 5 + u32::from_be_bytes([read[1], read[2], read[3], read[4]]) as usize)
     };
+    let mut unread = None;
     loop {
         if let Some(n) = wanted(&read) {
-            if n > FIRST_MESSAGE_MAX_BYTES + 5 {
-                return Err(SignatureRefusal::Malformed(
-                    "the first message is over 4 MiB",
-                ));
+            if n > max_bytes {
+                unread = Some(FirstUnread::TooBig);
+                break;
             }
             if read.len() >= n {
                 break;
@@ -456,33 +497,42 @@ async fn first_message(mut body: Body) -> Result<(Bytes, Body), SignatureRefusal
         }
         match body.frame().await {
             None => break,
-            Some(Err(_)) => return Err(SignatureRefusal::Malformed("the request body broke off")),
+            Some(Err(e)) => {
+                unread = Some(FirstUnread::BrokeOff);
+                end = Some(Err(e));
+                break;
+            }
             Some(Ok(frame)) => match frame.into_data() {
                 Ok(data) => read.extend_from_slice(&data),
                 Err(frame) => {
-                    trailers = frame.into_trailers().ok();
+                    end = frame.into_trailers().ok().map(Ok);
                     break;
                 }
             },
         }
     }
     let read = read.freeze();
-    let first = match wanted(&read) {
-        Some(n) if n <= read.len() => read.slice(..n),
-        _ => read.clone(),
+    let first = match (unread, wanted(&read)) {
+        (Some(why), _) => Err(why),
+        (None, Some(n)) if n <= read.len() => Ok(read.slice(..n)),
+        (None, _) => Ok(read.clone()),
     };
     let rest = Prefixed {
         prefix: (!read.is_empty()).then_some(read),
-        trailers,
+        end,
         inner: body,
     };
-    Ok((first, Body::new(rest)))
+    FirstRead {
+        first,
+        body: Body::new(rest),
+    }
 }
 
 /// Bytes read already, then the rest of a body.
 struct Prefixed {
     prefix: Option<Bytes>,
-    trailers: Option<http::HeaderMap>,
+    /// The trailers, or the failure, that ended the body while it was read.
+    end: Option<Result<http::HeaderMap, Status>>,
     inner: Body,
 }
 
@@ -497,8 +547,8 @@ impl HttpBody for Prefixed {
         if let Some(prefix) = self.prefix.take() {
             return Poll::Ready(Some(Ok(Frame::data(prefix))));
         }
-        if let Some(trailers) = self.trailers.take() {
-            return Poll::Ready(Some(Ok(Frame::trailers(trailers))));
+        if let Some(end) = self.end.take() {
+            return Poll::Ready(Some(end.map(Frame::trailers)));
         }
         Pin::new(&mut self.inner).poll_frame(cx)
     }

@@ -4,6 +4,7 @@
 //! server, `traced` channels on the client); carrying out injected faults (`with_faults`); and
 //! the simulator controls both nodes serve (`sim`).
 
+pub mod feed;
 pub mod guard;
 pub mod reflection;
 pub mod sim;
@@ -401,15 +402,17 @@ fn link_exported_parent(span: &tracing::Span, caller: &TraceParent) {
     let _ = span.set_parent(opentelemetry::Context::new().with_remote_span_context(remote));
 }
 
-/// The layers every node's server has: the trace layer, then the guard.
-pub type NodeLayers = Stack<guard::GuardLayer, Stack<TraceLayer, Identity>>;
+/// The layers every node's server has: the trace layer, the live feed, then the guard.
+pub type NodeLayers = Stack<guard::GuardLayer, Stack<feed::FeedLayer, Stack<TraceLayer, Identity>>>;
 
 /// A node's router, with its layers.
 pub type NodeRouter = Router<NodeLayers>;
 
-/// A server builder with our limits, the trace layer and `guard`; over TLS when `tls` is given.
+/// A server builder with our limits, the trace layer, the live feed and `guard`; over TLS when
+/// `tls` is given.
 pub fn server(
     guard: guard::GuardLayer,
+    feed: feed::FeedLayer,
     tls: Option<&TlsFiles>,
 ) -> anyhow::Result<Server<NodeLayers>> {
     let mut builder = Server::builder();
@@ -422,7 +425,28 @@ pub fn server(
         .timeout(Duration::from_secs(REQUEST_TIMEOUT_SECS))
         .concurrency_limit_per_connection(CONCURRENCY_PER_CONNECTION_MAX)
         .layer(TraceLayer)
+        .layer(feed)
         .layer(guard))
+}
+
+/// A node's server ([`server`] feeding the live feed of `faults`' node) and its feed's Watch
+/// service, to add to the router.
+pub fn node_server(
+    guard: guard::GuardLayer,
+    faults: &Faults,
+    tls: Option<&TlsFiles>,
+) -> anyhow::Result<(
+    Server<NodeLayers>,
+    proto::sim::v1::feed_service_server::FeedServiceServer<feed::Watch>,
+)> {
+    let f = faults
+        .feed()
+        .cloned()
+        .context("a node's fault rules carry its live feed")?;
+    Ok((
+        server(guard, feed::FeedLayer::new(f.clone()), tls)?,
+        proto::sim::v1::feed_service_server::FeedServiceServer::new(feed::Watch(f)),
+    ))
 }
 
 /// Adds health (every named service reported SERVING) and reflection listing the named services
