@@ -2,6 +2,7 @@
 //! the demo data), the scenario runner (`scenario`), and the clients the subcommands use.
 
 pub mod bench;
+pub mod console;
 pub mod explore;
 pub mod fixtures;
 pub mod names;

@@ -122,6 +122,13 @@ enum Command {
         #[arg(long, value_enum, default_value = "ed25519")]
         sign_algorithm: shared::security::keys::Algorithm,
     },
+    /// Serve the live console (docs/console.md) for nodes running elsewhere (--bank, --platform,
+    /// --ca): the conversation as it happens, the phone, the clocks, faults and every flow.
+    Console {
+        /// Where to serve it.
+        #[arg(long, env = "IBSIM_CONSOLE_LISTEN", default_value = ibsim_cli::console::CONSOLE_LISTEN_DEFAULT)]
+        listen: SocketAddr,
+    },
     /// Ask a node's gRPC health service; exit 0 only when it is SERVING.
     Health {
         /// The node's URL.
@@ -241,6 +248,12 @@ struct UpArgs {
         default_value = "127.0.0.1:40062"
     )]
     platform_metrics_listen: SocketAddr,
+    /// Where the live console is served (docs/console.md).
+    #[arg(long, env = "IBSIM_CONSOLE_LISTEN", default_value = ibsim_cli::console::CONSOLE_LISTEN_DEFAULT)]
+    console_listen: SocketAddr,
+    /// Do not serve the console.
+    #[arg(long)]
+    no_console: bool,
 }
 
 #[tokio::main]
@@ -284,6 +297,7 @@ async fn main() -> ExitCode {
         Command::Branch(cmd) => commands::branch(&cli.bank, cmd).await,
         Command::Platform(cmd) => commands::platform(&cli.platform, cmd).await,
         Command::Health { url } => commands::health(&url).await,
+        Command::Console { listen } => console(&bank_url, &platform_url, listen).await,
         Command::Certs {
             out,
             force,
@@ -423,6 +437,26 @@ fn certs(
     Ok(())
 }
 
+/// `ibsim console`: the console over nodes running elsewhere, until Ctrl-C.
+async fn console(bank: &str, platform: &str, listen: SocketAddr) -> anyhow::Result<()> {
+    use ibsim_cli::console::{Console, bind, channel};
+    let listener = bind(listen).await?;
+    let c = Console::new(
+        channel(bank).await?,
+        channel(platform).await?,
+        bank,
+        platform,
+    )?;
+    println!(
+        "console on http://{}/ for bank {bank} and platform {platform}; Ctrl-C stops it",
+        listener.local_addr()?
+    );
+    tokio::select! {
+        served = c.serve(listener) => served,
+        _ = shared::grpc::shutdown_signal() => Ok(()),
+    }
+}
+
 async fn up(args: UpArgs) -> anyhow::Result<()> {
     use ibsim_cli::pair::{PairConfig, RunningPair};
     args.telemetry.init("ibsim-up")?;
@@ -468,6 +502,20 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         security: security.clone(),
     };
     let pair = RunningPair::start(&cfg).await?;
+    let console = match args.no_console {
+        true => None,
+        false => {
+            let listener = ibsim_cli::console::bind(args.console_listen).await?;
+            let addr = listener.local_addr()?;
+            let c = ibsim_cli::console::Console::new(
+                ibsim_cli::console::channel(&pair.bank_url()).await?,
+                ibsim_cli::console::channel(&pair.platform_url()).await?,
+                &pair.bank_url(),
+                &pair.platform_url(),
+            )?;
+            Some((addr, tokio::spawn(c.serve(listener))))
+        }
+    };
     if !args.no_demo {
         let bank = commands::connect(&pair.bank_url()).await?;
         let platform = commands::connect(&pair.platform_url()).await?;
@@ -483,6 +531,9 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         "  platform node  {}   (AccountService, PayService, PlatformOpsService, RefundOpsService, PlatformLinkService, SimulatorService)",
         pair.platform_url()
     );
+    if let Some((addr, _)) = &console {
+        println!("  console        http://{addr}/   (the conversation, live; drive every flow)");
+    }
     if let (Some(b), Some(p)) = (pair.bank_metrics, pair.platform_metrics) {
         println!("  metrics        http://{b}/metrics | http://{p}/metrics");
     }
@@ -531,6 +582,9 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     }
     println!("Ctrl-C stops both nodes.");
     shared::grpc::shutdown_signal().await;
+    if let Some((_, task)) = console {
+        task.abort();
+    }
     let stopped = pair.stop().await;
     shared::telemetry::shutdown();
     stopped

@@ -8,9 +8,9 @@
 
 mod checks;
 mod expect;
-mod invoke;
+pub(crate) mod invoke;
 mod model;
-mod nodes;
+pub(crate) mod nodes;
 mod report;
 mod template;
 
