@@ -2,6 +2,7 @@
 //! started again; two bank processes sharing one PostgreSQL database; and two banks and two
 //! platforms over the same two databases serving one load (scale-out).
 
+use proto::sim::v1::simulator_service_client::SimulatorServiceClient;
 use std::collections::BTreeSet;
 
 use e2e_tests::{Backend, Options, TestApp, batch_file};
@@ -63,6 +64,11 @@ mod postgres {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_clock_move_answers_the_days_it_left_whoever_closed_them() {
+        super::move_after_another_cutover(super::Backend::Postgres).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn two_banks_and_two_platforms_serve_one_load_consistently() {
         super::four_nodes(super::Backend::Postgres).await;
     }
@@ -109,6 +115,42 @@ async fn restart_after_cutover(backend: Backend) {
         .expect("a payment on the new day");
     assert_eq!(paid.status, platform::OrderStatus::Success as i32);
     assert_eq!(paid.business_date, before.business_date);
+}
+
+/// The explorer's finding F-1 (docs/findings/README.md): a clock move whose day another cutover
+/// closed first (the bank's own cutover watcher racing the move, or here, deterministically,
+/// another process of the bank) answered no closed dates, so the caller never learnt that the
+/// day was there to reconcile, and a cancellation the platform had lost was never repaired by
+/// T+1. A move answers every business date it left, whoever closed it.
+async fn move_after_another_cutover(backend: Backend) {
+    use sim::set_clock_request::Move;
+    let Some(app) = TestApp::spawn_with(backend, bank_as_process()).await else {
+        return;
+    };
+    let second = app.another_bank().await;
+    let mut second_sim = SimulatorServiceClient::new(second.channel());
+    let mut first_sim = app.bank_sim.clone();
+    let mut moved = Vec::new();
+    for s in [&mut first_sim, &mut second_sim] {
+        for m in [Move::Freeze(true), Move::AdvanceToCutover(true)] {
+            let r = s
+                .set_clock(sim::SetClockRequest { r#move: Some(m) })
+                .await
+                .expect("a clock move")
+                .into_inner();
+            if matches!(m, Move::AdvanceToCutover(_)) {
+                moved.push(r);
+            }
+        }
+    }
+    let (first, second) = (&moved[0], &moved[1]);
+    let today = |r: &sim::SetClockResponse| r.clock.clone().unwrap().business_date;
+    assert_eq!(today(first), today(second), "both moved to the same day");
+    assert_eq!(first.closed_dates.len(), 1, "{first:?}");
+    assert_eq!(
+        second.closed_dates, first.closed_dates,
+        "the second process's move left the same day, closed by the first"
+    );
 }
 
 /// Issue 19, defect 2, the other way to a closed day: two bank processes on one database, one
