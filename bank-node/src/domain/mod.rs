@@ -119,6 +119,15 @@ impl Bank {
         Ok(self.store.last_closed_day().await?)
     }
 
+    /// The closed business days from `from` to the day before `to`, oldest first.
+    pub async fn closed_days(
+        &self,
+        from: chrono::NaiveDate,
+        to: chrono::NaiveDate,
+    ) -> Result<Vec<chrono::NaiveDate>, BankError> {
+        Ok(self.store.closed_days(from, to).await?)
+    }
+
     /// Wipes every record (a simulator reset).
     pub async fn wipe(&self) -> Result<(), BankError> {
         self.store.wipe().await?;

@@ -125,6 +125,13 @@ impl SimNode for Bank {
     async fn last_closed_date(&self) -> anyhow::Result<Option<chrono::NaiveDate>> {
         Ok(self.last_closed_day().await?)
     }
+    async fn closed_days(
+        &self,
+        from: chrono::NaiveDate,
+        to: chrono::NaiveDate,
+    ) -> anyhow::Result<Vec<chrono::NaiveDate>> {
+        Ok(self.closed_days(from, to).await?)
+    }
     async fn wipe(&self) -> anyhow::Result<()> {
         Ok(Bank::wipe(self).await?)
     }

@@ -300,6 +300,25 @@ impl Store {
             .transpose()
     }
 
+    /// The closed business days from `from` to the day before `to`, oldest first.
+    pub async fn closed_days(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<NaiveDate>> {
+        let rows = sqlx::query(
+            "SELECT business_date FROM business_days WHERE status = 'CLOSED' \
+             AND business_date >= $1 AND business_date < $2 ORDER BY business_date",
+        )
+        .bind(from.to_string())
+        .bind(to.to_string())
+        .fetch_all(&self.pools.read)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                text(r, "business_date")?
+                    .parse::<NaiveDate>()
+                    .map_err(|_| bad("business_date"))
+            })
+            .collect()
+    }
+
     /// Messages in the outbox, newest first, optionally to one mobile.
     pub async fn sms(&self, mobile: Option<&str>, limit: u32) -> Result<Vec<Sms>> {
         let rows = sqlx::query(

@@ -126,11 +126,13 @@ impl Console {
 
     /// Watches `node`'s feed for as long as the console runs, again after each break.
     async fn watch(self, node: Node) {
+        let mut last_why = String::new();
         loop {
             let client = sim::feed_service_client::FeedServiceClient::new(self.channel(node));
             let why = match client.clone().watch(sim::WatchRequest {}).await {
                 Ok(stream) => {
                     self.note(node, "watching");
+                    last_why.clear();
                     let mut stream = stream.into_inner();
                     loop {
                         match stream.next().await {
@@ -142,7 +144,11 @@ impl Console {
                 }
                 Err(s) => format!("{:?}: {}", s.code(), s.message()),
             };
-            self.note(node, &format!("not watching: {why}"));
+            // Told once per kind of break, not every second while a node is down.
+            if why != last_why {
+                self.note(node, &format!("not watching: {why}"));
+                last_why = why;
+            }
             // Nothing to wait on but time: the node may be restarting.
             tokio::time::sleep(REWATCH_AFTER).await;
         }

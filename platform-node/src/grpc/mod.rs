@@ -137,6 +137,13 @@ impl SimNode for Platform {
     async fn last_closed_date(&self) -> anyhow::Result<Option<chrono::NaiveDate>> {
         Ok(None)
     }
+    async fn closed_days(
+        &self,
+        _from: chrono::NaiveDate,
+        _to: chrono::NaiveDate,
+    ) -> anyhow::Result<Vec<chrono::NaiveDate>> {
+        Ok(Vec::new())
+    }
     async fn wipe(&self) -> anyhow::Result<()> {
         Ok(Platform::wipe(self).await?)
     }

@@ -154,17 +154,12 @@ fn mask_card(s: &str) -> String {
 
 /// The server layer: see the module documentation.
 #[derive(Clone, Debug)]
-pub struct FeedLayer(Option<Feed>);
+pub struct FeedLayer(Feed);
 
 impl FeedLayer {
     /// Feeds `feed`.
     pub fn new(feed: Feed) -> FeedLayer {
-        FeedLayer(Some(feed))
-    }
-
-    /// Feeds nothing.
-    pub fn off() -> FeedLayer {
-        FeedLayer(None)
+        FeedLayer(feed)
     }
 }
 
@@ -182,7 +177,7 @@ impl<S> tower::Layer<S> for FeedLayer {
 #[derive(Clone, Debug)]
 pub struct Fed<S> {
     inner: S,
-    feed: Option<Feed>,
+    feed: Feed,
 }
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
@@ -204,7 +199,7 @@ where
     }
 
     fn call(&mut self, req: http::Request<Body>) -> Self::Future {
-        let watched = self.feed.as_ref().filter(|f| f.watched()).cloned();
+        let watched = self.feed.watched().then(|| self.feed.clone());
         let target = watched.and_then(|feed| {
             let path = req.uri().path();
             let (service, method) = path.trim_start_matches('/').split_once('/')?;

@@ -27,6 +27,7 @@ class Diagram {
     this.calls = new Map(); // "node:call_id" -> { call, answer, rows: [] }
     this.filter = "";
     this.rows = [];
+    this.seen = new Set();
     root.classList.add("diagram");
     const head = document.createElement("div");
     head.className = "lifelines";
@@ -44,6 +45,12 @@ class Diagram {
   }
 
   add(ev) {
+    // The page may be sent an event twice (kept and live at the moment it opened).
+    if (ev.seq !== undefined) {
+      const id = `${ev.node}:${ev.seq}`;
+      if (this.seen.has(id)) return null;
+      this.seen.add(id);
+    }
     if (ev.call) return this.addCall(ev);
     if (ev.answer) return this.addAnswer(ev);
     if (ev.fault) {
