@@ -524,11 +524,11 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     }
     println!("interbank-sim is up");
     println!(
-        "  bank node      {}   (BranchService, BankLinkService, BankRefundService, SimulatorService, SmsOutboxService, BatchJobService)",
+        "  bank node      {}   (BranchService, BankLinkService, BankRefundService, SimulatorService, SmsOutboxService, BatchJobService, FeedService)",
         pair.bank_url()
     );
     println!(
-        "  platform node  {}   (AccountService, PayService, PlatformOpsService, RefundOpsService, PlatformLinkService, SimulatorService)",
+        "  platform node  {}   (AccountService, PayService, PlatformOpsService, RefundOpsService, PlatformLinkService, SimulatorService, FeedService)",
         pair.platform_url()
     );
     if let Some((addr, _)) = &console {
