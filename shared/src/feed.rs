@@ -1,7 +1,7 @@
 //! A node's live feed (`interbank.sim.v1.FeedService`, docs/console.md): each call it serves as
 //! it arrives and as it is answered, each fault rule firing, each SMS the bank sends. Watchers
-//! subscribe to a bounded broadcast; with nobody watching, [`Feed::watched`] is one counter read
-//! and nothing else is built.
+//! subscribe to a bounded broadcast; with nobody watching, [`Feed::watched`] is one look at the
+//! watcher count and nothing else is built.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
