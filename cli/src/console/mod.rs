@@ -128,8 +128,8 @@ impl Console {
     async fn watch(self, node: Node) {
         let mut last_why = String::new();
         loop {
-            let client = sim::feed_service_client::FeedServiceClient::new(self.channel(node));
-            let why = match client.clone().watch(sim::WatchRequest {}).await {
+            let mut client = sim::feed_service_client::FeedServiceClient::new(self.channel(node));
+            let why = match client.watch(sim::WatchRequest {}).await {
                 Ok(stream) => {
                     self.note(node, "watching");
                     last_why.clear();
@@ -156,8 +156,8 @@ impl Console {
 
     /// A feed event for the pages, as protobuf JSON.
     fn publish(&self, e: &sim::FeedEvent) {
-        let desc = e.descriptor_for_console();
-        let Ok(dm) = DynamicMessage::decode(desc, e.encode_to_vec().as_slice()) else {
+        let Ok(dm) = DynamicMessage::decode(feed_event_descriptor(), e.encode_to_vec().as_slice())
+        else {
             return;
         };
         let opts = SerializeOptions::new()
@@ -188,22 +188,15 @@ impl Console {
 }
 
 /// The descriptor of a feed event, from the protocol's embedded descriptors.
-trait ConsoleDescriptor {
-    fn descriptor_for_console(&self) -> prost_reflect::MessageDescriptor;
-}
-
-impl ConsoleDescriptor for sim::FeedEvent {
-    fn descriptor_for_console(&self) -> prost_reflect::MessageDescriptor {
-        static DESC: std::sync::OnceLock<prost_reflect::MessageDescriptor> =
-            std::sync::OnceLock::new();
-        DESC.get_or_init(|| {
-            prost_reflect::DescriptorPool::decode(proto::FILE_DESCRIPTOR_SET)
-                .ok()
-                .and_then(|p| p.get_message_by_name("interbank.sim.v1.FeedEvent"))
-                .expect("FeedEvent is in the protocol's descriptors")
-        })
-        .clone()
-    }
+fn feed_event_descriptor() -> prost_reflect::MessageDescriptor {
+    static DESC: std::sync::OnceLock<prost_reflect::MessageDescriptor> = std::sync::OnceLock::new();
+    DESC.get_or_init(|| {
+        prost_reflect::DescriptorPool::decode(proto::FILE_DESCRIPTOR_SET)
+            .ok()
+            .and_then(|p| p.get_message_by_name("interbank.sim.v1.FeedEvent"))
+            .expect("FeedEvent is in the protocol's descriptors")
+    })
+    .clone()
 }
 
 fn page(content_type: &'static str, body: &'static str) -> Response {
