@@ -47,6 +47,11 @@ pub struct RunArgs {
     /// Write the whole report as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Write a self-contained HTML page here: each scenario's steps and outcomes, its sequence
+    /// diagram (both nodes' feeds, as the console draws them) and, for a failure, the step and
+    /// the expected/actual differences.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
     /// Run secured (docs/security.md): fresh pairs with mutual TLS and signed interbank calls,
     /// and towards each node the runner plays the other institution, so steps that play the
     /// peer work too. DIR holds credentials made by `ibsim certs` (running nodes: theirs); fresh
@@ -127,6 +132,7 @@ pub async fn scenario(cmd: ScenarioCmd, running: Option<Running>) -> anyhow::Res
                 seed: args.seed.unwrap_or_else(rand::random),
                 tap: None,
                 credentials,
+                record: args.html.is_some(),
             };
             let report = scenario::run(all, &opts).await;
             print!("{}", report.summary());
@@ -135,6 +141,9 @@ pub async fn scenario(cmd: ScenarioCmd, running: Option<Running>) -> anyhow::Res
             }
             if let Some(p) = &args.json {
                 std::fs::write(p, serde_json::to_string_pretty(&report)?)?;
+            }
+            if let Some(p) = &args.html {
+                std::fs::write(p, report.html()?)?;
             }
             drop(throwaway);
             Ok(report.passed())

@@ -96,6 +96,64 @@ fn run_exits_0_only_when_every_scenario_passes_and_writes_junit_and_json() {
 }
 
 #[test]
+fn html_holds_each_scenario_its_failure_and_its_conversation_in_one_file() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "bad.toml", FAILING);
+    write(dir.path(), "good.toml", PASSING);
+    let html = dir.path().join("report.html");
+    let out = ibsim()
+        .args(["scenario", "run"])
+        .arg(dir.path())
+        .args(["--seed", "7", "--html"])
+        .arg(&html)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let page = std::fs::read_to_string(&html).unwrap();
+    // One file: the renderer and the data inline, nothing to fetch.
+    assert!(
+        !page.contains("src=") && !page.contains("href=\"/"),
+        "{page}"
+    );
+    assert!(
+        page.contains("class Diagram"),
+        "the console's renderer is inline"
+    );
+    let start = page.find("id=\"report-data\">").unwrap() + "id=\"report-data\">".len();
+    let end = start + page[start..].find("</script>").unwrap();
+    let data: serde_json::Value = serde_json::from_str(&page[start..end]).unwrap();
+    let names: Vec<&str> = data["report"]["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["a wrong expectation", "the demo card's balance"]);
+    assert_eq!(
+        data["report"]["scenarios"][0]["failure"]["diff"][0]["actual"],
+        "\"10000.00\""
+    );
+    // Each scenario's conversation: its one call, as the bank's feed told it, and its answer.
+    for c in data["conversations"].as_array().unwrap() {
+        let told: Vec<(&str, &str)> = c
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|e| {
+                let node = e["node"].as_str()?;
+                let what = e["call"]["method"].as_str().or_else(|| {
+                    e["answer"]["code"]
+                        .as_str()
+                        .or(e.get("answer").map(|_| "OK"))
+                })?;
+                Some((node, what))
+            })
+            .collect();
+        assert_eq!(told, [("bank", "GetCard"), ("bank", "OK")], "{c}");
+    }
+}
+
+#[test]
 fn check_names_the_file_and_step_of_a_malformed_scenario_and_exits_2() {
     let dir = tempfile::tempdir().unwrap();
     let broken = write(

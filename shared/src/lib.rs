@@ -13,6 +13,7 @@ pub mod files;
 pub mod grpc;
 pub mod metrics;
 pub mod money;
+pub mod records;
 pub mod secret;
 pub mod security;
 pub mod seed;

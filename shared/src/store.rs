@@ -633,6 +633,75 @@ pub fn unsigned(v: i64) -> anyhow::Result<u64> {
     u64::try_from(v).map_err(|_| anyhow::anyhow!("stored count {v} is negative"))
 }
 
+/// The newest `limit` rows of each view and their totals, read in one transaction so that the
+/// tables show the node at one moment (REPEATABLE READ on PostgreSQL; SQLite's reading
+/// transaction sees one snapshot).
+pub async fn views(
+    pool: &AnyPool,
+    backend: Backend,
+    views: &[crate::records::View],
+    limit: u32,
+) -> anyhow::Result<Vec<crate::records::Table>> {
+    let mut tx = pool.begin().await?;
+    if backend == Backend::Postgres {
+        tx.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .await?;
+    }
+    let mut tables = Vec::with_capacity(views.len());
+    for v in views {
+        tables.push(view(&mut tx, v, limit).await?);
+    }
+    tx.commit().await?;
+    Ok(tables)
+}
+
+async fn view(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    v: &crate::records::View,
+    limit: u32,
+) -> anyhow::Result<crate::records::Table> {
+    use crate::records::Value;
+    let columns: Vec<&str> = v.columns.iter().map(|c| c.sql).collect();
+    let rows = sqlx::query(&format!(
+        "SELECT {} FROM {} ORDER BY {} LIMIT $1",
+        columns.join(", "),
+        v.table,
+        v.newest_first
+    ))
+    .bind(i64::from(limit))
+    .fetch_all(&mut **tx)
+    .await?;
+    let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {}", v.table))
+        .fetch_one(&mut **tx)
+        .await?;
+    let rows = rows
+        .iter()
+        .map(|r| {
+            let values = v
+                .columns
+                .iter()
+                .map(|c| {
+                    Ok(if c.show.is_int() {
+                        r.try_get::<Option<i64>, _>(c.sql)?
+                            .map_or(Value::None, Value::Int)
+                    } else {
+                        r.try_get::<Option<String>, _>(c.sql)?
+                            .map_or(Value::None, Value::Text)
+                    })
+                })
+                .collect::<Result<Vec<_>, sqlx::Error>>()
+                .with_context(|| format!("table {}", v.table))?;
+            Ok(v.row(&values))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(crate::records::Table {
+        kind: v.kind,
+        columns: v.columns.iter().map(|c| c.name.to_owned()).collect(),
+        rows,
+        total: unsigned(total)?,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

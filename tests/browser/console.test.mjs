@@ -104,6 +104,28 @@ async function waitForArrows(want) {
   }
 }
 
+// Waits until the panel `title` of "Both institutions" shows the record `key` with these
+// statuses on each side (null: no record there) and, if given, this disagreement ("" for none).
+async function waitForRecord(title, key, { bank, platform, disagreement }) {
+  const holds = ([title, key, bank, platform, disagreement]) => {
+    const row = [...document.querySelectorAll(`#panels details[data-panel="${title}"] tbody tr`)]
+      .find((r) => r.dataset.key === key);
+    if (!row) return false;
+    const why = row.querySelector("td.why");
+    return (bank === undefined || (row.dataset.bankStatus ?? null) === bank) &&
+      (platform === undefined || (row.dataset.platformStatus ?? null) === platform) &&
+      (disagreement === undefined || (why ? why.textContent : "") === disagreement) &&
+      row.classList.contains("disagree") === Boolean(disagreement);
+  };
+  try {
+    await page.waitForFunction(holds, [title, key, bank, platform, disagreement], { timeout: 20000 });
+  } catch (e) {
+    const shown = await page.$$eval(`#panels details[data-panel="${title}"] tbody tr`, (rows) =>
+      rows.map((r) => [r.dataset.key, r.dataset.bankStatus, r.dataset.platformStatus, r.className]));
+    assert.fail(`${title} ${key}: want bank ${bank}, platform ${platform}, ${JSON.stringify(disagreement)}; shown ${JSON.stringify(shown)}`);
+  }
+}
+
 function businessDate(text) {
   return text.match(/\d{4}-\d\d-\d\d/)[0];
 }
@@ -123,6 +145,7 @@ test("a walkthrough through the page: sign-up to a closed case", async () => {
   assert.match(await page.textContent("#session"), /zhangsan@example.com/);
   assert.match(await act("customer", "activate the card-link"), /LINK_STATUS_ACTIVE/);
   await waitForArrows([["customer", "platform", "Activate"], ["platform", "bank", "ConfirmActivation"]]);
+  await waitForRecord("Sign-ups and card-links", signupId, { bank: "SIGNED", platform: "ACTIVE", disagreement: "" });
 
   // A payment: start, the code read off the phone panel, confirm.
   await page.fill("#mobile", "13800138000");
@@ -140,25 +163,40 @@ test("a walkthrough through the page: sign-up to a closed case", async () => {
     ["bank", "platform", "OK"],
     ["platform", "customer", "OK"],
   ]);
-  // The code is on the phone and nowhere in the conversation.
+  // The code is on the phone and nowhere in the conversation or the records.
   const diagramText = await page.textContent("#diagram");
   assert.ok(!diagramText.includes(code));
+  await waitForRecord("Orders", "WEB-1", { bank: "SUCCESS", platform: "SUCCESS", disagreement: "" });
+  assert.ok(!(await page.textContent("#panels")).includes(code));
 
-  // A dropped reply: the bank debits, the platform never hears; reconciliation settles it.
-  await page.selectOption('#fault-form [name="node"]', "platform");
-  await page.selectOption('#fault-form [name="side"]', "FAULT_SIDE_CALLER");
-  await page.fill('#fault-form [name="method"]', "Pay");
-  await page.selectOption('#fault-form [name="action"]', "drop_reply");
-  await page.click("#fault-form button");
-  await page.waitForFunction(() => /platform #\d+: caller Pay drop_reply/.test(document.getElementById("fault-list").textContent));
+  // A dropped reply: the bank debits, the platform never hears, and its status queries fail
+  // too (a rule on every GetPayment, kept for T+1 below); reconciliation settles it.
+  async function addFault(method, action, firstN) {
+    await page.selectOption('#fault-form [name="node"]', "platform");
+    await page.selectOption('#fault-form [name="side"]', "FAULT_SIDE_CALLER");
+    await page.fill('#fault-form [name="method"]', method);
+    await page.selectOption('#fault-form [name="action"]', action);
+    await page.fill('#fault-form [name="first_n"]', String(firstN));
+    await page.click("#fault-form button");
+    await page.waitForFunction((want) => new RegExp(want).test(document.getElementById("fault-list").textContent),
+      `platform #\\d+: caller ${method} ${action}`);
+  }
+  await addFault("Pay", "drop_reply", 1);
+  await addFault("GetPayment", "fail", 0);
   await act("customer", "pay: start", { order_no: "WEB-2", amount: "5.00" });
   await page.waitForSelector('#sms li[data-order="WEB-2"] .otp');
   const code2 = (await page.textContent('#sms li[data-order="WEB-2"] .otp')).trim();
   const lost = await act("customer", "pay: confirm with the code", { order_no: "WEB-2", otp_code: code2 });
   assert.doesNotMatch(lost, /ORDER_STATUS_SUCCESS/, "the platform did not hear the bank's yes");
   await page.waitForSelector("text=fault: CALLER Pay REPLY DROPPED (WEB-2)");
+  // Both sides as they stand: the bank debited, the platform does not know.
+  await waitForRecord("Orders", "WEB-2", { bank: "SUCCESS", platform: "UNKNOWN",
+    disagreement: "paid at the bank, not at the platform" });
+  await page.$eval('#panels details[data-panel="Orders"]', (d) => d.scrollIntoView());
+  await page.screenshot({ path: join(docs, "console-records.png") });
   await act("staff", "real-time reconciliation");
   assert.match(await act("staff", "an order", { order_no: "WEB-2" }), /ORDER_STATUS_SUCCESS/);
+  await waitForRecord("Orders", "WEB-2", { bank: "SUCCESS", platform: "SUCCESS", disagreement: "" });
 
   // A refusal, with its code, reason and institution.
   const refused = await act("customer", "pay: start", { order_no: "WEB-3", amount: "0.001" });
@@ -174,13 +212,9 @@ test("a walkthrough through the page: sign-up to a closed case", async () => {
   const day = businessDate(await page.textContent("#clock-bank"));
   assert.match(await act("staff", "write an order by hand (a test break)",
     { order_no: "WEB-HAND", signup_id: signupId, business_date: day }), /WEB-HAND/);
-  // The bank's payment query is down during T+1: the order file's case is left for staff.
-  await page.selectOption('#fault-form [name="node"]', "platform");
-  await page.selectOption('#fault-form [name="side"]', "FAULT_SIDE_CALLER");
-  await page.fill('#fault-form [name="method"]', "GetPayment");
-  await page.selectOption('#fault-form [name="action"]', "fail");
-  await page.click("#fault-form button");
-  await page.waitForFunction(() => /caller GetPayment fail/.test(document.getElementById("fault-list").textContent));
+  await waitForRecord("Orders", "WEB-HAND", { bank: null, platform: "SUCCESS",
+    disagreement: "paid at the platform, no payment at the bank" });
+  // The bank's payment query is still down during T+1: the order file's case is left for staff.
   await page.click("#clock-cutover");
   await page.waitForFunction((d) => !document.getElementById("clock-bank").textContent.includes(`bank: ${d}`), day);
   const run = await act("staff", "T+1 reconciliation of a day", { business_date: day });
@@ -190,7 +224,9 @@ test("a walkthrough through the page: sign-up to a closed case", async () => {
   assert.ok(open, JSON.stringify(cases));
   assert.equal(open.status, "CASE_STATUS_NEEDS_STAFF");
   assert.equal(open.category, "CASE_CATEGORY_PLATFORM_ONLY");
+  await waitForRecord("Error cases", open.case_id, { platform: "NEEDS_STAFF" });
   assert.match(await act("staff", "close a case", { case_id: open.case_id }), /CASE_STATUS_CLOSED/);
+  await waitForRecord("Error cases", open.case_id, { platform: "CLOSED" });
   const after = JSON.parse(await act("staff", "error cases")).cases.find((c) => c.case_id === open.case_id);
   assert.equal(after.status, "CASE_STATUS_CLOSED");
 

@@ -16,6 +16,7 @@ mod property;
 mod races;
 mod recon;
 mod recon_days;
+mod records;
 mod refund;
 mod serving;
 mod signup;

@@ -107,6 +107,7 @@ async fn the_whole_library_leaves_no_secret_in_the_logs() {
             seed: 11,
             tap: Some(tap),
             credentials: Some(credentials.path().to_owned()),
+            record: false,
         },
     )
     .await;

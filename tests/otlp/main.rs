@@ -138,6 +138,7 @@ async fn both_nodes_export_spans_of_one_trace_across_the_hop() {
             seed: 1,
             tap: None,
             credentials: None,
+            record: false,
         },
     )
     .await;

@@ -47,6 +47,7 @@ async fn run_library(database: Option<String>, secured: bool) {
         seed: seed(),
         tap: None,
         credentials: secured.then(|| dir.path().to_owned()),
+        record: false,
     };
     let report = scenario::run(scenarios, &opts).await;
     println!("{}", report.summary());
@@ -119,6 +120,7 @@ async fn a_failing_scenario_reports_its_step_the_difference_and_the_seed() {
         seed: 42,
         tap: None,
         credentials: None,
+        record: false,
     };
     let report = scenario::run(vec![sc], &opts).await;
     assert!(!report.passed());
@@ -195,6 +197,7 @@ async fn against_running_nodes(file: &str, secured: bool) {
         seed: seed(),
         tap: None,
         credentials: secured.then_some(credentials),
+        record: false,
     };
     // The same scenario twice on the same nodes: each run starts from a reset, so the second
     // finds the card free to sign up again.

@@ -142,6 +142,9 @@ impl SimNode for Bank {
     ) -> anyhow::Result<Vec<shared::store::AuditLine>> {
         self.store.audit_lines(subject, limit).await
     }
+    async fn records(&self, limit: u32) -> anyhow::Result<Vec<shared::records::Table>> {
+        self.store.records(limit).await
+    }
     async fn seed_paid_orders(
         &self,
         seed: &shared::seed::PaidOrderSeed,

@@ -5,6 +5,7 @@ use chrono::NaiveDate;
 use shared::domain::{
     CardNumber, DailyLimit, Email, IdDocument, IdType, Mobile, PersonName, RequestId,
 };
+use shared::records::{RecordKind, Show, View, col};
 use shared::store::{bad, int, opt_text, text, unique_violation};
 use shared::{Money, PeerRefusal};
 use sqlx::Row;
@@ -33,6 +34,110 @@ pub(crate) type Result<T> = anyhow::Result<T>;
 const CARD_COLUMNS: &str = "card_number, account_kind, holder_name, id_type, id_number, balance_fen, status, wrong_password_tries, opened_at_ms";
 const SIGNUP_COLUMNS: &str = "signup_id, request_fingerprint, card_number, platform_account, real_name, id_type, id_number, mobile, daily_limit_fen, status, failure_class, failure_reason, failure_message, failure_domain, business_date, created_at_ms, updated_at_ms";
 
+/// What the bank shows of itself (ListRecords): the newest of each, secrets left out.
+const VIEWS: &[View] = &[
+    View {
+        kind: RecordKind::Cards,
+        table: "cards",
+        columns: &[
+            col("card", "card_number", Show::Card),
+            col("holder", "holder_name", Show::Text),
+            col("kind", "account_kind", Show::Id),
+            col("status", "status", Show::Id),
+            col("balance", "balance_fen", Show::Fen),
+            col("wrong password tries", "wrong_password_tries", Show::Int),
+            col("opened", "opened_at_ms", Show::Time),
+        ],
+        key_columns: 1,
+        newest_first: "opened_at_ms DESC, card_number DESC",
+    },
+    View {
+        kind: RecordKind::SignUps,
+        table: "signups",
+        columns: &[
+            col("sign-up id", "signup_id", Show::Id),
+            col("status", "status", Show::Id),
+            col("card", "card_number", Show::Card),
+            col("account", "platform_account", Show::Id),
+            col("name", "real_name", Show::Text),
+            col("mobile", "mobile", Show::Mobile),
+            col("daily limit", "daily_limit_fen", Show::Fen),
+            col("business date", "business_date", Show::Id),
+            col("cancelled date", "cancelled_date", Show::Id),
+            col("failure", "failure_reason", Show::Id),
+            col("updated", "updated_at_ms", Show::Time),
+        ],
+        key_columns: 1,
+        newest_first: "created_at_ms DESC, signup_id DESC",
+    },
+    View {
+        kind: RecordKind::Orders,
+        table: "payments",
+        columns: &[
+            col("order", "order_no", Show::Id),
+            col("status", "status", Show::Id),
+            col("amount", "amount_fen", Show::Fen),
+            col("refunded", "refunded_fen", Show::Fen),
+            col("sign-up id", "signup_id", Show::Id),
+            col("card", "card_number", Show::Card),
+            col("bank serial", "bank_serial_no", Show::Id),
+            col("business date", "business_date", Show::Id),
+            col("failure", "failure_reason", Show::Id),
+            col("paid", "paid_at_ms", Show::Time),
+        ],
+        key_columns: 1,
+        newest_first: "created_at_ms DESC, order_no DESC",
+    },
+    View {
+        kind: RecordKind::RefundBatches,
+        table: "refund_batches",
+        columns: &[
+            col("batch", "batch_no", Show::Id),
+            col("status", "status", Show::Id),
+            col("business date", "business_date", Show::Id),
+            col("lines", "record_count", Show::Int),
+            col("total", "total_fen", Show::Fen),
+            col("receipt", "receipt_no", Show::Id),
+            col("succeeded", "success_count", Show::Int),
+            col("failed", "failed_count", Show::Int),
+            col("accepted", "accepted_at_ms", Show::Time),
+        ],
+        key_columns: 1,
+        newest_first: "accepted_at_ms DESC, batch_no DESC",
+    },
+    View {
+        kind: RecordKind::RefundLines,
+        table: "refund_lines",
+        columns: &[
+            col("batch", "batch_no", Show::Id),
+            col("line", "seq", Show::Int),
+            col("refund id", "refund_id", Show::Id),
+            col("order", "order_no", Show::Id),
+            col("amount", "amount_text", Show::Text),
+            col("status", "status", Show::Id),
+            col("reason", "reason_code", Show::Id),
+            col("card", "card_number", Show::Card),
+            col("business date", "business_date", Show::Id),
+        ],
+        key_columns: 2,
+        newest_first: "processed_at_ms DESC, batch_no DESC, seq DESC",
+    },
+    View {
+        kind: RecordKind::DayFiles,
+        table: "day_files",
+        columns: &[
+            col("kind", "kind", Show::Id),
+            col("business date", "business_date", Show::Id),
+            col("records", "record_count", Show::Int),
+            col("total", "total_fen", Show::Fen),
+            col("file", "file_name", Show::Text),
+            col("built", "built_at_ms", Show::Time),
+        ],
+        key_columns: 2,
+        newest_first: "built_at_ms DESC, kind",
+    },
+];
+
 impl Store {
     /// Opens the database at `url` (SQLite or PostgreSQL) and applies the migrations.
     pub async fn connect(url: &str) -> Result<Store> {
@@ -48,6 +153,11 @@ impl Store {
     /// Closes the pool.
     pub async fn close(&self) {
         self.pools.close().await;
+    }
+
+    /// The newest `limit` records of every kind the bank keeps, read at one moment.
+    pub async fn records(&self, limit: u32) -> Result<Vec<shared::records::Table>> {
+        shared::store::views(&self.pools.read, self.backend, VIEWS, limit).await
     }
 
     /// The audit lines about `subject`, oldest first.

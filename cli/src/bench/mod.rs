@@ -24,6 +24,7 @@ use crate::fixtures::{AccountFixture, CardFixture, Fixtures, SignUpFixture};
 use crate::pair::{PairConfig, RunningPair};
 
 mod scale;
+mod watched;
 pub use scale::ScaleRun;
 
 /// Calls in flight at once, for the echo limit and the closed-loop payments.
@@ -178,6 +179,14 @@ pub struct BenchReport {
     pub payments: Option<Rate>,
     /// Payments in flight in the closed loop.
     pub payments_in_flight: usize,
+    /// Part 2's closed loop again, with a console watching both nodes' feeds and a page reading
+    /// the console's event stream; it runs after the open loop, on larger databases than the
+    /// figure without, which counts against the watched figure.
+    pub payments_watched: Option<Rate>,
+    /// The events the watching page received.
+    pub watched_events: u64,
+    /// Watched payments a second over payments a second without, in thousandths.
+    pub payments_watched_permille: Option<u64>,
     /// 2. Payments, open loop at half the closed-loop rate, latency from the intended start.
     pub payments_open_loop: Option<Rate>,
     /// The open loop's arrival rate, payments a second.
@@ -279,6 +288,13 @@ async fn payments(opts: &BenchOptions, dir: &Path, report: &mut BenchReport) -> 
         progress("2. payments: open loop");
         let payments_open_loop =
             open_loop(&bank, &platform, &payers, opts.seconds(), open_loop_rate).await;
+        progress("2. payments: closed loop with a console watching");
+        let watching = watched::Watching::start(&pair.bank_url(), &pair.platform_url()).await?;
+        let payments_watched = closed_loop(&bank, &platform, &payers, opts.seconds()).await;
+        report.watched_events = watching.stop();
+        report.payments_watched_permille =
+            Some(payments_watched.per_sec * 1000 / payments.per_sec.max(1));
+        report.payments_watched = Some(payments_watched);
         progress("2. payments: invariants");
         for (node, addr) in [
             ("bank", pair.bank_metrics),
@@ -906,6 +922,14 @@ fn goals(r: &BenchReport) -> Vec<Goal> {
                 met: payments.p99_us <= 25_000,
             },
             Goal {
+                name: "payments with a console watching".into(),
+                goal: ">= 90% of without".into(),
+                measured: r
+                    .payments_watched_permille
+                    .map_or("not run".into(), |w| format!("{}.{}%", w / 10, w % 10)),
+                met: r.payments_watched_permille.is_some_and(|w| w >= 900),
+            },
+            Goal {
                 name: "invariant violations".into(),
                 goal: "0".into(),
                 measured: violations.to_string(),
@@ -966,6 +990,9 @@ impl BenchReport {
             payments: None,
             payments_in_flight: 0,
             payments_open_loop: None,
+            payments_watched: None,
+            watched_events: 0,
+            payments_watched_permille: None,
             open_loop_rate: 0,
             invariants: None,
             server_time: Vec::new(),
@@ -1016,6 +1043,10 @@ impl BenchReport {
             ("1. echo (limit), 64 in flight", &self.echo),
             (closed.as_str(), &self.payments),
             ("2. payments, open loop", &self.payments_open_loop),
+            (
+                "2. payments, closed loop, console watching",
+                &self.payments_watched,
+            ),
         ] {
             let Some(r) = r else { continue };
             let _ = writeln!(
@@ -1036,6 +1067,15 @@ impl BenchReport {
                 permille % 1000,
                 self.payment_cpu_us.unwrap_or(0)
             );
+            if let Some(w) = self.payments_watched_permille {
+                let _ = writeln!(
+                    out,
+                    "   with a console watching: {}.{}% of the payments/s without; the page received {} events",
+                    w / 10,
+                    w % 10,
+                    self.watched_events
+                );
+            }
             let _ = writeln!(
                 out,
                 "   invariants: {} over limit, {} money not conserved, {} orders disagreeing",

@@ -9,6 +9,8 @@
 //!   answered `{"answer": …}` or `{"refused": {code, reason, domain, message, field}}`: any RPC
 //!   of either node, through its edge like any other client's.
 //! - `GET /api/info`: the nodes' addresses.
+//! - `GET /api/world`: both institutions' records side by side (`world`): each node's
+//!   `SimulatorService.ListRecords`, joined by key, disagreements named.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -32,6 +34,8 @@ use tokio::net::TcpListener;
 use tokio::sync::broadcast;
 use tokio_stream::StreamExt;
 use tonic_types::StatusExt;
+
+mod world;
 
 use crate::scenario::invoke::{self, CallError, Catalog, Node};
 use crate::scenario::nodes::NodeChannel;
@@ -111,6 +115,7 @@ impl Console {
             .route("/api/events", get(events))
             .route("/api/call", post(call))
             .route("/api/info", get(info))
+            .route("/api/world", get(world))
             .with_state(self);
         let served = axum::serve(listener, app).await;
         watchers.abort_all();
@@ -156,17 +161,9 @@ impl Console {
 
     /// A feed event for the pages, as protobuf JSON.
     fn publish(&self, e: &sim::FeedEvent) {
-        let Ok(dm) = DynamicMessage::decode(feed_event_descriptor(), e.encode_to_vec().as_slice())
-        else {
-            return;
-        };
-        let opts = SerializeOptions::new()
-            .use_proto_field_name(true)
-            .skip_default_fields(true);
-        let Ok(v) = dm.serialize_with_options(serde_json::value::Serializer, &opts) else {
-            return;
-        };
-        self.push(v.to_string());
+        if let Some(v) = feed_json(e) {
+            self.push(v.to_string());
+        }
     }
 
     /// A word of the console's own about a node's feed, as an event the page shows.
@@ -185,6 +182,17 @@ impl Console {
         }
         let _ = self.0.live.send(line);
     }
+}
+
+/// A feed event as protobuf JSON (field names as in the .proto, defaults left out): what the
+/// page's diagram and the scenario report draw.
+pub(crate) fn feed_json(e: &sim::FeedEvent) -> Option<Value> {
+    let dm = DynamicMessage::decode(feed_event_descriptor(), e.encode_to_vec().as_slice()).ok()?;
+    let opts = SerializeOptions::new()
+        .use_proto_field_name(true)
+        .skip_default_fields(true);
+    dm.serialize_with_options(serde_json::value::Serializer, &opts)
+        .ok()
 }
 
 /// The descriptor of a feed event, from the protocol's embedded descriptors.
@@ -229,6 +237,30 @@ async fn events(
         })
     });
     Sse::new(kept.chain(live)).keep_alive(KeepAlive::default())
+}
+
+/// Both nodes' records side by side: `{"panels": [...], "unanswered": {"bank": why, …}}`.
+async fn world(State(c): State<Console>) -> Json<Value> {
+    let read = |node: Node| {
+        let mut client =
+            sim::simulator_service_client::SimulatorServiceClient::new(c.channel(node));
+        async move {
+            client
+                .list_records(sim::ListRecordsRequest { limit: 0 })
+                .await
+                .map(|r| r.into_inner().tables)
+                .map_err(|s| format!("{:?}: {}", s.code(), s.message()))
+        }
+    };
+    let (bank, platform) = tokio::join!(read(Node::Bank), read(Node::Platform));
+    let mut unanswered = serde_json::Map::new();
+    for (name, r) in [("bank", &bank), ("platform", &platform)] {
+        if let Err(why) = r {
+            unanswered.insert(name.to_owned(), json!(why));
+        }
+    }
+    let panels = world::panels(bank.as_deref().ok(), platform.as_deref().ok());
+    Json(json!({ "panels": panels, "unanswered": unanswered }))
 }
 
 /// A call the page asks for.

@@ -7,7 +7,9 @@
 //! come out as expected ends the scenario, with the differences.
 
 mod checks;
+mod conversation;
 mod expect;
+mod html;
 pub(crate) mod invoke;
 mod model;
 pub(crate) mod nodes;
@@ -49,6 +51,9 @@ pub struct RunOptions {
     /// fresh pairs run with mutual TLS and signing, and towards each node the runner plays the
     /// other institution. `None`: plain text.
     pub credentials: Option<std::path::PathBuf>,
+    /// Watch each scenario's conversation (both nodes' feeds) for the HTML report
+    /// ([`ScenarioReport::conversation`]).
+    pub record: bool,
 }
 
 /// An observer of every call a run makes: the rendered request (protobuf JSON) and the answer,
@@ -175,6 +180,7 @@ async fn run_one(
         ms: 0,
         steps: Vec::new(),
         failure: None,
+        conversation: Vec::new(),
     };
     let tag = format!("{:016x}", rand::random::<u64>());
     let nodes = match nodes::Nodes::open(
@@ -193,6 +199,7 @@ async fn run_one(
             return report;
         }
     };
+    let mut recorder = None;
     let outcome = steps(
         sc,
         &nodes,
@@ -200,8 +207,14 @@ async fn run_one(
         &mut rng,
         &mut report,
         opts.tap.as_ref(),
+        opts.record.then_some(&mut recorder),
     )
     .await;
+    report.conversation = match recorder {
+        Some(Ok(r)) => r.finish().await,
+        Some(Err(e)) => conversation::Recorder::unwatched(&e),
+        None => Vec::new(),
+    };
     if let Err(e) = nodes.close().await {
         report
             .failure
@@ -222,6 +235,7 @@ async fn steps(
     rng: &mut StdRng,
     report: &mut ScenarioReport,
     tap: Option<&Tap>,
+    recorder: Option<&mut Option<anyhow::Result<conversation::Recorder>>>,
 ) -> Result<(), Failure> {
     if let Some(f) = sc.fixtures.as_ref().filter(|_| !seeded) {
         let text = match f {
@@ -237,6 +251,10 @@ async fn steps(
         )
         .await
         .map_err(|e| Failure::setup(format!("fixtures: {e:#}")))?;
+    }
+    // The conversation starts after the fixtures: their loading is set-up, not the scenario.
+    if let Some(r) = recorder {
+        *r = Some(conversation::Recorder::start(nodes).await);
     }
     let mut vars: BTreeMap<String, Value> = BTreeMap::new();
     for (k, v) in &sc.vars {

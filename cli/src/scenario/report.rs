@@ -39,6 +39,10 @@ pub struct ScenarioReport {
     pub steps: Vec<StepReport>,
     /// Why it failed.
     pub failure: Option<Failure>,
+    /// Both nodes' feed events while it ran (protobuf JSON), when the run recorded them
+    /// (`--html`); not part of the JSON report.
+    #[serde(skip)]
+    pub conversation: Vec<Value>,
 }
 
 /// One step that ran.
@@ -261,6 +265,7 @@ mod tests {
                     ms: 12,
                     steps: vec![],
                     failure: None,
+                    conversation: vec![],
                 },
                 ScenarioReport {
                     file: "b.toml".into(),
@@ -276,6 +281,7 @@ mod tests {
                         diff: vec![Mismatch::new("status", "OK", Some("NOT_FOUND".into()))],
                         actual: None,
                     }),
+                    conversation: vec![],
                 },
             ],
         };

@@ -211,6 +211,11 @@ impl Platform {
         Ok(())
     }
 
+    /// The newest `limit` records of every kind the platform keeps (ListRecords).
+    pub async fn records(&self, limit: u32) -> anyhow::Result<Vec<shared::records::Table>> {
+        self.store.records(limit).await
+    }
+
     /// The audit lines about `subject`, oldest first.
     pub async fn audit_lines(
         &self,

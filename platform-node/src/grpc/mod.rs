@@ -154,6 +154,9 @@ impl SimNode for Platform {
     ) -> anyhow::Result<Vec<shared::store::AuditLine>> {
         Ok(Platform::audit_lines(self, subject, limit).await?)
     }
+    async fn records(&self, limit: u32) -> anyhow::Result<Vec<shared::records::Table>> {
+        Platform::records(self, limit).await
+    }
     async fn seed_paid_orders(
         &self,
         seed: &shared::seed::PaidOrderSeed,

@@ -3,6 +3,7 @@
 use chrono::NaiveDate;
 use shared::Money;
 use shared::domain::{DailyLimit, Email, IdType, PersonName};
+use shared::records::{RecordKind, Show, View, col};
 use shared::store::{bad, text};
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -30,6 +31,148 @@ pub(crate) type Result<T> = anyhow::Result<T>;
 const ACCOUNT_COLUMNS: &str = "email, real_name, status, created_at_ms";
 const LINK_COLUMNS: &str = "signup_id, platform_link_id, email, real_name, id_type, card_number_masked, status, daily_limit_fen, mobile_masked, signed_at_ms, activated_at_ms, business_date, cancelled_date, terms_at_ms";
 
+/// What the platform shows of itself (ListRecords): the newest of each, secrets left out.
+const VIEWS: &[View] = &[
+    View {
+        kind: RecordKind::Accounts,
+        table: "accounts",
+        columns: &[
+            col("account", "email", Show::Id),
+            col("name", "real_name", Show::Text),
+            col("status", "status", Show::Id),
+            col("pay password failures", "pay_failures", Show::Int),
+            col("created", "created_at_ms", Show::Time),
+        ],
+        key_columns: 1,
+        newest_first: "created_at_ms DESC, email DESC",
+    },
+    View {
+        kind: RecordKind::CardLinks,
+        table: "card_links",
+        columns: &[
+            col("sign-up id", "signup_id", Show::Id),
+            col("status", "status", Show::Id),
+            col("account", "email", Show::Id),
+            col("name", "real_name", Show::Text),
+            col("card", "card_number_masked", Show::Card),
+            col("mobile", "mobile_masked", Show::Mobile),
+            col("daily limit", "daily_limit_fen", Show::Fen),
+            col("business date", "business_date", Show::Id),
+            col("cancelled date", "cancelled_date", Show::Id),
+            col("updated", "updated_at_ms", Show::Time),
+        ],
+        key_columns: 1,
+        newest_first: "signed_at_ms DESC, signup_id DESC",
+    },
+    View {
+        kind: RecordKind::Orders,
+        table: "orders",
+        columns: &[
+            col("order", "order_no", Show::Id),
+            col("status", "status", Show::Id),
+            col("amount", "amount_fen", Show::Fen),
+            col("refunded", "refunded_fen", Show::Fen),
+            col("sign-up id", "signup_id", Show::Id),
+            col("account", "email", Show::Id),
+            col("bank serial", "bank_serial_no", Show::Id),
+            col("business date", "business_date", Show::Id),
+            col("origin", "origin", Show::Id),
+            col("failure", "failure_reason", Show::Id),
+            col("created", "created_at_ms", Show::Time),
+        ],
+        key_columns: 1,
+        newest_first: "created_at_ms DESC, order_no DESC",
+    },
+    View {
+        kind: RecordKind::RefundBatches,
+        table: "refund_batches",
+        columns: &[
+            col("batch", "batch_no", Show::Id),
+            col("status", "status", Show::Id),
+            col("business date", "business_date", Show::Id),
+            col("lines", "record_count", Show::Int),
+            col("total", "total_fen", Show::Fen),
+            col("receipt", "receipt_no", Show::Id),
+            col("applied", "processed_count", Show::Int),
+            col("succeeded", "success_count", Show::Int),
+            col("failed", "failed_count", Show::Int),
+            col("failure", "failure_reason", Show::Id),
+            col("created", "created_at_ms", Show::Time),
+        ],
+        key_columns: 1,
+        newest_first: "created_at_ms DESC, batch_no DESC",
+    },
+    View {
+        kind: RecordKind::RefundLines,
+        table: "refunds",
+        columns: &[
+            col("batch", "batch_no", Show::Id),
+            col("line", "seq", Show::Int),
+            col("refund id", "refund_id", Show::Id),
+            col("order", "order_no", Show::Id),
+            col("amount", "amount_text", Show::Text),
+            col("status", "status", Show::Id),
+            col("reason", "reason_code", Show::Id),
+            col("applied", "applied_at_ms", Show::Time),
+        ],
+        key_columns: 2,
+        newest_first: "applied_at_ms DESC, batch_no DESC, seq DESC",
+    },
+    View {
+        kind: RecordKind::ReconRuns,
+        table: "recon_runs",
+        columns: &[
+            col("run", "run_id", Show::Id),
+            col("kind", "kind", Show::Id),
+            col("business date", "business_date", Show::Id),
+            col("records", "record_count", Show::Int),
+            col("matched", "matched", Show::Int),
+            col("cases", "cases", Show::Int),
+            col("started", "started_at_ms", Show::Time),
+            col("done", "done_at_ms", Show::Time),
+        ],
+        key_columns: 1,
+        newest_first: "started_at_ms DESC, run_id DESC",
+    },
+    View {
+        kind: RecordKind::Adjustments,
+        table: "adjustments",
+        columns: &[
+            col("adjustment", "adjustment_id", Show::Id),
+            col("record kind", "record_kind", Show::Id),
+            col("record", "record_key", Show::Id),
+            col("before", "before_state", Show::Text),
+            col("after", "after_state", Show::Text),
+            col("source", "source", Show::Id),
+            col("reason", "reason", Show::Text),
+            col("case", "case_id", Show::Id),
+            col("at", "at_ms", Show::Time),
+        ],
+        key_columns: 1,
+        newest_first: "at_ms DESC, adjustment_id DESC",
+    },
+    View {
+        kind: RecordKind::Cases,
+        table: "recon_cases",
+        columns: &[
+            col("case", "case_id", Show::Id),
+            col("status", "status", Show::Id),
+            col("kind", "kind", Show::Id),
+            col("business date", "business_date", Show::Id),
+            col("record", "record_key", Show::Id),
+            col("category", "category", Show::Id),
+            col("bank's record", "bank_record", Show::Text),
+            col("platform's record", "platform_record", Show::Text),
+            col("amount", "amount_fen", Show::Fen),
+            col("action", "action", Show::Text),
+            col("note", "note", Show::Text),
+            col("created", "created_at_ms", Show::Time),
+        ],
+        key_columns: 1,
+        newest_first: "created_at_ms DESC, case_id DESC",
+    },
+];
+
 impl Store {
     /// Opens the database at `url` (SQLite or PostgreSQL) and applies the migrations.
     pub async fn connect(url: &str) -> Result<Store> {
@@ -56,6 +199,11 @@ impl Store {
     /// Closes the pool.
     pub async fn close(&self) {
         self.pools.close().await;
+    }
+
+    /// The newest `limit` records of every kind the platform keeps, read at one moment.
+    pub async fn records(&self, limit: u32) -> Result<Vec<shared::records::Table>> {
+        shared::store::views(&self.pools.read, self.backend, VIEWS, limit).await
     }
 
     /// The audit lines about `subject`, oldest first.

@@ -47,6 +47,11 @@ pub trait SimNode: Send + Sync + 'static {
         subject: &str,
         limit: u32,
     ) -> impl Future<Output = anyhow::Result<Vec<crate::store::AuditLine>>> + Send;
+    /// The newest `limit` records of every kind the node keeps (ListRecords).
+    fn records(
+        &self,
+        limit: u32,
+    ) -> impl Future<Output = anyhow::Result<Vec<crate::records::Table>>> + Send;
     /// Writes the node's side of a seed of paid orders (SeedPaidOrders).
     fn seed_paid_orders(
         &self,
@@ -362,6 +367,62 @@ impl<N: SimNode> SimulatorService for Simulator<N> {
         }
         .await;
         self.done("ListAuditLines", r)
+    }
+
+    async fn list_records(
+        &self,
+        req: Request<pb::ListRecordsRequest>,
+    ) -> Result<Response<pb::ListRecordsResponse>, Status> {
+        let q = req.into_inner();
+        let r = async {
+            let limit = match q.limit {
+                0 => crate::records::ROWS_DEFAULT,
+                n if n <= crate::records::ROWS_MAX => n,
+                _ => {
+                    return Err(field(
+                        "limit",
+                        "LIMIT_INVALID",
+                        "limit is 1 to 200 rows a table (0 takes 50)",
+                    ));
+                }
+            };
+            let tables = self.0.records(limit).await?;
+            Ok(pb::ListRecordsResponse {
+                tables: tables.into_iter().map(table_to_pb).collect(),
+            })
+        }
+        .await;
+        self.done("ListRecords", r)
+    }
+}
+
+fn table_to_pb(t: crate::records::Table) -> pb::RecordTable {
+    use crate::records::RecordKind as K;
+    let kind = match t.kind {
+        K::Cards => pb::RecordKind::Cards,
+        K::SignUps => pb::RecordKind::SignUps,
+        K::Accounts => pb::RecordKind::Accounts,
+        K::CardLinks => pb::RecordKind::CardLinks,
+        K::Orders => pb::RecordKind::Orders,
+        K::RefundBatches => pb::RecordKind::RefundBatches,
+        K::RefundLines => pb::RecordKind::RefundLines,
+        K::DayFiles => pb::RecordKind::DayFiles,
+        K::ReconRuns => pb::RecordKind::ReconRuns,
+        K::Adjustments => pb::RecordKind::Adjustments,
+        K::Cases => pb::RecordKind::Cases,
+    };
+    pb::RecordTable {
+        kind: kind as i32,
+        columns: t.columns,
+        rows: t
+            .rows
+            .into_iter()
+            .map(|r| pb::RecordRow {
+                record_key: r.key,
+                cells: r.cells,
+            })
+            .collect(),
+        total: t.total,
     }
 }
 

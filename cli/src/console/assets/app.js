@@ -238,28 +238,109 @@ function wire() {
   };
 }
 
-function pick(entry) {
-  const out = {
-    node: entry.node,
-    call: `${entry.call.service}/${entry.call.method}`,
-    caller: entry.call.caller,
-    trace_id: entry.call.trace_id,
-    request: parse(entry.call.request_json),
-    answer: entry.answer ? {
-      code: entry.answer.code || "OK",
-      reason: entry.answer.reason,
-      institution: entry.answer.domain,
-      message: entry.answer.message,
-      body: parse(entry.answer.answer_json),
-      micros: entry.answer.micros,
-    } : "(not answered yet)",
-  };
-  document.getElementById("call-detail").textContent = JSON.stringify(out, null, 2);
+// Both institutions side by side (GET /api/world): each panel a table, the bank's columns then
+// the platform's, a disagreement highlighted and named.
+async function readWorld() {
+  const r = await fetch("/api/world");
+  const world = await r.json();
+  const root = document.getElementById("panels");
+  root.innerHTML = "";
+  const down = Object.entries(world.unanswered || {});
+  if (down.length) {
+    const p = document.createElement("p");
+    p.className = "refused";
+    p.textContent = down.map(([node, why]) => `${node} did not answer: ${why}`).join("; ");
+    root.appendChild(p);
+  }
+  for (const panel of world.panels) root.appendChild(drawPanel(panel));
 }
 
-function parse(text) {
-  if (!text) return null;
-  try { return JSON.parse(text); } catch (_) { return text; }
+// Panels the user opened or closed; the others are open while they hold records.
+const panelOpen = new Map();
+
+function drawPanel(panel) {
+  const d = document.createElement("details");
+  d.dataset.panel = panel.title;
+  d.open = panelOpen.has(panel.title) ? panelOpen.get(panel.title) : panel.rows.length > 0;
+  const sides = [["bank", panel.bank], ["platform", panel.platform]].filter(([, s]) => s);
+  const disagreeing = panel.rows.filter((r) => r.disagreement).length;
+  const summary = document.createElement("summary");
+  summary.textContent = `${panel.title} — ` + sides.map(([n, s]) => `${n} ${s.shown < s.total ? `newest ${s.shown} of ${s.total}` : s.total}`).join(", ") +
+    (disagreeing ? ` — ${disagreeing} disagreeing` : "");
+  if (disagreeing) summary.className = "disagree";
+  summary.onclick = () => panelOpen.set(panel.title, !d.open);
+  d.appendChild(summary);
+  // Joined panels name the record once, in a first column of its own.
+  const joined = sides.length === 2;
+  const skip = (s) => (joined && ["order", "sign-up id", "batch"].includes(s.columns[0]) ? 1 : 0);
+  const table = document.createElement("table");
+  const head = table.createTHead();
+  const groups = head.insertRow();
+  const names = head.insertRow();
+  if (joined) {
+    for (const text of [sides[0][1].columns[0], "disagreement"]) {
+      const th = document.createElement("th");
+      th.rowSpan = 2;
+      th.textContent = text;
+      groups.appendChild(th);
+    }
+  }
+  for (const [name, s] of sides) {
+    const th = document.createElement("th");
+    th.colSpan = s.columns.length - skip(s);
+    th.textContent = name;
+    th.className = `side ${name}`;
+    groups.appendChild(th);
+    for (const c of s.columns.slice(skip(s))) {
+      const h = document.createElement("th");
+      h.textContent = c;
+      names.appendChild(h);
+    }
+  }
+  const body = table.createTBody();
+  for (const row of panel.rows) {
+    const tr = body.insertRow();
+    tr.dataset.key = row.key;
+    if (row.disagreement) tr.className = "disagree";
+    if (joined) {
+      const key = tr.insertCell();
+      key.className = "key";
+      key.textContent = row.key;
+      const why = tr.insertCell();
+      why.className = "why";
+      why.textContent = row.disagreement || "";
+    }
+    for (const [name, s] of sides) {
+      const cells = row[name];
+      const status = s.columns.indexOf("status");
+      if (cells.kept && status >= 0) tr.dataset[`${name}Status`] = cells.kept[status];
+      if (cells.kept) {
+        for (const c of cells.kept.slice(skip(s))) tr.insertCell().textContent = c;
+      } else {
+        const td = tr.insertCell();
+        td.colSpan = s.columns.length - skip(s);
+        td.className = "absent";
+        td.textContent = cells === "beyond" ? `older than the newest ${s.shown}` : `no record at the ${name}`;
+      }
+    }
+  }
+  d.appendChild(table);
+  return d;
+}
+
+// Reads the world again after what happened, at most one read in flight and one waiting.
+let worldReading = null;
+let worldAgain = false;
+function refreshWorld() {
+  if (worldReading) { worldAgain = true; return; }
+  worldReading = readWorld().catch(() => {}).finally(() => {
+    worldReading = null;
+    if (worldAgain) { worldAgain = false; refreshWorld(); }
+  });
+}
+
+function pick(entry) {
+  document.getElementById("call-detail").textContent = JSON.stringify(describeCall(entry), null, 2);
 }
 
 async function boot() {
@@ -267,10 +348,14 @@ async function boot() {
   document.getElementById("nodes").textContent = `bank ${info.bank} · platform ${info.platform}`;
   const diagram = new Diagram(document.getElementById("diagram"), pick);
   document.getElementById("filter").oninput = (e) => diagram.setFilter(e.target.value);
+  document.getElementById("show-reads").onchange = (e) => diagram.setShowReads(e.target.checked);
+  document.getElementById("world-read").onclick = refreshWorld;
   const events = new EventSource("/api/events");
   events.onmessage = (m) => {
     const ev = JSON.parse(m.data);
     diagram.add(ev);
+    // Every answer but the simulator's own reads may have changed a record.
+    if (ev.answer && !diagram.isRead(ev.node, ev.answer.call_id)) refreshWorld();
     if (ev.sms) readPhone();
     if (ev.fault) readFaults();
     if (ev.answer && ev.answer.code === "OK") {
@@ -283,6 +368,7 @@ async function boot() {
   wire();
   readClocks();
   readFaults();
+  refreshWorld();
 }
 
 boot();

@@ -14,6 +14,10 @@ const LIFELINE_NAMES = {
   operator: "simulator operator",
 };
 
+// The simulator's own reads (the page reading clocks, rules, the phone and both institutions'
+// records): drawn, but hidden unless asked for, so that the conversation is the institutions'.
+const READS = new Set(["GetClock", "ListFaults", "ListRecords", "ListSms", "ListAuditLines"]);
+
 function centre(name) {
   const i = LIFELINES.indexOf(name);
   return ((i < 0 ? LIFELINES.length - 1 : i) + 0.5) * (100 / LIFELINES.length);
@@ -26,6 +30,7 @@ class Diagram {
     this.onPick = onPick;
     this.calls = new Map(); // "node:call_id" -> { call, answer, rows: [] }
     this.filter = "";
+    this.showReads = false;
     this.rows = [];
     this.seen = new Set();
     root.classList.add("diagram");
@@ -75,6 +80,9 @@ class Diagram {
     const keys = [...(c.order_nos || []), ...(c.signup_ids || []), ...(c.batch_nos || []), c.trace_id || ""];
     const row = this.arrow(ev, c.caller, ev.node, c.method, "call");
     row.dataset.keys = keys.join(" ");
+    if (c.caller === "operator" || c.caller === "phone") {
+      if (READS.has(c.method)) row.dataset.read = "1";
+    }
     const entry = { node: ev.node, call: c, answer: null, rows: [row], keys };
     this.calls.set(`${ev.node}:${c.call_id}`, entry);
     row.addEventListener("click", () => this.onPick(entry));
@@ -90,6 +98,7 @@ class Diagram {
     const label = code === "OK" ? "OK" : `${code} ${a.reason || ""}`.trim();
     const row = this.arrow(ev, ev.node, caller, label, code === "OK" ? "answer" : "answer refused");
     row.dataset.code = code;
+    if (entry && entry.rows[0].dataset.read) row.dataset.read = "1";
     if (entry) {
       entry.answer = a;
       entry.rows.push(row);
@@ -152,10 +161,45 @@ class Diagram {
     for (const r of this.rows) this.applyFilter(r);
   }
 
+  setShowReads(on) {
+    this.showReads = on;
+    for (const r of this.rows) this.applyFilter(r);
+  }
+
+  // Whether call `callId` of `node` is one of the simulator's reads.
+  isRead(node, callId) {
+    const entry = this.calls.get(`${node}:${callId}`);
+    return Boolean(entry && entry.rows[0].dataset.read);
+  }
+
   applyFilter(row) {
     const f = this.filter;
-    row.hidden = f !== "" && !(row.dataset.keys || "").split(" ").some((k) => k && k.includes(f));
+    row.hidden = (row.dataset.read && !this.showReads) ||
+      (f !== "" && !(row.dataset.keys || "").split(" ").some((k) => k && k.includes(f)));
   }
 }
 
-if (typeof module !== "undefined") module.exports = { Diagram, LIFELINES };
+// A call as the detail panes show it: node, call, caller, trace id, request and answer.
+function describeCall(entry) {
+  const parse = (text) => {
+    if (!text) return null;
+    try { return JSON.parse(text); } catch (_) { return text; }
+  };
+  return {
+    node: entry.node,
+    call: `${entry.call.service}/${entry.call.method}`,
+    caller: entry.call.caller,
+    trace_id: entry.call.trace_id,
+    request: parse(entry.call.request_json),
+    answer: entry.answer ? {
+      code: entry.answer.code || "OK",
+      reason: entry.answer.reason,
+      institution: entry.answer.domain,
+      message: entry.answer.message,
+      body: parse(entry.answer.answer_json),
+      micros: entry.answer.micros,
+    } : "(not answered yet)",
+  };
+}
+
+if (typeof module !== "undefined") module.exports = { Diagram, LIFELINES, READS, describeCall };
