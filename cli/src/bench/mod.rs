@@ -179,12 +179,9 @@ pub struct BenchReport {
     pub payments: Option<Rate>,
     /// Payments in flight in the closed loop.
     pub payments_in_flight: usize,
-    /// Part 2's closed loop again, with a console watching both nodes' feeds and a page reading
-    /// the console's event stream; it runs after the open loop, on larger databases than the
-    /// figure without, which counts against the watched figure.
-    pub payments_watched: Option<Rate>,
-    /// The events the watching page received.
-    pub watched_events: u64,
+    /// Part 2's closed loop in rounds without and with a console watching both nodes' feeds
+    /// and a page reading its event stream and the records (`bench/watched.rs`).
+    pub payments_watched: Vec<watched::Round>,
     /// Watched payments a second over payments a second without, in thousandths.
     pub payments_watched_permille: Option<u64>,
     /// 2. Payments, open loop at half the closed-loop rate, latency from the intended start.
@@ -288,13 +285,18 @@ async fn payments(opts: &BenchOptions, dir: &Path, report: &mut BenchReport) -> 
         progress("2. payments: open loop");
         let payments_open_loop =
             open_loop(&bank, &platform, &payers, opts.seconds(), open_loop_rate).await;
-        progress("2. payments: closed loop with a console watching");
-        let watching = watched::Watching::start(&pair.bank_url(), &pair.platform_url()).await?;
-        let payments_watched = closed_loop(&bank, &platform, &payers, opts.seconds()).await;
-        report.watched_events = watching.stop();
-        report.payments_watched_permille =
-            Some(payments_watched.per_sec * 1000 / payments.per_sec.max(1));
-        report.payments_watched = Some(payments_watched);
+        progress("2. payments: closed loop without and with a console watching, in rounds");
+        let (bank_url, platform_url) = (pair.bank_url(), pair.platform_url());
+        let rounds = watched::rounds(
+            (&bank_url, &platform_url),
+            &bank,
+            &platform,
+            &payers,
+            opts.seconds(),
+        )
+        .await?;
+        report.payments_watched_permille = watched::permille(&rounds);
+        report.payments_watched = rounds;
         progress("2. payments: invariants");
         for (node, addr) in [
             ("bank", pair.bank_metrics),
@@ -990,8 +992,7 @@ impl BenchReport {
             payments: None,
             payments_in_flight: 0,
             payments_open_loop: None,
-            payments_watched: None,
-            watched_events: 0,
+            payments_watched: Vec::new(),
             payments_watched_permille: None,
             open_loop_rate: 0,
             invariants: None,
@@ -1043,10 +1044,6 @@ impl BenchReport {
             ("1. echo (limit), 64 in flight", &self.echo),
             (closed.as_str(), &self.payments),
             ("2. payments, open loop", &self.payments_open_loop),
-            (
-                "2. payments, closed loop, console watching",
-                &self.payments_watched,
-            ),
         ] {
             let Some(r) = r else { continue };
             let _ = writeln!(
@@ -1070,11 +1067,24 @@ impl BenchReport {
             if let Some(w) = self.payments_watched_permille {
                 let _ = writeln!(
                     out,
-                    "   with a console watching: {}.{}% of the payments/s without; the page received {} events",
+                    "   with a console watching: {}.{}% of the payments without, over {} rounds (payments/s, p99 ms):",
                     w / 10,
                     w % 10,
-                    self.watched_events
+                    self.payments_watched.len()
                 );
+                for (i, r) in self.payments_watched.iter().enumerate() {
+                    let _ = writeln!(
+                        out,
+                        "     round {}: without {} ({}), watched {} ({}); the page: {} events, {} record reads",
+                        i + 1,
+                        r.without.per_sec,
+                        ms(r.without.p99_us),
+                        r.with.per_sec,
+                        ms(r.with.p99_us),
+                        r.events,
+                        r.world_reads
+                    );
+                }
             }
             let _ = writeln!(
                 out,

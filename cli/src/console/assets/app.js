@@ -328,14 +328,19 @@ function drawPanel(panel) {
   return d;
 }
 
-// Reads the world again after what happened, at most one read in flight and one waiting.
+// Reads the world again after what happened: at most one read in flight, one waiting, and one
+// read a second (under load the records are read, not re-read for every call).
+const WORLD_EVERY_MS = 1000;
 let worldReading = null;
 let worldAgain = false;
 function refreshWorld() {
   if (worldReading) { worldAgain = true; return; }
+  const started = Date.now();
   worldReading = readWorld().catch(() => {}).finally(() => {
-    worldReading = null;
-    if (worldAgain) { worldAgain = false; refreshWorld(); }
+    setTimeout(() => {
+      worldReading = null;
+      if (worldAgain) { worldAgain = false; refreshWorld(); }
+    }, Math.max(0, started + WORLD_EVERY_MS - Date.now()));
   });
 }
 
