@@ -5,7 +5,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use shared::files::recon::{DayFileKind, DayHeader, DayRecord, check_day_file};
+use formats::recon::{DayFileKind, DayHeader, DayRecord, check_day_file};
 
 fuzz_target!(|data: &[u8]| {
     // The kind and date come from the file's own header, when it names one.

@@ -4,8 +4,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use shared::files::LineReader;
-use shared::files::refund::{BatchHeader, BatchRecord, check_batch};
+use formats::LineReader;
+use formats::refund::{BatchHeader, BatchRecord, check_batch};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(header) = check_batch(data) else {

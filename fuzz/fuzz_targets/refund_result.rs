@@ -5,7 +5,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use shared::files::refund::{ResultHeader, ResultRecord, check_result};
+use formats::refund::{ResultHeader, ResultRecord, check_result};
 
 fuzz_target!(|data: &[u8]| {
     let mut records = Vec::new();

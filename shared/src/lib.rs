@@ -1,18 +1,16 @@
-//! What both nodes share: the domain types every boundary parses into (`domain`), exact money
-//! (`money`), the business clock (`clock`), secrets hashing (`secret`), the refusal model
-//! (`error`), the interbank file formats (`files`), telemetry and the W3C trace context (`trace`), and the plumbing around gRPC (`grpc`) and the database (`store`).
+//! What both nodes' edges and stores share: secrets hashing (`secret`), the file store (`files`,
+//! over the `formats` crate), fault rules (`fault`), the live feed (`feed`), the record views
+//! (`records`), metrics, telemetry and the W3C trace context (`trace`), and the plumbing around
+//! gRPC (`grpc`) and the database (`store`). The domain types, money, the clock and the refusal
+//! model live in the `domain` crate and are re-exported here under their old paths.
 //!
 //! Invariant: only `grpc` sees tonic and generated types; only `store` sees sqlx.
 
-pub mod clock;
-pub mod domain;
-pub mod error;
 pub mod fault;
 pub mod feed;
 pub mod files;
 pub mod grpc;
 pub mod metrics;
-pub mod money;
 pub mod records;
 pub mod secret;
 pub mod security;
@@ -21,5 +19,11 @@ pub mod store;
 pub mod telemetry;
 pub mod trace;
 
+pub use ::domain::{clock, error, money};
 pub use error::{ErrorClass, FieldError, ParseField, PeerFailure, PeerRefusal, Refusal};
 pub use money::Money;
+
+/// The domain types (the `domain` crate): `shared::domain::CardNumber` and the rest.
+pub mod domain {
+    pub use ::domain::*;
+}

@@ -6,14 +6,17 @@
 //! separated by `|`; line 1 is the header. Reading is streaming: a [`LineReader`] holds one line
 //! at a time, at most [`LINE_BYTES_MAX`] bytes, so memory does not grow with the file.
 
+//!
+//! Invariant: pure. Parsers and writers over `std::io` traits; no runtime, no file store (that
+//! is `shared::files`), nothing but the domain types beneath, so that the fuzz targets build on
+//! this crate alone.
+
 pub mod recon;
 pub mod refund;
-mod store;
 
-pub use store::{
-    Area, CHUNK_BYTES_MAX, Draft, FILE_BYTES_MAX, FileStore, Received, SEND_CHUNK_BYTES, Upload,
-    read_chunks,
-};
+// The domain crate's modules, under the names the formats use.
+use ::domain::error;
+use ::domain::money;
 
 use std::fmt;
 use std::io::{self, BufRead, Read, Write};
@@ -288,7 +291,7 @@ pub(crate) fn date_field(
 
 /// At most 40 characters of `s`, control characters escaped, for messages.
 pub(crate) fn cut(s: &str) -> String {
-    crate::domain::shown(s, 40)
+    domain::shown(s, 40)
 }
 
 /// A writer that hashes (SHA-256) and counts what passes through it.

@@ -13,10 +13,8 @@ use super::refund::{
     add, count_check, header_line, kind_and_version, money_field, order_no_field, record_start,
 };
 use super::{FileError, LineReader, ReadError, count_field, cut, date_field, fields};
-use crate::domain::{
-    BatchNo, Email, IdType, OrderNo, PayAmount, PersonName, RefundAmount, RefundId,
-};
 use crate::money::Money;
+use domain::{BatchNo, Email, IdType, OrderNo, PayAmount, PersonName, RefundAmount, RefundId};
 
 /// The format version every kind carries.
 pub const VERSION: &str = "1";
@@ -381,7 +379,7 @@ pub enum DayRecord {
 
 /// A sign-up id as the bank issues them: 1 to 40 of A-Z and 0-9.
 pub fn is_signup_id(s: &str) -> bool {
-    crate::domain::SignUpId::parse(s).is_ok()
+    domain::SignUpId::parse(s).is_ok()
 }
 
 /// A masked card number: 16 to 19 of digits and `*`.
@@ -664,9 +662,9 @@ pub fn check_day_file<R: BufRead, E>(
 mod tests {
     use super::*;
 
-    const SIGNUP: &str = include_str!("../../../docs/examples/signup-recon.txt");
-    const ORDER: &str = include_str!("../../../docs/examples/order-recon.txt");
-    const CLEARING: &str = include_str!("../../../docs/examples/clearing.txt");
+    const SIGNUP: &str = include_str!("../../docs/examples/signup-recon.txt");
+    const ORDER: &str = include_str!("../../docs/examples/order-recon.txt");
+    const CLEARING: &str = include_str!("../../docs/examples/clearing.txt");
 
     fn date() -> NaiveDate {
         NaiveDate::from_ymd_opt(2031, 11, 4).unwrap()

@@ -62,7 +62,7 @@ impl CardNumber {
 }
 
 /// Keeps `head` leading and `tail` trailing characters and stars the rest.
-pub(crate) fn mask_middle(s: &str, head: usize, tail: usize) -> String {
+pub fn mask_middle(s: &str, head: usize, tail: usize) -> String {
     let n = s.chars().count();
     if n <= head + tail {
         return "*".repeat(n);

@@ -1,5 +1,5 @@
 //! Customer secrets. None of them has a `Display`; `Debug` prints stars, so a secret cannot end up
-//! in a log line by accident. They are compared only through `crate::secret`.
+//! in a log line by accident. They are compared only through `shared::secret`.
 
 use std::fmt;
 

@@ -1,6 +1,10 @@
-//! A node's file store (the bank's "file server"): a directory of batch and result files. Files
-//! arrive in chunks into a temporary file under `incoming/` and move into their area only once
-//! whole and checked; a refused or abandoned file is deleted, so it leaves nothing behind.
+//! The interbank files: the formats (the `formats` crate, re-exported here: `files::refund`,
+//! `files::recon`, `LineReader`, …) and a node's file store (the bank's "file server"): a
+//! directory of batch and result files. Files arrive in chunks into a temporary file under
+//! `incoming/` and move into their area only once whole and checked; a refused or abandoned file
+//! is deleted, so it leaves nothing behind.
+
+pub use formats::*;
 
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
@@ -9,7 +13,6 @@ use std::path::{Path, PathBuf};
 use tempfile::NamedTempFile;
 use tokio::sync::mpsc;
 
-use super::{FileError, HashingWriter, ReadError, Sha256Sum, is_sha256_hex};
 use crate::error::ErrorClass;
 
 /// The largest file either node takes, bytes.

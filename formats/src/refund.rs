@@ -12,8 +12,8 @@ use std::io::BufRead;
 use chrono::NaiveDate;
 
 use super::{FileError, LineReader, ReadError, count_field, cut, date_field, fields, text_field};
-use crate::domain::{BatchNo, OrderNo, RefundAmount, RefundId};
 use crate::money::Money;
+use domain::{BatchNo, OrderNo, RefundAmount, RefundId};
 
 /// The kind named in a batch file's header.
 pub const BATCH_KIND: &str = "REFUND-BATCH";
@@ -543,8 +543,8 @@ pub fn check_result<R: BufRead, E>(
 mod tests {
     use super::*;
 
-    const BATCH: &str = include_str!("../../../docs/examples/refund-batch.txt");
-    const RESULT: &str = include_str!("../../../docs/examples/refund-result.txt");
+    const BATCH: &str = include_str!("../../docs/examples/refund-batch.txt");
+    const RESULT: &str = include_str!("../../docs/examples/refund-result.txt");
 
     fn refusal(file: &str) -> FileError {
         match check_batch(file.as_bytes()) {
