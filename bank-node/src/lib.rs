@@ -27,6 +27,12 @@ struct Cli {
     telemetry: TelemetryArgs,
 }
 
+/// The `bank-node` binary's flags, with their environment variables and defaults (the README's
+/// configuration tables are checked against them).
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}
+
 /// The `bank-node` binary: reads flags and environment, serves on the real clock until SIGINT or
 /// SIGTERM. The end-to-end suites run this same function as a separate process to kill it.
 pub async fn serve_from_args() -> anyhow::Result<()> {

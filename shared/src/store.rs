@@ -50,16 +50,13 @@ pub fn sqlite_url_in(dir: &Path, file: &str) -> anyhow::Result<String> {
     Ok(format!("sqlite://{}?mode=rwc", dir.join(file).display()))
 }
 
-/// `base` (a PostgreSQL URL) with its database name replaced by `name`.
+/// `base` (a PostgreSQL URL) with its database name (the path) replaced by `name`; the
+/// credentials, host, port and query stay as they are.
 pub fn with_database_name(base: &str, name: &str) -> anyhow::Result<String> {
-    let (head, tail) = base
-        .rsplit_once('/')
-        .with_context(|| format!("{} has no database path", redact(base)))?;
-    let query = tail
-        .split_once('?')
-        .map(|(_, q)| format!("?{q}"))
-        .unwrap_or_default();
-    Ok(format!("{head}/{name}{query}"))
+    let mut url =
+        url::Url::parse(base).with_context(|| format!("{} is not a URL", redact(base)))?;
+    url.set_path(&format!("/{name}"));
+    Ok(url.into())
 }
 
 /// Creates databases `names` on the PostgreSQL server `base` names (scratch databases for tests
@@ -292,17 +289,20 @@ pub async fn connect(url: &str, migrator: &Migrator) -> anyhow::Result<Pools> {
     Ok(pools)
 }
 
-/// A URL with any password replaced by `***`, for messages.
+/// A URL with any password replaced by `***`, for messages; one that does not parse is not
+/// shown at all (it may hold a password), only its scheme.
 pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let creds = &url[s + 3..at];
-            match creds.split_once(':') {
-                Some((user, _)) => format!("{}://{user}:***{}", &url[..s], &url[at..]),
-                None => url.to_owned(),
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            if u.password().is_some() {
+                let _ = u.set_password(Some("***"));
             }
+            u.into()
         }
-        _ => url.to_owned(),
+        Err(_) => {
+            let scheme = url.split_once("://").map_or("", |(s, _)| s);
+            format!("{scheme}://(a URL that does not parse)")
+        }
     }
 }
 
@@ -729,5 +729,34 @@ mod tests {
             "postgres://u:***@h:5432/d"
         );
         assert_eq!(redact("postgres://u@h/d"), "postgres://u@h/d");
+        // An `@` in the query is not the end of the credentials.
+        assert_eq!(
+            redact("postgres://u:secret@h/d?application_name=a@b"),
+            "postgres://u:***@h/d?application_name=a@b"
+        );
+        assert_eq!(redact("postgres://u:se cret@h/d"), "postgres://u:***@h/d");
+        // What does not parse is not shown: it may hold a password.
+        assert_eq!(
+            redact("postgres://u:secret@[h/d"),
+            "postgres://(a URL that does not parse)"
+        );
+    }
+
+    #[test]
+    fn a_database_name_replaces_the_path_and_nothing_else() {
+        let cases = [
+            ("postgres://u@h:5432/postgres", "postgres://u@h:5432/t1"),
+            ("postgres://u@h:5432", "postgres://u@h:5432/t1"),
+            ("postgres://u@h:5432/", "postgres://u@h:5432/t1"),
+            (
+                "postgres://u@h/postgres?sslrootcert=/etc/ssl/root.crt&sslmode=verify-full",
+                "postgres://u@h/t1?sslrootcert=/etc/ssl/root.crt&sslmode=verify-full",
+            ),
+            ("postgres://u:p%40ss@h/db", "postgres://u:p%40ss@h/t1"),
+        ];
+        for (base, want) in cases {
+            assert_eq!(with_database_name(base, "t1").unwrap(), want, "{base}");
+        }
+        assert!(with_database_name("not a url", "t1").is_err());
     }
 }

@@ -14,6 +14,7 @@ mod pay;
 mod processes;
 mod property;
 mod races;
+mod readme;
 mod recon;
 mod recon_days;
 mod records;
