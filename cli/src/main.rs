@@ -523,14 +523,20 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
         ibsim_cli::fixtures::load(bank, platform, &demo).await?;
     }
     println!("interbank-sim is up");
-    println!(
-        "  bank node      {}   (BranchService, BankLinkService, BankRefundService, SimulatorService, SmsOutboxService, BatchJobService, FeedService)",
-        pair.bank_url()
-    );
-    println!(
-        "  platform node  {}   (AccountService, PayService, PlatformOpsService, RefundOpsService, PlatformLinkService, SimulatorService, FeedService)",
-        pair.platform_url()
-    );
+    for (label, url, node) in [
+        (
+            "bank node    ",
+            pair.bank_url(),
+            shared::security::Institution::Bank,
+        ),
+        (
+            "platform node",
+            pair.platform_url(),
+            shared::security::Institution::Platform,
+        ),
+    ] {
+        println!("  {label}  {url}   ({})", services_of(node));
+    }
     if let Some((addr, _)) = &console {
         println!("  console        http://{addr}/   (the conversation, live; drive every flow)");
     }
@@ -588,4 +594,13 @@ async fn up(args: UpArgs) -> anyhow::Result<()> {
     let stopped = pair.stop().await;
     shared::telemetry::shutdown();
     stopped
+}
+
+/// The services `node` serves, short names, as `ibsim up` lists them.
+fn services_of(node: shared::security::Institution) -> String {
+    shared::grpc::services::served_by(node)
+        .iter()
+        .map(|n| n.rsplit('.').next().unwrap_or(n))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -475,8 +475,12 @@ mod tests {
             m.sort();
             m
         };
-        let bank = methods_of(&crate::security::INTERBANK_SERVICES[..3]);
-        let platform = methods_of(&["interbank.platform.v1.PlatformLinkService"]);
+        let bank = methods_of(&crate::grpc::services::interbank_served_by(
+            Institution::Bank,
+        ));
+        let platform = methods_of(&crate::grpc::services::interbank_served_by(
+            Institution::Platform,
+        ));
         let names = |l: &[CallShape]| {
             let mut n: Vec<String> = l.iter().map(|c| c.method.to_owned()).collect();
             n.sort();

@@ -12,6 +12,7 @@ use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
 use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
 
 on_both_backends!(
+    each_node_serves_exactly_the_services_the_table_gives_it,
     both_nodes_report_healthy_and_list_their_services,
     reflection_lists_what_each_node_serves_and_sends_whole_file_sets,
 );
@@ -88,6 +89,60 @@ async fn both_nodes_report_healthy_and_list_their_services(app: TestApp) {
             assert_eq!(health(ch, s).await, ServingStatus::Serving as i32, "{s}");
             assert!(listed.iter().any(|l| l == s), "{s} not in {listed:?}");
         }
+    }
+}
+
+/// Whether the node on `ch` serves `service`: a call of its first unary method with an empty
+/// request is answered by something other than UNIMPLEMENTED (whatever it says of the request).
+async fn serves(ch: &Channel, service: &prost_reflect::ServiceDescriptor) -> bool {
+    let method = service
+        .methods()
+        .find(|m| !m.is_client_streaming() && !m.is_server_streaming())
+        .expect("a service with a unary method");
+    let path = format!("/{}/{}", service.full_name(), method.name());
+    let mut grpc = tonic::client::Grpc::new(ch.clone());
+    grpc.ready().await.expect("the channel is ready");
+    let answer = grpc
+        .unary(
+            tonic::Request::new(()),
+            path.parse().expect("a gRPC path"),
+            tonic_prost::ProstCodec::<(), ()>::default(),
+        )
+        .await;
+    !matches!(answer, Err(s) if s.code() == tonic::Code::Unimplemented)
+}
+
+/// The services table (`shared::grpc::services`) is what each router serves: a service a node
+/// serves without a row (and so unknown to the guard) or a row the node does not serve fails here.
+async fn each_node_serves_exactly_the_services_the_table_gives_it(app: TestApp) {
+    use shared::grpc::services::served_by;
+    use shared::security::Institution;
+    let pool = prost_reflect::DescriptorPool::decode(proto::FILE_DESCRIPTOR_SET).unwrap();
+    for (node, ch) in [
+        (Institution::Bank, &app.bank_channel),
+        (Institution::Platform, &app.platform_channel),
+    ] {
+        let mut served = Vec::new();
+        for s in pool
+            .services()
+            .filter(|s| s.full_name().starts_with("interbank."))
+        {
+            // The feed has no unary method: its Watch is tested on both nodes in feed.rs.
+            if s.full_name() == "interbank.sim.v1.FeedService" {
+                continue;
+            }
+            if serves(ch, &s).await {
+                served.push(s.full_name().to_owned());
+            }
+        }
+        served.sort();
+        let mut table: Vec<String> = served_by(node)
+            .into_iter()
+            .filter(|n| *n != "interbank.sim.v1.FeedService")
+            .map(str::to_owned)
+            .collect();
+        table.sort();
+        assert_eq!(served, table, "{node:?}");
     }
 }
 

@@ -34,18 +34,6 @@ pub use platform_client::PlatformClient;
 
 use crate::domain::{Bank, BankError, DOMAIN};
 
-/// Every service name the bank serves, for health.
-pub const SERVICE_NAMES: &[&str] = &[
-    "interbank.bank.v1.BranchService",
-    "interbank.bank.v1.BankLinkService",
-    "interbank.bank.v1.BankRefundService",
-    "interbank.bank.v1.BankReconService",
-    "interbank.sim.v1.SimulatorService",
-    "interbank.sim.v1.FeedService",
-    "interbank.sim.v1.SmsOutboxService",
-    "interbank.sim.v1.BatchJobService",
-];
-
 /// The bank's router: branch, link, refund and reconciliation services, the simulator controls, the SMS outbox
 /// and the batch job trigger, plus health and reflection.
 pub async fn router(bank: Bank, security: &Security) -> anyhow::Result<NodeRouter> {
@@ -70,7 +58,11 @@ pub async fn router(bank: Bank, security: &Security) -> anyhow::Result<NodeRoute
         .add_service(BatchJobServiceServer::new(refund::Jobs(bank.clone())))
         .add_service(BankReconServiceServer::new(recon::Recon(bank.clone())))
         .add_service(SmsOutboxServiceServer::new(outbox::Outbox(bank)));
-    shared::grpc::with_health_and_reflection(router, SERVICE_NAMES).await
+    shared::grpc::with_health_and_reflection(
+        router,
+        &shared::grpc::services::served_by(Institution::Bank),
+    )
+    .await
 }
 
 impl shared::grpc::Audit for Bank {

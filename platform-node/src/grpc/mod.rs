@@ -37,18 +37,6 @@ pub use bank_recon::BankReconClient;
 
 use crate::domain::{DOMAIN, Platform, PlatformError};
 
-/// Every service name the platform serves, for health.
-pub const SERVICE_NAMES: &[&str] = &[
-    "interbank.platform.v1.AccountService",
-    "interbank.platform.v1.PlatformOpsService",
-    "interbank.platform.v1.PlatformLinkService",
-    "interbank.platform.v1.PayService",
-    "interbank.platform.v1.RefundOpsService",
-    "interbank.platform.v1.ReconOpsService",
-    "interbank.sim.v1.SimulatorService",
-    "interbank.sim.v1.FeedService",
-];
-
 /// The platform's router: website, pay, ops, refund, reconciliation and link services and the simulator controls,
 /// plus health and reflection.
 pub async fn router(platform: Platform, security: &Security) -> anyhow::Result<NodeRouter> {
@@ -77,7 +65,11 @@ pub async fn router(platform: Platform, security: &Security) -> anyhow::Result<N
         .add_service(ReconOpsServiceServer::new(recon::Recon(platform.clone())))
         .add_service(SimulatorServiceServer::new(Simulator(platform.clone())))
         .add_service(PlatformLinkServiceServer::new(link::Link(platform)));
-    shared::grpc::with_health_and_reflection(router, SERVICE_NAMES).await
+    shared::grpc::with_health_and_reflection(
+        router,
+        &shared::grpc::services::served_by(Institution::Platform),
+    )
+    .await
 }
 
 impl shared::grpc::Audit for Platform {

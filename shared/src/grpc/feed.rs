@@ -44,22 +44,7 @@ pub const CARD_FIELDS: &[&str] = &["card_number", "match_card"];
 
 /// Who calls a service, as the console draws it (see feed.proto); `None`: not in the feed.
 pub fn caller_of(service: &str) -> Option<&'static str> {
-    let (package, name) = service.rsplit_once('.')?;
-    Some(match (package, name) {
-        ("interbank.platform.v1", "AccountService" | "PayService") => "customer",
-        (
-            "interbank.platform.v1",
-            "PlatformOpsService" | "RefundOpsService" | "ReconOpsService",
-        ) => "staff",
-        ("interbank.platform.v1", "PlatformLinkService") => "bank",
-        ("interbank.bank.v1", "BranchService") => "teller",
-        ("interbank.bank.v1", "BankLinkService" | "BankRefundService" | "BankReconService") => {
-            "platform"
-        }
-        ("interbank.sim.v1", "SmsOutboxService") => "phone",
-        ("interbank.sim.v1", "SimulatorService" | "BatchJobService") => "operator",
-        _ => return None,
-    })
+    super::services::lifeline(service)
 }
 
 fn pool() -> &'static DescriptorPool {

@@ -7,6 +7,7 @@
 pub mod feed;
 pub mod guard;
 pub mod reflection;
+pub mod services;
 pub mod sim;
 
 use std::collections::HashMap;

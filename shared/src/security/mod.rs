@@ -49,22 +49,16 @@ impl Institution {
     }
 }
 
-/// The gRPC services only the peer institution may call: their requests must be signed (and
-/// come over mutual TLS with the peer's certificate, when TLS is on), their answers are signed.
-pub const INTERBANK_SERVICES: &[&str] = &[
-    "interbank.bank.v1.BankLinkService",
-    "interbank.bank.v1.BankRefundService",
-    "interbank.bank.v1.BankReconService",
-    "interbank.platform.v1.PlatformLinkService",
-];
-
-/// Whether a gRPC path (`/package.Service/Method`) is an interbank call.
+/// Whether a gRPC path (`/package.Service/Method`) is an interbank call: a call of a service
+/// only the peer institution may call (`crate::grpc::services`, the `Peer` rows). Its request
+/// must be signed (and come over mutual TLS with the peer's certificate, when TLS is on), its
+/// answer is signed.
 pub fn is_interbank(path: &str) -> bool {
     let service = path
         .strip_prefix('/')
         .and_then(|p| p.split_once('/'))
         .map(|(s, _)| s);
-    service.is_some_and(|s| INTERBANK_SERVICES.contains(&s))
+    service.is_some_and(crate::grpc::services::is_interbank_service)
 }
 
 /// A node's security flags, shared by both node binaries and `ibsim up`. Both point at a
