@@ -633,6 +633,95 @@ pub fn unsigned(v: i64) -> anyhow::Result<u64> {
     u64::try_from(v).map_err(|_| anyhow::anyhow!("stored count {v} is negative"))
 }
 
+/// What every node's store holds and does alike: its pools, its engine, its audit log, the
+/// simulator's kept clock and nonces, and its record views. Each node's `Store` is one of these
+/// (it dereferences to it) plus the node's own queries.
+#[derive(Clone, Debug)]
+pub struct NodeDb {
+    /// The reading and writing pools.
+    pub pools: Pools,
+    /// The engine.
+    pub backend: Backend,
+    audit_log: AuditLog,
+}
+
+impl NodeDb {
+    /// Opens the database at `url` (SQLite or PostgreSQL) and applies `migrator`'s migrations.
+    pub async fn connect(url: &str, migrator: &Migrator) -> anyhow::Result<NodeDb> {
+        let pools = connect(url, migrator).await?;
+        let backend = Backend::of_url(url)?;
+        Ok(NodeDb {
+            audit_log: AuditLog::start(pools.write.clone(), backend),
+            pools,
+            backend,
+        })
+    }
+
+    /// Placeholders for a statement built at run time.
+    pub fn params(&self) -> Params {
+        Params::new(self.backend)
+    }
+
+    /// Closes the pools.
+    pub async fn close(&self) {
+        self.pools.close().await;
+    }
+
+    /// The newest `limit` records of each of `views`, read at one moment.
+    pub async fn records(
+        &self,
+        views: &[crate::records::View],
+        limit: u32,
+    ) -> anyhow::Result<Vec<crate::records::Table>> {
+        self::views(&self.pools.read, self.backend, views, limit).await
+    }
+
+    /// The audit lines about `subject`, oldest first.
+    pub async fn audit_lines(&self, subject: &str, limit: u32) -> anyhow::Result<Vec<AuditLine>> {
+        audit_lines(&self.pools.read, subject, limit).await
+    }
+
+    /// The business clock this node kept, if the simulator ever moved it.
+    pub async fn kept_clock(&self) -> anyhow::Result<Option<crate::clock::ClockState>> {
+        load_clock(&self.pools.read).await
+    }
+
+    /// Keeps the business clock, so that a restart finds it where it is now.
+    pub async fn keep_clock(
+        &self,
+        state: crate::clock::ClockState,
+        now_ms: i64,
+    ) -> anyhow::Result<()> {
+        save_clock(&self.pools.write, Some(state), now_ms).await
+    }
+
+    /// Records the nonce of a signed interbank call; `false` if it was seen already (see
+    /// [`remember_nonce`]).
+    pub async fn remember_nonce(
+        &self,
+        signer: &str,
+        nonce: &str,
+        at_ms: i64,
+        forget_before_ms: i64,
+    ) -> anyhow::Result<bool> {
+        remember_nonce(&self.pools.write, signer, nonce, at_ms, forget_before_ms).await
+    }
+
+    /// Appends an audit line.
+    pub async fn audit(
+        &self,
+        at_ms: i64,
+        operation: &str,
+        subject: &str,
+        outcome: &str,
+        detail: &str,
+    ) -> anyhow::Result<()> {
+        self.audit_log
+            .append(at_ms, operation, subject, outcome, detail)
+            .await
+    }
+}
+
 /// The newest `limit` rows of each view and their totals, read in one transaction so that the
 /// tables show the node at one moment (REPEATABLE READ on PostgreSQL; SQLite's reading
 /// transaction sees one snapshot).

@@ -24,9 +24,15 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 /// The bank's database.
 #[derive(Clone, Debug)]
 pub struct Store {
-    pools: shared::store::Pools,
-    backend: shared::store::Backend,
-    audit_log: shared::store::AuditLog,
+    db: shared::store::NodeDb,
+}
+
+/// What every node's store does alike (pools, audit log, kept clock, nonces): `shared::store`.
+impl std::ops::Deref for Store {
+    type Target = shared::store::NodeDb;
+    fn deref(&self) -> &shared::store::NodeDb {
+        &self.db
+    }
 }
 
 pub(crate) type Result<T> = anyhow::Result<T>;
@@ -141,69 +147,14 @@ const VIEWS: &[View] = &[
 impl Store {
     /// Opens the database at `url` (SQLite or PostgreSQL) and applies the migrations.
     pub async fn connect(url: &str) -> Result<Store> {
-        let pools = shared::store::connect(url, &MIGRATOR).await?;
-        let backend = shared::store::Backend::of_url(url)?;
         Ok(Store {
-            audit_log: shared::store::AuditLog::start(pools.write.clone(), backend),
-            pools,
-            backend,
+            db: shared::store::NodeDb::connect(url, &MIGRATOR).await?,
         })
-    }
-
-    /// Closes the pool.
-    pub async fn close(&self) {
-        self.pools.close().await;
     }
 
     /// The newest `limit` records of every kind the bank keeps, read at one moment.
     pub async fn records(&self, limit: u32) -> Result<Vec<shared::records::Table>> {
-        shared::store::views(&self.pools.read, self.backend, VIEWS, limit).await
-    }
-
-    /// The audit lines about `subject`, oldest first.
-    pub async fn audit_lines(
-        &self,
-        subject: &str,
-        limit: u32,
-    ) -> Result<Vec<shared::store::AuditLine>> {
-        shared::store::audit_lines(&self.pools.read, subject, limit).await
-    }
-
-    /// The business clock this node kept, if the simulator ever moved it.
-    pub async fn kept_clock(&self) -> Result<Option<shared::clock::ClockState>> {
-        shared::store::load_clock(&self.pools.read).await
-    }
-
-    /// Keeps the business clock, so that a restart finds it where it is now.
-    pub async fn keep_clock(&self, state: shared::clock::ClockState, now_ms: i64) -> Result<()> {
-        shared::store::save_clock(&self.pools.write, Some(state), now_ms).await
-    }
-
-    /// Records the nonce of a signed interbank call; `false` if it was seen already
-    /// (see [`shared::store::remember_nonce`]).
-    pub async fn remember_nonce(
-        &self,
-        signer: &str,
-        nonce: &str,
-        at_ms: i64,
-        forget_before_ms: i64,
-    ) -> Result<bool> {
-        shared::store::remember_nonce(&self.pools.write, signer, nonce, at_ms, forget_before_ms)
-            .await
-    }
-
-    /// Appends an audit line.
-    pub async fn audit(
-        &self,
-        at_ms: i64,
-        operation: &str,
-        subject: &str,
-        outcome: &str,
-        detail: &str,
-    ) -> Result<()> {
-        self.audit_log
-            .append(at_ms, operation, subject, outcome, detail)
-            .await
+        self.db.records(VIEWS, limit).await
     }
 
     /// Inserts a card; `false` if the number is taken.
