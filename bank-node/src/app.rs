@@ -26,9 +26,6 @@ pub struct Application {
     metrics: Option<TcpListener>,
 }
 
-/// How often the cutover watcher looks at the business clock, milliseconds of real time.
-pub const CUTOVER_TICK_MS: u64 = 250;
-
 impl Application {
     /// Binds the listen address, opens and migrates the database, and wires the services.
     pub async fn build(config: &Config, clock: Clock) -> anyhow::Result<Application> {
@@ -134,7 +131,8 @@ impl Application {
 /// business date; moves made through the simulator API run it at once themselves.
 async fn watch_cutover(bank: Bank) {
     let mut seen = bank.clock().business_date();
-    let mut tick = tokio::time::interval(std::time::Duration::from_millis(CUTOVER_TICK_MS));
+    let mut tick =
+        tokio::time::interval(std::time::Duration::from_millis(shared::schedule::TICK_MS));
     loop {
         tick.tick().await;
         let today = bank.clock().business_date();
@@ -149,25 +147,11 @@ async fn watch_cutover(bank: Bank) {
 }
 
 /// Runs the refund batch job every `interval_secs` of business time (never when 0): the first run
-/// one interval after start, the next one interval after each run began. A clock moved back (a
-/// simulator reset) starts the count again.
+/// one interval after start, the next one interval after each run began
+/// ([`shared::clock::Schedule`]).
 async fn schedule_refund_job(bank: Bank, interval_secs: u64) {
-    if interval_secs == 0 {
-        return;
-    }
-    let interval_ms = i64::try_from(interval_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
-    let mut next = bank.clock().now_ms().saturating_add(interval_ms);
-    let mut tick = tokio::time::interval(std::time::Duration::from_millis(CUTOVER_TICK_MS));
-    loop {
-        tick.tick().await;
-        let now = bank.clock().now_ms();
-        if now < next.saturating_sub(interval_ms) {
-            next = now.saturating_add(interval_ms);
-        }
-        if now < next {
-            continue;
-        }
-        next = now.saturating_add(interval_ms);
+    let clock = bank.clock().clone();
+    shared::schedule::run_every(clock, interval_secs, || async {
         match bank.run_refund_job().await {
             Ok(done) if done.is_empty() => {}
             Ok(done) => tracing::info!(batches = done.len(), "scheduled refund job finished"),
@@ -175,5 +159,6 @@ async fn schedule_refund_job(bank: Bank, interval_secs: u64) {
                 tracing::error!(error = ?e, "scheduled refund job failed; next run tries again")
             }
         }
-    }
+    })
+    .await;
 }

@@ -223,8 +223,70 @@ pub fn from_ms(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
 
+/// A job's schedule in business time: due every interval, the first time one interval after it
+/// starts, then one interval after each run began. A clock moved back by more than an interval
+/// (a simulator reset) starts the count again from there. Pure: the node's loop asks it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Schedule {
+    interval_ms: i64,
+    next_ms: i64,
+}
+
+impl Schedule {
+    /// A schedule every `interval_secs` from `now_ms`; `None` when the interval is 0 (the job
+    /// runs only when asked).
+    pub fn starting(now_ms: i64, interval_secs: u64) -> Option<Schedule> {
+        if interval_secs == 0 {
+            return None;
+        }
+        let interval_ms = i64::try_from(interval_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+        Some(Schedule {
+            interval_ms,
+            next_ms: now_ms.saturating_add(interval_ms),
+        })
+    }
+
+    /// Whether the job is due at `now_ms`; when it is, the next run is one interval from now.
+    pub fn due(&mut self, now_ms: i64) -> bool {
+        if now_ms < self.next_ms.saturating_sub(self.interval_ms) {
+            self.next_ms = now_ms.saturating_add(self.interval_ms);
+        }
+        if now_ms < self.next_ms {
+            return false;
+        }
+        self.next_ms = now_ms.saturating_add(self.interval_ms);
+        true
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_schedule_is_due_each_interval_and_starts_again_after_a_clock_moved_back() {
+        use super::Schedule;
+        assert_eq!(Schedule::starting(0, 0), None);
+        let mut s = Schedule::starting(1_000, 60).unwrap();
+        // (now, due?) in order: the first run a minute after the start, then a minute after
+        // each run began; a jump forward runs once; a move back past an interval restarts.
+        let steps = [
+            (1_000, false),
+            (60_999, false),
+            (61_000, true),
+            (61_001, false),
+            (121_000, true),
+            (10_000_000, true),
+            (10_000_001, false),
+            (5_000, false),
+            (64_999, false),
+            (65_000, true),
+        ];
+        for (now, want) in steps {
+            assert_eq!(s.due(now), want, "at {now}");
+        }
+        let mut far = Schedule::starting(i64::MAX - 10, u64::MAX).unwrap();
+        assert!(!far.due(i64::MAX - 5));
+    }
+
     use super::*;
 
     #[test]

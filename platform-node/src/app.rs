@@ -124,29 +124,11 @@ impl Application {
     }
 }
 
-/// How often the schedule looks at the business clock, milliseconds of real time.
-const SCHEDULE_TICK_MS: u64 = 250;
-
 /// Runs real-time reconciliation every `interval_secs` of business time (never when 0): the
-/// first run one interval after start. A clock moved back (a simulator reset) starts the count
-/// again.
+/// first run one interval after start ([`shared::clock::Schedule`]).
 async fn schedule_realtime_recon(platform: Platform, interval_secs: u64) {
-    if interval_secs == 0 {
-        return;
-    }
-    let interval_ms = i64::try_from(interval_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
-    let mut next = platform.clock().now_ms().saturating_add(interval_ms);
-    let mut tick = tokio::time::interval(std::time::Duration::from_millis(SCHEDULE_TICK_MS));
-    loop {
-        tick.tick().await;
-        let now = platform.clock().now_ms();
-        if now < next.saturating_sub(interval_ms) {
-            next = now.saturating_add(interval_ms);
-        }
-        if now < next {
-            continue;
-        }
-        next = now.saturating_add(interval_ms);
+    let clock = platform.clock().clone();
+    shared::schedule::run_every(clock, interval_secs, || async {
         match platform.recon_realtime().await {
             Ok(r) if r.adjustments.is_empty() => {}
             Ok(r) => tracing::info!(
@@ -157,5 +139,6 @@ async fn schedule_realtime_recon(platform: Platform, interval_secs: u64) {
                 tracing::warn!(error = %e, "scheduled real-time reconciliation failed; next run tries again")
             }
         }
-    }
+    })
+    .await;
 }

@@ -12,6 +12,7 @@ pub mod files;
 pub mod grpc;
 pub mod metrics;
 pub mod records;
+pub mod schedule;
 pub mod secret;
 pub mod security;
 pub mod seed;
