@@ -62,12 +62,20 @@ pub fn otlp_enabled() -> bool {
     PROVIDER.get().is_some()
 }
 
+/// Whether log lines may carry terminal colour codes: only when they go to a terminal. Piped
+/// into a file, a collector or another program, an escape is noise or worse.
+fn colours() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdout().is_terminal()
+}
+
 /// Installs the global subscriber; a second call is a no-op (tests start many nodes).
 pub fn init(format: LogFormat) {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colours())
         .fmt_fields(EscapedFields);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
@@ -107,10 +115,14 @@ pub fn init_with_otlp(
     let registry = tracing_subscriber::registry().with(filter).with(otel);
     let installed = match format {
         LogFormat::Text => registry
-            .with(tracing_subscriber::fmt::layer().fmt_fields(EscapedFields))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(colours())
+                    .fmt_fields(EscapedFields),
+            )
             .try_init(),
         LogFormat::Json => registry
-            .with(tracing_subscriber::fmt::layer().json())
+            .with(tracing_subscriber::fmt::layer().with_ansi(false).json())
             .try_init(),
     };
     if installed.is_ok() {
