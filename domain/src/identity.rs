@@ -4,43 +4,19 @@ use chrono::{Datelike, NaiveDate};
 
 use crate::error::ParseError;
 
-/// The kind of identity document (证件类型).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum IdType {
-    /// 居民身份证: 18 characters with a GB 11643 check character.
-    ResidentId,
-    /// Passport: 5 to 17 letters and digits.
-    Passport,
-    /// 港澳居民来往内地通行证: H or M and 8 or 10 digits.
-    HkMacaoPermit,
-    /// 台湾居民来往大陆通行证: 8 digits.
-    TaiwanPermit,
-}
-
-impl IdType {
-    /// Every ID type, for tables and tests.
-    pub const ALL: [IdType; 4] = [
-        IdType::ResidentId,
-        IdType::Passport,
-        IdType::HkMacaoPermit,
-        IdType::TaiwanPermit,
-    ];
-
-    /// The code kept at rest.
-    pub fn code(self) -> &'static str {
-        match self {
-            IdType::ResidentId => "RESIDENT_ID",
-            IdType::Passport => "PASSPORT",
-            IdType::HkMacaoPermit => "HK_MACAO_PERMIT",
-            IdType::TaiwanPermit => "TAIWAN_PERMIT",
-        }
+crate::coded_enum!(
+    /// The kind of identity document (证件类型).
+    IdType {
+        /// 居民身份证: 18 characters with a GB 11643 check character.
+        ResidentId = "RESIDENT_ID",
+        /// Passport: 5 to 17 letters and digits.
+        Passport = "PASSPORT",
+        /// 港澳居民来往内地通行证: H or M and 8 or 10 digits.
+        HkMacaoPermit = "HK_MACAO_PERMIT",
+        /// 台湾居民来往大陆通行证: 8 digits.
+        TaiwanPermit = "TAIWAN_PERMIT",
     }
-
-    /// The inverse of [`IdType::code`].
-    pub fn from_code(code: &str) -> Option<IdType> {
-        IdType::ALL.into_iter().find(|t| t.code() == code)
-    }
-}
+);
 
 /// An identity document whose number is legal for its type. Numbers are kept upper case.
 #[derive(Clone, PartialEq, Eq, Hash)]

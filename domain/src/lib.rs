@@ -10,6 +10,48 @@ pub mod clock;
 pub mod error;
 pub mod money;
 
+/// An enum kept at rest (or written in a file) as codes, in one style for every such table:
+/// each code written once, `code()` and its inverse `from_code()` derived from it, and `ALL`,
+/// every variant in order. Two variants with one code do not compile past clippy (an
+/// unreachable pattern).
+///
+/// ```
+/// domain::coded_enum!(
+///     /// A light.
+///     Light {
+///         /// Stop.
+///         Red = "RED",
+///         /// Go.
+///         Green = "GREEN",
+///     }
+/// );
+/// assert_eq!(Light::Red.code(), "RED");
+/// assert_eq!(Light::from_code("GREEN"), Some(Light::Green));
+/// assert_eq!(Light::from_code("BLUE"), None);
+/// assert_eq!(Light::ALL, &[Light::Red, Light::Green]);
+/// ```
+#[macro_export]
+macro_rules! coded_enum {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $code:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name { $($(#[$vdoc])* $variant),+ }
+
+        impl $name {
+            /// Every variant, in order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            /// The code kept at rest.
+            pub fn code(self) -> &'static str {
+                match self { $($name::$variant => $code),+ }
+            }
+            /// The inverse of `code`.
+            pub fn from_code(code: &str) -> Option<Self> {
+                match code { $($code => Some($name::$variant),)+ _ => None }
+            }
+        }
+    };
+}
+
 mod card;
 pub use card::mask_middle;
 mod contact;

@@ -21,39 +21,20 @@ pub const VERSION: &str = "1";
 /// The most records a day file may hold.
 pub const RECORDS_MAX: u64 = 10_000_000;
 
-/// Which of the three files.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum DayFileKind {
-    /// Sign-ups and cancellations that succeeded on the date.
-    SignUp,
-    /// Payments that succeeded on the date.
-    Order,
-    /// The date's clearing: payments and refunds, with totals and the net amount.
-    Clearing,
-}
+domain::coded_enum!(
+    /// Which of the three files; `ALL` is the order a day is reconciled in.
+    #[derive(PartialOrd, Ord)]
+    DayFileKind {
+        /// Sign-ups and cancellations that succeeded on the date.
+        SignUp = "SIGNUP",
+        /// Payments that succeeded on the date.
+        Order = "ORDER",
+        /// The date's clearing: payments and refunds, with totals and the net amount.
+        Clearing = "CLEARING",
+    }
+);
 
 impl DayFileKind {
-    /// Every kind, in the order a day is reconciled.
-    pub const ALL: [DayFileKind; 3] = [
-        DayFileKind::SignUp,
-        DayFileKind::Order,
-        DayFileKind::Clearing,
-    ];
-
-    /// The code kept at rest and shown to people.
-    pub fn code(self) -> &'static str {
-        match self {
-            DayFileKind::SignUp => "SIGNUP",
-            DayFileKind::Order => "ORDER",
-            DayFileKind::Clearing => "CLEARING",
-        }
-    }
-
-    /// The inverse of `code`.
-    pub fn from_code(s: &str) -> Option<DayFileKind> {
-        Self::ALL.into_iter().find(|k| k.code() == s)
-    }
-
     /// The kind named in the file's header.
     pub fn header_kind(self) -> &'static str {
         match self {

@@ -6,24 +6,7 @@ use shared::domain::{
     CardNumber, CardPassword, DailyLimit, Email, IdDocument, Mobile, PersonName, RequestId,
 };
 
-macro_rules! coded_enum {
-    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $code:literal),+ $(,)? }) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum $name { $($(#[$vdoc])* $variant),+ }
-
-        impl $name {
-            /// The code kept at rest.
-            pub fn code(self) -> &'static str {
-                match self { $($name::$variant => $code),+ }
-            }
-            /// The inverse of `code`.
-            pub fn from_code(code: &str) -> Option<Self> {
-                match code { $($code => Some($name::$variant),)+ _ => None }
-            }
-        }
-    };
-}
+use shared::domain::coded_enum;
 
 coded_enum!(
     /// Card-only (单卡户) or card and passbook (卡折合一户).

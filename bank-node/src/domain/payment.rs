@@ -22,37 +22,17 @@ const DEBIT_DAY_RETRIES_MAX: usize = 3;
 /// Messages one outbox listing returns at most.
 pub const SMS_LIST_MAX: u32 = 500;
 
-/// Where a payment stands at the bank.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PaymentStatus {
-    /// The code was sent; nothing debited.
-    CodeSent,
-    /// Debited.
-    Success,
-    /// Refused; nothing debited.
-    Failed,
-}
-
-impl PaymentStatus {
-    /// The code kept at rest.
-    pub fn code(self) -> &'static str {
-        match self {
-            PaymentStatus::CodeSent => "CODE_SENT",
-            PaymentStatus::Success => "SUCCESS",
-            PaymentStatus::Failed => "FAILED",
-        }
+shared::domain::coded_enum!(
+    /// Where a payment stands at the bank.
+    PaymentStatus {
+        /// The code was sent; nothing debited.
+        CodeSent = "CODE_SENT",
+        /// Debited.
+        Success = "SUCCESS",
+        /// Refused; nothing debited.
+        Failed = "FAILED",
     }
-    /// The inverse of `code`.
-    pub fn from_code(s: &str) -> Option<PaymentStatus> {
-        [
-            PaymentStatus::CodeSent,
-            PaymentStatus::Success,
-            PaymentStatus::Failed,
-        ]
-        .into_iter()
-        .find(|p| p.code() == s)
-    }
-}
+);
 
 /// What the platform sends for a payment: who pays how much with which card-link, for which order.
 #[derive(Debug, Clone)]

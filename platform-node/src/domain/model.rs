@@ -1,37 +1,16 @@
 use shared::domain::{DailyLimit, Email, IdType, PersonName};
 
-/// The status of a platform account.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AccountStatus {
-    /// Every function available.
-    Normal,
-    /// Frozen by an operator.
-    Frozen,
-    /// Closed for good.
-    Closed,
-}
-
-impl AccountStatus {
-    /// The code kept at rest.
-    pub fn code(self) -> &'static str {
-        match self {
-            AccountStatus::Normal => "NORMAL",
-            AccountStatus::Frozen => "FROZEN",
-            AccountStatus::Closed => "CLOSED",
-        }
+shared::domain::coded_enum!(
+    /// The status of a platform account.
+    AccountStatus {
+        /// Every function available.
+        Normal = "NORMAL",
+        /// Frozen by an operator.
+        Frozen = "FROZEN",
+        /// Closed for good.
+        Closed = "CLOSED",
     }
-
-    /// The inverse of `code`.
-    pub fn from_code(s: &str) -> Option<AccountStatus> {
-        [
-            AccountStatus::Normal,
-            AccountStatus::Frozen,
-            AccountStatus::Closed,
-        ]
-        .into_iter()
-        .find(|a| a.code() == s)
-    }
-}
+);
 
 /// A platform account.
 #[derive(Debug, Clone)]
@@ -46,38 +25,17 @@ pub struct Account {
     pub created_at_ms: i64,
 }
 
-/// The state of a card-link on the platform.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LinkStatus {
-    /// Signed at the branch, not activated.
-    Signed,
-    /// Activated by the customer.
-    Active,
-    /// Cancelled at the branch.
-    Cancelled,
-}
-
-impl LinkStatus {
-    /// The code kept at rest.
-    pub fn code(self) -> &'static str {
-        match self {
-            LinkStatus::Signed => "SIGNED",
-            LinkStatus::Active => "ACTIVE",
-            LinkStatus::Cancelled => "CANCELLED",
-        }
+shared::domain::coded_enum!(
+    /// The state of a card-link on the platform.
+    LinkStatus {
+        /// Signed at the branch, not activated.
+        Signed = "SIGNED",
+        /// Activated by the customer.
+        Active = "ACTIVE",
+        /// Cancelled at the branch.
+        Cancelled = "CANCELLED",
     }
-
-    /// The inverse of `code`.
-    pub fn from_code(s: &str) -> Option<LinkStatus> {
-        [
-            LinkStatus::Signed,
-            LinkStatus::Active,
-            LinkStatus::Cancelled,
-        ]
-        .into_iter()
-        .find(|a| a.code() == s)
-    }
-}
+);
 
 /// The platform's copy of a sign-up.
 #[derive(Debug, Clone)]
@@ -130,46 +88,23 @@ pub struct IncomingSignUp {
     pub business_date: chrono::NaiveDate,
 }
 
-/// Where an order stands on the platform.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OrderStatus {
-    /// Recorded; no code known to be sent.
-    Created,
-    /// The bank sent a code.
-    AwaitingCode,
-    /// Paid. Final.
-    Success,
-    /// Refused. Final.
-    Failed,
-    /// The bank's answer to the debit never came.
-    Unknown,
-}
+shared::domain::coded_enum!(
+    /// Where an order stands on the platform.
+    OrderStatus {
+        /// Recorded; no code known to be sent.
+        Created = "CREATED",
+        /// The bank sent a code.
+        AwaitingCode = "AWAITING_CODE",
+        /// Paid. Final.
+        Success = "SUCCESS",
+        /// Refused. Final.
+        Failed = "FAILED",
+        /// The bank's answer to the debit never came.
+        Unknown = "UNKNOWN",
+    }
+);
 
 impl OrderStatus {
-    /// The code kept at rest.
-    pub fn code(self) -> &'static str {
-        match self {
-            OrderStatus::Created => "CREATED",
-            OrderStatus::AwaitingCode => "AWAITING_CODE",
-            OrderStatus::Success => "SUCCESS",
-            OrderStatus::Failed => "FAILED",
-            OrderStatus::Unknown => "UNKNOWN",
-        }
-    }
-
-    /// The inverse of `code`.
-    pub fn from_code(s: &str) -> Option<OrderStatus> {
-        [
-            OrderStatus::Created,
-            OrderStatus::AwaitingCode,
-            OrderStatus::Success,
-            OrderStatus::Failed,
-            OrderStatus::Unknown,
-        ]
-        .into_iter()
-        .find(|o| o.code() == s)
-    }
-
     /// Success or failure: never changes again.
     pub fn is_settled(self) -> bool {
         matches!(self, OrderStatus::Success | OrderStatus::Failed)

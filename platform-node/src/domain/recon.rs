@@ -133,84 +133,36 @@ pub struct Adjustment {
     pub at_ms: i64,
 }
 
-/// A difference's category, relative to the bank.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum CaseCategory {
-    /// The bank has it, the platform does not.
-    BankOnly,
-    /// The platform has it, the bank does not.
-    PlatformOnly,
-    /// Amounts differ.
-    AmountDiffers,
-    /// Statuses differ.
-    StatusDiffers,
-    /// Another field differs.
-    DetailDiffers,
-    /// Clearing totals differ.
-    TotalsDiffer,
-}
-
-impl CaseCategory {
-    /// Every category.
-    pub const ALL: [CaseCategory; 6] = [
-        CaseCategory::BankOnly,
-        CaseCategory::PlatformOnly,
-        CaseCategory::AmountDiffers,
-        CaseCategory::StatusDiffers,
-        CaseCategory::DetailDiffers,
-        CaseCategory::TotalsDiffer,
-    ];
-
-    /// The code kept at rest.
-    pub fn code(self) -> &'static str {
-        match self {
-            CaseCategory::BankOnly => "BANK_ONLY",
-            CaseCategory::PlatformOnly => "PLATFORM_ONLY",
-            CaseCategory::AmountDiffers => "AMOUNT_DIFFERS",
-            CaseCategory::StatusDiffers => "STATUS_DIFFERS",
-            CaseCategory::DetailDiffers => "DETAIL_DIFFERS",
-            CaseCategory::TotalsDiffer => "TOTALS_DIFFER",
-        }
+shared::domain::coded_enum!(
+    /// A difference's category, relative to the bank.
+    #[derive(PartialOrd, Ord)]
+    CaseCategory {
+        /// The bank has it, the platform does not.
+        BankOnly = "BANK_ONLY",
+        /// The platform has it, the bank does not.
+        PlatformOnly = "PLATFORM_ONLY",
+        /// Amounts differ.
+        AmountDiffers = "AMOUNT_DIFFERS",
+        /// Statuses differ.
+        StatusDiffers = "STATUS_DIFFERS",
+        /// Another field differs.
+        DetailDiffers = "DETAIL_DIFFERS",
+        /// Clearing totals differ.
+        TotalsDiffer = "TOTALS_DIFFER",
     }
+);
 
-    /// The inverse of `code`.
-    pub fn from_code(s: &str) -> Option<CaseCategory> {
-        Self::ALL.into_iter().find(|c| c.code() == s)
+shared::domain::coded_enum!(
+    /// Where a case stands.
+    CaseStatus {
+        /// The platform took the bank's side.
+        AutoResolved = "AUTO_RESOLVED",
+        /// Staff must act.
+        NeedsStaff = "NEEDS_STAFF",
+        /// Closed by staff.
+        Closed = "CLOSED",
     }
-}
-
-/// Where a case stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CaseStatus {
-    /// The platform took the bank's side.
-    AutoResolved,
-    /// Staff must act.
-    NeedsStaff,
-    /// Closed by staff.
-    Closed,
-}
-
-impl CaseStatus {
-    /// The code kept at rest.
-    pub fn code(self) -> &'static str {
-        match self {
-            CaseStatus::AutoResolved => "AUTO_RESOLVED",
-            CaseStatus::NeedsStaff => "NEEDS_STAFF",
-            CaseStatus::Closed => "CLOSED",
-        }
-    }
-
-    /// The inverse of `code`.
-    pub fn from_code(s: &str) -> Option<CaseStatus> {
-        [
-            CaseStatus::AutoResolved,
-            CaseStatus::NeedsStaff,
-            CaseStatus::Closed,
-        ]
-        .into_iter()
-        .find(|c| c.code() == s)
-    }
-}
+);
 
 /// An error case (差错).
 #[derive(Debug, Clone)]

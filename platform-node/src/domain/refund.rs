@@ -22,44 +22,23 @@ pub const REFUNDS_PER_CREATE_MAX: usize = 10_000;
 /// Result lines applied per transaction.
 const APPLY_CHUNK_LINES: usize = 500;
 
-/// Where a batch stands at the platform.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BatchStatus {
-    /// Stored; the push is under way or got no answer.
-    Submitted,
-    /// The bank refused the file.
-    Refused,
-    /// The bank accepted it.
-    Accepted,
-    /// The bank's job is part way through it.
-    Processing,
-    /// The bank has finished; the result is ready to fetch.
-    ResultReady,
-    /// The result was fetched and applied.
-    Done,
-}
-
-impl BatchStatus {
-    /// The code kept at rest.
-    pub fn code(self) -> &'static str {
-        match self {
-            BatchStatus::Submitted => "SUBMITTED",
-            BatchStatus::Refused => "REFUSED",
-            BatchStatus::Accepted => "ACCEPTED",
-            BatchStatus::Processing => "PROCESSING",
-            BatchStatus::ResultReady => "RESULT_READY",
-            BatchStatus::Done => "DONE",
-        }
+shared::domain::coded_enum!(
+    /// Where a batch stands at the platform.
+    BatchStatus {
+        /// Stored; the push is under way or got no answer.
+        Submitted = "SUBMITTED",
+        /// The bank refused the file.
+        Refused = "REFUSED",
+        /// The bank accepted it.
+        Accepted = "ACCEPTED",
+        /// The bank's job is part way through it.
+        Processing = "PROCESSING",
+        /// The bank has finished; the result is ready to fetch.
+        ResultReady = "RESULT_READY",
+        /// The result was fetched and applied.
+        Done = "DONE",
     }
-
-    /// The inverse of [`BatchStatus::code`].
-    pub fn from_code(s: &str) -> Option<BatchStatus> {
-        use BatchStatus::*;
-        [Submitted, Refused, Accepted, Processing, ResultReady, Done]
-            .into_iter()
-            .find(|b| b.code() == s)
-    }
-}
+);
 
 pub use shared::files::refund::ResultFigures;
 
