@@ -11,7 +11,7 @@ fuzz_target!(|data: &[u8]| {
     // The kind and date come from the file's own header, when it names one.
     let first = data.split(|b| *b == b'\n').next().unwrap_or_default();
     let first = String::from_utf8_lossy(first);
-    for kind in DayFileKind::ALL {
+    for &kind in DayFileKind::ALL {
         let Ok(h) = DayHeader::parse(kind, first.trim_end_matches('\r')) else {
             continue;
         };
