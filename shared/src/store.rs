@@ -331,7 +331,7 @@ pub fn inserted<T>(r: Result<T, sqlx::Error>) -> anyhow::Result<bool> {
 /// Records the nonce of a signed interbank call in a node's `seen_nonces` table (both nodes'
 /// migrations create the same one); `false` when it is there already. With `forget_before_ms`
 /// above `i64::MIN`, first forgets the nonces stamped before it.
-pub async fn remember_nonce(
+async fn remember_nonce(
     pool: &AnyPool,
     signer: &str,
     nonce: &str,
@@ -357,7 +357,7 @@ pub async fn remember_nonce(
 
 /// The business clock a node keeps in its `sim_clock` table (both nodes' migrations create the
 /// same one), if the simulator ever moved it; `None`: real time.
-pub async fn load_clock(pool: &AnyPool) -> anyhow::Result<Option<crate::clock::ClockState>> {
+async fn load_clock(pool: &AnyPool) -> anyhow::Result<Option<crate::clock::ClockState>> {
     use crate::clock::ClockState;
     let row = sqlx::query("SELECT frozen_at_ms, offset_ms FROM sim_clock WHERE id = 1")
         .fetch_optional(pool)
@@ -375,7 +375,7 @@ pub async fn load_clock(pool: &AnyPool) -> anyhow::Result<Option<crate::clock::C
 }
 
 /// Keeps the node's business clock (`None`: back to real time, the row deleted).
-pub async fn save_clock(
+async fn save_clock(
     pool: &AnyPool,
     state: Option<crate::clock::ClockState>,
     now_ms: i64,
@@ -531,11 +531,7 @@ pub struct AuditLine {
 }
 
 /// The audit lines about `subject`, oldest first, at most `limit`.
-pub async fn audit_lines(
-    pool: &AnyPool,
-    subject: &str,
-    limit: u32,
-) -> anyhow::Result<Vec<AuditLine>> {
+async fn audit_lines(pool: &AnyPool, subject: &str, limit: u32) -> anyhow::Result<Vec<AuditLine>> {
     let rows = sqlx::query(
         "SELECT at_ms, real_at_us, operation, subject, outcome, detail, trace_id FROM audit_log \
          WHERE subject = $1 ORDER BY real_at_us, at_ms LIMIT $2",
@@ -695,8 +691,8 @@ impl NodeDb {
         save_clock(&self.pools.write, Some(state), now_ms).await
     }
 
-    /// Records the nonce of a signed interbank call; `false` if it was seen already (see
-    /// [`remember_nonce`]).
+    /// Records the nonce of a signed interbank call; `false` if it was seen already. With
+    /// `forget_before_ms` above `i64::MIN`, first forgets the nonces stamped before it.
     pub async fn remember_nonce(
         &self,
         signer: &str,
@@ -725,7 +721,7 @@ impl NodeDb {
 /// The newest `limit` rows of each view and their totals, read in one transaction so that the
 /// tables show the node at one moment (REPEATABLE READ on PostgreSQL; SQLite's reading
 /// transaction sees one snapshot).
-pub async fn views(
+async fn views(
     pool: &AnyPool,
     backend: Backend,
     views: &[crate::records::View],
