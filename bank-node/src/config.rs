@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 /// Where the bank listens, where the platform is, and where the bank keeps its data.
-#[derive(clap::Args, Debug, Clone)]
+#[derive(clap::Args, serde::Serialize, Debug, Clone, PartialEq)]
 pub struct Config {
     /// Address the bank's gRPC server listens on (port 0 picks a free port).
     #[arg(
@@ -37,6 +37,7 @@ pub struct Config {
     pub peer_timeout_ms: u64,
     /// The refund batch job.
     #[command(flatten)]
+    #[serde(flatten)]
     pub refund_job: RefundJobConfig,
     /// Serve the node's metrics (Prometheus text format, `GET /metrics`) on this address; none:
     /// no metrics endpoint.
@@ -44,11 +45,12 @@ pub struct Config {
     pub metrics_listen: Option<SocketAddr>,
     /// Mutual TLS and signed interbank messages (default: neither).
     #[command(flatten)]
+    #[serde(flatten)]
     pub security: shared::security::SecurityArgs,
 }
 
 /// When and how the refund batch job runs.
-#[derive(clap::Args, Debug, Clone)]
+#[derive(clap::Args, serde::Serialize, Debug, Clone, PartialEq)]
 pub struct RefundJobConfig {
     /// Run the refund batch job every this many seconds of business time (0: only when asked
     /// through BatchJobService.RunRefundJob).
@@ -76,12 +78,17 @@ pub struct RefundJobConfig {
 }
 
 impl Default for RefundJobConfig {
+    /// Every flag's default (written once, in the flag).
     fn default() -> RefundJobConfig {
-        RefundJobConfig {
-            interval_secs: 300,
-            chunk_lines: 500,
-            pause_ms: 0,
-        }
+        shared::flags::defaults()
+    }
+}
+
+impl Default for Config {
+    /// Every flag's default (written once, in the flag): what the binary runs with when given
+    /// no flags and no variables.
+    fn default() -> Config {
+        shared::flags::defaults()
     }
 }
 
@@ -97,5 +104,53 @@ impl Config {
     /// The file store's directory.
     pub fn files_dir(&self) -> PathBuf {
         self.data_dir.join("files")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_are_what_the_binary_starts_with() {
+        let d = Config::default();
+        assert_eq!(d.listen.to_string(), "127.0.0.1:40051");
+        assert_eq!(d.platform_url, "http://127.0.0.1:40052");
+        assert_eq!(d.data_dir, PathBuf::from("data/bank"));
+        assert_eq!(d.database_url, None);
+        assert_eq!(
+            (d.refund_job.interval_secs, d.refund_job.chunk_lines),
+            (300, 500)
+        );
+        assert_eq!(d.security, shared::security::SecurityArgs::default());
+    }
+
+    #[test]
+    fn a_process_given_to_args_runs_with_the_same_configuration() {
+        let changed = Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            platform_url: "https://10.1.2.3:7000".into(),
+            database_url: Some("postgres://u@h/bank?sslrootcert=/a%20b.pem".into()),
+            data_dir: "/tmp/some where/bank".into(),
+            peer_timeout_ms: 1,
+            refund_job: RefundJobConfig {
+                interval_secs: 0,
+                chunk_lines: 2000,
+                pause_ms: 15,
+            },
+            metrics_listen: Some("127.0.0.1:9".parse().unwrap()),
+            security: shared::security::SecurityArgs {
+                tls_dir: Some("/x".into()),
+                sign_dir: Some("/y".into()),
+            },
+        };
+        for cfg in [Config::default(), changed] {
+            let args = shared::flags::to_args(&cfg).unwrap();
+            assert_eq!(
+                shared::flags::parse::<Config>(&args).unwrap(),
+                cfg,
+                "{args:?}"
+            );
+        }
     }
 }

@@ -1,14 +1,15 @@
-//! The library behind `ibsim`: starting both nodes together (`pair`), fixtures (`fixtures`, with
-//! the demo data), the scenario runner (`scenario`), and the clients the subcommands use.
+//! The library behind `ibsim`: fixtures (`fixtures`, with the demo data), the scenario runner
+//! (`scenario`), the explorer, the bench, the console, and the clients the subcommands use. The
+//! nodes themselves are started by the `pair` crate.
 
 pub mod bench;
 pub mod console;
 pub mod explore;
 pub mod fixtures;
 pub mod names;
-pub mod pair;
 pub mod scenario;
 pub mod transfer;
+pub mod up;
 
 use anyhow::Context;
 use tonic::transport::Channel;

@@ -50,7 +50,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Start both nodes (embedded SQLite by default), seed the demo data, and serve until Ctrl-C.
-    Up(UpArgs),
+    Up(Box<ibsim_cli::up::UpArgs>),
     /// The bank's branch counter: cards and the card-link sign-up.
     #[command(subcommand)]
     Branch(commands::Branch),
@@ -202,60 +202,6 @@ struct BenchArgs {
     only: Vec<ibsim_cli::bench::Part>,
 }
 
-/// Where `ibsim up` puts the nodes.
-#[derive(clap::Args, Debug)]
-struct UpArgs {
-    /// Directory for both nodes' data (bank/ and platform/ below it).
-    #[arg(long, env = "IBSIM_DATA_DIR", default_value = "data")]
-    data_dir: PathBuf,
-    /// The bank's listen address.
-    #[arg(long, env = "IBSIM_BANK_LISTEN", default_value = "127.0.0.1:40051")]
-    bank_listen: SocketAddr,
-    /// The platform's listen address.
-    #[arg(long, env = "IBSIM_PLATFORM_LISTEN", default_value = "127.0.0.1:40052")]
-    platform_listen: SocketAddr,
-    /// The bank's database URL (default: SQLite file in the data directory).
-    #[arg(long, env = "IBSIM_BANK_DATABASE_URL")]
-    bank_database_url: Option<String>,
-    /// The platform's database URL (default: SQLite file in the data directory).
-    #[arg(long, env = "IBSIM_PLATFORM_DATABASE_URL")]
-    platform_database_url: Option<String>,
-    /// Do not seed the demo cards and accounts.
-    #[arg(long)]
-    no_demo: bool,
-    #[command(flatten)]
-    telemetry: shared::telemetry::TelemetryArgs,
-    /// Run the link secured: mutual TLS and signed interbank messages, with the credentials in
-    /// <data-dir>/security (made there on the first run, as `ibsim certs` makes them).
-    #[arg(long)]
-    secure: bool,
-    /// With --secure, when it makes the credentials: the signature algorithm, ed25519 or sm2.
-    #[arg(long, value_enum, default_value = "ed25519")]
-    sign_algorithm: shared::security::keys::Algorithm,
-    #[command(flatten)]
-    security: shared::security::SecurityArgs,
-    /// Where the bank serves its metrics (Prometheus text, GET /metrics).
-    #[arg(
-        long,
-        env = "IBSIM_BANK_METRICS_LISTEN",
-        default_value = "127.0.0.1:40061"
-    )]
-    bank_metrics_listen: SocketAddr,
-    /// Where the platform serves its metrics.
-    #[arg(
-        long,
-        env = "IBSIM_PLATFORM_METRICS_LISTEN",
-        default_value = "127.0.0.1:40062"
-    )]
-    platform_metrics_listen: SocketAddr,
-    /// Where the live console is served (docs/console.md).
-    #[arg(long, env = "IBSIM_CONSOLE_LISTEN", default_value = ibsim_cli::console::CONSOLE_LISTEN_DEFAULT)]
-    console_listen: SocketAddr,
-    /// Do not serve the console.
-    #[arg(long)]
-    no_console: bool,
-}
-
 #[tokio::main]
 async fn main() -> ExitCode {
     let matches = Cli::command().get_matches();
@@ -293,7 +239,7 @@ async fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
         },
-        Command::Up(args) => up(args).await,
+        Command::Up(args) => ibsim_cli::up::up(*args).await,
         Command::Branch(cmd) => commands::branch(&cli.bank, cmd).await,
         Command::Platform(cmd) => commands::platform(&cli.platform, cmd).await,
         Command::Health { url } => commands::health(&url).await,
@@ -455,152 +401,4 @@ async fn console(bank: &str, platform: &str, listen: SocketAddr) -> anyhow::Resu
         served = c.serve(listener) => served,
         _ = shared::grpc::shutdown_signal() => Ok(()),
     }
-}
-
-async fn up(args: UpArgs) -> anyhow::Result<()> {
-    use ibsim_cli::pair::{PairConfig, RunningPair};
-    args.telemetry.init("ibsim-up")?;
-    let mut security = args.security.clone();
-    if args.secure {
-        let dir = args.data_dir.join("security");
-        if !dir.join(shared::security::certs::CA_CERT).exists() {
-            shared::security::certs::write_set(&dir, false, args.sign_algorithm)?;
-            println!("made throwaway credentials in {}", dir.display());
-        }
-        security.tls_dir.get_or_insert(dir.clone());
-        security.sign_dir.get_or_insert(dir);
-    }
-    if let Some(dir) = &security.tls_dir {
-        let ca = dir.join(shared::security::certs::CA_CERT);
-        ibsim_cli::trust_ca(
-            std::fs::read(&ca).with_context(|| format!("cannot read {}", ca.display()))?,
-        );
-    }
-    let bank_dir = args.data_dir.join("bank");
-    let platform_dir = args.data_dir.join("platform");
-    let cfg = PairConfig {
-        bank_listen: args.bank_listen,
-        platform_listen: args.platform_listen,
-        bank_database_url: match args.bank_database_url {
-            Some(u) => u,
-            None => shared::store::sqlite_url_in(&bank_dir, "bank.db")?,
-        },
-        platform_database_url: match args.platform_database_url {
-            Some(u) => u,
-            None => shared::store::sqlite_url_in(&platform_dir, "platform.db")?,
-        },
-        bank_data_dir: bank_dir,
-        platform_data_dir: platform_dir,
-        peer_timeout_ms: shared::grpc::PEER_TIMEOUT_MS_DEFAULT,
-        bank_refund_job: bank_node::RefundJobConfig::default(),
-        platform_recon: platform_node::ReconConfig::default(),
-        bank_elsewhere: false,
-        frozen_at: None,
-        bank_metrics_listen: Some(args.bank_metrics_listen),
-        platform_metrics_listen: Some(args.platform_metrics_listen),
-        killable: false,
-        security: security.clone(),
-    };
-    let pair = RunningPair::start(&cfg).await?;
-    let console = match args.no_console {
-        true => None,
-        false => {
-            let listener = ibsim_cli::console::bind(args.console_listen).await?;
-            let addr = listener.local_addr()?;
-            let c = ibsim_cli::console::Console::new(
-                ibsim_cli::console::channel(&pair.bank_url()).await?,
-                ibsim_cli::console::channel(&pair.platform_url()).await?,
-                &pair.bank_url(),
-                &pair.platform_url(),
-            )?;
-            Some((addr, tokio::spawn(c.serve(listener))))
-        }
-    };
-    if !args.no_demo {
-        let bank = commands::connect(&pair.bank_url()).await?;
-        let platform = commands::connect(&pair.platform_url()).await?;
-        let demo = ibsim_cli::fixtures::Fixtures::parse(ibsim_cli::fixtures::DEMO)?;
-        ibsim_cli::fixtures::load(bank, platform, &demo).await?;
-    }
-    println!("interbank-sim is up");
-    for (label, url, node) in [
-        (
-            "bank node    ",
-            pair.bank_url(),
-            shared::security::Institution::Bank,
-        ),
-        (
-            "platform node",
-            pair.platform_url(),
-            shared::security::Institution::Platform,
-        ),
-    ] {
-        println!("  {label}  {url}   ({})", services_of(node));
-    }
-    if let Some((addr, _)) = &console {
-        println!("  console        http://{addr}/   (the conversation, live; drive every flow)");
-    }
-    if let (Some(b), Some(p)) = (pair.bank_metrics, pair.platform_metrics) {
-        println!("  metrics        http://{b}/metrics | http://{p}/metrics");
-    }
-    println!(
-        "  databases      {} | {}",
-        shared::store::redact(&cfg.bank_database_url),
-        shared::store::redact(&cfg.platform_database_url)
-    );
-    if !args.no_demo {
-        println!(
-            "  demo data      fixtures/demo.json (docs/test-data.md); card password 123456, login password demo-login-1, pay password 111111"
-        );
-    }
-    println!();
-    println!("Try, in another terminal:");
-    println!(
-        "  ibsim branch sign-up --card 6221880000000000019 --password 123456 --account zhangsan@example.com \\"
-    );
-    println!("      --name 张三 --id-number 110105199003071239 --mobile 13800138000 --limit 2000");
-    println!(
-        "  ibsim platform activate --email zhangsan@example.com --login-password demo-login-1 --card 6221880000000000019"
-    );
-    println!(
-        "  ibsim pay start --email sunqi@example.com --login-password demo-login-1 --amount 0.91 --pay-password 111111   # SYSTEM_BUSY"
-    );
-    println!("  ibsim sms --mobile 13900139006");
-    println!("  ibsim clock cutover");
-    match &security.tls_dir {
-        Some(dir) => {
-            println!(
-                "  grpcurl -cacert {}/ca.pem {} list",
-                dir.display(),
-                pair.bank_addr
-            );
-            println!(
-                "TLS is on: give ibsim the CA, e.g. export IBSIM_CA={0}/ca.pem IBSIM_BANK_URL={1} IBSIM_PLATFORM_URL={2}",
-                dir.display(),
-                pair.bank_url(),
-                pair.platform_url()
-            );
-        }
-        None => println!("  grpcurl -plaintext {} list", pair.bank_addr),
-    }
-    if security.sign_dir.is_some() {
-        println!("Interbank messages are signed (docs/security.md).");
-    }
-    println!("Ctrl-C stops both nodes.");
-    shared::grpc::shutdown_signal().await;
-    if let Some((_, task)) = console {
-        task.abort();
-    }
-    let stopped = pair.stop().await;
-    shared::telemetry::shutdown();
-    stopped
-}
-
-/// The services `node` serves, short names, as `ibsim up` lists them.
-fn services_of(node: shared::security::Institution) -> String {
-    shared::grpc::services::served_by(node)
-        .iter()
-        .map(|n| n.rsplit('.').next().unwrap_or(n))
-        .collect::<Vec<_>>()
-        .join(", ")
 }

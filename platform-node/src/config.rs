@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 /// Where the platform listens, where the bank is, and where the platform keeps its data.
-#[derive(clap::Args, Debug, Clone)]
+#[derive(clap::Args, serde::Serialize, Debug, Clone, PartialEq)]
 pub struct Config {
     /// Address the platform's gRPC server listens on (port 0 picks a free port).
     #[arg(
@@ -37,6 +37,7 @@ pub struct Config {
     pub peer_timeout_ms: u64,
     /// Reconciliation with the bank.
     #[command(flatten)]
+    #[serde(flatten)]
     pub recon: ReconConfig,
     /// Serve the node's metrics (Prometheus text format, `GET /metrics`) on this address; none:
     /// no metrics endpoint.
@@ -44,11 +45,12 @@ pub struct Config {
     pub metrics_listen: Option<SocketAddr>,
     /// Mutual TLS and signed interbank messages (default: neither).
     #[command(flatten)]
+    #[serde(flatten)]
     pub security: shared::security::SecurityArgs,
 }
 
 /// Real-time reconciliation's schedule and grace window.
-#[derive(clap::Args, Debug, Clone)]
+#[derive(clap::Args, serde::Serialize, Debug, Clone, PartialEq)]
 pub struct ReconConfig {
     /// Run real-time reconciliation every this many seconds of business time (0: only when
     /// asked, `ibsim recon realtime`).
@@ -71,11 +73,17 @@ pub struct ReconConfig {
 }
 
 impl Default for ReconConfig {
+    /// Every flag's default (written once, in the flag).
     fn default() -> ReconConfig {
-        ReconConfig {
-            interval_secs: 60,
-            grace_secs: 900,
-        }
+        shared::flags::defaults()
+    }
+}
+
+impl Default for Config {
+    /// Every flag's default (written once, in the flag): what the binary runs with when given
+    /// no flags and no variables.
+    fn default() -> Config {
+        shared::flags::defaults()
     }
 }
 
@@ -91,5 +99,49 @@ impl Config {
     /// The file store's directory.
     pub fn files_dir(&self) -> PathBuf {
         self.data_dir.join("files")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_are_what_the_binary_starts_with() {
+        let d = Config::default();
+        assert_eq!(d.listen.to_string(), "127.0.0.1:40052");
+        assert_eq!(d.bank_url, "http://127.0.0.1:40051");
+        assert_eq!(d.data_dir, PathBuf::from("data/platform"));
+        assert_eq!(d.database_url, None);
+        assert_eq!((d.recon.interval_secs, d.recon.grace_secs), (60, 900));
+        assert_eq!(d.security, shared::security::SecurityArgs::default());
+    }
+
+    #[test]
+    fn a_process_given_to_args_runs_with_the_same_configuration() {
+        let changed = Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            bank_url: "https://10.1.2.3:7000".into(),
+            database_url: Some("sqlite:///tmp/p.db?mode=rwc".into()),
+            data_dir: "/tmp/some where/platform".into(),
+            peer_timeout_ms: 99,
+            recon: ReconConfig {
+                interval_secs: 0,
+                grace_secs: crate::domain::GRACE_SECS_MIN,
+            },
+            metrics_listen: Some("127.0.0.1:9".parse().unwrap()),
+            security: shared::security::SecurityArgs {
+                tls_dir: None,
+                sign_dir: Some("/y".into()),
+            },
+        };
+        for cfg in [Config::default(), changed] {
+            let args = shared::flags::to_args(&cfg).unwrap();
+            assert_eq!(
+                shared::flags::parse::<Config>(&args).unwrap(),
+                cfg,
+                "{args:?}"
+            );
+        }
     }
 }

@@ -9,6 +9,7 @@
 pub mod fault;
 pub mod feed;
 pub mod files;
+pub mod flags;
 pub mod grpc;
 pub mod metrics;
 pub mod records;

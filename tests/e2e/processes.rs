@@ -89,7 +89,10 @@ async fn restart_after_cutover(backend: Backend) {
     assert_eq!(cut.closed_dates.len(), 1, "{cut:?}");
     let before = cut.clock.unwrap();
 
-    app.bank_process().restart().await;
+    app.bank_process()
+        .restart()
+        .await
+        .expect("the bank serves again");
     let after = app
         .bank_sim
         .clone()
@@ -128,7 +131,7 @@ async fn move_after_another_cutover(backend: Backend) {
         return;
     };
     let second = app.another_bank().await;
-    let mut second_sim = SimulatorServiceClient::new(second.channel());
+    let mut second_sim = SimulatorServiceClient::new(second.channel().unwrap());
     let mut first_sim = app.bank_sim.clone();
     let mut moved = Vec::new();
     for s in [&mut first_sim, &mut second_sim] {
@@ -171,8 +174,9 @@ async fn clock_behind_a_cutover(backend: Backend) {
         ..p
     };
 
-    let mut link =
-        proto::bank::v1::bank_link_service_client::BankLinkServiceClient::new(second.channel());
+    let mut link = proto::bank::v1::bank_link_service_client::BankLinkServiceClient::new(
+        second.channel().unwrap(),
+    );
     let order = bank::PayRequest {
         order_no: "BEHIND-1".into(),
         signup_id: p.signup_id.clone(),
@@ -248,7 +252,10 @@ async fn killed_mid_batch(backend: Backend) {
     app.bank_process().kill();
     assert!(run.await.unwrap().is_err(), "the job's call died with it");
 
-    app.bank_process().restart().await;
+    app.bank_process()
+        .restart()
+        .await
+        .expect("the bank serves again");
     let resumed = app.bank_batch("KB-1").await.unwrap();
     assert_eq!(
         resumed.status,
@@ -328,7 +335,7 @@ async fn two_banks(backend: Backend) {
     // A second process of the same bank on the same database and file store.
     let second = app.another_bank().await;
     let mut a = app.bank_jobs.clone();
-    let mut b = BatchJobServiceClient::new(second.channel());
+    let mut b = BatchJobServiceClient::new(second.channel().unwrap());
     let (ra, rb) = tokio::join!(
         a.run_refund_job(sim::RunRefundJobRequest {}),
         b.run_refund_job(sim::RunRefundJobRequest {}),
@@ -433,7 +440,7 @@ async fn four_nodes(backend: Backend) {
     for (i, p) in payers.iter().enumerate() {
         for (side, ch) in [
             ("A", app.platform_channel.clone()),
-            ("B", platform_b.channel()),
+            ("B", platform_b.channel().unwrap()),
         ] {
             let (app, p) = (app.clone(), p.clone());
             tasks.spawn(async move {
@@ -483,7 +490,7 @@ async fn four_nodes(backend: Backend) {
         app.bank_paid_orders().await,
         "both sides hold the same payments"
     );
-    let mut ops_b = PlatformOpsServiceClient::new(platform_b.channel());
+    let mut ops_b = PlatformOpsServiceClient::new(platform_b.channel().unwrap());
     let seen_by_b = ops_b
         .get_order_by_no(platform::GetOrderByNoRequest {
             order_no: "SO-0-A-0".into(),
@@ -505,7 +512,7 @@ async fn four_nodes(backend: Backend) {
     let unknown = app.unknown_order(&lost, "SO-LOST", "0.92").await;
     assert!(unknown.is_err(), "the outcome is unknown: {unknown:?}");
     let mut recon_a = app.recon.clone();
-    let mut recon_b = ReconOpsServiceClient::new(platform_b.channel());
+    let mut recon_b = ReconOpsServiceClient::new(platform_b.channel().unwrap());
     let (xa, xb) = tokio::join!(
         recon_a.run_realtime_recon(platform::RunRealtimeReconRequest {}),
         recon_b.run_realtime_recon(platform::RunRealtimeReconRequest {}),
@@ -524,7 +531,7 @@ async fn four_nodes(backend: Backend) {
 
     // One card, signed up through both banks at once: one sign-up, the other refused.
     let c = app.customer("扩展新").await;
-    let mut branch_b = BranchServiceClient::new(bank_b.channel());
+    let mut branch_b = BranchServiceClient::new(bank_b.channel().unwrap());
     let (ra, rb) = tokio::join!(
         app.sign_up(app.sign_up_form(&c)),
         branch_b.sign_up(app.sign_up_form(&c)),
@@ -557,7 +564,7 @@ async fn four_nodes(backend: Backend) {
         ("SOR-2", "SO-1-B-0", "10.00"),
     ];
     let file = batch_file(no, &lines);
-    let mut refunds_b = RefundOpsServiceClient::new(platform_b.channel());
+    let mut refunds_b = RefundOpsServiceClient::new(platform_b.channel().unwrap());
     let head = platform::UploadRefundBatchRequest {
         part: Some(platform::upload_refund_batch_request::Part::Head(
             platform::RefundUploadHead {
@@ -576,7 +583,7 @@ async fn four_nodes(backend: Backend) {
         .await
         .expect("platform B pushes the batch");
     let mut jobs_a = app.bank_jobs.clone();
-    let mut jobs_b = BatchJobServiceClient::new(bank_b.channel());
+    let mut jobs_b = BatchJobServiceClient::new(bank_b.channel().unwrap());
     let (ja, jb) = tokio::join!(
         jobs_a.run_refund_job(sim::RunRefundJobRequest {}),
         jobs_b.run_refund_job(sim::RunRefundJobRequest {}),

@@ -56,3 +56,8 @@ fn the_readme_names_every_flag_of_the_bank_node_with_its_variable_and_default() 
 fn the_readme_names_every_flag_of_the_platform_node_with_its_variable_and_default() {
     check(platform_node::command(), "| platform-node flag |");
 }
+
+#[test]
+fn the_readme_names_every_flag_of_ibsim_up_with_its_variable_and_default() {
+    check(ibsim_cli::up::command(), "| ibsim up flag |");
+}

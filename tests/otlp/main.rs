@@ -8,7 +8,6 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use e2e_tests::{NodeProcess, free_port};
 use ibsim_cli::scenario::{self, Catalog, RunOptions, Target};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
@@ -17,6 +16,8 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
+use pair::PairConfig;
+use pair::process::{NodeProcess, free_port};
 
 /// One exported span: service, name, trace id, span id, parent span id, `path` attribute.
 #[derive(Debug, Clone)]
@@ -90,39 +91,40 @@ async fn both_nodes_export_spans_of_one_trace_across_the_hop() {
     );
 
     let dir = tempfile::tempdir().unwrap();
-    let (bank_addr, platform_addr) = (free_port(), free_port());
-    let common = |node: &str| -> Vec<String> {
-        let db =
-            shared::store::sqlite_url_in(&dir.path().join(node), &format!("{node}.db")).unwrap();
-        vec![
-            "--database-url".into(),
-            db,
-            "--data-dir".into(),
-            dir.path().join(node).display().to_string(),
-            "--otlp-endpoint".into(),
-            collector_url.clone(),
-        ]
+    let (bank_addr, platform_addr) = (free_port().unwrap(), free_port().unwrap());
+    let mut cfg = PairConfig::local(String::new(), String::new(), dir.path());
+    cfg.bank.database_url = None;
+    cfg.platform.database_url = None;
+    let bank_cfg = bank_node::Config {
+        listen: bank_addr,
+        platform_url: format!("http://{platform_addr}"),
+        ..cfg.bank
     };
-    // Export every 50 ms instead of every 5 s.
-    let env_delay = ("OTEL_BSP_SCHEDULE_DELAY", "50");
-    let mut bank_args = common("bank");
-    bank_args.extend(["--platform-url".into(), format!("http://{platform_addr}")]);
-    let mut platform_args = common("platform");
-    platform_args.extend(["--bank-url".into(), format!("http://{bank_addr}")]);
-    let bank = NodeProcess::start_with_env(
+    let platform_cfg = platform_node::Config {
+        listen: platform_addr,
+        bank_url: format!("http://{bank_addr}"),
+        ..cfg.platform
+    };
+    // The binaries' own flag (not the node's configuration) and the exporter's delay: export
+    // every 50 ms instead of every 5 s.
+    let otlp = ["--otlp-endpoint".to_owned(), collector_url.clone()];
+    let env_delay = [("OTEL_BSP_SCHEDULE_DELAY", "50")];
+    let bank = NodeProcess::start_with(
         env!("CARGO_BIN_EXE_e2e-bank-node").into(),
-        bank_addr,
-        bank_args,
-        &[env_delay],
+        &bank_cfg,
+        &otlp,
+        &env_delay,
     )
-    .await;
-    let platform = NodeProcess::start_with_env(
+    .await
+    .unwrap();
+    let platform = NodeProcess::start_with(
         env!("CARGO_BIN_EXE_e2e-platform-node").into(),
-        platform_addr,
-        platform_args,
-        &[env_delay],
+        &platform_cfg,
+        &otlp,
+        &env_delay,
     )
-    .await;
+    .await
+    .unwrap();
 
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/sign-up/happy-path.toml");
     let sc = scenario::load(&file, &Catalog::new().unwrap()).unwrap();

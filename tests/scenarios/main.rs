@@ -5,8 +5,8 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use ibsim_cli::pair::{PairConfig, RunningPair};
 use ibsim_cli::scenario::{self, Catalog, RunOptions, Scenario, Target};
+use pair::{PairConfig, RunningPair};
 use serde_json::Value;
 
 fn repo() -> PathBuf {
@@ -175,10 +175,10 @@ async fn against_running_nodes(file: &str, secured: bool) {
             shared::security::keys::Algorithm::Ed25519,
         )
         .unwrap();
-        cfg.security = shared::security::SecurityArgs {
+        cfg = cfg.secured(shared::security::SecurityArgs {
             tls_dir: Some(credentials.clone()),
             sign_dir: Some(credentials.clone()),
-        };
+        });
     }
     let pair = RunningPair::start(&cfg).await.unwrap();
     assert_eq!(pair.bank_url().starts_with("https://"), secured);

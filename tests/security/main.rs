@@ -568,19 +568,8 @@ async fn a_caller_that_cannot_verify_the_answer_takes_the_outcome_as_unknown() {
     // A second platform on the same database, with the swapped key, serving the customer.
     let platform_cfg = platform_node::Config {
         listen: "127.0.0.1:0".parse().unwrap(),
-        bank_url: app.bank_url(),
-        database_url: Some(app.platform_database_url().to_owned()),
         data_dir: dir.join("platform2"),
-        peer_timeout_ms: 5_000,
-        recon: platform_node::ReconConfig {
-            interval_secs: 0,
-            ..Default::default()
-        },
-        metrics_listen: None,
-        security: shared::security::SecurityArgs {
-            tls_dir: Some(dir.clone()),
-            sign_dir: Some(dir.clone()),
-        },
+        ..app.platform_config().clone()
     };
     let node = platform_node::Application::build(
         &platform_cfg,

@@ -7,7 +7,8 @@
 //! is reachable the PostgreSQL variants print why and pass as skipped, unless
 //! `IBSIM_REQUIRE_POSTGRES=1` (CI sets it), which makes them fail instead.
 
-use ibsim_cli::pair::{PairConfig, RunningPair};
+use pair::process::{NodeProcess, free_port};
+use pair::{PairConfig, RunningPair};
 use proto::bank::v1 as bank;
 use proto::bank::v1::bank_link_service_client::BankLinkServiceClient;
 use proto::bank::v1::bank_recon_service_client::BankReconServiceClient;
@@ -30,10 +31,8 @@ use tonic::transport::Channel;
 use tonic_types::StatusExt;
 
 pub mod capture;
-mod process;
 mod recon;
 mod refund;
-pub use process::{NodeProcess, free_port};
 pub use refund::{BatchLine, batch_file, sha256_hex};
 
 /// How a test wants its nodes started (the default: both in this process, refund job on demand).
@@ -155,7 +154,6 @@ pub async fn postgres_server() -> Option<String> {
 pub struct TestApp {
     pair: Option<RunningPair>,
     bank_process: Option<NodeProcess>,
-    bank_args: Vec<String>,
     /// The teller's counter.
     pub branch: BranchServiceClient<Channel>,
     /// The bank's interbank service (as the platform calls it).
@@ -347,7 +345,6 @@ impl TestApp {
                 (urls[0].clone(), urls[1].clone())
             }
         };
-        let bank_data_dir = dir.path().join("bank");
         let security_dir = dir.path().join("security");
         if opts.secure != Secure::Off {
             shared::security::certs::write_set(&security_dir, false, opts.sign_algorithm)
@@ -357,57 +354,26 @@ impl TestApp {
             tls_dir: opts.secure.tls().then(|| security_dir.clone()),
             sign_dir: opts.secure.signing().then(|| security_dir.clone()),
         };
-        let bank_listen = match opts.bank_exe {
-            Some(_) => free_port(),
-            None => "127.0.0.1:0".parse().unwrap(),
-        };
-        let pair = RunningPair::start(&PairConfig {
-            bank_listen,
-            platform_listen: "127.0.0.1:0".parse().unwrap(),
-            bank_database_url: bank_db.clone(),
-            platform_database_url: platform_db.clone(),
-            bank_data_dir: bank_data_dir.clone(),
-            platform_data_dir: dir.path().join("platform"),
-            peer_timeout_ms: 5_000,
-            bank_refund_job: opts.refund_job.clone(),
-            platform_recon: opts.recon.clone(),
+        let mut cfg = PairConfig {
             bank_elsewhere: opts.bank_exe.is_some(),
             frozen_at: opts.frozen_at,
-            // Metrics on ephemeral ports: `TestApp::scrape` reads them.
-            bank_metrics_listen: Some("127.0.0.1:0".parse().unwrap()),
-            platform_metrics_listen: Some("127.0.0.1:0".parse().unwrap()),
-            security: security.clone(),
-            killable: false,
-        })
-        .await
-        .expect("both nodes start");
-        let job = &opts.refund_job;
-        let bank_args: Vec<String> = [
-            ("--platform-url", pair.platform_url()),
-            ("--database-url", bank_db.clone()),
-            ("--data-dir", bank_data_dir.display().to_string()),
-            ("--peer-timeout-ms", "5000".to_owned()),
-            ("--refund-job-interval-secs", job.interval_secs.to_string()),
-            ("--refund-chunk-lines", job.chunk_lines.to_string()),
-            ("--refund-job-pause-ms", job.pause_ms.to_string()),
-        ]
-        .into_iter()
-        .chain(
-            security
-                .tls_dir
-                .iter()
-                .map(|d| ("--tls-dir", d.display().to_string())),
-        )
-        .chain(
-            security
-                .sign_dir
-                .iter()
-                .map(|d| ("--sign-dir", d.display().to_string())),
-        )
-        .flat_map(|(k, v)| [k.to_owned(), v])
-        .collect();
+            ..PairConfig::local(bank_db.clone(), platform_db.clone(), dir.path())
+                .secured(security)
+                // Metrics on ephemeral ports: `TestApp::scrape` reads them.
+                .with_metrics()
+        };
+        cfg.bank.refund_job = opts.refund_job.clone();
+        cfg.platform.recon = opts.recon.clone();
+        if opts.bank_exe.is_some() {
+            cfg.bank.listen = free_port().expect("a port for the bank process");
+        }
+        let pair = RunningPair::start(&cfg).await.expect("both nodes start");
         let bank_process = match opts.bank_exe {
-            Some(exe) => Some(NodeProcess::start(exe, bank_listen, bank_args.clone()).await),
+            Some(exe) => Some(
+                NodeProcess::start(exe, pair.bank_config())
+                    .await
+                    .expect("the bank process serves"),
+            ),
             None => None,
         };
         let tester_channel = |url: String| {
@@ -430,7 +396,6 @@ impl TestApp {
         Some(TestApp {
             pair: Some(pair),
             bank_process,
-            bank_args,
             branch: BranchServiceClient::new(bank_channel.clone()),
             bank_link: BankLinkServiceClient::new(bank_channel.clone()),
             website: AccountServiceClient::new(platform_channel.clone()),
@@ -468,6 +433,11 @@ impl TestApp {
         self.pair.as_ref().expect("running").platform_url()
     }
 
+    /// The platform's configuration as the pair runs it (for another platform on its data).
+    pub fn platform_config(&self) -> &platform_node::Config {
+        self.pair().platform_config()
+    }
+
     /// The platform's database URL.
     pub fn platform_database_url(&self) -> &str {
         &self.platform_db
@@ -487,7 +457,13 @@ impl TestApp {
             .bank_process
             .as_ref()
             .expect("the test runs the bank as a process (Options::bank_exe)");
-        NodeProcess::start(first.exe().to_owned(), free_port(), self.bank_args.clone()).await
+        let cfg = bank_node::Config {
+            listen: free_port().expect("a port"),
+            ..self.pair().bank_config().clone()
+        };
+        NodeProcess::start(first.exe().to_owned(), &cfg)
+            .await
+            .expect("another bank process serves")
     }
 
     /// Starts a platform process from `exe` (the suites pass
@@ -495,42 +471,29 @@ impl TestApp {
     /// (another instance of the same platform) that calls the bank at `bank_url`, serving on a
     /// port of its own.
     pub async fn another_platform(&self, exe: std::path::PathBuf, bank_url: &str) -> NodeProcess {
-        let args: Vec<String> = [
-            ("--bank-url", bank_url.to_owned()),
-            ("--database-url", self.platform_db.clone()),
-            (
-                "--data-dir",
-                self._dir.path().join("platform").display().to_string(),
-            ),
-            ("--peer-timeout-ms", "5000".to_owned()),
-            ("--recon-interval-secs", "0".to_owned()),
-        ]
-        .into_iter()
-        .flat_map(|(k, v)| [k.to_owned(), v])
-        .collect();
-        NodeProcess::start(exe, free_port(), args).await
+        let cfg = platform_node::Config {
+            listen: free_port().expect("a port"),
+            bank_url: bank_url.to_owned(),
+            ..self.pair().platform_config().clone()
+        };
+        NodeProcess::start(exe, &cfg)
+            .await
+            .expect("another platform process serves")
+    }
+
+    fn pair(&self) -> &RunningPair {
+        self.pair.as_ref().expect("the nodes run")
     }
 
     /// A node's metrics page (`GET /metrics` on its metrics port), as Prometheus scrapes it.
     pub async fn scrape(&self, node: &str) -> String {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let pair = self.pair.as_ref().expect("the nodes run");
+        let pair = self.pair();
         let addr = match node {
             "bank" => pair.bank_metrics,
             _ => pair.platform_metrics,
         }
         .expect("the node serves metrics (in-process nodes only)");
-        let mut s = tokio::net::TcpStream::connect(addr)
-            .await
-            .expect("metrics port");
-        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
-            .await
-            .unwrap();
-        let mut out = String::new();
-        s.read_to_string(&mut out).await.unwrap();
-        let (head, body) = out.split_once("\r\n\r\n").expect("an HTTP answer");
-        assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
-        body.to_owned()
+        pair::metrics_page(addr).await.expect("the metrics page")
     }
 
     /// Stops the platform node: the bank's calls to it then find nobody.

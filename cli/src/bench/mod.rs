@@ -21,7 +21,7 @@ use serde::Serialize;
 use tonic::transport::Channel;
 
 use crate::fixtures::{AccountFixture, CardFixture, Fixtures, SignUpFixture};
-use crate::pair::{PairConfig, RunningPair};
+use pair::{PairConfig, RunningPair};
 
 mod scale;
 mod watched;
@@ -305,7 +305,7 @@ async fn payments(opts: &BenchOptions, dir: &Path, report: &mut BenchReport) -> 
             if let Some(addr) = addr {
                 report
                     .server_time
-                    .extend(rpc_times(node, &scrape(addr).await?));
+                    .extend(rpc_times(node, &pair::metrics_page(addr).await?));
             }
         }
         report.server_time.retain(|t| t.count > 0);
@@ -401,28 +401,13 @@ async fn start_pair(
         security.tls_dir = Some(credentials.clone());
         security.sign_dir = Some(credentials);
     }
-    let pair = RunningPair::start(&PairConfig {
-        bank_metrics_listen: Some("127.0.0.1:0".parse()?),
-        platform_metrics_listen: Some("127.0.0.1:0".parse()?),
-        security,
-        ..PairConfig::local(bank_db, platform_db, dir)
-    })
+    let pair = RunningPair::start(
+        &PairConfig::local(bank_db, platform_db, dir)
+            .with_metrics()
+            .secured(security),
+    )
     .await?;
     Ok((pair, cleanup))
-}
-
-/// A node's metrics page.
-async fn scrape(addr: std::net::SocketAddr) -> anyhow::Result<String> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(addr).await?;
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
-        .await?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).await?;
-    Ok(out
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default())
 }
 
 /// Each RPC's count and mean time from a metrics page's `ibsim_rpc_duration_seconds`.
@@ -831,26 +816,6 @@ async fn startup(bin_dir: &Path, dir: &Path) -> anyhow::Result<Startup> {
         bank_idle_kib: idle.0,
         platform_idle_kib: idle.1,
     })
-}
-
-/// Polls the node's health check until it answers SERVING (at most 10 s).
-async fn serving(url: &str) -> anyhow::Result<()> {
-    use tonic_health::pb::health_check_response::ServingStatus;
-    use tonic_health::pb::health_client::HealthClient;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Ok(ch) = Channel::from_shared(url.to_owned())?.connect().await {
-            let r = HealthClient::new(ch)
-                .check(tonic_health::pb::HealthCheckRequest::default())
-                .await;
-            if r.is_ok_and(|r| r.into_inner().status == ServingStatus::Serving as i32) {
-                return Ok(());
-            }
-        }
-        anyhow::ensure!(Instant::now() < deadline, "{url} did not serve within 10 s");
-        // A process binding its port is not an event this program can wait on.
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
 }
 
 /// KiB as MiB with one decimal.

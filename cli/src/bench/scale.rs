@@ -4,12 +4,11 @@
 //! not the seeding's (argon2 takes 19 MiB a hash, which the allocator keeps).
 
 use std::io::Write;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use pair::process::{NodeProcess, free_port};
 use proto::bank::v1 as bank;
 use proto::bank::v1::bank_recon_service_client::BankReconServiceClient;
 use proto::bank::v1::bank_refund_service_client::BankRefundServiceClient;
@@ -35,13 +34,13 @@ const SEED_CALL_MAX: u32 = 250_000;
 
 /// Both node binaries as processes on one pair of databases.
 pub(super) struct Procs {
-    bin_dir: PathBuf,
     dir: PathBuf,
-    databases: Option<(String, String)>,
-    bank_addr: SocketAddr,
-    platform_addr: SocketAddr,
-    running: Option<(Child, Child)>,
+    bank: NodeProcess,
+    platform: NodeProcess,
 }
+
+/// The processes' log level: their logs are not read, and writing them costs.
+const QUIET: (&str, &str) = ("RUST_LOG", "warn");
 
 impl Procs {
     /// Nodes with their data under `dir`, on `databases` (bank, platform) or SQLite files there;
@@ -51,13 +50,28 @@ impl Procs {
         dir: PathBuf,
         databases: Option<(String, String)>,
     ) -> anyhow::Result<Procs> {
+        let (bank_db, platform_db) = databases.unzip();
+        let (bank_addr, platform_addr) = (free_port()?, free_port()?);
+        let mut bank = bank_node::Config {
+            listen: bank_addr,
+            platform_url: format!("http://{platform_addr}"),
+            database_url: bank_db,
+            data_dir: dir.join("bank"),
+            ..Default::default()
+        };
+        bank.refund_job.interval_secs = 0;
+        let mut platform = platform_node::Config {
+            listen: platform_addr,
+            bank_url: format!("http://{bank_addr}"),
+            database_url: platform_db,
+            data_dir: dir.join("platform"),
+            ..Default::default()
+        };
+        platform.recon.interval_secs = 0;
         Ok(Procs {
-            bin_dir: bin_dir.to_owned(),
+            bank: NodeProcess::new(bin_dir.join("bank-node"), &bank, &[], &[QUIET])?,
+            platform: NodeProcess::new(bin_dir.join("platform-node"), &platform, &[], &[QUIET])?,
             dir,
-            databases,
-            bank_addr: free_port()?,
-            platform_addr: free_port()?,
-            running: None,
         })
     }
 
@@ -65,101 +79,32 @@ impl Procs {
     pub(super) async fn start(&mut self) -> anyhow::Result<Duration> {
         self.stop();
         let started = Instant::now();
-        let spawn = |exe: &str, mut args: Vec<String>, db: Option<&String>| {
-            if let Some(db) = db {
-                args.extend(["--database-url".into(), db.clone()]);
-            }
-            Command::new(self.bin_dir.join(exe))
-                .args(args)
-                .env("RUST_LOG", "warn")
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .with_context(|| format!("cannot start {}", self.bin_dir.join(exe).display()))
-        };
-        let db = self.databases.as_ref();
-        let b = spawn(
-            "bank-node",
-            vec![
-                "--listen".into(),
-                self.bank_addr.to_string(),
-                "--platform-url".into(),
-                self.platform_url(),
-                "--data-dir".into(),
-                self.dir.join("bank").display().to_string(),
-                "--refund-job-interval-secs".into(),
-                "0".into(),
-            ],
-            db.map(|d| &d.0),
-        )?;
-        let p = spawn(
-            "platform-node",
-            vec![
-                "--listen".into(),
-                self.platform_addr.to_string(),
-                "--bank-url".into(),
-                self.bank_url(),
-                "--data-dir".into(),
-                self.dir.join("platform").display().to_string(),
-                "--recon-interval-secs".into(),
-                "0".into(),
-            ],
-            db.map(|d| &d.1),
-        );
-        let p = match p {
-            Ok(p) => p,
-            Err(e) => {
-                let mut b = b;
-                let _ = (b.kill(), b.wait());
-                return Err(e);
-            }
-        };
-        self.running = Some((b, p));
-        super::serving(&self.bank_url()).await?;
-        super::serving(&self.platform_url()).await?;
+        self.bank.spawn()?;
+        self.platform.spawn()?;
+        self.bank.ready().await?;
+        self.platform.ready().await?;
         Ok(started.elapsed())
     }
 
     /// Stops both (killed: the parts measure, they do not need a clean shutdown).
     pub(super) fn stop(&mut self) {
-        if let Some((mut b, mut p)) = self.running.take() {
-            let _ = (b.kill(), p.kill(), b.wait(), p.wait());
-        }
-    }
-
-    fn bank_url(&self) -> String {
-        format!("http://{}", self.bank_addr)
-    }
-
-    fn platform_url(&self) -> String {
-        format!("http://{}", self.platform_addr)
+        self.bank.kill();
+        self.platform.kill();
     }
 
     /// Channels to both.
     async fn channels(&self) -> anyhow::Result<(Channel, Channel)> {
         Ok((
-            crate::connect(&self.bank_url()).await?,
-            crate::connect(&self.platform_url()).await?,
+            crate::connect(&self.bank.url()).await?,
+            crate::connect(&self.platform.url()).await?,
         ))
     }
 
     /// A `/proc/<pid>/status` figure of both, KiB (bank, platform).
     pub(super) fn status_kib(&self, key: &str) -> (u64, u64) {
-        self.running.as_ref().map_or((0, 0), |(b, p)| {
-            (status_kib(b.id(), key), status_kib(p.id(), key))
-        })
+        let of = |p: &NodeProcess| p.pid().map_or(0, |pid| status_kib(pid, key));
+        (of(&self.bank), of(&self.platform))
     }
-}
-
-impl Drop for Procs {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-fn free_port() -> anyhow::Result<SocketAddr> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?)
 }
 
 /// A kB figure of a process's `/proc/<pid>/status` (`VmRSS:`, `VmHWM:`); 0 where there is none.

@@ -28,7 +28,7 @@ use tonic::{Code as GrpcCode, Status};
 use tonic_types::StatusExt;
 
 use super::ops::{CUSTOMERS, Code, Fault, Node, Op};
-use crate::pair::{OtherNode, PairConfig, RunningPair};
+use pair::{OtherNode, PairConfig, RunningPair};
 
 /// The card password every explorer card has.
 const CARD_PASSWORD: &str = "246810";
@@ -352,9 +352,8 @@ impl World {
         platforms: usize,
     ) -> anyhow::Result<World> {
         let cfg = PairConfig {
-            peer_timeout_ms: PEER_TIMEOUT_MS,
             killable: true,
-            ..PairConfig::local(bank_db, platform_db, dir.path())
+            ..PairConfig::local(bank_db, platform_db, dir.path()).peer_timeout_ms(PEER_TIMEOUT_MS)
         };
         let pair = RunningPair::start(&cfg).await?;
         let bank = lazy(&pair.bank_url())?;

@@ -14,7 +14,7 @@ use shared::security::{Institution, SecurityArgs, TlsFiles};
 use tonic::transport::Channel;
 
 use super::invoke::Node;
-use crate::pair::{PairConfig, RunningPair};
+use pair::{PairConfig, RunningPair};
 
 /// The ErrorInfo domain of an answer the runner could not verify.
 const RUNNER_DOMAIN: &str = "runner.interbank-sim";
@@ -243,13 +243,10 @@ async fn fresh(
             )
         }
     };
-    let cfg = PairConfig {
-        security: SecurityArgs {
-            tls_dir: credentials.map(PathBuf::from),
-            sign_dir: credentials.map(PathBuf::from),
-        },
-        ..pair_config(bank_db, platform_db, dir.path(), start)?
-    };
+    let cfg = pair_config(bank_db, platform_db, dir.path(), start).secured(SecurityArgs {
+        tls_dir: credentials.map(PathBuf::from),
+        sign_dir: credentials.map(PathBuf::from),
+    });
     let pair = match RunningPair::start(&cfg).await {
         Ok(p) => p,
         Err(e) => {
@@ -281,11 +278,11 @@ fn pair_config(
     platform_db: String,
     dir: &std::path::Path,
     start: DateTime<Utc>,
-) -> anyhow::Result<PairConfig> {
-    Ok(PairConfig {
+) -> PairConfig {
+    PairConfig {
         frozen_at: Some(start),
         ..PairConfig::local(bank_db, platform_db, dir)
-    })
+    }
 }
 
 /// A copy of the SQLite database `from` as `dir/file`; its URL.
@@ -351,7 +348,7 @@ impl Seeded {
             }
         };
         let loaded = async {
-            let cfg = pair_config(bank_db, platform_db, dir.path(), start)?;
+            let cfg = pair_config(bank_db, platform_db, dir.path(), start);
             let pair = RunningPair::start(&cfg).await?;
             let bank = crate::connect(&pair.bank_url()).await?;
             let platform = crate::connect(&pair.platform_url()).await?;

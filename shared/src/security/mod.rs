@@ -63,7 +63,7 @@ pub fn is_interbank(path: &str) -> bool {
 
 /// A node's security flags, shared by both node binaries and `ibsim up`. Both point at a
 /// directory `ibsim certs` writes; each node picks its own files from it by its role.
-#[derive(clap::Args, Debug, Clone, Default)]
+#[derive(clap::Args, serde::Serialize, Debug, Clone, Default, PartialEq)]
 pub struct SecurityArgs {
     /// Mutual TLS between the nodes (and TLS towards every client): a directory holding the CA
     /// (`ca.pem`) and this node's certificate and key (`bank.pem`/`bank.key` or

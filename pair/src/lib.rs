@@ -1,49 +1,47 @@
-//! Both nodes in one process, each with its own database and its own gRPC server on its own port;
-//! they talk to each other only over gRPC, as two separate processes would. `ibsim up` and the
-//! end-to-end tests start them this way.
+//! Running the two nodes: `ibsim up`, the scenario runner, the bench, the explorer and the
+//! end-to-end suites all start them here.
+//!
+//! - [`RunningPair`]: both nodes in this process, each with its own database and its own gRPC
+//!   server on its own port; they talk to each other only over gRPC, as two separate processes
+//!   would. A killable pair runs each on a runtime of its own, to end it as a crash would.
+//! - [`process::NodeProcess`]: a node in a process of its own, started with the flags its
+//!   configuration gives ([`shared::flags::to_args`]), killed with SIGKILL.
+//! - [`metrics_page`]: a node's metrics page, as Prometheus reads it.
+//!
+//! A pair's configuration is each node's own `Config` ([`PairConfig`]); on SQLite or PostgreSQL
+//! (its database URL), plain or secured (its security settings).
+
+pub mod process;
+mod scrape;
+
+pub use scrape::metrics_page;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::Path;
 
 use anyhow::Context;
 use shared::clock::Clock;
+use shared::security::SecurityArgs;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-/// Where each node listens and keeps its data.
+/// Both nodes' configurations (each node's own `Config`, the one its binary parses: a flag
+/// added to a node reaches the pair, `ibsim up` and the node processes with no edit here) and
+/// how the pair runs them.
 #[derive(Debug, Clone)]
 pub struct PairConfig {
-    /// The bank's listen address (port 0: any free port).
-    pub bank_listen: SocketAddr,
-    /// The platform's listen address (port 0: any free port).
-    pub platform_listen: SocketAddr,
-    /// The bank's database URL.
-    pub bank_database_url: String,
-    /// The platform's database URL.
-    pub platform_database_url: String,
-    /// The bank's data directory.
-    pub bank_data_dir: PathBuf,
-    /// The platform's data directory.
-    pub platform_data_dir: PathBuf,
-    /// Peer call timeout, milliseconds.
-    pub peer_timeout_ms: u64,
-    /// The bank's refund batch job.
-    pub bank_refund_job: bank_node::RefundJobConfig,
-    /// The platform's real-time reconciliation schedule and grace window.
-    pub platform_recon: platform_node::ReconConfig,
-    /// Serve the platform only, and reach a bank that runs elsewhere at `bank_listen` (the
+    /// The bank's configuration. Its `listen` port 0 binds any free port; its `platform_url` is
+    /// set to where the platform serves.
+    pub bank: bank_node::Config,
+    /// The platform's configuration, as the bank's (its `bank_url` set to where the bank serves).
+    pub platform: platform_node::Config,
+    /// Serve the platform only, and reach a bank that runs elsewhere at `bank.listen` (the
     /// end-to-end suites run the bank as a process of its own to kill it).
     pub bank_elsewhere: bool,
     /// Start both nodes' business clocks frozen at this time (each node keeps its own clock);
     /// `None`: both run on real time.
     pub frozen_at: Option<chrono::DateTime<chrono::Utc>>,
-    /// Where the bank serves its metrics (`None`: no endpoint).
-    pub bank_metrics_listen: Option<SocketAddr>,
-    /// Where the platform serves its metrics (`None`: no endpoint).
-    pub platform_metrics_listen: Option<SocketAddr>,
-    /// Mutual TLS and signed interbank messages, for both nodes (default: neither).
-    pub security: shared::security::SecurityArgs,
     /// Run each node on a runtime of its own, so that [`RunningPair::restart_bank`] and
     /// [`RunningPair::restart_platform`] kill it as a process dies: every task and socket of it
     /// at once (the explorer). Default: both on the caller's runtime.
@@ -51,39 +49,60 @@ pub struct PairConfig {
 }
 
 impl PairConfig {
-    /// A pair on `bank_db` and `platform_db` with its data under `dir`: any free ports, the
-    /// refund job and real-time reconciliation only when asked, both clocks on real time, no
-    /// metrics endpoints. Callers change what they need with `..PairConfig::local(…)`.
-    pub fn local(bank_db: String, platform_db: String, dir: &std::path::Path) -> PairConfig {
+    /// A pair on `bank_db` and `platform_db` with its data under `dir` (`bank/`, `platform/`):
+    /// any free ports, the refund job and real-time reconciliation only when asked, both clocks
+    /// on real time, every other setting at the node's default. Callers change what they need
+    /// on the result.
+    pub fn local(bank_db: String, platform_db: String, dir: &Path) -> PairConfig {
         let any_port = SocketAddr::from(([127, 0, 0, 1], 0));
+        let mut bank = bank_node::Config {
+            listen: any_port,
+            database_url: Some(bank_db),
+            data_dir: dir.join("bank"),
+            ..Default::default()
+        };
+        bank.refund_job.interval_secs = 0;
+        let mut platform = platform_node::Config {
+            listen: any_port,
+            database_url: Some(platform_db),
+            data_dir: dir.join("platform"),
+            ..Default::default()
+        };
+        platform.recon.interval_secs = 0;
         PairConfig {
-            bank_listen: any_port,
-            platform_listen: any_port,
-            bank_database_url: bank_db,
-            platform_database_url: platform_db,
-            bank_data_dir: dir.join("bank"),
-            platform_data_dir: dir.join("platform"),
-            peer_timeout_ms: shared::grpc::PEER_TIMEOUT_MS_DEFAULT,
-            bank_refund_job: bank_node::RefundJobConfig {
-                interval_secs: 0,
-                ..Default::default()
-            },
-            platform_recon: platform_node::ReconConfig {
-                interval_secs: 0,
-                ..Default::default()
-            },
+            bank,
+            platform,
             bank_elsewhere: false,
             frozen_at: None,
-            bank_metrics_listen: None,
-            platform_metrics_listen: None,
-            security: Default::default(),
             killable: false,
         }
+    }
+
+    /// Both nodes with these security settings.
+    pub fn secured(mut self, security: SecurityArgs) -> PairConfig {
+        self.bank.security = security.clone();
+        self.platform.security = security;
+        self
+    }
+
+    /// Both nodes with this peer call timeout, milliseconds.
+    pub fn peer_timeout_ms(mut self, ms: u64) -> PairConfig {
+        self.bank.peer_timeout_ms = ms;
+        self.platform.peer_timeout_ms = ms;
+        self
+    }
+
+    /// Both nodes serving their metrics on any free port.
+    pub fn with_metrics(mut self) -> PairConfig {
+        let any_port = SocketAddr::from(([127, 0, 0, 1], 0));
+        self.bank.metrics_listen = Some(any_port);
+        self.platform.metrics_listen = Some(any_port);
+        self
     }
 }
 
 /// The URL scheme the nodes serve on.
-fn scheme(security: &shared::security::SecurityArgs) -> &'static str {
+fn scheme(security: &SecurityArgs) -> &'static str {
     if security.tls_dir.is_some() {
         "https"
     } else {
@@ -257,28 +276,22 @@ fn node_configs(
     bank_addr: SocketAddr,
     platform_addr: SocketAddr,
 ) -> (bank_node::Config, platform_node::Config) {
-    let scheme = scheme(&cfg.security);
     let bank = bank_node::Config {
         listen: bank_addr,
-        platform_url: format!("{scheme}://{platform_addr}"),
-        database_url: Some(cfg.bank_database_url.clone()),
-        data_dir: cfg.bank_data_dir.clone(),
-        peer_timeout_ms: cfg.peer_timeout_ms,
-        refund_job: cfg.bank_refund_job.clone(),
-        metrics_listen: cfg.bank_metrics_listen,
-        security: cfg.security.clone(),
+        platform_url: url(&cfg.platform.security, platform_addr),
+        ..cfg.bank.clone()
     };
     let platform = platform_node::Config {
         listen: platform_addr,
-        bank_url: format!("{scheme}://{bank_addr}"),
-        database_url: Some(cfg.platform_database_url.clone()),
-        data_dir: cfg.platform_data_dir.clone(),
-        peer_timeout_ms: cfg.peer_timeout_ms,
-        recon: cfg.platform_recon.clone(),
-        metrics_listen: cfg.platform_metrics_listen,
-        security: cfg.security.clone(),
+        bank_url: url(&cfg.bank.security, bank_addr),
+        ..cfg.platform.clone()
     };
     (bank, platform)
+}
+
+/// The URL of a node serving at `addr` with these settings.
+fn url(security: &SecurityArgs, addr: SocketAddr) -> String {
+    format!("{}://{addr}", scheme(security))
 }
 
 /// Binds `addr` for a node that runs on a runtime of its own.
@@ -288,7 +301,6 @@ fn bind_std(addr: SocketAddr) -> anyhow::Result<std::net::TcpListener> {
 
 /// Two running nodes.
 pub struct RunningPair {
-    scheme: &'static str,
     /// Where the bank serves.
     pub bank_addr: SocketAddr,
     /// Where the platform serves.
@@ -313,23 +325,22 @@ impl RunningPair {
             if cfg.bank_elsewhere {
                 None
             } else {
-                Some(TcpListener::bind(cfg.bank_listen).await.with_context(|| {
-                    format!("cannot listen on {} for the bank", cfg.bank_listen)
+                Some(TcpListener::bind(cfg.bank.listen).await.with_context(|| {
+                    format!("cannot listen on {} for the bank", cfg.bank.listen)
                 })?)
             };
         let platform_listener =
-            TcpListener::bind(cfg.platform_listen)
+            TcpListener::bind(cfg.platform.listen)
                 .await
                 .with_context(|| {
-                    format!("cannot listen on {} for the platform", cfg.platform_listen)
+                    format!("cannot listen on {} for the platform", cfg.platform.listen)
                 })?;
         let bank_addr = match &bank_listener {
             Some(l) => l.local_addr()?,
-            None => cfg.bank_listen,
+            None => cfg.bank.listen,
         };
         let platform_addr = platform_listener.local_addr()?;
 
-        let scheme = scheme(&cfg.security);
         let (bank_cfg, platform_cfg) = node_configs(cfg, bank_addr, platform_addr);
         let clock = || match cfg.frozen_at {
             Some(t) => Clock::frozen(t),
@@ -348,7 +359,6 @@ impl RunningPair {
                 .await
                 .context("cannot start the platform node")?;
         Ok(RunningPair {
-            scheme,
             bank_addr,
             platform_addr,
             bank_metrics: bank.as_ref().and_then(|b| b.metrics_addr()),
@@ -422,8 +432,8 @@ impl RunningPair {
     /// [`RunningPair::start`] with each node on a runtime of its own (`cfg.killable`).
     async fn start_killable(cfg: &PairConfig) -> anyhow::Result<RunningPair> {
         anyhow::ensure!(!cfg.bank_elsewhere, "a killable pair runs both nodes");
-        let bank_listener = bind_std(cfg.bank_listen)?;
-        let platform_listener = bind_std(cfg.platform_listen)?;
+        let bank_listener = bind_std(cfg.bank.listen)?;
+        let platform_listener = bind_std(cfg.platform.listen)?;
         let (bank_addr, platform_addr) =
             (bank_listener.local_addr()?, platform_listener.local_addr()?);
         let (bank_cfg, platform_cfg) = node_configs(cfg, bank_addr, platform_addr);
@@ -445,7 +455,6 @@ impl RunningPair {
         .await
         .context("cannot start the platform node")?;
         Ok(RunningPair {
-            scheme: scheme(&cfg.security),
             bank_addr,
             platform_addr,
             bank_metrics: None,
@@ -459,12 +468,24 @@ impl RunningPair {
 
     /// The bank's URL (`https` with TLS on).
     pub fn bank_url(&self) -> String {
-        format!("{}://{}", self.scheme, self.bank_addr)
+        url(&self.bank_cfg.security, self.bank_addr)
     }
 
     /// The platform's URL (`https` with TLS on).
     pub fn platform_url(&self) -> String {
-        format!("{}://{}", self.scheme, self.platform_addr)
+        url(&self.platform_cfg.security, self.platform_addr)
+    }
+
+    /// The bank's configuration as the pair runs it: where it serves and where it finds the
+    /// platform. Another bank process started with it (on another `listen`) is another instance
+    /// of the same bank.
+    pub fn bank_config(&self) -> &bank_node::Config {
+        &self.bank_cfg
+    }
+
+    /// The platform's configuration as the pair runs it, as [`RunningPair::bank_config`].
+    pub fn platform_config(&self) -> &platform_node::Config {
+        &self.platform_cfg
     }
 
     /// Stops the platform node only (to see how the bank copes without it).
