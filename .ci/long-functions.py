@@ -15,7 +15,7 @@ import os
 import re
 import sys
 
-PRODUCT = ["proto", "domain", "formats", "shared", "bank-node", "platform-node", "cli"]
+PRODUCT = ["proto", "domain", "formats", "shared", "bank-node", "platform-node", "pair", "cli"]
 FN = re.compile(r"^\s*(pub(\([^)]*\))?\s+)?(const\s+)?(async\s+)?(unsafe\s+)?(extern\s+\"[^\"]*\"\s+)?fn\s+(\w+)")
 
 
