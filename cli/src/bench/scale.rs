@@ -9,6 +9,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use pair::process::{NodeProcess, free_port};
+
+use super::procfs::status_kib;
+use super::{Startup, micros};
 use proto::bank::v1 as bank;
 use proto::bank::v1::bank_recon_service_client::BankReconServiceClient;
 use proto::bank::v1::bank_refund_service_client::BankRefundServiceClient;
@@ -105,18 +108,6 @@ impl Procs {
         let of = |p: &NodeProcess| p.pid().map_or(0, |pid| status_kib(pid, key));
         (of(&self.bank), of(&self.platform))
     }
-}
-
-/// A kB figure of a process's `/proc/<pid>/status` (`VmRSS:`, `VmHWM:`); 0 where there is none.
-fn status_kib(pid: u32, key: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix(key))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
 }
 
 /// One size of part 3 or 4.
@@ -482,4 +473,25 @@ async fn watch_day_recon(
         );
         tokio::time::sleep(POLL).await;
     }
+}
+
+/// Part 5, start-up: both node binaries from spawn to SERVING, three times; idle memory after.
+pub(super) async fn startup(bin_dir: &Path, dir: &Path) -> anyhow::Result<Startup> {
+    let mut times = Vec::new();
+    let mut idle = (0, 0);
+    for round in 0..3 {
+        let mut procs = Procs::new(bin_dir, dir.join(format!("startup-{round}")), None)?;
+        times.push(micros(procs.start().await?) / 1000);
+        if round == 2 {
+            // Idle: let start-up work (the day-end check, the first schedule ticks) finish.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            idle = procs.status_kib("VmRSS:");
+        }
+    }
+    times.sort_unstable();
+    Ok(Startup {
+        both_serving_ms: times[1],
+        bank_idle_kib: idle.0,
+        platform_idle_kib: idle.1,
+    })
 }

@@ -74,18 +74,49 @@ pub async fn after_step(
     Ok(v)
 }
 
-/// Every check, in order; the violations found.
-pub async fn all(w: &mut World) -> anyhow::Result<Findings> {
-    let mut v = Vec::new();
-    let mut found = |invariant: &'static str, order: Option<&str>, detail: String| {
-        v.push(Violation {
+/// The bank's payment and the platform's order of each order number a schedule used.
+type Records = (
+    BTreeMap<String, Option<bank::Payment>>,
+    BTreeMap<String, Option<platform::Order>>,
+);
+
+/// The violations found so far.
+#[derive(Default)]
+struct Found(Vec<Violation>);
+
+impl Found {
+    /// `invariant` broken, about `order` if one, as `detail` says.
+    fn add(&mut self, invariant: &'static str, order: Option<&str>, detail: String) {
+        self.0.push(Violation {
             invariant,
             detail,
             order_no: order.map(str::to_owned),
         });
-    };
+    }
+}
 
-    // The bank's and the platform's record of every order.
+/// Every check, in order; the violations found.
+pub async fn all(w: &mut World) -> anyhow::Result<Findings> {
+    let mut v = Found::default();
+    let (payments, orders) = records(w).await;
+    money(w, &payments, &mut v).await?;
+    orders_agree(w, &payments, &orders, &mut v);
+    signups_agree(w, &mut v).await?;
+    no_case_for_staff(w, &mut v).await?;
+    answers_true(w, &payments, &mut v);
+    let paid_orders = payments
+        .iter()
+        .filter(|(_, p)| paid(p).is_some())
+        .map(|(k, _)| k.clone())
+        .collect();
+    Ok(Findings {
+        violations: v.0,
+        paid: paid_orders,
+    })
+}
+
+/// The bank's and the platform's record of every order.
+async fn records(w: &mut World) -> Records {
     let mut payments: BTreeMap<String, Option<bank::Payment>> = BTreeMap::new();
     let mut orders: BTreeMap<String, Option<platform::Order>> = BTreeMap::new();
     for order_no in w.orders.keys() {
@@ -108,15 +139,23 @@ pub async fn all(w: &mut World) -> anyhow::Result<Findings> {
         payments.insert(order_no.clone(), p);
         orders.insert(order_no.clone(), o);
     }
+    (payments, orders)
+}
 
-    // Money: what went onto the cards is on them, or was paid and not refunded.
+/// Money: what went onto the cards is on them, or was paid and not refunded; no balance below
+/// zero, no refund above its payment, no card over its daily limit on a business date.
+async fn money(
+    w: &mut World,
+    payments: &BTreeMap<String, Option<bank::Payment>>,
+    v: &mut Found,
+) -> anyhow::Result<()> {
     let mut balances = 0;
     for i in 0..super::ops::CUSTOMERS {
         let card = card_of(w, i).await?;
         let b = fen_of(&card.balance);
         w.tally.checks += 1;
         if b < 0 {
-            found(
+            v.add(
                 "no balance below zero",
                 None,
                 format!("card {} holds {}", i, card.balance),
@@ -127,14 +166,14 @@ pub async fn all(w: &mut World) -> anyhow::Result<Findings> {
     let mut paid_fen = 0;
     let mut refunded_fen = 0;
     let mut used: BTreeMap<(usize, NaiveDate), i64> = BTreeMap::new();
-    for (order_no, p) in &payments {
+    for (order_no, p) in payments {
         let Some(p) = paid(p) else { continue };
         let (amount, refunded) = (fen_of(&p.amount), fen_of(&p.refunded_amount));
         paid_fen += amount;
         refunded_fen += refunded;
         w.tally.checks += 1;
         if refunded > amount {
-            found(
+            v.add(
                 "refunds never above what was paid",
                 Some(order_no),
                 format!(
@@ -149,7 +188,7 @@ pub async fn all(w: &mut World) -> anyhow::Result<Findings> {
     }
     w.tally.checks += 1;
     if balances + paid_fen - refunded_fen != w.deposited_fen {
-        found(
+        v.add(
             "money conserved",
             None,
             format!(
@@ -162,16 +201,24 @@ pub async fn all(w: &mut World) -> anyhow::Result<Findings> {
         let limit = w.limit_on.get(&(*c, *d)).copied().unwrap_or(0);
         w.tally.checks += 1;
         if *fen > limit {
-            found(
+            v.add(
                 "no card over its daily limit",
                 None,
                 format!("customer {c} paid {fen} fen on {d}, limit {limit}"),
             );
         }
     }
+    Ok(())
+}
 
-    // Both institutions agree on every order; nothing is left UNKNOWN or pending.
-    for (order_no, o) in &orders {
+/// Both institutions agree on every order; nothing is left UNKNOWN or pending.
+fn orders_agree(
+    w: &mut World,
+    payments: &BTreeMap<String, Option<bank::Payment>>,
+    orders: &BTreeMap<String, Option<platform::Order>>,
+    v: &mut Found,
+) {
+    for (order_no, o) in orders {
         let p = &payments[order_no];
         w.tally.checks += 1;
         match (paid(p), o) {
@@ -180,7 +227,7 @@ pub async fn all(w: &mut World) -> anyhow::Result<Findings> {
                     || o.bank_serial_no != p.bank_serial_no
                     || o.business_date != p.business_date
                 {
-                    found(
+                    v.add(
                         "the bank's paid orders are SUCCESS on the platform",
                         Some(order_no),
                         format!(
@@ -194,7 +241,7 @@ pub async fn all(w: &mut World) -> anyhow::Result<Findings> {
                     );
                 }
             }
-            (Some(p), None) => found(
+            (Some(p), None) => v.add(
                 "the bank's paid orders are SUCCESS on the platform",
                 Some(order_no),
                 format!(
@@ -205,7 +252,7 @@ pub async fn all(w: &mut World) -> anyhow::Result<Findings> {
             (None, Some(o)) => {
                 let status = platform::OrderStatus::try_from(o.status);
                 if status != Ok(platform::OrderStatus::Failed) {
-                    found(
+                    v.add(
                         "every order settled, as the bank holds it",
                         Some(order_no),
                         format!("{order_no}: platform {status:?}, bank not paid"),
@@ -215,8 +262,11 @@ pub async fn all(w: &mut World) -> anyhow::Result<Findings> {
             (None, None) => {}
         }
     }
+}
 
-    // The live sign-ups agree.
+/// The live sign-ups agree: each customer's live card-link on the platform is the bank's live
+/// sign-up of the card.
+async fn signups_agree(w: &mut World, v: &mut Found) -> anyhow::Result<()> {
     for i in 0..super::ops::CUSTOMERS {
         let c = w.customer(i).clone();
         let live_at_bank = match w
@@ -259,7 +309,7 @@ pub async fn all(w: &mut World) -> anyhow::Result<Findings> {
                     proto::common::v1::SignUpStatus::try_from(s.status)
                 )
             });
-            found(
+            v.add(
                 "the live sign-ups agree",
                 None,
                 format!(
@@ -268,8 +318,11 @@ pub async fn all(w: &mut World) -> anyhow::Result<Findings> {
             );
         }
     }
+    Ok(())
+}
 
-    // Every closed day reconciled, nothing left for staff.
+/// Every closed day reconciled, nothing left for staff.
+async fn no_case_for_staff(w: &mut World, v: &mut Found) -> anyhow::Result<()> {
     let open = w
         .recon()
         .list_cases(platform::ListCasesRequest {
@@ -282,7 +335,7 @@ pub async fn all(w: &mut World) -> anyhow::Result<Findings> {
         .cases;
     w.tally.checks += w.closed.len() as u64;
     for c in open {
-        found(
+        v.add(
             "closed days reconcile with no case for staff",
             None,
             format!(
@@ -295,15 +348,19 @@ pub async fn all(w: &mut World) -> anyhow::Result<Findings> {
             ),
         );
     }
+    Ok(())
+}
 
-    // Every answer a caller got was true.
+/// Every answer a caller got was true: told paid, the bank holds it paid with that serial and
+/// date; told refused, the bank did not debit it.
+fn answers_true(w: &mut World, payments: &BTreeMap<String, Option<bank::Payment>>, v: &mut Found) {
     for a in &w.ledger {
         let p = paid(&payments[&a.order_no]);
         w.tally.checks += 1;
         match (&a.told, p) {
             (Told::Paid { serial, date }, Some(p))
                 if *serial == p.bank_serial_no && *date == p.business_date => {}
-            (Told::Paid { serial, .. }, _) => found(
+            (Told::Paid { serial, .. }, _) => v.add(
                 "every answer true",
                 Some(&a.order_no),
                 format!(
@@ -314,7 +371,7 @@ pub async fn all(w: &mut World) -> anyhow::Result<Findings> {
                     p.map(|p| p.bank_serial_no.clone())
                 ),
             ),
-            (Told::Failed { code, reason }, Some(p)) => found(
+            (Told::Failed { code, reason }, Some(p)) => v.add(
                 "every answer true",
                 Some(&a.order_no),
                 format!(
@@ -325,15 +382,6 @@ pub async fn all(w: &mut World) -> anyhow::Result<Findings> {
             (Told::Failed { .. }, None) => {}
         }
     }
-    let paid_orders = payments
-        .iter()
-        .filter(|(_, p)| paid(p).is_some())
-        .map(|(k, _)| k.clone())
-        .collect();
-    Ok(Findings {
-        violations: v,
-        paid: paid_orders,
-    })
 }
 
 /// Each of an account's card-links beside the bank's record of the same sign-up, for a report.

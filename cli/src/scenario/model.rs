@@ -328,7 +328,9 @@ fn is_name(s: &str) -> bool {
         && !["rand", "files", "repeat_index"].contains(&s)
 }
 
-fn step(s: RawStep, catalog: &Catalog) -> anyhow::Result<Step> {
+/// A step as the file gives it, checked: exactly one action, an expectation that fits it, and
+/// how it runs (as, background, poll_ms, repeat).
+fn step(mut s: RawStep, catalog: &Catalog) -> anyhow::Result<Step> {
     let kinds = [
         s.bank.is_some(),
         s.platform.is_some(),
@@ -340,141 +342,11 @@ fn step(s: RawStep, catalog: &Catalog) -> anyhow::Result<Step> {
         kinds.iter().filter(|k| **k).count() == 1,
         "a step has exactly one of bank, platform, clock, check or await"
     );
-    let (action, default_name) = if let Some(rpc) = s
-        .bank
-        .as_deref()
-        .map(|m| (Node::Bank, m))
-        .or(s.platform.as_deref().map(|m| (Node::Platform, m)))
-    {
-        let rpc = catalog.resolve(rpc.0, rpc.1)?;
-        let request = s
-            .request
-            .unwrap_or_else(|| Value::Object(Default::default()));
-        let ok_shape = match &request {
-            Value::Object(_) => true,
-            Value::Array(items) => rpc.client_streaming() && items.iter().all(Value::is_object),
-            _ => false,
-        };
-        anyhow::ensure!(
-            ok_shape,
-            "request is a table (an array of tables for the client-streaming {})",
-            rpc.name()
-        );
-        let name = format!("{} {}", rpc.node.name(), rpc.name());
-        (Action::Call { rpc, request }, name)
-    } else {
-        anyhow::ensure!(
-            s.request.is_none(),
-            "request belongs to a bank or platform step"
-        );
-        if let Some(name) = s.wait_for {
-            anyhow::ensure!(
-                s.expect.is_none()
-                    && s.save_as.is_none()
-                    && s.poll_ms.is_none()
-                    && s.repeat.is_none(),
-                "an await step takes only a name: the background step holds expect and as"
-            );
-            let label = format!("await {name}");
-            (Action::Await(name), label)
-        } else if let Some(c) = s.clock {
-            let moves = [
-                c.advance.is_some(),
-                c.set.is_some(),
-                c.cutover,
-                c.resume,
-                c.freeze,
-            ];
-            anyhow::ensure!(
-                moves.iter().filter(|m| **m).count() == 1,
-                "clock has exactly one of advance, set, cutover, resume or freeze"
-            );
-            let m = if let Some(by) = c.advance {
-                ClockMove::Advance(crate::names::parse_duration_ms(&by)?)
-            } else if let Some(t) = c.set {
-                ClockMove::Set(
-                    chrono::DateTime::parse_from_rfc3339(&t)
-                        .context("clock.set is not an RFC 3339 time")?
-                        .with_timezone(&Utc),
-                )
-            } else if c.cutover {
-                ClockMove::Cutover
-            } else if c.resume {
-                ClockMove::Resume
-            } else {
-                ClockMove::Freeze
-            };
-            let name = format!("clock {m:?}").to_lowercase();
-            (Action::Clock(m), name)
-        } else {
-            let c = s.check.context("unreachable: a check step")?;
-            let check = match (c.order, c.signups) {
-                (Some(order_no), None) => {
-                    anyhow::ensure!(c.count.is_none(), "count belongs to a signups check");
-                    let status = c.status.context("an order check names the status")?;
-                    anyhow::ensure!(
-                        ["CREATED", "AWAITING_CODE", "SUCCESS", "FAILED", "UNKNOWN"]
-                            .contains(&status.as_str()),
-                        "status is one of CREATED, AWAITING_CODE, SUCCESS, FAILED or UNKNOWN"
-                    );
-                    Check::Order { order_no, status }
-                }
-                (None, Some(account)) => {
-                    anyhow::ensure!(c.status.is_none(), "status belongs to an order check");
-                    Check::SignUps {
-                        account,
-                        count: c.count,
-                    }
-                }
-                _ => anyhow::bail!("check has exactly one of order or signups"),
-            };
-            let name = match &check {
-                Check::Order { order_no, status } => format!("check order {order_no} {status}"),
-                Check::SignUps { account, .. } => format!("check sign-ups of {account}"),
-            };
-            (Action::Check(check), name)
-        }
-    };
+    let (action, default_name) = action(&mut s, catalog)?;
     let expect = s.expect.unwrap_or_default();
-    if let Some(code) = &expect.status {
-        anyhow::ensure!(
-            code == ANY_OUTCOME || crate::names::code_from_name(code).is_some(),
-            "expect.status {code:?} is not a gRPC code name (OK, INVALID_ARGUMENT, …) or ANY"
-        );
-    }
-    let any = expect.status.as_deref() == Some(ANY_OUTCOME);
-    anyhow::ensure!(
-        !any || (expect.fields.is_empty()
-            && [
-                &expect.reason,
-                &expect.domain,
-                &expect.field,
-                &expect.message
-            ]
-            .iter()
-            .all(|k| k.is_none())),
-        "expect.status ANY takes any outcome: nothing else goes with it"
-    );
-    let refused = !any
-        && expect
-            .status
-            .as_deref()
-            .is_some_and(|c| crate::names::code_from_name(c) != Some(tonic::Code::Ok));
-    let refusal_keys = [
-        &expect.reason,
-        &expect.domain,
-        &expect.field,
-        &expect.message,
-    ];
-    anyhow::ensure!(
-        refused || refusal_keys.iter().all(|k| k.is_none()),
-        "expect.reason, domain, field and message describe a refusal: give its status too"
-    );
-    anyhow::ensure!(
-        !refused || expect.fields.is_empty(),
-        "expect.fields describe an answer; a refusal has none"
-    );
-    if !matches!(action, Action::Call { .. }) {
+    check_expect(&expect)?;
+    let is_call = matches!(action, Action::Call { .. });
+    if !is_call {
         anyhow::ensure!(
             expect.fields.is_empty() && s.save_as.is_none(),
             "expect.fields and as belong to bank or platform steps"
@@ -485,7 +357,7 @@ fn step(s: RawStep, catalog: &Catalog) -> anyhow::Result<Step> {
     }
     if s.background {
         anyhow::ensure!(
-            matches!(action, Action::Call { .. }) && s.save_as.is_some(),
+            is_call && s.save_as.is_some(),
             "background belongs to a bank or platform step with `as` (the name to await)"
         );
         anyhow::ensure!(
@@ -509,6 +381,149 @@ fn step(s: RawStep, catalog: &Catalog) -> anyhow::Result<Step> {
         repeat,
         background: s.background,
     })
+}
+
+/// The one action of a step (taken out of `s`) and its default name.
+fn action(s: &mut RawStep, catalog: &Catalog) -> anyhow::Result<(Action, String)> {
+    if let Some((node, method)) = s
+        .bank
+        .take()
+        .map(|m| (Node::Bank, m))
+        .or(s.platform.take().map(|m| (Node::Platform, m)))
+    {
+        return call(catalog.resolve(node, &method)?, s.request.take());
+    }
+    anyhow::ensure!(
+        s.request.is_none(),
+        "request belongs to a bank or platform step"
+    );
+    if let Some(name) = s.wait_for.take() {
+        anyhow::ensure!(
+            s.expect.is_none() && s.save_as.is_none() && s.poll_ms.is_none() && s.repeat.is_none(),
+            "an await step takes only a name: the background step holds expect and as"
+        );
+        let label = format!("await {name}");
+        return Ok((Action::Await(name), label));
+    }
+    if let Some(c) = s.clock.take() {
+        let m = clock_move(c)?;
+        let name = format!("clock {m:?}").to_lowercase();
+        return Ok((Action::Clock(m), name));
+    }
+    let check = check(s.check.take().context("unreachable: a check step")?)?;
+    let name = match &check {
+        Check::Order { order_no, status } => format!("check order {order_no} {status}"),
+        Check::SignUps { account, .. } => format!("check sign-ups of {account}"),
+    };
+    Ok((Action::Check(check), name))
+}
+
+/// A call of `rpc` with `request` (default: an empty message): a table, or an array of tables
+/// for a client-streaming RPC.
+fn call(rpc: Rpc, request: Option<Value>) -> anyhow::Result<(Action, String)> {
+    let request = request.unwrap_or_else(|| Value::Object(Default::default()));
+    let ok_shape = match &request {
+        Value::Object(_) => true,
+        Value::Array(items) => rpc.client_streaming() && items.iter().all(Value::is_object),
+        _ => false,
+    };
+    anyhow::ensure!(
+        ok_shape,
+        "request is a table (an array of tables for the client-streaming {})",
+        rpc.name()
+    );
+    let name = format!("{} {}", rpc.node.name(), rpc.name());
+    Ok((Action::Call { rpc, request }, name))
+}
+
+/// A clock step's one move.
+fn clock_move(c: RawClock) -> anyhow::Result<ClockMove> {
+    let moves = [
+        c.advance.is_some(),
+        c.set.is_some(),
+        c.cutover,
+        c.resume,
+        c.freeze,
+    ];
+    anyhow::ensure!(
+        moves.iter().filter(|m| **m).count() == 1,
+        "clock has exactly one of advance, set, cutover, resume or freeze"
+    );
+    Ok(if let Some(by) = c.advance {
+        ClockMove::Advance(crate::names::parse_duration_ms(&by)?)
+    } else if let Some(t) = c.set {
+        ClockMove::Set(
+            chrono::DateTime::parse_from_rfc3339(&t)
+                .context("clock.set is not an RFC 3339 time")?
+                .with_timezone(&Utc),
+        )
+    } else if c.cutover {
+        ClockMove::Cutover
+    } else if c.resume {
+        ClockMove::Resume
+    } else {
+        ClockMove::Freeze
+    })
+}
+
+/// A check step: an order's status on both sides, or an account's sign-ups.
+fn check(c: RawCheck) -> anyhow::Result<Check> {
+    Ok(match (c.order, c.signups) {
+        (Some(order_no), None) => {
+            anyhow::ensure!(c.count.is_none(), "count belongs to a signups check");
+            let status = c.status.context("an order check names the status")?;
+            anyhow::ensure!(
+                ["CREATED", "AWAITING_CODE", "SUCCESS", "FAILED", "UNKNOWN"]
+                    .contains(&status.as_str()),
+                "status is one of CREATED, AWAITING_CODE, SUCCESS, FAILED or UNKNOWN"
+            );
+            Check::Order { order_no, status }
+        }
+        (None, Some(account)) => {
+            anyhow::ensure!(c.status.is_none(), "status belongs to an order check");
+            Check::SignUps {
+                account,
+                count: c.count,
+            }
+        }
+        _ => anyhow::bail!("check has exactly one of order or signups"),
+    })
+}
+
+/// An expectation that holds together: a gRPC code name (or ANY, alone); the refusal's keys
+/// only with a refusal's status; an answer's fields only without one.
+fn check_expect(expect: &Expect) -> anyhow::Result<()> {
+    if let Some(code) = &expect.status {
+        anyhow::ensure!(
+            code == ANY_OUTCOME || crate::names::code_from_name(code).is_some(),
+            "expect.status {code:?} is not a gRPC code name (OK, INVALID_ARGUMENT, …) or ANY"
+        );
+    }
+    let refusal_keys = [
+        &expect.reason,
+        &expect.domain,
+        &expect.field,
+        &expect.message,
+    ];
+    let any = expect.status.as_deref() == Some(ANY_OUTCOME);
+    anyhow::ensure!(
+        !any || (expect.fields.is_empty() && refusal_keys.iter().all(|k| k.is_none())),
+        "expect.status ANY takes any outcome: nothing else goes with it"
+    );
+    let refused = !any
+        && expect
+            .status
+            .as_deref()
+            .is_some_and(|c| crate::names::code_from_name(c) != Some(tonic::Code::Ok));
+    anyhow::ensure!(
+        refused || refusal_keys.iter().all(|k| k.is_none()),
+        "expect.reason, domain, field and message describe a refusal: give its status too"
+    );
+    anyhow::ensure!(
+        !refused || expect.fields.is_empty(),
+        "expect.fields describe an answer; a refusal has none"
+    );
+    Ok(())
 }
 
 #[cfg(test)]
