@@ -250,6 +250,8 @@ pub enum Platform {
 }
 
 /// Runs a branch command against the bank at `url`.
+///
+/// Long: one arm per `ibsim branch` subcommand, each one call and its printout.
 pub async fn branch(url: &str, cmd: Branch) -> anyhow::Result<()> {
     let mut c = BranchServiceClient::new(connect(url).await?);
     match cmd {
@@ -384,6 +386,8 @@ pub async fn branch(url: &str, cmd: Branch) -> anyhow::Result<()> {
 }
 
 /// Runs a platform command against the platform at `url`.
+///
+/// Long: one arm per `ibsim platform` subcommand, each one call and its printout.
 pub async fn platform(url: &str, cmd: Platform) -> anyhow::Result<()> {
     let channel = connect(url).await?;
     let mut web = AccountServiceClient::new(channel.clone());

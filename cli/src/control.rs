@@ -203,6 +203,8 @@ async fn login(web: &mut AccountServiceClient<Channel>, l: &Login) -> anyhow::Re
 }
 
 /// Runs a pay command against the platform at `url`.
+///
+/// Long: one arm per `ibsim pay` subcommand, each one call and its printout.
 pub async fn pay(url: &str, cmd: Pay) -> anyhow::Result<()> {
     let channel = connect(url).await?;
     let mut web = AccountServiceClient::new(channel.clone());
@@ -462,6 +464,8 @@ pub async fn clock(bank_url: &str, platform_url: &str, cmd: Clock) -> anyhow::Re
 }
 
 /// Runs a fault command.
+///
+/// Long: one arm per `ibsim fault` subcommand, each one call and its printout.
 pub async fn fault(bank_url: &str, platform_url: &str, cmd: Fault) -> anyhow::Result<()> {
     use sim::fault_rule::Action;
     let mut nodes = both(bank_url, platform_url).await?;

@@ -110,17 +110,41 @@ impl Fixtures {
     }
 }
 
-/// Loads fixtures into the running nodes.
+/// Loads fixtures into the running nodes; what exists already is left as it is.
 pub async fn load(
     bank_channel: Channel,
     platform_channel: Channel,
     f: &Fixtures,
 ) -> anyhow::Result<Loaded> {
-    let mut branch = BranchServiceClient::new(bank_channel);
-    let mut website = AccountServiceClient::new(platform_channel.clone());
-    let mut ops = PlatformOpsServiceClient::new(platform_channel);
+    let mut n = Nodes {
+        branch: BranchServiceClient::new(bank_channel),
+        website: AccountServiceClient::new(platform_channel.clone()),
+        ops: PlatformOpsServiceClient::new(platform_channel),
+    };
     let mut loaded = Loaded::default();
     for c in &f.cards {
+        loaded.cards += usize::from(n.card(c).await?);
+    }
+    for a in &f.accounts {
+        loaded.accounts += usize::from(n.account(a).await?);
+    }
+    for s in &f.signups {
+        loaded.signups += usize::from(n.signup(f, s).await?);
+    }
+    Ok(loaded)
+}
+
+/// The services fixtures are loaded through.
+struct Nodes {
+    branch: BranchServiceClient<Channel>,
+    website: AccountServiceClient<Channel>,
+    ops: PlatformOpsServiceClient<Channel>,
+}
+
+impl Nodes {
+    /// Opens the card `c` (and sets its status) unless it exists; whether it was opened.
+    async fn card(&mut self, c: &CardFixture) -> anyhow::Result<bool> {
+        let branch = &mut self.branch;
         let opened = branch
             .open_card(bank::OpenCardRequest {
                 account_kind: bank::AccountKind::CardOnly as i32,
@@ -133,12 +157,12 @@ pub async fn load(
             })
             .await;
         match opened {
-            Ok(_) => loaded.cards += 1,
-            Err(s) if s.code() == Code::AlreadyExists => continue,
+            Ok(_) => {}
+            Err(s) if s.code() == Code::AlreadyExists => return Ok(false),
             Err(s) => return Err(anyhow::anyhow!("card {}: {}", c.number, s.message())),
         }
         let status = match c.status.as_deref() {
-            None | Some("NORMAL") => continue,
+            None | Some("NORMAL") => return Ok(true),
             Some("FROZEN") => bank::CardStatus::Frozen,
             Some("CLOSED") => bank::CardStatus::Closed,
             Some(other) => anyhow::bail!("card {}: unknown status {other:?}", c.number),
@@ -150,8 +174,12 @@ pub async fn load(
             })
             .await
             .with_context(|| format!("card {}", c.number))?;
+        Ok(true)
     }
-    for a in &f.accounts {
+
+    /// Registers the account `a` (and sets its status) unless it exists; whether it was.
+    async fn account(&mut self, a: &AccountFixture) -> anyhow::Result<bool> {
+        let (website, ops) = (&mut self.website, &mut self.ops);
         let registered = website
             .register(platform::RegisterRequest {
                 email: a.email.clone(),
@@ -161,12 +189,12 @@ pub async fn load(
             })
             .await;
         match registered {
-            Ok(_) => loaded.accounts += 1,
-            Err(s) if s.code() == Code::AlreadyExists => continue,
+            Ok(_) => {}
+            Err(s) if s.code() == Code::AlreadyExists => return Ok(false),
             Err(s) => return Err(anyhow::anyhow!("account {}: {}", a.email, s.message())),
         }
         let status = match a.status.as_deref() {
-            None | Some("NORMAL") => continue,
+            None | Some("NORMAL") => return Ok(true),
             Some("FROZEN") => platform::AccountStatus::Frozen,
             Some("CLOSED") => platform::AccountStatus::Closed,
             Some(other) => anyhow::bail!("account {}: unknown status {other:?}", a.email),
@@ -177,8 +205,12 @@ pub async fn load(
         })
         .await
         .with_context(|| format!("account {}", a.email))?;
+        Ok(true)
     }
-    for s in &f.signups {
+
+    /// Signs `s` up (and activates it) unless the card has a live sign-up; whether it did.
+    async fn signup(&mut self, f: &Fixtures, s: &SignUpFixture) -> anyhow::Result<bool> {
+        let (branch, website) = (&mut self.branch, &mut self.website);
         let card = f
             .cards
             .iter()
@@ -195,7 +227,7 @@ pub async fn load(
             })
             .await;
         if live.is_ok() {
-            continue;
+            return Ok(false);
         }
         let signed = branch
             .sign_up(bank::SignUpRequest {
@@ -211,9 +243,9 @@ pub async fn load(
             })
             .await;
         match signed {
-            Ok(_) => loaded.signups += 1,
+            Ok(_) => {}
             Err(e) if e.code() == Code::FailedPrecondition || e.code() == Code::AlreadyExists => {
-                continue;
+                return Ok(false);
             }
             Err(e) => return Err(anyhow::anyhow!("sign-up of {}: {}", s.card, e.message())),
         }
@@ -235,8 +267,8 @@ pub async fn load(
                 .await
                 .with_context(|| format!("activate {}", s.card))?;
         }
+        Ok(true)
     }
-    Ok(loaded)
 }
 
 #[cfg(test)]

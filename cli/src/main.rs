@@ -202,6 +202,9 @@ struct BenchArgs {
     only: Vec<ibsim_cli::bench::Part>,
 }
 
+/// `ibsim`: parses the command line and runs the subcommand.
+///
+/// Long: one arm per subcommand, each handing over to the module that runs it.
 #[tokio::main]
 async fn main() -> ExitCode {
     let matches = Cli::command().get_matches();

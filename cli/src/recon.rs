@@ -143,6 +143,8 @@ fn time(t: &Option<prost_types::Timestamp>) -> String {
 }
 
 /// Runs an `ibsim recon` command.
+///
+/// Long: one arm per `ibsim recon` subcommand, each one call and its printout.
 pub async fn recon(platform_url: &str, cmd: Recon) -> anyhow::Result<()> {
     let mut c = client(connect(platform_url).await?);
     match cmd {

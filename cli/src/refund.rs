@@ -65,6 +65,8 @@ pub enum Refund {
 }
 
 /// Runs an `ibsim refund` command.
+///
+/// Long: one arm per `ibsim refund` subcommand, each one call and its printout.
 pub async fn refund(bank_url: &str, platform_url: &str, cmd: Refund) -> anyhow::Result<()> {
     if let Refund::Run = cmd {
         let done = match BatchJobServiceClient::new(connect(bank_url).await?)

@@ -69,6 +69,8 @@ pub struct Running {
 }
 
 /// Runs the subcommand; `Ok(false)`: some scenario failed.
+///
+/// Long: one arm per `ibsim scenario` subcommand.
 pub async fn scenario(cmd: ScenarioCmd, running: Option<Running>) -> anyhow::Result<bool> {
     let catalog = Catalog::new()?;
     match cmd {

@@ -107,13 +107,60 @@ struct Own {
     no_console: bool,
 }
 
+/// `ibsim up`: both nodes, the console and the demo data, until Ctrl-C.
 pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     args.own.telemetry.init("ibsim-up")?;
-    let mut security = args.own.security.clone();
-    if args.own.secure {
-        let dir = args.own.data_dir.join("security");
+    let security = security(&args.own)?;
+    let cfg = pair_config(args, security)?;
+    let pair = RunningPair::start(&cfg.pair).await?;
+    let console = match cfg.console {
+        None => None,
+        Some(listen) => {
+            let listener = crate::console::bind(listen).await?;
+            let addr = listener.local_addr()?;
+            let c = crate::console::Console::new(
+                crate::console::channel(&pair.bank_url()).await?,
+                crate::console::channel(&pair.platform_url()).await?,
+                &pair.bank_url(),
+                &pair.platform_url(),
+            )?;
+            Some((addr, tokio::spawn(c.serve(listener))))
+        }
+    };
+    if cfg.demo {
+        let bank = crate::connect(&pair.bank_url()).await?;
+        let platform = crate::connect(&pair.platform_url()).await?;
+        let demo = crate::fixtures::Fixtures::parse(crate::fixtures::DEMO)?;
+        crate::fixtures::load(bank, platform, &demo).await?;
+    }
+    print_banner(&pair, &cfg, console.as_ref().map(|c| c.0));
+    shared::grpc::shutdown_signal().await;
+    if let Some((_, task)) = console {
+        task.abort();
+    }
+    let stopped = pair.stop().await;
+    shared::telemetry::shutdown();
+    stopped
+}
+
+/// What `ibsim up` runs.
+struct Up {
+    /// Both nodes, their database URLs given (the defaults made explicit, to print them).
+    pair: PairConfig,
+    /// Where the console listens, if it is served.
+    console: Option<SocketAddr>,
+    /// Whether the demo data is loaded.
+    demo: bool,
+}
+
+/// The security settings in force: with `--secure`, the credentials in `<data-dir>/security`
+/// (made on the first run); the CA trusted for the console's and the demo loader's channels.
+fn security(own: &Own) -> anyhow::Result<shared::security::SecurityArgs> {
+    let mut security = own.security.clone();
+    if own.secure {
+        let dir = own.data_dir.join("security");
         if !dir.join(shared::security::certs::CA_CERT).exists() {
-            shared::security::certs::write_set(&dir, false, args.own.sign_algorithm)?;
+            shared::security::certs::write_set(&dir, false, own.sign_algorithm)?;
             println!("made throwaway credentials in {}", dir.display());
         }
         security.tls_dir.get_or_insert(dir.clone());
@@ -125,7 +172,12 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
             std::fs::read(&ca).with_context(|| format!("cannot read {}", ca.display()))?,
         );
     }
-    let mut cfg = PairConfig {
+    Ok(security)
+}
+
+/// Both nodes' configurations under `--data-dir`, with `security`.
+fn pair_config(args: UpArgs, security: shared::security::SecurityArgs) -> anyhow::Result<Up> {
+    let mut pair = PairConfig {
         bank: bank_node::Config {
             data_dir: args.own.data_dir.join("bank"),
             ..args.bank
@@ -138,31 +190,18 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         frozen_at: None,
         killable: false,
     }
-    .secured(security.clone());
-    // Give the database URLs in force, to print them.
-    cfg.bank.database_url = Some(cfg.bank.database_url()?);
-    cfg.platform.database_url = Some(cfg.platform.database_url()?);
-    let pair = RunningPair::start(&cfg).await?;
-    let console = match args.own.no_console {
-        true => None,
-        false => {
-            let listener = crate::console::bind(args.own.console_listen).await?;
-            let addr = listener.local_addr()?;
-            let c = crate::console::Console::new(
-                crate::console::channel(&pair.bank_url()).await?,
-                crate::console::channel(&pair.platform_url()).await?,
-                &pair.bank_url(),
-                &pair.platform_url(),
-            )?;
-            Some((addr, tokio::spawn(c.serve(listener))))
-        }
-    };
-    if !args.own.no_demo {
-        let bank = crate::connect(&pair.bank_url()).await?;
-        let platform = crate::connect(&pair.platform_url()).await?;
-        let demo = crate::fixtures::Fixtures::parse(crate::fixtures::DEMO)?;
-        crate::fixtures::load(bank, platform, &demo).await?;
-    }
+    .secured(security);
+    pair.bank.database_url = Some(pair.bank.database_url()?);
+    pair.platform.database_url = Some(pair.platform.database_url()?);
+    Ok(Up {
+        pair,
+        console: (!args.own.no_console).then_some(args.own.console_listen),
+        demo: !args.own.no_demo,
+    })
+}
+
+/// Where everything is, and what to try.
+fn print_banner(pair: &RunningPair, cfg: &Up, console: Option<SocketAddr>) {
     println!("interbank-sim is up");
     for (label, url, node) in [
         (
@@ -178,22 +217,28 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     ] {
         println!("  {label}  {url}   ({})", services_of(node));
     }
-    if let Some((addr, _)) = &console {
+    if let Some(addr) = console {
         println!("  console        http://{addr}/   (the conversation, live; drive every flow)");
     }
     if let (Some(b), Some(p)) = (pair.bank_metrics, pair.platform_metrics) {
         println!("  metrics        http://{b}/metrics | http://{p}/metrics");
     }
+    let db = |url: &Option<String>| shared::store::redact(url.as_deref().unwrap_or_default());
     println!(
         "  databases      {} | {}",
-        shared::store::redact(cfg.bank.database_url.as_deref().unwrap_or_default()),
-        shared::store::redact(cfg.platform.database_url.as_deref().unwrap_or_default())
+        db(&cfg.pair.bank.database_url),
+        db(&cfg.pair.platform.database_url)
     );
-    if !args.own.no_demo {
+    if cfg.demo {
         println!(
             "  demo data      fixtures/demo.json (docs/test-data.md); card password 123456, login password demo-login-1, pay password 111111"
         );
     }
+    print_try(pair, &cfg.pair.bank.security);
+}
+
+/// The commands to try next, and how to reach secured nodes.
+fn print_try(pair: &RunningPair, security: &shared::security::SecurityArgs) {
     println!();
     println!("Try, in another terminal:");
     println!(
@@ -228,13 +273,6 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         println!("Interbank messages are signed (docs/security.md).");
     }
     println!("Ctrl-C stops both nodes.");
-    shared::grpc::shutdown_signal().await;
-    if let Some((_, task)) = console {
-        task.abort();
-    }
-    let stopped = pair.stop().await;
-    shared::telemetry::shutdown();
-    stopped
 }
 
 /// The services `node` serves, short names, as `ibsim up` lists them.

@@ -112,6 +112,28 @@ pub struct PeerRefusal {
     pub domain: String,
 }
 
+crate::coded_enum!(
+    /// The bank's refusals the platform acts on by their reason: each code is written here once,
+    /// the bank answers with it and the platform matches on the variant.
+    BankReason {
+        /// No code was requested for that order number.
+        PaymentNotFound = "PAYMENT_NOT_FOUND",
+        /// The payment is paid or failed already (by another request).
+        PaymentAlreadySettled = "PAYMENT_ALREADY_SETTLED",
+        /// A wrong one-time code (tries are left).
+        OtpWrong = "OTP_WRONG",
+        /// The bank did nothing; try again.
+        SystemBusy = "SYSTEM_BUSY",
+    }
+);
+
+impl PeerRefusal {
+    /// Whether the bank refused for `reason`.
+    pub fn is(&self, reason: BankReason) -> bool {
+        self.reason == reason.code()
+    }
+}
+
 impl fmt::Display for PeerRefusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)

@@ -78,5 +78,7 @@ pub use text::{
     Description, DescriptionError, SEQ_MAX, escape_controls, is_plain, key, seq_cursor, shown,
 };
 
-pub use error::{ErrorClass, FieldError, ParseField, PeerFailure, PeerRefusal, Refusal};
+pub use error::{
+    BankReason, ErrorClass, FieldError, ParseField, PeerFailure, PeerRefusal, Refusal,
+};
 pub use money::Money;

@@ -136,6 +136,9 @@ pub struct DayHeader {
 
 impl DayHeader {
     /// Parses line 1 of a file that must be of kind `kind`.
+    ///
+    /// Long: the header's fields in order, with one arm per file kind for the figures each
+    /// carries (docs/file-formats.md).
     pub fn parse(kind: DayFileKind, line: &str) -> Result<DayHeader, FileError> {
         let n = line.split(super::SEPARATOR).count();
         let want = match kind {
@@ -254,24 +257,15 @@ impl DayHeader {
     }
 }
 
-/// What happened to a sign-up on the date.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum SignUpEvent {
-    /// The sign-up succeeded (SIGNED).
-    Signed,
-    /// Its cancellation succeeded (CANCELLED).
-    Cancelled,
-}
-
-impl SignUpEvent {
-    /// The code in the file.
-    pub fn code(self) -> &'static str {
-        match self {
-            SignUpEvent::Signed => "SIGNED",
-            SignUpEvent::Cancelled => "CANCELLED",
-        }
+domain::coded_enum!(
+    /// What happened to a sign-up on the date, as the file writes it.
+    SignUpEvent {
+        /// The sign-up succeeded.
+        Signed = "SIGNED",
+        /// Its cancellation succeeded.
+        Cancelled = "CANCELLED",
     }
-}
+);
 
 /// A sign-up file record: `D|seq|signup_id|event|platform_account|real_name|id_type|card_masked`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -434,6 +428,9 @@ const PAID_AT_FORMAT: &str = "%Y%m%d%H%M%S";
 
 impl DayRecord {
     /// Parses record line `line_no` of a file of kind `kind`.
+    ///
+    /// Long: one arm per file kind, each reading that kind's fields in order
+    /// (docs/file-formats.md).
     pub fn parse(kind: DayFileKind, line_no: u64, line: &str) -> Result<DayRecord, FileError> {
         let seq = line_no - 1;
         match kind {
@@ -441,18 +438,14 @@ impl DayRecord {
                 let [d, s, id, event, account, name, id_type, card] =
                     fields::<8>(line_no, line, "RECORD_INVALID", "a sign-up record")?;
                 record_start(line_no, d, s)?;
-                let event = match event {
-                    "SIGNED" => SignUpEvent::Signed,
-                    "CANCELLED" => SignUpEvent::Cancelled,
-                    other => {
-                        return Err(FileError::at(
-                            line_no,
-                            Some("event"),
-                            "RECORD_INVALID",
-                            format!("an event is SIGNED or CANCELLED, got {:?}", cut(other)),
-                        ));
-                    }
-                };
+                let event = SignUpEvent::from_code(event).ok_or_else(|| {
+                    FileError::at(
+                        line_no,
+                        Some("event"),
+                        "RECORD_INVALID",
+                        format!("an event is SIGNED or CANCELLED, got {:?}", cut(event)),
+                    )
+                })?;
                 Ok(DayRecord::SignUp(SignUpRecord {
                     seq,
                     signup_id: signup_id_field(line_no, id)?,

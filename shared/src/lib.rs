@@ -22,7 +22,9 @@ pub mod telemetry;
 pub mod trace;
 
 pub use ::domain::{clock, error, money};
-pub use error::{ErrorClass, FieldError, ParseField, PeerFailure, PeerRefusal, Refusal};
+pub use error::{
+    BankReason, ErrorClass, FieldError, ParseField, PeerFailure, PeerRefusal, Refusal,
+};
 pub use money::Money;
 
 /// The domain types (the `domain` crate): `shared::domain::CardNumber` and the rest.

@@ -63,7 +63,7 @@ impl PaidOrderSeed {
     }
 
     /// What all of them add up to, fen: at most 25,000,500,000 for a million, far below
-    /// [`Money::MAX_FEN`].
+    /// [`Money::MAX_FEN`](crate::Money::MAX_FEN).
     pub fn total_fen(&self) -> i64 {
         // Sum of (i mod 50,000 + 1) over 0..count: whole rounds of 1..=50,000, then 1..=rest.
         let n = i64::from(self.count);

@@ -1,10 +1,12 @@
 use std::fmt;
 
-use shared::{ErrorClass, FieldError, PeerRefusal, Refusal};
+use shared::{BankReason, ErrorClass, FieldError, PeerRefusal, Refusal};
 
 use shared::Money;
 
-use super::{CardStatus, PaymentStatus, SignUpStatus};
+use super::{
+    CARD_PASSWORD_TRIES_MAX, CardStatus, OTP_TRIES_MAX, OTP_TTL_SECS, PaymentStatus, SignUpStatus,
+};
 
 /// Every way the bank refuses a request. `docs/errors.md` lists the reason codes.
 #[derive(Debug, thiserror::Error)]
@@ -22,7 +24,9 @@ pub enum BankError {
     #[error("the card is {} and cannot be used", .0.word())]
     CardNotNormal(CardStatus),
     /// CARD_LOCKED: three wrong passwords in a row; a teller must unlock it.
-    #[error("the card is locked after 3 wrong passwords in a row; a teller must unlock it")]
+    #[error(
+        "the card is locked after {CARD_PASSWORD_TRIES_MAX} wrong passwords in a row; a teller must unlock it"
+    )]
     CardLocked,
     /// CARD_NOT_LOCKED: unlock asked for a card that is not locked.
     #[error("the card is {}, not locked", .0.word())]
@@ -75,11 +79,14 @@ pub enum BankError {
     },
     /// OTP_TRIES_EXCEEDED: the 3rd wrong code; the code is dead and the payment failed.
     #[error(
-        "wrong one-time code for the 3rd time: the code no longer works and the payment failed"
+        "wrong one-time code, {OTP_TRIES_MAX} wrong in a row: the code no longer works and the payment failed"
     )]
     OtpTriesExceeded,
     /// OTP_EXPIRED: the code is older than 5 minutes; the payment failed.
-    #[error("the one-time code expired (codes work for 5 minutes); the payment failed")]
+    #[error(
+        "the one-time code expired (codes work for {} minutes); the payment failed",
+        OTP_TTL_SECS / 60
+    )]
     OtpExpired,
     /// DAILY_LIMIT_EXCEEDED: the amount does not fit what is left of today's limit.
     #[error("the amount exceeds what is left of today's pay limit ({remaining} yuan)")]
@@ -189,14 +196,14 @@ impl Refusal for BankError {
             SignUpNotFound(_) => "SIGN_UP_NOT_FOUND",
             SignUpNotNormal(_) => "SIGN_UP_NOT_NORMAL",
             OrderNoReused => "ORDER_NO_REUSED",
-            PaymentNotFound => "PAYMENT_NOT_FOUND",
-            PaymentAlreadySettled(_) => "PAYMENT_ALREADY_SETTLED",
-            OtpWrong { .. } => "OTP_WRONG",
+            PaymentNotFound => BankReason::PaymentNotFound.code(),
+            PaymentAlreadySettled(_) => BankReason::PaymentAlreadySettled.code(),
+            OtpWrong { .. } => BankReason::OtpWrong.code(),
             OtpTriesExceeded => "OTP_TRIES_EXCEEDED",
             OtpExpired => "OTP_EXPIRED",
             DailyLimitExceeded { .. } => "DAILY_LIMIT_EXCEEDED",
             InsufficientBalance => "INSUFFICIENT_BALANCE",
-            SystemBusy => "SYSTEM_BUSY",
+            SystemBusy => BankReason::SystemBusy.code(),
             ReplyLost => "REPLY_LOST",
             File(f) => f.reason,
             BatchNoReused => "BATCH_NO_REUSED",

@@ -257,38 +257,9 @@ impl Bank {
         }
         let now = self.clock.now_ms();
         let code = OtpCode::generate();
-        let payment = Payment {
-            order_no: req.order_no.clone(),
-            fingerprint: fingerprint.clone(),
-            signup_id: s.id.clone(),
-            card: s.card.clone(),
-            account: req.account.clone(),
-            amount: req.amount,
-            status: PaymentStatus::CodeSent,
-            otp_hash: otp_hash(&req.order_no, &code),
-            otp_expires_at_ms: now + OTP_TTL_SECS * 1000,
-            otp_wrong_tries: 0,
-            serial: None,
-            business_date: None,
-            paid_at_ms: None,
-            failure: None,
-            created_at_ms: now,
-            refunded: Money::ZERO,
-        };
+        let payment = new_payment(&req, &s, &fingerprint, &code, now);
+        let sms = code_sms(&req, &s, &code, now);
         let order = req.order_no.as_str();
-        let tail = &order[order.len().saturating_sub(4)..];
-        let sms = Sms {
-            id: format!("SMS{}", hex::encode(rand::random::<[u8; 8]>())),
-            mobile: s.mobile.as_str().to_owned(),
-            body: format!(
-                "【邮储银行】验证码{}，您正在用卡通向支付平台付款{}元（订单尾号{tail}），5分钟内有效，请勿告诉他人。",
-                code.expose(),
-                req.amount
-            ),
-            order_no: Some(order.to_owned()),
-            otp_code: Some(code.expose().to_owned()),
-            sent_at_ms: now,
-        };
         if !self.store.insert_payment_with_sms(&payment, &sms).await? {
             let p = self
                 .store
@@ -359,16 +330,27 @@ impl Bank {
             return self.settle_failed(&p, BankError::OtpExpired).await;
         }
         if otp_hash(&p.order_no, &code) != p.otp_hash {
-            return match self.store.count_wrong_otp(&p.order_no, now).await? {
-                None => self.replay(&p.order_no).await,
-                Some(n) if n >= OTP_TRIES_MAX => {
-                    self.settle_failed(&p, BankError::OtpTriesExceeded).await
-                }
-                Some(n) => Err(BankError::OtpWrong {
-                    tries_left: OTP_TRIES_MAX - n,
-                }),
-            };
+            return self.wrong_code(&p, now).await;
         }
+        self.debit(&p).await
+    }
+
+    /// A wrong code: counted; the third settles the payment FAILED.
+    async fn wrong_code(&self, p: &Payment, now: i64) -> Result<Payment, BankError> {
+        match self.store.count_wrong_otp(&p.order_no, now).await? {
+            None => self.replay(&p.order_no).await,
+            Some(n) if n >= OTP_TRIES_MAX => {
+                self.settle_failed(p, BankError::OtpTriesExceeded).await
+            }
+            Some(n) => Err(BankError::OtpWrong {
+                tries_left: OTP_TRIES_MAX - n,
+            }),
+        }
+    }
+
+    /// Debits the card in one transaction on today's business date (again on the next one if
+    /// the day closes under it); a debit the store refuses settles the payment FAILED with why.
+    async fn debit(&self, p: &Payment) -> Result<Payment, BankError> {
         for _ in 0..DEBIT_DAY_RETRIES_MAX {
             let date = self.clock.business_date();
             let serial = format!(
@@ -378,7 +360,7 @@ impl Bank {
             );
             match self
                 .store
-                .debit(&p, date, &serial, self.clock.now_ms())
+                .debit(p, date, &serial, self.clock.now_ms())
                 .await?
             {
                 DebitOutcome::Debited => {
@@ -406,7 +388,7 @@ impl Bank {
                             remaining: self.limit_view(&s).await?.remaining,
                         },
                     };
-                    return self.settle_failed(&p, why).await;
+                    return self.settle_failed(p, why).await;
                 }
                 DebitOutcome::CardRefused => {
                     let card = self.card(&p.card).await?;
@@ -414,7 +396,7 @@ impl Bank {
                         Err(e) => e,
                         Ok(()) => BankError::InsufficientBalance,
                     };
-                    return self.settle_failed(&p, why).await;
+                    return self.settle_failed(p, why).await;
                 }
             }
         }
@@ -534,4 +516,51 @@ fn replayed_failure(p: &Payment) -> BankError {
         message: "the payment failed".to_owned(),
         domain: DOMAIN.to_owned(),
     }))
+}
+
+/// The CODE_SENT payment `req` asks for on the sign-up `s`, its code `code` kept as a digest.
+fn new_payment(
+    req: &PaymentRequest,
+    s: &SignUp,
+    fingerprint: &str,
+    code: &OtpCode,
+    now_ms: i64,
+) -> Payment {
+    Payment {
+        order_no: req.order_no.clone(),
+        fingerprint: fingerprint.to_owned(),
+        signup_id: s.id.clone(),
+        card: s.card.clone(),
+        account: req.account.clone(),
+        amount: req.amount,
+        status: PaymentStatus::CodeSent,
+        otp_hash: otp_hash(&req.order_no, code),
+        otp_expires_at_ms: now_ms + OTP_TTL_SECS * 1000,
+        otp_wrong_tries: 0,
+        serial: None,
+        business_date: None,
+        paid_at_ms: None,
+        failure: None,
+        created_at_ms: now_ms,
+        refunded: Money::ZERO,
+    }
+}
+
+/// The text message carrying the payment's one-time code to the sign-up's mobile.
+fn code_sms(req: &PaymentRequest, s: &SignUp, code: &OtpCode, now_ms: i64) -> Sms {
+    let order = req.order_no.as_str();
+    let tail = &order[order.len().saturating_sub(4)..];
+    Sms {
+        id: format!("SMS{}", hex::encode(rand::random::<[u8; 8]>())),
+        mobile: s.mobile.as_str().to_owned(),
+        body: format!(
+            "【邮储银行】验证码{}，您正在用卡通向支付平台付款{}元（订单尾号{tail}），{}分钟内有效，请勿告诉他人。",
+            code.expose(),
+            req.amount,
+            OTP_TTL_SECS / 60
+        ),
+        order_no: Some(order.to_owned()),
+        otp_code: Some(code.expose().to_owned()),
+        sent_at_ms: now_ms,
+    }
 }

@@ -80,6 +80,48 @@ impl Bank {
         if let Some(f) = self.store.day_file(kind, date).await? {
             return Ok(f);
         }
+        self.check_day_settled(date).await?;
+        let _one_build_at_a_time = self.day_files.lock().await;
+        if let Some(f) = self.store.day_file(kind, date).await? {
+            return Ok(f);
+        }
+        let (received, figures) = self.write_day_file(kind, date).await?;
+        let info = DayFileInfo {
+            kind,
+            business_date: date,
+            file_name: kind.file_name(date),
+            sha256: received.sha256.clone(),
+            size: received.size,
+            records: figures.records,
+            payment_total: figures.payment_total,
+            built_at_ms: self.clock.now_ms(),
+        };
+        let files = self.files.clone();
+        let name = info.file_name.clone();
+        tokio::task::spawn_blocking(move || received.keep(&files, Area::Recon, &name))
+            .await
+            .map_err(anyhow::Error::from)?
+            .map_err(|e| BankError::Internal(e.into()))?;
+        if !self.store.insert_day_file(&info).await? {
+            // Another bank process built it first, from the same closed day: the same bytes.
+            return self
+                .store
+                .day_file(kind, date)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("day file vanished after a conflict").into());
+        }
+        tracing::info!(
+            kind = kind.code(),
+            %date,
+            records = info.records,
+            sha256 = %info.sha256,
+            "day file built"
+        );
+        Ok(info)
+    }
+
+    /// A day file is made only of a closed day with no payment still in flight.
+    async fn check_day_settled(&self, date: NaiveDate) -> Result<(), BankError> {
         let open = self.store.day_status(date).await?.as_deref() == Some("OPEN");
         if date >= self.clock.business_date() || open {
             return Err(BankError::DayNotClosed(date));
@@ -88,10 +130,16 @@ impl Bank {
         if in_flight > 0 {
             return Err(BankError::DayNotSettled(date, in_flight));
         }
-        let _one_build_at_a_time = self.day_files.lock().await;
-        if let Some(f) = self.store.day_file(kind, date).await? {
-            return Ok(f);
-        }
+        Ok(())
+    }
+
+    /// Writes the `kind` file of `date` as a draft: its header with the day's figures, then its
+    /// records, which must add up to the same figures.
+    async fn write_day_file(
+        &self,
+        kind: DayFileKind,
+        date: NaiveDate,
+    ) -> Result<(Received, DayFigures), BankError> {
         let figures = self.store.day_figures(kind, date).await?;
         let header = DayHeader {
             kind,
@@ -115,38 +163,7 @@ impl Bank {
             .into());
         }
         let received: Received = w.draft.finish().map_err(io)?;
-        let info = DayFileInfo {
-            kind,
-            business_date: date,
-            file_name: kind.file_name(date),
-            sha256: received.sha256.clone(),
-            size: received.size,
-            records: figures.records,
-            payment_total: figures.payment_total,
-            built_at_ms: self.clock.now_ms(),
-        };
-        let files = self.files.clone();
-        let name = info.file_name.clone();
-        tokio::task::spawn_blocking(move || received.keep(&files, Area::Recon, &name))
-            .await
-            .map_err(anyhow::Error::from)?
-            .map_err(io)?;
-        if !self.store.insert_day_file(&info).await? {
-            // Another bank process built it first, from the same closed day: the same bytes.
-            return self
-                .store
-                .day_file(kind, date)
-                .await?
-                .ok_or_else(|| anyhow::anyhow!("day file vanished after a conflict").into());
-        }
-        tracing::info!(
-            kind = kind.code(),
-            %date,
-            records = info.records,
-            sha256 = %info.sha256,
-            "day file built"
-        );
-        Ok(info)
+        Ok((received, figures))
     }
 
     async fn write_records(

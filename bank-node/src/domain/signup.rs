@@ -1,6 +1,7 @@
 //! The card-link sign-up lifecycle at the branch: sign up, query, change limit, change mobile,
 //! cancel; and the activation check the platform asks for.
 
+use chrono::NaiveDate;
 use shared::domain::{CardNumber, CardPassword, DailyLimit, Email, Mobile};
 use shared::{ErrorClass, PeerFailure, PeerRefusal};
 use tracing::Instrument;
@@ -21,34 +22,11 @@ impl Bank {
         if let Some(earlier) = self.store.signup_by_request(&form.request_id).await? {
             return replay(earlier, &fingerprint);
         }
-
-        let card = self.card(&form.card).await?;
-        self.check_card_password(&card, &form.password).await?;
-        if card.id != form.id || card.holder_name != form.real_name {
-            return Err(BankError::IdHolderMismatch);
-        }
-        if self.store.live_signup_for_card(&form.card).await?.is_some() {
-            return Err(BankError::CardAlreadySigned);
-        }
-
-        let now = self.clock.now_ms();
+        self.check_sign_up(&form).await?;
         // The sign-up's business date is fixed now, and the platform is told it: both sides then
         // list it under the same date, however long the platform takes to answer.
         let date = self.clock.business_date();
-        let signup = SignUp {
-            id: new_signup_id(date),
-            card: form.card.clone(),
-            account: form.account.clone(),
-            real_name: form.real_name.clone(),
-            id_doc: form.id.clone(),
-            mobile: form.mobile.clone(),
-            limit: form.limit,
-            status: SignUpStatus::Pending,
-            failure: None,
-            business_date: Some(date),
-            created_at_ms: now,
-            updated_at_ms: now,
-        };
+        let signup = pending(&form, date, self.clock.now_ms());
         match self
             .store
             .insert_pending_signup(&signup, &form.request_id, &fingerprint)
@@ -65,7 +43,27 @@ impl Bank {
             }
             InsertOutcome::CardTaken => return Err(BankError::CardAlreadySigned),
         }
+        let failure = self.platform_answer(&signup, date).await;
+        self.settle_signup(&signup, date, failure).await
+    }
 
+    /// The bank's own checks of a sign-up form, in order: the card, its password, the ID and
+    /// name against the card's holder, no live sign-up of the card.
+    async fn check_sign_up(&self, form: &SignUpForm) -> Result<(), BankError> {
+        let card = self.card(&form.card).await?;
+        self.check_card_password(&card, &form.password).await?;
+        if card.id != form.id || card.holder_name != form.real_name {
+            return Err(BankError::IdHolderMismatch);
+        }
+        if self.store.live_signup_for_card(&form.card).await?.is_some() {
+            return Err(BankError::CardAlreadySigned);
+        }
+        Ok(())
+    }
+
+    /// The platform's answer to the sign-up: `None` when it recorded it, its refusal, or
+    /// PLATFORM_UNAVAILABLE when it gave no answer.
+    async fn platform_answer(&self, signup: &SignUp, date: NaiveDate) -> Option<PeerRefusal> {
         let span = tracing::info_span!("platform.confirm_sign_up", signup_id = %signup.id);
         let answer = self
             .platform
@@ -79,7 +77,7 @@ impl Bank {
             })
             .instrument(span)
             .await;
-        let failure = match answer {
+        match answer {
             Ok(()) => None,
             Err(PeerFailure::Refused(r)) => Some(r),
             Err(PeerFailure::NoAnswer(detail)) => {
@@ -93,7 +91,17 @@ impl Bank {
                     domain: DOMAIN.to_owned(),
                 })
             }
-        };
+        }
+    }
+
+    /// Settles the PENDING sign-up of business date `date` SIGNED, or FAILED with `failure`
+    /// (relayed to the caller).
+    async fn settle_signup(
+        &self,
+        signup: &SignUp,
+        date: NaiveDate,
+        failure: Option<PeerRefusal>,
+    ) -> Result<SignUp, BankError> {
         let status = if failure.is_some() {
             SignUpStatus::Failed
         } else {
@@ -330,4 +338,22 @@ fn new_signup_id(date: chrono::NaiveDate) -> String {
         date.format("%Y%m%d"),
         rand::random::<u64>() % 10_000_000_000
     )
+}
+
+/// The PENDING record of the sign-up `form` asks for, on business date `date`, at `now_ms`.
+fn pending(form: &SignUpForm, date: NaiveDate, now_ms: i64) -> SignUp {
+    SignUp {
+        id: new_signup_id(date),
+        card: form.card.clone(),
+        account: form.account.clone(),
+        real_name: form.real_name.clone(),
+        id_doc: form.id.clone(),
+        mobile: form.mobile.clone(),
+        limit: form.limit,
+        status: SignUpStatus::Pending,
+        failure: None,
+        business_date: Some(date),
+        created_at_ms: now_ms,
+        updated_at_ms: now_ms,
+    }
 }

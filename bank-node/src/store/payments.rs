@@ -6,6 +6,7 @@ use shared::seed::{PaidOrderSeed, SeedOutcome};
 use shared::store::{Params, bad, int, opt_text, text, unique_violation};
 use shared::{Money, PeerRefusal};
 use sqlx::any::AnyRow;
+use sqlx::{Any, Transaction};
 
 use super::{Result, Store};
 use crate::domain::{DebitOutcome, Payment, PaymentStatus, SignUp, Sms};
@@ -123,26 +124,7 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?;
         let seq = int(&seq, "value")?;
-        sqlx::query(
-            "INSERT INTO daily_usage (card_number, business_date, used_fen) VALUES ($1, $2, 0) \
-             ON CONFLICT (card_number, business_date) DO NOTHING",
-        )
-        .bind(p.card.expose())
-        .bind(&date)
-        .execute(&mut *tx)
-        .await?;
-        let within = sqlx::query(
-            "UPDATE daily_usage SET used_fen = used_fen + $1 \
-             WHERE card_number = $2 AND business_date = $3 \
-             AND used_fen + $1 <= (SELECT daily_limit_fen FROM signups WHERE signup_id = $4 AND status = 'SIGNED')",
-        )
-        .bind(amount)
-        .bind(p.card.expose())
-        .bind(&date)
-        .bind(&p.signup_id)
-        .execute(&mut *tx)
-        .await?;
-        if within.rows_affected() == 0 {
+        if !use_limit(&mut tx, p, &date, amount).await? {
             return Ok(DebitOutcome::OverLimitOrNotSigned);
         }
         let debited = sqlx::query(
@@ -427,4 +409,34 @@ async fn count_on_open_day(
     .execute(&mut **tx)
     .await?;
     Ok(day.rows_affected() == 1)
+}
+
+/// Adds `amount` fen to the card's usage on `date` if it stays within the limit of `p`'s
+/// sign-up while SIGNED; whether it did.
+async fn use_limit(
+    tx: &mut Transaction<'static, Any>,
+    p: &Payment,
+    date: &str,
+    amount: i64,
+) -> Result<bool> {
+    sqlx::query(
+        "INSERT INTO daily_usage (card_number, business_date, used_fen) VALUES ($1, $2, 0) \
+         ON CONFLICT (card_number, business_date) DO NOTHING",
+    )
+    .bind(p.card.expose())
+    .bind(date)
+    .execute(&mut **tx)
+    .await?;
+    let within = sqlx::query(
+        "UPDATE daily_usage SET used_fen = used_fen + $1 \
+         WHERE card_number = $2 AND business_date = $3 \
+         AND used_fen + $1 <= (SELECT daily_limit_fen FROM signups WHERE signup_id = $4 AND status = 'SIGNED')",
+    )
+    .bind(amount)
+    .bind(p.card.expose())
+    .bind(date)
+    .bind(&p.signup_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(within.rows_affected() == 1)
 }

@@ -176,43 +176,8 @@ impl Store {
             }
             let snapshot = snapshot(&mut tx, self.backend, lines).await?;
             let decisions = decide(snapshot);
-            // Sorted, so that every transaction locks payments, then cards, in one order: two bank
-            // processes crediting the same orders never deadlock each other.
-            let mut by_order: BTreeMap<&str, i64> = BTreeMap::new();
-            let mut by_card: BTreeMap<&str, i64> = BTreeMap::new();
-            for d in &decisions {
-                if let LineOutcome::Credited { card, fen } = &d.outcome {
-                    *by_order.entry(d.order_no.as_str()).or_default() += fen;
-                    *by_card.entry(card.as_str()).or_default() += fen;
-                }
-            }
-            for (order, fen) in &by_order {
-                let r = sqlx::query(
-                    "UPDATE payments SET refunded_fen = refunded_fen + $1, updated_at_ms = $2 \
-                     WHERE order_no = $3 AND status = 'SUCCESS' AND refunded_fen + $1 <= amount_fen",
-                )
-                .bind(fen)
-                .bind(now_ms)
-                .bind(order)
-                .execute(&mut *tx)
-                .await?;
-                if r.rows_affected() != 1 {
-                    return Ok(ChunkOutcome::Conflict);
-                }
-            }
-            for (card, fen) in &by_card {
-                let r = sqlx::query(
-                    "UPDATE cards SET balance_fen = balance_fen + $1, updated_at_ms = $2 \
-                     WHERE card_number = $3 AND status <> 'CLOSED'",
-                )
-                .bind(fen)
-                .bind(now_ms)
-                .bind(card)
-                .execute(&mut *tx)
-                .await?;
-                if r.rows_affected() != 1 {
-                    return Ok(ChunkOutcome::Conflict);
-                }
+            if !credit(&mut tx, &decisions, now_ms).await? {
+                return Ok(ChunkOutcome::Conflict);
             }
             insert_lines(
                 &mut tx,
@@ -476,4 +441,54 @@ fn line_from_row(r: &AnyRow) -> Result<LineDecision> {
         amount_fen: r.try_get::<Option<i64>, _>("amount_fen")?,
         outcome,
     })
+}
+
+/// Credits the decided refunds of a chunk: each order's refunded amount and each card's
+/// balance, in one statement per order and per card; `false` when one no longer fits (the
+/// payment is no longer SUCCESS or would be over-refunded, the card is closed), and the chunk
+/// must be decided again.
+async fn credit(
+    tx: &mut Transaction<'static, Any>,
+    decisions: &[LineDecision],
+    now_ms: i64,
+) -> Result<bool> {
+    // Sorted, so that every transaction locks payments, then cards, in one order: two bank
+    // processes crediting the same orders never deadlock each other.
+    let mut by_order: BTreeMap<&str, i64> = BTreeMap::new();
+    let mut by_card: BTreeMap<&str, i64> = BTreeMap::new();
+    for d in decisions {
+        if let LineOutcome::Credited { card, fen } = &d.outcome {
+            *by_order.entry(d.order_no.as_str()).or_default() += fen;
+            *by_card.entry(card.as_str()).or_default() += fen;
+        }
+    }
+    for (order, fen) in &by_order {
+        let r = sqlx::query(
+            "UPDATE payments SET refunded_fen = refunded_fen + $1, updated_at_ms = $2 \
+             WHERE order_no = $3 AND status = 'SUCCESS' AND refunded_fen + $1 <= amount_fen",
+        )
+        .bind(fen)
+        .bind(now_ms)
+        .bind(order)
+        .execute(&mut **tx)
+        .await?;
+        if r.rows_affected() != 1 {
+            return Ok(false);
+        }
+    }
+    for (card, fen) in &by_card {
+        let r = sqlx::query(
+            "UPDATE cards SET balance_fen = balance_fen + $1, updated_at_ms = $2 \
+             WHERE card_number = $3 AND status <> 'CLOSED'",
+        )
+        .bind(fen)
+        .bind(now_ms)
+        .bind(card)
+        .execute(&mut **tx)
+        .await?;
+        if r.rows_affected() != 1 {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }

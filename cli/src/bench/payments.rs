@@ -184,39 +184,7 @@ pub(super) async fn seed_payers(
     platform: Channel,
     n: usize,
 ) -> anyhow::Result<Vec<Payer>> {
-    let mut f = Fixtures::default();
-    let tag = rand::random::<u32>();
-    for i in 0..n {
-        let card = shared::domain::CardNumber::issue(u64::from(tag) * 10_000 + i as u64)
-            .expose()
-            .to_owned();
-        let first17 = format!("11010519900307{:03}", i % 1000);
-        let check = shared::domain::resident_id_check_char(first17.as_bytes()) as char;
-        let email = format!("bench{i}-{tag:08x}@example.com");
-        let mobile = format!("138{:08}", (u64::from(tag) * 7 + i as u64) % 100_000_000);
-        f.cards.push(CardFixture {
-            number: card.clone(),
-            holder: "压测".into(),
-            id_number: format!("{first17}{check}"),
-            password: CARD_PASSWORD.into(),
-            balance: BALANCE.into(),
-            status: None,
-        });
-        f.accounts.push(AccountFixture {
-            email: email.clone(),
-            name: "压测".into(),
-            login_password: LOGIN_PASSWORD.into(),
-            pay_password: PAY_PASSWORD.into(),
-            status: None,
-        });
-        f.signups.push(SignUpFixture {
-            card,
-            account: email,
-            mobile,
-            limit: LIMIT.into(),
-            activate: true,
-        });
-    }
+    let f = payer_fixtures(n);
     crate::fixtures::load(bank.clone(), platform.clone(), &f)
         .await
         .context("seeding the bench payers")?;
@@ -253,6 +221,45 @@ pub(super) async fn seed_payers(
         });
     }
     Ok(payers)
+}
+
+/// The fixtures of `n` payers: a card of `BALANCE` each, an account, a sign-up with `LIMIT`,
+/// activated; unique to this run.
+fn payer_fixtures(n: usize) -> Fixtures {
+    let mut f = Fixtures::default();
+    let tag = rand::random::<u32>();
+    for i in 0..n {
+        let card = shared::domain::CardNumber::issue(u64::from(tag) * 10_000 + i as u64)
+            .expose()
+            .to_owned();
+        let first17 = format!("11010519900307{:03}", i % 1000);
+        let check = shared::domain::resident_id_check_char(first17.as_bytes()) as char;
+        let email = format!("bench{i}-{tag:08x}@example.com");
+        let mobile = format!("138{:08}", (u64::from(tag) * 7 + i as u64) % 100_000_000);
+        f.cards.push(CardFixture {
+            number: card.clone(),
+            holder: "压测".into(),
+            id_number: format!("{first17}{check}"),
+            password: CARD_PASSWORD.into(),
+            balance: BALANCE.into(),
+            status: None,
+        });
+        f.accounts.push(AccountFixture {
+            email: email.clone(),
+            name: "压测".into(),
+            login_password: LOGIN_PASSWORD.into(),
+            pay_password: PAY_PASSWORD.into(),
+            status: None,
+        });
+        f.signups.push(SignUpFixture {
+            card,
+            account: email,
+            mobile,
+            limit: LIMIT.into(),
+            activate: true,
+        });
+    }
+    f
 }
 
 /// One whole payment as a customer's client drives it: StartPayment (pay password), the code

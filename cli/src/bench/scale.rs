@@ -151,17 +151,7 @@ pub(super) async fn refunds(procs: &mut Procs, sizes: &[u64]) -> anyhow::Result<
     let payer = super::seed_payers(bank_ch, platform_ch, 1).await?.remove(0);
     let mut runs = Vec::new();
     for (run, &n) in sizes.iter().enumerate() {
-        let (bank_ch, platform_ch) = procs.channels().await?;
-        // Orders of 0.01, 0.02, …: order i takes i + 1 lines of 0.01, until n are placed.
-        let orders = (1..).find(|k: &u64| k * (k + 1) / 2 >= n).unwrap_or(1);
-        let prefix = format!("RF{run}-");
-        super::progress(&format!(
-            "3. batch refund of {n} lines: seeding {orders} orders"
-        ));
-        seed_orders(&bank_ch, &platform_ch, &payer.signup_id, &prefix, orders).await?;
-        let batch_no = format!("BENCH-RF{run}");
-        let file = procs.dir.join(format!("{batch_no}.txt"));
-        write_batch(&file, &batch_no, n, &prefix)?;
+        let (batch_no, file) = seed_refund_batch(procs, &payer, run, n).await?;
         procs.start().await?;
         let (bank_ch, platform_ch) = procs.channels().await?;
         let mut ops = RefundOpsServiceClient::new(platform_ch);
@@ -181,28 +171,8 @@ pub(super) async fn refunds(procs: &mut Procs, sizes: &[u64]) -> anyhow::Result<
 
         super::progress(&format!("3. batch refund of {n} lines: process"));
         let t = Instant::now();
-        let mut jobs = BatchJobServiceClient::new(bank_ch.clone());
-        // The job runs on in the bank if its call ends at the request limit: watch the batch.
-        let job =
-            tokio::spawn(async move { jobs.run_refund_job(sim::RunRefundJobRequest {}).await });
-        let mut bank_refunds = BankRefundServiceClient::new(bank_ch);
-        let done = loop {
-            let b = bank_refunds
-                .get_refund_batch(bank::GetRefundBatchRequest {
-                    batch_no: batch_no.clone(),
-                })
-                .await
-                .context("the bank's batch")?
-                .into_inner()
-                .batch
-                .context("the bank's batch")?;
-            if b.status == bank::RefundBatchStatus::Done as i32 {
-                break b;
-            }
-            tokio::time::sleep(POLL).await;
-        };
+        let done = run_job_until_done(bank_ch, &batch_no).await?;
         let process = t.elapsed();
-        job.abort();
         let result = done.result.context("the bank's result")?;
         anyhow::ensure!(
             (result.success_count, result.failed_count) == (n, 0),
@@ -213,30 +183,8 @@ pub(super) async fn refunds(procs: &mut Procs, sizes: &[u64]) -> anyhow::Result<
 
         super::progress(&format!("3. batch refund of {n} lines: fetch and download"));
         let t = Instant::now();
-        let mut fetcher = ops.clone();
-        let no = batch_no.clone();
-        let fetch = tokio::spawn(async move {
-            fetcher
-                .fetch_refund_result(platform::FetchRefundResultRequest { batch_no: no })
-                .await
-        });
-        loop {
-            let b = ops
-                .get_refund_batch(platform::GetRefundBatchRequest {
-                    batch_no: batch_no.clone(),
-                })
-                .await
-                .context("the platform's batch")?
-                .into_inner()
-                .batch
-                .context("the platform's batch")?;
-            if b.status == platform::PlatformRefundBatchStatus::Done as i32 {
-                break;
-            }
-            tokio::time::sleep(POLL).await;
-        }
+        fetch_until_done(&ops, &batch_no).await?;
         let fetched = t.elapsed();
-        fetch.abort();
 
         let t = Instant::now();
         let out = procs.dir.join(format!("{batch_no}.result.txt"));
@@ -260,6 +208,84 @@ pub(super) async fn refunds(procs: &mut Procs, sizes: &[u64]) -> anyhow::Result<
     }
     procs.stop();
     Ok(runs)
+}
+
+/// Seeds the orders a batch of `n` refund lines of 0.01 refunds (orders of 0.01, 0.02, …:
+/// order i takes i + 1 lines) and writes the batch file; its number and file.
+async fn seed_refund_batch(
+    procs: &Procs,
+    payer: &super::Payer,
+    run: usize,
+    n: u64,
+) -> anyhow::Result<(String, PathBuf)> {
+    let (bank_ch, platform_ch) = procs.channels().await?;
+    let orders = (1..).find(|k: &u64| k * (k + 1) / 2 >= n).unwrap_or(1);
+    let prefix = format!("RF{run}-");
+    super::progress(&format!(
+        "3. batch refund of {n} lines: seeding {orders} orders"
+    ));
+    seed_orders(&bank_ch, &platform_ch, &payer.signup_id, &prefix, orders).await?;
+    let batch_no = format!("BENCH-RF{run}");
+    let file = procs.dir.join(format!("{batch_no}.txt"));
+    write_batch(&file, &batch_no, n, &prefix)?;
+    Ok((batch_no, file))
+}
+
+/// Runs the bank's refund job and waits until the batch `batch_no` is DONE (the job runs on in
+/// the bank if its call ends at the request limit: the batch is watched); the bank's batch.
+async fn run_job_until_done(bank_ch: Channel, batch_no: &str) -> anyhow::Result<bank::RefundBatch> {
+    let mut jobs = BatchJobServiceClient::new(bank_ch.clone());
+    // The job runs on in the bank if its call ends at the request limit: watch the batch.
+    let job = tokio::spawn(async move { jobs.run_refund_job(sim::RunRefundJobRequest {}).await });
+    let mut bank_refunds = BankRefundServiceClient::new(bank_ch);
+    let done = loop {
+        let b = bank_refunds
+            .get_refund_batch(bank::GetRefundBatchRequest {
+                batch_no: batch_no.to_owned(),
+            })
+            .await
+            .context("the bank's batch")?
+            .into_inner()
+            .batch
+            .context("the bank's batch")?;
+        if b.status == bank::RefundBatchStatus::Done as i32 {
+            break b;
+        }
+        tokio::time::sleep(POLL).await;
+    };
+    job.abort();
+    Ok(done)
+}
+
+/// Has the platform fetch the batch's result and waits until the batch is DONE there.
+async fn fetch_until_done(
+    ops: &RefundOpsServiceClient<Channel>,
+    batch_no: &str,
+) -> anyhow::Result<()> {
+    let (mut fetcher, mut ops) = (ops.clone(), ops.clone());
+    let no = batch_no.to_owned();
+    let fetch = tokio::spawn(async move {
+        fetcher
+            .fetch_refund_result(platform::FetchRefundResultRequest { batch_no: no })
+            .await
+    });
+    loop {
+        let b = ops
+            .get_refund_batch(platform::GetRefundBatchRequest {
+                batch_no: batch_no.to_owned(),
+            })
+            .await
+            .context("the platform's batch")?
+            .into_inner()
+            .batch
+            .context("the platform's batch")?;
+        if b.status == platform::PlatformRefundBatchStatus::Done as i32 {
+            break;
+        }
+        tokio::time::sleep(POLL).await;
+    }
+    fetch.abort();
+    Ok(())
 }
 
 /// Writes `count` paid orders `prefix…` of a sign-up on both nodes, in calls of at most

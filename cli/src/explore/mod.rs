@@ -210,18 +210,7 @@ async fn run_plan(
 /// Runs the schedules, `jobs` at a time; shrinks and writes each failure that `opts` asks for.
 pub async fn run(opts: &ExploreOptions) -> anyhow::Result<Summary> {
     let started = Instant::now();
-    let bar = if opts.progress {
-        indicatif::ProgressBar::new(opts.schedules)
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{elapsed_precise} [{bar:40}] {pos}/{len} schedules, {msg}",
-        )
-        .expect("a template")
-        .progress_chars("=> "),
-    );
+    let bar = progress_bar(opts);
     let mut summary = Summary {
         first_seed: opts.seed,
         backend: if opts.database.is_some() {
@@ -232,20 +221,7 @@ pub async fn run(opts: &ExploreOptions) -> anyhow::Result<Summary> {
         platforms: opts.platforms,
         ..Summary::default()
     };
-    let fixtures = match &opts.fixtures {
-        Some(path) => Some(crate::fixtures::Fixtures::parse(
-            &std::fs::read_to_string(path)
-                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?,
-        )?),
-        None => None,
-    };
-    let template = std::sync::Arc::new(
-        world::Template::make(opts.database.as_deref(), opts.seed, fixtures.as_ref())
-            .await
-            .map_err(|e| {
-                anyhow::anyhow!("cannot set up the customers every schedule starts with: {e:#}")
-            })?,
-    );
+    let template = std::sync::Arc::new(template(opts).await?);
     let jobs = opts.jobs.max(1);
     let mut running = tokio::task::JoinSet::new();
     let mut next = 0u64;
@@ -264,28 +240,10 @@ pub async fn run(opts: &ExploreOptions) -> anyhow::Result<Summary> {
             break;
         };
         let r = done?;
-        summary.schedules += 1;
-        summary.steps += r.tally.steps;
-        summary.faults += r.tally.faults;
-        summary.races += r.tally.races;
-        summary.restarts += r.tally.restarts;
-        summary.invariants_checked += r.tally.checks;
-        summary.violations += r.violations.len() as u64;
-        if r.error.is_some() {
-            summary.errors += 1;
-        }
+        summary.count(&r);
         if !r.violations.is_empty() || r.error.is_some() {
-            bar.println(format!(
-                "seed {} failed: {}",
-                r.seed,
-                r.error.clone().unwrap_or_else(|| r
-                    .violations
-                    .iter()
-                    .map(|v| format!("{}: {}", v.invariant, v.detail))
-                    .collect::<Vec<_>>()
-                    .join("; "))
-            ));
-            failed.push(r.clone());
+            bar.println(format!("seed {} failed: {}", r.seed, r.what_failed()));
+            failed.push(r);
         }
         bar.set_message(format!(
             "{} violations, {} errors",
@@ -313,6 +271,68 @@ pub async fn run(opts: &ExploreOptions) -> anyhow::Result<Summary> {
     summary.seconds = started.elapsed().as_secs_f64();
     summary.schedules_per_minute = per_minute(summary.schedules, summary.seconds);
     Ok(summary)
+}
+
+/// The progress bar of a run (hidden unless asked for).
+fn progress_bar(opts: &ExploreOptions) -> indicatif::ProgressBar {
+    let bar = if opts.progress {
+        indicatif::ProgressBar::new(opts.schedules)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:40}] {pos}/{len} schedules, {msg}",
+        )
+        .expect("a template")
+        .progress_chars("=> "),
+    );
+    bar
+}
+
+/// The customers every schedule starts with (the fixtures given, or the explorer's own).
+async fn template(opts: &ExploreOptions) -> anyhow::Result<world::Template> {
+    let fixtures = match &opts.fixtures {
+        Some(path) => Some(crate::fixtures::Fixtures::parse(
+            &std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?,
+        )?),
+        None => None,
+    };
+    world::Template::make(opts.database.as_deref(), opts.seed, fixtures.as_ref())
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!("cannot set up the customers every schedule starts with: {e:#}")
+        })
+}
+
+impl Summary {
+    /// Counts a schedule's result in.
+    fn count(&mut self, r: &ScheduleResult) {
+        self.schedules += 1;
+        self.steps += r.tally.steps;
+        self.faults += r.tally.faults;
+        self.races += r.tally.races;
+        self.restarts += r.tally.restarts;
+        self.invariants_checked += r.tally.checks;
+        self.violations += r.violations.len() as u64;
+        if r.error.is_some() {
+            self.errors += 1;
+        }
+    }
+}
+
+impl ScheduleResult {
+    /// What failed: the error, or each promise broken.
+    fn what_failed(&self) -> String {
+        self.error.clone().unwrap_or_else(|| {
+            self.violations
+                .iter()
+                .map(|v| format!("{}: {}", v.invariant, v.detail))
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+    }
 }
 
 /// A rate for the report (never money).

@@ -279,6 +279,9 @@ impl Writer {
         }
     }
 
+    /// Writes `op` as its replay step.
+    ///
+    /// Long: one arm per operation a schedule draws, each written as the step that replays it.
     fn op(&mut self, op: &Op) {
         match op {
             Op::Pay {

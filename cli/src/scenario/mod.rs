@@ -228,6 +228,8 @@ async fn run_one(
     report
 }
 
+/// Runs a scenario's steps in order on `nodes` (its fixtures loaded first unless `seeded`),
+/// each step's outcome in `report`; the first failure ends it.
 async fn steps(
     sc: &Scenario,
     nodes: &nodes::Nodes,
@@ -238,68 +240,24 @@ async fn steps(
     recorder: Option<&mut Option<anyhow::Result<conversation::Recorder>>>,
 ) -> Result<(), Failure> {
     if let Some(f) = sc.fixtures.as_ref().filter(|_| !seeded) {
-        let text = match f {
-            model::Fixtures::Demo => crate::fixtures::DEMO,
-            model::Fixtures::File(t) => t.as_str(),
-        };
-        let parsed = crate::fixtures::Fixtures::parse(text)
-            .map_err(|e| Failure::setup(format!("fixtures: {e:#}")))?;
-        crate::fixtures::load(
-            nodes.bank.inner().clone(),
-            nodes.platform.inner().clone(),
-            &parsed,
-        )
-        .await
-        .map_err(|e| Failure::setup(format!("fixtures: {e:#}")))?;
+        load_fixtures(f, nodes).await?;
     }
     // The conversation starts after the fixtures: their loading is set-up, not the scenario.
     if let Some(r) = recorder {
         *r = Some(conversation::Recorder::start(nodes).await);
     }
-    let mut vars: BTreeMap<String, Value> = BTreeMap::new();
-    for (k, v) in &sc.vars {
-        let empty = BTreeMap::new();
-        let mut env = Env {
-            vars: &empty,
-            files: &sc.files,
-            rng,
-        };
-        let v = render(v, &mut env).map_err(|e| Failure::setup(format!("vars.{k}: {e}")))?;
-        vars.insert(k.clone(), v);
-    }
+    let mut vars = render_vars(sc, rng)?;
     let mut pending: BTreeMap<String, Pending> = BTreeMap::new();
     for (i, step) in sc.steps.iter().enumerate() {
         let started = Instant::now();
-        let mut tries = 0u32;
-        let mut result = Ok(());
-        let rounds = if step.background {
-            tries = 1;
-            result = start(step, nodes, &mut vars, &sc.files, rng, &mut pending, tap).await;
-            0
+        let (tries, result) = if step.background {
+            let r = start(step, nodes, &mut vars, &sc.files, rng, &mut pending, tap).await;
+            (1, r)
         } else if let Action::Await(name) = &step.action {
-            tries = 1;
-            result = finish(name, &mut pending, &mut vars).await;
-            0
+            (1, finish(name, &mut pending, &mut vars).await)
         } else {
-            step.repeat
+            repeated(step, nodes, &mut vars, &sc.files, rng, tap).await
         };
-        for round in 1..=rounds {
-            vars.insert("repeat_index".to_owned(), Value::from(round));
-            let deadline = Instant::now() + Duration::from_millis(step.poll_ms);
-            result = loop {
-                tries += 1;
-                match attempt(step, nodes, &mut vars, &sc.files, rng, tap).await {
-                    Err(Attempt::Differs(..)) if Instant::now() < deadline => {
-                        tokio::time::sleep(POLL_INTERVAL).await;
-                    }
-                    other => break other,
-                }
-            };
-            if result.is_err() {
-                break;
-            }
-        }
-        vars.remove("repeat_index");
         report.steps.push(StepReport {
             index: i + 1,
             name: step.name.clone(),
@@ -312,6 +270,72 @@ async fn steps(
         }
     }
     Ok(())
+}
+
+/// Loads a scenario's fixtures into both nodes.
+async fn load_fixtures(f: &model::Fixtures, nodes: &nodes::Nodes) -> Result<(), Failure> {
+    let text = match f {
+        model::Fixtures::Demo => crate::fixtures::DEMO,
+        model::Fixtures::File(t) => t.as_str(),
+    };
+    let parsed = crate::fixtures::Fixtures::parse(text)
+        .map_err(|e| Failure::setup(format!("fixtures: {e:#}")))?;
+    crate::fixtures::load(
+        nodes.bank.inner().clone(),
+        nodes.platform.inner().clone(),
+        &parsed,
+    )
+    .await
+    .map_err(|e| Failure::setup(format!("fixtures: {e:#}")))?;
+    Ok(())
+}
+
+/// A scenario's `vars`, each rendered once (with the files and the random source).
+fn render_vars(sc: &Scenario, rng: &mut StdRng) -> Result<BTreeMap<String, Value>, Failure> {
+    let mut vars = BTreeMap::new();
+    for (k, v) in &sc.vars {
+        let empty = BTreeMap::new();
+        let mut env = Env {
+            vars: &empty,
+            files: &sc.files,
+            rng,
+        };
+        let v = render(v, &mut env).map_err(|e| Failure::setup(format!("vars.{k}: {e}")))?;
+        vars.insert(k.clone(), v);
+    }
+    Ok(vars)
+}
+
+/// A step run `repeat` times (`repeat_index` 1, 2, …), each round tried again while its answer
+/// differs from what is expected, for up to `poll_ms`; the tries and the outcome.
+async fn repeated(
+    step: &Step,
+    nodes: &nodes::Nodes,
+    vars: &mut BTreeMap<String, Value>,
+    files: &BTreeMap<String, String>,
+    rng: &mut StdRng,
+    tap: Option<&Tap>,
+) -> (u32, Result<(), Attempt>) {
+    let mut tries = 0u32;
+    let mut result = Ok(());
+    for round in 1..=step.repeat {
+        vars.insert("repeat_index".to_owned(), Value::from(round));
+        let deadline = Instant::now() + Duration::from_millis(step.poll_ms);
+        result = loop {
+            tries += 1;
+            match attempt(step, nodes, vars, files, rng, tap).await {
+                Err(Attempt::Differs(..)) if Instant::now() < deadline => {
+                    tokio::time::sleep(POLL_INTERVAL).await;
+                }
+                other => break other,
+            }
+        };
+        if result.is_err() {
+            break;
+        }
+    }
+    vars.remove("repeat_index");
+    (tries, result)
 }
 
 /// A call running in the background, and what its step expects of it.
@@ -449,36 +473,7 @@ async fn attempt(
         Action::Clock(m) => clock(nodes, m)
             .await
             .map(|closed| serde_json::json!({ "closed_dates": closed })),
-        Action::Check(c) => {
-            let found = match c {
-                Check::Order { order_no, status } => {
-                    let order_no = render_text(order_no, &mut env).map_err(Attempt::Broken)?;
-                    nodes.sync_clock(Node::Bank).await.map_err(clock_unread)?;
-                    checks::order(
-                        nodes.bank.clone(),
-                        nodes.platform.clone(),
-                        &order_no,
-                        status,
-                    )
-                    .await
-                }
-                Check::SignUps { account, count } => {
-                    let account = render_text(account, &mut env).map_err(Attempt::Broken)?;
-                    checks::signups(nodes.bank.clone(), nodes.platform.clone(), &account, *count)
-                        .await
-                }
-            };
-            match found {
-                Ok(found) if found.is_empty() => Ok(Value::Null),
-                Ok(found) => {
-                    return Err(Attempt::Differs(
-                        found,
-                        Value::String("the nodes disagree".into()),
-                    ));
-                }
-                Err(s) => Err(s),
-            }
-        }
+        Action::Check(c) => cross_check(c, nodes, &mut env).await?,
     };
     let (diff, actual) = judge(&expect, &outcome);
     if !diff.is_empty() {
@@ -488,6 +483,40 @@ async fn attempt(
         vars.insert(name.clone(), answer);
     }
     Ok(())
+}
+
+/// A check step's outcome: `Null` when both nodes agree; a refusal of one of the reads as
+/// it came.
+async fn cross_check(
+    c: &Check,
+    nodes: &nodes::Nodes,
+    env: &mut Env<'_>,
+) -> Result<Result<Value, tonic::Status>, Attempt> {
+    let found = match c {
+        Check::Order { order_no, status } => {
+            let order_no = render_text(order_no, env).map_err(Attempt::Broken)?;
+            nodes.sync_clock(Node::Bank).await.map_err(clock_unread)?;
+            checks::order(
+                nodes.bank.clone(),
+                nodes.platform.clone(),
+                &order_no,
+                status,
+            )
+            .await
+        }
+        Check::SignUps { account, count } => {
+            let account = render_text(account, env).map_err(Attempt::Broken)?;
+            checks::signups(nodes.bank.clone(), nodes.platform.clone(), &account, *count).await
+        }
+    };
+    match found {
+        Ok(found) if found.is_empty() => Ok(Ok(Value::Null)),
+        Ok(found) => Err(Attempt::Differs(
+            found,
+            Value::String("the nodes disagree".into()),
+        )),
+        Err(s) => Ok(Err(s)),
+    }
 }
 
 /// The expectation with its templates rendered.
@@ -528,91 +557,99 @@ fn render_expect(e: &Expect, env: &mut Env<'_>) -> Result<Rendered, String> {
 }
 
 /// What differs between the expectation and what came; and what came, for the report.
+/// Where an outcome differs from what the step expects, and the outcome as a report shows it.
 fn judge(e: &Rendered, outcome: &Result<Value, tonic::Status>) -> (Vec<Mismatch>, Value) {
-    let mut diff = Vec::new();
     if e.status == model::ANY_OUTCOME {
         let came = match outcome {
             Ok(answer) => answer.clone(),
             Err(s) => serde_json::json!({ "status": crate::names::code_name(s.code()) }),
         };
-        return (diff, came);
+        return (Vec::new(), came);
     }
     match outcome {
-        Ok(answer) => {
-            if e.status != "OK" {
-                diff.push(Mismatch::new("status", e.status.clone(), Some("OK".into())));
-            }
-            for what in [&e.reason, &e.domain, &e.field, &e.message]
-                .into_iter()
-                .flatten()
-            {
-                diff.push(Mismatch::new(
-                    "refusal",
-                    what.clone(),
-                    Some("none: the call succeeded".into()),
-                ));
-            }
-            if e.status == "OK" {
-                for (path, want) in &e.fields {
-                    expect::field(answer, path, want, &mut diff);
-                }
-            }
-            (diff, answer.clone())
-        }
-        Err(s) => {
-            let info = s.get_details_error_info();
-            let reason = info.as_ref().map(|i| i.reason.clone()).unwrap_or_default();
-            let domain = info.as_ref().map(|i| i.domain.clone()).unwrap_or_default();
-            let field = info
-                .as_ref()
-                .and_then(|i| i.metadata.get("field").cloned())
-                .unwrap_or_default();
-            let code = crate::names::code_name(s.code());
-            if e.status != code {
-                diff.push(Mismatch::new(
-                    "status",
-                    e.status.clone(),
-                    Some(code.to_owned()),
-                ));
-            }
-            let pairs = [
-                ("reason", &e.reason, &reason),
-                ("domain", &e.domain, &domain),
-                ("field", &e.field, &field),
-            ];
-            for (name, want, got) in pairs {
-                if let Some(want) = want
-                    && want != got
-                {
-                    diff.push(Mismatch::new(name, want.clone(), Some(got.clone())));
-                }
-            }
-            if let Some(m) = &e.message
-                && !s.message().contains(m.as_str())
-            {
-                diff.push(Mismatch::new(
-                    "message",
-                    format!("contains {m:?}"),
-                    Some(s.message().to_owned()),
-                ));
-            }
-            if e.status != "OK" && !e.fields.is_empty() {
-                diff.push(Mismatch::new(
-                    "fields",
-                    "an answer to compare",
-                    Some("a refusal".into()),
-                ));
-            }
-            let actual = serde_json::json!({
-                "status": code,
-                "reason": reason,
-                "domain": domain,
-                "field": field,
-                "message": s.message(),
-            });
-            (diff, actual)
+        Ok(answer) => judge_answer(e, answer),
+        Err(s) => judge_refusal(e, s),
+    }
+}
+
+/// An answer against the expectation: OK expected, no refusal described, the fields as given.
+fn judge_answer(e: &Rendered, answer: &Value) -> (Vec<Mismatch>, Value) {
+    let mut diff = Vec::new();
+    if e.status != "OK" {
+        diff.push(Mismatch::new("status", e.status.clone(), Some("OK".into())));
+    }
+    for what in [&e.reason, &e.domain, &e.field, &e.message]
+        .into_iter()
+        .flatten()
+    {
+        diff.push(Mismatch::new(
+            "refusal",
+            what.clone(),
+            Some("none: the call succeeded".into()),
+        ));
+    }
+    if e.status == "OK" {
+        for (path, want) in &e.fields {
+            expect::field(answer, path, want, &mut diff);
         }
     }
+    (diff, answer.clone())
+}
+
+/// A refusal against the expectation: its code, reason, domain, field and message.
+fn judge_refusal(e: &Rendered, s: &tonic::Status) -> (Vec<Mismatch>, Value) {
+    let mut diff = Vec::new();
+    let info = s.get_details_error_info();
+    let reason = info.as_ref().map(|i| i.reason.clone()).unwrap_or_default();
+    let domain = info.as_ref().map(|i| i.domain.clone()).unwrap_or_default();
+    let field = info
+        .as_ref()
+        .and_then(|i| i.metadata.get("field").cloned())
+        .unwrap_or_default();
+    let code = crate::names::code_name(s.code());
+    if e.status != code {
+        diff.push(Mismatch::new(
+            "status",
+            e.status.clone(),
+            Some(code.to_owned()),
+        ));
+    }
+    let pairs = [
+        ("reason", &e.reason, &reason),
+        ("domain", &e.domain, &domain),
+        ("field", &e.field, &field),
+    ];
+    for (name, want, got) in pairs {
+        if let Some(want) = want
+            && want != got
+        {
+            diff.push(Mismatch::new(name, want.clone(), Some(got.clone())));
+        }
+    }
+    if let Some(m) = &e.message
+        && !s.message().contains(m.as_str())
+    {
+        diff.push(Mismatch::new(
+            "message",
+            format!("contains {m:?}"),
+            Some(s.message().to_owned()),
+        ));
+    }
+    if e.status != "OK" && !e.fields.is_empty() {
+        diff.push(Mismatch::new(
+            "fields",
+            "an answer to compare",
+            Some("a refusal".into()),
+        ));
+    }
+    let actual = serde_json::json!({
+        "status": code,
+        "reason": reason,
+        "domain": domain,
+        "field": field,
+        "message": s.message(),
+    });
+    (diff, actual)
 }
 
 async fn clock(nodes: &nodes::Nodes, m: &ClockMove) -> Result<Vec<String>, tonic::Status> {

@@ -1,7 +1,7 @@
 use shared::{ErrorClass, FieldError, PeerRefusal, Refusal};
 
 use super::AccountStatus;
-use super::pay::PAY_PASSWORD_WRONG_LIMIT;
+use super::pay::{PAY_LOCK_MS, PAY_PASSWORD_WRONG_LIMIT};
 
 /// Every way the platform refuses a request. `docs/errors.md` lists the reason codes.
 #[derive(Debug, thiserror::Error)]
@@ -126,7 +126,8 @@ pub enum PlatformError {
 fn wrong_pay_password_message(tries_left: u32) -> String {
     match tries_left {
         0 => format!(
-            "wrong payment password; that was the {PAY_PASSWORD_WRONG_LIMIT}th in a row and payment is now locked for 30 minutes"
+            "wrong payment password, {PAY_PASSWORD_WRONG_LIMIT} wrong in a row: payment is now locked for {} minutes",
+            PAY_LOCK_MS / 60_000
         ),
         n => format!("wrong payment password; {n} more wrong tries in a row lock payment"),
     }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use shared::domain::{Description, Email, OrderNo, OtpCode, PayAmount, PayPassword};
 use shared::seed::{PaidOrderSeed, SeedError};
-use shared::{PeerFailure, PeerRefusal};
+use shared::{BankReason, PeerFailure, PeerRefusal};
 use tracing::Instrument;
 
 use super::{
@@ -55,13 +55,13 @@ impl Platform {
 
 /// Bank refusals that do not settle an order: the code still works, or nothing was done.
 fn is_retryable(r: &PeerRefusal) -> bool {
-    matches!(r.reason.as_str(), "OTP_WRONG" | "SYSTEM_BUSY")
+    r.is(BankReason::OtpWrong) || r.is(BankReason::SystemBusy)
 }
 
 /// A bank refusal that says the payment was settled by another request (paid or failed): the
 /// order is settled by the bank's record, never failed on the strength of this refusal.
 fn settled_elsewhere(r: &PeerRefusal) -> bool {
-    r.reason == "PAYMENT_ALREADY_SETTLED"
+    r.is(BankReason::PaymentAlreadySettled)
 }
 
 impl Platform {
@@ -153,63 +153,58 @@ impl Platform {
     ) -> Result<Order, PlatformError> {
         let account = self.normal_account(token).await?;
         self.check_pay_password(&account.email, password).await?;
-        let same = |o: &Order| {
-            o.email == account.email
-                && o.amount == amount
-                && signup_id.is_none_or(|s| s == o.signup_id)
+        let wanted = Wanted {
+            email: &account.email,
+            order_no,
+            amount,
+            signup_id,
         };
-        let order = match self.store.order(&order_no).await? {
-            Some(o) if !same(&o) => return Err(PlatformError::OrderNoReused),
+        let order = self.order_for(&wanted, description).await?;
+        match order.status {
+            OrderStatus::Created => self.request_code(&order).await,
+            OrderStatus::Failed => Err(failure_of(&order)),
+            OrderStatus::Unknown => Err(PlatformError::PaymentOutcomeUnknown(
+                "an earlier confirmation got no answer".into(),
+            )),
+            OrderStatus::AwaitingCode | OrderStatus::Success => Ok(order),
+        }
+    }
+
+    /// The order `wanted` names: the one made before (a repeat), or a new one on the account's
+    /// active card-link. A number taken by another payment is ORDER_NO_REUSED.
+    async fn order_for(
+        &self,
+        wanted: &Wanted<'_>,
+        description: &Description,
+    ) -> Result<Order, PlatformError> {
+        let earlier = match self.store.order(&wanted.order_no).await? {
             Some(o) => o,
             None => {
-                let link = self.active_link(&account.email, signup_id).await?;
-                let now = self.clock.now_ms();
-                let order = Order {
-                    order_no: order_no.clone(),
-                    email: account.email.clone(),
-                    signup_id: link.signup_id.clone(),
-                    card_masked: link.card_masked.clone(),
-                    amount,
-                    description: description.as_str().to_owned(),
-                    status: OrderStatus::Created,
-                    mobile_masked: None,
-                    code_expires_at_ms: None,
-                    serial: None,
-                    business_date: None,
-                    failure: None,
-                    created_at_ms: now,
-                    updated_at_ms: now,
-                    refunded: shared::Money::ZERO,
-                };
+                let link = self.active_link(wanted.email, wanted.signup_id).await?;
+                let order = new_order(wanted, &link, description, self.clock.now_ms());
                 if self.store.insert_order(&order).await? {
-                    order
-                } else {
-                    let o = self
-                        .store
-                        .order(&order_no)
-                        .await?
-                        .ok_or_else(|| anyhow::anyhow!("order conflict without a row"))?;
-                    if !same(&o) {
-                        return Err(PlatformError::OrderNoReused);
-                    }
-                    o
+                    return Ok(order);
                 }
+                self.store
+                    .order(&wanted.order_no)
+                    .await?
+                    .ok_or_else(|| anyhow::anyhow!("order conflict without a row"))?
             }
         };
-        match order.status {
-            OrderStatus::Created => {}
-            OrderStatus::Failed => return Err(failure_of(&order)),
-            OrderStatus::Unknown => {
-                return Err(PlatformError::PaymentOutcomeUnknown(
-                    "an earlier confirmation got no answer".into(),
-                ));
-            }
-            OrderStatus::AwaitingCode | OrderStatus::Success => return Ok(order),
+        if wanted.is(&earlier) {
+            Ok(earlier)
+        } else {
+            Err(PlatformError::OrderNoReused)
         }
+    }
+
+    /// Asks the bank to send the one-time code for the CREATED `order`; a refusal that settles
+    /// the outcome fails the order, one that says the bank settled it already settles it.
+    async fn request_code(&self, order: &Order) -> Result<Order, PlatformError> {
         let span = tracing::info_span!("bank.request_payment_code", order_no = %order.order_no);
         let answer = self
             .bank
-            .request_payment_code(&PayOrder::from(&order))
+            .request_payment_code(&PayOrder::from(order))
             .instrument(span)
             .await;
         let now = self.clock.now_ms();
@@ -221,7 +216,7 @@ impl Platform {
                 tracing::info!(order_no = %order.order_no, "one-time code requested");
             }
             Err(PeerFailure::Refused(r)) if settled_elsewhere(&r) => {
-                return self.settle_by_bank(&order).await;
+                return self.settle_by_bank(order).await;
             }
             Err(PeerFailure::Refused(r)) if !is_retryable(&r) => {
                 if self.store.fail_order(&order.order_no, &r, now).await? {
@@ -446,4 +441,48 @@ fn failure_of(o: &Order) -> PlatformError {
         message: "the payment failed".to_owned(),
         domain: super::DOMAIN.to_owned(),
     }))
+}
+
+/// The payment a StartPayment asks for: whose, which number, how much, on which card-link.
+struct Wanted<'a> {
+    email: &'a Email,
+    order_no: OrderNo,
+    amount: PayAmount,
+    signup_id: Option<&'a str>,
+}
+
+impl Wanted<'_> {
+    /// Whether the order `o` is this payment (a repeat): same account and amount, and the
+    /// card-link asked for, if one was.
+    fn is(&self, o: &Order) -> bool {
+        &o.email == self.email
+            && o.amount == self.amount
+            && self.signup_id.is_none_or(|s| s == o.signup_id)
+    }
+}
+
+/// The CREATED order of the payment `wanted`, on the card-link `link`, at `now_ms`.
+fn new_order(
+    wanted: &Wanted<'_>,
+    link: &CardLink,
+    description: &Description,
+    now_ms: i64,
+) -> Order {
+    Order {
+        order_no: wanted.order_no.clone(),
+        email: wanted.email.clone(),
+        signup_id: link.signup_id.clone(),
+        card_masked: link.card_masked.clone(),
+        amount: wanted.amount,
+        description: description.as_str().to_owned(),
+        status: OrderStatus::Created,
+        mobile_masked: None,
+        code_expires_at_ms: None,
+        serial: None,
+        business_date: None,
+        failure: None,
+        created_at_ms: now_ms,
+        updated_at_ms: now_ms,
+        refunded: shared::Money::ZERO,
+    }
 }

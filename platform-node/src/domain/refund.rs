@@ -264,6 +264,35 @@ impl Platform {
             )
             .into());
         }
+        let (records, total) = self.batch_records(&batch_no, refunds).await?;
+        let header = BatchHeader {
+            batch_no,
+            business_date: self.clock.business_date(),
+            record_count: records.len() as u64,
+            total,
+        };
+        let files = self.files.clone();
+        let h = header.clone();
+        let received = blocking(move || -> std::io::Result<Received> {
+            let mut d = files.draft()?;
+            d.line(&h.to_line())?;
+            for r in &records {
+                d.line(&r.to_line())?;
+            }
+            d.finish()
+        })
+        .await?
+        .map_err(anyhow::Error::from)?;
+        self.submit(header, received).await
+    }
+
+    /// The batch file's records of `refunds`, each of a SUCCESS order (refund ids made from the
+    /// batch number where none is given), and their total.
+    async fn batch_records(
+        &self,
+        batch_no: &BatchNo,
+        refunds: Vec<NewRefund>,
+    ) -> Result<(Vec<BatchRecord>, Money), PlatformError> {
         let mut total = Money::ZERO;
         let mut records = Vec::with_capacity(refunds.len());
         for (i, r) in refunds.into_iter().enumerate() {
@@ -296,25 +325,7 @@ impl Platform {
                 reason: r.reason,
             });
         }
-        let header = BatchHeader {
-            batch_no,
-            business_date: self.clock.business_date(),
-            record_count: records.len() as u64,
-            total,
-        };
-        let files = self.files.clone();
-        let h = header.clone();
-        let received = blocking(move || -> std::io::Result<Received> {
-            let mut d = files.draft()?;
-            d.line(&h.to_line())?;
-            for r in &records {
-                d.line(&r.to_line())?;
-            }
-            d.finish()
-        })
-        .await?
-        .map_err(anyhow::Error::from)?;
-        self.submit(header, received).await
+        Ok((records, total))
     }
 
     /// Keeps a checked batch file and pushes it; a repeat of the same file pushes again or

@@ -431,6 +431,8 @@ fn invalid(msg: impl Into<String>) -> FaultError {
 }
 
 /// A rule from the wire.
+///
+/// Long: each field of a rule parsed in the proto's order, each with its own refusal.
 fn rule_from_pb(r: pb::FaultRule) -> Result<RuleSpec, FaultError> {
     use pb::fault_rule::Action as A;
     let side = match pb::FaultSide::try_from(r.side) {

@@ -181,10 +181,16 @@ impl std::fmt::Display for SignatureRefusal {
             SignatureRefusal::Invalid => f.write_str(
                 "the signature does not verify with the peer's key over this method, timestamp, nonce and body",
             ),
-            SignatureRefusal::Stale => f.write_str(
-                "the timestamp is more than 300 seconds from this node's business clock",
+            SignatureRefusal::Stale => write!(
+                f,
+                "the timestamp is more than {} seconds from this node's business clock",
+                WINDOW_MS / 1000
             ),
-            SignatureRefusal::Replayed => f.write_str("this nonce was used already inside the 300-second window"),
+            SignatureRefusal::Replayed => write!(
+                f,
+                "this nonce was used already inside the {}-second window",
+                WINDOW_MS / 1000
+            ),
             SignatureRefusal::NoClientCertificate => f.write_str(
                 "an interbank call needs the peer institution's client certificate (mutual TLS)",
             ),

@@ -151,7 +151,7 @@ pub(super) fn fix_by_bank_word(
             )),
             "the bank has no successful payment",
         ),
-        Err(PeerFailure::Refused(r)) if r.reason == "PAYMENT_NOT_FOUND" => (
+        Err(PeerFailure::Refused(r)) if r.is(BankReason::PaymentNotFound) => (
             failed(ours(
                 "RECON_NO_BANK_RECORD",
                 "the bank has no record of the payment",

@@ -25,7 +25,7 @@ use shared::files::recon::{
     ClearingEntry, DayFileKind, DayRecord, OrderRecord, SignUpEvent, SignUpRecord, check_day_file,
 };
 use shared::files::{Area, LineReader, ReadError, Upload};
-use shared::{ErrorClass, Money, PeerFailure, PeerRefusal};
+use shared::{BankReason, ErrorClass, Money, PeerFailure, PeerRefusal};
 use tracing::Instrument;
 
 use super::refund::blocking;

@@ -1,0 +1,147 @@
+//! A node's gRPC server: our limits and layers (trace, live feed, guard), health and
+//! reflection, binding, serving until a shutdown signal.
+
+use super::*;
+
+/// The layers every node's server has: the trace layer, the live feed, then the guard.
+pub type NodeLayers = Stack<guard::GuardLayer, Stack<feed::FeedLayer, Stack<TraceLayer, Identity>>>;
+
+/// A node's router, with its layers.
+pub type NodeRouter = Router<NodeLayers>;
+
+/// A server builder with our limits, the trace layer, the live feed and `guard`; over TLS when
+/// `tls` is given.
+pub fn server(
+    guard: guard::GuardLayer,
+    feed: feed::FeedLayer,
+    tls: Option<&TlsFiles>,
+) -> anyhow::Result<Server<NodeLayers>> {
+    let mut builder = Server::builder();
+    if let Some(files) = tls {
+        builder = builder
+            .tls_config(guard::server_tls(files))
+            .context("the server's TLS configuration")?;
+    }
+    Ok(builder
+        .timeout(Duration::from_secs(REQUEST_TIMEOUT_SECS))
+        .concurrency_limit_per_connection(CONCURRENCY_PER_CONNECTION_MAX)
+        .layer(TraceLayer)
+        .layer(feed)
+        .layer(guard))
+}
+
+/// A node's server ([`server`] feeding the live feed of `faults`' node) and its feed's Watch
+/// service, to add to the router.
+pub fn node_server(
+    guard: guard::GuardLayer,
+    faults: &Faults,
+    tls: Option<&TlsFiles>,
+) -> anyhow::Result<(
+    Server<NodeLayers>,
+    proto::sim::v1::feed_service_server::FeedServiceServer<feed::Watch>,
+)> {
+    let f = faults
+        .feed()
+        .cloned()
+        .context("a node's fault rules carry its live feed")?;
+    Ok((
+        server(guard, feed::FeedLayer::new(f.clone()), tls)?,
+        proto::sim::v1::feed_service_server::FeedServiceServer::new(feed::Watch(f)),
+    ))
+}
+
+/// Adds health (every named service reported SERVING) and reflection listing the named services
+/// (see [`reflection`]).
+pub async fn with_health_and_reflection(
+    router: NodeRouter,
+    service_names: &[&str],
+) -> anyhow::Result<NodeRouter> {
+    let (reporter, health) = tonic_health::server::health_reporter();
+    reporter
+        .set_service_status("", ServingStatus::Serving)
+        .await;
+    for name in service_names {
+        reporter
+            .set_service_status(*name, ServingStatus::Serving)
+            .await;
+    }
+    let reflection = reflection::Reflection::new(
+        &[
+            proto::FILE_DESCRIPTOR_SET,
+            tonic_health::pb::FILE_DESCRIPTOR_SET,
+            tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
+            tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+        ],
+        service_names,
+    )?;
+    Ok(router
+        .add_service(health)
+        .add_service(reflection.v1())
+        .add_service(reflection.v1alpha()))
+}
+
+/// Binds a node's listen address.
+pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))
+}
+
+/// A node's gRPC server: bound and wired, not yet serving.
+pub struct BoundServer {
+    listener: TcpListener,
+    addr: SocketAddr,
+    router: NodeRouter,
+}
+
+impl BoundServer {
+    /// The server `router` will run on `listener`.
+    pub fn new(listener: TcpListener, router: NodeRouter) -> anyhow::Result<BoundServer> {
+        Ok(BoundServer {
+            addr: listener.local_addr()?,
+            listener,
+            router,
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Serves until `shutdown` resolves, then finishes the requests in flight.
+    pub async fn serve(
+        self,
+        node: &str,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> anyhow::Result<()> {
+        tracing::info!(addr = %self.addr, "{node} node serving");
+        self.router
+            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), shutdown)
+            .await?;
+        tracing::info!("{node} node stopped");
+        Ok(())
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
