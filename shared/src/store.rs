@@ -233,7 +233,8 @@ pub async fn connect(url: &str, migrator: &Migrator) -> anyhow::Result<Pools> {
     install_default_drivers();
     let backend = Backend::of_url(url)?;
     let memory = url.contains(":memory:") || url.contains("mode=memory");
-    let open = |max: u32| {
+    // `reader`: a connection of the read pool on a SQLite file, which refuses to write.
+    let open = |max: u32, reader: bool| {
         let mut opts = AnyPoolOptions::new()
             .acquire_timeout(Duration::from_secs(POOL_ACQUIRE_TIMEOUT_SECS))
             .test_before_acquire(false)
@@ -256,6 +257,11 @@ pub async fn connect(url: &str, migrator: &Migrator) -> anyhow::Result<Pools> {
                         conn.execute("PRAGMA journal_mode = WAL").await?;
                     }
                     conn.execute("PRAGMA synchronous = NORMAL").await?;
+                    if reader {
+                        // Every write goes through the one writer, which queues them; a write
+                        // here would race it for the lock instead.
+                        conn.execute("PRAGMA query_only = ON").await?;
+                    }
                     Ok(())
                 })
             });
@@ -268,14 +274,14 @@ pub async fn connect(url: &str, migrator: &Migrator) -> anyhow::Result<Pools> {
     };
     let pools = match backend {
         Backend::Sqlite if !memory => {
-            let write = open(1).await?;
+            let write = open(1, false).await?;
             Pools {
-                read: open(SQLITE_READERS_MAX).await?,
+                read: open(SQLITE_READERS_MAX, true).await?,
                 write,
             }
         }
         _ => {
-            let pool = open(POOL_CONNECTIONS_MAX).await?;
+            let pool = open(POOL_CONNECTIONS_MAX, false).await?;
             Pools {
                 read: pool.clone(),
                 write: pool,
@@ -843,5 +849,33 @@ mod tests {
             assert_eq!(with_database_name(base, "t1").unwrap(), want, "{base}");
         }
         assert!(with_database_name("not a url", "t1").is_err());
+    }
+
+    #[tokio::test]
+    async fn on_a_sqlite_file_only_the_writer_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = sqlite_url_in(dir.path(), "t.db").unwrap();
+        let migrator = Migrator::DEFAULT;
+        let pools = connect(&url, &migrator).await.unwrap();
+        sqlx::query("CREATE TABLE t (x BIGINT)")
+            .execute(&pools.write)
+            .await
+            .unwrap();
+        // A write through a reader would race the one writer for SQLite's lock (and wait in the
+        // busy handler) instead of queueing for it: it is refused outright.
+        let through_reader = sqlx::query("INSERT INTO t (x) VALUES (1)")
+            .execute(&pools.read)
+            .await;
+        assert!(through_reader.is_err(), "a reader wrote");
+        sqlx::query("INSERT INTO t (x) VALUES (2)")
+            .execute(&pools.write)
+            .await
+            .unwrap();
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM t")
+            .fetch_one(&pools.read)
+            .await
+            .unwrap();
+        assert_eq!(n, 1);
+        pools.close().await;
     }
 }

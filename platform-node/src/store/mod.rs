@@ -306,7 +306,7 @@ impl Store {
 
     /// Inserts a card-link; `false` if its sign-up id is already recorded.
     pub async fn insert_link(&self, l: &CardLink) -> Result<bool> {
-        shared::store::inserted(insert_link_query(l).execute(&self.pools.read).await)
+        shared::store::inserted(insert_link_query(l).execute(&self.pools.write).await)
     }
 
     /// A card-link by the bank's sign-up id.

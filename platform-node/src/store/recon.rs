@@ -153,7 +153,7 @@ impl Store {
     /// An operator's hand-written SUCCESS order (origin MANUAL); `false` if the number is taken.
     pub async fn insert_manual_order(&self, o: &Order) -> Result<bool> {
         let r = super::orders::insert_settled(o, "MANUAL")
-            .execute(&self.pools.read)
+            .execute(&self.pools.write)
             .await;
         shared::store::inserted(r)
     }
