@@ -209,7 +209,7 @@ pub async fn recon(platform_url: &str, cmd: Recon) -> anyhow::Result<()> {
                 println!("report written to {}", path.display());
             }
             if let Some(path) = csv {
-                write(&path, &cases_csv(&cases))?;
+                write(&path, &cases_csv(&cases)?)?;
                 println!("{} case(s) written to {}", cases.len(), path.display());
             }
         }
@@ -238,7 +238,7 @@ pub async fn recon(platform_url: &str, cmd: Recon) -> anyhow::Result<()> {
                 .cases;
             cases_table(&cases);
             if let Some(path) = csv {
-                write(&path, &cases_csv(&cases))?;
+                write(&path, &cases_csv(&cases)?)?;
                 println!("{} case(s) written to {}", cases.len(), path.display());
             }
         }
@@ -384,23 +384,49 @@ fn cases_table(cases: &[platform::ReconCase]) {
     }
 }
 
+/// A case as `ibsim recon` writes it, the same fields in JSON and CSV (the header is the field
+/// names).
+#[derive(serde::Serialize)]
+struct CaseRow {
+    case_id: String,
+    run_id: String,
+    file: String,
+    business_date: String,
+    record_key: String,
+    category: String,
+    bank_record: String,
+    platform_record: String,
+    amount: String,
+    action: String,
+    status: String,
+    note: String,
+    created_at: String,
+    closed_at: String,
+}
+
+impl From<&platform::ReconCase> for CaseRow {
+    fn from(c: &platform::ReconCase) -> CaseRow {
+        CaseRow {
+            case_id: c.case_id.clone(),
+            run_id: c.run_id.clone(),
+            file: kind(c.kind),
+            business_date: c.business_date.clone(),
+            record_key: c.record_key.clone(),
+            category: category(c.category),
+            bank_record: c.bank_record.clone(),
+            platform_record: c.platform_record.clone(),
+            amount: c.amount.clone(),
+            action: c.action.clone(),
+            status: case_status(c.status),
+            note: c.note.clone(),
+            created_at: time(&c.created_at),
+            closed_at: time(&c.closed_at),
+        }
+    }
+}
+
 fn case_json(c: &platform::ReconCase) -> Value {
-    json!({
-        "case_id": c.case_id,
-        "run_id": c.run_id,
-        "file": kind(c.kind),
-        "business_date": c.business_date,
-        "record_key": c.record_key,
-        "category": category(c.category),
-        "bank_record": c.bank_record,
-        "platform_record": c.platform_record,
-        "amount": c.amount,
-        "action": c.action,
-        "status": case_status(c.status),
-        "note": c.note,
-        "created_at": time(&c.created_at),
-        "closed_at": time(&c.closed_at),
-    })
+    serde_json::to_value(CaseRow::from(c)).unwrap_or(Value::Null)
 }
 
 fn report_json(r: &platform::RunDayReconResponse, cases: &[platform::ReconCase]) -> Value {
@@ -425,41 +451,38 @@ fn report_json(r: &platform::RunDayReconResponse, cases: &[platform::ReconCase])
     })
 }
 
-/// A CSV field: quoted, quotes doubled.
-fn csv_field(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\"\""))
+/// The cases as CSV: a header, then one line per case, every field quoted.
+fn cases_csv(cases: &[platform::ReconCase]) -> anyhow::Result<String> {
+    let mut w = csv::WriterBuilder::new()
+        .quote_style(csv::QuoteStyle::Always)
+        .from_writer(Vec::new());
+    for c in cases {
+        w.serialize(CaseRow::from(c))?;
+    }
+    if cases.is_empty() {
+        // The header alone: `serialize` writes it with the first row.
+        w.write_record(CASE_COLUMNS)?;
+    }
+    Ok(String::from_utf8(w.into_inner()?)?)
 }
 
-fn cases_csv(cases: &[platform::ReconCase]) -> String {
-    let mut out = String::from(
-        "case_id,run_id,file,business_date,record_key,category,bank_record,platform_record,amount,action,status,note,created_at,closed_at\n",
-    );
-    for c in cases {
-        let fields = [
-            c.case_id.clone(),
-            c.run_id.clone(),
-            kind(c.kind),
-            c.business_date.clone(),
-            c.record_key.clone(),
-            category(c.category),
-            c.bank_record.clone(),
-            c.platform_record.clone(),
-            c.amount.clone(),
-            c.action.clone(),
-            case_status(c.status),
-            c.note.clone(),
-            time(&c.created_at),
-            time(&c.closed_at),
-        ];
-        out += &fields
-            .iter()
-            .map(|f| csv_field(f))
-            .collect::<Vec<_>>()
-            .join(",");
-        out.push('\n');
-    }
-    out
-}
+/// The CSV header of an empty case list (the same as [`CaseRow`]'s fields).
+const CASE_COLUMNS: [&str; 14] = [
+    "case_id",
+    "run_id",
+    "file",
+    "business_date",
+    "record_key",
+    "category",
+    "bank_record",
+    "platform_record",
+    "amount",
+    "action",
+    "status",
+    "note",
+    "created_at",
+    "closed_at",
+];
 
 #[cfg(test)]
 mod tests {
@@ -467,16 +490,24 @@ mod tests {
 
     #[test]
     fn csv_fields_are_quoted_and_quotes_doubled() {
-        assert_eq!(csv_field(r#"a "b", c"#), r#""a ""b"", c""#);
         let c = platform::ReconCase {
             case_id: "CASE1".into(),
             record_key: "ORD,1".into(),
+            action: r#"a "b", c"#.into(),
             ..Default::default()
         };
-        let text = cases_csv(&[c]);
-        let line = text.lines().nth(1).unwrap();
+        let text = cases_csv(&[c]).unwrap();
+        let mut lines = text.lines();
+        assert_eq!(
+            lines.next().unwrap(),
+            CASE_COLUMNS.map(|c| format!("\"{c}\"")).join(",")
+        );
+        let line = lines.next().unwrap();
         assert!(line.starts_with("\"CASE1\",\"\",\"Unspecified\""), "{line}");
-        assert!(line.contains("\"ORD,1\""));
-        assert_eq!(text.lines().count(), 2);
+        assert!(line.contains("\"ORD,1\""), "{line}");
+        assert!(line.contains(r#""a ""b"", c""#), "{line}");
+        assert_eq!(lines.next(), None);
+        let empty = cases_csv(&[]).unwrap();
+        assert_eq!(empty.lines().count(), 1, "{empty}");
     }
 }

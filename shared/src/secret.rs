@@ -11,7 +11,9 @@ use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use sha2::{Digest, Sha256};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
 use tokio::sync::Semaphore;
 
 use argon2::password_hash::rand_core::OsRng;
@@ -76,7 +78,7 @@ pub const VERIFIED_CACHE_ENTRIES_MAX: usize = 100_000;
 /// How long a verified secret is remembered, seconds of real time.
 pub const VERIFIED_CACHE_TTL_SECS: u64 = 600;
 
-/// Remembers secrets that passed argon2, by a keyed digest of (stored hash, secret) under a key
+/// Remembers secrets that passed argon2, by an HMAC of (stored hash, secret) under a key
 /// drawn at start and never written anywhere. A changed stored hash (new password) misses.
 pub struct VerifiedCache {
     key: [u8; 32],
@@ -99,13 +101,14 @@ impl std::fmt::Debug for VerifiedCache {
 }
 
 impl VerifiedCache {
+    /// HMAC-SHA-256 under the process's key of (stored hash, secret).
     fn digest(&self, phc: &str, secret: &str) -> [u8; 32] {
-        let mut h = Sha256::new();
-        h.update(self.key);
-        h.update(phc.as_bytes());
-        h.update([0]);
-        h.update(secret.as_bytes());
-        h.finalize().into()
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes a key of any length");
+        mac.update(phc.as_bytes());
+        mac.update(&[0]);
+        mac.update(secret.as_bytes());
+        mac.finalize().into_bytes().into()
     }
 
     /// Whether `candidate` is the secret behind `phc`, for the holder `who`: from memory when it
@@ -118,7 +121,7 @@ impl VerifiedCache {
             .lock()
             .expect("cache lock poisoned")
             .get(who)
-            .is_some_and(|(known, at)| at.elapsed() < ttl && constant_time_eq(known, &d));
+            .is_some_and(|(known, at)| at.elapsed() < ttl && bool::from(known.ct_eq(&d)));
         if hit {
             return Ok(true);
         }
@@ -137,10 +140,6 @@ impl VerifiedCache {
     pub fn clear(&self) {
         self.entries.lock().expect("cache lock poisoned").clear();
     }
-}
-
-fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]

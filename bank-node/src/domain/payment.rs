@@ -6,6 +6,7 @@ use sha2::{Digest, Sha256};
 use shared::domain::{Email, OrderNo, OtpCode, PayAmount};
 use shared::seed::{PaidOrderSeed, SeedError};
 use shared::{Money, PeerRefusal, Refusal};
+use subtle::ConstantTimeEq;
 
 use super::{Bank, BankError, Card, CardStatus, DOMAIN, SignUp, SignUpStatus};
 
@@ -169,6 +170,7 @@ pub struct LimitView {
     pub mobile_masked: String,
 }
 
+/// The digest a payment keeps of its one-time code, compared in constant time.
 fn otp_hash(order: &OrderNo, code: &OtpCode) -> String {
     let mut h = Sha256::new();
     h.update(order.as_str().as_bytes());
@@ -329,7 +331,10 @@ impl Bank {
         if now > p.otp_expires_at_ms {
             return self.settle_failed(&p, BankError::OtpExpired).await;
         }
-        if otp_hash(&p.order_no, &code) != p.otp_hash {
+        let right = otp_hash(&p.order_no, &code)
+            .as_bytes()
+            .ct_eq(p.otp_hash.as_bytes());
+        if !bool::from(right) {
             return self.wrong_code(&p, now).await;
         }
         self.debit(&p).await

@@ -1,6 +1,7 @@
 //! What a run found: a readable summary, JUnit XML and JSON.
 
 use std::fmt::Write as _;
+use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -164,85 +165,51 @@ impl Report {
 
     /// JUnit XML: one test suite, a test case per scenario, its failure with the step and diff.
     pub fn junit(&self) -> String {
-        let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-        let _ = writeln!(
-            out,
-            "<testsuites name=\"ibsim scenarios\" tests=\"{}\" failures=\"{}\" time=\"{}\">",
-            self.scenarios.len(),
-            self.failed(),
-            secs(self.ms)
-        );
-        let _ = writeln!(
-            out,
-            "  <testsuite name=\"scenarios\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"0\" time=\"{}\">",
-            self.scenarios.len(),
-            self.failed(),
-            secs(self.ms)
-        );
-        let _ = writeln!(
-            out,
-            "    <properties><property name=\"seed\" value=\"{}\"/></properties>",
-            self.seed
-        );
+        use quick_junit::{NonSuccessKind, Property, TestCase, TestCaseStatus, TestSuite};
+        let mut suite = TestSuite::new("scenarios");
+        suite.set_time(Duration::from_millis(self.ms));
+        suite.add_property(Property::new("seed", self.seed.to_string()));
         for s in &self.scenarios {
-            let _ = write!(
-                out,
-                "    <testcase classname=\"{}\" name=\"{}\" time=\"{}\"",
-                xml(&s.file),
-                xml(&s.name),
-                secs(s.ms)
-            );
-            match &s.failure {
-                None => out.push_str("/>\n"),
+            let status = match &s.failure {
+                None => TestCaseStatus::success(),
                 Some(f) => {
-                    out.push_str(">\n");
-                    let mut body = String::new();
-                    for m in &f.diff {
-                        let _ = writeln!(
-                            body,
-                            "{}: expected {}, actual {}",
-                            m.path,
-                            m.expected,
-                            m.actual.as_deref().unwrap_or("(nothing there)")
-                        );
-                    }
-                    let _ = writeln!(body, "seed {}", s.seed);
-                    let _ = writeln!(
-                        out,
-                        "      <failure message=\"step {} ({}): {}\" type=\"ScenarioFailure\">{}</failure>",
-                        f.step,
-                        xml(&f.step_name),
-                        xml(&f.message),
-                        xml(&body)
-                    );
-                    out.push_str("    </testcase>\n");
+                    let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                    status
+                        .set_message(format!("step {} ({}): {}", f.step, f.step_name, f.message))
+                        .set_type("ScenarioFailure")
+                        .set_description(failure_text(f, s.seed));
+                    status
                 }
-            }
+            };
+            let mut case = TestCase::new(s.name.as_str(), status);
+            case.set_classname(s.file.as_str())
+                .set_time(Duration::from_millis(s.ms));
+            suite.add_test_case(case);
         }
-        out.push_str("  </testsuite>\n</testsuites>\n");
-        out
+        let mut report = quick_junit::Report::new("ibsim scenarios");
+        report
+            .set_time(Duration::from_millis(self.ms))
+            .add_test_suite(suite);
+        report
+            .to_string()
+            .unwrap_or_else(|e| format!("<!-- the JUnit report could not be written: {e} -->\n"))
     }
 }
 
-fn secs(ms: u64) -> String {
-    format!("{}.{:03}", ms / 1000, ms % 1000)
-}
-
-fn xml(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\n' | '\t' => out.push(c),
-            c if (c as u32) < 0x20 => {}
-            c => out.push(c),
-        }
+/// A failed scenario's differences, one a line, and its seed.
+fn failure_text(f: &Failure, seed: u64) -> String {
+    let mut body = String::new();
+    for m in &f.diff {
+        let _ = writeln!(
+            body,
+            "{}: expected {}, actual {}",
+            m.path,
+            m.expected,
+            m.actual.as_deref().unwrap_or("(nothing there)")
+        );
     }
-    out
+    let _ = writeln!(body, "seed {seed}");
+    body
 }
 
 #[cfg(test)]
@@ -259,7 +226,7 @@ mod tests {
             scenarios: vec![
                 ScenarioReport {
                     file: "a.toml".into(),
-                    name: "A & <B>".into(),
+                    name: "A & <B>\u{1b}[31m".into(),
                     seed: 7,
                     passed: true,
                     ms: 12,
@@ -288,9 +255,10 @@ mod tests {
         let x = r.junit();
         assert!(x.contains("tests=\"2\" failures=\"1\""), "{x}");
         assert!(
-            x.contains("name=\"A &amp; &lt;B&gt;\" time=\"0.012\"/>"),
+            x.contains("name=\"A &amp; &lt;B&gt;\" classname=\"a.toml\" time=\"0.012\""),
             "{x}"
         );
+        assert!(!x.contains('\u{1b}'), "a control character in XML: {x:?}");
         assert!(
             x.contains("message=\"step 3 (pay &quot;now&quot;): 1 difference(s)\""),
             "{x}"
