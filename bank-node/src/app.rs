@@ -162,3 +162,12 @@ async fn schedule_refund_job(bank: Bank, interval_secs: u64) {
     })
     .await;
 }
+
+impl shared::node::NodeApp for Application {
+    fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> impl Future<Output = anyhow::Result<()>> + Send {
+        Application::run_until_stopped(self, shutdown)
+    }
+}

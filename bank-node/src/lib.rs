@@ -13,33 +13,22 @@ pub mod store;
 pub use app::Application;
 pub use config::{Config, RefundJobConfig};
 
-use clap::Parser;
-use shared::clock::Clock;
-use shared::telemetry::{self, TelemetryArgs};
-
-/// The postal savings bank node of interbank-sim.
-#[derive(Parser, Debug)]
-#[command(name = "bank-node", version, about)]
-struct Cli {
-    #[command(flatten)]
-    config: Config,
-    #[command(flatten)]
-    telemetry: TelemetryArgs,
-}
-
 /// The `bank-node` binary's flags, with their environment variables and defaults (the README's
 /// configuration tables are checked against them).
 pub fn command() -> clap::Command {
-    <Cli as clap::CommandFactory>::command()
+    shared::node::command::<Config>(
+        "bank-node",
+        "The postal savings bank node of interbank-sim.",
+    )
 }
 
 /// The `bank-node` binary: reads flags and environment, serves on the real clock until SIGINT or
 /// SIGTERM. The end-to-end suites run this same function as a separate process to kill it.
 pub async fn serve_from_args() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    cli.telemetry.init("ibsim-bank")?;
-    let app = Application::build(&cli.config, Clock::real()).await?;
-    let served = app.run_until_stopped(shared::grpc::shutdown_signal()).await;
-    telemetry::shutdown();
-    served
+    shared::node::serve_from_args(
+        command(),
+        "ibsim-bank",
+        |config: Config, clock| async move { Application::build(&config, clock).await },
+    )
+    .await
 }

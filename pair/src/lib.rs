@@ -21,6 +21,7 @@ use std::path::Path;
 
 use anyhow::Context;
 use shared::clock::Clock;
+use shared::node::NodeApp;
 use shared::security::SecurityArgs;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -170,7 +171,7 @@ impl Node {
             match built {
                 Ok(app) => {
                     let _ = ready_tx.send(Ok(()));
-                    app.run(async move {
+                    app.run_until_stopped(async move {
                         let _ = rx.await;
                     })
                     .await
@@ -241,32 +242,6 @@ impl Drop for OtherNode {
         if let Some(rt) = self.0.runtime.take() {
             rt.shutdown_background();
         }
-    }
-}
-
-/// A node application as [`Node::spawn_isolated`] runs it.
-trait NodeApp: Send + 'static {
-    fn run(
-        self,
-        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-    ) -> impl std::future::Future<Output = anyhow::Result<()>> + Send;
-}
-
-impl NodeApp for bank_node::Application {
-    fn run(
-        self,
-        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-    ) -> impl std::future::Future<Output = anyhow::Result<()>> + Send {
-        self.run_until_stopped(shutdown)
-    }
-}
-
-impl NodeApp for platform_node::Application {
-    fn run(
-        self,
-        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-    ) -> impl std::future::Future<Output = anyhow::Result<()>> + Send {
-        self.run_until_stopped(shutdown)
     }
 }
 

@@ -142,3 +142,12 @@ async fn schedule_realtime_recon(platform: Platform, interval_secs: u64) {
     })
     .await;
 }
+
+impl shared::node::NodeApp for Application {
+    fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> impl Future<Output = anyhow::Result<()>> + Send {
+        Application::run_until_stopped(self, shutdown)
+    }
+}

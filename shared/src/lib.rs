@@ -12,6 +12,7 @@ pub mod files;
 pub mod flags;
 pub mod grpc;
 pub mod metrics;
+pub mod node;
 pub mod records;
 pub mod schedule;
 pub mod secret;
