@@ -176,6 +176,21 @@ impl SignUpId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+    /// The id the bank issues a sign-up begun on business date `date`: `SU`, the date, and the
+    /// last 10 digits of `serial`.
+    pub fn issue(date: chrono::NaiveDate, serial: u64) -> SignUpId {
+        SignUpId(format!(
+            "SU{}{:010}",
+            date.format("%Y%m%d"),
+            serial % 10_000_000_000
+        ))
+    }
+}
+
+impl std::fmt::Display for SignUpId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 #[cfg(test)]
@@ -189,6 +204,16 @@ mod tests {
         for bad in ["", "su1", "SU 1", "SU-1", &"9".repeat(41)] {
             assert_eq!(SignUpId::parse(bad), Err(SignUpIdError), "{bad:?}");
         }
+        let date = chrono::NaiveDate::from_ymd_opt(2031, 3, 3).unwrap();
+        for serial in [0, 1, u64::MAX] {
+            let issued = SignUpId::issue(date, serial);
+            assert_eq!(SignUpId::parse(issued.as_str()), Ok(issued.clone()));
+            assert_eq!(issued.to_string().len(), 20, "{issued}");
+        }
+        assert_eq!(
+            SignUpId::issue(date, 12).to_string(),
+            "SU203103030000000012"
+        );
     }
 
     #[test]

@@ -14,7 +14,9 @@ use super::refund::{
 };
 use super::{FileError, LineReader, ReadError, count_field, cut, date_field, fields};
 use crate::money::Money;
-use domain::{BatchNo, Email, IdType, OrderNo, PayAmount, PersonName, RefundAmount, RefundId};
+use domain::{
+    BatchNo, Email, IdType, OrderNo, PayAmount, PersonName, RefundAmount, RefundId, SignUpId,
+};
 
 /// The format version every kind carries.
 pub const VERSION: &str = "1";
@@ -273,7 +275,7 @@ pub struct SignUpRecord {
     /// 1, 2, 3, …
     pub seq: u64,
     /// The bank's sign-up id.
-    pub signup_id: String,
+    pub signup_id: SignUpId,
     /// Signed or cancelled.
     pub event: SignUpEvent,
     /// The platform account.
@@ -296,7 +298,7 @@ pub struct OrderRecord {
     /// The bank's serial number of the debit.
     pub serial: String,
     /// The sign-up paid with.
-    pub signup_id: String,
+    pub signup_id: SignUpId,
     /// The paying platform account.
     pub account: Email,
     /// The card, masked.
@@ -389,9 +391,11 @@ fn parsed<T, E: std::fmt::Display>(
     r.map_err(|e| FileError::at(line_no, Some(field), "RECORD_INVALID", e.to_string()))
 }
 
-fn signup_id_field(line_no: u64, s: &str) -> Result<String, FileError> {
+fn signup_id_field(line_no: u64, s: &str) -> Result<SignUpId, FileError> {
     let what = "a sign-up id is 1 to 40 of A-Z and 0-9";
-    checked(line_no, "signup_id", is_signup_id(s), s, what).map(str::to_owned)
+    let s = checked(line_no, "signup_id", is_signup_id(s), s, what)?;
+    SignUpId::parse(s)
+        .map_err(|_| FileError::at(line_no, Some("signup_id"), "RECORD_INVALID", what))
 }
 
 fn masked_card_field(line_no: u64, s: &str) -> Result<String, FileError> {

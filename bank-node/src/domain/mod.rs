@@ -21,7 +21,7 @@ use std::sync::Arc;
 pub use error::BankError;
 pub use model::*;
 use shared::clock::Clock;
-use shared::domain::{CardNumber, Email, IdType, PersonName};
+use shared::domain::{CardNumber, Email, IdType, PersonName, SignUpId};
 use shared::fault::Faults;
 use shared::files::FileStore;
 use shared::{Money, PeerFailure};
@@ -44,7 +44,7 @@ pub trait PlatformPort: Send + Sync {
     /// Asks the platform to cancel a sign-up.
     fn confirm_cancel<'a>(
         &'a self,
-        signup_id: &'a str,
+        signup_id: &'a SignUpId,
         account: &'a Email,
         business_date: chrono::NaiveDate,
     ) -> BoxFuture<'a, Result<(), PeerFailure>>;
@@ -54,7 +54,7 @@ pub trait PlatformPort: Send + Sync {
 #[derive(Debug, Clone)]
 pub struct PlatformSignUp {
     /// The bank's sign-up id.
-    pub signup_id: String,
+    pub signup_id: SignUpId,
     /// The platform account.
     pub account: Email,
     /// The real name given at the branch.

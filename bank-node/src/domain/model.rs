@@ -4,6 +4,7 @@ use shared::Money;
 use shared::PeerRefusal;
 use shared::domain::{
     CardNumber, CardPassword, DailyLimit, Email, IdDocument, Mobile, PersonName, RequestId,
+    SignUpId,
 };
 
 use shared::domain::coded_enum;
@@ -95,7 +96,7 @@ pub struct OpenCardForm {
 #[derive(Debug, Clone)]
 pub struct SignUp {
     /// The bank's sign-up id.
-    pub id: String,
+    pub id: SignUpId,
     /// The card.
     pub card: CardNumber,
     /// The platform account.

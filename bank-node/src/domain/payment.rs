@@ -3,7 +3,7 @@
 
 use chrono::{Duration, NaiveDate};
 use sha2::{Digest, Sha256};
-use shared::domain::{Email, OrderNo, OtpCode, PayAmount};
+use shared::domain::{Email, OrderNo, OtpCode, PayAmount, SignUpId};
 use shared::seed::{PaidOrderSeed, SeedError};
 use shared::{Money, PeerRefusal, Refusal};
 use subtle::ConstantTimeEq;
@@ -41,7 +41,7 @@ pub struct PaymentRequest {
     /// The order number: the idempotency key.
     pub order_no: OrderNo,
     /// The sign-up paid with.
-    pub signup_id: String,
+    pub signup_id: SignUpId,
     /// The paying platform account.
     pub account: Email,
     /// The amount.
@@ -72,7 +72,7 @@ pub struct Payment {
     /// See [`PaymentRequest::fingerprint`].
     pub fingerprint: String,
     /// The sign-up paid with.
-    pub signup_id: String,
+    pub signup_id: SignUpId,
     /// The card.
     pub card: shared::domain::CardNumber,
     /// The paying account.
@@ -183,14 +183,14 @@ impl Bank {
     /// Writes the bank's side of a seed of paid orders (`SimulatorService.SeedPaidOrders`): the
     /// sign-up must be SIGNED.
     pub async fn seed_paid_orders(&self, seed: &PaidOrderSeed) -> Result<(), SeedError> {
-        let id = seed.signup_id.as_str();
+        let id = &seed.signup_id;
         let s = self
             .store
             .signup(id)
             .await?
-            .ok_or_else(|| SeedError::SignUpNotFound(id.to_owned()))?;
+            .ok_or_else(|| SeedError::SignUpNotFound(id.to_string()))?;
         if s.status != SignUpStatus::Signed {
-            return Err(SeedError::NotSigned(id.to_owned()));
+            return Err(SeedError::NotSigned(id.to_string()));
         }
         self.store
             .seed_payments(seed, &s, self.clock.now_ms())
@@ -199,7 +199,11 @@ impl Bank {
     }
 
     /// The sign-up a platform call names: it exists, belongs to the account, and is SIGNED.
-    async fn paying_signup(&self, signup_id: &str, account: &Email) -> Result<SignUp, BankError> {
+    async fn paying_signup(
+        &self,
+        signup_id: &SignUpId,
+        account: &Email,
+    ) -> Result<SignUp, BankError> {
         let s = self
             .store
             .signup(signup_id)
@@ -471,7 +475,7 @@ impl Bank {
     /// The card's balance and status, for the platform's balance view.
     pub async fn balance(
         &self,
-        signup_id: &str,
+        signup_id: &SignUpId,
         account: &Email,
     ) -> Result<BalanceView, BankError> {
         let s = self.paying_signup(signup_id, account).await?;
@@ -486,7 +490,7 @@ impl Bank {
     /// What is left of today's limit, for the platform's limit view.
     pub async fn remaining_limit(
         &self,
-        signup_id: &str,
+        signup_id: &SignUpId,
         account: &Email,
     ) -> Result<LimitView, BankError> {
         let s = self.paying_signup(signup_id, account).await?;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use chrono::NaiveDate;
 use shared::Money;
-use shared::domain::{Email, OrderNo, PayAmount};
+use shared::domain::{Email, OrderNo, PayAmount, SignUpId};
 use shared::files::recon::{
     ClearingEntry, ClearingRecord, DayFigures, DayFileKind, DayHeader, DayRecord, SignUpEvent,
 };
@@ -27,7 +27,7 @@ pub struct SuccessRecord {
     /// The bank's serial number.
     pub serial: String,
     /// The sign-up paid with.
-    pub signup_id: String,
+    pub signup_id: SignUpId,
     /// The paying account.
     pub account: Email,
     /// The card, masked.
@@ -182,7 +182,7 @@ impl Bank {
                             .signup_events(date, event, &after, DAY_FILE_PAGE_ROWS)
                             .await?;
                         let Some(last) = page.last() else { break };
-                        after = last.signup_id.clone();
+                        after = last.signup_id.to_string();
                         for r in page {
                             w.record(DayRecord::SignUp(r))?;
                         }

@@ -2,7 +2,7 @@
 //! cancel; and the activation check the platform asks for.
 
 use chrono::NaiveDate;
-use shared::domain::{CardNumber, CardPassword, DailyLimit, Email, Mobile};
+use shared::domain::{CardNumber, CardPassword, DailyLimit, Email, Mobile, SignUpId};
 use shared::{ErrorClass, PeerFailure, PeerRefusal};
 use tracing::Instrument;
 
@@ -155,7 +155,7 @@ impl Bank {
     }
 
     /// A sign-up by id, any status.
-    pub async fn signup(&self, id: &str) -> Result<SignUp, BankError> {
+    pub async fn signup(&self, id: &SignUpId) -> Result<SignUp, BankError> {
         self.store
             .signup(id)
             .await?
@@ -276,7 +276,7 @@ impl Bank {
     /// The platform's activation check: a SIGNED sign-up of this card to this account.
     pub async fn confirm_activation(
         &self,
-        signup_id: &str,
+        signup_id: &SignUpId,
         card: &CardNumber,
         account: &Email,
     ) -> Result<SignUp, BankError> {
@@ -332,12 +332,8 @@ fn replay(
 }
 
 /// `SU` + business date + 10 random digits.
-fn new_signup_id(date: chrono::NaiveDate) -> String {
-    format!(
-        "SU{}{:010}",
-        date.format("%Y%m%d"),
-        rand::random::<u64>() % 10_000_000_000
-    )
+fn new_signup_id(date: NaiveDate) -> SignUpId {
+    SignUpId::issue(date, rand::random::<u64>())
 }
 
 /// The PENDING record of the sign-up `form` asks for, on business date `date`, at `now_ms`.

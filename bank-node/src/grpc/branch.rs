@@ -189,7 +189,7 @@ impl BranchService for Branch {
             let signup = match r.key {
                 Some(Key::SignupId(id)) => {
                     let id = shared::domain::SignUpId::parse(&id).field("signup_id")?;
-                    self.0.signup(id.as_str()).await?
+                    self.0.signup(&id).await?
                 }
                 Some(Key::CardNumber(c)) => self.0.live_signup(&card_number(&c)?).await?,
                 None => {

@@ -26,7 +26,7 @@ pub fn card(c: &Card) -> pb::Card {
 pub fn signup(s: &SignUp) -> pb::SignUp {
     let failure = s.failure.as_ref();
     pb::SignUp {
-        signup_id: s.id.clone(),
+        signup_id: s.id.to_string(),
         card_number_masked: s.card.masked(),
         platform_account: s.account.as_str().to_owned(),
         real_name: s.real_name.as_str().to_owned(),
@@ -92,7 +92,7 @@ pub fn payment(p: &Payment) -> pb::Payment {
     let failure = p.failure.as_ref();
     pb::Payment {
         order_no: p.order_no.as_str().to_owned(),
-        signup_id: p.signup_id.clone(),
+        signup_id: p.signup_id.to_string(),
         card_number_masked: p.card.masked(),
         amount: p.amount.to_string(),
         status: match p.status {

@@ -31,8 +31,8 @@ fn payment_request(
 }
 
 /// A sign-up id from the wire, parsed.
-fn signup_id_of(s: &str) -> Result<String, shared::FieldError> {
-    Ok(SignUpId::parse(s).field("signup_id")?.as_str().to_owned())
+fn signup_id_of(s: &str) -> Result<SignUpId, shared::FieldError> {
+    SignUpId::parse(s).field("signup_id")
 }
 
 impl Link {
@@ -59,10 +59,11 @@ impl Link {
         signup_id: &str,
         amount: &str,
     ) -> Call<'a> {
-        let card_masked = if self.0.faults.is_empty() {
-            None
-        } else {
-            self.0.signup(signup_id).await.ok().map(|s| s.card.masked())
+        let card_masked = match SignUpId::parse(signup_id) {
+            Ok(id) if !self.0.faults.is_empty() => {
+                self.0.signup(&id).await.ok().map(|s| s.card.masked())
+            }
+            _ => None,
         };
         Call {
             method,
@@ -96,7 +97,7 @@ impl BankLinkService for Link {
                     .confirm_activation(&signup_id_of(&r.signup_id)?, &card, &account)
                     .await?;
                 Ok(pb::ConfirmActivationResponse {
-                    signup_id: s.id.clone(),
+                    signup_id: s.id.to_string(),
                     daily_limit: s.limit.to_string(),
                     mobile_masked: s.mobile.masked(),
                 })

@@ -3,7 +3,7 @@
 use proto::platform::v1 as pb;
 use proto::platform::v1::platform_link_service_client::PlatformLinkServiceClient;
 use shared::PeerFailure;
-use shared::domain::Email;
+use shared::domain::{Email, SignUpId};
 use shared::fault::{Call, Faults, Side};
 use shared::grpc::{PeerChannel, PeerLink, with_faults};
 
@@ -44,7 +44,7 @@ impl PlatformPort for PlatformClient {
     ) -> BoxFuture<'a, Result<(), PeerFailure>> {
         Box::pin(async move {
             let msg = pb::ConfirmSignUpRequest {
-                signup_id: req.signup_id.clone(),
+                signup_id: req.signup_id.to_string(),
                 platform_account: req.account.as_str().to_owned(),
                 real_name: req.real_name.as_str().to_owned(),
                 id_type: shared::grpc::id_type_to_pb(req.id_type) as i32,
@@ -69,13 +69,13 @@ impl PlatformPort for PlatformClient {
 
     fn confirm_cancel<'a>(
         &'a self,
-        signup_id: &'a str,
+        signup_id: &'a SignUpId,
         account: &'a Email,
         business_date: chrono::NaiveDate,
     ) -> BoxFuture<'a, Result<(), PeerFailure>> {
         Box::pin(async move {
             let msg = pb::ConfirmCancelRequest {
-                signup_id: signup_id.to_owned(),
+                signup_id: signup_id.to_string(),
                 platform_account: account.as_str().to_owned(),
                 business_date: business_date.to_string(),
             };

@@ -67,7 +67,7 @@ fn payment(p: SuccessRecord) -> pb::SuccessfulPayment {
         success_seq: p.seq,
         order_no: p.order_no.as_str().to_owned(),
         bank_serial_no: p.serial,
-        signup_id: p.signup_id,
+        signup_id: p.signup_id.to_string(),
         platform_account: p.account.as_str().to_owned(),
         card_number_masked: p.card_masked,
         amount: p.amount.to_string(),

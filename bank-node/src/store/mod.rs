@@ -3,7 +3,7 @@
 
 use chrono::NaiveDate;
 use shared::domain::{
-    CardNumber, DailyLimit, Email, IdDocument, IdType, Mobile, PersonName, RequestId,
+    CardNumber, DailyLimit, Email, IdDocument, IdType, Mobile, PersonName, RequestId, SignUpId,
 };
 use shared::records::{RecordKind, Show, View, col};
 use shared::store::{bad, int, opt_text, text, unique_violation};
@@ -282,11 +282,11 @@ impl Store {
     }
 
     /// A sign-up by id.
-    pub async fn signup(&self, id: &str) -> Result<Option<SignUp>> {
+    pub async fn signup(&self, id: &SignUpId) -> Result<Option<SignUp>> {
         let row = sqlx::query(&format!(
             "SELECT {SIGNUP_COLUMNS} FROM signups WHERE signup_id = $1"
         ))
-        .bind(id)
+        .bind(id.as_str())
         .fetch_optional(&self.pools.read)
         .await?;
         row.as_ref().map(signup_from_row).transpose()
@@ -314,7 +314,7 @@ impl Store {
             "INSERT INTO signups (signup_id, request_id, request_fingerprint, card_number, platform_account, real_name, id_type, id_number, mobile, daily_limit_fen, status, created_at_ms, updated_at_ms, business_date) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13)",
         )
-        .bind(&s.id)
+        .bind(s.id.as_str())
         .bind(request_id.as_str())
         .bind(fingerprint)
         .bind(s.card.expose())
@@ -349,7 +349,7 @@ impl Store {
     /// Settles a PENDING sign-up to SIGNED or FAILED on `date`.
     pub async fn settle_signup(
         &self,
-        id: &str,
+        id: &SignUpId,
         status: SignUpStatus,
         failure: Option<&PeerRefusal>,
         date: NaiveDate,
@@ -366,7 +366,7 @@ impl Store {
         .bind(failure.map(|f| f.domain.as_str()))
         .bind(date.to_string())
         .bind(now_ms)
-        .bind(id)
+        .bind(id.as_str())
         .execute(&self.pools.write)
         .await?;
         anyhow::ensure!(
@@ -379,7 +379,7 @@ impl Store {
     /// Changes limit and/or mobile of a SIGNED sign-up; `false` if it is no longer SIGNED.
     pub async fn update_signed(
         &self,
-        id: &str,
+        id: &SignUpId,
         limit: Option<DailyLimit>,
         mobile: Option<&Mobile>,
         now_ms: i64,
@@ -391,7 +391,7 @@ impl Store {
         .bind(limit.map(|l| l.money().fen()))
         .bind(mobile.map(Mobile::as_str))
         .bind(now_ms)
-        .bind(id)
+        .bind(id.as_str())
         .execute(&self.pools.write)
         .await?;
         Ok(r.rows_affected() == 1)
@@ -401,7 +401,7 @@ impl Store {
     /// `cancelled_date` is recorded when given; moving back to SIGNED clears it.
     pub async fn move_signup(
         &self,
-        id: &str,
+        id: &SignUpId,
         from: SignUpStatus,
         to: SignUpStatus,
         cancelled_date: Option<NaiveDate>,
@@ -415,7 +415,7 @@ impl Store {
         .bind(to.code())
         .bind(cancelled_date.map(|d| d.to_string()))
         .bind(now_ms)
-        .bind(id)
+        .bind(id.as_str())
         .bind(from.code())
         .execute(&self.pools.write)
         .await?;
@@ -444,7 +444,7 @@ fn signup_from_row(r: &AnyRow) -> Result<SignUp> {
     let id_type = IdType::from_code(&text(r, "id_type")?).ok_or_else(|| bad("id_type"))?;
     let failure = shared::store::failure(r, crate::domain::DOMAIN)?;
     Ok(SignUp {
-        id: text(r, "signup_id")?,
+        id: SignUpId::parse(&text(r, "signup_id")?).map_err(|_| bad("signup_id"))?,
         card: CardNumber::parse(&text(r, "card_number")?).map_err(|_| bad("card_number"))?,
         account: Email::parse(&text(r, "platform_account")?)
             .map_err(|_| bad("platform_account"))?,

@@ -1,7 +1,7 @@
 //! Payments, daily usage, business days and the SMS outbox at rest.
 
 use chrono::NaiveDate;
-use shared::domain::{CardNumber, Email, OrderNo, PayAmount};
+use shared::domain::{CardNumber, Email, OrderNo, PayAmount, SignUpId};
 use shared::seed::{PaidOrderSeed, SeedOutcome};
 use shared::store::{Params, bad, int, opt_text, text, unique_violation};
 use shared::{Money, PeerRefusal};
@@ -35,7 +35,7 @@ impl Store {
         )
         .bind(p.order_no.as_str())
         .bind(&p.fingerprint)
-        .bind(&p.signup_id)
+        .bind(p.signup_id.as_str())
         .bind(p.card.expose())
         .bind(p.account.as_str())
         .bind(p.amount.fen())
@@ -192,7 +192,7 @@ impl Store {
                 q = q
                     .bind(&o.order_no)
                     .bind("seeded")
-                    .bind(&s.id)
+                    .bind(s.id.as_str())
                     .bind(s.card.expose())
                     .bind(s.account.as_str())
                     .bind(o.amount_fen)
@@ -359,7 +359,7 @@ fn payment_from_row(r: &AnyRow) -> Result<Payment> {
     Ok(Payment {
         order_no: OrderNo::parse(&text(r, "order_no")?).map_err(|_| bad("order_no"))?,
         fingerprint: text(r, "fingerprint")?,
-        signup_id: text(r, "signup_id")?,
+        signup_id: SignUpId::parse(&text(r, "signup_id")?).map_err(|_| bad("signup_id"))?,
         card: CardNumber::parse(&text(r, "card_number")?).map_err(|_| bad("card_number"))?,
         account: Email::parse(&text(r, "platform_account")?)
             .map_err(|_| bad("platform_account"))?,
@@ -435,7 +435,7 @@ async fn use_limit(
     .bind(amount)
     .bind(p.card.expose())
     .bind(date)
-    .bind(&p.signup_id)
+    .bind(p.signup_id.as_str())
     .execute(&mut **tx)
     .await?;
     Ok(within.rows_affected() == 1)

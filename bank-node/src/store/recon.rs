@@ -6,6 +6,7 @@ use chrono::NaiveDate;
 use shared::Money;
 use shared::domain::{
     BatchNo, CardNumber, Email, IdType, OrderNo, PayAmount, PersonName, RefundAmount, RefundId,
+    SignUpId,
 };
 use shared::files::recon::{
     ClearingEntry, DayFigures, DayFileKind, OrderRecord, SignUpEvent, SignUpRecord,
@@ -187,7 +188,8 @@ impl Store {
             .map(|r| {
                 Ok(SignUpRecord {
                     seq: 0,
-                    signup_id: text(r, "signup_id")?,
+                    signup_id: SignUpId::parse(&text(r, "signup_id")?)
+                        .map_err(|_| bad("signup_id"))?,
                     event,
                     account: Email::parse(&text(r, "platform_account")?)
                         .map_err(|_| bad("platform_account"))?,
@@ -286,7 +288,7 @@ fn success_from_row(r: &AnyRow) -> Result<SuccessRecord> {
         seq: unsigned(int(r, "success_seq")?)?,
         order_no: OrderNo::parse(&text(r, "order_no")?).map_err(|_| bad("order_no"))?,
         serial: text(r, "bank_serial_no")?,
-        signup_id: text(r, "signup_id")?,
+        signup_id: SignUpId::parse(&text(r, "signup_id")?).map_err(|_| bad("signup_id"))?,
         account: Email::parse(&text(r, "platform_account")?)
             .map_err(|_| bad("platform_account"))?,
         card_masked: card(r)?.masked(),

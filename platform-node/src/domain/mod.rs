@@ -23,7 +23,9 @@ pub use error::PlatformError;
 pub use model::*;
 use sha2::{Digest, Sha256};
 use shared::clock::Clock;
-use shared::domain::{CardNumber, DailyLimit, Email, LoginPassword, PayPassword, PersonName};
+use shared::domain::{
+    CardNumber, DailyLimit, Email, LoginPassword, PayPassword, PersonName, SignUpId,
+};
 use shared::fault::Faults;
 use shared::files::FileStore;
 use shared::secret::VerifiedCache;
@@ -45,7 +47,7 @@ pub trait BankPort: Send + Sync {
     /// Asks the bank to confirm a signed sign-up of `card` to `account`.
     fn confirm_activation<'a>(
         &'a self,
-        signup_id: &'a str,
+        signup_id: &'a SignUpId,
         card: &'a CardNumber,
         account: &'a Email,
     ) -> BoxFuture<'a, Result<ActivationGrant, PeerFailure>>;
@@ -441,7 +443,7 @@ impl Platform {
     /// again and takes the bank's date of this cancellation.
     pub async fn confirm_cancel(
         &self,
-        signup_id: &str,
+        signup_id: &SignUpId,
         account: &Email,
         date: chrono::NaiveDate,
     ) -> Result<CardLink, PlatformError> {
@@ -453,7 +455,7 @@ impl Platform {
         self.store
             .cancel_link(signup_id, date, self.clock.now_ms())
             .await?;
-        tracing::info!(signup_id, "card-link cancelled");
+        tracing::info!(%signup_id, "card-link cancelled");
         self.store
             .link(signup_id)
             .await?

@@ -1,4 +1,4 @@
-use shared::domain::{DailyLimit, Email, IdType, PersonName};
+use shared::domain::{DailyLimit, Email, IdType, PersonName, SignUpId};
 
 shared::domain::coded_enum!(
     /// The status of a platform account.
@@ -43,7 +43,7 @@ pub struct CardLink {
     /// The platform's id.
     pub platform_link_id: String,
     /// The bank's sign-up id.
-    pub signup_id: String,
+    pub signup_id: SignUpId,
     /// The account.
     pub email: Email,
     /// The real name the bank sent.
@@ -75,7 +75,7 @@ pub struct CardLink {
 #[derive(Debug, Clone)]
 pub struct IncomingSignUp {
     /// The bank's sign-up id.
-    pub signup_id: String,
+    pub signup_id: SignUpId,
     /// The account named on the form.
     pub account: Email,
     /// The real name on the form.
@@ -119,7 +119,7 @@ pub struct Order {
     /// The paying account.
     pub email: Email,
     /// The card-link's sign-up id.
-    pub signup_id: String,
+    pub signup_id: SignUpId,
     /// The card, masked.
     pub card_masked: String,
     /// The amount.
@@ -152,7 +152,7 @@ pub struct PayOrder {
     /// The order number.
     pub order_no: shared::domain::OrderNo,
     /// The sign-up id.
-    pub signup_id: String,
+    pub signup_id: SignUpId,
     /// The paying account.
     pub account: Email,
     /// The amount.

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use shared::domain::{Description, Email, OrderNo, OtpCode, PayAmount, PayPassword};
+use shared::domain::{Description, Email, OrderNo, OtpCode, PayAmount, PayPassword, SignUpId};
 use shared::seed::{PaidOrderSeed, SeedError};
 use shared::{BankReason, PeerFailure, PeerRefusal};
 use tracing::Instrument;
@@ -27,16 +27,16 @@ impl Platform {
     /// Writes the platform's side of a seed of paid orders (`SimulatorService.SeedPaidOrders`):
     /// the card-link must be activated.
     pub async fn seed_paid_orders(&self, seed: &PaidOrderSeed) -> Result<(), SeedError> {
-        let id = seed.signup_id.as_str();
+        let id = &seed.signup_id;
         let link = self
             .store
             .link(id)
             .await?
-            .ok_or_else(|| SeedError::SignUpNotFound(id.to_owned()))?;
+            .ok_or_else(|| SeedError::SignUpNotFound(id.to_string()))?;
         match link.status {
             super::LinkStatus::Active => {}
-            super::LinkStatus::Signed => return Err(SeedError::NotActivated(id.to_owned())),
-            super::LinkStatus::Cancelled => return Err(SeedError::NotSigned(id.to_owned())),
+            super::LinkStatus::Signed => return Err(SeedError::NotActivated(id.to_string())),
+            super::LinkStatus::Cancelled => return Err(SeedError::NotSigned(id.to_string())),
         }
         self.store
             .seed_orders(seed, &link, self.clock.now_ms())
@@ -123,7 +123,7 @@ impl Platform {
     async fn active_link(
         &self,
         email: &Email,
-        signup_id: Option<&str>,
+        signup_id: Option<&SignUpId>,
     ) -> Result<CardLink, PlatformError> {
         let Some(id) = signup_id else {
             return self.require_active_link(email).await;
@@ -148,7 +148,7 @@ impl Platform {
         order_no: OrderNo,
         amount: PayAmount,
         password: &PayPassword,
-        signup_id: Option<&str>,
+        signup_id: Option<&SignUpId>,
         description: &Description,
     ) -> Result<Order, PlatformError> {
         let account = self.normal_account(token).await?;
@@ -403,7 +403,7 @@ impl Platform {
         &self,
         token: &str,
         password: &PayPassword,
-        signup_id: Option<&str>,
+        signup_id: Option<&SignUpId>,
     ) -> Result<BalanceView, PlatformError> {
         let account = self.normal_account(token).await?;
         self.check_pay_password(&account.email, password).await?;
@@ -419,7 +419,7 @@ impl Platform {
     pub async fn remaining_limit(
         &self,
         token: &str,
-        signup_id: Option<&str>,
+        signup_id: Option<&SignUpId>,
     ) -> Result<LimitView, PlatformError> {
         let account = self.normal_account(token).await?;
         let link = self.active_link(&account.email, signup_id).await?;
@@ -448,7 +448,7 @@ struct Wanted<'a> {
     email: &'a Email,
     order_no: OrderNo,
     amount: PayAmount,
-    signup_id: Option<&'a str>,
+    signup_id: Option<&'a SignUpId>,
 }
 
 impl Wanted<'_> {
@@ -457,7 +457,7 @@ impl Wanted<'_> {
     fn is(&self, o: &Order) -> bool {
         &o.email == self.email
             && o.amount == self.amount
-            && self.signup_id.is_none_or(|s| s == o.signup_id)
+            && self.signup_id.is_none_or(|s| s == &o.signup_id)
     }
 }
 

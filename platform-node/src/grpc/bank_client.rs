@@ -4,7 +4,7 @@
 use chrono::NaiveDate;
 use proto::bank::v1 as pb;
 use proto::bank::v1::bank_link_service_client::BankLinkServiceClient;
-use shared::domain::{CardNumber, DailyLimit, Email, OtpCode};
+use shared::domain::{CardNumber, DailyLimit, Email, OtpCode, SignUpId};
 use shared::fault::{Call, Faults, Side};
 use shared::grpc::{PeerChannel, PeerLink, with_faults};
 use shared::{ErrorClass, Money, PeerFailure, PeerRefusal};
@@ -87,13 +87,13 @@ fn order_call<'a>(method: &'a str, o: &'a PayOrder) -> Call<'a> {
 impl BankPort for BankClient {
     fn confirm_activation<'a>(
         &'a self,
-        signup_id: &'a str,
+        signup_id: &'a SignUpId,
         card: &'a CardNumber,
         account: &'a Email,
     ) -> BoxFuture<'a, Result<ActivationGrant, PeerFailure>> {
         Box::pin(async move {
             let msg = pb::ConfirmActivationRequest {
-                signup_id: signup_id.to_owned(),
+                signup_id: signup_id.to_string(),
                 card_number: card.expose().to_owned(),
                 platform_account: account.as_str().to_owned(),
             };
@@ -124,7 +124,7 @@ impl BankPort for BankClient {
         Box::pin(async move {
             let msg = pb::RequestPaymentCodeRequest {
                 order_no: o.order_no.as_str().to_owned(),
-                signup_id: o.signup_id.clone(),
+                signup_id: o.signup_id.to_string(),
                 platform_account: o.account.as_str().to_owned(),
                 amount: o.amount.to_string(),
             };
@@ -153,7 +153,7 @@ impl BankPort for BankClient {
         Box::pin(async move {
             let msg = pb::PayRequest {
                 order_no: o.order_no.as_str().to_owned(),
-                signup_id: o.signup_id.clone(),
+                signup_id: o.signup_id.to_string(),
                 platform_account: o.account.as_str().to_owned(),
                 amount: o.amount.to_string(),
                 otp_code: code.expose().to_owned(),
@@ -195,7 +195,7 @@ impl BankPort for BankClient {
     ) -> BoxFuture<'a, Result<BalanceView, PeerFailure>> {
         Box::pin(async move {
             let msg = pb::GetBalanceRequest {
-                signup_id: link.signup_id.clone(),
+                signup_id: link.signup_id.to_string(),
                 platform_account: link.email.as_str().to_owned(),
             };
             let call = Call {
@@ -223,7 +223,7 @@ impl BankPort for BankClient {
     ) -> BoxFuture<'a, Result<LimitView, PeerFailure>> {
         Box::pin(async move {
             let msg = pb::GetRemainingLimitRequest {
-                signup_id: link.signup_id.clone(),
+                signup_id: link.signup_id.to_string(),
                 platform_account: link.email.as_str().to_owned(),
             };
             let call = Call {

@@ -6,7 +6,7 @@ use chrono::NaiveDate;
 use proto::bank::v1 as pb;
 use proto::bank::v1::bank_recon_service_client::BankReconServiceClient;
 use shared::PeerFailure;
-use shared::domain::{Email, OrderNo, PayAmount};
+use shared::domain::{Email, OrderNo, PayAmount, SignUpId};
 use shared::fault::{Call, Faults, Side};
 use shared::files::recon::{DayFileKind, is_masked_card, is_signup_id};
 use shared::files::{ReadError, Upload, is_sha256_hex};
@@ -72,7 +72,7 @@ fn page(p: pb::SuccessfulPaymentPage, after: u64) -> Result<BankPage, PeerFailur
             seq: s.success_seq,
             order_no: OrderNo::parse(&s.order_no).map_err(|_| bad_answer("order_no"))?,
             serial: s.bank_serial_no.chars().take(40).collect(),
-            signup_id: s.signup_id,
+            signup_id: SignUpId::parse(&s.signup_id).map_err(|_| bad_answer("signup_id"))?,
             account: Email::parse(&s.platform_account)
                 .map_err(|_| bad_answer("platform_account"))?,
             card_masked: s.card_number_masked,

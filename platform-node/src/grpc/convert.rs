@@ -27,7 +27,7 @@ pub fn account(a: &Account, links: &[(CardLink, bool)]) -> pb::Account {
 pub fn link(l: &CardLink, from_bank: bool) -> pb::CardLink {
     pb::CardLink {
         platform_link_id: l.platform_link_id.clone(),
-        signup_id: l.signup_id.clone(),
+        signup_id: l.signup_id.to_string(),
         card_number_masked: l.card_masked.clone(),
         status: match l.status {
             LinkStatus::Signed => pb::LinkStatus::Signed,
@@ -60,7 +60,7 @@ pub fn order(o: &Order) -> pb::Order {
     pb::Order {
         order_no: o.order_no.as_str().to_owned(),
         email: o.email.as_str().to_owned(),
-        signup_id: o.signup_id.clone(),
+        signup_id: o.signup_id.to_string(),
         card_number_masked: o.card_masked.clone(),
         amount: o.amount.to_string(),
         status: match o.status {

@@ -16,11 +16,8 @@ use shared::grpc::id_type_from_pb;
 pub struct Link(pub Platform);
 
 /// A sign-up id as the bank issues them.
-fn signup_id(s: &str) -> Result<String, FieldError> {
-    Ok(shared::domain::SignUpId::parse(s)
-        .field("signup_id")?
-        .as_str()
-        .to_owned())
+fn signup_id(s: &str) -> Result<shared::domain::SignUpId, FieldError> {
+    shared::domain::SignUpId::parse(s).field("signup_id")
 }
 
 /// A masked card number as the bank sends it: 16 to 19 characters of digits and `*`.

@@ -40,7 +40,7 @@ impl PayService for Pay {
                     order_no,
                     amount,
                     &password,
-                    signup_id.as_ref().map(SignUpId::as_str),
+                    signup_id.as_ref(),
                     &description,
                 )
                 .await?;
@@ -98,11 +98,7 @@ impl PayService for Pay {
             let signup_id = opt(&r.signup_id)?;
             let b = self
                 .0
-                .balance(
-                    &r.session_token,
-                    &password,
-                    signup_id.as_ref().map(SignUpId::as_str),
-                )
+                .balance(&r.session_token, &password, signup_id.as_ref())
                 .await?;
             Ok(pb::GetBalanceResponse {
                 card_number_masked: b.card_masked,
@@ -123,7 +119,7 @@ impl PayService for Pay {
             let signup_id = opt(&r.signup_id)?;
             let l = self
                 .0
-                .remaining_limit(&r.session_token, signup_id.as_ref().map(SignUpId::as_str))
+                .remaining_limit(&r.session_token, signup_id.as_ref())
                 .await?;
             Ok(pb::GetRemainingLimitResponse {
                 business_date: l.date.to_string(),

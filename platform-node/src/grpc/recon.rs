@@ -313,13 +313,7 @@ impl ReconOpsService for Recon {
             let date = date_from_pb("business_date", &r.business_date)?;
             let signup_id = shared::domain::SignUpId::parse(&r.signup_id).field("signup_id")?;
             self.0
-                .write_manual_order(
-                    order_no.clone(),
-                    email,
-                    signup_id.as_str().to_owned(),
-                    amount,
-                    date,
-                )
+                .write_manual_order(order_no.clone(), email, signup_id, amount, date)
                 .await?;
             Ok(pb::WriteManualOrderResponse {
                 order_no: order_no.as_str().to_owned(),

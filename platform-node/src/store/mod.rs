@@ -2,7 +2,7 @@
 
 use chrono::NaiveDate;
 use shared::Money;
-use shared::domain::{DailyLimit, Email, IdType, PersonName};
+use shared::domain::{DailyLimit, Email, IdType, PersonName, SignUpId};
 use shared::records::{RecordKind, Show, View, col};
 use shared::store::{bad, text};
 use sqlx::Row;
@@ -310,11 +310,11 @@ impl Store {
     }
 
     /// A card-link by the bank's sign-up id.
-    pub async fn link(&self, signup_id: &str) -> Result<Option<CardLink>> {
+    pub async fn link(&self, signup_id: &SignUpId) -> Result<Option<CardLink>> {
         let row = sqlx::query(&format!(
             "SELECT {LINK_COLUMNS} FROM card_links WHERE signup_id = $1"
         ))
-        .bind(signup_id)
+        .bind(signup_id.as_str())
         .fetch_optional(&self.pools.read)
         .await?;
         row.as_ref().map(link_from_row).transpose()
@@ -334,7 +334,7 @@ impl Store {
     /// SIGNED → ACTIVE with the bank's limit and mobile; `false` if it was not SIGNED.
     pub async fn activate_link(
         &self,
-        signup_id: &str,
+        signup_id: &SignUpId,
         limit: DailyLimit,
         mobile_masked: &str,
         now_ms: i64,
@@ -346,7 +346,7 @@ impl Store {
         .bind(limit.money().fen())
         .bind(mobile_masked)
         .bind(now_ms)
-        .bind(signup_id)
+        .bind(signup_id.as_str())
         .execute(&self.pools.write)
         .await?;
         Ok(r.rows_affected() == 1)
@@ -356,7 +356,7 @@ impl Store {
     /// no longer ACTIVE.
     pub async fn refresh_link_terms(
         &self,
-        signup_id: &str,
+        signup_id: &SignUpId,
         limit: DailyLimit,
         mobile_masked: &str,
         now_ms: i64,
@@ -368,21 +368,26 @@ impl Store {
         .bind(limit.money().fen())
         .bind(mobile_masked)
         .bind(now_ms)
-        .bind(signup_id)
+        .bind(signup_id.as_str())
         .execute(&self.pools.write)
         .await?;
         Ok(r.rows_affected() == 1)
     }
 
     /// SIGNED or ACTIVE → CANCELLED on the bank's date `date` (a cancelled one takes the date).
-    pub async fn cancel_link(&self, signup_id: &str, date: NaiveDate, now_ms: i64) -> Result<()> {
+    pub async fn cancel_link(
+        &self,
+        signup_id: &SignUpId,
+        date: NaiveDate,
+        now_ms: i64,
+    ) -> Result<()> {
         sqlx::query(
             "UPDATE card_links SET status = 'CANCELLED', cancelled_date = $3, \
              cancelled_at_ms = CASE WHEN status = 'CANCELLED' THEN cancelled_at_ms ELSE $1 END, updated_at_ms = $1 \
              WHERE signup_id = $2",
         )
         .bind(now_ms)
-        .bind(signup_id)
+        .bind(signup_id.as_str())
         .bind(date.to_string())
         .execute(&self.pools.write)
         .await?;
@@ -424,7 +429,7 @@ fn link_from_row(r: &AnyRow) -> Result<CardLink> {
     let limit: Option<i64> = r.try_get("daily_limit_fen")?;
     Ok(CardLink {
         platform_link_id: text(r, "platform_link_id")?,
-        signup_id: text(r, "signup_id")?,
+        signup_id: SignUpId::parse(&text(r, "signup_id")?).map_err(|_| bad("signup_id"))?,
         email: Email::parse(&text(r, "email")?).map_err(|_| bad("email"))?,
         real_name: PersonName::parse(&text(r, "real_name")?).map_err(|_| bad("real_name"))?,
         id_type: IdType::from_code(&text(r, "id_type")?).ok_or_else(|| bad("id_type"))?,

@@ -1,7 +1,7 @@
 //! Orders at rest. Every status change is a conditional update, so a settled order never changes.
 
 use chrono::NaiveDate;
-use shared::domain::{Email, OrderNo, PayAmount};
+use shared::domain::{Email, OrderNo, PayAmount, SignUpId};
 use shared::seed::{PaidOrderSeed, SeedOutcome};
 use shared::store::{bad, int, opt_text, text, unique_violation};
 use shared::{Money, PeerRefusal};
@@ -73,7 +73,7 @@ impl Store {
         )
         .bind(o.order_no.as_str())
         .bind(o.email.as_str())
-        .bind(&o.signup_id)
+        .bind(o.signup_id.as_str())
         .bind(&o.card_masked)
         .bind(o.amount.fen())
         .bind(&o.description)
@@ -192,7 +192,7 @@ impl Store {
                 q = q
                     .bind(&o.order_no)
                     .bind(link.email.as_str())
-                    .bind(&link.signup_id)
+                    .bind(link.signup_id.as_str())
                     .bind(&link.card_masked)
                     .bind(o.amount_fen)
                     .bind("seeded")
@@ -266,7 +266,7 @@ pub(super) fn order_from_row(r: &AnyRow) -> Result<Order> {
     Ok(Order {
         order_no: OrderNo::parse(&text(r, "order_no")?).map_err(|_| bad("order_no"))?,
         email: Email::parse(&text(r, "email")?).map_err(|_| bad("email"))?,
-        signup_id: text(r, "signup_id")?,
+        signup_id: SignUpId::parse(&text(r, "signup_id")?).map_err(|_| bad("signup_id"))?,
         card_masked: text(r, "card_number_masked")?,
         amount: Money::from_fen(int(r, "amount_fen")?)
             .and_then(|m| PayAmount::new(m).ok())

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use chrono::NaiveDate;
 use shared::Money;
-use shared::domain::{Email, OrderNo};
+use shared::domain::{Email, OrderNo, SignUpId};
 use shared::files::recon::DayFileKind;
 use shared::store::{bad, bigint, int, opt_text, text, unsigned};
 use sqlx::any::AnyRow;
@@ -72,7 +72,7 @@ impl Store {
     }
 
     /// The card-links among `ids` the platform has, by sign-up id.
-    pub async fn links_by_id(&self, ids: &[&str]) -> Result<HashMap<String, CardLink>> {
+    pub async fn links_by_id(&self, ids: &[&SignUpId]) -> Result<HashMap<SignUpId, CardLink>> {
         let mut out = HashMap::new();
         for chunk in ids.chunks(KEYS_PER_STATEMENT_MAX) {
             let sql = format!(
@@ -82,7 +82,7 @@ impl Store {
             );
             let mut q = sqlx::query(&sql);
             for n in chunk {
-                q = q.bind(*n);
+                q = q.bind(n.as_str());
             }
             for r in q.fetch_all(&self.pools.read).await? {
                 let l = super::link_from_row(&r)?;
@@ -190,7 +190,7 @@ impl Store {
     /// `before`, with its adjustment; `false` if it changed meanwhile.
     pub async fn fix_link(
         &self,
-        signup_id: &str,
+        signup_id: &SignUpId,
         before: LinkStatus,
         status: LinkStatus,
         business_date: Option<NaiveDate>,
@@ -206,7 +206,7 @@ impl Store {
         .bind(business_date.map(|d| d.to_string()))
         .bind(cancelled_date.map(|d| d.to_string()))
         .bind(adj.at_ms)
-        .bind(signup_id.to_owned())
+        .bind(signup_id.as_str())
         .bind(before.code());
         self.write_with_adjustment(q, adj).await
     }

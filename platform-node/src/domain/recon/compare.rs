@@ -366,7 +366,7 @@ mod tests {
             seq: 1,
             order_no: OrderNo::parse("P20311103000001").unwrap(),
             serial: "S1".into(),
-            signup_id: "SU1".into(),
+            signup_id: SignUpId::parse("SU1").unwrap(),
             account: Email::parse("a@example.com").unwrap(),
             card_masked: "622188******0019".into(),
             amount: amount(amount_),
@@ -454,7 +454,7 @@ mod tests {
     fn link(status: LinkStatus, signed: Option<u32>, cancelled: Option<u32>) -> CardLink {
         CardLink {
             platform_link_id: "PL1".into(),
-            signup_id: "SU1".into(),
+            signup_id: SignUpId::parse("SU1").unwrap(),
             email: Email::parse("a@example.com").unwrap(),
             real_name: PersonName::parse("张三").unwrap(),
             id_type: IdType::ResidentId,
@@ -473,7 +473,7 @@ mod tests {
     fn record(event: SignUpEvent) -> SignUpRecord {
         SignUpRecord {
             seq: 1,
-            signup_id: "SU1".into(),
+            signup_id: SignUpId::parse("SU1").unwrap(),
             event,
             account: Email::parse("a@example.com").unwrap(),
             real_name: PersonName::parse("张三").unwrap(),

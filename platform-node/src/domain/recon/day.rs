@@ -342,10 +342,10 @@ impl Platform {
                 }
             }
             DayFileKind::SignUp => {
-                let ids: Vec<&str> = chunk
+                let ids: Vec<&SignUpId> = chunk
                     .iter()
                     .filter_map(|r| match r {
-                        DayRecord::SignUp(s) => Some(s.signup_id.as_str()),
+                        DayRecord::SignUp(s) => Some(&s.signup_id),
                         _ => None,
                     })
                     .collect();

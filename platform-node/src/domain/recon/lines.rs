@@ -109,7 +109,7 @@ impl Platform {
         let l = link_from_bank(rec, date, from.at_ms);
         let a = from.adjust(
             "SIGNUP",
-            &rec.signup_id,
+            rec.signup_id.as_str(),
             "-".into(),
             link_state(&l),
             "the bank has a sign-up the platform had no card-link for",
@@ -140,7 +140,7 @@ impl Platform {
         };
         let a = from.adjust(
             "SIGNUP",
-            &l.signup_id,
+            l.signup_id.as_str(),
             link_state(l),
             link_state(&after),
             reason,
@@ -368,7 +368,7 @@ impl Platform {
                 .unstaged_links(&run.id, cancelled, run.date, &after, PLATFORM_ONLY_PAGE)
                 .await?;
             let Some(last) = page.last() else { break };
-            after = last.signup_id.clone();
+            after = last.signup_id.to_string();
             for l in page {
                 self.platform_only_link(run, &l, cancelled).await?;
             }

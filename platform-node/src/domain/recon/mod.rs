@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
 
 use chrono::NaiveDate;
-use shared::domain::{BatchNo, Email, OrderNo, PayAmount, RefundAmount, RefundId};
+use shared::domain::{BatchNo, Email, OrderNo, PayAmount, RefundAmount, RefundId, SignUpId};
 use shared::files::recon::{
     ClearingEntry, DayFileKind, DayRecord, OrderRecord, SignUpEvent, SignUpRecord, check_day_file,
 };
@@ -73,7 +73,7 @@ pub struct BankSuccess {
     /// The bank's serial number.
     pub serial: String,
     /// The sign-up paid with.
-    pub signup_id: String,
+    pub signup_id: SignUpId,
     /// The paying account.
     pub account: Email,
     /// The card, masked.
@@ -435,7 +435,7 @@ impl Platform {
         &self,
         order_no: OrderNo,
         email: Email,
-        signup_id: String,
+        signup_id: SignUpId,
         amount: PayAmount,
         date: NaiveDate,
     ) -> Result<(), PlatformError> {
