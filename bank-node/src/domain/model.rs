@@ -34,6 +34,16 @@ coded_enum!(
 );
 
 coded_enum!(
+    /// A business day at the bank: payments land on it while OPEN; the cutover closes it.
+    DayStatus {
+        /// Payments land on it.
+        Open = "OPEN",
+        /// Closed by the cutover: its figures never change again.
+        Closed = "CLOSED",
+    }
+);
+
+coded_enum!(
     /// Where a sign-up stands.
     SignUpStatus {
         /// Checked by the bank, waiting for the platform.

@@ -12,7 +12,7 @@ use shared::files::recon::{
 };
 use shared::files::{Area, Draft, Received};
 
-use super::{Bank, BankError};
+use super::{Bank, BankError, DayStatus};
 
 /// Rows read from the database at a time while a day file is written.
 const DAY_FILE_PAGE_ROWS: u32 = 1000;
@@ -122,7 +122,7 @@ impl Bank {
 
     /// A day file is made only of a closed day with no payment still in flight.
     async fn check_day_settled(&self, date: NaiveDate) -> Result<(), BankError> {
-        let open = self.store.day_status(date).await?.as_deref() == Some("OPEN");
+        let open = self.store.day_status(date).await? == Some(DayStatus::Open);
         if date >= self.clock.business_date() || open {
             return Err(BankError::DayNotClosed(date));
         }

@@ -16,7 +16,7 @@ use shared::files::refund::{
 use shared::files::{Area, FileError, LineReader, ReadError, Received, Upload};
 use tracing::Instrument;
 
-use super::{Bank, BankError};
+use super::{Bank, BankError, PaymentStatus};
 use crate::store::{ChunkOutcome, Claim};
 
 /// How the batch job works through a batch.
@@ -105,8 +105,8 @@ pub type RefundLine = BatchRecord;
 /// A payment as a refund sees it.
 #[derive(Debug, Clone)]
 pub struct OrderFunds {
-    /// The payment's status code.
-    pub status: String,
+    /// The payment's status.
+    pub status: PaymentStatus,
     /// Paid, fen.
     pub amount_fen: i64,
     /// Refunded so far, fen.
@@ -216,10 +216,10 @@ fn decide_line(
             format!("no payment with order number {}", l.order_no),
         );
     };
-    if order.status != "SUCCESS" {
+    if order.status != PaymentStatus::Success {
         return failed(
             "ORDER_NOT_PAID",
-            format!("the payment is {}, not successful", order.status),
+            format!("the payment is {}, not successful", order.status.code()),
         );
     }
     let refundable = order.amount_fen - order.refunded_fen;
@@ -603,16 +603,19 @@ mod tests {
     #[test]
     fn each_line_is_decided_on_its_own_and_partial_refunds_add_up() {
         let mut snap = RefundSnapshot::default();
-        let funds = |status: &str, closed| OrderFunds {
-            status: status.to_owned(),
+        let funds = |status, closed| OrderFunds {
+            status,
             amount_fen: 3000,
             refunded_fen: 1000,
             card: "6221880000000019".to_owned(),
             card_closed: closed,
         };
-        snap.orders.insert("O1".into(), funds("SUCCESS", false));
-        snap.orders.insert("O2".into(), funds("FAILED", false));
-        snap.orders.insert("O3".into(), funds("SUCCESS", true));
+        snap.orders
+            .insert("O1".into(), funds(PaymentStatus::Success, false));
+        snap.orders
+            .insert("O2".into(), funds(PaymentStatus::Failed, false));
+        snap.orders
+            .insert("O3".into(), funds(PaymentStatus::Success, true));
         snap.used_refund_ids.insert("OLD".into());
         let lines = [
             line(1, "A", "O1", "15.00"),

@@ -15,7 +15,7 @@ use shared::store::{bad, bigint, int, opt_text, text, unsigned};
 use sqlx::any::AnyRow;
 
 use super::{Result, Store};
-use crate::domain::{DayFileInfo, SuccessRecord};
+use crate::domain::{DayFileInfo, DayStatus, SuccessRecord};
 
 const SUCCESS_COLUMNS: &str = "success_seq, order_no, bank_serial_no, signup_id, card_number, platform_account, amount_fen, business_date, paid_at_ms";
 
@@ -34,12 +34,13 @@ impl Store {
     }
 
     /// A business date's status (OPEN or CLOSED), if it has a row.
-    pub async fn day_status(&self, date: NaiveDate) -> Result<Option<String>> {
+    pub async fn day_status(&self, date: NaiveDate) -> Result<Option<DayStatus>> {
         let row = sqlx::query("SELECT status FROM business_days WHERE business_date = $1")
             .bind(date.to_string())
             .fetch_optional(&self.pools.read)
             .await?;
-        row.map(|r| text(&r, "status")).transpose()
+        row.map(|r| DayStatus::from_code(&text(&r, "status")?).ok_or_else(|| bad("status")))
+            .transpose()
     }
 
     /// What begun on `date` is still in flight: sign-ups waiting for the platform, cancellations

@@ -18,8 +18,8 @@ use sqlx::{Any, Row, Transaction};
 
 use super::{Result, Store};
 use crate::domain::{
-    BatchResult, BatchStatus, LineDecision, LineOutcome, OrderFunds, RefundBatch, RefundLine,
-    RefundSnapshot,
+    BatchResult, BatchStatus, CardStatus, LineDecision, LineOutcome, OrderFunds, PaymentStatus,
+    RefundBatch, RefundLine, RefundSnapshot,
 };
 
 const BATCH_COLUMNS: &str = "b.batch_no, b.receipt_no, b.sha256, b.size_bytes, b.file_name, b.business_date, b.record_count, b.total_fen, b.accepted_at_ms, b.status, b.result_file_name, b.result_sha256, b.result_size_bytes, b.result_business_date, b.success_count, b.success_fen, b.failed_count, b.failed_fen, b.done_at_ms, p.next_seq, p.byte_offset, p.started_at_ms";
@@ -302,11 +302,14 @@ async fn snapshot(
             snap.orders.insert(
                 text(&r, "order_no")?,
                 OrderFunds {
-                    status: text(&r, "status")?,
+                    status: PaymentStatus::from_code(&text(&r, "status")?)
+                        .ok_or_else(|| bad("status"))?,
                     amount_fen: int(&r, "amount_fen")?,
                     refunded_fen: int(&r, "refunded_fen")?,
                     card: text(&r, "card_number")?,
-                    card_closed: text(&r, "card_status")? == "CLOSED",
+                    card_closed: CardStatus::from_code(&text(&r, "card_status")?)
+                        .ok_or_else(|| bad("card_status"))?
+                        == CardStatus::Closed,
                 },
             );
         }

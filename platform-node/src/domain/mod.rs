@@ -11,8 +11,8 @@ pub use pay::{RESOLVE_BACKOFF_MS_FIRST, RESOLVE_TRIES_MAX};
 pub use recon::*;
 pub use refund::{
     BankBatch, BankBatchStatus, BankFiles, BatchStatus as RefundBatchStatus, FileRefusal,
-    NewRefund, PushFailure, REFUNDS_PER_CREATE_MAX, RefundBatch, RefundFilter, RefundRecord,
-    ResultFigures, parse_reason,
+    NewRefund, PushFailure, REFUNDS_PER_CREATE_MAX, RefundBatch, RefundFilter, RefundLineStatus,
+    RefundRecord, ResultFigures, parse_reason,
 };
 use std::future::Future;
 use std::pin::Pin;

@@ -23,6 +23,16 @@ pub const REFUNDS_PER_CREATE_MAX: usize = 10_000;
 const APPLY_CHUNK_LINES: usize = 500;
 
 shared::domain::coded_enum!(
+    /// A refund line's outcome at the bank, as the platform keeps it from the result file.
+    RefundLineStatus {
+        /// Credited to the card.
+        Success = "SUCCESS",
+        /// Refused, with the bank's reason.
+        Failed = "FAILED",
+    }
+);
+
+shared::domain::coded_enum!(
     /// Where a batch stands at the platform.
     BatchStatus {
         /// Stored; the push is under way or got no answer.

@@ -15,7 +15,7 @@ use sqlx::{Any, Transaction};
 use super::{Result, Store};
 use crate::domain::{
     Adjustment, CardLink, CaseCategory, CaseFilter, CaseStatus, DayRun, LinkStatus, Order,
-    OrderFix, ReconCase,
+    OrderFix, PlatformRefund, ReconCase, RefundLineStatus,
 };
 
 /// The most keys bound into one statement.
@@ -463,7 +463,7 @@ impl Store {
     pub async fn refunds_by_id(
         &self,
         refund_ids: &[&str],
-    ) -> Result<HashMap<String, (String, Option<Money>, String)>> {
+    ) -> Result<HashMap<String, PlatformRefund>> {
         let mut out = HashMap::new();
         for chunk in refund_ids.chunks(KEYS_PER_STATEMENT_MAX) {
             let sql = format!(
@@ -481,7 +481,8 @@ impl Store {
                 out.insert(
                     text(&r, "refund_id")?,
                     (
-                        text(&r, "status")?,
+                        RefundLineStatus::from_code(&text(&r, "status")?)
+                            .ok_or_else(|| bad("status"))?,
                         fen.and_then(Money::from_fen),
                         text(&r, "batch_no")?,
                     ),

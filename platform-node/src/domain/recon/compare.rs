@@ -306,7 +306,7 @@ pub(super) fn clearing_payment_category(
 }
 
 /// A platform refund as the clearing comparison reads it: status, amount, batch.
-pub(super) type PlatformRefund = (String, Option<Money>, String);
+pub type PlatformRefund = (RefundLineStatus, Option<Money>, String);
 
 /// How the platform's refund stands against a refund line of the bank's clearing file: `None`
 /// when it agrees (SUCCESS, same amount).
@@ -315,9 +315,9 @@ pub(super) fn clearing_refund_category(
     amount: Money,
 ) -> Option<CaseCategory> {
     match mine {
-        Some((status, Some(a), _)) if status == "SUCCESS" && *a == amount => None,
+        Some((RefundLineStatus::Success, Some(a), _)) if *a == amount => None,
         None => Some(CaseCategory::BankOnly),
-        Some((status, _, _)) if status != "SUCCESS" => Some(CaseCategory::StatusDiffers),
+        Some((RefundLineStatus::Failed, _, _)) => Some(CaseCategory::StatusDiffers),
         Some(_) => Some(CaseCategory::AmountDiffers),
     }
 }
@@ -567,16 +567,16 @@ mod tests {
             Some(CaseCategory::StatusDiffers)
         );
         let money = |s: &str| Money::parse(s).unwrap();
-        let refund = |status: &str, a: Option<&str>| (status.to_owned(), a.map(money), "B1".into());
+        let refund = |status, a: Option<&str>| (status, a.map(money), "B1".into());
         let refunds = [
-            (Some(refund("SUCCESS", Some("5.00"))), None),
+            (Some(refund(RefundLineStatus::Success, Some("5.00"))), None),
             (None, Some(CaseCategory::BankOnly)),
             (
-                Some(refund("PENDING", None)),
+                Some(refund(RefundLineStatus::Failed, None)),
                 Some(CaseCategory::StatusDiffers),
             ),
             (
-                Some(refund("SUCCESS", Some("4.99"))),
+                Some(refund(RefundLineStatus::Success, Some("4.99"))),
                 Some(CaseCategory::AmountDiffers),
             ),
         ];

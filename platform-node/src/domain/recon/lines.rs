@@ -256,7 +256,8 @@ impl Platform {
             platform: mine
                 .map(|(s, a, b)| {
                     format!(
-                        "{s} {} batch {b}",
+                        "{} {} batch {b}",
+                        s.code(),
                         a.map(|a| a.to_string()).unwrap_or_else(|| "-".into())
                     )
                 })
@@ -288,7 +289,7 @@ impl Platform {
                     .refunds_by_id(&[refund_id.as_str()])
                     .await?
                     .get(refund_id.as_str())
-                    .is_some_and(|(s, _, _)| s == "SUCCESS") =>
+                    .is_some_and(|(s, _, _)| *s == RefundLineStatus::Success) =>
             {
                 resolved(format!(
                     "fetched batch {batch_no}'s result file: the refund is applied"

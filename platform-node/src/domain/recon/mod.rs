@@ -28,7 +28,7 @@ use shared::files::{Area, LineReader, ReadError, Upload};
 use shared::{BankReason, ErrorClass, Money, PeerFailure, PeerRefusal};
 use tracing::Instrument;
 
-use super::refund::blocking;
+use super::refund::{RefundLineStatus, blocking};
 use super::{
     BankPayment, BoxFuture, CardLink, LinkStatus, Order, OrderStatus, PayOrder, Platform,
     PlatformError, relay,
@@ -40,12 +40,12 @@ mod lines;
 mod realtime;
 
 use compare::{
-    LinkFix, PlatformRefund, bank_success_state, clearing_payment_category,
-    clearing_refund_category, fix_by_bank_word, fix_platform_only_link, fix_state,
-    fix_to_bank_payment, link_from_bank, link_state, order_case_amount, order_category,
-    order_from_bank, order_state, signup_record_state, signup_verdict,
+    LinkFix, bank_success_state, clearing_payment_category, clearing_refund_category,
+    fix_by_bank_word, fix_platform_only_link, fix_state, fix_to_bank_payment, link_from_bank,
+    link_state, order_case_amount, order_category, order_from_bank, order_state,
+    signup_record_state, signup_verdict,
 };
-pub use compare::{OrderDiff, order_vs_bank};
+pub use compare::{OrderDiff, PlatformRefund, order_vs_bank};
 
 /// The cursor name of the real-time pull.
 const REALTIME_CURSOR: &str = "realtime";
