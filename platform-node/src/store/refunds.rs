@@ -14,7 +14,7 @@ use sqlx::any::AnyRow;
 use super::{Result, Store};
 use crate::domain::{
     BankBatch, BankBatchStatus, FileRefusal, RefundBatch, RefundBatchStatus, RefundFilter,
-    RefundRecord, ResultFigures,
+    RefundLineStatus, RefundRecord, ResultFigures,
 };
 
 const BATCH_COLUMNS: &str = "batch_no, status, sha256, size_bytes, file_name, business_date, record_count, total_fen, receipt_no, accepted_at_ms, processed_count, failure_class, failure_reason, failure_message, failure_domain, failure_line, failure_field, result_sha256, result_size_bytes, result_business_date, success_count, success_fen, failed_count, failed_fen, result_file_name, created_at_ms";
@@ -231,7 +231,9 @@ impl Store {
                     refund_id: text(r, "refund_id")?,
                     order_no: text(r, "order_no")?,
                     amount_text: text(r, "amount_text")?,
-                    success: text(r, "status")? == "SUCCESS",
+                    success: RefundLineStatus::from_code(&text(r, "status")?)
+                        .ok_or_else(|| bad("status"))?
+                        == RefundLineStatus::Success,
                     reason_code: opt_text(r, "reason_code")?,
                     reason_text: opt_text(r, "reason_text")?,
                 })
