@@ -41,7 +41,7 @@ pub fn parse<T: Args + FromArgMatches>(args: &[String]) -> anyhow::Result<T> {
 }
 
 /// The flags that give a process started with them the configuration `value` (environment aside):
-/// `--long value` for each flag with a value, `--long` for each switch that is on.
+/// `--long=value` for each flag with a value, `--long` for each switch that is on.
 pub fn to_args<T: Args + serde::Serialize>(value: &T) -> anyhow::Result<Vec<String>> {
     let serde_json::Value::Object(fields) =
         serde_json::to_value(value).context("the configuration as a map")?
@@ -63,8 +63,9 @@ pub fn to_args<T: Args + serde::Serialize>(value: &T) -> anyhow::Result<Vec<Stri
         match (field, arg.get_action()) {
             (serde_json::Value::Null, _) | (serde_json::Value::Bool(false), _) => {}
             (serde_json::Value::Bool(true), ArgAction::SetTrue) => args.push(format!("--{long}")),
-            (serde_json::Value::String(s), _) => args.extend([format!("--{long}"), s.clone()]),
-            (serde_json::Value::Number(n), _) => args.extend([format!("--{long}"), n.to_string()]),
+            // `--long=value`: a value that starts with `-` is not taken for a flag.
+            (serde_json::Value::String(s), _) => args.push(format!("--{long}={s}")),
+            (serde_json::Value::Number(n), _) => args.push(format!("--{long}={n}")),
             (other, _) => anyhow::bail!("flag --{long}: cannot write {other} as a flag"),
         }
     }
@@ -138,7 +139,7 @@ pub fn from_prefixed<T: Args + FromArgMatches>(
             match arg.get_action() {
                 ArgAction::SetTrue if value == "true" => args.push(format!("--{long}")),
                 ArgAction::SetTrue => {}
-                _ => args.extend([format!("--{long}"), value.to_string_lossy().into_owned()]),
+                _ => args.push(format!("--{long}={}", value.to_string_lossy())),
             }
         }
     }
@@ -197,6 +198,11 @@ mod tests {
                 job: Job { chunk_lines: 2000 },
                 quiet: true,
             },
+            // A value that looks like a flag, or holds a newline, is still that value.
+            Sample {
+                database_url: Some("--quiet\n=x".into()),
+                ..defaults::<Sample>()
+            },
         ];
         for case in cases {
             let args = to_args(&case).unwrap();
@@ -247,6 +253,12 @@ mod tests {
         assert_eq!(s.job.chunk_lines, 7);
         assert_eq!(s.listen.to_string(), "1.2.3.4:5");
         assert_eq!(s.database_url.as_deref(), Some("sqlite::memory:"));
+        let m = cmd
+            .clone()
+            .try_get_matches_from(["up", "--bank-database-url=--quiet"])
+            .unwrap();
+        let s: Sample = from_prefixed(&m, "bank").unwrap();
+        assert_eq!(s.database_url.as_deref(), Some("--quiet"));
         let out_of_range = cmd.try_get_matches_from(["up", "--bank-chunk-lines", "2001"]);
         assert!(out_of_range.is_err());
     }
