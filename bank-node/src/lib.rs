@@ -10,7 +10,7 @@ pub mod domain;
 pub mod grpc;
 pub mod store;
 
-pub use app::Application;
+pub use app::{Application, build, build_on};
 pub use config::{Config, RefundJobConfig};
 
 /// The `bank-node` binary's flags, with their environment variables and defaults (the README's
@@ -28,7 +28,7 @@ pub async fn serve_from_args() -> anyhow::Result<()> {
     shared::node::serve_from_args(
         command(),
         "ibsim-bank",
-        |config: Config, clock| async move { Application::build(&config, clock).await },
+        |config: Config, clock| async move { build(&config, clock).await },
     )
     .await
 }

@@ -21,7 +21,7 @@ use std::path::Path;
 
 use anyhow::Context;
 use shared::clock::Clock;
-use shared::node::NodeApp;
+use shared::node::Serving;
 use shared::security::SecurityArgs;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -145,15 +145,14 @@ impl Node {
 
     /// Builds and runs a node on a runtime of its own, on `listener` (bound already, so that
     /// the peer knows the address); returns once it serves, or with why it could not start.
-    async fn spawn_isolated<A, B, F>(
+    async fn spawn_isolated<N, B, F>(
         listener: std::net::TcpListener,
         build: B,
     ) -> anyhow::Result<Node>
     where
-        A: Send + 'static,
+        N: shared::node::Node,
         B: FnOnce(TcpListener) -> F + Send + 'static,
-        F: std::future::Future<Output = anyhow::Result<A>> + Send + 'static,
-        A: NodeApp,
+        F: std::future::Future<Output = anyhow::Result<Serving<N>>> + Send + 'static,
     {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(ISOLATED_WORKERS)
@@ -323,16 +322,15 @@ impl RunningPair {
         };
         let bank = match bank_listener {
             Some(l) => Some(
-                bank_node::Application::build_on(l, &bank_cfg, clock())
+                bank_node::build_on(l, &bank_cfg, clock())
                     .await
                     .context("cannot start the bank node")?,
             ),
             None => None,
         };
-        let platform =
-            platform_node::Application::build_on(platform_listener, &platform_cfg, clock())
-                .await
-                .context("cannot start the platform node")?;
+        let platform = platform_node::build_on(platform_listener, &platform_cfg, clock())
+            .await
+            .context("cannot start the platform node")?;
         Ok(RunningPair {
             bank_addr,
             platform_addr,
@@ -366,7 +364,7 @@ impl RunningPair {
         bank.kill().await;
         let cfg = self.bank_cfg.clone();
         let node = Node::spawn_isolated(bind_std(self.bank_addr)?, move |l| async move {
-            bank_node::Application::build_on(l, &cfg, Clock::real()).await
+            bank_node::build_on(l, &cfg, Clock::real()).await
         })
         .await
         .context("cannot restart the bank node")?;
@@ -379,7 +377,7 @@ impl RunningPair {
         self.platform.kill().await;
         let cfg = self.platform_cfg.clone();
         self.platform = Node::spawn_isolated(bind_std(self.platform_addr)?, move |l| async move {
-            platform_node::Application::build_on(l, &cfg, Clock::real()).await
+            platform_node::build_on(l, &cfg, Clock::real()).await
         })
         .await
         .context("cannot restart the platform node")?;
@@ -397,7 +395,7 @@ impl RunningPair {
             ..self.platform_cfg.clone()
         };
         let node = Node::spawn_isolated(listener, move |l| async move {
-            platform_node::Application::build_on(l, &cfg, Clock::real()).await
+            platform_node::build_on(l, &cfg, Clock::real()).await
         })
         .await
         .context("cannot start another platform process")?;
@@ -419,13 +417,13 @@ impl RunningPair {
         };
         let c = bank_cfg.clone();
         let bank = Node::spawn_isolated(bank_listener, move |l| async move {
-            bank_node::Application::build_on(l, &c, clock()).await
+            bank_node::build_on(l, &c, clock()).await
         })
         .await
         .context("cannot start the bank node")?;
         let c = platform_cfg.clone();
         let platform = Node::spawn_isolated(platform_listener, move |l| async move {
-            platform_node::Application::build_on(l, &c, clock()).await
+            platform_node::build_on(l, &c, clock()).await
         })
         .await
         .context("cannot start the platform node")?;

@@ -571,7 +571,7 @@ async fn a_caller_that_cannot_verify_the_answer_takes_the_outcome_as_unknown() {
         data_dir: dir.join("platform2"),
         ..app.platform_config().clone()
     };
-    let node = platform_node::Application::build(
+    let node = platform_node::build(
         &platform_cfg,
         shared::clock::Clock::frozen(START.parse().unwrap()),
     )

@@ -24,6 +24,11 @@ use shared::clock::Clock;
 use shared::domain::{CardNumber, Email, IdType, PersonName, SignUpId};
 use shared::fault::Faults;
 use shared::files::FileStore;
+use shared::metrics::Metrics;
+use shared::node::Node;
+use shared::records::View;
+use shared::security::Institution;
+use shared::store::NodeDb;
 use shared::{Money, PeerFailure};
 
 use crate::store::Store;
@@ -79,7 +84,27 @@ pub struct Bank {
     refund_job: Arc<tokio::sync::Mutex<()>>,
     /// One day file built at a time in this process.
     day_files: Arc<tokio::sync::Mutex<()>>,
-    metrics: shared::metrics::Metrics,
+    metrics: Metrics,
+}
+
+/// The bank's parts; what is built on them is one mechanism for both nodes (`shared::node`).
+impl Node for Bank {
+    const INSTITUTION: Institution = Institution::Bank;
+    const DOMAIN: &'static str = DOMAIN;
+    const VIEWS: &'static [View] = crate::store::VIEWS;
+
+    fn db(&self) -> &NodeDb {
+        &self.store
+    }
+    fn clock(&self) -> &Clock {
+        &self.clock
+    }
+    fn faults(&self) -> &Faults {
+        &self.faults
+    }
+    fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
 }
 
 /// Tries to issue a fresh card number before giving up (collisions are astronomically rare).
@@ -109,11 +134,6 @@ impl Bank {
         }
     }
 
-    /// This node's metrics (served by `--metrics-listen`).
-    pub fn metrics(&self) -> &shared::metrics::Metrics {
-        &self.metrics
-    }
-
     /// The most recent business day closed by a cutover.
     pub async fn last_closed_day(&self) -> Result<Option<chrono::NaiveDate>, BankError> {
         Ok(self.store.last_closed_day().await?)
@@ -135,27 +155,10 @@ impl Bank {
         Ok(())
     }
 
-    /// The business clock.
-    pub fn clock(&self) -> &Clock {
-        &self.clock
-    }
-
-    /// Keeps the business clock where it is now, so that a restart finds it there.
-    pub async fn keep_clock(&self) -> Result<(), BankError> {
-        Ok(self
-            .store
-            .keep_clock(self.clock.state(), self.clock.now_ms())
-            .await?)
-    }
-
     /// Puts the clock where this bank kept it (a restart), then makes sure it is not on a day
     /// the bank has closed already (see [`Bank::leave_closed_days`]).
     pub async fn restore_clock(&self) -> Result<(), BankError> {
-        if let Some(state) = self.store.kept_clock().await?
-            && let Err(e) = self.clock.restore(state)
-        {
-            tracing::warn!(error = %e, "the kept business clock is not usable: real time");
-        }
+        self.restore_kept_clock().await?;
         self.leave_closed_days().await
     }
 
@@ -180,17 +183,6 @@ impl Bank {
             self.keep_clock().await?;
         }
         Ok(())
-    }
-
-    /// Records one line of the audit log; a failure to write it is logged, never fatal.
-    pub async fn audit(&self, operation: &str, subject: &str, outcome: &str, detail: &str) {
-        if let Err(e) = self
-            .store
-            .audit(self.clock.now_ms(), operation, subject, outcome, detail)
-            .await
-        {
-            tracing::error!(error = ?e, operation, "cannot write audit line");
-        }
     }
 
     /// Opens a card account.

@@ -4,6 +4,7 @@
 use chrono::{Duration, NaiveDate};
 use sha2::{Digest, Sha256};
 use shared::domain::{Email, OrderNo, OtpCode, PayAmount, SignUpId};
+use shared::node::Node;
 use shared::seed::{PaidOrderSeed, SeedError};
 use shared::{Money, PeerRefusal, Refusal};
 use subtle::ConstantTimeEq;

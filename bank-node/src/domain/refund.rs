@@ -14,6 +14,7 @@ use shared::files::refund::{
     BatchRecord, Outcome, ResultFigures, ResultHeader, ResultRecord, check_batch, result_text,
 };
 use shared::files::{Area, FileError, LineReader, ReadError, Received, Upload};
+use shared::node::Node;
 use tracing::Instrument;
 
 use super::{Bank, BankError, PaymentStatus};

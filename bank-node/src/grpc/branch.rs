@@ -6,6 +6,7 @@ use shared::domain::{
     CardNumber, CardPassword, DailyLimit, Email, IdDocument, Mobile, PersonName, RequestId,
 };
 use shared::error::ParseField;
+use shared::node::Node;
 use shared::{FieldError, Money};
 use tonic::{Request, Response, Status};
 

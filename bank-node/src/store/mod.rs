@@ -41,7 +41,7 @@ const CARD_COLUMNS: &str = "card_number, account_kind, holder_name, id_type, id_
 const SIGNUP_COLUMNS: &str = "signup_id, request_fingerprint, card_number, platform_account, real_name, id_type, id_number, mobile, daily_limit_fen, status, failure_class, failure_reason, failure_message, failure_domain, business_date, created_at_ms, updated_at_ms";
 
 /// What the bank shows of itself (ListRecords): the newest of each, secrets left out.
-const VIEWS: &[View] = &[
+pub const VIEWS: &[View] = &[
     View {
         kind: RecordKind::Cards,
         table: "cards",
@@ -150,11 +150,6 @@ impl Store {
         Ok(Store {
             db: shared::store::NodeDb::connect(url, &MIGRATOR).await?,
         })
-    }
-
-    /// The newest `limit` records of every kind the bank keeps, read at one moment.
-    pub async fn records(&self, limit: u32) -> Result<Vec<shared::records::Table>> {
-        self.db.records(VIEWS, limit).await
     }
 
     /// Inserts a card; `false` if the number is taken.

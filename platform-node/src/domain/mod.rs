@@ -28,7 +28,12 @@ use shared::domain::{
 };
 use shared::fault::Faults;
 use shared::files::FileStore;
+use shared::metrics::Metrics;
+use shared::node::Node;
+use shared::records::View;
 use shared::secret::VerifiedCache;
+use shared::security::Institution;
+use shared::store::NodeDb;
 use shared::{ErrorClass, PeerFailure, PeerRefusal};
 use tracing::Instrument;
 
@@ -103,7 +108,7 @@ pub struct Platform {
     /// One real-time reconciliation at a time, and one T+1 run.
     realtime: Arc<tokio::sync::Mutex<()>>,
     day_recon: Arc<tokio::sync::Mutex<()>>,
-    metrics: shared::metrics::Metrics,
+    metrics: Metrics,
 }
 
 /// The platform's lines to the bank: the interbank calls, the file server and reconciliation.
@@ -128,6 +133,26 @@ pub(crate) fn relay(f: PeerFailure, then: &str) -> PlatformError {
             message: format!("the bank could not be reached ({detail}); {then}"),
             domain: DOMAIN.to_owned(),
         }),
+    }
+}
+
+/// The platform's parts; what is built on them is one mechanism for both nodes (`shared::node`).
+impl Node for Platform {
+    const INSTITUTION: Institution = Institution::Platform;
+    const DOMAIN: &'static str = DOMAIN;
+    const VIEWS: &'static [View] = crate::store::VIEWS;
+
+    fn db(&self) -> &NodeDb {
+        &self.store
+    }
+    fn clock(&self) -> &Clock {
+        &self.clock
+    }
+    fn faults(&self) -> &Faults {
+        &self.faults
+    }
+    fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 }
 
@@ -172,83 +197,12 @@ impl Platform {
         }
     }
 
-    /// This node's metrics (served by `--metrics-listen`).
-    pub fn metrics(&self) -> &shared::metrics::Metrics {
-        &self.metrics
-    }
-
-    /// The business clock.
-    pub fn clock(&self) -> &Clock {
-        &self.clock
-    }
-
-    /// Keeps the business clock where it is now, so that a restart finds it there.
-    pub async fn keep_clock(&self) -> Result<(), PlatformError> {
-        Ok(self
-            .store
-            .keep_clock(self.clock.state(), self.clock.now_ms())
-            .await?)
-    }
-
-    /// Puts the clock where this platform kept it (a restart).
-    pub async fn restore_clock(&self) -> Result<(), PlatformError> {
-        if let Some(state) = self.store.kept_clock().await?
-            && let Err(e) = self.clock.restore(state)
-        {
-            tracing::warn!(error = %e, "the kept business clock is not usable: real time");
-        }
-        Ok(())
-    }
-
-    /// The fault rules.
-    pub fn faults(&self) -> &Faults {
-        &self.faults
-    }
-
     /// Wipes every record (a simulator reset).
     pub async fn wipe(&self) -> Result<(), PlatformError> {
         self.store.wipe().await?;
         self.pay_passwords.clear();
         tracing::warn!("platform reset: every record wiped");
         Ok(())
-    }
-
-    /// The newest `limit` records of every kind the platform keeps (ListRecords).
-    pub async fn records(&self, limit: u32) -> anyhow::Result<Vec<shared::records::Table>> {
-        self.store.records(limit).await
-    }
-
-    /// The audit lines about `subject`, oldest first.
-    pub async fn audit_lines(
-        &self,
-        subject: &str,
-        limit: u32,
-    ) -> Result<Vec<shared::store::AuditLine>, PlatformError> {
-        Ok(self.store.audit_lines(subject, limit).await?)
-    }
-
-    /// Records the nonce of a signed interbank call; `false` if it was seen already.
-    pub async fn remember_nonce(
-        &self,
-        signer: &str,
-        nonce: &str,
-        at_ms: i64,
-        forget_before_ms: i64,
-    ) -> anyhow::Result<bool> {
-        self.store
-            .remember_nonce(signer, nonce, at_ms, forget_before_ms)
-            .await
-    }
-
-    /// Records one line of the audit log; a failure to write it is logged, never fatal.
-    pub async fn audit(&self, operation: &str, subject: &str, outcome: &str, detail: &str) {
-        if let Err(e) = self
-            .store
-            .audit(self.clock.now_ms(), operation, subject, outcome, detail)
-            .await
-        {
-            tracing::error!(error = ?e, operation, "cannot write audit line");
-        }
     }
 
     /// Opens an account.

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use shared::domain::{Description, Email, OrderNo, OtpCode, PayAmount, PayPassword, SignUpId};
+use shared::node::Node;
 use shared::seed::{PaidOrderSeed, SeedError};
 use shared::{BankReason, PeerFailure, PeerRefusal};
 use tracing::Instrument;

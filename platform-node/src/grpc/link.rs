@@ -7,6 +7,7 @@ use shared::domain::{Email, PersonName};
 use shared::error::ParseField;
 use shared::fault::{Call, Side};
 use shared::grpc::{date_from_pb, with_faults};
+use shared::node::Node;
 use tonic::{Request, Response, Status};
 
 use super::{cut, handle};

@@ -38,7 +38,7 @@ const ACCOUNT_COLUMNS: &str = "email, real_name, status, created_at_ms";
 const LINK_COLUMNS: &str = "signup_id, platform_link_id, email, real_name, id_type, card_number_masked, status, daily_limit_fen, mobile_masked, signed_at_ms, activated_at_ms, business_date, cancelled_date, terms_at_ms";
 
 /// What the platform shows of itself (ListRecords): the newest of each, secrets left out.
-const VIEWS: &[View] = &[
+pub const VIEWS: &[View] = &[
     View {
         kind: RecordKind::Accounts,
         table: "accounts",
@@ -192,11 +192,6 @@ impl Store {
     /// Whether the database orders text as Rust does, byte by byte.
     pub fn bytewise(&self) -> bool {
         self.bytewise
-    }
-
-    /// The newest `limit` records of every kind the platform keeps, read at one moment.
-    pub async fn records(&self, limit: u32) -> Result<Vec<shared::records::Table>> {
-        self.db.records(VIEWS, limit).await
     }
 
     /// Inserts an account; `false` if the e-mail is taken.

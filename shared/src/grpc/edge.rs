@@ -2,25 +2,10 @@
 //! with its cause, a refusal mapped to its status.
 
 use super::*;
-
-/// Where a node writes its audit lines.
-pub trait Audit: Sync {
-    /// Appends one line: the operation, its subject (never a full card number or a secret), the
-    /// outcome (`OK` or the reason code) and a detail.
-    fn audit(
-        &self,
-        operation: &str,
-        subject: &str,
-        outcome: &str,
-        detail: &str,
-    ) -> impl Future<Output = ()> + Send;
-
-    /// The node's metrics: `handle` counts every request and its time there.
-    fn metrics(&self) -> &crate::metrics::Metrics;
-}
+use crate::node::Node;
 
 /// The audit line and count of a call refused before any service saw it (by the guard).
-pub async fn refused_at_edge(node: &impl Audit, operation: &str, refusal: &(dyn Refusal + Sync)) {
+pub async fn refused_at_edge(node: &impl Node, operation: &str, refusal: &(dyn Refusal + Sync)) {
     let code = code_name(code_of(refusal.class()));
     node.metrics().inc(
         "ibsim_rpc_requests_total",
@@ -41,14 +26,14 @@ pub async fn refused_at_edge(node: &impl Audit, operation: &str, refusal: &(dyn 
 
 /// Runs one request at a node's edge: awaits it, writes its audit line, logs an internal fault
 /// with its cause chain (the caller sees only a generic message), and maps a refusal to its status.
-pub async fn handle<T, E>(
-    node: &impl Audit,
-    domain: &str,
+pub async fn handle<N, T, E>(
+    node: &N,
     operation: &str,
     subject: &str,
     work: impl Future<Output = Result<T, E>>,
 ) -> Result<Response<T>, Status>
 where
+    N: Node,
     E: Refusal + std::fmt::Debug,
 {
     let started = std::time::Instant::now();
@@ -76,5 +61,5 @@ where
                 .await;
         }
     }
-    result.map(Response::new).map_err(|e| status(domain, &e))
+    result.map(Response::new).map_err(|e| status(N::DOMAIN, &e))
 }

@@ -30,6 +30,7 @@ use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
 
 use crate::clock::Clock;
 use crate::error::Refusal;
+use crate::node::Node;
 use crate::security::sign::{self, SignatureRefusal, Signing, StatusParts};
 use crate::security::{Institution, Security, TlsFiles, is_interbank};
 
@@ -67,7 +68,8 @@ pub fn client_tls(ca_pem: &[u8]) -> ClientTlsConfig {
     ClientTlsConfig::new().ca_certificate(Certificate::from_pem(ca_pem))
 }
 
-/// What the guard needs of its node: the nonce book and the audit trail.
+/// What the guard needs of its node, behind a pointer: the nonce book and the audit trail.
+/// Every [`Node`] is one.
 pub trait GuardNode: Send + Sync + 'static {
     /// Records `nonce` from `signer`, stamped `at_ms`; `false` when it was recorded already
     /// (by any process of this institution). Nonces stamped before `forget_before_ms` may be
@@ -86,6 +88,29 @@ pub trait GuardNode: Send + Sync + 'static {
         operation: &'a str,
         refusal: &'a SignatureRefusal,
     ) -> BoxFuture<'a, ()>;
+}
+
+impl<N: Node> GuardNode for N {
+    fn remember_nonce<'a>(
+        &'a self,
+        signer: &'a str,
+        nonce: &'a str,
+        at_ms: i64,
+        forget_before_ms: i64,
+    ) -> BoxFuture<'a, anyhow::Result<bool>> {
+        Box::pin(
+            self.db()
+                .remember_nonce(signer, nonce, at_ms, forget_before_ms),
+        )
+    }
+
+    fn refused<'a>(
+        &'a self,
+        operation: &'a str,
+        refusal: &'a SignatureRefusal,
+    ) -> BoxFuture<'a, ()> {
+        Box::pin(super::refused_at_edge(self, operation, refusal))
+    }
 }
 
 /// The server layer; see the module documentation. Off (passing every call through) unless
@@ -109,26 +134,19 @@ struct Guard {
 const PURGE_EVERY: u64 = 256;
 
 impl GuardLayer {
-    /// The guard of institution `me` (refusals in ErrorInfo domain `domain`), as `security`
-    /// turns it on.
-    pub fn new(
-        me: Institution,
-        domain: &'static str,
-        security: &Security,
-        clock: Clock,
-        node: Arc<dyn GuardNode>,
-    ) -> GuardLayer {
+    /// The guard of `node`, as `security` turns it on.
+    pub fn new<N: Node>(node: &N, security: &Security) -> GuardLayer {
         if security.tls.is_none() && security.signing.is_none() {
             return GuardLayer::default();
         }
         GuardLayer {
             guard: Some(Arc::new(Guard {
-                me,
-                domain,
+                me: N::INSTITUTION,
+                domain: N::DOMAIN,
                 mtls: security.tls.is_some(),
                 signing: security.signing.clone(),
-                clock,
-                node,
+                clock: node.clock().clone(),
+                node: Arc::new(node.clone()),
                 calls: AtomicU64::new(0),
             })),
         }

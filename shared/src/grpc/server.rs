@@ -30,32 +30,38 @@ pub fn server(
         .layer(guard))
 }
 
-/// A node's server ([`server`] feeding the live feed of `faults`' node) and its feed's Watch
-/// service, to add to the router.
-pub fn node_server(
-    guard: guard::GuardLayer,
-    faults: &Faults,
-    tls: Option<&TlsFiles>,
-) -> anyhow::Result<(
-    Server<NodeLayers>,
-    proto::sim::v1::feed_service_server::FeedServiceServer<feed::Watch>,
-)> {
-    let f = faults
+/// `node`'s server ([`server`] with its guard as `security` turns it on, feeding its live feed)
+/// and its feed's Watch service, already added. The node adds its own services, then
+/// [`with_health_and_reflection`].
+pub fn node_server<N: crate::node::Node>(
+    node: &N,
+    security: &Security,
+) -> anyhow::Result<Router<NodeLayers>> {
+    let f = node
+        .faults()
         .feed()
         .cloned()
         .context("a node's fault rules carry its live feed")?;
-    Ok((
-        server(guard, feed::FeedLayer::new(f.clone()), tls)?,
-        proto::sim::v1::feed_service_server::FeedServiceServer::new(feed::Watch(f)),
-    ))
+    let guard = guard::GuardLayer::new(node, security);
+    let mut server = server(
+        guard,
+        feed::FeedLayer::new(f.clone()),
+        security.tls.as_ref(),
+    )?;
+    Ok(
+        server.add_service(proto::sim::v1::feed_service_server::FeedServiceServer::new(
+            feed::Watch(f),
+        )),
+    )
 }
 
-/// Adds health (every named service reported SERVING) and reflection listing the named services
-/// (see [`reflection`]).
+/// Adds health (every service `node` serves reported SERVING) and reflection listing them (see
+/// [`reflection`]); the names come from the services table ([`services::served_by`]).
 pub async fn with_health_and_reflection(
     router: NodeRouter,
-    service_names: &[&str],
+    node: Institution,
 ) -> anyhow::Result<NodeRouter> {
+    let service_names = &services::served_by(node);
     let (reporter, health) = tonic_health::server::health_reporter();
     reporter
         .set_service_status("", ServingStatus::Serving)

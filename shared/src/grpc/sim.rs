@@ -8,50 +8,40 @@ use proto::sim::v1 as pb;
 use proto::sim::v1::simulator_service_server::SimulatorService;
 use tonic::{Request, Response, Status};
 
-use crate::clock::{Clock, next_cutover};
+use crate::clock::next_cutover;
 use crate::domain::CardNumber;
 use crate::error::{ErrorClass, ParseField, Refusal};
-use crate::fault::{Action, FaultError, Faults, Rule, RuleSpec, Side};
+use crate::fault::{Action, FaultError, Rule, RuleSpec, Side};
 use crate::money::Money;
+use crate::node::Node;
 use crate::seed::{PaidOrderSeed, SEED_COUNT_MAX, SEED_PREFIX_LEN_MAX, SeedError};
 
 /// The longest single advance: 400 days, in milliseconds.
 pub const ADVANCE_MS_MAX: i64 = 400 * 24 * 3600 * 1000;
 
-/// What a node gives the simulator controls.
-pub trait SimNode: Send + Sync + 'static {
-    /// The node's ErrorInfo domain.
-    fn domain(&self) -> &'static str;
-    /// The node's business clock.
-    fn clock(&self) -> &Clock;
-    /// The node's fault rules.
-    fn faults(&self) -> &Faults;
-    /// Keeps the business clock where it is now, so that a restart finds it there.
-    fn keep_clock(&self) -> impl Future<Output = anyhow::Result<()>> + Send;
+/// What a node gives the simulator controls beyond what every [`Node`] has (clock, faults,
+/// audit lines, records): its day-end cutover, its wipe and its side of a seed.
+pub trait SimNode: Node {
     /// Runs the day-end cutover for every business date the clock has left behind; the dates
-    /// closed now, oldest first.
-    fn cutover(&self) -> impl Future<Output = anyhow::Result<Vec<NaiveDate>>> + Send;
+    /// closed now, oldest first. A node that keeps no business days of its own closes none.
+    fn cutover(&self) -> impl Future<Output = anyhow::Result<Vec<NaiveDate>>> + Send {
+        async { Ok(Vec::new()) }
+    }
     /// The most recent business date closed.
-    fn last_closed_date(&self) -> impl Future<Output = anyhow::Result<Option<NaiveDate>>> + Send;
+    fn last_closed_date(&self) -> impl Future<Output = anyhow::Result<Option<NaiveDate>>> + Send {
+        async { Ok(None) }
+    }
     /// The closed business dates from `from` to the day before `to`, oldest first.
     fn closed_days(
         &self,
         from: NaiveDate,
         to: NaiveDate,
-    ) -> impl Future<Output = anyhow::Result<Vec<NaiveDate>>> + Send;
+    ) -> impl Future<Output = anyhow::Result<Vec<NaiveDate>>> + Send {
+        let _ = (from, to);
+        async { Ok(Vec::new()) }
+    }
     /// Wipes the node's data.
     fn wipe(&self) -> impl Future<Output = anyhow::Result<()>> + Send;
-    /// The audit lines about `subject`, oldest first.
-    fn audit_lines(
-        &self,
-        subject: &str,
-        limit: u32,
-    ) -> impl Future<Output = anyhow::Result<Vec<crate::store::AuditLine>>> + Send;
-    /// The newest `limit` records of every kind the node keeps (ListRecords).
-    fn records(
-        &self,
-        limit: u32,
-    ) -> impl Future<Output = anyhow::Result<Vec<crate::records::Table>>> + Send;
     /// Writes the node's side of a seed of paid orders (SeedPaidOrders).
     fn seed_paid_orders(
         &self,
@@ -147,7 +137,7 @@ impl<N: SimNode> Simulator<N> {
                 if let SimError::Internal(cause) | SimError::Seed(SeedError::Internal(cause)) = &e {
                     tracing::error!(operation = op, error = ?cause, "internal error");
                 }
-                Err(super::status(self.0.domain(), &e))
+                Err(super::status(N::DOMAIN, &e))
             }
         }
     }

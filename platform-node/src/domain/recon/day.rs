@@ -3,6 +3,7 @@
 //! the platform's own records, the clearing totals; each difference a case.
 
 use super::*;
+use shared::node::Node;
 
 /// A day file received and checked whole.
 struct ReceivedDay {

@@ -3,6 +3,7 @@
 //! the bank's word.
 
 use super::*;
+use shared::node::Node;
 
 impl Platform {
     /// Runs real-time reconciliation: pulls the bank's successful payments after the cursor and
