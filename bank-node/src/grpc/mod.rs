@@ -19,8 +19,8 @@ use proto::bank::v1::branch_service_server::BranchServiceServer;
 use proto::sim::v1::batch_job_service_server::BatchJobServiceServer;
 use proto::sim::v1::simulator_service_server::SimulatorServiceServer;
 use proto::sim::v1::sms_outbox_service_server::SmsOutboxServiceServer;
-use shared::grpc::NodeRouter;
 use shared::grpc::sim::{SimNode, Simulator};
+use shared::grpc::{NodeRouter, cut};
 use shared::security::{Institution, Security};
 use tonic::{Response, Status};
 
@@ -65,12 +65,6 @@ impl SimNode for Bank {
     ) -> Result<(), shared::seed::SeedError> {
         Bank::seed_paid_orders(self, seed).await
     }
-}
-
-/// The first 64 characters of an untrusted string, control characters escaped, for an audit
-/// subject.
-fn cut(s: &str) -> String {
-    shared::domain::shown(s, 64)
 }
 
 /// Runs one request through the shared edge handling, as the bank.

@@ -20,8 +20,8 @@ use proto::platform::v1::platform_ops_service_server::PlatformOpsServiceServer;
 use proto::platform::v1::recon_ops_service_server::ReconOpsServiceServer;
 use proto::platform::v1::refund_ops_service_server::RefundOpsServiceServer;
 use proto::sim::v1::simulator_service_server::SimulatorServiceServer;
-use shared::grpc::NodeRouter;
 use shared::grpc::sim::{SimNode, Simulator};
+use shared::grpc::{NodeRouter, cut};
 use shared::security::{Institution, Security};
 use tonic::{Response, Status};
 
@@ -71,10 +71,4 @@ async fn handle<T>(
     work: impl Future<Output = Result<T, PlatformError>>,
 ) -> Result<Response<T>, Status> {
     shared::grpc::handle(platform, operation, subject, work).await
-}
-
-/// The first 64 characters of an untrusted string, control characters escaped, for an audit
-/// subject.
-fn cut(s: &str) -> String {
-    shared::domain::shown(s, 64)
 }

@@ -4,6 +4,12 @@
 use super::*;
 use crate::node::Node;
 
+/// The first 64 characters of an untrusted string, control characters escaped, for an audit
+/// subject.
+pub fn cut(s: &str) -> String {
+    crate::domain::shown(s, 64)
+}
+
 /// The audit line and count of a call refused before any service saw it (by the guard).
 pub async fn refused_at_edge(node: &impl Node, operation: &str, refusal: &(dyn Refusal + Sync)) {
     let code = code_name(code_of(refusal.class()));
