@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use shared::clock::Clock;
+use shared::keyring::KeyRing;
 use shared::node::{Node, Serving, Wiring};
 use tokio::net::TcpListener;
 
@@ -52,10 +53,11 @@ pub async fn build_on(
         wiring.faults,
         wiring.files,
         settings,
+        KeyRing::load_or_create(&config.otp_key_file())?,
     );
     bank.restore_clock().await?;
     bank.cutover().await?;
-    let router = grpc::router(bank.clone(), &wiring.security).await?;
+    let router = grpc::router(bank.clone(), &wiring.security, &config.transport).await?;
     let tasks: Vec<shared::node::Task> = vec![
         Box::pin(watch_cutover(bank.clone())),
         Box::pin(schedule_refund_job(
@@ -63,7 +65,15 @@ pub async fn build_on(
             config.refund_job.interval_secs,
         )),
     ];
-    Serving::new(bank, listener, router, config.metrics_listen, tasks).await
+    Serving::new(
+        bank,
+        listener,
+        router,
+        &config.transport,
+        config.metrics_listen,
+        tasks,
+    )
+    .await
 }
 
 /// Runs the day-end cutover whenever the business clock (running, or moved by hand) enters a new

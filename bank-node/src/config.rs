@@ -32,6 +32,11 @@ pub struct Config {
         default_value = "data/bank"
     )]
     pub data_dir: PathBuf,
+    /// The node secret keying the digests the bank keeps of one-time codes (made, mode 0600, when
+    /// missing; docs/security.md says how it rotates). Default: `otp.key` in the data directory.
+    /// Every bank process over one database reads the same file.
+    #[arg(long = "otp-key-file", env = "IBSIM_BANK_OTP_KEY_FILE")]
+    pub otp_key_file: Option<PathBuf>,
     /// How long a call to the platform may take, in milliseconds, before its outcome is unknown.
     #[arg(long = "peer-timeout-ms", env = "IBSIM_BANK_PEER_TIMEOUT_MS", default_value_t = shared::grpc::PEER_TIMEOUT_MS_DEFAULT)]
     pub peer_timeout_ms: u64,
@@ -47,6 +52,10 @@ pub struct Config {
     #[command(flatten)]
     #[serde(flatten)]
     pub security: shared::security::SecurityArgs,
+    /// How long a silent connection is kept, and how many connections at once.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub transport: shared::grpc::transport::TransportArgs,
 }
 
 /// When and how the refund batch job runs.
@@ -101,6 +110,13 @@ impl Config {
         }
     }
 
+    /// The node secret's file in force.
+    pub fn otp_key_file(&self) -> PathBuf {
+        self.otp_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("otp.key"))
+    }
+
     /// The file store's directory.
     pub fn files_dir(&self) -> PathBuf {
         self.data_dir.join("files")
@@ -118,6 +134,7 @@ mod tests {
         assert_eq!(d.platform_url, "http://127.0.0.1:40052");
         assert_eq!(d.data_dir, PathBuf::from("data/bank"));
         assert_eq!(d.database_url, None);
+        assert_eq!(d.otp_key_file(), PathBuf::from("data/bank/otp.key"));
         assert_eq!(
             (d.refund_job.interval_secs, d.refund_job.chunk_lines),
             (300, 500)
@@ -132,6 +149,7 @@ mod tests {
             platform_url: "https://10.1.2.3:7000".into(),
             database_url: Some("postgres://u@h/bank?sslrootcert=/a%20b.pem".into()),
             data_dir: "/tmp/some where/bank".into(),
+            otp_key_file: Some("/run/secrets/bank otp.key".into()),
             peer_timeout_ms: 1,
             refund_job: RefundJobConfig {
                 interval_secs: 0,
@@ -142,6 +160,10 @@ mod tests {
             security: shared::security::SecurityArgs {
                 tls_dir: Some("/x".into()),
                 sign_dir: Some("/y".into()),
+            },
+            transport: shared::grpc::transport::TransportArgs {
+                idle_timeout_secs: 3600,
+                connections_max: 1,
             },
         };
         for cfg in [Config::default(), changed] {

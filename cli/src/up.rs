@@ -12,14 +12,17 @@ use pair::{PairConfig, RunningPair};
 use shared::flags::{self, Prefix};
 
 /// What `ibsim up` decides for both nodes itself, so not offered per node: where each keeps its
-/// data (under `--data-dir`), where each finds the other (where the other serves), and the
-/// security settings (`--secure`, `--tls-dir`, `--sign-dir`, for both).
+/// data (under `--data-dir`), where each finds the other (where the other serves), the
+/// security settings (`--secure`, `--tls-dir`, `--sign-dir`) and the transport limits
+/// (`--idle-timeout-secs`, `--connections-max`), each for both.
 const UP_DECIDES: &[&str] = &[
     "data_dir",
     "platform_url",
     "bank_url",
     "tls_dir",
     "sign_dir",
+    "idle_timeout_secs",
+    "connections_max",
 ];
 
 /// The bank's flags under `ibsim up`; it serves metrics by default.
@@ -99,6 +102,8 @@ struct Own {
     sign_algorithm: shared::security::keys::Algorithm,
     #[command(flatten)]
     security: shared::security::SecurityArgs,
+    #[command(flatten)]
+    transport: shared::grpc::transport::TransportArgs,
     /// Where the live console is served (docs/console.md).
     #[arg(long, env = "IBSIM_CONSOLE_LISTEN", default_value = crate::console::CONSOLE_LISTEN_DEFAULT)]
     console_listen: SocketAddr,
@@ -180,10 +185,12 @@ fn pair_config(args: UpArgs, security: shared::security::SecurityArgs) -> anyhow
     let mut pair = PairConfig {
         bank: bank_node::Config {
             data_dir: args.own.data_dir.join("bank"),
+            transport: args.own.transport.clone(),
             ..args.bank
         },
         platform: platform_node::Config {
             data_dir: args.own.data_dir.join("platform"),
+            transport: args.own.transport,
             ..args.platform
         },
         bank_elsewhere: false,

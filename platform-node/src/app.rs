@@ -55,12 +55,20 @@ pub async fn build_on(
         },
     );
     platform.restore_kept_clock().await?;
-    let router = grpc::router(platform.clone(), &wiring.security).await?;
+    let router = grpc::router(platform.clone(), &wiring.security, &config.transport).await?;
     let tasks: Vec<shared::node::Task> = vec![Box::pin(schedule_realtime_recon(
         platform.clone(),
         config.recon.interval_secs,
     ))];
-    Serving::new(platform, listener, router, config.metrics_listen, tasks).await
+    Serving::new(
+        platform,
+        listener,
+        router,
+        &config.transport,
+        config.metrics_listen,
+        tasks,
+    )
+    .await
 }
 
 /// Runs real-time reconciliation every `interval_secs` of business time (never when 0): the

@@ -47,6 +47,10 @@ pub struct Config {
     #[command(flatten)]
     #[serde(flatten)]
     pub security: shared::security::SecurityArgs,
+    /// How long a silent connection is kept, and how many connections at once.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub transport: shared::grpc::transport::TransportArgs,
 }
 
 /// Real-time reconciliation's schedule and grace window.
@@ -133,6 +137,10 @@ mod tests {
             security: shared::security::SecurityArgs {
                 tls_dir: None,
                 sign_dir: Some("/y".into()),
+            },
+            transport: shared::grpc::transport::TransportArgs {
+                idle_timeout_secs: 1,
+                connections_max: 65535,
             },
         };
         for cfg in [Config::default(), changed] {

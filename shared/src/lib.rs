@@ -11,6 +11,7 @@ pub mod feed;
 pub mod files;
 pub mod flags;
 pub mod grpc;
+pub mod keyring;
 pub mod metrics;
 pub mod node;
 pub mod records;

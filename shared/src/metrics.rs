@@ -53,6 +53,16 @@ const FAMILIES: &[(&str, &str, &str)] = &[
         "counter",
         "Breaks T+1 reconciliation found, by file kind and category (a case still open is found again by a later run of its day).",
     ),
+    (
+        "ibsim_connections_accepted_total",
+        "counter",
+        "Connections the gRPC server took (within --connections-max).",
+    ),
+    (
+        "ibsim_connections_refused_total",
+        "counter",
+        "Connections closed as soon as accepted: the node held --connections-max already.",
+    ),
 ];
 
 /// Most distinct label sets one family keeps (labels come from a closed set; this is a guard).

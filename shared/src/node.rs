@@ -16,6 +16,7 @@ use clap::{Args, CommandFactory, FromArgMatches, Parser};
 use crate::clock::Clock;
 use crate::fault::Faults;
 use crate::files::FileStore;
+use crate::grpc::transport::TransportArgs;
 use crate::grpc::{BoundServer, NodeRouter, PeerLink};
 use crate::metrics::Metrics;
 use crate::records::{Table, View};
@@ -191,12 +192,13 @@ pub struct Serving<N: Node> {
 }
 
 impl<N: Node> Serving<N> {
-    /// `node` served on `listener` by `router`, its metrics on `metrics_listen` if given, running
-    /// `tasks` beside them.
+    /// `node` served on `listener` by `router` within `transport`'s limits, its metrics on
+    /// `metrics_listen` if given, running `tasks` beside them.
     pub async fn new(
         node: N,
         listener: TcpListener,
         router: NodeRouter,
+        transport: &TransportArgs,
         metrics_listen: Option<SocketAddr>,
         tasks: Vec<Task>,
     ) -> anyhow::Result<Serving<N>> {
@@ -205,7 +207,7 @@ impl<N: Node> Serving<N> {
             None => None,
         };
         Ok(Serving {
-            server: BoundServer::new(listener, router)?,
+            server: BoundServer::new(listener, router, transport, node.metrics().clone())?,
             node,
             metrics,
             tasks,

@@ -1,8 +1,9 @@
 //! What an outside probe sent (issue 19, defects 3 and 4): the largest legal number and text with
 //! a NUL byte, a newline or a megabyte in it. Each is refused at the edge with INVALID_ARGUMENT,
-//! a reason and the field, the same way on both backends, and changes nothing.
+//! a reason and the field, the same way on both backends, and changes nothing. A message over
+//! the size a node decodes (issue 23) is refused with its reason too.
 
-use e2e_tests::{TestApp, assert_refused, field, on_both_backends};
+use e2e_tests::{Backend, TestApp, assert_refused, domain, field, on_both_backends};
 use proto::bank::v1 as bank;
 use proto::platform::v1 as platform;
 use proto::sim::v1 as sim;
@@ -163,4 +164,85 @@ async fn text_with_control_characters_or_over_its_length_is_refused(app: TestApp
             refused(r, "SUBJECT_INVALID", "subject");
         }
     }
+}
+
+/// One byte over the 4 MiB a node decodes of one message.
+const OVER_THE_LIMIT: usize = 4 * 1024 * 1024 + 1;
+
+/// Refused as RESOURCE_EXHAUSTED / MESSAGE_TOO_LARGE by the node of ErrorInfo domain `by`.
+#[track_caller]
+fn too_large<T: std::fmt::Debug>(r: Result<T, tonic::Status>, by: &str) {
+    let s = assert_refused(r, Code::ResourceExhausted, "MESSAGE_TOO_LARGE");
+    assert_eq!(domain(&s), by, "{s:?}");
+    assert!(
+        s.message().contains("4 MiB"),
+        "the message names the limit: {s:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_message_over_the_size_limit_is_refused_with_its_reason_and_changes_nothing() {
+    let Some(app) = TestApp::spawn(Backend::Sqlite).await else {
+        return;
+    };
+    let huge = "名".repeat(OVER_THE_LIMIT / 3 + 1);
+    let register = |name: &str| platform::RegisterRequest {
+        email: "big@example.com".to_owned(),
+        real_name: name.to_owned(),
+        login_password: "big-pass-1".to_owned(),
+        pay_password: e2e_tests::PAY_PASSWORD.to_owned(),
+    };
+    too_large(
+        app.website.clone().register(register(&huge)).await,
+        "platform.interbank-sim",
+    );
+    let open = |name: &str| bank::OpenCardRequest {
+        account_kind: bank::AccountKind::CardOnly as i32,
+        holder_name: name.to_owned(),
+        id_type: proto::common::v1::IdType::ResidentId as i32,
+        id_number: "110105199003071239".to_owned(),
+        card_password: "246810".to_owned(),
+        opening_deposit: "0".to_owned(),
+        card_number: "6221880000000000001".to_owned(),
+    };
+    too_large(
+        app.branch.clone().open_card(open(&huge)).await,
+        "bank.interbank-sim",
+    );
+    // A stream: a head, then one chunk over the limit.
+    use bank::push_refund_batch_request::Part;
+    let chunk = vec![b'x'; OVER_THE_LIMIT];
+    let push = [
+        Part::Head(bank::RefundBatchHead {
+            batch_no: "BIG1".to_owned(),
+            sha256: e2e_tests::sha256_hex(&chunk),
+            size_bytes: chunk.len() as u64,
+        }),
+        Part::Chunk(chunk),
+    ]
+    .map(|p| bank::PushRefundBatchRequest { part: Some(p) });
+    too_large(
+        app.bank_refunds
+            .clone()
+            .push_refund_batch(tokio_stream::iter(push))
+            .await,
+        "bank.interbank-sim",
+    );
+
+    // Nothing was kept: the e-mail, the card number and the batch number are all still free.
+    app.website
+        .clone()
+        .register(register("大小"))
+        .await
+        .expect("the e-mail was not taken");
+    app.branch
+        .clone()
+        .open_card(open("大小"))
+        .await
+        .expect("the card number was not taken");
+    assert_refused(
+        app.bank_batch("BIG1").await,
+        Code::NotFound,
+        "BATCH_NOT_FOUND",
+    );
 }

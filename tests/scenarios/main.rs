@@ -230,6 +230,10 @@ const NOT_REACHABLE: &[(&str, &str)] = &[
         "a result file that does not match its hash: as above",
     ),
     ("INTERNAL", "a fault of a node's own"),
+    (
+        "MESSAGE_TOO_LARGE",
+        "a message over 4 MiB; the runner's fields are bounded far below, tests/e2e/edges sends one",
+    ),
     // The library runs on plain pairs (no TLS, no signing); tests/security reaches these.
     ("CLIENT_CERT_REQUIRED", SECURED),
     ("CLIENT_CERT_NOT_PEER", SECURED),

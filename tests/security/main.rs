@@ -22,6 +22,10 @@ use tonic::metadata::MetadataValue;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 use tonic_types::StatusExt;
 
+mod at_rest;
+mod openssl;
+mod transport;
+
 const START: &str = "2031-03-03T02:00:00Z";
 const PATH: &str = "/interbank.bank.v1.BankLinkService/RequestPaymentCode";
 

@@ -57,6 +57,8 @@ pub struct Options {
     pub secure: Secure,
     /// With `secure`: the institutions' signing algorithm (default Ed25519).
     pub sign_algorithm: shared::security::keys::Algorithm,
+    /// Both nodes' transport limits (default: the flags' defaults).
+    pub transport: shared::grpc::transport::TransportArgs,
 }
 
 impl Default for Options {
@@ -71,6 +73,7 @@ impl Default for Options {
             platform_icu_collation: false,
             secure: Secure::Off,
             sign_algorithm: Default::default(),
+            transport: Default::default(),
             recon: platform_node::ReconConfig {
                 interval_secs: 0,
                 ..Default::default()
@@ -364,6 +367,8 @@ impl TestApp {
         };
         cfg.bank.refund_job = opts.refund_job.clone();
         cfg.platform.recon = opts.recon.clone();
+        cfg.bank.transport = opts.transport.clone();
+        cfg.platform.transport = opts.transport.clone();
         if opts.bank_exe.is_some() {
             cfg.bank.listen = free_port().expect("a port for the bank process");
         }
@@ -436,6 +441,24 @@ impl TestApp {
     /// The platform's configuration as the pair runs it (for another platform on its data).
     pub fn platform_config(&self) -> &platform_node::Config {
         self.pair().platform_config()
+    }
+
+    /// The bank's configuration, as its node runs.
+    pub fn bank_config(&self) -> &bank_node::Config {
+        self.pair().bank_config()
+    }
+
+    /// Runs one SQL query returning one TEXT column on the bank's database.
+    pub async fn bank_texts(&self, sql: &str, arg: &str) -> Vec<String> {
+        let mut conn = connect_any(&self.bank_db).await;
+        sqlx::query(sql)
+            .bind(arg)
+            .fetch_all(&mut conn)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get::<String, _>(0))
+            .collect()
     }
 
     /// The platform's database URL.

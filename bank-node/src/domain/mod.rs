@@ -81,6 +81,8 @@ pub struct Bank {
     pub(crate) faults: Faults,
     pub(crate) files: FileStore,
     pub(crate) refund_settings: Arc<RefundJobSettings>,
+    /// The node secret of the one-time codes' digests.
+    pub(crate) otp_keys: Arc<shared::keyring::KeyRing>,
     refund_job: Arc<tokio::sync::Mutex<()>>,
     /// One day file built at a time in this process.
     day_files: Arc<tokio::sync::Mutex<()>>,
@@ -112,7 +114,8 @@ const CARD_ISSUE_TRIES_MAX: usize = 8;
 
 impl Bank {
     /// A bank over `store`, telling time by `clock`, calling the platform through `platform`,
-    /// with `faults` injected on both sides of its interbank calls, keeping files in `files`.
+    /// with `faults` injected on both sides of its interbank calls, keeping files in `files`, keying
+    /// the one-time codes' digests with `otp_keys`.
     pub fn new(
         store: Store,
         clock: Clock,
@@ -120,6 +123,7 @@ impl Bank {
         faults: Faults,
         files: FileStore,
         refund_settings: RefundJobSettings,
+        otp_keys: shared::keyring::KeyRing,
     ) -> Bank {
         Bank {
             store,
@@ -128,6 +132,7 @@ impl Bank {
             faults,
             files,
             refund_settings: Arc::new(refund_settings),
+            otp_keys: Arc::new(otp_keys),
             refund_job: Arc::default(),
             day_files: Arc::default(),
             metrics: shared::metrics::Metrics::new("bank"),

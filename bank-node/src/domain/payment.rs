@@ -4,6 +4,7 @@
 use chrono::{Duration, NaiveDate};
 use sha2::{Digest, Sha256};
 use shared::domain::{Email, OrderNo, OtpCode, PayAmount, SignUpId};
+use shared::keyring::KeyRing;
 use shared::node::Node;
 use shared::seed::{PaidOrderSeed, SeedError};
 use shared::{Money, PeerRefusal, Refusal};
@@ -171,13 +172,22 @@ pub struct LimitView {
     pub mobile_masked: String,
 }
 
-/// The digest a payment keeps of its one-time code, compared in constant time.
-fn otp_hash(order: &OrderNo, code: &OtpCode) -> String {
-    let mut h = Sha256::new();
-    h.update(order.as_str().as_bytes());
-    h.update([0x1f]);
-    h.update(code.expose().as_bytes());
-    hex::encode(h.finalize())
+/// The digest a payment keeps of its one-time code: keyed with the node secret (HMAC), so that
+/// the database alone does not give the code back.
+fn otp_digest(keys: &KeyRing, order: &OrderNo, code: &OtpCode) -> String {
+    keys.digest(&[order.as_str().as_bytes(), code.expose().as_bytes()])
+}
+
+/// Whether `code` is the one `p` was sent, compared in constant time. A digest without a key id
+/// was kept by a version before the node secret (unkeyed SHA-256; a code lives 5 minutes, so only
+/// a code pending across the upgrade has one).
+fn otp_matches(keys: &KeyRing, p: &Payment, code: &OtpCode) -> bool {
+    let parts = [p.order_no.as_str().as_bytes(), code.expose().as_bytes()];
+    if p.otp_hash.contains(':') {
+        return keys.verifies(&p.otp_hash, &parts);
+    }
+    let unkeyed = hex::encode(Sha256::digest(parts.join(&0x1f)));
+    bool::from(unkeyed.as_bytes().ct_eq(p.otp_hash.as_bytes()))
 }
 
 impl Bank {
@@ -264,7 +274,8 @@ impl Bank {
         }
         let now = self.clock.now_ms();
         let code = OtpCode::generate();
-        let payment = new_payment(&req, &s, &fingerprint, &code, now);
+        let digest = otp_digest(&self.otp_keys, &req.order_no, &code);
+        let payment = new_payment(&req, &s, &fingerprint, digest, now);
         let sms = code_sms(&req, &s, &code, now);
         let order = req.order_no.as_str();
         if !self.store.insert_payment_with_sms(&payment, &sms).await? {
@@ -336,10 +347,7 @@ impl Bank {
         if now > p.otp_expires_at_ms {
             return self.settle_failed(&p, BankError::OtpExpired).await;
         }
-        let right = otp_hash(&p.order_no, &code)
-            .as_bytes()
-            .ct_eq(p.otp_hash.as_bytes());
-        if !bool::from(right) {
+        if !otp_matches(&self.otp_keys, &p, &code) {
             return self.wrong_code(&p, now).await;
         }
         self.debit(&p).await
@@ -528,12 +536,12 @@ fn replayed_failure(p: &Payment) -> BankError {
     }))
 }
 
-/// The CODE_SENT payment `req` asks for on the sign-up `s`, its code `code` kept as a digest.
+/// The CODE_SENT payment `req` asks for on the sign-up `s`, its code kept as `otp_digest`.
 fn new_payment(
     req: &PaymentRequest,
     s: &SignUp,
     fingerprint: &str,
-    code: &OtpCode,
+    otp_digest: String,
     now_ms: i64,
 ) -> Payment {
     Payment {
@@ -544,7 +552,7 @@ fn new_payment(
         account: req.account.clone(),
         amount: req.amount,
         status: PaymentStatus::CodeSent,
-        otp_hash: otp_hash(&req.order_no, code),
+        otp_hash: otp_digest,
         otp_expires_at_ms: now_ms + OTP_TTL_SECS * 1000,
         otp_wrong_tries: 0,
         serial: None,

@@ -20,6 +20,7 @@ use proto::sim::v1::batch_job_service_server::BatchJobServiceServer;
 use proto::sim::v1::simulator_service_server::SimulatorServiceServer;
 use proto::sim::v1::sms_outbox_service_server::SmsOutboxServiceServer;
 use shared::grpc::sim::{SimNode, Simulator};
+use shared::grpc::transport::TransportArgs;
 use shared::grpc::{NodeRouter, cut};
 use shared::security::{Institution, Security};
 use tonic::{Response, Status};
@@ -30,8 +31,12 @@ use crate::domain::{Bank, BankError};
 
 /// The bank's router: branch, link, refund and reconciliation services, the simulator controls, the SMS outbox
 /// and the batch job trigger, plus health and reflection.
-pub async fn router(bank: Bank, security: &Security) -> anyhow::Result<NodeRouter> {
-    let router = shared::grpc::node_server(&bank, security)?
+pub async fn router(
+    bank: Bank,
+    security: &Security,
+    transport: &TransportArgs,
+) -> anyhow::Result<NodeRouter> {
+    let router = shared::grpc::node_server(&bank, security, transport)?
         .add_service(BranchServiceServer::new(branch::Branch(bank.clone())))
         .add_service(BankLinkServiceServer::new(link::Link(bank.clone())))
         .add_service(SimulatorServiceServer::new(Simulator(bank.clone())))

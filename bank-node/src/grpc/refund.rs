@@ -39,12 +39,10 @@ fn head(h: Option<pb::RefundBatchHead>) -> Result<PushHead, BankError> {
 async fn next_chunk(
     stream: &mut Streaming<pb::PushRefundBatchRequest>,
 ) -> Result<Option<Vec<u8>>, BankError> {
-    let msg = stream.message().await.map_err(|s| {
-        FileError::whole(
-            "STREAM_BROKEN",
-            format!("the push stream broke off: {}", s.message()),
-        )
-    })?;
+    let msg = stream
+        .message()
+        .await
+        .map_err(|s| shared::grpc::stream_broken(&s, "push"))?;
     match msg.map(|m| m.part) {
         None => Ok(None),
         Some(Some(Part::Chunk(c))) => Ok(Some(c)),

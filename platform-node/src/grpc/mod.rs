@@ -21,6 +21,7 @@ use proto::platform::v1::recon_ops_service_server::ReconOpsServiceServer;
 use proto::platform::v1::refund_ops_service_server::RefundOpsServiceServer;
 use proto::sim::v1::simulator_service_server::SimulatorServiceServer;
 use shared::grpc::sim::{SimNode, Simulator};
+use shared::grpc::transport::TransportArgs;
 use shared::grpc::{NodeRouter, cut};
 use shared::security::{Institution, Security};
 use tonic::{Response, Status};
@@ -33,8 +34,12 @@ use crate::domain::{Platform, PlatformError};
 
 /// The platform's router: website, pay, ops, refund, reconciliation and link services and the simulator controls,
 /// plus health and reflection.
-pub async fn router(platform: Platform, security: &Security) -> anyhow::Result<NodeRouter> {
-    let router = shared::grpc::node_server(&platform, security)?
+pub async fn router(
+    platform: Platform,
+    security: &Security,
+    transport: &TransportArgs,
+) -> anyhow::Result<NodeRouter> {
+    let router = shared::grpc::node_server(&platform, security, transport)?
         .add_service(AccountServiceServer::new(account::Website(
             platform.clone(),
         )))

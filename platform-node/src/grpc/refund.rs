@@ -111,6 +111,7 @@ impl RefundOpsService for Refunds {
                 Ok(Some(pb::UploadRefundBatchRequest {
                     part: Some(Part::Head(h)),
                 })) => h,
+                Err(s) => return Err(shared::grpc::stream_broken(&s, "upload").into()),
                 _ => {
                     return Err(FileError::whole(
                         "HEAD_MISSING",
@@ -121,12 +122,10 @@ impl RefundOpsService for Refunds {
             };
             let mut upload = self.0.receive_upload(&head.sha256, head.size_bytes)?;
             loop {
-                let msg = stream.message().await.map_err(|s| {
-                    FileError::whole(
-                        "STREAM_BROKEN",
-                        format!("the upload stream broke off: {}", s.message()),
-                    )
-                })?;
+                let msg = stream
+                    .message()
+                    .await
+                    .map_err(|s| shared::grpc::stream_broken(&s, "upload"))?;
                 match msg.map(|m| m.part) {
                     None => break,
                     Some(Some(Part::Chunk(c))) => upload.write(&c)?,

@@ -37,9 +37,9 @@ use crate::security::{Institution, Security, TlsFiles, is_interbank};
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// The largest first message the layers read before passing a call on (tonic's own default
-/// limit on a decoded message).
-pub const FIRST_MESSAGE_MAX_BYTES: usize = 4 * 1024 * 1024;
+/// The largest first message the layers read before passing a call on: the limit on a decoded
+/// message.
+pub const FIRST_MESSAGE_MAX_BYTES: usize = super::MESSAGE_MAX_BYTES;
 
 /// The server's TLS: this node's identity, and client certificates checked against the CA
 /// when shown. They are optional at the handshake so that customers and testers reach the

@@ -16,6 +16,7 @@ pub mod guard;
 pub mod reflection;
 pub mod services;
 pub mod sim;
+pub mod transport;
 
 mod edge;
 mod faults;
@@ -41,7 +42,6 @@ use anyhow::Context;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::server::Router;
 use tonic::transport::{Channel, Endpoint, Server};
@@ -54,5 +54,6 @@ use tracing::Instrument;
 use crate::domain::IdType;
 use crate::error::{ErrorClass, FieldError, PeerFailure, PeerRefusal, Refusal};
 use crate::fault::{Action, Call, Faults, Side};
+use crate::files::FileError;
 use crate::security::{Institution, Security, TlsFiles};
 use crate::trace::{self, TraceParent};

@@ -9,12 +9,14 @@ pub type NodeLayers = Stack<guard::GuardLayer, Stack<feed::FeedLayer, Stack<Trac
 /// A node's router, with its layers.
 pub type NodeRouter = Router<NodeLayers>;
 
-/// A server builder with our limits, the trace layer, the live feed and `guard`; over TLS when
+/// A server builder for the node of ErrorInfo domain `domain`, with our limits, the trace layer, the live feed and `guard`; over TLS when
 /// `tls` is given.
 pub fn server(
+    domain: &'static str,
     guard: guard::GuardLayer,
     feed: feed::FeedLayer,
     tls: Option<&TlsFiles>,
+    transport: &transport::TransportArgs,
 ) -> anyhow::Result<Server<NodeLayers>> {
     let mut builder = Server::builder();
     if let Some(files) = tls {
@@ -24,18 +26,21 @@ pub fn server(
     }
     Ok(builder
         .timeout(Duration::from_secs(REQUEST_TIMEOUT_SECS))
+        .http2_keepalive_interval(Some(transport.keepalive()))
+        .http2_keepalive_timeout(Some(transport.keepalive()))
         .concurrency_limit_per_connection(CONCURRENCY_PER_CONNECTION_MAX)
-        .layer(TraceLayer)
+        .layer(TraceLayer::new(domain))
         .layer(feed)
         .layer(guard))
 }
 
-/// `node`'s server ([`server`] with its guard as `security` turns it on, feeding its live feed)
-/// and its feed's Watch service, already added. The node adds its own services, then
-/// [`with_health_and_reflection`].
+/// `node`'s server ([`server`] with its guard as `security` turns it on, feeding its live feed,
+/// within `transport`'s limits) and its feed's Watch service, already added. The node adds its
+/// own services, then [`with_health_and_reflection`].
 pub fn node_server<N: crate::node::Node>(
     node: &N,
     security: &Security,
+    transport: &transport::TransportArgs,
 ) -> anyhow::Result<Router<NodeLayers>> {
     let f = node
         .faults()
@@ -44,9 +49,11 @@ pub fn node_server<N: crate::node::Node>(
         .context("a node's fault rules carry its live feed")?;
     let guard = guard::GuardLayer::new(node, security);
     let mut server = server(
+        N::DOMAIN,
         guard,
         feed::FeedLayer::new(f.clone()),
         security.tls.as_ref(),
+        transport,
     )?;
     Ok(
         server.add_service(proto::sim::v1::feed_service_server::FeedServiceServer::new(
@@ -98,15 +105,25 @@ pub struct BoundServer {
     listener: TcpListener,
     addr: SocketAddr,
     router: NodeRouter,
+    transport: transport::TransportArgs,
+    metrics: crate::metrics::Metrics,
 }
 
 impl BoundServer {
-    /// The server `router` will run on `listener`.
-    pub fn new(listener: TcpListener, router: NodeRouter) -> anyhow::Result<BoundServer> {
+    /// The server `router` will run on `listener`, holding its connections within `transport`'s
+    /// limits (refusals counted in `metrics`).
+    pub fn new(
+        listener: TcpListener,
+        router: NodeRouter,
+        transport: &transport::TransportArgs,
+        metrics: crate::metrics::Metrics,
+    ) -> anyhow::Result<BoundServer> {
         Ok(BoundServer {
             addr: listener.local_addr()?,
             listener,
             router,
+            transport: transport.clone(),
+            metrics,
         })
     }
 
@@ -122,8 +139,9 @@ impl BoundServer {
         shutdown: impl Future<Output = ()> + Send,
     ) -> anyhow::Result<()> {
         tracing::info!(addr = %self.addr, "{node} node serving");
+        let incoming = transport::Incoming::new(self.listener, &self.transport, self.metrics);
         self.router
-            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), shutdown)
+            .serve_with_incoming_shutdown(incoming, shutdown)
             .await?;
         tracing::info!("{node} node stopped");
         Ok(())

@@ -95,6 +95,52 @@ pub fn status(domain: &str, refusal: &dyn Refusal) -> Status {
     )
 }
 
+/// The largest message a node decodes, bytes (tonic's default limit, which the nodes keep).
+pub const MESSAGE_MAX_BYTES: usize = 4 * 1024 * 1024;
+
+/// A message over [`MESSAGE_MAX_BYTES`]: RESOURCE_EXHAUSTED / MESSAGE_TOO_LARGE, as gRPC's own
+/// implementations answer it and as a file over its limit is refused.
+pub fn message_too_large() -> FileError {
+    FileError {
+        class: ErrorClass::ResourceExhausted,
+        ..FileError::whole(
+            "MESSAGE_TOO_LARGE",
+            format!(
+                "a message is over the {} MiB a node takes; send a file in chunks",
+                MESSAGE_MAX_BYTES >> 20
+            ),
+        )
+    }
+}
+
+/// What a broken read of a request stream (`what`: "push", "upload") answers: MESSAGE_TOO_LARGE
+/// for a message over the limit (tonic's OUT_OF_RANGE), STREAM_BROKEN otherwise.
+pub fn stream_broken(s: &Status, what: &str) -> FileError {
+    if s.code() == Code::OutOfRange {
+        return message_too_large();
+    }
+    FileError::whole(
+        "STREAM_BROKEN",
+        format!("the {what} stream broke off: {}", s.message()),
+    )
+}
+
+/// tonic refuses a request message over [`MESSAGE_MAX_BYTES`] before any handler sees it, as
+/// OUT_OF_RANGE with no ErrorInfo (no refusal of ours is OUT_OF_RANGE): gives such an answer
+/// (trailers-only: its status in `headers`) the reason [`message_too_large`] says, in `domain`.
+pub fn explain_size_refusal(headers: &mut http::HeaderMap, domain: &str) {
+    let tonic_out_of_range = headers
+        .get("grpc-status")
+        .is_some_and(|v| v.as_bytes() == b"11");
+    if !tonic_out_of_range || headers.contains_key("grpc-status-details-bin") {
+        return;
+    }
+    headers.remove("grpc-message");
+    if let Err(e) = status(domain, &message_too_large()).add_header(headers) {
+        tracing::error!(error = ?e, "cannot write the MESSAGE_TOO_LARGE status");
+    }
+}
+
 /// Reads a status a peer answered with.
 pub fn peer_failure(s: &Status, peer_domain: &str) -> PeerFailure {
     match class_of(s.code()) {

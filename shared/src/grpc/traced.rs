@@ -4,14 +4,28 @@
 use super::*;
 
 /// The server side of [`crate::trace`]: each request runs in an `rpc` span carrying its trace
-/// id (the caller's, or a new one) and path, with the context task-local.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct TraceLayer;
+/// id (the caller's, or a new one) and path, with the context task-local. The outermost layer,
+/// it also sees every answer last: tonic's refusal of a message over the size limit gets its
+/// reason here ([`explain_size_refusal`]).
+#[derive(Clone, Copy, Debug)]
+pub struct TraceLayer {
+    domain: &'static str,
+}
+
+impl TraceLayer {
+    /// The layer of the node whose ErrorInfo domain is `domain`.
+    pub fn new(domain: &'static str) -> TraceLayer {
+        TraceLayer { domain }
+    }
+}
 
 impl<S> tower::Layer<S> for TraceLayer {
     type Service = TracedService<S>;
     fn layer(&self, inner: S) -> TracedService<S> {
-        TracedService { inner }
+        TracedService {
+            inner,
+            domain: self.domain,
+        }
     }
 }
 
@@ -19,11 +33,12 @@ impl<S> tower::Layer<S> for TraceLayer {
 #[derive(Clone, Debug)]
 pub struct TracedService<S> {
     inner: S,
+    domain: &'static str,
 }
 
-impl<S, B> tower::Service<http::Request<B>> for TracedService<S>
+impl<S, B, RB> tower::Service<http::Request<B>> for TracedService<S>
 where
-    S: tower::Service<http::Request<B>>,
+    S: tower::Service<http::Request<B>, Response = http::Response<RB>>,
     S::Future: Send + 'static,
 {
     type Response = S::Response;
@@ -46,6 +61,7 @@ where
             .and_then(TraceParent::parse);
         let context = caller.map(|t| t.child()).unwrap_or_else(TraceParent::root);
         let path = req.uri().path().to_owned();
+        let domain = self.domain;
         let work = self.inner.call(req);
         Box::pin(context.scope(async move {
             // Made inside the context, so that an exported root span takes its trace id.
@@ -53,7 +69,9 @@ where
             if let Some(caller) = caller {
                 link_exported_parent(&span, &caller);
             }
-            work.instrument(span).await
+            let mut answer = work.instrument(span).await?;
+            explain_size_refusal(answer.headers_mut(), domain);
+            Ok(answer)
         }))
     }
 }

@@ -101,7 +101,13 @@ impl PrivateKey {
     /// As PKCS#8 PEM.
     pub fn to_pem(&self) -> anyhow::Result<String> {
         let pem = match self {
-            PrivateKey::Ed25519(k) => k.to_pkcs8_pem(LineEnding::LF),
+            // The PKCS#8 v1 form of RFC 8410 (the private key alone): OpenSSL 3.0 and Python's
+            // `cryptography` refuse the v2 form with the public key that the key type writes.
+            PrivateKey::Ed25519(k) => ed25519_dalek::pkcs8::KeypairBytes {
+                secret_key: k.to_bytes(),
+                public_key: None,
+            }
+            .to_pkcs8_pem(LineEnding::LF),
             PrivateKey::Sm2(secret, _) => secret.to_pkcs8_pem(LineEnding::LF),
         };
         Ok(pem
