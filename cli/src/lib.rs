@@ -14,25 +14,26 @@ pub mod up;
 use anyhow::Context;
 use tonic::transport::Channel;
 
-/// The CA `connect` trusts for `https` nodes (`--ca`), set once at start.
-static CA: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+/// What `connect` shows `https` nodes (`--ca`, `--identity`), set once at start.
+static CREDENTIALS: std::sync::OnceLock<shared::grpc::guard::ClientCredentials> =
+    std::sync::OnceLock::new();
 
-/// Trust the CA certificate `pem` (PEM) for nodes served over TLS; the first call wins.
-pub fn trust_ca(pem: Vec<u8>) {
-    let _ = CA.set(pem);
+/// Trust their CA and show their identity to nodes served over TLS; the first call wins.
+pub fn use_credentials(credentials: shared::grpc::guard::ClientCredentials) {
+    let _ = CREDENTIALS.set(credentials);
 }
 
-/// A channel to a node, connected (3 s to connect); over TLS for an `https` URL, trusting the
-/// CA given to [`trust_ca`].
+/// A channel to a node, connected (3 s to connect); over TLS for an `https` URL, with the
+/// credentials given to [`use_credentials`].
 pub async fn connect(url: &str) -> anyhow::Result<Channel> {
     let mut ep = Channel::from_shared(url.to_owned())
         .with_context(|| format!("{url} is not a URL"))?
         .connect_timeout(std::time::Duration::from_secs(3));
     if url.starts_with("https://") {
-        let ca = CA.get().with_context(|| {
+        let credentials = CREDENTIALS.get().with_context(|| {
             format!("{url} is served over TLS: give the CA with --ca (ibsim certs writes ca.pem)")
         })?;
-        ep = ep.tls_config(shared::grpc::guard::client_tls(ca))?;
+        ep = ep.tls_config(credentials.tls())?;
     }
     ep.connect()
         .await

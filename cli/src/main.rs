@@ -43,6 +43,11 @@ struct Cli {
     /// writes it (ca.pem).
     #[arg(long, global = true, env = "IBSIM_CA")]
     ca: Option<PathBuf>,
+    /// The client certificate to show nodes served over TLS (its key beside it, `.key`): a role
+    /// identity `ibsim certs` writes (teller.pem, staff.pem, operator.pem). Default: tester.pem
+    /// beside the CA, which carries every role.
+    #[arg(long, global = true, env = "IBSIM_IDENTITY")]
+    identity: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -224,10 +229,10 @@ async fn main() -> ExitCode {
         platform: cli.platform.clone(),
     });
     if let Some(path) = &cli.ca {
-        match std::fs::read(path) {
-            Ok(pem) => ibsim_cli::trust_ca(pem),
+        match shared::grpc::guard::ClientCredentials::load(path, cli.identity.as_deref()) {
+            Ok(credentials) => ibsim_cli::use_credentials(credentials),
             Err(e) => {
-                eprintln!("error: cannot read the CA {}: {e}", path.display());
+                eprintln!("error: {e:#}");
                 return ExitCode::from(2);
             }
         }

@@ -6,7 +6,6 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::{ArgMatches, Args, Command, FromArgMatches};
 use pair::{PairConfig, RunningPair};
 use shared::flags::{self, Prefix};
@@ -172,10 +171,14 @@ fn security(own: &Own) -> anyhow::Result<shared::security::SecurityArgs> {
         security.sign_dir.get_or_insert(dir);
     }
     if let Some(dir) = &security.tls_dir {
-        let ca = dir.join(shared::security::certs::CA_CERT);
-        crate::trust_ca(
-            std::fs::read(&ca).with_context(|| format!("cannot read {}", ca.display()))?,
-        );
+        if !dir.join("tester.pem").exists() {
+            eprintln!(
+                "warning: {} has no tester.pem (credentials made before roles): the console and the CLI will be refused the teller's, staff's and operator's services; make a new set with `ibsim certs --out {} --force`",
+                dir.display(),
+                dir.display()
+            );
+        }
+        crate::use_credentials(shared::grpc::guard::ClientCredentials::tester_in(dir)?);
     }
     Ok(security)
 }

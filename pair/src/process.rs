@@ -125,18 +125,14 @@ impl NodeProcess {
         format!("{scheme}://{}", self.addr)
     }
 
-    /// A channel to it (reconnects by itself after a restart); over TLS, trusting its CA, when
-    /// it serves TLS.
+    /// A channel to it (reconnects by itself after a restart); over TLS, trusting its CA and
+    /// showing the tester's identity (every role), when it serves TLS.
     pub fn channel(&self) -> anyhow::Result<Channel> {
         let endpoint = Channel::from_shared(self.url())?;
         let endpoint = match &self.tls_dir {
             None => endpoint,
-            Some(dir) => {
-                let ca_file = dir.join(shared::security::certs::CA_CERT);
-                let ca = std::fs::read(&ca_file)
-                    .with_context(|| format!("cannot read {}", ca_file.display()))?;
-                endpoint.tls_config(shared::grpc::guard::client_tls(&ca))?
-            }
+            Some(dir) => endpoint
+                .tls_config(shared::grpc::guard::ClientCredentials::tester_in(dir)?.tls())?,
         };
         Ok(endpoint.connect_lazy())
     }

@@ -244,6 +244,8 @@ const NOT_REACHABLE: &[(&str, &str)] = &[
     ("TIMESTAMP_OUT_OF_WINDOW", SECURED),
     ("NONCE_REUSED", SECURED),
     ("RESPONSE_UNVERIFIED", SECURED),
+    ("ROLE_CERT_REQUIRED", SECURED),
+    ("ROLE_NOT_ALLOWED", SECURED),
 ];
 
 /// Why the interbank security reasons are exempt.

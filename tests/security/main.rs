@@ -24,6 +24,7 @@ use tonic_types::StatusExt;
 
 mod at_rest;
 mod openssl;
+mod roles;
 mod transport;
 
 const START: &str = "2031-03-03T02:00:00Z";

@@ -382,16 +382,14 @@ impl TestApp {
             None => None,
         };
         let tester_channel = |url: String| {
-            let ca = opts
-                .secure
-                .tls()
-                .then(|| std::fs::read(security_dir.join("ca.pem")).expect("the CA"));
+            let credentials = opts.secure.tls().then(|| {
+                shared::grpc::guard::ClientCredentials::tester_in(&security_dir)
+                    .expect("the tester's credentials")
+            });
             async move {
                 let mut ep = Channel::from_shared(url).unwrap();
-                if let Some(ca) = ca {
-                    ep = ep
-                        .tls_config(shared::grpc::guard::client_tls(&ca))
-                        .expect("TLS");
+                if let Some(c) = credentials {
+                    ep = ep.tls_config(c.tls()).expect("TLS");
                 }
                 ep.connect().await.expect("node reachable")
             }

@@ -94,8 +94,8 @@ pub(super) async fn start_pair(
             false,
             shared::security::keys::Algorithm::Ed25519,
         )?;
-        crate::trust_ca(std::fs::read(
-            credentials.join(shared::security::certs::CA_CERT),
+        crate::use_credentials(shared::grpc::guard::ClientCredentials::tester_in(
+            &credentials,
         )?);
         security.tls_dir = Some(credentials.clone());
         security.sign_dir = Some(credentials);

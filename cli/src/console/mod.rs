@@ -323,8 +323,8 @@ pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
         .with_context(|| format!("cannot listen on {addr} for the console"))
 }
 
-/// A console channel to the node at `url` (plain, or TLS trusting the CA given to
-/// [`crate::trust_ca`]); the console plays no institution, so nothing is signed.
+/// A console channel to the node at `url` (plain, or TLS with the credentials given to
+/// [`crate::use_credentials`]); the console plays no institution, so nothing is signed.
 pub async fn channel(url: &str) -> anyhow::Result<NodeChannel> {
     Ok(shared::grpc::guard::Signed::new(
         crate::connect(url).await?,

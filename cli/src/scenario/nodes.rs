@@ -183,7 +183,15 @@ async fn connect_as(
             RUNNER_DOMAIN,
         ));
     };
-    let tls = TlsFiles::load(dir, me)?;
+    // The institution's name and every role: the runner plays the peer and the tester both.
+    let mut tls = TlsFiles::load(dir, me)?;
+    let stem = format!("tester-as-{}", me.name());
+    let read = |ext: &str| {
+        let path = dir.join(format!("{stem}.{ext}"));
+        std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))
+    };
+    tls.cert_pem = read("pem")?;
+    tls.key_pem = read("key")?;
     let url = match url.strip_prefix("http://") {
         Some(rest) => format!("https://{rest}"),
         None => url.to_owned(),

@@ -11,7 +11,12 @@ pub fn cut(s: &str) -> String {
 }
 
 /// The audit line and count of a call refused before any service saw it (by the guard).
-pub async fn refused_at_edge(node: &impl Node, operation: &str, refusal: &(dyn Refusal + Sync)) {
+pub async fn refused_at_edge(
+    node: &impl Node,
+    operation: &str,
+    subject: &str,
+    refusal: &(dyn Refusal + Sync),
+) {
     let code = code_name(code_of(refusal.class()));
     node.metrics().inc(
         "ibsim_rpc_requests_total",
@@ -21,13 +26,8 @@ pub async fn refused_at_edge(node: &impl Node, operation: &str, refusal: &(dyn R
             ("reason", refusal.reason()),
         ],
     );
-    node.audit(
-        operation,
-        "interbank",
-        refusal.reason(),
-        &refusal.to_string(),
-    )
-    .await;
+    node.audit(operation, subject, refusal.reason(), &refusal.to_string())
+        .await;
 }
 
 /// Runs one request at a node's edge: awaits it, writes its audit line, logs an internal fault

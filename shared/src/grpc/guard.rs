@@ -28,6 +28,7 @@ use tonic::body::Body;
 use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
 
+use super::services::role_for;
 use crate::clock::Clock;
 use crate::error::Refusal;
 use crate::node::Node;
@@ -63,9 +64,64 @@ pub fn peer_tls(files: &TlsFiles, peer: Institution) -> ClientTlsConfig {
 }
 
 /// A tester's TLS towards a node: the node's certificate must chain to the CA in `ca_pem`
-/// and be valid for the address dialled (`localhost` or 127.0.0.1).
+/// and be valid for the address dialled (`localhost` or 127.0.0.1). No client certificate: a
+/// customer's view, which reaches only the customer's services of a secured node.
 pub fn client_tls(ca_pem: &[u8]) -> ClientTlsConfig {
     ClientTlsConfig::new().ca_certificate(Certificate::from_pem(ca_pem))
+}
+
+/// What a tool shows a secured node: the CA it trusts and, if it has one, its client
+/// certificate and key (a role identity of `ibsim certs`, by default the tester's, which carries
+/// every role).
+#[derive(Clone)]
+pub struct ClientCredentials {
+    ca_pem: Vec<u8>,
+    identity: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl ClientCredentials {
+    /// The CA in the file `ca`, and the identity `identity` (a certificate file, its key beside
+    /// it with the extension `.key`); without `identity`, the tester's (`tester.pem`) beside the
+    /// CA when it is there.
+    pub fn load(ca: &std::path::Path, identity: Option<&std::path::Path>) -> anyhow::Result<Self> {
+        use anyhow::Context as _;
+        let ca_pem =
+            std::fs::read(ca).with_context(|| format!("cannot read the CA {}", ca.display()))?;
+        let beside = ca
+            .parent()
+            .map(|d| d.join(format!("{}.pem", crate::security::certs::TESTER)));
+        let cert = match identity {
+            Some(p) => Some(p.to_path_buf()),
+            None => beside.filter(|p| p.exists()),
+        };
+        let identity = match cert {
+            None => None,
+            Some(cert) => {
+                let key = cert.with_extension("key");
+                Some((
+                    std::fs::read(&cert)
+                        .with_context(|| format!("cannot read {}", cert.display()))?,
+                    std::fs::read(&key)
+                        .with_context(|| format!("cannot read {}", key.display()))?,
+                ))
+            }
+        };
+        Ok(ClientCredentials { ca_pem, identity })
+    }
+
+    /// The credentials in the directory `ibsim certs` wrote: its CA and the tester's identity.
+    pub fn tester_in(dir: &std::path::Path) -> anyhow::Result<Self> {
+        ClientCredentials::load(&dir.join(crate::security::certs::CA_CERT), None)
+    }
+
+    /// The TLS configuration they make.
+    pub fn tls(&self) -> ClientTlsConfig {
+        let tls = client_tls(&self.ca_pem);
+        match &self.identity {
+            None => tls,
+            Some((cert, key)) => tls.identity(Identity::from_pem(cert, key)),
+        }
+    }
 }
 
 /// What the guard needs of its node, behind a pointer: the nonce book and the audit trail.
@@ -82,10 +138,12 @@ pub trait GuardNode: Send + Sync + 'static {
         forget_before_ms: i64,
     ) -> BoxFuture<'a, anyhow::Result<bool>>;
 
-    /// Writes the audit line of a call refused at the edge, and counts it.
+    /// Writes the audit line of a call refused at the edge (about `subject`: `interbank` or
+    /// `role`), and counts it.
     fn refused<'a>(
         &'a self,
         operation: &'a str,
+        subject: &'a str,
         refusal: &'a SignatureRefusal,
     ) -> BoxFuture<'a, ()>;
 }
@@ -107,9 +165,10 @@ impl<N: Node> GuardNode for N {
     fn refused<'a>(
         &'a self,
         operation: &'a str,
+        subject: &'a str,
         refusal: &'a SignatureRefusal,
     ) -> BoxFuture<'a, ()> {
-        Box::pin(super::refused_at_edge(self, operation, refusal))
+        Box::pin(super::refused_at_edge(self, operation, subject, refusal))
     }
 }
 
@@ -188,9 +247,17 @@ where
 
     fn call(&mut self, req: http::Request<Body>) -> Self::Future {
         let path = req.uri().path().to_owned();
-        let guard = self.guard.clone().filter(|_| is_interbank(&path));
         let ready = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, ready);
+        if let Some(guard) = self.guard.clone()
+            && let Err(refusal) = guard.check_role(&req, &path)
+        {
+            return Box::pin(async move {
+                guard.refuse(&path, "role", &refusal).await;
+                Ok(super::status(guard.domain, &refusal).into_http::<Body>())
+            });
+        }
+        let guard = self.guard.clone().filter(|_| is_interbank(&path));
         let Some(guard) = guard else {
             let work = inner.call(req);
             return Box::pin(async move { Ok(work.await?.map(Body::new)) });
@@ -205,19 +272,31 @@ where
                     Ok(guard.sign_answer(answer, &path, &nonce))
                 }
                 Err(refusal) => {
-                    let operation = path.rsplit('/').next().unwrap_or_default();
-                    tracing::warn!(
-                        operation,
-                        reason = refusal.reason(),
-                        "interbank call refused at the edge"
-                    );
-                    guard.node.refused(operation, &refusal).await;
+                    guard.refuse(&path, "interbank", &refusal).await;
                     let status = super::status(guard.domain, &refusal);
                     Ok(guard.sign_answer(status.into_http::<Body>(), &path, &nonce))
                 }
             }
         })
     }
+}
+
+/// Whether the client certificate of `req` (chained to the CA by the TLS handshake) is valid for
+/// `name`; `None` when the caller showed none.
+fn client_certificate_names<B>(req: &http::Request<B>, name: &str) -> Option<bool> {
+    let leaf = req
+        .extensions()
+        .get::<TlsConnectInfo<TcpConnectInfo>>()
+        .and_then(|i| i.peer_certs())?
+        .first()
+        .cloned()?;
+    let Ok(cert) = webpki::EndEntityCert::try_from(&leaf) else {
+        return Some(false);
+    };
+    let Ok(name) = rustls_pki_types::ServerName::try_from(name) else {
+        return Some(false);
+    };
+    Some(cert.verify_is_valid_for_subject_name(&name).is_ok())
 }
 
 /// A header's value as text.
@@ -293,18 +372,37 @@ impl Guard {
     }
 
     fn check_client_certificate<B>(&self, req: &http::Request<B>) -> Result<(), SignatureRefusal> {
-        let certs = req
-            .extensions()
-            .get::<TlsConnectInfo<TcpConnectInfo>>()
-            .and_then(|i| i.peer_certs())
-            .ok_or(SignatureRefusal::NoClientCertificate)?;
-        let leaf = certs.first().ok_or(SignatureRefusal::NoClientCertificate)?;
-        let cert =
-            webpki::EndEntityCert::try_from(leaf).map_err(|_| SignatureRefusal::NotThePeer)?;
-        let name = rustls_pki_types::ServerName::try_from(self.me.peer().name())
-            .map_err(|_| SignatureRefusal::NotThePeer)?;
-        cert.verify_is_valid_for_subject_name(&name)
-            .map_err(|_| SignatureRefusal::NotThePeer)
+        match client_certificate_names(req, self.me.peer().name()) {
+            None => Err(SignatureRefusal::NoClientCertificate),
+            Some(false) => Err(SignatureRefusal::NotThePeer),
+            Some(true) => Ok(()),
+        }
+    }
+
+    /// With TLS on, a call of a service that needs a role ([`role_for`]) must come with a client
+    /// certificate carrying it.
+    fn check_role<B>(&self, req: &http::Request<B>, path: &str) -> Result<(), SignatureRefusal> {
+        let service = path.trim_start_matches('/').split('/').next().unwrap_or("");
+        let Some(role) = role_for(service).filter(|_| self.mtls) else {
+            return Ok(());
+        };
+        match client_certificate_names(req, role.name()) {
+            None => Err(SignatureRefusal::RoleCertificateMissing(role.name())),
+            Some(false) => Err(SignatureRefusal::RoleNotHeld(role.name())),
+            Some(true) => Ok(()),
+        }
+    }
+
+    /// The audit line, count and log line of a call refused here.
+    async fn refuse(&self, path: &str, subject: &str, refusal: &SignatureRefusal) {
+        let operation = path.rsplit('/').next().unwrap_or_default();
+        tracing::warn!(
+            operation,
+            subject,
+            reason = refusal.reason(),
+            "call refused at the edge"
+        );
+        self.node.refused(operation, subject, refusal).await;
     }
 
     /// Signs an answer to the call with nonce `nonce` (when signing is on).

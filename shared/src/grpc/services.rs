@@ -174,6 +174,46 @@ pub fn is_interbank_service(name: &str) -> bool {
     service_named(name).is_some_and(|s| s.caller == Caller::Peer)
 }
 
+/// A role a caller's client certificate carries on a node with TLS on (docs/security.md): the
+/// certificate is valid for the role's name, as `ibsim certs` issues it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// The bank's branch teller: BranchService.
+    Teller,
+    /// The platform's settlement staff and operators: ops, refunds, reconciliation.
+    Staff,
+    /// The simulator's operator: clock, faults, reset, seeding, the SMS outbox, the batch job
+    /// trigger, the live feed.
+    Operator,
+}
+
+impl Role {
+    /// Every role.
+    pub const ALL: [Role; 3] = [Role::Teller, Role::Staff, Role::Operator];
+
+    /// The name a certificate carries for it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Teller => "teller",
+            Role::Staff => "staff",
+            Role::Operator => "operator",
+        }
+    }
+}
+
+/// The role a caller of service `name` must hold on a node with TLS on; `None` for the
+/// customer's services (anyone reaches them; the session says who the customer is), the
+/// interbank services (the peer institution's certificate, checked by the guard as such), and
+/// names not in the table (health, reflection).
+pub fn role_for(name: &str) -> Option<Role> {
+    match service_named(name)?.caller {
+        Caller::Customer | Caller::Peer => None,
+        Caller::Teller => Some(Role::Teller),
+        Caller::Staff => Some(Role::Staff),
+        Caller::Operator | Caller::Phone | Caller::Watcher => Some(Role::Operator),
+    }
+}
+
 /// The lifeline a call of service `name` comes from, as the feed names it: `customer`,
 /// `staff`, `teller`, `bank` or `platform` (the other institution), `phone` or `operator`;
 /// `None` for the feed itself and for names not in the table.

@@ -1,5 +1,6 @@
 //! Throwaway credentials for local use (`ibsim certs`): a CA, each node's TLS certificate
-//! signed by it, and each institution's signing key pair (Ed25519, or SM2).
+//! signed by it, each institution's signing key pair (Ed25519, or SM2), and the client
+//! certificates of the roles (teller, staff, operator, and the tester who holds all three).
 //!
 //! A node's certificate is valid for the DNS names `<institution>` and `localhost` and the
 //! address 127.0.0.1, for both server and client authentication: the name `bank` or
@@ -57,6 +58,23 @@ impl Authority {
         self.key.serialize_pem()
     }
 
+    /// A client certificate named `name`, valid for the DNS names `names` (the roles and
+    /// institution a node's guard checks), good for client authentication only.
+    pub fn issue_client(&self, name: &str, names: &[&str]) -> anyhow::Result<Issued> {
+        let key = KeyPair::generate()?;
+        let mut params =
+            CertificateParams::new(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>())?;
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        let issuer = Issuer::new(self.params.clone(), &self.key);
+        let cert = params.signed_by(&key, &issuer)?;
+        Ok(Issued {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        })
+    }
+
     /// A certificate for `name` (a DNS name it is valid for, besides `localhost` and
     /// 127.0.0.1), good for server and client authentication.
     pub fn issue(&self, name: &str) -> anyhow::Result<Issued> {
@@ -84,9 +102,29 @@ impl Authority {
     }
 }
 
-/// Writes a complete set into `dir` (made if missing): `ca.pem`, `ca.key`, and for each
+/// The role identities a set holds: each file stem and the names its certificate is valid for.
+/// The `tester` identity carries every role: the CLI, the bench and the console show it. The
+/// scenario runner plays an institution too (the steps a peer sends), so it shows
+/// `tester-as-bank` or `tester-as-platform`: every role and the institution's name.
+pub const IDENTITIES: [(&str, &[&str]); 6] = [
+    ("teller", &["teller"]),
+    ("staff", &["staff"]),
+    ("operator", &["operator"]),
+    ("tester", &["teller", "staff", "operator"]),
+    ("tester-as-bank", &["bank", "teller", "staff", "operator"]),
+    (
+        "tester-as-platform",
+        &["platform", "teller", "staff", "operator"],
+    ),
+];
+
+/// The identity file stem the tools show a secured node (its certificate carries every role).
+pub const TESTER: &str = "tester";
+
+/// Writes a complete set into `dir` (made if missing): `ca.pem`, `ca.key`, for each
 /// institution `<name>.pem`, `<name>.key` (TLS), `<name>-sign.key` and `<name>-sign.pub`
-/// (signing keys of `algorithm`). Files there already are overwritten only with `force`.
+/// (signing keys of `algorithm`), and each role identity of [`IDENTITIES`] (`teller.pem`,
+/// `teller.key`, …, `tester.pem`, `tester.key`). Files there already are overwritten only with `force`.
 /// Returns the files written.
 pub fn write_set(
     dir: &Path,
@@ -109,6 +147,11 @@ pub fn write_set(
             format!("{}-sign.pub", who.name()),
             signing.public().to_pem()?,
         ));
+    }
+    for (stem, roles) in IDENTITIES {
+        let issued = ca.issue_client(stem, roles)?;
+        files.push((format!("{stem}.pem"), issued.cert_pem));
+        files.push((format!("{stem}.key"), issued.key_pem));
     }
     if !force {
         let there: Vec<String> = files
@@ -157,7 +200,7 @@ mod tests {
     fn a_set_has_every_file_and_is_not_overwritten_by_accident() {
         let dir = tempfile::tempdir().unwrap();
         let written = write_set(dir.path(), false, keys::Algorithm::Ed25519).unwrap();
-        assert_eq!(written.len(), 10);
+        assert_eq!(written.len(), 22);
         for name in [
             "ca.pem",
             "ca.key",

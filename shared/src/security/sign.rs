@@ -168,6 +168,10 @@ pub enum SignatureRefusal {
     AnswerUnverified(&'static str),
     /// The receiver could not record the nonce (its database is down): nothing was done.
     Unrecorded,
+    /// TLS is on, the service needs this role, and the caller showed no client certificate.
+    RoleCertificateMissing(&'static str),
+    /// The caller's client certificate does not carry the role the service needs.
+    RoleNotHeld(&'static str),
 }
 
 impl std::fmt::Display for SignatureRefusal {
@@ -202,6 +206,14 @@ impl std::fmt::Display for SignatureRefusal {
                 "the peer's answer could not be verified ({why}); its outcome is unknown"
             ),
             SignatureRefusal::Unrecorded => f.write_str("internal error"),
+            SignatureRefusal::RoleCertificateMissing(role) => write!(
+                f,
+                "this service is for the {role} role: show a client certificate that carries it (ibsim certs writes {role}.pem and tester.pem)"
+            ),
+            SignatureRefusal::RoleNotHeld(role) => write!(
+                f,
+                "this service is for the {role} role, which the client certificate does not carry"
+            ),
         }
     }
 }
@@ -209,7 +221,9 @@ impl std::fmt::Display for SignatureRefusal {
 impl Refusal for SignatureRefusal {
     fn class(&self) -> ErrorClass {
         match self {
-            SignatureRefusal::NotThePeer => ErrorClass::PermissionDenied,
+            SignatureRefusal::NotThePeer | SignatureRefusal::RoleNotHeld(_) => {
+                ErrorClass::PermissionDenied
+            }
             SignatureRefusal::AnswerUnverified(_) => ErrorClass::DataLoss,
             SignatureRefusal::Unrecorded => ErrorClass::Internal,
             _ => ErrorClass::Unauthenticated,
@@ -228,6 +242,8 @@ impl Refusal for SignatureRefusal {
             SignatureRefusal::NotThePeer => "CLIENT_CERT_NOT_PEER",
             SignatureRefusal::AnswerUnverified(_) => "RESPONSE_UNVERIFIED",
             SignatureRefusal::Unrecorded => "INTERNAL",
+            SignatureRefusal::RoleCertificateMissing(_) => "ROLE_CERT_REQUIRED",
+            SignatureRefusal::RoleNotHeld(_) => "ROLE_NOT_ALLOWED",
         }
     }
 }
