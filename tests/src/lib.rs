@@ -448,15 +448,7 @@ impl TestApp {
 
     /// Runs one SQL query returning one TEXT column on the bank's database.
     pub async fn bank_texts(&self, sql: &str, arg: &str) -> Vec<String> {
-        let mut conn = connect_any(&self.bank_db).await;
-        sqlx::query(sql)
-            .bind(arg)
-            .fetch_all(&mut conn)
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| r.get::<String, _>(0))
-            .collect()
+        self.bank_column(sql, arg).await
     }
 
     /// The platform's database URL.
@@ -907,6 +899,14 @@ impl TestApp {
 
     /// Runs one SQL query returning one BIGINT column on the bank's database.
     pub async fn bank_ints(&self, sql: &str, arg: &str) -> Vec<i64> {
+        self.bank_column(sql, arg).await
+    }
+
+    /// Runs one SQL query with one argument on the bank's database; its first column.
+    async fn bank_column<T>(&self, sql: &str, arg: &str) -> Vec<T>
+    where
+        T: for<'r> sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
+    {
         let mut conn = connect_any(&self.bank_db).await;
         sqlx::query(sql)
             .bind(arg)
@@ -914,7 +914,7 @@ impl TestApp {
             .await
             .unwrap()
             .iter()
-            .map(|r| r.get::<i64, _>(0))
+            .map(|r| r.get::<T, _>(0))
             .collect()
     }
 
