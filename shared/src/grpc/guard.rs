@@ -6,6 +6,10 @@
 //!   is on, and signed by the peer, fresh and never seen, when signing is on; otherwise it is
 //!   refused before any service sees it (UNAUTHENTICATED or PERMISSION_DENIED with a reason,
 //!   an audit line, nothing else). Its answer is signed, bound to the request's nonce.
+//! - The same layer, with TLS on, admits a call of a service that needs a role (the teller's,
+//!   the staff's, the simulator operator's: [`super::services::role_for`]) only with a client
+//!   certificate valid for the role's name; otherwise UNAUTHENTICATED / ROLE_CERT_REQUIRED or
+//!   PERMISSION_DENIED / ROLE_NOT_ALLOWED, an audit line (subject `role`), nothing else.
 //! - [`Signed`], on a node's channel to its peer: signs each interbank request and checks the
 //!   answer's signature; an answer that does not verify fails the call with DATA_LOSS /
 //!   RESPONSE_UNVERIFIED, which the caller reads as "no answer" (the outcome is unknown).
