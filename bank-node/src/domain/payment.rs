@@ -182,12 +182,17 @@ fn otp_digest(keys: &KeyRing, order: &OrderNo, code: &OtpCode) -> String {
 /// was kept by a version before the node secret (unkeyed SHA-256; a code lives 5 minutes, so only
 /// a code pending across the upgrade has one).
 fn otp_matches(keys: &KeyRing, p: &Payment, code: &OtpCode) -> bool {
-    let parts = [p.order_no.as_str().as_bytes(), code.expose().as_bytes()];
-    if p.otp_hash.contains(':') {
-        return keys.verifies(&p.otp_hash, &parts);
+    code_matches(keys, &p.order_no, &p.otp_hash, code)
+}
+
+/// Whether `code` is the one of order `order` whose digest is `kept`.
+fn code_matches(keys: &KeyRing, order: &OrderNo, kept: &str, code: &OtpCode) -> bool {
+    let parts = [order.as_str().as_bytes(), code.expose().as_bytes()];
+    if kept.contains(':') {
+        return keys.verifies(kept, &parts);
     }
     let unkeyed = hex::encode(Sha256::digest(parts.join(&0x1f)));
-    bool::from(unkeyed.as_bytes().ct_eq(p.otp_hash.as_bytes()))
+    bool::from(unkeyed.as_bytes().ct_eq(kept.as_bytes()))
 }
 
 impl Bank {
@@ -580,5 +585,41 @@ fn code_sms(req: &PaymentRequest, s: &SignUp, code: &OtpCode, now_ms: i64) -> Sm
         order_no: Some(order.to_owned()),
         otp_code: Some(code.expose().to_owned()),
         sent_at_ms: now_ms,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+
+    #[test]
+    fn a_code_matches_its_keyed_digest_and_an_unkeyed_one_kept_before_the_node_secret() {
+        let keys = KeyRing::parse(KEY).unwrap();
+        let order = OrderNo::parse("O-1").unwrap();
+        let right = OtpCode::parse("123456").unwrap();
+        let wrong = OtpCode::parse("123457").unwrap();
+        let keyed = otp_digest(&keys, &order, &right);
+        let unkeyed = hex::encode(Sha256::digest(b"O-1\x1f123456"));
+        for (kept, code, matches) in [
+            (keyed.as_str(), &right, true),
+            (keyed.as_str(), &wrong, false),
+            (unkeyed.as_str(), &right, true),
+            (unkeyed.as_str(), &wrong, false),
+            ("", &right, false),
+        ] {
+            assert_eq!(
+                code_matches(&keys, &order, kept, code),
+                matches,
+                "{kept:?} {}",
+                code.expose()
+            );
+        }
+        let other = OrderNo::parse("O-2").unwrap();
+        assert!(
+            !code_matches(&keys, &other, &keyed, &right),
+            "bound to its order"
+        );
     }
 }
