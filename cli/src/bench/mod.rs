@@ -23,6 +23,7 @@ use tonic::transport::Channel;
 use crate::fixtures::{AccountFixture, CardFixture, Fixtures, SignUpFixture};
 use pair::{PairConfig, RunningPair};
 
+mod bare;
 mod metrics;
 mod payments;
 mod procfs;
@@ -182,8 +183,14 @@ pub struct BenchReport {
     /// The parts that ran (`--only`; every part without it). A part that did not run is null
     /// (or an empty list) below.
     pub parts: Vec<Part>,
-    /// 1. The limit: a no-op RPC, 64 in flight over one channel.
+    /// Part 1, the machine's limit: a no-op RPC on a bare tonic server in this process, without
+    /// layers, 64 in flight over one channel (`bench/bare.rs`).
+    pub echo_bare: Option<Rate>,
+    /// Part 1 again: the same no-op RPC through a node's whole server stack, 64 in flight.
     pub echo: Option<Rate>,
+    /// What the stack costs: the node's echo calls a second short of the bare ones, in
+    /// thousandths of the bare.
+    pub stack_cost_permille: Option<u64>,
     /// 2. Payments, closed loop, `payments_in_flight` at once (64; `--quick`: 8).
     pub payments: Option<Rate>,
     /// Payments in flight in the closed loop.
@@ -205,8 +212,10 @@ pub struct BenchReport {
     /// closed loop, microseconds. With every core busy it would be cores × 1,000,000 over the
     /// payments a second; below that, the payments wait for something other than the CPU.
     pub payment_cpu_us: Option<u64>,
-    /// Payments a second over echo calls a second, in thousandths.
+    /// Payments a second over the node's echo calls a second, in thousandths.
     pub payments_per_echo_permille: Option<u64>,
+    /// Payments a second over the bare echo calls a second (the machine's limit), in thousandths.
+    pub payments_per_bare_echo_permille: Option<u64>,
     /// Part 3, batch refunds at each size: push, process, fetch, download. The sizes are
     /// 100,000 then 1,000,000 lines (`--quick`: 1,000 then 10,000).
     pub refunds: Vec<ScaleRun>,

@@ -1,4 +1,4 @@
-//! Parts 1 and 2: the echo limit and the payments (closed loop, open loop at a fixed rate, with
+//! Parts 1 and 2: the echo limit (bare, and through a node's stack) and the payments (closed loop, open loop at a fixed rate, with
 //! a console watching), on one in-process pair, and the invariants checked after them.
 
 use super::*;
@@ -13,8 +13,14 @@ pub(super) async fn payments(
     let bank = crate::connect(&pair.bank_url()).await?;
     let platform = crate::connect(&pair.platform_url()).await?;
 
+    progress("1. echo, bare");
+    let (bare_url, bare_server) = super::bare::serve().await?;
+    let echo_bare = echo(crate::connect(&bare_url).await?, opts.seconds()).await;
+    bare_server.abort();
     progress("1. echo");
     let echo = echo(bank.clone(), opts.seconds()).await;
+    report.stack_cost_permille =
+        Some(echo_bare.per_sec.saturating_sub(echo.per_sec) * 1000 / echo_bare.per_sec.max(1));
     if opts.runs(Part::Payments) {
         progress("2. payments: seeding the payers");
         let payers = seed_payers(bank.clone(), platform.clone(), opts.payers()).await?;
@@ -60,6 +66,8 @@ pub(super) async fn payments(
             .sort_by_key(|t| std::cmp::Reverse(t.mean_us));
         report.invariants = Some(invariants(&bank, &platform, &payers).await?);
         report.payments_per_echo_permille = Some(payments.per_sec * 1000 / echo.per_sec.max(1));
+        report.payments_per_bare_echo_permille =
+            Some(payments.per_sec * 1000 / echo_bare.per_sec.max(1));
         report.payment_cpu_us = cpu.checked_div(payments.count);
         report.payments_in_flight = IN_FLIGHT.min(payers.len());
         report.payments = Some(payments);
@@ -67,6 +75,7 @@ pub(super) async fn payments(
         report.open_loop_rate = open_loop_rate;
     }
     report.echo = Some(echo);
+    report.echo_bare = Some(echo_bare);
     pair.stop().await?;
     if let Some((base, names)) = cleanup {
         shared::store::drop_databases(&base, &names).await;

@@ -57,13 +57,31 @@ pub(super) fn scale_goals(part: &str, runs: &[ScaleRun], rate_min: u64, unit: &s
 pub(super) fn goals(r: &BenchReport) -> Vec<Goal> {
     let ms = |us: u64| format!("{}.{:03} ms", us / 1000, us % 1000);
     let mut goals = Vec::new();
-    if let (Some(permille), Some(payments), Some(inv)) =
-        (r.payments_per_echo_permille, &r.payments, &r.invariants)
-    {
+    if let (Some(cost), Some(echo)) = (r.stack_cost_permille, &r.echo) {
+        goals.extend([
+            Goal {
+                name: "the stack's cost, echo calls/s short of bare".into(),
+                goal: "<= 10%".into(),
+                measured: format!("{}.{}%", cost / 10, cost % 10),
+                met: cost <= 100,
+            },
+            Goal {
+                name: "echo p99 through the stack".into(),
+                goal: "<= 5 ms".into(),
+                measured: ms(echo.p99_us),
+                met: echo.p99_us <= 5_000,
+            },
+        ]);
+    }
+    if let (Some(permille), Some(payments), Some(inv)) = (
+        r.payments_per_bare_echo_permille,
+        &r.payments,
+        &r.invariants,
+    ) {
         let violations = inv.over_limit + inv.money_not_conserved + inv.orders_disagreeing;
         goals.extend([
             Goal {
-                name: "payments/s against echo calls/s".into(),
+                name: "payments/s against bare echo calls/s".into(),
                 goal: ">= 0.100".into(),
                 measured: format!("{}.{:03}", permille / 1000, permille % 1000),
                 met: permille >= 100,
@@ -145,6 +163,8 @@ impl BenchReport {
             .filter(|p| opts.runs(*p))
             .collect(),
             echo: None,
+            echo_bare: None,
+            stack_cost_permille: None,
             payments: None,
             payments_in_flight: 0,
             payments_open_loop: None,
@@ -155,6 +175,7 @@ impl BenchReport {
             server_time: Vec::new(),
             payment_cpu_us: None,
             payments_per_echo_permille: None,
+            payments_per_bare_echo_permille: None,
             refunds: Vec::new(),
             recon: Vec::new(),
             startup: None,
@@ -208,7 +229,11 @@ impl BenchReport {
             self.payments_in_flight
         );
         for (name, r) in [
-            ("1. echo (limit), 64 in flight", &self.echo),
+            (
+                "1. echo, bare tonic (the limit), 64 in flight",
+                &self.echo_bare,
+            ),
+            ("1. echo through a node's stack, 64 in flight", &self.echo),
             (closed.as_str(), &self.payments),
             ("2. payments, open loop", &self.payments_open_loop),
         ] {
@@ -235,6 +260,19 @@ impl BenchReport {
                 permille % 1000,
                 self.payment_cpu_us.unwrap_or(0)
             );
+            if let (Some(bare), Some(cost)) = (
+                self.payments_per_bare_echo_permille,
+                self.stack_cost_permille,
+            ) {
+                let _ = writeln!(
+                    out,
+                    "   against the bare echo: payments/echo = {}.{:03}; the stack costs {}.{}% of the echo calls",
+                    bare / 1000,
+                    bare % 1000,
+                    cost / 10,
+                    cost % 10
+                );
+            }
             if let Some(w) = self.payments_watched_permille {
                 let _ = writeln!(
                     out,
