@@ -1,5 +1,6 @@
-//! Parts 1 and 2: the echo limit (bare, and through a node's stack) and the payments (closed loop, open loop at a fixed rate, with
-//! a console watching), on one in-process pair, and the invariants checked after them.
+//! Parts 1 and 2: the echo limit (bare, and through a node's stack) and the payments (closed
+//! loop, open loop at a fixed rate, with a console watching), on one in-process pair, and the
+//! invariants checked after them.
 
 use super::*;
 
@@ -13,12 +14,7 @@ pub(super) async fn payments(
     let bank = crate::connect(&pair.bank_url()).await?;
     let platform = crate::connect(&pair.platform_url()).await?;
 
-    progress("1. echo, bare");
-    let (bare_url, bare_server) = super::bare::serve().await?;
-    let echo_bare = echo(crate::connect(&bare_url).await?, opts.seconds()).await;
-    bare_server.abort();
-    progress("1. echo");
-    let echo = echo(bank.clone(), opts.seconds()).await;
+    let (echo_bare, echo) = echoes(&bank, opts.seconds()).await?;
     report.stack_cost_permille =
         Some(echo_bare.per_sec.saturating_sub(echo.per_sec) * 1000 / echo_bare.per_sec.max(1));
     if opts.runs(Part::Payments) {
@@ -50,20 +46,7 @@ pub(super) async fn payments(
         report.payments_watched_permille = watched::permille(&rounds);
         report.payments_watched = rounds;
         progress("2. payments: invariants");
-        for (node, addr) in [
-            ("bank", pair.bank_metrics),
-            ("platform", pair.platform_metrics),
-        ] {
-            if let Some(addr) = addr {
-                report
-                    .server_time
-                    .extend(rpc_times(node, &pair::metrics_page(addr).await?));
-            }
-        }
-        report.server_time.retain(|t| t.count > 0);
-        report
-            .server_time
-            .sort_by_key(|t| std::cmp::Reverse(t.mean_us));
+        report.server_time = server_times(&pair).await?;
         report.invariants = Some(invariants(&bank, &platform, &payers).await?);
         report.payments_per_echo_permille = Some(payments.per_sec * 1000 / echo.per_sec.max(1));
         report.payments_per_bare_echo_permille =
@@ -81,6 +64,33 @@ pub(super) async fn payments(
         shared::store::drop_databases(&base, &names).await;
     }
     Ok(())
+}
+
+/// Each RPC's mean server time on both nodes (their metrics), the slowest first.
+async fn server_times(pair: &RunningPair) -> anyhow::Result<Vec<ServerTime>> {
+    let mut times = Vec::new();
+    for (node, addr) in [
+        ("bank", pair.bank_metrics),
+        ("platform", pair.platform_metrics),
+    ] {
+        if let Some(addr) = addr {
+            times.extend(rpc_times(node, &pair::metrics_page(addr).await?));
+        }
+    }
+    times.retain(|t| t.count > 0);
+    times.sort_by_key(|t| std::cmp::Reverse(t.mean_us));
+    Ok(times)
+}
+
+/// Part 1: the bare limit (a bare tonic echo in this process), then the node's echo through its
+/// whole stack, each for `for_how_long`.
+async fn echoes(bank: &Channel, for_how_long: Duration) -> anyhow::Result<(Rate, Rate)> {
+    progress("1. echo, bare");
+    let (bare_url, bare_server) = super::bare::serve().await?;
+    let bare = echo(crate::connect(&bare_url).await?, for_how_long).await;
+    bare_server.abort();
+    progress("1. echo");
+    Ok((bare, echo(bank.clone(), for_how_long).await))
 }
 
 pub(super) async fn start_pair(
