@@ -81,25 +81,12 @@ impl KeyRing {
     }
 
     /// The keys in the file at `path`, made first (one fresh key, mode 0600) when it is missing.
-    /// Two processes starting at once agree: only one makes it, the other reads it.
+    /// Two processes starting at once agree: the file appears whole or not at all (written
+    /// aside, then linked into place, which fails if another process linked one first), and
+    /// both read the one that is there.
     pub fn load_or_create(path: &Path) -> anyhow::Result<KeyRing> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot make {}", dir.display()))?;
-        }
-        match create_new(path) {
-            Ok(mut file) => {
-                let key: [u8; KEY_BYTES] = rand::random();
-                writeln!(
-                    file,
-                    "# interbank-sim node secret: the first key makes digests, every key verifies\n{}",
-                    hex::encode(key)
-                )
-                .and_then(|()| file.sync_all())
-                .with_context(|| format!("cannot write {}", path.display()))?;
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(e).with_context(|| format!("cannot make {}", path.display())),
+        if !path.exists() {
+            make(path)?;
         }
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read {}", path.display()))?;
@@ -129,22 +116,25 @@ impl KeyRing {
     }
 }
 
-#[cfg(unix)]
-fn create_new(path: &Path) -> std::io::Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt as _;
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-}
-
-#[cfg(not(unix))]
-fn create_new(path: &Path) -> std::io::Result<std::fs::File> {
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
+/// Makes the key file at `path` with one fresh key, unless another process made it first.
+fn make(path: &Path) -> anyhow::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot make {}", dir.display()))?;
+    let mut aside = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("cannot write in {}", dir.display()))?;
+    let key: [u8; KEY_BYTES] = rand::random();
+    writeln!(
+        aside,
+        "# interbank-sim node secret: the first key makes digests, every key verifies\n{}",
+        hex::encode(key)
+    )
+    .and_then(|()| aside.as_file().sync_all())
+    .with_context(|| format!("cannot write in {}", dir.display()))?;
+    match std::fs::hard_link(aside.path(), path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("cannot make {}", path.display())),
+    }
 }
 
 #[cfg(test)]
@@ -193,6 +183,29 @@ mod tests {
     fn a_file_of_no_key_or_a_bad_line_is_refused() {
         for text in ["", "# only a comment\n", "abc", &format!("{A}0")] {
             assert!(KeyRing::parse(text).is_err(), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn processes_starting_together_read_the_one_key_made() {
+        for _ in 0..200 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("otp.key");
+            let barrier = std::sync::Arc::new(std::sync::Barrier::new(2));
+            let racers: Vec<_> = (0..2)
+                .map(|_| {
+                    let (path, barrier) = (path.clone(), barrier.clone());
+                    std::thread::spawn(move || {
+                        barrier.wait();
+                        KeyRing::load_or_create(&path).map(|k| k.digest(&[b"x"]))
+                    })
+                })
+                .collect();
+            let digests: Vec<String> = racers
+                .into_iter()
+                .map(|r| r.join().unwrap().expect("both start"))
+                .collect();
+            assert_eq!(digests[0], digests[1], "both read the same key");
         }
     }
 

@@ -105,22 +105,33 @@ async fn channel(app: &TestApp, who: As) -> Channel {
 
 /// A channel to the bank node at `url` (a second bank process, say), as `who`.
 fn channel_to(app: &TestApp, url: &str, who: As) -> Channel {
-    let dir = app.security_dir();
-    let read = |name: &str| std::fs::read(dir.join(name)).unwrap();
-    let mut tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(read("ca.pem")));
-    tls = match who {
-        As::Platform => tls.identity(Identity::from_pem(
-            read("platform.pem"),
-            read("platform.key"),
-        )),
-        As::Bank => tls.identity(Identity::from_pem(read("bank.pem"), read("bank.key"))),
-        As::Nobody => tls,
+    let identity = match who {
+        As::Platform => Some(identity_in(app, "platform")),
+        As::Bank => Some(identity_in(app, "bank")),
+        As::Nobody => None,
         As::ForeignCa => {
             let foreign = Authority::new("an attacker's CA").unwrap();
             let cert = foreign.issue("platform").unwrap();
-            tls.identity(Identity::from_pem(cert.cert_pem, cert.key_pem))
+            Some(Identity::from_pem(cert.cert_pem, cert.key_pem))
         }
     };
+    channel_showing(app, url, identity)
+}
+
+/// The identity `<stem>.pem` / `<stem>.key` of the test's credentials.
+fn identity_in(app: &TestApp, stem: &str) -> Identity {
+    let read = |ext: &str| std::fs::read(app.security_dir().join(format!("{stem}.{ext}"))).unwrap();
+    Identity::from_pem(read("pem"), read("key"))
+}
+
+/// A channel to the node at `url` over TLS, trusting the test's CA, showing `identity` (none: no
+/// client certificate).
+fn channel_showing(app: &TestApp, url: &str, identity: Option<Identity>) -> Channel {
+    let ca = std::fs::read(app.security_dir().join("ca.pem")).unwrap();
+    let mut tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(ca));
+    if let Some(identity) = identity {
+        tls = tls.identity(identity);
+    }
     Channel::from_shared(url.to_owned())
         .unwrap()
         .tls_config(tls)

@@ -10,7 +10,7 @@ use proto::sim::v1::simulator_service_client::SimulatorServiceClient;
 use shared::grpc::services::{Caller, Role, SERVICES, role_for};
 use shared::security::Institution;
 use tonic::Code;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
+use tonic::transport::Channel;
 
 use super::Raw;
 
@@ -65,21 +65,11 @@ impl Who {
 }
 
 fn channel_as(app: &TestApp, url: &str, who: Who) -> Channel {
-    let dir = app.security_dir();
-    let read = |name: String| std::fs::read(dir.join(name)).unwrap();
-    let mut tls =
-        ClientTlsConfig::new().ca_certificate(Certificate::from_pem(read("ca.pem".into())));
-    if let Some(stem) = who.stem() {
-        tls = tls.identity(Identity::from_pem(
-            read(format!("{stem}.pem")),
-            read(format!("{stem}.key")),
-        ));
-    }
-    Channel::from_shared(url.to_owned())
-        .unwrap()
-        .tls_config(tls)
-        .unwrap()
-        .connect_lazy()
+    super::channel_showing(
+        app,
+        url,
+        who.stem().map(|stem| super::identity_in(app, stem)),
+    )
 }
 
 /// `path` called with an empty request (the encoding of any message with every field unset);
@@ -136,7 +126,7 @@ struct Cell {
     refusal: Option<(Code, &'static str)>,
 }
 
-fn table(app: &TestApp) -> Vec<Cell> {
+fn table() -> Vec<Cell> {
     let pool = prost_reflect::DescriptorPool::decode(proto::FILE_DESCRIPTOR_SET).unwrap();
     let mut cells = Vec::new();
     for s in SERVICES.iter().filter(|s| s.caller != Caller::Peer) {
@@ -168,7 +158,6 @@ fn table(app: &TestApp) -> Vec<Cell> {
             }
         }
     }
-    let _ = app;
     cells
 }
 
@@ -181,7 +170,7 @@ async fn every_role_reaches_its_services_and_no_other() {
         Institution::Bank => app.bank_url(),
         Institution::Platform => app.platform_url(),
     };
-    let cells = table(&app);
+    let cells = table();
     let denied: Vec<&Cell> = cells.iter().filter(|c| c.refusal.is_some()).collect();
     // Each service that needs a role is refused to someone and let through for someone.
     for s in SERVICES.iter().filter(|s| role_for(s.name).is_some()) {

@@ -178,14 +178,9 @@ fn otp_digest(keys: &KeyRing, order: &OrderNo, code: &OtpCode) -> String {
     keys.digest(&[order.as_str().as_bytes(), code.expose().as_bytes()])
 }
 
-/// Whether `code` is the one `p` was sent, compared in constant time. A digest without a key id
-/// was kept by a version before the node secret (unkeyed SHA-256; a code lives 5 minutes, so only
-/// a code pending across the upgrade has one).
-fn otp_matches(keys: &KeyRing, p: &Payment, code: &OtpCode) -> bool {
-    code_matches(keys, &p.order_no, &p.otp_hash, code)
-}
-
-/// Whether `code` is the one of order `order` whose digest is `kept`.
+/// Whether `code` is the one of order `order` whose digest is `kept`, compared in constant time.
+/// A digest without a key id was kept by a version before the node secret (unkeyed SHA-256; a
+/// code lives 5 minutes, so only a code pending across the upgrade has one).
 fn code_matches(keys: &KeyRing, order: &OrderNo, kept: &str, code: &OtpCode) -> bool {
     let parts = [order.as_str().as_bytes(), code.expose().as_bytes()];
     if kept.contains(':') {
@@ -352,7 +347,7 @@ impl Bank {
         if now > p.otp_expires_at_ms {
             return self.settle_failed(&p, BankError::OtpExpired).await;
         }
-        if !otp_matches(&self.otp_keys, &p, &code) {
+        if !code_matches(&self.otp_keys, &p.order_no, &p.otp_hash, &code) {
             return self.wrong_code(&p, now).await;
         }
         self.debit(&p).await
