@@ -113,6 +113,14 @@ enum Command {
     /// Measure the simulator against the machine's own limit (docs/performance.md): a table, and
     /// every figure as JSON with --json. Build with --release for figures that mean anything.
     Bench(BenchArgs),
+    /// The bench's bare limit: a tonic server answering Echo and nothing else, with no layer
+    /// (what `ibsim bench` starts as a process of its own; docs/performance.md).
+    #[command(hide = true)]
+    BareEcho {
+        /// Where to listen.
+        #[arg(long)]
+        listen: std::net::SocketAddr,
+    },
     /// Make throwaway credentials for a secured link (docs/security.md): a CA, both nodes' TLS
     /// certificates and both institutions' signing keys (Ed25519, or SM2 with --sign-algorithm).
     Certs {
@@ -258,6 +266,7 @@ async fn main() -> ExitCode {
             sign_algorithm,
         } => certs(&out, force, sign_algorithm),
         Command::Bench(args) => bench(args).await,
+        Command::BareEcho { listen } => ibsim_cli::bench::bare::serve(listen).await,
         Command::Explore(args) => match explore(args).await {
             Ok(true) => return ExitCode::SUCCESS,
             Ok(false) => return ExitCode::FAILURE,

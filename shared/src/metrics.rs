@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
+use crate::store::Counts;
+
 /// Histogram bucket bounds, microseconds (1 ms to 10 s).
 const BUCKETS_US: [u64; 13] = [
     1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 2_500_000,
@@ -54,6 +56,16 @@ const FAMILIES: &[(&str, &str, &str)] = &[
         "Breaks T+1 reconciliation found, by file kind and category (a case still open is found again by a later run of its day).",
     ),
     (
+        "ibsim_db_statements_total",
+        "counter",
+        "SQL statements the node ran, by pool (read, write); a transaction's statements count on its pool.",
+    ),
+    (
+        "ibsim_db_transactions_total",
+        "counter",
+        "Database transactions the node began.",
+    ),
+    (
         "ibsim_connections_accepted_total",
         "counter",
         "Connections the gRPC server took (within --connections-max).",
@@ -79,6 +91,8 @@ struct Histogram {
 struct Inner {
     counters: BTreeMap<(&'static str, String), u64>,
     histograms: BTreeMap<(&'static str, String), Histogram>,
+    /// The database's own counters, read when the metrics are.
+    database: Option<Arc<Counts>>,
 }
 
 /// One node's metrics (cheap to clone; clones share the values).
@@ -107,6 +121,15 @@ impl Metrics {
 
     fn known(name: &str) -> bool {
         FAMILIES.iter().any(|(n, ..)| *n == name)
+    }
+
+    /// Exports what the node's database has run (`ibsim_db_statements_total`,
+    /// `ibsim_db_transactions_total`) from `counts`, which the database keeps.
+    pub fn count_database(&self, counts: Arc<Counts>) {
+        self.inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .database = Some(counts);
     }
 
     /// Adds `n` to the counter `name` with `labels`.
@@ -151,6 +174,9 @@ impl Metrics {
     pub fn counter(&self, name: &str, labels: &[(&str, &str)]) -> u64 {
         let key = self.labels(labels);
         let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(v) = self.database_series(&inner, name).find(|(l, _)| *l == key) {
+            return v.1;
+        }
         inner
             .counters
             .iter()
@@ -168,6 +194,9 @@ impl Metrics {
             for ((_, labels), v) in inner.counters.iter().filter(|((n, _), _)| n == name) {
                 let _ = writeln!(out, "{name}{{{labels}}} {v}");
             }
+            for (labels, v) in self.database_series(&inner, name) {
+                let _ = writeln!(out, "{name}{{{labels}}} {v}");
+            }
             for ((_, labels), h) in inner.histograms.iter().filter(|((n, _), _)| n == name) {
                 for (b, bound) in h.buckets.iter().zip(BUCKETS_US) {
                     let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{}\"}} {b}", secs(bound));
@@ -178,6 +207,31 @@ impl Metrics {
             }
         }
         out
+    }
+}
+
+impl Metrics {
+    /// The series of `name` the database's counters give (none for another family, or before
+    /// [`Metrics::count_database`]): labels and value.
+    fn database_series(&self, inner: &Inner, name: &str) -> impl Iterator<Item = (String, u64)> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let series: Vec<(String, u64)> = match (&inner.database, name) {
+            (Some(c), "ibsim_db_statements_total") => vec![
+                (
+                    self.labels(&[("pool", "read")]),
+                    c.read_statements.load(Relaxed),
+                ),
+                (
+                    self.labels(&[("pool", "write")]),
+                    c.write_statements.load(Relaxed),
+                ),
+            ],
+            (Some(c), "ibsim_db_transactions_total") => {
+                vec![(self.labels(&[]), c.transactions.load(Relaxed))]
+            }
+            _ => Vec::new(),
+        };
+        series.into_iter()
     }
 }
 

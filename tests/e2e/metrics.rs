@@ -4,7 +4,10 @@
 use e2e_tests::{TestApp, batch_file, on_both_backends};
 use proto::platform::v1 as platform;
 
-on_both_backends!(each_node_counts_its_requests_and_its_business);
+on_both_backends!(
+    each_node_counts_its_requests_and_its_business,
+    a_payment_runs_within_its_database_budget
+);
 
 /// The value of the sample `series` (name and labels exactly) on a metrics page.
 fn sample(page: &str, series: &str) -> Option<u64> {
@@ -134,3 +137,40 @@ async fn each_node_counts_its_requests_and_its_business(app: TestApp) {
     let order = app.order("M-3").await;
     assert_eq!(order.status, platform::OrderStatus::Success as i32);
 }
+
+/// What one node's database has run so far: read statements, write statements, transactions.
+fn database_counts(page: &str, node: &str) -> [u64; 3] {
+    [
+        format!(r#"ibsim_db_statements_total{{node="{node}",pool="read"}}"#),
+        format!(r#"ibsim_db_statements_total{{node="{node}",pool="write"}}"#),
+        format!(r#"ibsim_db_transactions_total{{node="{node}"}}"#),
+    ]
+    .map(|series| sample(page, &series).unwrap_or_else(|| panic!("no {series} in {page}")))
+}
+
+/// The cost of a payment is counted, and held to a budget: a statement more on either node is a
+/// change someone has to make on purpose (docs/performance.md says why each one is there).
+async fn a_payment_runs_within_its_database_budget(app: TestApp) {
+    let p = app.payer("预算", "1000.00", "500.00").await;
+    // The first payment checks the pay password the slow way; the steady state is the second.
+    app.pay_now(&p, "BUDGET-1", "1.00").await.expect("paid");
+    let before = [
+        database_counts(&app.scrape("bank").await, "bank"),
+        database_counts(&app.scrape("platform").await, "platform"),
+    ];
+    app.pay_now(&p, "BUDGET-2", "1.00").await.expect("paid");
+    let after = [
+        database_counts(&app.scrape("bank").await, "bank"),
+        database_counts(&app.scrape("platform").await, "platform"),
+    ];
+    let cost =
+        |node: usize| -> [u64; 3] { std::array::from_fn(|i| after[node][i] - before[node][i]) };
+    // [read statements, write statements, transactions], every request's audit line included.
+    assert_eq!(cost(0), BANK_BUDGET, "the bank's cost of a payment");
+    assert_eq!(cost(1), PLATFORM_BUDGET, "the platform's cost of a payment");
+}
+
+/// What a payment costs the bank: reads, writes, transactions (docs/performance.md).
+const BANK_BUDGET: [u64; 3] = [7, 12, 2];
+/// What a payment costs the platform.
+const PLATFORM_BUDGET: [u64; 3] = [10, 5, 0];

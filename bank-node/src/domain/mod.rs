@@ -125,6 +125,8 @@ impl Bank {
         refund_settings: RefundJobSettings,
         otp_keys: shared::keyring::KeyRing,
     ) -> Bank {
+        let metrics = shared::metrics::Metrics::new("bank");
+        metrics.count_database(store.pools.counts.clone());
         Bank {
             store,
             clock,
@@ -135,7 +137,7 @@ impl Bank {
             otp_keys: Arc::new(otp_keys),
             refund_job: Arc::default(),
             day_files: Arc::default(),
-            metrics: shared::metrics::Metrics::new("bank"),
+            metrics,
         }
     }
 

@@ -3,10 +3,9 @@
 use chrono::NaiveDate;
 use shared::domain::{CardNumber, Email, OrderNo, PayAmount, SignUpId};
 use shared::seed::{PaidOrderSeed, SeedOutcome};
-use shared::store::{Params, bad, int, opt_text, text, unique_violation};
+use shared::store::{Params, Tx, bad, int, opt_text, text, unique_violation};
 use shared::{Money, PeerRefusal};
 use sqlx::any::AnyRow;
-use sqlx::{Any, Transaction};
 
 use super::{Result, Store};
 use crate::domain::{DebitOutcome, Payment, PaymentStatus, SignUp, Sms};
@@ -43,7 +42,7 @@ impl Store {
         .bind(&p.otp_hash)
         .bind(p.otp_expires_at_ms)
         .bind(p.created_at_ms)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await;
         if !shared::store::inserted(r)? {
             return Ok(false);
@@ -58,7 +57,7 @@ impl Store {
         .bind(sms.order_no.as_deref())
         .bind(sms.otp_code.as_deref())
         .bind(sms.sent_at_ms)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
         tx.commit().await?;
         Ok(true)
@@ -121,7 +120,7 @@ impl Store {
         let seq = sqlx::query(
             "UPDATE counters SET value = value + 1 WHERE name = 'payment_success' RETURNING value",
         )
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut tx)
         .await?;
         let seq = int(&seq, "value")?;
         if !use_limit(&mut tx, p, &date, amount).await? {
@@ -134,7 +133,7 @@ impl Store {
         .bind(amount)
         .bind(now_ms)
         .bind(p.card.expose())
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
         if debited.rows_affected() == 0 {
             return Ok(DebitOutcome::CardRefused);
@@ -148,7 +147,7 @@ impl Store {
         .bind(now_ms)
         .bind(p.order_no.as_str())
         .bind(seq)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
         if settled.rows_affected() == 0 {
             return Ok(DebitOutcome::AlreadySettled);
@@ -178,7 +177,7 @@ impl Store {
             "UPDATE counters SET value = value + $1 WHERE name = 'payment_success' RETURNING value",
         )
         .bind(i64::from(seed.count))
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut tx)
         .await?;
         let first_seq = int(&last, "value")? - i64::from(seed.count) + 1;
         let mut seq = first_seq;
@@ -208,7 +207,7 @@ impl Store {
                     .bind(seq);
                 seq += 1;
             }
-            if let Err(e) = q.execute(&mut *tx).await {
+            if let Err(e) = q.execute(&mut tx).await {
                 return match unique_violation(&e) {
                     Some(_) => Ok(SeedOutcome::Taken),
                     None => Err(e.into()),
@@ -247,7 +246,7 @@ impl Store {
         )
         .bind(yesterday.to_string())
         .bind(now_ms)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
         let rows = sqlx::query(
             "UPDATE business_days SET status = 'CLOSED', closed_at_ms = $1 \
@@ -255,7 +254,7 @@ impl Store {
         )
         .bind(now_ms)
         .bind(today.to_string())
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut tx)
         .await?;
         tx.commit().await?;
         let mut dates = rows
@@ -385,7 +384,7 @@ fn payment_from_row(r: &AnyRow) -> Result<Payment> {
 /// Adds `count` payments of `fen` in all to business day `date`'s figures, opening the day if it
 /// has no row yet; `false` (nothing added) when the day is closed.
 async fn count_on_open_day(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tx: &mut Tx,
     date: &str,
     count: i64,
     fen: i64,
@@ -397,7 +396,7 @@ async fn count_on_open_day(
     )
     .bind(date)
     .bind(now_ms)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     let day = sqlx::query(
         "UPDATE business_days SET payment_count = payment_count + $1, payment_total_fen = payment_total_fen + $2 \
@@ -406,26 +405,21 @@ async fn count_on_open_day(
     .bind(count)
     .bind(fen)
     .bind(date)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(day.rows_affected() == 1)
 }
 
 /// Adds `amount` fen to the card's usage on `date` if it stays within the limit of `p`'s
 /// sign-up while SIGNED; whether it did.
-async fn use_limit(
-    tx: &mut Transaction<'static, Any>,
-    p: &Payment,
-    date: &str,
-    amount: i64,
-) -> Result<bool> {
+async fn use_limit(tx: &mut Tx, p: &Payment, date: &str, amount: i64) -> Result<bool> {
     sqlx::query(
         "INSERT INTO daily_usage (card_number, business_date, used_fen) VALUES ($1, $2, 0) \
          ON CONFLICT (card_number, business_date) DO NOTHING",
     )
     .bind(p.card.expose())
     .bind(date)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     let within = sqlx::query(
         "UPDATE daily_usage SET used_fen = used_fen + $1 \
@@ -436,7 +430,7 @@ async fn use_limit(
     .bind(p.card.expose())
     .bind(date)
     .bind(p.signup_id.as_str())
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(within.rows_affected() == 1)
 }

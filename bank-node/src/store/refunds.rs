@@ -12,9 +12,9 @@ use chrono::NaiveDate;
 use shared::Money;
 use shared::domain::{BatchNo, OrderNo, RefundId};
 use shared::files::refund::ResultFigures;
-use shared::store::{Backend, Params, bad, bigint, int, opt_text, text, unsigned};
+use shared::store::{Backend, Params, Tx, bad, bigint, int, opt_text, text, unsigned};
+use sqlx::Row;
 use sqlx::any::AnyRow;
-use sqlx::{Any, Row, Transaction};
 
 use super::{Result, Store};
 use crate::domain::{
@@ -26,7 +26,7 @@ const BATCH_COLUMNS: &str = "b.batch_no, b.receipt_no, b.sha256, b.size_bytes, b
 
 /// A batch this process has taken to work on, with where to resume it.
 pub struct Claim {
-    lock: Option<Transaction<'static, Any>>,
+    lock: Option<Tx>,
     /// The batch.
     pub batch: RefundBatch,
     /// The first line not yet processed (1-based record number).
@@ -65,7 +65,7 @@ impl Store {
         .bind(bigint(b.record_count)?)
         .bind(b.total.fen())
         .bind(b.accepted_at_ms)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await;
         if !shared::store::inserted(r)? {
             return Ok(false);
@@ -75,7 +75,7 @@ impl Store {
         )
         .bind(b.batch_no.as_str())
         .bind(b.accepted_at_ms)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
         tx.commit().await?;
         Ok(true)
@@ -100,7 +100,7 @@ impl Store {
         let (lock, no) = if self.backend == Backend::Postgres {
             let mut tx = self.pools.write.begin().await?;
             let row = sqlx::query(&format!("{pick} FOR NO KEY UPDATE SKIP LOCKED"))
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&mut tx)
                 .await?;
             match row {
                 Some(r) => (Some(tx), text(&r, "batch_no")?),
@@ -169,7 +169,7 @@ impl Store {
             .bind(now_ms)
             .bind(batch.as_str())
             .bind(bigint(from_seq)?)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
             if moved.rows_affected() != 1 {
                 return Ok(ChunkOutcome::CursorMoved);
@@ -268,7 +268,7 @@ impl Store {
         .bind(claim.batch.batch_no.as_str());
         match claim.lock {
             Some(mut tx) => {
-                q.execute(&mut *tx).await?;
+                q.execute(&mut tx).await?;
                 tx.commit().await?;
             }
             None => {
@@ -280,11 +280,7 @@ impl Store {
 }
 
 /// The orders and refund ids a chunk names, as they stand in the transaction.
-async fn snapshot(
-    tx: &mut Transaction<'static, Any>,
-    backend: Backend,
-    lines: &[RefundLine],
-) -> Result<RefundSnapshot> {
+async fn snapshot(tx: &mut Tx, backend: Backend, lines: &[RefundLine]) -> Result<RefundSnapshot> {
     let orders: HashSet<&str> = lines.iter().map(|l| l.order_no.as_str()).collect();
     let ids: HashSet<&str> = lines.iter().map(|l| l.refund_id.as_str()).collect();
     let mut snap = RefundSnapshot::default();
@@ -298,7 +294,7 @@ async fn snapshot(
         for o in &orders {
             q = q.bind(*o);
         }
-        for r in q.fetch_all(&mut **tx).await? {
+        for r in q.fetch_all(&mut *tx).await? {
             snap.orders.insert(
                 text(&r, "order_no")?,
                 OrderFunds {
@@ -323,7 +319,7 @@ async fn snapshot(
         for id in &ids {
             q = q.bind(*id);
         }
-        for r in q.fetch_all(&mut **tx).await? {
+        for r in q.fetch_all(&mut *tx).await? {
             snap.used_refund_ids.insert(text(&r, "refund_id")?);
         }
     }
@@ -336,7 +332,7 @@ const LINE_COLUMNS: usize = 13;
 const LINES_PER_INSERT: usize = 200;
 
 async fn insert_lines(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut Tx,
     backend: Backend,
     batch: &BatchNo,
     decisions: &[LineDecision],
@@ -373,7 +369,7 @@ async fn insert_lines(
                 .bind(date.clone())
                 .bind(now_ms);
         }
-        q.execute(&mut **tx).await?;
+        q.execute(&mut *tx).await?;
     }
     Ok(())
 }
@@ -450,11 +446,7 @@ fn line_from_row(r: &AnyRow) -> Result<LineDecision> {
 /// balance, in one statement per order and per card; `false` when one no longer fits (the
 /// payment is no longer SUCCESS or would be over-refunded, the card is closed), and the chunk
 /// must be decided again.
-async fn credit(
-    tx: &mut Transaction<'static, Any>,
-    decisions: &[LineDecision],
-    now_ms: i64,
-) -> Result<bool> {
+async fn credit(tx: &mut Tx, decisions: &[LineDecision], now_ms: i64) -> Result<bool> {
     // Sorted, so that every transaction locks payments, then cards, in one order: two bank
     // processes crediting the same orders never deadlock each other.
     let mut by_order: BTreeMap<&str, i64> = BTreeMap::new();
@@ -473,7 +465,7 @@ async fn credit(
         .bind(fen)
         .bind(now_ms)
         .bind(order)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
         if r.rows_affected() != 1 {
             return Ok(false);
@@ -487,7 +479,7 @@ async fn credit(
         .bind(fen)
         .bind(now_ms)
         .bind(card)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
         if r.rows_affected() != 1 {
             return Ok(false);

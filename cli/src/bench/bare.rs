@@ -1,7 +1,9 @@
 //! The machine's own limit, which part 1 measures the node's stack against (issue 22): a bare
-//! tonic server in this same process, one service answering `SimulatorService.Echo` and nothing
-//! else: no layers, no limits, no feed, no guard, no trace. The bench calls it with the same
-//! client over the same kind of channel as the node's echo, so the difference is the stack.
+//! tonic server, one service answering `SimulatorService.Echo` and nothing else: no layers, no
+//! limits, no feed, no guard, no trace. It runs as a process of its own (this same binary,
+//! `ibsim bare-echo`), apart from the bench's load as the nodes are, and the bench calls it with
+//! the same client over the same kind of channel as the node's echo, so the difference is the
+//! stack.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -57,18 +59,63 @@ impl tower::Service<http::Request<Body>> for Bare {
     }
 }
 
-/// The bare server on a free local port, serving until the task is aborted; its URL.
-pub(super) async fn serve() -> anyhow::Result<(String, tokio::task::JoinHandle<()>)> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}", listener.local_addr()?);
-    let task = tokio::spawn(async move {
-        let served = tonic::transport::Server::builder()
-            .add_service(Bare)
-            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
-            .await;
-        if let Err(e) = served {
-            tracing::error!(error = %e, "the bare echo server stopped");
-        }
-    });
-    Ok((url, task))
+/// `ibsim bare-echo`: serves on `listen` until killed, after saying `listening on <url>` on
+/// stdout (what [`BareProcess::start`] waits for).
+pub async fn serve(listen: std::net::SocketAddr) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    println!("listening on http://{}", listener.local_addr()?);
+    std::io::stdout().flush()?;
+    tonic::transport::Server::builder()
+        .add_service(Bare)
+        .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
+        .await?;
+    Ok(())
+}
+
+/// The bare server in a process of its own, killed when dropped.
+pub(super) struct BareProcess {
+    child: std::process::Child,
+    /// Where it serves.
+    pub url: String,
+}
+
+impl BareProcess {
+    /// Starts `ibsim bare-echo` (this program) on a free port and waits until it listens.
+    pub(super) async fn start() -> anyhow::Result<BareProcess> {
+        use anyhow::Context as _;
+        use std::io::BufRead as _;
+        let mut child = std::process::Command::new(std::env::current_exe()?)
+            .args(["bare-echo", "--listen", "127.0.0.1:0"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .context("cannot start `ibsim bare-echo`")?;
+        let stdout = child.stdout.take().context("the bare server's stdout")?;
+        let line = tokio::task::spawn_blocking(move || {
+            let mut line = String::new();
+            std::io::BufReader::new(stdout)
+                .read_line(&mut line)
+                .map(|_| line)
+        })
+        .await??;
+        // Owned from here, so that it is killed on the way out if what it said is not an address.
+        let mut process = BareProcess {
+            child,
+            url: String::new(),
+        };
+        process.url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .with_context(|| format!("`ibsim bare-echo` said {line:?}, not where it listens"))?
+            .to_owned();
+        Ok(process)
+    }
+}
+
+impl Drop for BareProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

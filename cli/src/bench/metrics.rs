@@ -46,6 +46,21 @@ pub(super) fn rpc_times(node: &str, page: &str) -> Vec<ServerTime> {
     out
 }
 
+/// What a node's database has run, from its metrics page: read statements, write statements,
+/// transactions (0 where the page does not say).
+pub(super) fn database_counts(node: &str, page: &str) -> [u64; 3] {
+    [
+        format!(r#"ibsim_db_statements_total{{node="{node}",pool="read"}} "#),
+        format!(r#"ibsim_db_statements_total{{node="{node}",pool="write"}} "#),
+        format!(r#"ibsim_db_transactions_total{{node="{node}"}} "#),
+    ]
+    .map(|series| {
+        page.lines()
+            .find_map(|l| l.strip_prefix(series.as_str())?.trim().parse().ok())
+            .unwrap_or(0)
+    })
+}
+
 /// `"20.003"` seconds as microseconds, without floating point.
 pub(super) fn seconds_to_us(s: &str) -> u64 {
     let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
@@ -72,5 +87,10 @@ ibsim_rpc_duration_seconds_count{node=\"bank\",rpc=\"Echo\"} 4\n";
         assert_eq!((t[1].rpc.as_str(), t[1].mean_us), ("Echo", 500_000));
         assert_eq!(seconds_to_us("20.003"), 20_003_000);
         assert_eq!(seconds_to_us("7"), 7_000_000);
+        let db = "ibsim_db_statements_total{node=\"bank\",pool=\"read\"} 12\n\
+ibsim_db_statements_total{node=\"bank\",pool=\"write\"} 30\n\
+ibsim_db_transactions_total{node=\"bank\"} 4\n";
+        assert_eq!(database_counts("bank", db), [12, 30, 4]);
+        assert_eq!(database_counts("platform", db), [0, 0, 0]);
     }
 }

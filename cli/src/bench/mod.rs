@@ -1,6 +1,7 @@
 //! `ibsim bench`: figures measured against the machine's own limit in the same run
-//! (docs/performance.md). Each part starts what it measures itself: an in-process pair on
-//! SQLite files (or PostgreSQL with `--database`), or the node binaries as processes.
+//! (docs/performance.md). Each part starts what it measures itself, apart from the load it
+//! puts on them: the node binaries as processes on SQLite files (or PostgreSQL with
+//! `--database`), and the bare limit as a process of this binary.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,9 +22,8 @@ use serde::Serialize;
 use tonic::transport::Channel;
 
 use crate::fixtures::{AccountFixture, CardFixture, Fixtures, SignUpFixture};
-use pair::{PairConfig, RunningPair};
 
-mod bare;
+pub mod bare;
 mod metrics;
 mod payments;
 mod procfs;
@@ -32,7 +32,7 @@ mod scale;
 mod watched;
 use metrics::rpc_times;
 use payments::{Payer, closed_loop, payments, seed_payers};
-use procfs::cpu_time_us;
+use procfs::Usage;
 use report::goals;
 pub use scale::ScaleRun;
 use scale::startup;
@@ -154,6 +154,28 @@ pub struct ServerTime {
     pub mean_us: u64,
 }
 
+/// What one payment of part 2's closed loop cost one process, on average. Figures in
+/// thousandths are per 1,000 payments.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProcessCost {
+    /// `load` (this program: the 64 clients), `bank` or `platform`.
+    pub process: String,
+    /// CPU time, user and system, µs.
+    pub cpu_us: u64,
+    /// Context switches of its threads, voluntary or not (a hand-off to another thread, a
+    /// wait for a lock or for I/O, a time slice used up).
+    pub context_switches_milli: u64,
+    /// Reading and writing system calls (the socket's and the database files').
+    pub io_calls_milli: u64,
+    /// SQL statements run on its reading connections (the node's `ibsim_db_statements_total`;
+    /// none for the load).
+    pub read_statements_milli: Option<u64>,
+    /// SQL statements run on its writing connection, in transactions or not.
+    pub write_statements_milli: Option<u64>,
+    /// Database transactions begun (`ibsim_db_transactions_total`).
+    pub transactions_milli: Option<u64>,
+}
+
 /// One goal of docs/performance.md, and whether this run met it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Goal {
@@ -183,8 +205,8 @@ pub struct BenchReport {
     /// The parts that ran (`--only`; every part without it). A part that did not run is null
     /// (or an empty list) below.
     pub parts: Vec<Part>,
-    /// Part 1, the machine's limit: a no-op RPC on a bare tonic server in this process, without
-    /// layers, 64 in flight over one channel (`bench/bare.rs`).
+    /// Part 1, the machine's limit: a no-op RPC on a bare tonic server in a process of its own,
+    /// without layers, 64 in flight over one channel (`bench/bare.rs`).
     pub echo_bare: Option<Rate>,
     /// Part 1 again: the same no-op RPC through a node's whole server stack, 64 in flight.
     pub echo: Option<Rate>,
@@ -208,10 +230,14 @@ pub struct BenchReport {
     pub invariants: Option<Invariants>,
     /// 2. Each RPC's mean server time over both payment parts (the nodes' metrics).
     pub server_time: Vec<ServerTime>,
-    /// Part 2: the CPU time this process (the load, and both nodes in it) spent per payment in the
-    /// closed loop, microseconds. With every core busy it would be cores × 1,000,000 over the
-    /// payments a second; below that, the payments wait for something other than the CPU.
+    /// Part 2: the CPU time the three processes (the load, the bank, the platform) spent per
+    /// payment in the closed loop, microseconds. With every core busy it would be cores ×
+    /// 1,000,000 over the payments a second; below that, the payments wait for something other
+    /// than the CPU.
     pub payment_cpu_us: Option<u64>,
+    /// Part 2: what a payment of the closed loop cost each process (`payment_cpu_us` split), and
+    /// each node's database.
+    pub payment_cost: Vec<ProcessCost>,
     /// Payments a second over the node's echo calls a second, in thousandths.
     pub payments_per_echo_permille: Option<u64>,
     /// Payments a second over the bare echo calls a second (the machine's limit), in thousandths.
@@ -238,14 +264,14 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<BenchReport> {
     let sizes = opts.scale_sizes();
     if opts.runs(Part::Refunds) {
         progress("3. batch refunds");
-        report.refunds = on_processes(opts, dir.path(), "refunds", async |procs| {
+        report.refunds = on_processes(opts, dir.path(), "refunds", untuned, async |procs| {
             scale::refunds(procs, &sizes).await
         })
         .await?;
     }
     if opts.runs(Part::Recon) {
         progress("4. reconciliation");
-        report.recon = on_processes(opts, dir.path(), "recon", async |procs| {
+        report.recon = on_processes(opts, dir.path(), "recon", untuned, async |procs| {
             scale::recon(procs, &sizes).await
         })
         .await?;
@@ -260,23 +286,30 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<BenchReport> {
     Ok(report)
 }
 
-/// A part run on node processes of its own (parts 3 and 4), with databases of its own on
+/// A part run on node processes of its own, configured by `tune`, with databases of its own on
 /// PostgreSQL, dropped afterwards whatever the part's outcome.
-async fn on_processes(
+async fn on_processes<T>(
     opts: &BenchOptions,
     dir: &Path,
     part: &str,
-    run: impl AsyncFnOnce(&mut scale::Procs) -> anyhow::Result<Vec<ScaleRun>>,
-) -> anyhow::Result<Vec<ScaleRun>> {
+    tune: impl FnOnce(&mut bank_node::Config, &mut platform_node::Config) -> anyhow::Result<()>,
+    run: impl AsyncFnOnce(&mut scale::Procs) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
     let (dbs, cleanup) = databases(opts, part).await?;
-    let mut procs = scale::Procs::new(&opts.bin_dir, dir.join(part), dbs)?;
-    let runs = run(&mut procs).await;
-    // The processes end before their databases are dropped.
-    drop(procs);
+    let outcome = match scale::Procs::configured(&opts.bin_dir, dir.join(part), dbs, tune) {
+        Ok(mut procs) => run(&mut procs).await,
+        Err(e) => Err(e),
+    };
+    // The processes end (when `procs` is dropped, above) before their databases are dropped.
     if let Some((base, names)) = cleanup {
         shared::store::drop_databases(&base, &names).await;
     }
-    runs
+    outcome
+}
+
+/// Nodes as [`scale::Procs::new`] configures them.
+fn untuned(_: &mut bank_node::Config, _: &mut platform_node::Config) -> anyhow::Result<()> {
+    Ok(())
 }
 
 /// Says on stderr which part starts, with the time since the run began (the table comes at the end).

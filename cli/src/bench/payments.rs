@@ -4,75 +4,164 @@
 
 use super::*;
 
-/// Parts 1 and 2 (part 2 only when asked for) on one in-process pair.
+/// Parts 1 and 2 (part 2 only when asked for) on both nodes as processes of their own.
 pub(super) async fn payments(
     opts: &BenchOptions,
     dir: &Path,
     report: &mut BenchReport,
 ) -> anyhow::Result<()> {
-    let (pair, cleanup) = start_pair(opts, dir).await?;
-    let bank = crate::connect(&pair.bank_url()).await?;
-    let platform = crate::connect(&pair.platform_url()).await?;
+    let tune = |bank: &mut bank_node::Config, platform: &mut platform_node::Config| {
+        bank.metrics_listen = Some(pair::process::free_port()?);
+        platform.metrics_listen = Some(pair::process::free_port()?);
+        if opts.secure {
+            let security = secured(dir)?;
+            bank.security = security.clone();
+            platform.security = security;
+        }
+        Ok(())
+    };
+    on_processes(opts, dir, "payments", tune, async |procs| {
+        procs.start().await?;
+        let (bank, platform) = procs.channels().await?;
+        let (echo_bare, echo) = echoes(&bank, opts.seconds()).await?;
+        report.stack_cost_permille =
+            Some(echo_bare.per_sec.saturating_sub(echo.per_sec) * 1000 / echo_bare.per_sec.max(1));
+        if opts.runs(Part::Payments) {
+            let payments = measure_payments(opts, procs, (&bank, &platform), report).await?;
+            report.payments_per_echo_permille = Some(payments * 1000 / echo.per_sec.max(1));
+            report.payments_per_bare_echo_permille =
+                Some(payments * 1000 / echo_bare.per_sec.max(1));
+        }
+        report.echo = Some(echo);
+        report.echo_bare = Some(echo_bare);
+        Ok(())
+    })
+    .await
+}
 
-    let (echo_bare, echo) = echoes(&bank, opts.seconds()).await?;
-    report.stack_cost_permille =
-        Some(echo_bare.per_sec.saturating_sub(echo.per_sec) * 1000 / echo_bare.per_sec.max(1));
-    if opts.runs(Part::Payments) {
-        progress("2. payments: seeding the payers");
-        let payers = seed_payers(bank.clone(), platform.clone(), opts.payers()).await?;
-        // One payment per payer first, unmeasured: the platform checks a pay password with
-        // argon2 only the first time (then from its cache), and 64 of those at once would be
-        // the first second of the closed loop. The figures are the steady state.
-        progress("2. payments: warm-up, one payment per payer");
-        warm_up(&bank, &platform, &payers).await?;
-        progress("2. payments: closed loop");
-        let cpu_before = cpu_time_us();
-        let payments = closed_loop(&bank, &platform, &payers, opts.seconds()).await;
-        let cpu = cpu_time_us().saturating_sub(cpu_before);
-        let open_loop_rate = (payments.per_sec / 2).max(1);
-        progress("2. payments: open loop");
-        let payments_open_loop =
-            open_loop(&bank, &platform, &payers, opts.seconds(), open_loop_rate).await;
-        progress("2. payments: closed loop without and with a console watching, in rounds");
-        let (bank_url, platform_url) = (pair.bank_url(), pair.platform_url());
-        let rounds = watched::rounds(
-            (&bank_url, &platform_url),
-            &bank,
-            &platform,
-            &payers,
-            opts.seconds(),
-        )
-        .await?;
-        report.payments_watched_permille = watched::permille(&rounds);
-        report.payments_watched = rounds;
-        progress("2. payments: invariants");
-        report.server_time = server_times(&pair).await?;
-        report.invariants = Some(invariants(&bank, &platform, &payers).await?);
-        report.payments_per_echo_permille = Some(payments.per_sec * 1000 / echo.per_sec.max(1));
-        report.payments_per_bare_echo_permille =
-            Some(payments.per_sec * 1000 / echo_bare.per_sec.max(1));
-        report.payment_cpu_us = cpu.checked_div(payments.count);
-        report.payments_in_flight = IN_FLIGHT.min(payers.len());
-        report.payments = Some(payments);
-        report.payments_open_loop = Some(payments_open_loop);
-        report.open_loop_rate = open_loop_rate;
+/// Part 2 on running nodes: every payment figure into `report`; the closed loop's payments a
+/// second.
+async fn measure_payments(
+    opts: &BenchOptions,
+    procs: &scale::Procs,
+    (bank, platform): (&Channel, &Channel),
+    report: &mut BenchReport,
+) -> anyhow::Result<u64> {
+    progress("2. payments: seeding the payers");
+    let payers = seed_payers(bank.clone(), platform.clone(), opts.payers()).await?;
+    // One payment per payer first, unmeasured: the platform checks a pay password with argon2
+    // only the first time (then from its cache), and 64 of those at once would be the first
+    // second of the closed loop. The figures are the steady state.
+    progress("2. payments: warm-up, one payment per payer");
+    warm_up(bank, platform, &payers).await?;
+    progress("2. payments: closed loop");
+    let before = Snapshot::take(procs).await?;
+    let payments = closed_loop(bank, platform, &payers, opts.seconds()).await;
+    report.payment_cost = Snapshot::take(procs).await?.costs(&before, payments.count);
+    let open_loop_rate = (payments.per_sec / 2).max(1);
+    progress("2. payments: open loop");
+    let payments_open_loop =
+        open_loop(bank, platform, &payers, opts.seconds(), open_loop_rate).await;
+    progress("2. payments: closed loop without and with a console watching, in rounds");
+    let (bank_url, platform_url) = procs.urls();
+    let rounds = watched::rounds(
+        (&bank_url, &platform_url),
+        bank,
+        platform,
+        &payers,
+        opts.seconds(),
+    )
+    .await?;
+    report.payments_watched_permille = watched::permille(&rounds);
+    report.payments_watched = rounds;
+    progress("2. payments: invariants");
+    report.server_time = server_times(procs).await?;
+    report.invariants = Some(invariants(bank, platform, &payers).await?);
+    report.payment_cpu_us = Some(report.payment_cost.iter().map(|c| c.cpu_us).sum());
+    report.payments_in_flight = IN_FLIGHT.min(payers.len());
+    let per_sec = payments.per_sec;
+    report.payments = Some(payments);
+    report.payments_open_loop = Some(payments_open_loop);
+    report.open_loop_rate = open_loop_rate;
+    Ok(per_sec)
+}
+
+/// A throwaway set of credentials under `dir` for a secured pair, this program showing the
+/// tester's identity; the nodes' security settings.
+fn secured(dir: &Path) -> anyhow::Result<shared::security::SecurityArgs> {
+    let credentials = dir.join("security");
+    shared::security::certs::write_set(
+        &credentials,
+        false,
+        shared::security::keys::Algorithm::Ed25519,
+    )?;
+    crate::use_credentials(shared::grpc::guard::ClientCredentials::tester_in(
+        &credentials,
+    )?);
+    Ok(shared::security::SecurityArgs {
+        tls_dir: Some(credentials.clone()),
+        sign_dir: Some(credentials),
+    })
+}
+
+/// What the three processes (the load, the bank, the platform) had used at one moment, and what
+/// each node's database had run.
+struct Snapshot {
+    usage: [Usage; 3],
+    database: [[u64; 3]; 2],
+}
+
+impl Snapshot {
+    async fn take(procs: &scale::Procs) -> anyhow::Result<Snapshot> {
+        let (bank, platform) = procs.pids();
+        let mut database = [[0; 3]; 2];
+        for (i, (node, addr)) in [("bank", procs.metrics.0), ("platform", procs.metrics.1)]
+            .into_iter()
+            .enumerate()
+        {
+            if let Some(addr) = addr {
+                database[i] = metrics::database_counts(node, &pair::metrics_page(addr).await?);
+            }
+        }
+        Ok(Snapshot {
+            usage: [Usage::of(None), Usage::of(bank), Usage::of(platform)],
+            database,
+        })
     }
-    report.echo = Some(echo);
-    report.echo_bare = Some(echo_bare);
-    pair.stop().await?;
-    if let Some((base, names)) = cleanup {
-        shared::store::drop_databases(&base, &names).await;
+
+    /// What `payments` payments cost each process from `before` to this, each.
+    fn costs(&self, before: &Snapshot, payments: u64) -> Vec<ProcessCost> {
+        let each = |n: u64| n.checked_div(payments).unwrap_or(0);
+        let milli = |n: u64| (n * 1000).checked_div(payments).unwrap_or(0);
+        ["load", "bank", "platform"]
+            .into_iter()
+            .enumerate()
+            .map(|(i, process)| {
+                let used = self.usage[i].since(before.usage[i]);
+                let db = (i > 0).then(|| {
+                    let ran = |k: usize| {
+                        milli(self.database[i - 1][k].saturating_sub(before.database[i - 1][k]))
+                    };
+                    [ran(0), ran(1), ran(2)]
+                });
+                ProcessCost {
+                    process: process.to_owned(),
+                    cpu_us: each(used.cpu_us),
+                    context_switches_milli: milli(used.context_switches),
+                    io_calls_milli: milli(used.io_calls),
+                    read_statements_milli: db.map(|d| d[0]),
+                    write_statements_milli: db.map(|d| d[1]),
+                    transactions_milli: db.map(|d| d[2]),
+                }
+            })
+            .collect()
     }
-    Ok(())
 }
 
 /// Each RPC's mean server time on both nodes (their metrics), the slowest first.
-async fn server_times(pair: &RunningPair) -> anyhow::Result<Vec<ServerTime>> {
+async fn server_times(procs: &scale::Procs) -> anyhow::Result<Vec<ServerTime>> {
     let mut times = Vec::new();
-    for (node, addr) in [
-        ("bank", pair.bank_metrics),
-        ("platform", pair.platform_metrics),
-    ] {
+    for (node, addr) in [("bank", procs.metrics.0), ("platform", procs.metrics.1)] {
         if let Some(addr) = addr {
             times.extend(rpc_times(node, &pair::metrics_page(addr).await?));
         }
@@ -82,50 +171,15 @@ async fn server_times(pair: &RunningPair) -> anyhow::Result<Vec<ServerTime>> {
     Ok(times)
 }
 
-/// Part 1: the bare limit (a bare tonic echo in this process), then the node's echo through its
-/// whole stack, each for `for_how_long`.
+/// Part 1: the bare limit (a bare tonic echo in a process of its own), then the node's echo
+/// through its whole stack, each for `for_how_long`.
 async fn echoes(bank: &Channel, for_how_long: Duration) -> anyhow::Result<(Rate, Rate)> {
     progress("1. echo, bare");
-    let (bare_url, bare_server) = super::bare::serve().await?;
-    let bare = echo(crate::connect(&bare_url).await?, for_how_long).await;
-    bare_server.abort();
+    let bare_server = super::bare::BareProcess::start().await?;
+    let bare = echo(crate::connect(&bare_server.url).await?, for_how_long).await;
+    drop(bare_server);
     progress("1. echo");
     Ok((bare, echo(bank.clone(), for_how_long).await))
-}
-
-pub(super) async fn start_pair(
-    opts: &BenchOptions,
-    dir: &Path,
-) -> anyhow::Result<(RunningPair, Option<(String, Vec<String>)>)> {
-    let (dbs, cleanup) = databases(opts, "payments").await?;
-    let (bank_db, platform_db) = match dbs {
-        Some(urls) => urls,
-        None => (
-            shared::store::sqlite_url_in(&dir.join("bank"), "bank.db")?,
-            shared::store::sqlite_url_in(&dir.join("platform"), "platform.db")?,
-        ),
-    };
-    let mut security = shared::security::SecurityArgs::default();
-    if opts.secure {
-        let credentials = dir.join("security");
-        shared::security::certs::write_set(
-            &credentials,
-            false,
-            shared::security::keys::Algorithm::Ed25519,
-        )?;
-        crate::use_credentials(shared::grpc::guard::ClientCredentials::tester_in(
-            &credentials,
-        )?);
-        security.tls_dir = Some(credentials.clone());
-        security.sign_dir = Some(credentials);
-    }
-    let pair = RunningPair::start(
-        &PairConfig::local(bank_db, platform_db, dir)
-            .with_metrics()
-            .secured(security),
-    )
-    .await?;
-    Ok((pair, cleanup))
 }
 
 /// Latencies (µs) and errors of one part, and its wall time.

@@ -179,6 +179,7 @@ impl BenchReport {
             invariants: None,
             server_time: Vec::new(),
             payment_cpu_us: None,
+            payment_cost: Vec::new(),
             payments_per_echo_permille: None,
             payments_per_bare_echo_permille: None,
             refunds: Vec::new(),
@@ -305,6 +306,7 @@ impl BenchReport {
                 "   invariants: {} over limit, {} money not conserved, {} orders disagreeing",
                 i.over_limit, i.money_not_conserved, i.orders_disagreeing
             );
+            self.write_payment_cost(out);
             let _ = writeln!(out, "   server time per payment part RPC (mean ms, count):");
             for t in &self.server_time {
                 let _ = writeln!(
@@ -316,6 +318,33 @@ impl BenchReport {
                     t.count
                 );
             }
+        }
+    }
+
+    /// What a payment of the closed loop cost each process and each node's database.
+    fn write_payment_cost(&self, out: &mut String) {
+        if self.payment_cost.is_empty() {
+            return;
+        }
+        let tenths = |milli: u64| format!("{}.{}", milli / 1000, milli % 1000 / 100);
+        let maybe = |milli: Option<u64>| milli.map_or_else(|| "-".to_owned(), tenths);
+        let _ = writeln!(
+            out,
+            "   a payment's cost (closed loop): {:<9} {:>7} {:>9} {:>9} {:>6} {:>6} {:>5}",
+            "process", "CPU µs", "switches", "I/O calls", "reads", "writes", "txns"
+        );
+        for c in &self.payment_cost {
+            let _ = writeln!(
+                out,
+                "                                   {:<9} {:>7} {:>9} {:>9} {:>6} {:>6} {:>5}",
+                c.process,
+                c.cpu_us,
+                tenths(c.context_switches_milli),
+                tenths(c.io_calls_milli),
+                maybe(c.read_statements_milli),
+                maybe(c.write_statements_milli),
+                maybe(c.transactions_milli)
+            );
         }
     }
 

@@ -40,6 +40,8 @@ pub(super) struct Procs {
     dir: PathBuf,
     bank: NodeProcess,
     platform: NodeProcess,
+    /// Where each serves its metrics, when asked to (bank, platform).
+    pub metrics: (Option<std::net::SocketAddr>, Option<std::net::SocketAddr>),
 }
 
 /// The processes' log level: their logs are not read, and writing them costs.
@@ -52,6 +54,16 @@ impl Procs {
         bin_dir: &Path,
         dir: PathBuf,
         databases: Option<(String, String)>,
+    ) -> anyhow::Result<Procs> {
+        Self::configured(bin_dir, dir, databases, |_, _| Ok(()))
+    }
+
+    /// Like [`Procs::new`], with both configurations changed by `tune` first.
+    pub(super) fn configured(
+        bin_dir: &Path,
+        dir: PathBuf,
+        databases: Option<(String, String)>,
+        tune: impl FnOnce(&mut bank_node::Config, &mut platform_node::Config) -> anyhow::Result<()>,
     ) -> anyhow::Result<Procs> {
         let (bank_db, platform_db) = databases.unzip();
         let (bank_addr, platform_addr) = (free_port()?, free_port()?);
@@ -71,9 +83,11 @@ impl Procs {
             ..Default::default()
         };
         platform.recon.interval_secs = 0;
+        tune(&mut bank, &mut platform)?;
         Ok(Procs {
             bank: NodeProcess::new(bin_dir.join("bank-node"), &bank, &[], &[QUIET])?,
             platform: NodeProcess::new(bin_dir.join("platform-node"), &platform, &[], &[QUIET])?,
+            metrics: (bank.metrics_listen, platform.metrics_listen),
             dir,
         })
     }
@@ -95,8 +109,18 @@ impl Procs {
         self.platform.kill();
     }
 
+    /// Their URLs (bank, platform).
+    pub(super) fn urls(&self) -> (String, String) {
+        (self.bank.url(), self.platform.url())
+    }
+
+    /// Their process ids while they run (bank, platform).
+    pub(super) fn pids(&self) -> (Option<u32>, Option<u32>) {
+        (self.bank.pid(), self.platform.pid())
+    }
+
     /// Channels to both.
-    async fn channels(&self) -> anyhow::Result<(Channel, Channel)> {
+    pub(super) async fn channels(&self) -> anyhow::Result<(Channel, Channel)> {
         Ok((
             crate::connect(&self.bank.url()).await?,
             crate::connect(&self.platform.url()).await?,

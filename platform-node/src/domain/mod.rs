@@ -180,6 +180,8 @@ impl Platform {
         files: FileStore,
         recon: ReconSettings,
     ) -> Platform {
+        let metrics = shared::metrics::Metrics::new("platform");
+        metrics.count_database(store.pools.counts.clone());
         Platform {
             store,
             clock,
@@ -193,7 +195,7 @@ impl Platform {
             recon,
             realtime: Arc::default(),
             day_recon: Arc::default(),
-            metrics: shared::metrics::Metrics::new("platform"),
+            metrics,
         }
     }
 

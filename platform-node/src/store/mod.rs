@@ -259,12 +259,12 @@ impl Store {
             .bind(status.code())
             .bind(now_ms)
             .bind(email.as_str())
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         if status != AccountStatus::Normal {
             sqlx::query("DELETE FROM sessions WHERE email = $1")
                 .bind(email.as_str())
-                .execute(&mut *tx)
+                .execute(&mut tx)
                 .await?;
         }
         tx.commit().await?;

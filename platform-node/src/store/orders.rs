@@ -202,7 +202,7 @@ impl Store {
                     .bind(now_ms)
                     .bind(now_ms);
             }
-            if let Err(e) = q.execute(&mut *tx).await {
+            if let Err(e) = q.execute(&mut tx).await {
                 return match unique_violation(&e) {
                     Some(_) => Ok(SeedOutcome::Taken),
                     None => Err(e.into()),

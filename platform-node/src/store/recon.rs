@@ -8,9 +8,9 @@ use chrono::NaiveDate;
 use shared::Money;
 use shared::domain::{Email, OrderNo, SignUpId};
 use shared::files::recon::DayFileKind;
-use shared::store::{bad, bigint, int, opt_text, text, unsigned};
+use shared::store::{Tx, bad, bigint, int, opt_text, text, unsigned};
+use sqlx::Any;
 use sqlx::any::AnyRow;
-use sqlx::{Any, Transaction};
 
 use super::{Result, Store};
 use crate::domain::{
@@ -130,7 +130,7 @@ impl Store {
         adj: &Adjustment,
     ) -> Result<bool> {
         let mut tx = self.pools.write.begin().await?;
-        let wrote = match write.execute(&mut *tx).await {
+        let wrote = match write.execute(&mut tx).await {
             Ok(r) => r.rows_affected() > 0,
             Err(e) if shared::store::unique_violation(&e).is_some() => false,
             Err(e) => return Err(e.into()),
@@ -642,7 +642,7 @@ impl Store {
     }
 }
 
-async fn insert_adjustment(tx: &mut Transaction<'static, Any>, a: &Adjustment) -> Result<()> {
+async fn insert_adjustment(tx: &mut Tx, a: &Adjustment) -> Result<()> {
     sqlx::query(
         "INSERT INTO adjustments (adjustment_id, record_kind, record_key, before_state, after_state, source, reason, case_id, at_ms) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -656,7 +656,7 @@ async fn insert_adjustment(tx: &mut Transaction<'static, Any>, a: &Adjustment) -
     .bind(&a.reason)
     .bind(a.case_id.as_deref())
     .bind(a.at_ms)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }

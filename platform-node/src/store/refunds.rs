@@ -164,7 +164,7 @@ impl Store {
                     .bind(text)
                     .bind(now_ms);
             }
-            for row in q.fetch_all(&mut *tx).await? {
+            for row in q.fetch_all(&mut tx).await? {
                 let seq = u64::try_from(int(&row, "seq")?).map_err(|_| bad("seq"))?;
                 let l = by_seq.get(&seq).ok_or_else(|| bad("seq"))?;
                 if l.outcome == Outcome::Success {
@@ -182,7 +182,7 @@ impl Store {
             .bind(fen)
             .bind(now_ms)
             .bind(order)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
             if r.rows_affected() == 0 {
                 tracing::warn!(

@@ -4,13 +4,17 @@
 //! one set of migrations serves both.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use sqlx::any::AnyRow;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::migrate::Migrator;
-use sqlx::{AnyPool, Executor, Row};
+use sqlx::{Any, Executor, Row};
+
+mod counted;
+pub use counted::{Counts, Pool, Role, Tx};
 
 /// Connections per pool at most (PostgreSQL).
 pub const POOL_CONNECTIONS_MAX: u32 = 16;
@@ -194,7 +198,7 @@ impl Params {
 /// or POSIX (`C.UTF-8` too), not with a linguistic one (`en_US`, ICU) that puts `a` before `B`
 /// or ignores `-`. Asked of the database itself, whatever its provider. Code that merges a sorted
 /// file with a sorted query needs both in one order.
-pub async fn text_is_bytewise(pool: &AnyPool) -> anyhow::Result<bool> {
+pub async fn text_is_bytewise<'e>(pool: impl Executor<'e, Database = Any>) -> anyhow::Result<bool> {
     let bytewise: i32 = sqlx::query_scalar(
         "SELECT CAST(CASE WHEN 'B' < 'a' AND '-' < '0' AND 'Z' < '_' AND '_' < 'a' AND 'a-b' < 'ab' \
          AND 'a_' < 'ab' THEN 1 ELSE 0 END AS INTEGER)",
@@ -215,9 +219,11 @@ pub async fn text_is_bytewise(pool: &AnyPool) -> anyhow::Result<bool> {
 #[derive(Debug, Clone)]
 pub struct Pools {
     /// For reads.
-    pub read: AnyPool,
+    pub read: Pool,
     /// For writes.
-    pub write: AnyPool,
+    pub write: Pool,
+    /// What both have run.
+    pub counts: Arc<Counts>,
 }
 
 impl Pools {
@@ -272,24 +278,25 @@ pub async fn connect(url: &str, migrator: &Migrator) -> anyhow::Result<Pools> {
                 .with_context(|| format!("cannot open database {}", redact(url)))
         }
     };
-    let pools = match backend {
+    let (read, write) = match backend {
         Backend::Sqlite if !memory => {
             let write = open(1, false).await?;
-            Pools {
-                read: open(SQLITE_READERS_MAX, true).await?,
-                write,
-            }
+            (open(SQLITE_READERS_MAX, true).await?, write)
         }
         _ => {
             let pool = open(POOL_CONNECTIONS_MAX, false).await?;
-            Pools {
-                read: pool.clone(),
-                write: pool,
-            }
+            (pool.clone(), pool)
         }
     };
-    migrator
-        .run(&pools.write)
+    let counts = Arc::new(Counts::default());
+    let pools = Pools {
+        read: Pool::new(read, Role::Read, counts.clone()),
+        write: Pool::new(write, Role::Write, counts.clone()),
+        counts,
+    };
+    pools
+        .write
+        .migrate(migrator)
         .await
         .context("cannot apply database migrations")?;
     Ok(pools)
@@ -338,7 +345,7 @@ pub fn inserted<T>(r: Result<T, sqlx::Error>) -> anyhow::Result<bool> {
 /// migrations create the same one); `false` when it is there already. With `forget_before_ms`
 /// above `i64::MIN`, first forgets the nonces stamped before it.
 async fn remember_nonce(
-    pool: &AnyPool,
+    pool: &Pool,
     signer: &str,
     nonce: &str,
     at_ms: i64,
@@ -363,7 +370,7 @@ async fn remember_nonce(
 
 /// The business clock a node keeps in its `sim_clock` table (both nodes' migrations create the
 /// same one), if the simulator ever moved it; `None`: real time.
-async fn load_clock(pool: &AnyPool) -> anyhow::Result<Option<crate::clock::ClockState>> {
+async fn load_clock(pool: &Pool) -> anyhow::Result<Option<crate::clock::ClockState>> {
     use crate::clock::ClockState;
     let row = sqlx::query("SELECT frozen_at_ms, offset_ms FROM sim_clock WHERE id = 1")
         .fetch_optional(pool)
@@ -382,7 +389,7 @@ async fn load_clock(pool: &AnyPool) -> anyhow::Result<Option<crate::clock::Clock
 
 /// Keeps the node's business clock (`None`: back to real time, the row deleted).
 async fn save_clock(
-    pool: &AnyPool,
+    pool: &Pool,
     state: Option<crate::clock::ClockState>,
     now_ms: i64,
 ) -> anyhow::Result<()> {
@@ -438,7 +445,7 @@ struct PendingLine {
 impl AuditLog {
     /// Starts the writer on `pool` (a task of the current runtime; it ends when the last clone
     /// of the log is dropped).
-    pub fn start(pool: AnyPool, backend: Backend) -> AuditLog {
+    pub fn start(pool: Pool, backend: Backend) -> AuditLog {
         let (queue, mut rx) = tokio::sync::mpsc::channel::<PendingLine>(AUDIT_QUEUE_MAX);
         tokio::spawn(async move {
             while let Some(first) = rx.recv().await {
@@ -494,7 +501,7 @@ impl AuditLog {
 }
 
 async fn write_audit_group(
-    pool: &AnyPool,
+    pool: &Pool,
     backend: Backend,
     group: &[PendingLine],
 ) -> anyhow::Result<()> {
@@ -537,7 +544,7 @@ pub struct AuditLine {
 }
 
 /// The audit lines about `subject`, oldest first, at most `limit`.
-async fn audit_lines(pool: &AnyPool, subject: &str, limit: u32) -> anyhow::Result<Vec<AuditLine>> {
+async fn audit_lines(pool: &Pool, subject: &str, limit: u32) -> anyhow::Result<Vec<AuditLine>> {
     let rows = sqlx::query(
         "SELECT at_ms, real_at_us, operation, subject, outcome, detail, trace_id FROM audit_log \
          WHERE subject = $1 ORDER BY real_at_us, at_ms LIMIT $2",
@@ -599,11 +606,11 @@ pub fn failure(row: &AnyRow, default_domain: &str) -> anyhow::Result<Option<crat
 }
 
 /// Deletes every row of `tables`, in that order, in one transaction (a simulator reset).
-pub async fn wipe(pool: &AnyPool, tables: &[&str]) -> anyhow::Result<()> {
+pub async fn wipe(pool: &Pool, tables: &[&str]) -> anyhow::Result<()> {
     let mut tx = pool.begin().await?;
     for table in tables {
         sqlx::query(&format!("DELETE FROM {table}"))
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
     }
     tx.commit().await?;
@@ -728,14 +735,15 @@ impl NodeDb {
 /// tables show the node at one moment (REPEATABLE READ on PostgreSQL; SQLite's reading
 /// transaction sees one snapshot).
 async fn views(
-    pool: &AnyPool,
+    pool: &Pool,
     backend: Backend,
     views: &[crate::records::View],
     limit: u32,
 ) -> anyhow::Result<Vec<crate::records::Table>> {
     let mut tx = pool.begin().await?;
     if backend == Backend::Postgres {
-        tx.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        (&mut tx)
+            .execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
             .await?;
     }
     let mut tables = Vec::with_capacity(views.len());
@@ -747,7 +755,7 @@ async fn views(
 }
 
 async fn view(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tx: &mut Tx,
     v: &crate::records::View,
     limit: u32,
 ) -> anyhow::Result<crate::records::Table> {
@@ -760,10 +768,10 @@ async fn view(
         v.newest_first
     ))
     .bind(i64::from(limit))
-    .fetch_all(&mut **tx)
+    .fetch_all(&mut *tx)
     .await?;
     let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {}", v.table))
-        .fetch_one(&mut **tx)
+        .fetch_one(&mut *tx)
         .await?;
     let rows = rows
         .iter()
