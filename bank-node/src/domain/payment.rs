@@ -132,10 +132,10 @@ pub struct Sms {
 }
 
 /// What a debit attempt ran into (see `Store::debit`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum DebitOutcome {
-    /// Debited and settled SUCCESS.
-    Debited,
+    /// Debited and settled SUCCESS: the payment as settled.
+    Debited(Box<Payment>),
     /// The business day closed under it: take the new date and try again.
     DayClosed,
     /// Over today's limit, or the sign-up is no longer SIGNED.
@@ -381,7 +381,7 @@ impl Bank {
                 .debit(p, date, &serial, self.clock.now_ms())
                 .await?
             {
-                DebitOutcome::Debited => {
+                DebitOutcome::Debited(paid) => {
                     tracing::info!(order_no = %p.order_no, card = ?p.card, amount = %p.amount, serial, business_date = %date, "card debited");
                     self.metrics().inc(
                         "ibsim_payments_total",
@@ -390,7 +390,7 @@ impl Bank {
                     if p.amount.fen() == MAGIC_REPLY_LOST_FEN {
                         return Err(BankError::ReplyLost);
                     }
-                    return self.replay(&p.order_no).await;
+                    return Ok(*paid);
                 }
                 DebitOutcome::DayClosed => {
                     // The clock passed midnight, or another process closed the day first.

@@ -321,12 +321,18 @@ impl Platform {
 
     /// The account a live session token belongs to.
     pub async fn session_account(&self, token: &str) -> Result<Account, PlatformError> {
-        let email = self
-            .store
-            .session_email(&token_hash(token), self.clock.now_ms())
+        Ok(self.session_paying(token).await?.0)
+    }
+
+    /// The session's account and the state of its payment password, in one read.
+    pub(crate) async fn session_paying(
+        &self,
+        token: &str,
+    ) -> Result<(Account, crate::store::PayPasswordState), PlatformError> {
+        self.store
+            .session_account(&token_hash(token), self.clock.now_ms())
             .await?
-            .ok_or(PlatformError::SessionInvalid)?;
-        self.account(&email).await
+            .ok_or(PlatformError::SessionInvalid)
     }
 
     /// Sets an account's status; leaving NORMAL ends its sessions.

@@ -14,6 +14,7 @@ use super::{
     AccountStatus, BalanceView, BankPayment, CardLink, LimitView, LinkStatus, Order, OrderStatus,
     PayOrder, Platform, PlatformError, relay,
 };
+use crate::store::PayPasswordState;
 
 /// Status queries the platform makes for an UNKNOWN order before leaving it to reconciliation.
 pub const RESOLVE_TRIES_MAX: u32 = 6;
@@ -66,13 +67,16 @@ fn settled_elsewhere(r: &PeerRefusal) -> bool {
 }
 
 impl Platform {
-    /// The session's account, which must be NORMAL.
-    async fn normal_account(&self, token: &str) -> Result<super::Account, PlatformError> {
-        let account = self.session_account(token).await?;
+    /// The session's account, which must be NORMAL, and the state of its payment password.
+    async fn normal_account(
+        &self,
+        token: &str,
+    ) -> Result<(super::Account, PayPasswordState), PlatformError> {
+        let (account, pay) = self.session_paying(token).await?;
         if account.status != AccountStatus::Normal {
             return Err(PlatformError::AccountNotNormal(account.status));
         }
-        Ok(account)
+        Ok((account, pay))
     }
 
     /// Checks the payment password (argon2 the first time, then the in-memory cache).
@@ -81,9 +85,14 @@ impl Platform {
     async fn check_pay_password(
         &self,
         email: &Email,
+        stored: PayPasswordState,
         password: &PayPassword,
     ) -> Result<(), PlatformError> {
-        let (hash, wrong_so_far, locked_until_ms) = self.store.pay_password(email).await?;
+        let PayPasswordState {
+            hash,
+            wrong_so_far,
+            locked_until_ms,
+        } = stored;
         let now = self.clock.now_ms();
         if locked_until_ms > now {
             return Err(PlatformError::PayLocked {
@@ -152,8 +161,9 @@ impl Platform {
         signup_id: Option<&SignUpId>,
         description: &Description,
     ) -> Result<Order, PlatformError> {
-        let account = self.normal_account(token).await?;
-        self.check_pay_password(&account.email, password).await?;
+        let (account, pay) = self.normal_account(token).await?;
+        self.check_pay_password(&account.email, pay, password)
+            .await?;
         let wanted = Wanted {
             email: &account.email,
             order_no,
@@ -211,10 +221,14 @@ impl Platform {
         let now = self.clock.now_ms();
         match answer {
             Ok(c) => {
-                self.store
+                let marked = self
+                    .store
                     .mark_code_sent(&order.order_no, &c.mobile_masked, c.expires_at_ms, now)
                     .await?;
                 tracing::info!(order_no = %order.order_no, "one-time code requested");
+                if let Some(marked) = marked {
+                    return Ok(marked);
+                }
             }
             Err(PeerFailure::Refused(r)) if settled_elsewhere(&r) => {
                 return self.settle_by_bank(order).await;
@@ -265,14 +279,15 @@ impl Platform {
         let now = self.clock.now_ms();
         match answer {
             Ok((serial, date)) => {
-                if self
+                let settled = self
                     .store
                     .succeed_order(&order.order_no, &serial, date, now)
-                    .await?
-                {
-                    self.count_settled("SUCCESS", "");
-                }
+                    .await?;
                 tracing::info!(order_no = %order.order_no, serial, "order paid");
+                if let Some(settled) = settled {
+                    self.count_settled("SUCCESS", "");
+                    return Ok(settled);
+                }
             }
             Err(PeerFailure::Refused(r)) if is_retryable(&r) => {
                 return Err(PlatformError::Relayed(r));
@@ -358,6 +373,7 @@ impl Platform {
                     .store
                     .succeed_order(order_no, &serial, date, now)
                     .await?
+                    .is_some()
                 {
                     self.count_settled("SUCCESS", "");
                 }
@@ -406,8 +422,9 @@ impl Platform {
         password: &PayPassword,
         signup_id: Option<&SignUpId>,
     ) -> Result<BalanceView, PlatformError> {
-        let account = self.normal_account(token).await?;
-        self.check_pay_password(&account.email, password).await?;
+        let (account, pay) = self.normal_account(token).await?;
+        self.check_pay_password(&account.email, pay, password)
+            .await?;
         let link = self.active_link(&account.email, signup_id).await?;
         self.bank
             .balance(&link)
@@ -422,7 +439,7 @@ impl Platform {
         token: &str,
         signup_id: Option<&SignUpId>,
     ) -> Result<LimitView, PlatformError> {
-        let account = self.normal_account(token).await?;
+        let (account, _) = self.normal_account(token).await?;
         let link = self.active_link(&account.email, signup_id).await?;
         self.bank
             .remaining_limit(&link)

@@ -4,7 +4,7 @@ use chrono::NaiveDate;
 use shared::Money;
 use shared::domain::{DailyLimit, Email, IdType, PersonName, SignUpId};
 use shared::records::{RecordKind, Show, View, col};
-use shared::store::{bad, text};
+use shared::store::{bad, int, text};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -287,16 +287,32 @@ impl Store {
         Ok(())
     }
 
-    /// The account of a session that has not ended by `now_ms`.
-    pub async fn session_email(&self, token_hash: &str, now_ms: i64) -> Result<Option<Email>> {
-        let row =
-            sqlx::query("SELECT email FROM sessions WHERE token_hash = $1 AND expires_at_ms > $2")
-                .bind(token_hash)
-                .bind(now_ms)
-                .fetch_optional(&self.pools.read)
-                .await?;
-        row.map(|r| Email::parse(&text(&r, "email")?).map_err(|_| bad("email")))
-            .transpose()
+    /// The account of the session whose token hashes to `token_hash`, if it has not ended by
+    /// `now_ms`, and the state of its payment password, in one read.
+    pub async fn session_account(
+        &self,
+        token_hash: &str,
+        now_ms: i64,
+    ) -> Result<Option<(Account, PayPasswordState)>> {
+        let row = sqlx::query(
+            "SELECT a.email, a.real_name, a.status, a.created_at_ms, \
+                    a.pay_password_hash, a.pay_failures, a.pay_locked_until_ms \
+             FROM sessions s JOIN accounts a ON a.email = s.email \
+             WHERE s.token_hash = $1 AND s.expires_at_ms > $2",
+        )
+        .bind(token_hash)
+        .bind(now_ms)
+        .fetch_optional(&self.pools.read)
+        .await?;
+        row.map(|r| {
+            let pay = PayPasswordState {
+                hash: text(&r, "pay_password_hash")?,
+                wrong_so_far: int(&r, "pay_failures")?,
+                locked_until_ms: int(&r, "pay_locked_until_ms")?,
+            };
+            Ok((account_from_row(&r)?, pay))
+        })
+        .transpose()
     }
 
     /// Inserts a card-link; `false` if its sign-up id is already recorded.
@@ -409,6 +425,18 @@ fn insert_link_query(
     .bind(l.business_date.map(|d| d.to_string()))
     .bind(l.cancelled_date.map(|d| d.to_string()))
     .bind(l.cancelled_date.map(|_| l.signed_at_ms))
+}
+
+/// An account's payment password as stored: its hash, the wrong tries counted so far, and until
+/// when payment is locked (ms; 0: never).
+#[derive(Debug, Clone)]
+pub struct PayPasswordState {
+    /// The argon2 hash.
+    pub hash: String,
+    /// Wrong tries in a row so far.
+    pub wrong_so_far: i64,
+    /// Locked until, ms; 0: never.
+    pub locked_until_ms: i64,
 }
 
 fn account_from_row(r: &AnyRow) -> Result<Account> {

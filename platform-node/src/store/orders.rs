@@ -14,22 +14,6 @@ use crate::domain::{CardLink, Order, OrderStatus};
 pub(super) const ORDER_COLUMNS: &str = "order_no, email, signup_id, card_number_masked, amount_fen, description, status, mobile_masked, code_expires_at_ms, bank_serial_no, business_date, failure_class, failure_reason, failure_message, failure_domain, created_at_ms, updated_at_ms, refunded_fen";
 
 impl Store {
-    /// An account's payment password hash, the wrong tries counted so far, and until when
-    /// payment is locked (ms; 0: never).
-    pub async fn pay_password(&self, email: &Email) -> Result<(String, i64, i64)> {
-        let row = sqlx::query(
-            "SELECT pay_password_hash, pay_failures, pay_locked_until_ms FROM accounts WHERE email = $1",
-        )
-        .bind(email.as_str())
-        .fetch_one(&self.pools.read)
-        .await?;
-        Ok((
-            text(&row, "pay_password_hash")?,
-            int(&row, "pay_failures")?,
-            int(&row, "pay_locked_until_ms")?,
-        ))
-    }
-
     /// Counts a wrong payment password in one statement (concurrent tries each count): the
     /// `limit`th in a row locks payment until `lock_until_ms` and starts the count again. The
     /// wrong tries now counted (0 when this one locked) and the lock's end.
@@ -95,25 +79,26 @@ impl Store {
         row.as_ref().map(order_from_row).transpose()
     }
 
-    /// CREATED → AWAITING_CODE with where the code went.
+    /// CREATED → AWAITING_CODE with where the code went: the order as marked, or `None` when it
+    /// was no longer CREATED (a concurrent request moved it on).
     pub async fn mark_code_sent(
         &self,
         order_no: &OrderNo,
         mobile_masked: &str,
         expires_at_ms: i64,
         now_ms: i64,
-    ) -> Result<()> {
-        sqlx::query(
+    ) -> Result<Option<Order>> {
+        let row = sqlx::query(&format!(
             "UPDATE orders SET status = 'AWAITING_CODE', mobile_masked = $1, code_expires_at_ms = $2, updated_at_ms = $3 \
-             WHERE order_no = $4 AND status = 'CREATED'",
-        )
+             WHERE order_no = $4 AND status = 'CREATED' RETURNING {ORDER_COLUMNS}"
+        ))
         .bind(mobile_masked)
         .bind(expires_at_ms)
         .bind(now_ms)
         .bind(order_no.as_str())
-        .execute(&self.pools.write)
+        .fetch_optional(&self.pools.write)
         .await?;
-        Ok(())
+        row.as_ref().map(order_from_row).transpose()
     }
 
     /// AWAITING_CODE → UNKNOWN.
@@ -128,26 +113,26 @@ impl Store {
         Ok(())
     }
 
-    /// An unsettled order → SUCCESS with the bank's serial number and date; whether this call
-    /// settled it (`false`: it was settled already).
+    /// An unsettled order → SUCCESS with the bank's serial number and date: the order as this
+    /// call settled it, or `None` when it was settled already.
     pub async fn succeed_order(
         &self,
         order_no: &OrderNo,
         serial: &str,
         date: NaiveDate,
         now_ms: i64,
-    ) -> Result<bool> {
-        let done = sqlx::query(
+    ) -> Result<Option<Order>> {
+        let row = sqlx::query(&format!(
             "UPDATE orders SET status = 'SUCCESS', bank_serial_no = $1, business_date = $2, updated_at_ms = $3 \
-             WHERE order_no = $4 AND status IN ('CREATED', 'AWAITING_CODE', 'UNKNOWN')",
-        )
+             WHERE order_no = $4 AND status IN ('CREATED', 'AWAITING_CODE', 'UNKNOWN') RETURNING {ORDER_COLUMNS}"
+        ))
         .bind(serial)
         .bind(date.to_string())
         .bind(now_ms)
         .bind(order_no.as_str())
-        .execute(&self.pools.write)
+        .fetch_optional(&self.pools.write)
         .await?;
-        Ok(done.rows_affected() == 1)
+        row.as_ref().map(order_from_row).transpose()
     }
 
     /// An unsettled order → FAILED with the refusal; whether this call settled it.
