@@ -63,12 +63,13 @@ impl tower::Service<http::Request<Body>> for Bare {
 /// stdout (what [`BareProcess::start`] waits for).
 pub async fn serve(listen: std::net::SocketAddr) -> anyhow::Result<()> {
     use std::io::Write as _;
-    let listener = tokio::net::TcpListener::bind(listen).await?;
-    println!("listening on http://{}", listener.local_addr()?);
+    // tonic's own listener, as `Server::serve` binds it: TCP_NODELAY on each connection.
+    let incoming = tonic::transport::server::TcpIncoming::bind(listen)?.with_nodelay(Some(true));
+    println!("listening on http://{}", incoming.local_addr()?);
     std::io::stdout().flush()?;
     tonic::transport::Server::builder()
         .add_service(Bare)
-        .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
+        .serve_with_incoming(incoming)
         .await?;
     Ok(())
 }

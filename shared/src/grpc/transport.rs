@@ -103,6 +103,12 @@ impl Incoming {
             return None;
         };
         self.metrics.inc("ibsim_connections_accepted_total", &[]);
+        // Each answer leaves at once: with Nagle's algorithm a small write waits for the ACK of
+        // the one before, which the client delays (40 ms on Linux). tonic does this only for the
+        // listeners it binds itself.
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY could not be set on a connection");
+        }
         Some(Bounded::new(stream, self.idle, slot))
     }
 }
@@ -256,6 +262,18 @@ mod tests {
         let mut buf = [0u8; 1];
         assert_eq!(c3.read(&mut buf).await.unwrap_or(0), 0, "closed at once");
         assert_eq!(metrics.counter("ibsim_connections_refused_total", &[]), 1);
+    }
+
+    #[tokio::test]
+    async fn an_accepted_connection_sends_each_answer_at_once() {
+        // With Nagle's algorithm on, a small answer written while an earlier one is unacknowledged
+        // waits for the client's delayed ACK (40 ms on Linux): that was the 44 ms p99 of every
+        // call. tonic turns it off only on listeners it binds itself, and a node brings its own.
+        let (l, addr) = listener().await;
+        let mut incoming = Incoming::new(l, &limits(60, 8), Metrics::new("bank"));
+        let _client = TcpStream::connect(addr).await.unwrap();
+        let server = incoming.next().await.unwrap().unwrap();
+        assert!(server.stream.nodelay().unwrap(), "Nagle's algorithm is on");
     }
 
     #[tokio::test(start_paused = true)]
