@@ -849,3 +849,45 @@ async fn runs_by_itself(backend: e2e_tests::Backend) {
     let adj = app.adjustments_of("RT-SCHEDULED").await;
     assert_eq!((adj.len(), adj[0].source.as_str()), (1, "REALTIME"));
 }
+
+/// After a bulk seed, PostgreSQL's planner knows the table's size: without statistics it guessed
+/// a handful of rows for a day of a million orders and read each chunk of the comparison through
+/// the status index, every order of the table each time (150 ms a chunk instead of 0.25 ms).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_knows_a_seeded_days_size_before_comparing_it() {
+    let Some(app) = TestApp::spawn(e2e_tests::Backend::Postgres).await else {
+        return;
+    };
+    app.freeze_at(MORNING).await;
+    let p = app.payer("统计", "1000.00", "5000.00").await;
+    for mut sim in [app.bank_sim.clone(), app.platform_sim.clone()] {
+        sim.seed_paid_orders(sim::SeedPaidOrdersRequest {
+            signup_id: p.signup_id.clone(),
+            business_date: DAY.into(),
+            order_prefix: "STAT-".into(),
+            count: 2000,
+        })
+        .await
+        .unwrap();
+    }
+    // pg_class.reltuples: -1 until the table is first analyzed (or vacuumed).
+    let reltuples = "SELECT CAST(reltuples AS BIGINT) FROM pg_class WHERE relname = $1";
+    let bank = app.bank_ints(reltuples, "payments").await;
+    assert!(
+        bank[0] >= 2000,
+        "the bank's planner thinks payments holds {bank:?} rows"
+    );
+    let pool = sqlx::AnyPool::connect(app.platform_database_url())
+        .await
+        .unwrap();
+    let platform: i64 = sqlx::query_scalar(reltuples)
+        .bind("orders")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    assert!(
+        platform >= 2000,
+        "the platform's planner thinks orders holds {platform} rows"
+    );
+}

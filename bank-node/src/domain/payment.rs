@@ -203,10 +203,12 @@ impl Bank {
         if s.status != SignUpStatus::Signed {
             return Err(SeedError::NotSigned(id.to_string()));
         }
-        self.store
+        let outcome = self
+            .store
             .seed_payments(seed, &s, self.clock.now_ms())
-            .await?
-            .answer(seed)
+            .await?;
+        self.store.analyze(&["payments"]).await?;
+        outcome.answer(seed)
     }
 
     /// The sign-up a platform call names: it exists, belongs to the account, and is SIGNED.

@@ -140,6 +140,8 @@ impl Bank {
         kind: DayFileKind,
         date: NaiveDate,
     ) -> Result<(Received, DayFigures), BankError> {
+        // The day's records are read in pages by key: with a planner that knows their number.
+        self.store.analyze(&["payments", "signups"]).await?;
         let figures = self.store.day_figures(kind, date).await?;
         let header = DayHeader {
             kind,

@@ -40,10 +40,12 @@ impl Platform {
             super::LinkStatus::Signed => return Err(SeedError::NotActivated(id.to_string())),
             super::LinkStatus::Cancelled => return Err(SeedError::NotSigned(id.to_string())),
         }
-        self.store
+        let outcome = self
+            .store
             .seed_orders(seed, &link, self.clock.now_ms())
-            .await?
-            .answer(seed)
+            .await?;
+        self.store.analyze(&["orders"]).await?;
+        outcome.answer(seed)
     }
 
     /// Counts an order settled by this process (`ibsim_payments_total`).

@@ -109,6 +109,8 @@ impl Platform {
             .await?;
         // The bank writes its order file by order number: merged with the platform's orders
         // read in the same order, no key is staged (see `merge_orders`).
+        // The day's orders are read in chunks by key: with a planner that knows their number.
+        self.store.analyze(&["orders", "card_links"]).await?;
         let outcome = if kind == DayFileKind::Order && day.ascending && self.store.bytewise() {
             self.merge_orders(&mut run, &day.received).await
         } else {
