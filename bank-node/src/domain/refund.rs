@@ -399,17 +399,13 @@ impl Bank {
         }
         let mut next_seq = claim.next_seq;
         let chunk_lines = self.refund_settings.chunk_lines.clamp(1, CHUNK_LINES_MAX);
+        // The planner's statistics of the lines this job writes: taken again each time the
+        // lines written have doubled (12 times in a batch of a million) and once the batch is
+        // done, so that each chunk's lookups, and the next batch's, are planned for the table's
+        // size, not for the empty table it was.
+        let (mut written, mut analyze_at) = (0_usize, chunk_lines);
         while next_seq <= batch.record_count {
-            let mut lines = Vec::with_capacity(chunk_lines);
-            while lines.len() < chunk_lines {
-                match reader.next_line().map_err(stored_file_fault)? {
-                    Some((line_no, text)) => lines.push(
-                        BatchRecord::parse(line_no, text)
-                            .map_err(|e| stored_file_fault(e.into()))?,
-                    ),
-                    None => break,
-                }
-            }
+            let lines = read_chunk(&mut reader, chunk_lines)?;
             if lines.is_empty() {
                 return Err(anyhow::anyhow!(
                     "batch file {} ends before line {next_seq}",
@@ -426,10 +422,16 @@ impl Bank {
             )
             .await?;
             next_seq += lines.len() as u64;
+            written += lines.len();
+            if written >= analyze_at {
+                self.store.analyze(&["refund_lines"]).await?;
+                analyze_at = written.saturating_mul(2);
+            }
             if self.refund_settings.pause_ms > 0 {
                 tokio::time::sleep(Duration::from_millis(self.refund_settings.pause_ms)).await;
             }
         }
+        self.store.analyze(&["refund_lines"]).await?;
         let result = self.write_result(&batch, claim.business_date).await?;
         tracing::info!(
             succeeded = result.figures.success_count,
@@ -563,6 +565,22 @@ fn result_record(d: &LineDecision) -> ResultRecord {
             },
         },
     }
+}
+
+/// The next `chunk_lines` lines of a stored batch file at most (fewer at its end).
+fn read_chunk<R: std::io::BufRead>(
+    reader: &mut LineReader<R>,
+    chunk_lines: usize,
+) -> Result<Vec<RefundLine>, BankError> {
+    let mut lines = Vec::with_capacity(chunk_lines);
+    while lines.len() < chunk_lines {
+        match reader.next_line().map_err(stored_file_fault)? {
+            Some((line_no, text)) => lines
+                .push(BatchRecord::parse(line_no, text).map_err(|e| stored_file_fault(e.into()))?),
+            None => break,
+        }
+    }
+    Ok(lines)
 }
 
 /// A batch file in the store that no longer reads as it did when accepted: a fault of ours.
