@@ -141,7 +141,12 @@ impl Bank {
         date: NaiveDate,
     ) -> Result<(Received, DayFigures), BankError> {
         // The day's records are read in pages by key: with a planner that knows their number.
-        self.store.analyze(&["payments", "signups"]).await?;
+        let tables: &[&'static str] = match kind {
+            DayFileKind::SignUp => &["signups"],
+            DayFileKind::Order => &["payments"],
+            DayFileKind::Clearing => &["payments", "refund_lines"],
+        };
+        self.store.analyze(tables).await?;
         let figures = self.store.day_figures(kind, date).await?;
         let header = DayHeader {
             kind,

@@ -109,8 +109,13 @@ impl Platform {
             .await?;
         // The bank writes its order file by order number: merged with the platform's orders
         // read in the same order, no key is staged (see `merge_orders`).
-        // The day's orders are read in chunks by key: with a planner that knows their number.
-        self.store.analyze(&["orders", "card_links"]).await?;
+        // The day's records are read in chunks by key: with a planner that knows their number.
+        let tables: &[&'static str] = match kind {
+            DayFileKind::SignUp => &["card_links"],
+            DayFileKind::Order => &["orders"],
+            DayFileKind::Clearing => &["orders", "refunds"],
+        };
+        self.store.analyze(tables).await?;
         let outcome = if kind == DayFileKind::Order && day.ascending && self.store.bytewise() {
             self.merge_orders(&mut run, &day.received).await
         } else {
