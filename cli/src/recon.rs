@@ -154,11 +154,12 @@ pub async fn recon(platform_url: &str, cmd: Recon) -> anyhow::Result<()> {
                 .await?
                 .into_inner();
             println!(
-                "cursor {} → {}: {} successful payment(s) from the bank, {} pending order(s) asked about, {} adjustment(s), {} left for T+1",
+                "cursor {} → {}: {} successful payment(s) from the bank, {} pending order(s) asked about, {} of them unanswered (left pending), {} adjustment(s), {} left for T+1",
                 r.cursor_before,
                 r.cursor_after,
                 r.payments_seen,
                 r.pending_checked,
+                r.pending_unanswered,
                 r.adjustments.len(),
                 r.left_for_t1
             );

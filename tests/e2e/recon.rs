@@ -13,6 +13,7 @@ on_both_backends!(
     realtime_settles_an_unknown_order_as_the_bank_paid_it,
     realtime_reads_the_bank_page_by_page_and_resumes_from_its_cursor,
     realtime_fails_an_order_the_bank_never_paid_once_the_grace_window_is_over,
+    realtime_says_which_pending_orders_the_bank_did_not_answer_for,
     realtime_records_a_payment_the_platform_has_no_order_for,
     a_clean_day_opens_no_case_and_its_files_are_built_once,
     the_order_file_finds_each_kind_of_order_break_and_takes_the_banks_side,
@@ -201,6 +202,44 @@ async fn realtime_fails_an_order_the_bank_never_paid_once_the_grace_window_is_ov
     let code = app.code_for(&p, "RT-ABANDONED").await;
     assert!(app.confirm(&p, "RT-ABANDONED", &code).await.is_err());
     assert_eq!(app.balance(&p.customer.card_number).await, m("1000.00"));
+}
+
+/// A pending order the bank gives no answer for stays pending, and the run says so: a caller
+/// (a script, the explorer) knows to run again rather than take "checked" for "settled".
+async fn realtime_says_which_pending_orders_the_bank_did_not_answer_for(app: TestApp) {
+    use sim::fault_rule::Action;
+    use sim::set_clock_request::Move;
+    app.freeze_at(MORNING).await;
+    let p = app.payer("对账无答", "1000.00", "5000.00").await;
+    app.start(&p, "RT-NO-ANSWER", "30.00").await.unwrap();
+    app.clock(Move::AdvanceMs(901_000)).await;
+    app.fault(
+        "platform",
+        e2e_tests::fault_rule_once(
+            sim::FaultSide::Caller,
+            "GetPayment",
+            Action::Fail(sim::FaultStatus {
+                code: Code::Unavailable as i32,
+                ..Default::default()
+            }),
+        ),
+    )
+    .await;
+    let run = app.realtime_recon().await;
+    assert_eq!((run.pending_checked, run.pending_unanswered), (1, 1));
+    assert!(run.adjustments.is_empty());
+    assert_eq!(
+        app.order("RT-NO-ANSWER").await.status,
+        platform::OrderStatus::AwaitingCode as i32,
+        "no answer settles nothing"
+    );
+
+    let again = app.realtime_recon().await;
+    assert_eq!((again.pending_checked, again.pending_unanswered), (1, 0));
+    assert_eq!(
+        app.order("RT-NO-ANSWER").await.status,
+        platform::OrderStatus::Failed as i32
+    );
 }
 
 async fn realtime_records_a_payment_the_platform_has_no_order_for(app: TestApp) {

@@ -175,6 +175,7 @@ impl ReconOpsService for Recon {
                 cursor_after: r.cursor_after,
                 payments_seen: r.payments_seen,
                 pending_checked: r.pending_checked,
+                pending_unanswered: r.pending_unanswered,
                 adjustments: r.adjustments.iter().map(adjustment).collect(),
                 left_for_t1: r.left_for_t1,
             })

@@ -52,6 +52,8 @@ pub const PEER_TIMEOUT_MS: u64 = 800;
 const DELAY_PAST_TIMEOUT_MS: u32 = 1_000;
 /// A session is renewed when it is older than this, minutes of business time (they end at 30).
 const SESSION_RENEW_MIN: i64 = 20;
+/// Real-time runs at the end of a schedule while the bank leaves pending orders unanswered.
+const REALTIME_RECON_TRIES_MAX: usize = 20;
 /// Tries of a T+1 run whose day the bank has not settled yet, 50 ms apart (10 s in all: a
 /// loaded machine may take seconds to finish a day's last refund batch).
 const DAY_RECON_TRIES_MAX: usize = 200;
@@ -416,15 +418,32 @@ impl World {
             .set_clock(sim::set_clock_request::Move::AdvanceMs(20 * 60_000))
             .await?;
         self.after_move(closed).await?;
-        self.recon()
-            .run_realtime_recon(platform::RunRealtimeReconRequest {})
-            .await
-            .context("real-time reconciliation")?;
+        self.realtime_recon_until_answered().await?;
         let closed = self
             .set_clock(sim::set_clock_request::Move::AdvanceToCutover(true))
             .await?;
         self.after_move(closed).await?;
         Ok(())
+    }
+
+    /// Real-time reconciliation, run again while the bank left pending orders unanswered (a
+    /// loaded machine may answer past the platform's 800 ms wait): the checks then see every
+    /// order settled by the bank's word, or the run says the bank never answered.
+    async fn realtime_recon_until_answered(&mut self) -> anyhow::Result<()> {
+        for _ in 0..REALTIME_RECON_TRIES_MAX {
+            let run = self
+                .recon()
+                .run_realtime_recon(platform::RunRealtimeReconRequest {})
+                .await
+                .context("real-time reconciliation")?
+                .into_inner();
+            if run.pending_unanswered == 0 {
+                return Ok(());
+            }
+        }
+        anyhow::bail!(
+            "real-time reconciliation: the bank left pending orders unanswered {REALTIME_RECON_TRIES_MAX} times"
+        )
     }
 
     /// What the explorer records of a customer: card, account.

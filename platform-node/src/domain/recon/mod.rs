@@ -260,6 +260,8 @@ pub struct RealtimeReport {
     pub payments_seen: u64,
     /// Pending orders asked about.
     pub pending_checked: u64,
+    /// Of those, the ones the bank gave no answer for (left pending).
+    pub pending_unanswered: u64,
     /// Adjustments made.
     pub adjustments: Vec<Adjustment>,
     /// Bank payments left to T+1.

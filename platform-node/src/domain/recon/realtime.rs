@@ -182,6 +182,7 @@ impl Platform {
                 .await;
             let Some((fix, why)) = fix_by_bank_word(&o, answer) else {
                 tracing::info!(order_no = %o.order_no, "pending order not settled: no answer from the bank");
+                report.pending_unanswered += 1;
                 continue;
             };
             let from = Source {
