@@ -66,6 +66,11 @@ const FAMILIES: &[(&str, &str, &str)] = &[
         "Database transactions the node began.",
     ),
     (
+        "ibsim_db_writer_seconds_total",
+        "counter",
+        "Time requests waited for a write connection (phase waiting) and held one (phase holding: a write transaction from begin to end, a write statement's run). On SQLite the writer is one connection: holding per elapsed second is how busy it is.",
+    ),
+    (
         "ibsim_connections_accepted_total",
         "counter",
         "Connections the gRPC server took (within --connections-max).",
@@ -175,7 +180,7 @@ impl Metrics {
         let key = self.labels(labels);
         let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(v) = self.database_series(&inner, name).find(|(l, _)| *l == key) {
-            return v.1;
+            return v.1.raw();
         }
         inner
             .counters
@@ -213,25 +218,60 @@ impl Metrics {
 impl Metrics {
     /// The series of `name` the database's counters give (none for another family, or before
     /// [`Metrics::count_database`]): labels and value.
-    fn database_series(&self, inner: &Inner, name: &str) -> impl Iterator<Item = (String, u64)> {
+    fn database_series(&self, inner: &Inner, name: &str) -> impl Iterator<Item = (String, Value)> {
         use std::sync::atomic::Ordering::Relaxed;
-        let series: Vec<(String, u64)> = match (&inner.database, name) {
+        let series: Vec<(String, Value)> = match (&inner.database, name) {
             (Some(c), "ibsim_db_statements_total") => vec![
                 (
                     self.labels(&[("pool", "read")]),
-                    c.read_statements.load(Relaxed),
+                    Value::Count(c.read_statements.load(Relaxed)),
                 ),
                 (
                     self.labels(&[("pool", "write")]),
-                    c.write_statements.load(Relaxed),
+                    Value::Count(c.write_statements.load(Relaxed)),
                 ),
             ],
             (Some(c), "ibsim_db_transactions_total") => {
-                vec![(self.labels(&[]), c.transactions.load(Relaxed))]
+                vec![(self.labels(&[]), Value::Count(c.transactions.load(Relaxed)))]
             }
+            (Some(c), "ibsim_db_writer_seconds_total") => vec![
+                (
+                    self.labels(&[("phase", "waiting")]),
+                    Value::Micros(c.writer_waiting_us.load(Relaxed)),
+                ),
+                (
+                    self.labels(&[("phase", "holding")]),
+                    Value::Micros(c.writer_holding_us.load(Relaxed)),
+                ),
+            ],
             _ => Vec::new(),
         };
         series.into_iter()
+    }
+}
+
+/// A value the database's counters give: a count, or microseconds shown as seconds.
+#[derive(Debug, Clone, Copy)]
+enum Value {
+    Count(u64),
+    Micros(u64),
+}
+
+impl Value {
+    /// As a counter's figure: the count, or whole microseconds.
+    fn raw(self) -> u64 {
+        match self {
+            Value::Count(n) | Value::Micros(n) => n,
+        }
+    }
+}
+
+impl std::fmt::Display for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            Value::Count(n) => write!(f, "{n}"),
+            Value::Micros(us) => f.write_str(&secs(us)),
+        }
     }
 }
 

@@ -138,6 +138,19 @@ async fn each_node_counts_its_requests_and_its_business(app: TestApp) {
     assert_eq!(order.status, platform::OrderStatus::Success as i32);
 }
 
+/// A node's `ibsim_db_writer_seconds_total` of `phase`, in µs (decimal seconds read without
+/// floating point).
+fn writer_seconds(page: &str, node: &str, phase: &str) -> u64 {
+    let series = format!(r#"ibsim_db_writer_seconds_total{{node="{node}",phase="{phase}"}} "#);
+    let v = page
+        .lines()
+        .find_map(|l| l.strip_prefix(series.as_str()))
+        .unwrap_or_else(|| panic!("no {series} in {page}"));
+    let (whole, frac) = v.trim().split_once('.').unwrap_or((v.trim(), ""));
+    let frac: String = frac.chars().chain(std::iter::repeat('0')).take(6).collect();
+    whole.parse::<u64>().unwrap() * 1_000_000 + frac.parse::<u64>().unwrap()
+}
+
 /// What one node's database has run so far: read statements, write statements, transactions.
 fn database_counts(page: &str, node: &str) -> [u64; 3] {
     [
@@ -154,14 +167,27 @@ async fn a_payment_runs_within_its_database_budget(app: TestApp) {
     let p = app.payer("预算", "1000.00", "500.00").await;
     // The first payment checks the pay password the slow way; the steady state is the second.
     app.pay_now(&p, "BUDGET-1", "1.00").await.expect("paid");
-    let before = [
-        database_counts(&app.scrape("bank").await, "bank"),
-        database_counts(&app.scrape("platform").await, "platform"),
-    ];
+    let pages = async || [app.scrape("bank").await, app.scrape("platform").await];
+    let before = pages().await;
     app.pay_now(&p, "BUDGET-2", "1.00").await.expect("paid");
+    let after = pages().await;
+    for (i, node) in ["bank", "platform"].into_iter().enumerate() {
+        let held = |page: &str| writer_seconds(page, node, "holding");
+        assert!(
+            held(&after[i]) > held(&before[i]),
+            "{node}: a payment's writes held the writer for a while: {}",
+            after[i]
+        );
+        let waited = |page: &str| writer_seconds(page, node, "waiting");
+        assert!(waited(&after[i]) >= waited(&before[i]), "{node}");
+    }
+    let before = [
+        database_counts(&before[0], "bank"),
+        database_counts(&before[1], "platform"),
+    ];
     let after = [
-        database_counts(&app.scrape("bank").await, "bank"),
-        database_counts(&app.scrape("platform").await, "platform"),
+        database_counts(&after[0], "bank"),
+        database_counts(&after[1], "platform"),
     ];
     let cost =
         |node: usize| -> [u64; 3] { std::array::from_fn(|i| after[node][i] - before[node][i]) };

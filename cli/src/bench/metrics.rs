@@ -47,18 +47,31 @@ pub(super) fn rpc_times(node: &str, page: &str) -> Vec<ServerTime> {
 }
 
 /// What a node's database has run, from its metrics page: read statements, write statements,
-/// transactions (0 where the page does not say).
-pub(super) fn database_counts(node: &str, page: &str) -> [u64; 3] {
-    [
-        format!(r#"ibsim_db_statements_total{{node="{node}",pool="read"}} "#),
-        format!(r#"ibsim_db_statements_total{{node="{node}",pool="write"}} "#),
-        format!(r#"ibsim_db_transactions_total{{node="{node}"}} "#),
-    ]
-    .map(|series| {
+/// transactions, then µs waited for the writer and µs it was held (0 where the page does not
+/// say).
+pub(super) fn database_counts(node: &str, page: &str) -> [u64; 5] {
+    let value = |series: String| {
         page.lines()
-            .find_map(|l| l.strip_prefix(series.as_str())?.trim().parse().ok())
-            .unwrap_or(0)
-    })
+            .find_map(|l| l.strip_prefix(series.as_str()))
+            .map(str::trim)
+    };
+    let count = |series: String| value(series).and_then(|v| v.parse().ok()).unwrap_or(0);
+    let micros = |series: String| value(series).map_or(0, seconds_to_us);
+    [
+        count(format!(
+            r#"ibsim_db_statements_total{{node="{node}",pool="read"}} "#
+        )),
+        count(format!(
+            r#"ibsim_db_statements_total{{node="{node}",pool="write"}} "#
+        )),
+        count(format!(r#"ibsim_db_transactions_total{{node="{node}"}} "#)),
+        micros(format!(
+            r#"ibsim_db_writer_seconds_total{{node="{node}",phase="waiting"}} "#
+        )),
+        micros(format!(
+            r#"ibsim_db_writer_seconds_total{{node="{node}",phase="holding"}} "#
+        )),
+    ]
 }
 
 /// `"20.003"` seconds as microseconds, without floating point.
@@ -89,8 +102,10 @@ ibsim_rpc_duration_seconds_count{node=\"bank\",rpc=\"Echo\"} 4\n";
         assert_eq!(seconds_to_us("7"), 7_000_000);
         let db = "ibsim_db_statements_total{node=\"bank\",pool=\"read\"} 12\n\
 ibsim_db_statements_total{node=\"bank\",pool=\"write\"} 30\n\
-ibsim_db_transactions_total{node=\"bank\"} 4\n";
-        assert_eq!(database_counts("bank", db), [12, 30, 4]);
-        assert_eq!(database_counts("platform", db), [0, 0, 0]);
+ibsim_db_transactions_total{node=\"bank\"} 4\n\
+ibsim_db_writer_seconds_total{node=\"bank\",phase=\"waiting\"} 1.5\n\
+ibsim_db_writer_seconds_total{node=\"bank\",phase=\"holding\"} 0.000021\n";
+        assert_eq!(database_counts("bank", db), [12, 30, 4, 1_500_000, 21]);
+        assert_eq!(database_counts("platform", db), [0, 0, 0, 0, 0]);
     }
 }

@@ -174,6 +174,12 @@ pub struct ProcessCost {
     pub write_statements_milli: Option<u64>,
     /// Database transactions begun (`ibsim_db_transactions_total`).
     pub transactions_milli: Option<u64>,
+    /// µs a payment's requests waited, in all, for the node's write connection
+    /// (`ibsim_db_writer_seconds_total{phase="waiting"}`).
+    pub writer_waiting_us: Option<u64>,
+    /// How busy the write connection was: the time it was held per time elapsed, ‰ (on
+    /// SQLite one connection: near 1000, it bounds every write).
+    pub writer_busy_permille: Option<u64>,
 }
 
 /// One goal of docs/performance.md, and whether this run met it.

@@ -108,13 +108,14 @@ fn secured(dir: &Path) -> anyhow::Result<shared::security::SecurityArgs> {
 /// each node's database had run.
 struct Snapshot {
     usage: [Usage; 3],
-    database: [[u64; 3]; 2],
+    database: [[u64; 5]; 2],
+    at: Instant,
 }
 
 impl Snapshot {
     async fn take(procs: &scale::Procs) -> anyhow::Result<Snapshot> {
         let (bank, platform) = procs.pids();
-        let mut database = [[0; 3]; 2];
+        let mut database = [[0; 5]; 2];
         for (i, (node, addr)) in [("bank", procs.metrics.0), ("platform", procs.metrics.1)]
             .into_iter()
             .enumerate()
@@ -126,6 +127,7 @@ impl Snapshot {
         Ok(Snapshot {
             usage: [Usage::of(None), Usage::of(bank), Usage::of(platform)],
             database,
+            at: Instant::now(),
         })
     }
 
@@ -133,6 +135,7 @@ impl Snapshot {
     fn costs(&self, before: &Snapshot, payments: u64) -> Vec<ProcessCost> {
         let each = |n: u64| n.checked_div(payments).unwrap_or(0);
         let milli = |n: u64| (n * 1000).checked_div(payments).unwrap_or(0);
+        let elapsed_us = u64::try_from((self.at - before.at).as_micros()).unwrap_or(u64::MAX);
         ["load", "bank", "platform"]
             .into_iter()
             .enumerate()
@@ -140,9 +143,15 @@ impl Snapshot {
                 let used = self.usage[i].since(before.usage[i]);
                 let db = (i > 0).then(|| {
                     let ran = |k: usize| {
-                        milli(self.database[i - 1][k].saturating_sub(before.database[i - 1][k]))
+                        self.database[i - 1][k].saturating_sub(before.database[i - 1][k])
                     };
-                    [ran(0), ran(1), ran(2)]
+                    [
+                        milli(ran(0)),
+                        milli(ran(1)),
+                        milli(ran(2)),
+                        each(ran(3)),
+                        (ran(4) * 1000).checked_div(elapsed_us).unwrap_or(0),
+                    ]
                 });
                 ProcessCost {
                     process: process.to_owned(),
@@ -152,6 +161,8 @@ impl Snapshot {
                     read_statements_milli: db.map(|d| d[0]),
                     write_statements_milli: db.map(|d| d[1]),
                     transactions_milli: db.map(|d| d[2]),
+                    writer_waiting_us: db.map(|d| d[3]),
+                    writer_busy_permille: db.map(|d| d[4]),
                 }
             })
             .collect()

@@ -328,22 +328,36 @@ impl BenchReport {
         }
         let tenths = |milli: u64| format!("{}.{}", milli / 1000, milli % 1000 / 100);
         let maybe = |milli: Option<u64>| milli.map_or_else(|| "-".to_owned(), tenths);
+        let percent = |permille: Option<u64>| {
+            permille.map_or_else(|| "-".to_owned(), |p| format!("{}.{}%", p / 10, p % 10))
+        };
         let _ = writeln!(
             out,
-            "   a payment's cost (closed loop): {:<9} {:>7} {:>9} {:>9} {:>6} {:>6} {:>5}",
-            "process", "CPU µs", "switches", "I/O calls", "reads", "writes", "txns"
+            "   a payment's cost (closed loop): {:<9} {:>7} {:>9} {:>9} {:>6} {:>6} {:>5} {:>11} {:>11}",
+            "process",
+            "CPU µs",
+            "switches",
+            "I/O calls",
+            "reads",
+            "writes",
+            "txns",
+            "writer wait",
+            "writer busy"
         );
         for c in &self.payment_cost {
             let _ = writeln!(
                 out,
-                "                                   {:<9} {:>7} {:>9} {:>9} {:>6} {:>6} {:>5}",
+                "                                   {:<9} {:>7} {:>9} {:>9} {:>6} {:>6} {:>5} {:>11} {:>11}",
                 c.process,
                 c.cpu_us,
                 tenths(c.context_switches_milli),
                 tenths(c.io_calls_milli),
                 maybe(c.read_statements_milli),
                 maybe(c.write_statements_milli),
-                maybe(c.transactions_milli)
+                maybe(c.transactions_milli),
+                c.writer_waiting_us
+                    .map_or_else(|| "-".to_owned(), |us| format!("{us} µs")),
+                percent(c.writer_busy_permille)
             );
         }
     }

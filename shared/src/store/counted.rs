@@ -2,6 +2,10 @@
 //! and not a guess: each statement a node runs and each transaction it begins adds one to a
 //! counter of its own (an atomic add, nothing more), and the node exports them as
 //! `ibsim_db_statements_total{pool}` and `ibsim_db_transactions_total` (docs/observability.md).
+//! The writer's time is counted too: how long requests waited for a write connection and how
+//! long they held it (`ibsim_db_writer_seconds_total{phase}`). On SQLite the write pool is one
+//! connection, so the time held over the time elapsed is how busy the one writer is; near 100%,
+//! it is what bounds every write.
 //!
 //! [`Pool`] and [`Tx`] are sqlx executors like the `AnyPool` and `Transaction` they wrap, so a
 //! query runs on them unchanged (`.fetch_one(&pools.read)`, `.execute(&mut tx)`). Neither hands
@@ -13,6 +17,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt as _;
 
 use sqlx::any::{AnyQueryResult, AnyRow, AnyStatement, AnyTypeInfo};
 use sqlx::{Any, AnyPool, Describe, Either, Error, Execute, Executor, Transaction};
@@ -30,6 +37,12 @@ pub struct Counts {
     pub write_statements: AtomicU64,
     /// Transactions begun (on either pool).
     pub transactions: AtomicU64,
+    /// Microseconds spent waiting for a write connection (a write transaction's begin, or a
+    /// write statement's acquire).
+    pub writer_waiting_us: AtomicU64,
+    /// Microseconds a write connection was held: from a write transaction's begin to its
+    /// commit, rollback or drop; a write statement's run.
+    pub writer_holding_us: AtomicU64,
 }
 
 /// Which of a node's pools.
@@ -48,6 +61,11 @@ impl Counts {
             Role::Write => &self.write_statements,
         };
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn add_us(counter: &AtomicU64, took: Duration) {
+        let us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        counter.fetch_add(us, Ordering::Relaxed);
     }
 }
 
@@ -77,13 +95,45 @@ impl Pool {
 
     /// Begins a transaction on a connection of this pool.
     pub async fn begin(&self) -> Result<Tx, Error> {
+        let asked = Instant::now();
         let inner = self.inner.begin().await?;
         self.counts.transactions.fetch_add(1, Ordering::Relaxed);
+        let held_since = (self.role == Role::Write).then(|| {
+            let now = Instant::now();
+            Counts::add_us(&self.counts.writer_waiting_us, now - asked);
+            now
+        });
         Ok(Tx {
-            inner,
+            inner: Some(inner),
             role: self.role,
             counts: self.counts.clone(),
+            held_since,
         })
+    }
+
+    /// Runs `query` on a write connection of its own, counting the time waited for it and the
+    /// time held (the rows, a write's few, are read before the connection goes back).
+    fn write_many<'e, 'q: 'e, E>(
+        &self,
+        query: E,
+    ) -> BoxStream<'e, Result<Either<AnyQueryResult, AnyRow>, Error>>
+    where
+        E: 'q + Execute<'q, Any>,
+    {
+        let (pool, counts) = (self.inner.clone(), self.counts.clone());
+        let rows = async move {
+            let asked = Instant::now();
+            let mut conn = match pool.acquire().await {
+                Ok(c) => c,
+                Err(e) => return vec![Err(e)],
+            };
+            let got = Instant::now();
+            Counts::add_us(&counts.writer_waiting_us, got - asked);
+            let rows: Vec<_> = conn.fetch_many(query).collect().await;
+            Counts::add_us(&counts.writer_holding_us, got.elapsed());
+            rows
+        };
+        Box::pin(futures_util::stream::once(rows).flat_map(futures_util::stream::iter))
     }
 
     /// Applies `migrator`'s migrations (their statements are not counted: they run once, before
@@ -110,6 +160,9 @@ impl<'p> Executor<'p> for &'p Pool {
         E: 'q + Execute<'q, Any>,
     {
         self.counts.statement(self.role);
+        if self.role == Role::Write {
+            return self.write_many(query);
+        }
         (&self.inner).fetch_many(query)
     }
 
@@ -119,6 +172,18 @@ impl<'p> Executor<'p> for &'p Pool {
         E: 'q + Execute<'q, Any>,
     {
         self.counts.statement(self.role);
+        if self.role == Role::Write {
+            let rows = self.write_many(query);
+            return Box::pin(async move {
+                let mut rows = rows;
+                while let Some(r) = rows.next().await {
+                    if let Either::Right(row) = r? {
+                        return Ok(Some(row));
+                    }
+                }
+                Ok(None)
+            });
+        }
         (&self.inner).fetch_optional(query)
     }
 
@@ -144,9 +209,12 @@ impl<'p> Executor<'p> for &'p Pool {
 /// A transaction that counts the statements run in it. Dropped without [`Tx::commit`], it rolls
 /// back, as sqlx's does.
 pub struct Tx {
-    inner: Transaction<'static, Any>,
+    /// `None` once committed or rolled back.
+    inner: Option<Transaction<'static, Any>>,
     role: Role,
     counts: Arc<Counts>,
+    /// A write transaction: when it got its connection.
+    held_since: Option<Instant>,
 }
 
 impl fmt::Debug for Tx {
@@ -157,13 +225,45 @@ impl fmt::Debug for Tx {
 
 impl Tx {
     /// Commits.
-    pub async fn commit(self) -> Result<(), Error> {
-        self.inner.commit().await
+    pub async fn commit(mut self) -> Result<(), Error> {
+        let r = self.open().commit().await;
+        self.release();
+        r
     }
 
     /// Rolls back.
-    pub async fn rollback(self) -> Result<(), Error> {
-        self.inner.rollback().await
+    pub async fn rollback(mut self) -> Result<(), Error> {
+        let r = self.open().rollback().await;
+        self.release();
+        r
+    }
+
+    /// The transaction, open until commit or rollback take it.
+    fn open(&mut self) -> Transaction<'static, Any> {
+        self.inner
+            .take()
+            .expect("a Tx is open until commit or rollback consume it")
+    }
+
+    /// Its connection goes back: the time a write transaction held it counts.
+    fn release(&mut self) {
+        if let Some(since) = self.held_since.take() {
+            Counts::add_us(&self.counts.writer_holding_us, since.elapsed());
+        }
+    }
+
+    fn conn(&mut self) -> &mut Transaction<'static, Any> {
+        self.inner
+            .as_mut()
+            .expect("a Tx is open until commit or rollback consume it")
+    }
+}
+
+impl Drop for Tx {
+    fn drop(&mut self) {
+        // Dropped open, the transaction rolls back as its connection goes back.
+        drop(self.inner.take());
+        self.release();
     }
 }
 
@@ -179,7 +279,7 @@ impl<'c> Executor<'c> for &'c mut Tx {
         E: 'q + Execute<'q, Any>,
     {
         self.counts.statement(self.role);
-        (&mut *self.inner).fetch_many(query)
+        (&mut **self.conn()).fetch_many(query)
     }
 
     fn fetch_optional<'e, 'q: 'e, E>(self, query: E) -> BoxFuture<'e, Result<Option<AnyRow>, Error>>
@@ -188,7 +288,7 @@ impl<'c> Executor<'c> for &'c mut Tx {
         E: 'q + Execute<'q, Any>,
     {
         self.counts.statement(self.role);
-        (&mut *self.inner).fetch_optional(query)
+        (&mut **self.conn()).fetch_optional(query)
     }
 
     fn prepare_with<'e, 'q: 'e>(
@@ -199,13 +299,13 @@ impl<'c> Executor<'c> for &'c mut Tx {
     where
         'c: 'e,
     {
-        (&mut *self.inner).prepare_with(sql, parameters)
+        (&mut **self.conn()).prepare_with(sql, parameters)
     }
 
     fn describe<'e, 'q: 'e>(self, sql: &'q str) -> BoxFuture<'e, Result<Describe<Any>, Error>>
     where
         'c: 'e,
     {
-        (&mut *self.inner).describe(sql)
+        (&mut **self.conn()).describe(sql)
     }
 }
