@@ -22,7 +22,10 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt as _;
 
 use sqlx::any::{AnyQueryResult, AnyRow, AnyStatement, AnyTypeInfo};
-use sqlx::{Any, AnyPool, Describe, Either, Error, Execute, Executor, Transaction};
+use sqlx::{
+    Any, AnyConnection, AnyPool, Connection, Describe, Either, Error, Execute, Executor,
+    Transaction, TransactionManager,
+};
 use tokio_stream::Stream;
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -69,17 +72,34 @@ impl Counts {
     }
 }
 
-/// An `AnyPool` that counts the statements run on it and the transactions begun on it.
+/// An `AnyPool` that counts the statements run on it and the transactions begun on it. A
+/// SQLite file's write pool owns its one connection instead ([`Pool::own_one`]).
 #[derive(Clone)]
 pub struct Pool {
     inner: AnyPool,
+    /// The one connection this pool's statements run on, taken out of `inner`: `None` once
+    /// closed. `None` here: each statement takes a connection of `inner`.
+    owned: Option<Owned>,
     role: Role,
     counts: Arc<Counts>,
 }
 
+/// A connection owned by one pool, lent to one statement or transaction at a time: a
+/// `tokio` mutex hands it on, with nothing else between (a sqlx pool spawns a task for each
+/// connection given back and pings it, a round trip to SQLite's worker thread, before the next
+/// caller may have it: a third of the one writer's time).
+type Owned = Arc<tokio::sync::Mutex<Option<AnyConnection>>>;
+/// The owned connection, lent.
+type Lent = tokio::sync::OwnedMutexGuard<Option<AnyConnection>>;
+/// What begins, commits and rolls back a transaction on an `AnyConnection`.
+type Manager = <Any as sqlx::Database>::TransactionManager;
+
 impl fmt::Debug for Pool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Pool").field("role", &self.role).finish()
+        f.debug_struct("Pool")
+            .field("role", &self.role)
+            .field("owned", &self.owned.is_some())
+            .finish()
     }
 }
 
@@ -88,26 +108,61 @@ impl Pool {
     pub fn new(inner: AnyPool, role: Role, counts: Arc<Counts>) -> Pool {
         Pool {
             inner,
+            owned: None,
             role,
             counts,
         }
     }
 
+    /// This pool with one connection of its own, taken out of the pool: every statement and
+    /// transaction from now on runs on it, one at a time, handed on from one to the next
+    /// without the pool (for SQLite's one writer).
+    pub async fn own_one(mut self) -> Result<Pool, Error> {
+        let conn = self.inner.acquire().await?.detach();
+        self.owned = Some(Arc::new(tokio::sync::Mutex::new(Some(conn))));
+        Ok(self)
+    }
+
+    /// Lends the owned connection, counting the wait for it; `PoolClosed` once closed.
+    async fn lend(owned: Owned, counts: &Counts, role: Role) -> Result<(Lent, Instant), Error> {
+        let asked = Instant::now();
+        let lent = owned.lock_owned().await;
+        let got = Instant::now();
+        if role == Role::Write {
+            Counts::add_us(&counts.writer_waiting_us, got - asked);
+        }
+        if lent.is_none() {
+            return Err(Error::PoolClosed);
+        }
+        Ok((lent, got))
+    }
+
     /// Begins a transaction on a connection of this pool.
     pub async fn begin(&self) -> Result<Tx, Error> {
         let asked = Instant::now();
-        let inner = self.inner.begin().await?;
+        let (conn, got) = match &self.owned {
+            Some(owned) => {
+                let (mut lent, got) = Pool::lend(owned.clone(), &self.counts, self.role).await?;
+                if let Some(c) = lent.as_mut() {
+                    Manager::begin(c, None).await?;
+                }
+                (TxConn::Owned { lent, open: true }, got)
+            }
+            None => {
+                let t = self.inner.begin().await?;
+                let got = Instant::now();
+                if self.role == Role::Write {
+                    Counts::add_us(&self.counts.writer_waiting_us, got - asked);
+                }
+                (TxConn::Pooled(Some(t)), got)
+            }
+        };
         self.counts.transactions.fetch_add(1, Ordering::Relaxed);
-        let held_since = (self.role == Role::Write).then(|| {
-            let now = Instant::now();
-            Counts::add_us(&self.counts.writer_waiting_us, now - asked);
-            now
-        });
         Ok(Tx {
-            inner: Some(inner),
+            conn,
             role: self.role,
             counts: self.counts.clone(),
-            held_since,
+            held_since: (self.role == Role::Write).then_some(got),
         })
     }
 
@@ -120,16 +175,30 @@ impl Pool {
     where
         E: 'q + Execute<'q, Any>,
     {
-        let (pool, counts) = (self.inner.clone(), self.counts.clone());
+        let (pool, owned, counts) = (self.inner.clone(), self.owned.clone(), self.counts.clone());
         let rows = async move {
-            let asked = Instant::now();
-            let mut conn = match pool.acquire().await {
-                Ok(c) => c,
-                Err(e) => return vec![Err(e)],
+            let (rows, got): (Vec<_>, Instant) = match owned {
+                Some(owned) => {
+                    let (mut lent, got) = match Pool::lend(owned, &counts, Role::Write).await {
+                        Ok(l) => l,
+                        Err(e) => return vec![Err(e)],
+                    };
+                    let Some(conn) = lent.as_mut() else {
+                        return vec![Err(Error::PoolClosed)];
+                    };
+                    (conn.fetch_many(query).collect().await, got)
+                }
+                None => {
+                    let asked = Instant::now();
+                    let mut conn = match pool.acquire().await {
+                        Ok(c) => c,
+                        Err(e) => return vec![Err(e)],
+                    };
+                    let got = Instant::now();
+                    Counts::add_us(&counts.writer_waiting_us, got - asked);
+                    (conn.fetch_many(query).collect().await, got)
+                }
             };
-            let got = Instant::now();
-            Counts::add_us(&counts.writer_waiting_us, got - asked);
-            let rows: Vec<_> = conn.fetch_many(query).collect().await;
             Counts::add_us(&counts.writer_holding_us, got.elapsed());
             rows
         };
@@ -137,13 +206,22 @@ impl Pool {
     }
 
     /// Applies `migrator`'s migrations (their statements are not counted: they run once, before
-    /// the node serves).
+    /// the node serves, and before [`Pool::own_one`]).
     pub async fn migrate(&self, migrator: &sqlx::migrate::Migrator) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.owned.is_none(),
+            "migrations run before the pool owns its connection"
+        );
         Ok(migrator.run(&self.inner).await?)
     }
 
-    /// Closes the pool.
+    /// Closes the pool (and the connection it owns, once the one lent now is back).
     pub async fn close(&self) {
+        if let Some(owned) = &self.owned
+            && let Some(conn) = owned.lock().await.take()
+        {
+            let _ = conn.close().await;
+        }
         self.inner.close().await;
     }
 }
@@ -209,12 +287,19 @@ impl<'p> Executor<'p> for &'p Pool {
 /// A transaction that counts the statements run in it. Dropped without [`Tx::commit`], it rolls
 /// back, as sqlx's does.
 pub struct Tx {
-    /// `None` once committed or rolled back.
-    inner: Option<Transaction<'static, Any>>,
+    conn: TxConn,
     role: Role,
     counts: Arc<Counts>,
     /// A write transaction: when it got its connection.
     held_since: Option<Instant>,
+}
+
+/// The connection a transaction runs on.
+enum TxConn {
+    /// sqlx's transaction on a pool's connection; `None` once committed or rolled back.
+    Pooled(Option<Transaction<'static, Any>>),
+    /// A pool's own connection, lent; `open` until committed or rolled back.
+    Owned { lent: Lent, open: bool },
 }
 
 impl fmt::Debug for Tx {
@@ -226,23 +311,34 @@ impl fmt::Debug for Tx {
 impl Tx {
     /// Commits.
     pub async fn commit(mut self) -> Result<(), Error> {
-        let r = self.open().commit().await;
+        let r = match &mut self.conn {
+            TxConn::Pooled(t) => match t.take() {
+                Some(t) => t.commit().await,
+                None => Err(Error::PoolClosed),
+            },
+            TxConn::Owned { lent, open } => match lent.as_mut() {
+                Some(c) => Manager::commit(c).await.map(|()| *open = false),
+                None => Err(Error::PoolClosed),
+            },
+        };
         self.release();
         r
     }
 
     /// Rolls back.
     pub async fn rollback(mut self) -> Result<(), Error> {
-        let r = self.open().rollback().await;
+        let r = match &mut self.conn {
+            TxConn::Pooled(t) => match t.take() {
+                Some(t) => t.rollback().await,
+                None => Err(Error::PoolClosed),
+            },
+            TxConn::Owned { lent, open } => match lent.as_mut() {
+                Some(c) => Manager::rollback(c).await.map(|()| *open = false),
+                None => Err(Error::PoolClosed),
+            },
+        };
         self.release();
         r
-    }
-
-    /// The transaction, open until commit or rollback take it.
-    fn open(&mut self) -> Transaction<'static, Any> {
-        self.inner
-            .take()
-            .expect("a Tx is open until commit or rollback consume it")
     }
 
     /// Its connection goes back: the time a write transaction held it counts.
@@ -252,19 +348,32 @@ impl Tx {
         }
     }
 
-    fn conn(&mut self) -> &mut Transaction<'static, Any> {
-        self.inner
-            .as_mut()
-            .expect("a Tx is open until commit or rollback consume it")
+    /// The connection its statements run on (`None` only after commit or rollback, which
+    /// consume the `Tx`).
+    fn conn(&mut self) -> Option<&mut AnyConnection> {
+        match &mut self.conn {
+            TxConn::Pooled(t) => t.as_mut().map(|t| &mut **t),
+            TxConn::Owned { lent, .. } => lent.as_mut(),
+        }
     }
 }
 
 impl Drop for Tx {
     fn drop(&mut self) {
-        // Dropped open, the transaction rolls back as its connection goes back.
-        drop(self.inner.take());
+        // Dropped open, the transaction rolls back: sqlx's on its own drop; the owned
+        // connection's is queued before whatever its next borrower runs.
+        if let TxConn::Owned { lent, open: true } = &mut self.conn
+            && let Some(c) = lent.as_mut()
+        {
+            Manager::start_rollback(c);
+        }
         self.release();
     }
+}
+
+/// A stream of one error, for a statement on a transaction that has ended.
+fn ended<'e, T: Send + 'e>() -> BoxStream<'e, Result<T, Error>> {
+    Box::pin(futures_util::stream::once(async { Err(Error::PoolClosed) }))
 }
 
 impl<'c> Executor<'c> for &'c mut Tx {
@@ -279,7 +388,10 @@ impl<'c> Executor<'c> for &'c mut Tx {
         E: 'q + Execute<'q, Any>,
     {
         self.counts.statement(self.role);
-        (&mut **self.conn()).fetch_many(query)
+        match self.conn() {
+            Some(c) => c.fetch_many(query),
+            None => ended(),
+        }
     }
 
     fn fetch_optional<'e, 'q: 'e, E>(self, query: E) -> BoxFuture<'e, Result<Option<AnyRow>, Error>>
@@ -288,7 +400,10 @@ impl<'c> Executor<'c> for &'c mut Tx {
         E: 'q + Execute<'q, Any>,
     {
         self.counts.statement(self.role);
-        (&mut **self.conn()).fetch_optional(query)
+        match self.conn() {
+            Some(c) => c.fetch_optional(query),
+            None => Box::pin(async { Err(Error::PoolClosed) }),
+        }
     }
 
     fn prepare_with<'e, 'q: 'e>(
@@ -299,13 +414,19 @@ impl<'c> Executor<'c> for &'c mut Tx {
     where
         'c: 'e,
     {
-        (&mut **self.conn()).prepare_with(sql, parameters)
+        match self.conn() {
+            Some(c) => c.prepare_with(sql, parameters),
+            None => Box::pin(async { Err(Error::PoolClosed) }),
+        }
     }
 
     fn describe<'e, 'q: 'e>(self, sql: &'q str) -> BoxFuture<'e, Result<Describe<Any>, Error>>
     where
         'c: 'e,
     {
-        (&mut **self.conn()).describe(sql)
+        match self.conn() {
+            Some(c) => c.describe(sql),
+            None => Box::pin(async { Err(Error::PoolClosed) }),
+        }
     }
 }

@@ -234,6 +234,36 @@ impl Pools {
     }
 }
 
+/// A SQLite pool's options: one connection forever for `memory`; each connection's pragmas
+/// (WAL on a file, `query_only` for a `reader`).
+fn sqlite_options(mut opts: AnyPoolOptions, memory: bool, reader: bool) -> AnyPoolOptions {
+    // Every connection to `sqlite::memory:` is its own database: keep exactly one, forever.
+    if memory {
+        opts = opts
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None);
+    }
+    opts.after_connect(move |conn, _| {
+        Box::pin(async move {
+            // The busy timeout first: a connection opened while another writes may have to
+            // wait for the lock to switch to (or confirm) WAL.
+            conn.execute("PRAGMA busy_timeout = 5000").await?;
+            if !memory {
+                conn.execute("PRAGMA journal_mode = WAL").await?;
+            }
+            conn.execute("PRAGMA synchronous = NORMAL").await?;
+            if reader {
+                // Every write goes through the one writer, which queues them; a write here
+                // would race it for the lock instead.
+                conn.execute("PRAGMA query_only = ON").await?;
+            }
+            Ok(())
+        })
+    })
+}
+
 /// Opens a node's pools and applies `migrator`'s migrations.
 pub async fn connect(url: &str, migrator: &Migrator) -> anyhow::Result<Pools> {
     install_default_drivers();
@@ -246,31 +276,7 @@ pub async fn connect(url: &str, migrator: &Migrator) -> anyhow::Result<Pools> {
             .test_before_acquire(false)
             .max_connections(max);
         if backend == Backend::Sqlite {
-            // Every connection to `sqlite::memory:` is its own database: keep exactly one, forever.
-            if memory {
-                opts = opts
-                    .max_connections(1)
-                    .min_connections(1)
-                    .idle_timeout(None)
-                    .max_lifetime(None);
-            }
-            opts = opts.after_connect(move |conn, _| {
-                Box::pin(async move {
-                    // The busy timeout first: a connection opened while another writes may have
-                    // to wait for the lock to switch to (or confirm) WAL.
-                    conn.execute("PRAGMA busy_timeout = 5000").await?;
-                    if !memory {
-                        conn.execute("PRAGMA journal_mode = WAL").await?;
-                    }
-                    conn.execute("PRAGMA synchronous = NORMAL").await?;
-                    if reader {
-                        // Every write goes through the one writer, which queues them; a write
-                        // here would race it for the lock instead.
-                        conn.execute("PRAGMA query_only = ON").await?;
-                    }
-                    Ok(())
-                })
-            });
+            opts = sqlite_options(opts, memory, reader);
         }
         async move {
             opts.connect(url)
@@ -289,17 +295,23 @@ pub async fn connect(url: &str, migrator: &Migrator) -> anyhow::Result<Pools> {
         }
     };
     let counts = Arc::new(Counts::default());
-    let pools = Pools {
-        read: Pool::new(read, Role::Read, counts.clone()),
-        write: Pool::new(write, Role::Write, counts.clone()),
-        counts,
-    };
-    pools
-        .write
+    let mut write = Pool::new(write, Role::Write, counts.clone());
+    write
         .migrate(migrator)
         .await
         .context("cannot apply database migrations")?;
-    Ok(pools)
+    if backend == Backend::Sqlite && !memory {
+        // SQLite's one writer: owned, handed from one write to the next without a pool.
+        write = write
+            .own_one()
+            .await
+            .with_context(|| format!("cannot open database {}", redact(url)))?;
+    }
+    Ok(Pools {
+        read: Pool::new(read, Role::Read, counts.clone()),
+        write,
+        counts,
+    })
 }
 
 /// A URL with any password replaced by `***`, for messages; one that does not parse is not
@@ -899,5 +911,66 @@ mod tests {
             .unwrap();
         assert_eq!(n, 1);
         pools.close().await;
+    }
+
+    /// SQLite's writer is one owned connection lent to one write at a time: a transaction
+    /// dropped half way (a request cancelled) leaves nothing and holds nothing, and writes that
+    /// come together each land, in transactions and out of them.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_owned_writer_rolls_back_what_is_dropped_and_serves_the_next() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = sqlite_url_in(dir.path(), "t.db").unwrap();
+        let pools = connect(&url, &Migrator::DEFAULT).await.unwrap();
+        sqlx::query("CREATE TABLE t (x BIGINT)")
+            .execute(&pools.write)
+            .await
+            .unwrap();
+        let mut dropped = pools.write.begin().await.unwrap();
+        sqlx::query("INSERT INTO t (x) VALUES (1)")
+            .execute(&mut dropped)
+            .await
+            .unwrap();
+        drop(dropped);
+        let writes: Vec<_> = (0..20)
+            .map(|i| {
+                let write = pools.write.clone();
+                tokio::spawn(async move {
+                    if i % 2 == 0 {
+                        let mut tx = write.begin().await?;
+                        sqlx::query("INSERT INTO t (x) VALUES (10)")
+                            .execute(&mut tx)
+                            .await?;
+                        tx.commit().await
+                    } else {
+                        sqlx::query("INSERT INTO t (x) VALUES (100)")
+                            .execute(&write)
+                            .await
+                            .map(drop)
+                    }
+                })
+            })
+            .collect();
+        for w in writes {
+            w.await.unwrap().unwrap();
+        }
+        let sum: i64 = sqlx::query_scalar("SELECT COALESCE(SUM(x), 0) FROM t")
+            .fetch_one(&pools.read)
+            .await
+            .unwrap();
+        assert_eq!(
+            sum,
+            10 * 10 + 10 * 100,
+            "the dropped 1 rolled back, every other write in"
+        );
+        let counts = &pools.counts;
+        let held = counts
+            .writer_holding_us
+            .load(std::sync::atomic::Ordering::Relaxed);
+        assert!(held > 0, "the writer's time is counted");
+        pools.close().await;
+        let after_close = sqlx::query("INSERT INTO t (x) VALUES (1)")
+            .execute(&pools.write)
+            .await;
+        assert!(after_close.is_err(), "a closed writer writes nothing");
     }
 }
