@@ -41,10 +41,7 @@ async fn a_lost_reply_leaves_the_order_unknown_until_the_status_query_settles_it
             e2e_tests::fault_rule(
                 sim::FaultSide::Caller,
                 "GetPayment",
-                Action::Fail(sim::FaultStatus {
-                    code: Code::Unavailable as i32,
-                    ..Default::default()
-                }),
+                e2e_tests::unavailable(),
             ),
         )
         .await;

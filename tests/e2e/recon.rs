@@ -135,7 +135,6 @@ async fn realtime_settles_an_unknown_order_as_the_bank_paid_it(app: TestApp) {
 }
 
 async fn realtime_reads_the_bank_page_by_page_and_resumes_from_its_cursor(app: TestApp) {
-    use sim::fault_rule::Action;
     let p = app.payer("对账页", "1000.00", "5000.00").await;
     // 1,200 payments the platform lost: three pages of the bank's stream.
     app.seed_payments(&p, DAY, "PAGE-", 1200, false).await;
@@ -144,10 +143,7 @@ async fn realtime_reads_the_bank_page_by_page_and_resumes_from_its_cursor(app: T
         e2e_tests::fault_rule_once(
             sim::FaultSide::Caller,
             "StreamSuccessfulPayments",
-            Action::Fail(sim::FaultStatus {
-                code: Code::Unavailable as i32,
-                ..Default::default()
-            }),
+            e2e_tests::unavailable(),
         ),
     )
     .await;
@@ -207,7 +203,6 @@ async fn realtime_fails_an_order_the_bank_never_paid_once_the_grace_window_is_ov
 /// A pending order the bank gives no answer for stays pending, and the run says so: a caller
 /// (a script, the explorer) knows to run again rather than take "checked" for "settled".
 async fn realtime_says_which_pending_orders_the_bank_did_not_answer_for(app: TestApp) {
-    use sim::fault_rule::Action;
     use sim::set_clock_request::Move;
     app.freeze_at(MORNING).await;
     let p = app.payer("对账无答", "1000.00", "5000.00").await;
@@ -218,10 +213,7 @@ async fn realtime_says_which_pending_orders_the_bank_did_not_answer_for(app: Tes
         e2e_tests::fault_rule_once(
             sim::FaultSide::Caller,
             "GetPayment",
-            Action::Fail(sim::FaultStatus {
-                code: Code::Unavailable as i32,
-                ..Default::default()
-            }),
+            e2e_tests::unavailable(),
         ),
     )
     .await;

@@ -269,6 +269,14 @@ pub fn fault_rule_once(
     }
 }
 
+/// A fault rule's action: fail the call with UNAVAILABLE (the peer unreachable).
+pub fn unavailable() -> sim::fault_rule::Action {
+    sim::fault_rule::Action::Fail(sim::FaultStatus {
+        code: tonic::Code::Unavailable as i32,
+        ..Default::default()
+    })
+}
+
 /// Asserts a call was refused with this code and reason, and returns the status.
 #[track_caller]
 pub fn assert_refused<T: std::fmt::Debug>(

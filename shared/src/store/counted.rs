@@ -310,29 +310,25 @@ impl fmt::Debug for Tx {
 
 impl Tx {
     /// Commits.
-    pub async fn commit(mut self) -> Result<(), Error> {
-        let r = match &mut self.conn {
-            TxConn::Pooled(t) => match t.take() {
-                Some(t) => t.commit().await,
-                None => Err(Error::PoolClosed),
-            },
-            TxConn::Owned { lent, open } => match lent.as_mut() {
-                Some(c) => Manager::commit(c).await.map(|()| *open = false),
-                None => Err(Error::PoolClosed),
-            },
-        };
-        self.release();
-        r
+    pub async fn commit(self) -> Result<(), Error> {
+        self.end(true).await
     }
 
     /// Rolls back.
-    pub async fn rollback(mut self) -> Result<(), Error> {
+    pub async fn rollback(self) -> Result<(), Error> {
+        self.end(false).await
+    }
+
+    /// Commits or rolls back.
+    async fn end(mut self, commit: bool) -> Result<(), Error> {
         let r = match &mut self.conn {
-            TxConn::Pooled(t) => match t.take() {
-                Some(t) => t.rollback().await,
-                None => Err(Error::PoolClosed),
+            TxConn::Pooled(t) => match (t.take(), commit) {
+                (Some(t), true) => t.commit().await,
+                (Some(t), false) => t.rollback().await,
+                (None, _) => Err(Error::PoolClosed),
             },
             TxConn::Owned { lent, open } => match lent.as_mut() {
+                Some(c) if commit => Manager::commit(c).await.map(|()| *open = false),
                 Some(c) => Manager::rollback(c).await.map(|()| *open = false),
                 None => Err(Error::PoolClosed),
             },
