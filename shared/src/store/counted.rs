@@ -123,14 +123,13 @@ impl Pool {
         Ok(self)
     }
 
-    /// Lends the owned connection, counting the wait for it; `PoolClosed` once closed.
-    async fn lend(owned: Owned, counts: &Counts, role: Role) -> Result<(Lent, Instant), Error> {
+    /// Lends the owned connection (a writer's: [`Pool::own_one`]), counting the wait for it;
+    /// `PoolClosed` once closed.
+    async fn lend(owned: Owned, counts: &Counts) -> Result<(Lent, Instant), Error> {
         let asked = Instant::now();
         let lent = owned.lock_owned().await;
         let got = Instant::now();
-        if role == Role::Write {
-            Counts::add_us(&counts.writer_waiting_us, got - asked);
-        }
+        Counts::add_us(&counts.writer_waiting_us, got - asked);
         if lent.is_none() {
             return Err(Error::PoolClosed);
         }
@@ -142,7 +141,7 @@ impl Pool {
         let asked = Instant::now();
         let (conn, got) = match &self.owned {
             Some(owned) => {
-                let (mut lent, got) = Pool::lend(owned.clone(), &self.counts, self.role).await?;
+                let (mut lent, got) = Pool::lend(owned.clone(), &self.counts).await?;
                 if let Some(c) = lent.as_mut() {
                     Manager::begin(c, None).await?;
                 }
@@ -179,7 +178,7 @@ impl Pool {
         let rows = async move {
             let (rows, got): (Vec<_>, Instant) = match owned {
                 Some(owned) => {
-                    let (mut lent, got) = match Pool::lend(owned, &counts, Role::Write).await {
+                    let (mut lent, got) = match Pool::lend(owned, &counts).await {
                         Ok(l) => l,
                         Err(e) => return vec![Err(e)],
                     };
