@@ -73,24 +73,62 @@ impl Counts {
 }
 
 /// An `AnyPool` that counts the statements run on it and the transactions begun on it. A
-/// SQLite file's write pool owns its one connection instead ([`Pool::own_one`]).
+/// SQLite file's pools own their connections instead ([`Pool::own`]).
 #[derive(Clone)]
 pub struct Pool {
     inner: AnyPool,
-    /// The one connection this pool's statements run on, taken out of `inner`: `None` once
-    /// closed. `None` here: each statement takes a connection of `inner`.
-    owned: Option<Owned>,
+    /// The connections this pool's statements run on, taken out of `inner`. `None`: each
+    /// statement takes a connection of `inner`.
+    owned: Option<Arc<Shelf>>,
     role: Role,
     counts: Arc<Counts>,
 }
 
-/// A connection owned by one pool, lent to one statement or transaction at a time: a
-/// `tokio` mutex hands it on, with nothing else between (a sqlx pool spawns a task for each
-/// connection given back and pings it, a round trip to SQLite's worker thread, before the next
-/// caller may have it: a third of the one writer's time).
-type Owned = Arc<tokio::sync::Mutex<Option<AnyConnection>>>;
-/// The owned connection, lent.
-type Lent = tokio::sync::OwnedMutexGuard<Option<AnyConnection>>;
+/// The connections owned by one pool, each lent to one statement or transaction at a time and
+/// handed straight on to the next borrower, first come first served, with nothing between. A
+/// sqlx pool instead spawns a task for each connection given back and pings it, a round trip to
+/// SQLite's worker thread, before the next caller may have it: a third of the one writer's time,
+/// and a second round trip for every read.
+struct Shelf {
+    /// One permit for each connection on the shelf; closed with the pool.
+    free: Arc<tokio::sync::Semaphore>,
+    /// The connections not lent now.
+    conns: std::sync::Mutex<Vec<AnyConnection>>,
+    /// How many connections the shelf has, lent or not.
+    size: u32,
+}
+
+impl Shelf {
+    fn conns(&self) -> std::sync::MutexGuard<'_, Vec<AnyConnection>> {
+        // A panic while the lock was held cannot leave the list half changed (push and pop).
+        self.conns
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// A connection lent off a [`Shelf`]; dropped, it goes back on it.
+struct Lent {
+    /// `None` only if the shelf had fewer connections than permits, which it never has.
+    conn: Option<AnyConnection>,
+    shelf: Arc<Shelf>,
+    /// Given back after the connection is (field order).
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl Lent {
+    fn as_mut(&mut self) -> Option<&mut AnyConnection> {
+        self.conn.as_mut()
+    }
+}
+
+impl Drop for Lent {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            self.shelf.conns().push(conn);
+        }
+    }
+}
 /// What begins, commits and rolls back a transaction on an `AnyConnection`.
 type Manager = <Any as sqlx::Database>::TransactionManager;
 
@@ -114,26 +152,45 @@ impl Pool {
         }
     }
 
-    /// This pool with one connection of its own, taken out of the pool: every statement and
-    /// transaction from now on runs on it, one at a time, handed on from one to the next
-    /// without the pool (for SQLite's one writer).
-    pub async fn own_one(mut self) -> Result<Pool, Error> {
-        let conn = self.inner.acquire().await?.detach();
-        self.owned = Some(Arc::new(tokio::sync::Mutex::new(Some(conn))));
+    /// This pool with `size` connections of its own, taken out of the pool: every statement and
+    /// transaction from now on runs on one of them, handed on from one to the next without the
+    /// pool (for SQLite: its one writer, and its readers).
+    pub async fn own(mut self, size: u32) -> Result<Pool, Error> {
+        let mut conns = Vec::new();
+        for _ in 0..size {
+            conns.push(self.inner.acquire().await?.detach());
+        }
+        self.owned = Some(Arc::new(Shelf {
+            free: Arc::new(tokio::sync::Semaphore::new(conns.len())),
+            conns: std::sync::Mutex::new(conns),
+            size,
+        }));
         Ok(self)
     }
 
-    /// Lends the owned connection (a writer's: [`Pool::own_one`]), counting the wait for it;
-    /// `PoolClosed` once closed.
-    async fn lend(owned: Owned, counts: &Counts) -> Result<(Lent, Instant), Error> {
+    /// Lends an owned connection ([`Pool::own`]), counting a writer's wait for it; `PoolClosed`
+    /// once closed.
+    async fn lend(
+        shelf: Arc<Shelf>,
+        role: Role,
+        counts: &Counts,
+    ) -> Result<(Lent, Instant), Error> {
         let asked = Instant::now();
-        let lent = owned.lock_owned().await;
+        let permit = shelf.free.clone().acquire_owned().await;
         let got = Instant::now();
-        Counts::add_us(&counts.writer_waiting_us, got - asked);
-        if lent.is_none() {
-            return Err(Error::PoolClosed);
+        if role == Role::Write {
+            Counts::add_us(&counts.writer_waiting_us, got - asked);
         }
-        Ok((lent, got))
+        let _permit = permit.map_err(|_| Error::PoolClosed)?;
+        let conn = shelf.conns().pop();
+        Ok((
+            Lent {
+                conn,
+                shelf,
+                _permit,
+            },
+            got,
+        ))
     }
 
     /// Begins a transaction on a connection of this pool.
@@ -141,7 +198,7 @@ impl Pool {
         let asked = Instant::now();
         let (conn, got) = match &self.owned {
             Some(owned) => {
-                let (mut lent, got) = Pool::lend(owned.clone(), &self.counts).await?;
+                let (mut lent, got) = Pool::lend(owned.clone(), self.role, &self.counts).await?;
                 if let Some(c) = lent.as_mut() {
                     Manager::begin(c, None).await?;
                 }
@@ -165,9 +222,10 @@ impl Pool {
         })
     }
 
-    /// Runs `query` on a write connection of its own, counting the time waited for it and the
-    /// time held (the rows, a write's few, are read before the connection goes back).
-    fn write_many<'e, 'q: 'e, E>(
+    /// Runs `query` on a connection of its own: an owned one lent, or (a write pool's) one of
+    /// the pool's. Its rows are read before the connection goes back: a write's few, a read's
+    /// as many as `fetch_all` holds. A writer's time waited and held is counted.
+    fn lent_many<'e, 'q: 'e, E>(
         &self,
         query: E,
     ) -> BoxStream<'e, Result<Either<AnyQueryResult, AnyRow>, Error>>
@@ -175,10 +233,11 @@ impl Pool {
         E: 'q + Execute<'q, Any>,
     {
         let (pool, owned, counts) = (self.inner.clone(), self.owned.clone(), self.counts.clone());
+        let role = self.role;
         let rows = async move {
             let (rows, got): (Vec<_>, Instant) = match owned {
                 Some(owned) => {
-                    let (mut lent, got) = match Pool::lend(owned, &counts).await {
+                    let (mut lent, got) = match Pool::lend(owned, role, &counts).await {
                         Ok(l) => l,
                         Err(e) => return vec![Err(e)],
                     };
@@ -198,14 +257,22 @@ impl Pool {
                     (conn.fetch_many(query).collect().await, got)
                 }
             };
-            Counts::add_us(&counts.writer_holding_us, got.elapsed());
+            if role == Role::Write {
+                Counts::add_us(&counts.writer_holding_us, got.elapsed());
+            }
             rows
         };
         Box::pin(futures_util::stream::once(rows).flat_map(futures_util::stream::iter))
     }
 
+    /// Whether each statement runs on a connection lent to it alone ([`Pool::lent_many`]): one
+    /// owned, or a writer's (a read on a pool streams its rows instead).
+    fn lends(&self) -> bool {
+        self.owned.is_some() || self.role == Role::Write
+    }
+
     /// Applies `migrator`'s migrations (their statements are not counted: they run once, before
-    /// the node serves, and before [`Pool::own_one`]).
+    /// the node serves, and before [`Pool::own`]).
     pub async fn migrate(&self, migrator: &sqlx::migrate::Migrator) -> anyhow::Result<()> {
         anyhow::ensure!(
             self.owned.is_none(),
@@ -214,12 +281,17 @@ impl Pool {
         Ok(migrator.run(&self.inner).await?)
     }
 
-    /// Closes the pool (and the connection it owns, once the one lent now is back).
+    /// Closes the pool, and the connections it owns once those lent now are back.
     pub async fn close(&self) {
-        if let Some(owned) = &self.owned
-            && let Some(conn) = owned.lock().await.take()
-        {
-            let _ = conn.close().await;
+        if let Some(shelf) = &self.owned {
+            if let Ok(all) = shelf.free.acquire_many(shelf.size).await {
+                all.forget();
+            }
+            shelf.free.close();
+            let conns = std::mem::take(&mut *shelf.conns());
+            for conn in conns {
+                let _ = conn.close().await;
+            }
         }
         self.inner.close().await;
     }
@@ -237,8 +309,8 @@ impl<'p> Executor<'p> for &'p Pool {
         E: 'q + Execute<'q, Any>,
     {
         self.counts.statement(self.role);
-        if self.role == Role::Write {
-            return self.write_many(query);
+        if self.lends() {
+            return self.lent_many(query);
         }
         (&self.inner).fetch_many(query)
     }
@@ -249,8 +321,8 @@ impl<'p> Executor<'p> for &'p Pool {
         E: 'q + Execute<'q, Any>,
     {
         self.counts.statement(self.role);
-        if self.role == Role::Write {
-            let rows = self.write_many(query);
+        if self.lends() {
+            let rows = self.lent_many(query);
             return Box::pin(async move {
                 let mut rows = rows;
                 while let Some(r) = rows.next().await {

@@ -300,15 +300,18 @@ pub async fn connect(url: &str, migrator: &Migrator) -> anyhow::Result<Pools> {
         .migrate(migrator)
         .await
         .context("cannot apply database migrations")?;
+    let mut read = Pool::new(read, Role::Read, counts.clone());
     if backend == Backend::Sqlite && !memory {
-        // SQLite's one writer: owned, handed from one write to the next without a pool.
-        write = write
-            .own_one()
-            .await
-            .with_context(|| format!("cannot open database {}", redact(url)))?;
+        // SQLite's one writer and its readers: owned, handed from one statement to the next
+        // without a pool.
+        let opened = |r: Result<Pool, sqlx::Error>| {
+            r.with_context(|| format!("cannot open database {}", redact(url)))
+        };
+        write = opened(write.own(1).await)?;
+        read = opened(read.own(SQLITE_READERS_MAX).await)?;
     }
     Ok(Pools {
-        read: Pool::new(read, Role::Read, counts.clone()),
+        read,
         write,
         counts,
     })
@@ -972,5 +975,63 @@ mod tests {
             .execute(&pools.write)
             .await;
         assert!(after_close.is_err(), "a closed writer writes nothing");
+    }
+
+    /// SQLite's readers are owned connections lent to one read at a time: more reads than
+    /// readers queue and each answers; a read given up half way gives its reader back; a
+    /// reading transaction keeps its one reader, so it sees one snapshot while a write lands.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_owned_readers_serve_every_read_and_keep_a_transaction_on_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = sqlite_url_in(dir.path(), "t.db").unwrap();
+        let pools = connect(&url, &Migrator::DEFAULT).await.unwrap();
+        sqlx::query("CREATE TABLE t (x BIGINT)")
+            .execute(&pools.write)
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO t (x) VALUES (1), (2), (3)")
+            .execute(&pools.write)
+            .await
+            .unwrap();
+        let sum = |pool: Pool| async move {
+            sqlx::query_scalar::<_, i64>("SELECT SUM(x) FROM t")
+                .fetch_one(&pool)
+                .await
+        };
+        // Given up after its first poll (by then, as a rule, SQLite's worker thread has it).
+        use futures_util::FutureExt as _;
+        let _ = sum(pools.read.clone()).now_or_never();
+        let reads: Vec<_> = (0..4 * SQLITE_READERS_MAX)
+            .map(|_| tokio::spawn(sum(pools.read.clone())))
+            .collect();
+        for r in reads {
+            assert_eq!(r.await.unwrap().unwrap(), 6);
+        }
+        let mut snapshot = pools.read.begin().await.unwrap();
+        let first: i64 = sqlx::query_scalar("SELECT SUM(x) FROM t")
+            .fetch_one(&mut snapshot)
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO t (x) VALUES (10)")
+            .execute(&pools.write)
+            .await
+            .unwrap();
+        let again: i64 = sqlx::query_scalar("SELECT SUM(x) FROM t")
+            .fetch_one(&mut snapshot)
+            .await
+            .unwrap();
+        assert_eq!((first, again), (6, 6), "one snapshot in the transaction");
+        assert_eq!(
+            sum(pools.read.clone()).await.unwrap(),
+            16,
+            "outside it, the write"
+        );
+        drop(snapshot);
+        // Closing waits for every reader to be back on the shelf: the one given up included.
+        pools.close().await;
+        assert!(
+            sum(pools.read.clone()).await.is_err(),
+            "a closed reader reads nothing"
+        );
     }
 }
