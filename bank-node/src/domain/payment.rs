@@ -172,6 +172,20 @@ pub struct LimitView {
     pub mobile_masked: String,
 }
 
+impl LimitView {
+    /// `s`'s limit on business date `date`, with `used` paid.
+    fn of(s: &SignUp, date: NaiveDate, used: Money) -> LimitView {
+        let limit = s.limit.money();
+        LimitView {
+            date,
+            limit,
+            used,
+            remaining: limit.checked_sub(used).unwrap_or(Money::ZERO),
+            mobile_masked: s.mobile.masked(),
+        }
+    }
+}
+
 /// The digest a payment keeps of its one-time code: keyed with the node secret (HMAC), so that
 /// the database alone does not give the code back.
 fn otp_digest(keys: &KeyRing, order: &OrderNo, code: &OtpCode) -> String {
@@ -242,14 +256,7 @@ impl Bank {
     async fn limit_view(&self, s: &SignUp) -> Result<LimitView, BankError> {
         let date = self.clock.business_date();
         let used = self.store.used_on(&s.card, date).await?;
-        let limit = s.limit.money();
-        Ok(LimitView {
-            date,
-            limit,
-            used,
-            remaining: limit.checked_sub(used).unwrap_or(Money::ZERO),
-            mobile_masked: s.mobile.masked(),
-        })
+        Ok(LimitView::of(s, date, used))
     }
 
     /// Step 1: checks the sign-up, card, limit and balance, records the payment and sends the
@@ -263,9 +270,14 @@ impl Bank {
             return Err(BankError::SystemBusy);
         }
         let s = self.paying_signup(&req.signup_id, &req.account).await?;
-        let card = self.card(&s.card).await?;
+        let date = self.clock.business_date();
+        let (card, used) = self
+            .store
+            .card_and_usage(&s.card, date)
+            .await?
+            .ok_or(BankError::CardNotFound)?;
         Self::usable(&card)?;
-        let view = self.limit_view(&s).await?;
+        let view = LimitView::of(&s, date, used);
         if req.amount.money() > view.remaining {
             return Err(BankError::DailyLimitExceeded {
                 remaining: view.remaining,

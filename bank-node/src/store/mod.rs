@@ -184,6 +184,26 @@ impl Store {
         row.as_ref().map(card_from_row).transpose()
     }
 
+    /// A card and what it paid on business date `date`, in one read (a payment's checks).
+    pub async fn card_and_usage(
+        &self,
+        number: &CardNumber,
+        date: NaiveDate,
+    ) -> Result<Option<(Card, Money)>> {
+        let row = sqlx::query(&format!(
+            "SELECT {CARD_COLUMNS}, COALESCE((SELECT used_fen FROM daily_usage \
+               WHERE daily_usage.card_number = cards.card_number AND business_date = $2), 0) AS used_fen \
+             FROM cards WHERE card_number = $1"
+        ))
+        .bind(number.expose())
+        .bind(date.to_string())
+        .fetch_optional(&self.pools.read)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let used = Money::from_fen(int(&row, "used_fen")?).ok_or_else(|| bad("used_fen"))?;
+        Ok(Some((card_from_row(&row)?, used)))
+    }
+
     /// The card's password hash.
     pub async fn card_password_hash(&self, number: &CardNumber) -> Result<String> {
         let row = sqlx::query("SELECT password_hash FROM cards WHERE card_number = $1")
