@@ -888,16 +888,21 @@ mod tests {
         assert!(with_database_name("not a url", "t1").is_err());
     }
 
-    #[tokio::test]
-    async fn on_a_sqlite_file_only_the_writer_writes() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = sqlite_url_in(dir.path(), "t.db").unwrap();
-        let migrator = Migrator::DEFAULT;
-        let pools = connect(&url, &migrator).await.unwrap();
+    /// The pools of a new SQLite file in `dir` with one table, `t (x BIGINT)`.
+    async fn file_with_table_t(dir: &std::path::Path) -> Pools {
+        let url = sqlite_url_in(dir, "t.db").unwrap();
+        let pools = connect(&url, &Migrator::DEFAULT).await.unwrap();
         sqlx::query("CREATE TABLE t (x BIGINT)")
             .execute(&pools.write)
             .await
             .unwrap();
+        pools
+    }
+
+    #[tokio::test]
+    async fn on_a_sqlite_file_only_the_writer_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let pools = file_with_table_t(dir.path()).await;
         // A write through a reader would race the one writer for SQLite's lock (and wait in the
         // busy handler) instead of queueing for it: it is refused outright.
         let through_reader = sqlx::query("INSERT INTO t (x) VALUES (1)")
@@ -922,12 +927,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_owned_writer_rolls_back_what_is_dropped_and_serves_the_next() {
         let dir = tempfile::tempdir().unwrap();
-        let url = sqlite_url_in(dir.path(), "t.db").unwrap();
-        let pools = connect(&url, &Migrator::DEFAULT).await.unwrap();
-        sqlx::query("CREATE TABLE t (x BIGINT)")
-            .execute(&pools.write)
-            .await
-            .unwrap();
+        let pools = file_with_table_t(dir.path()).await;
         let mut dropped = pools.write.begin().await.unwrap();
         sqlx::query("INSERT INTO t (x) VALUES (1)")
             .execute(&mut dropped)
@@ -983,12 +983,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_owned_readers_serve_every_read_and_keep_a_transaction_on_one() {
         let dir = tempfile::tempdir().unwrap();
-        let url = sqlite_url_in(dir.path(), "t.db").unwrap();
-        let pools = connect(&url, &Migrator::DEFAULT).await.unwrap();
-        sqlx::query("CREATE TABLE t (x BIGINT)")
-            .execute(&pools.write)
-            .await
-            .unwrap();
+        let pools = file_with_table_t(dir.path()).await;
         sqlx::query("INSERT INTO t (x) VALUES (1), (2), (3)")
             .execute(&pools.write)
             .await
