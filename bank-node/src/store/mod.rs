@@ -192,7 +192,7 @@ impl Store {
     ) -> Result<Option<(Card, Money)>> {
         let row = sqlx::query(&format!(
             "SELECT {CARD_COLUMNS}, COALESCE((SELECT used_fen FROM daily_usage \
-               WHERE daily_usage.card_number = cards.card_number AND business_date = $2), 0) AS used_fen \
+               WHERE daily_usage.card_number = cards.card_number AND daily_usage.business_date = $2), 0) AS used_fen \
              FROM cards WHERE card_number = $1"
         ))
         .bind(number.expose())
