@@ -61,6 +61,11 @@ const FAMILIES: &[(&str, &str, &str)] = &[
         "SQL statements the node ran, by pool (read, write); a transaction's statements count on its pool.",
     ),
     (
+        "ibsim_db_round_trips_total",
+        "counter",
+        "Hand-offs of work to the database and back, by pool: a statement, or several sent as one script; a transaction's begin, commit or rollback. On SQLite each wakes the connection's thread and then the caller.",
+    ),
+    (
         "ibsim_db_transactions_total",
         "counter",
         "Database transactions the node began.",
@@ -129,7 +134,8 @@ impl Metrics {
     }
 
     /// Exports what the node's database has run (`ibsim_db_statements_total`,
-    /// `ibsim_db_transactions_total`) from `counts`, which the database keeps.
+    /// `ibsim_db_round_trips_total`, `ibsim_db_transactions_total`) from `counts`, which the
+    /// database keeps.
     pub fn count_database(&self, counts: Arc<Counts>) {
         self.inner
             .lock()
@@ -229,6 +235,16 @@ impl Metrics {
                 (
                     self.labels(&[("pool", "write")]),
                     Value::Count(c.write_statements.load(Relaxed)),
+                ),
+            ],
+            (Some(c), "ibsim_db_round_trips_total") => vec![
+                (
+                    self.labels(&[("pool", "read")]),
+                    Value::Count(c.read_round_trips.load(Relaxed)),
+                ),
+                (
+                    self.labels(&[("pool", "write")]),
+                    Value::Count(c.write_round_trips.load(Relaxed)),
                 ),
             ],
             (Some(c), "ibsim_db_transactions_total") => {

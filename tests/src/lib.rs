@@ -298,6 +298,11 @@ pub fn assert_refused<T: std::fmt::Debug>(
 }
 
 impl TestApp {
+    /// Whether both nodes run on PostgreSQL (else on SQLite files).
+    pub fn on_postgres(&self) -> bool {
+        !self.pg_dbs.is_empty()
+    }
+
     /// Starts both nodes on `backend`; `None` (after printing why) when PostgreSQL is wanted
     /// but not reachable and not required.
     pub async fn spawn(backend: Backend) -> Option<TestApp> {

@@ -3,9 +3,10 @@
 use chrono::NaiveDate;
 use shared::domain::{CardNumber, Email, OrderNo, PayAmount, SignUpId};
 use shared::seed::{PaidOrderSeed, SeedOutcome};
-use shared::store::{Params, Tx, bad, int, opt_text, text, unique_violation};
+use shared::store::{Arg, Params, Ran, Script, bad, int, opt_text, text, unique_violation};
 use shared::{Money, PeerRefusal};
 use sqlx::any::AnyRow;
+use std::sync::LazyLock;
 
 use super::{Result, Store};
 use crate::domain::{DebitOutcome, Payment, PaymentStatus, SignUp, Sms};
@@ -19,6 +20,54 @@ const SMS_TO_MOBILE: &str = "SELECT sms_id, mobile, body, order_no, otp_code, se
 /// Every mobile's newest messages.
 const SMS_ALL: &str = "SELECT sms_id, mobile, body, order_no, otp_code, sent_at_ms FROM sms_outbox \
      ORDER BY sent_at_ms DESC, seq DESC, sms_id DESC LIMIT $1";
+
+/// A CODE_SENT payment and its SMS: nothing when the order number is taken.
+static PAYMENT_WITH_SMS: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        "INSERT INTO payments (order_no, fingerprint, signup_id, card_number, platform_account, amount_fen, status, otp_hash, otp_expires_at_ms, otp_wrong_tries, created_at_ms, updated_at_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, $10) ON CONFLICT (order_no) DO NOTHING; \
+         INSERT INTO sms_outbox (sms_id, mobile, body, order_no, otp_code, sent_at_ms, seq) \
+         VALUES ($11, $12, $13, $14, $15, $16, (SELECT COALESCE(MAX(seq), 0) + 1 FROM sms_outbox))",
+    )
+});
+
+/// `$2` payments of `$3` fen in all added to business day `$1`'s figures (`$4` the time), and the
+/// success sequence moved on by `$2`, returning its new value. The day's row is inserted with
+/// these figures, or, when it is there, updated only while OPEN: a closed day stops the script.
+/// The counter comes after the day's row, so its lock is held to commit: sequence order is commit
+/// order (see the migration).
+const DAY_AND_SEQUENCE_SQL: &str = "INSERT INTO business_days (business_date, status, payment_count, payment_total_fen, opened_at_ms) \
+     VALUES ($1, 'OPEN', $2, $3, $4) \
+     ON CONFLICT (business_date) DO UPDATE SET \
+       payment_count = business_days.payment_count + excluded.payment_count, \
+       payment_total_fen = business_days.payment_total_fen + excluded.payment_total_fen \
+     WHERE business_days.status = 'OPEN'; \
+     UPDATE counters SET value = value + $2 WHERE name = 'payment_success' RETURNING value";
+
+static DAY_AND_SEQUENCE: LazyLock<Script> = LazyLock::new(|| Script::new(DAY_AND_SEQUENCE_SQL));
+
+/// A debit of `$3` fen on business date `$1` (`$2` = 1 payment, `$4` the time) from card `$5`
+/// under sign-up `$6`, settling payment `$8` with serial `$7`. Every check is a conditional
+/// write, so concurrent payments cannot overspend; the statement that changes nothing says which
+/// failed: 0 the day is closed; 2 the sign-up is not SIGNED or the day's usage would pass its
+/// limit (the usage row inserted with the amount when the sign-up allows it, or raised only
+/// within the limit); 3 the card is not NORMAL or short of the amount; 4 the payment is settled
+/// already. The last returns the payment as settled.
+static DEBIT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(format!(
+        "{DAY_AND_SEQUENCE_SQL}; \
+         INSERT INTO daily_usage (card_number, business_date, used_fen) \
+         SELECT $5, $1, $3 FROM signups WHERE signup_id = $6 AND status = 'SIGNED' AND $3 <= daily_limit_fen \
+         ON CONFLICT (card_number, business_date) DO UPDATE SET used_fen = daily_usage.used_fen + excluded.used_fen \
+         WHERE daily_usage.used_fen + excluded.used_fen <= \
+           (SELECT daily_limit_fen FROM signups WHERE signup_id = $6 AND status = 'SIGNED'); \
+         UPDATE cards SET balance_fen = balance_fen - $3, updated_at_ms = $4 \
+         WHERE card_number = $5 AND status = 'NORMAL' AND balance_fen >= $3; \
+         UPDATE payments SET status = 'SUCCESS', bank_serial_no = $7, business_date = $1, paid_at_ms = $4, updated_at_ms = $4, \
+           success_seq = (SELECT value FROM counters WHERE name = 'payment_success') \
+         WHERE order_no = $8 AND status = 'CODE_SENT' RETURNING {PAYMENT_COLUMNS}"
+    ))
+});
 
 impl Store {
     /// A payment by order number, with its fingerprint and code hash.
@@ -36,39 +85,36 @@ impl Store {
     /// taken (a concurrent repeat got there first).
     pub async fn insert_payment_with_sms(&self, p: &Payment, sms: &Sms) -> Result<bool> {
         let mut tx = self.pools.write.begin().await?;
-        let r = sqlx::query(
-            "INSERT INTO payments (order_no, fingerprint, signup_id, card_number, platform_account, amount_fen, status, otp_hash, otp_expires_at_ms, otp_wrong_tries, created_at_ms, updated_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, $10)",
-        )
-        .bind(p.order_no.as_str())
-        .bind(&p.fingerprint)
-        .bind(p.signup_id.as_str())
-        .bind(p.card.expose())
-        .bind(p.account.as_str())
-        .bind(p.amount.fen())
-        .bind(p.status.code())
-        .bind(&p.otp_hash)
-        .bind(p.otp_expires_at_ms)
-        .bind(p.created_at_ms)
-        .execute(&mut tx)
-        .await;
-        if !shared::store::inserted(r)? {
-            return Ok(false);
+        let ran = tx
+            .run(
+                &PAYMENT_WITH_SMS,
+                &[
+                    Arg::Text(p.order_no.as_str()),
+                    Arg::Text(&p.fingerprint),
+                    Arg::Text(p.signup_id.as_str()),
+                    Arg::Text(p.card.expose()),
+                    Arg::Text(p.account.as_str()),
+                    Arg::Int(p.amount.fen()),
+                    Arg::Text(p.status.code()),
+                    Arg::Text(&p.otp_hash),
+                    Arg::Int(p.otp_expires_at_ms),
+                    Arg::Int(p.created_at_ms),
+                    Arg::Text(&sms.id),
+                    Arg::Text(&sms.mobile),
+                    Arg::Text(&sms.body),
+                    Arg::OptText(sms.order_no.as_deref()),
+                    Arg::OptText(sms.otp_code.as_deref()),
+                    Arg::Int(sms.sent_at_ms),
+                ],
+            )
+            .await?;
+        match ran {
+            Ran::StoppedAt(_) => Ok(false),
+            Ran::All(_) => {
+                tx.commit().await?;
+                Ok(true)
+            }
         }
-        sqlx::query(
-            "INSERT INTO sms_outbox (sms_id, mobile, body, order_no, otp_code, sent_at_ms, seq) \
-             VALUES ($1, $2, $3, $4, $5, $6, (SELECT COALESCE(MAX(seq), 0) + 1 FROM sms_outbox))",
-        )
-        .bind(&sms.id)
-        .bind(&sms.mobile)
-        .bind(&sms.body)
-        .bind(sms.order_no.as_deref())
-        .bind(sms.otp_code.as_deref())
-        .bind(sms.sent_at_ms)
-        .execute(&mut tx)
-        .await?;
-        tx.commit().await?;
-        Ok(true)
     }
 
     /// Counts a wrong code on a CODE_SENT payment; the count after, or `None` if it is no longer
@@ -118,50 +164,33 @@ impl Store {
         now_ms: i64,
     ) -> Result<DebitOutcome> {
         let date = date.to_string();
-        let amount = p.amount.fen();
         let mut tx = self.pools.write.begin().await?;
-        if !count_on_open_day(&mut tx, &date, 1, amount, now_ms).await? {
-            return Ok(DebitOutcome::DayClosed);
-        }
-        // After the day's row, so the counter's lock is held to commit: sequence order is commit
-        // order (see the migration).
-        let seq = sqlx::query(
-            "UPDATE counters SET value = value + 1 WHERE name = 'payment_success' RETURNING value",
-        )
-        .fetch_one(&mut tx)
-        .await?;
-        let seq = int(&seq, "value")?;
-        if !use_limit(&mut tx, p, &date, amount).await? {
-            return Ok(DebitOutcome::OverLimitOrNotSigned);
-        }
-        let debited = sqlx::query(
-            "UPDATE cards SET balance_fen = balance_fen - $1, updated_at_ms = $2 \
-             WHERE card_number = $3 AND status = 'NORMAL' AND balance_fen >= $1",
-        )
-        .bind(amount)
-        .bind(now_ms)
-        .bind(p.card.expose())
-        .execute(&mut tx)
-        .await?;
-        if debited.rows_affected() == 0 {
-            return Ok(DebitOutcome::CardRefused);
-        }
-        // The payment as settled comes back with the settling write: no read after it.
-        let settled = sqlx::query(&format!(
-            "UPDATE payments SET status = 'SUCCESS', bank_serial_no = $1, business_date = $2, paid_at_ms = $3, updated_at_ms = $3, success_seq = $5 \
-             WHERE order_no = $4 AND status = 'CODE_SENT' RETURNING {PAYMENT_COLUMNS}"
-        ))
-        .bind(serial)
-        .bind(&date)
-        .bind(now_ms)
-        .bind(p.order_no.as_str())
-        .bind(seq)
-        .fetch_optional(&mut tx)
-        .await?;
-        let Some(settled) = settled else {
-            return Ok(DebitOutcome::AlreadySettled);
+        let ran = tx
+            .run(
+                &DEBIT,
+                &[
+                    Arg::Text(&date),
+                    Arg::Int(1),
+                    Arg::Int(p.amount.fen()),
+                    Arg::Int(now_ms),
+                    Arg::Text(p.card.expose()),
+                    Arg::Text(p.signup_id.as_str()),
+                    Arg::Text(serial),
+                    Arg::Text(p.order_no.as_str()),
+                ],
+            )
+            .await?;
+        let rows = match ran {
+            Ran::StoppedAt(0) => return Ok(DebitOutcome::DayClosed),
+            Ran::StoppedAt(2) => return Ok(DebitOutcome::OverLimitOrNotSigned),
+            Ran::StoppedAt(3) => return Ok(DebitOutcome::CardRefused),
+            Ran::StoppedAt(4) => return Ok(DebitOutcome::AlreadySettled),
+            // The success sequence's row is there from the first migration on.
+            Ran::StoppedAt(_) => return Err(bad("counters")),
+            Ran::All(rows) => rows,
         };
-        let paid = payment_from_row(&settled)?;
+        // The payment as settled comes back with the settling write: no read after it.
+        let paid = payment_from_row(rows.last().ok_or_else(|| bad("payments"))?)?;
         tx.commit().await?;
         Ok(DebitOutcome::Debited(Box::new(paid)))
     }
@@ -179,17 +208,22 @@ impl Store {
         let date = seed.date.to_string();
         let mut tx = self.pools.write.begin().await?;
         let count = i64::from(seed.count);
-        if !count_on_open_day(&mut tx, &date, count, seed.total_fen(), now_ms).await? {
+        let ran = tx
+            .run(
+                &DAY_AND_SEQUENCE,
+                &[
+                    Arg::Text(&date),
+                    Arg::Int(count),
+                    Arg::Int(seed.total_fen()),
+                    Arg::Int(now_ms),
+                ],
+            )
+            .await?;
+        let Ran::All(rows) = ran else {
             return Ok(SeedOutcome::DayClosed);
-        }
-        // After the day's row, as a debit takes them (see the migration).
-        let last = sqlx::query(
-            "UPDATE counters SET value = value + $1 WHERE name = 'payment_success' RETURNING value",
-        )
-        .bind(i64::from(seed.count))
-        .fetch_one(&mut tx)
-        .await?;
-        let first_seq = int(&last, "value")? - i64::from(seed.count) + 1;
+        };
+        let last = rows.last().ok_or_else(|| bad("counters"))?;
+        let first_seq = int(last, "value")? - count + 1;
         let mut seq = first_seq;
         for page in seed.pages() {
             let sql = format!(
@@ -389,53 +423,6 @@ fn payment_from_row(r: &AnyRow) -> Result<Payment> {
         created_at_ms: int(r, "created_at_ms")?,
         refunded: Money::from_fen(int(r, "refunded_fen")?).ok_or_else(|| bad("refunded_fen"))?,
     })
-}
-
-/// Adds `count` payments of `fen` in all to business day `date`'s figures, opening the day if it
-/// has no row yet; `false` (nothing added) when the day is closed. One statement: the day's row
-/// is inserted with these figures, or, when it is there, updated only while OPEN.
-async fn count_on_open_day(
-    tx: &mut Tx,
-    date: &str,
-    count: i64,
-    fen: i64,
-    now_ms: i64,
-) -> Result<bool> {
-    let day = sqlx::query(
-        "INSERT INTO business_days (business_date, status, payment_count, payment_total_fen, opened_at_ms) \
-         VALUES ($1, 'OPEN', $2, $3, $4) \
-         ON CONFLICT (business_date) DO UPDATE SET \
-           payment_count = business_days.payment_count + excluded.payment_count, \
-           payment_total_fen = business_days.payment_total_fen + excluded.payment_total_fen \
-         WHERE business_days.status = 'OPEN'",
-    )
-    .bind(date)
-    .bind(count)
-    .bind(fen)
-    .bind(now_ms)
-    .execute(&mut *tx)
-    .await?;
-    Ok(day.rows_affected() == 1)
-}
-
-/// Adds `amount` fen to the card's usage on `date` if it stays within the limit of `p`'s
-/// sign-up while SIGNED; whether it did. One statement: the day's usage row is inserted with
-/// `amount` when the sign-up allows it, or, when it is there, raised only within the limit.
-async fn use_limit(tx: &mut Tx, p: &Payment, date: &str, amount: i64) -> Result<bool> {
-    let within = sqlx::query(
-        "INSERT INTO daily_usage (card_number, business_date, used_fen) \
-         SELECT $1, $2, $3 FROM signups WHERE signup_id = $4 AND status = 'SIGNED' AND $3 <= daily_limit_fen \
-         ON CONFLICT (card_number, business_date) DO UPDATE SET used_fen = daily_usage.used_fen + excluded.used_fen \
-         WHERE daily_usage.used_fen + excluded.used_fen <= \
-           (SELECT daily_limit_fen FROM signups WHERE signup_id = $4 AND status = 'SIGNED')",
-    )
-    .bind(p.card.expose())
-    .bind(date)
-    .bind(amount)
-    .bind(p.signup_id.as_str())
-    .execute(&mut *tx)
-    .await?;
-    Ok(within.rows_affected() == 1)
 }
 
 #[cfg(test)]

@@ -47,9 +47,9 @@ pub(super) fn rpc_times(node: &str, page: &str) -> Vec<ServerTime> {
 }
 
 /// What a node's database has run, from its metrics page: read statements, write statements,
-/// transactions, then µs waited for the writer and µs it was held (0 where the page does not
-/// say).
-pub(super) fn database_counts(node: &str, page: &str) -> [u64; 5] {
+/// transactions, then µs waited for the writer and µs it was held, then the writer's round trips
+/// (0 where the page does not say).
+pub(super) fn database_counts(node: &str, page: &str) -> [u64; 6] {
     let value = |series: String| {
         page.lines()
             .find_map(|l| l.strip_prefix(series.as_str()))
@@ -70,6 +70,9 @@ pub(super) fn database_counts(node: &str, page: &str) -> [u64; 5] {
         )),
         micros(format!(
             r#"ibsim_db_writer_seconds_total{{node="{node}",phase="holding"}} "#
+        )),
+        count(format!(
+            r#"ibsim_db_round_trips_total{{node="{node}",pool="write"}} "#
         )),
     ]
 }
@@ -104,8 +107,10 @@ ibsim_rpc_duration_seconds_count{node=\"bank\",rpc=\"Echo\"} 4\n";
 ibsim_db_statements_total{node=\"bank\",pool=\"write\"} 30\n\
 ibsim_db_transactions_total{node=\"bank\"} 4\n\
 ibsim_db_writer_seconds_total{node=\"bank\",phase=\"waiting\"} 1.5\n\
-ibsim_db_writer_seconds_total{node=\"bank\",phase=\"holding\"} 0.000021\n";
-        assert_eq!(database_counts("bank", db), [12, 30, 4, 1_500_000, 21]);
-        assert_eq!(database_counts("platform", db), [0, 0, 0, 0, 0]);
+ibsim_db_writer_seconds_total{node=\"bank\",phase=\"holding\"} 0.000021\n\
+ibsim_db_round_trips_total{node=\"bank\",pool=\"read\"} 12\n\
+ibsim_db_round_trips_total{node=\"bank\",pool=\"write\"} 19\n";
+        assert_eq!(database_counts("bank", db), [12, 30, 4, 1_500_000, 21, 19]);
+        assert_eq!(database_counts("platform", db), [0, 0, 0, 0, 0, 0]);
     }
 }

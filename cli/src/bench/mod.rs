@@ -174,6 +174,10 @@ pub struct ProcessCost {
     pub write_statements_milli: Option<u64>,
     /// Database transactions begun (`ibsim_db_transactions_total`).
     pub transactions_milli: Option<u64>,
+    /// Round trips to the write connection: a statement, or a script of several sent as one;
+    /// a begin, commit or rollback (`ibsim_db_round_trips_total{pool="write"}`). On SQLite each
+    /// wakes the connection's thread: the writer's serial part.
+    pub writer_round_trips_milli: Option<u64>,
     /// µs a payment's requests waited, in all, for the node's write connection
     /// (`ibsim_db_writer_seconds_total{phase="waiting"}`).
     pub writer_waiting_us: Option<u64>,

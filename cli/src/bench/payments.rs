@@ -108,14 +108,14 @@ fn secured(dir: &Path) -> anyhow::Result<shared::security::SecurityArgs> {
 /// each node's database had run.
 struct Snapshot {
     usage: [Usage; 3],
-    database: [[u64; 5]; 2],
+    database: [[u64; 6]; 2],
     at: Instant,
 }
 
 impl Snapshot {
     async fn take(procs: &scale::Procs) -> anyhow::Result<Snapshot> {
         let (bank, platform) = procs.pids();
-        let mut database = [[0; 5]; 2];
+        let mut database = [[0; 6]; 2];
         for (i, (node, addr)) in [("bank", procs.metrics.0), ("platform", procs.metrics.1)]
             .into_iter()
             .enumerate()
@@ -151,6 +151,7 @@ impl Snapshot {
                         milli(ran(2)),
                         each(ran(3)),
                         (ran(4) * 1000).checked_div(elapsed_us).unwrap_or(0),
+                        milli(ran(5)),
                     ]
                 });
                 ProcessCost {
@@ -163,6 +164,7 @@ impl Snapshot {
                     transactions_milli: db.map(|d| d[2]),
                     writer_waiting_us: db.map(|d| d[3]),
                     writer_busy_permille: db.map(|d| d[4]),
+                    writer_round_trips_milli: db.map(|d| d[5]),
                 }
             })
             .collect()

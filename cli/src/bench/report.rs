@@ -333,7 +333,7 @@ impl BenchReport {
         };
         let _ = writeln!(
             out,
-            "   a payment's cost (closed loop): {:<9} {:>7} {:>9} {:>9} {:>6} {:>6} {:>5} {:>11} {:>11}",
+            "   a payment's cost (closed loop): {:<9} {:>7} {:>9} {:>9} {:>6} {:>6} {:>5} {:>12} {:>11} {:>11}",
             "process",
             "CPU µs",
             "switches",
@@ -341,13 +341,14 @@ impl BenchReport {
             "reads",
             "writes",
             "txns",
+            "writer trips",
             "writer wait",
             "writer busy"
         );
         for c in &self.payment_cost {
             let _ = writeln!(
                 out,
-                "                                   {:<9} {:>7} {:>9} {:>9} {:>6} {:>6} {:>5} {:>11} {:>11}",
+                "                                   {:<9} {:>7} {:>9} {:>9} {:>6} {:>6} {:>5} {:>12} {:>11} {:>11}",
                 c.process,
                 c.cpu_us,
                 tenths(c.context_switches_milli),
@@ -355,6 +356,7 @@ impl BenchReport {
                 maybe(c.read_statements_milli),
                 maybe(c.write_statements_milli),
                 maybe(c.transactions_milli),
+                maybe(c.writer_round_trips_milli),
                 c.writer_waiting_us
                     .map_or_else(|| "-".to_owned(), |us| format!("{us} µs")),
                 percent(c.writer_busy_permille)

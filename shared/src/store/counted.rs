@@ -2,6 +2,9 @@
 //! and not a guess: each statement a node runs and each transaction it begins adds one to a
 //! counter of its own (an atomic add, nothing more), and the node exports them as
 //! `ibsim_db_statements_total{pool}` and `ibsim_db_transactions_total` (docs/observability.md).
+//! So are the round trips, each a hand-off of work to the database and back
+//! (`ibsim_db_round_trips_total{pool}`): a statement, a [`Script`] of several sent as one, a
+//! begin, a commit, a rollback. On SQLite each wakes the connection's thread and then the caller.
 //! The writer's time is counted too: how long requests waited for a write connection and how
 //! long they held it (`ibsim_db_writer_seconds_total{phase}`). On SQLite the write pool is one
 //! connection, so the time held over the time elapsed is how busy the one writer is; near 100%,
@@ -19,7 +22,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt as _;
+use futures_util::{StreamExt as _, TryStreamExt as _};
+
+use super::script::{Arg, Ran, Script};
 
 use sqlx::any::{AnyQueryResult, AnyRow, AnyStatement, AnyTypeInfo};
 use sqlx::{
@@ -38,6 +43,10 @@ pub struct Counts {
     pub read_statements: AtomicU64,
     /// Statements run on the write pool, in a transaction or not.
     pub write_statements: AtomicU64,
+    /// Round trips to the database on the read pool: one a statement.
+    pub read_round_trips: AtomicU64,
+    /// Round trips on the write pool: one a statement or script, a begin, a commit, a rollback.
+    pub write_round_trips: AtomicU64,
     /// Transactions begun (on either pool).
     pub transactions: AtomicU64,
     /// Microseconds spent waiting for a write connection (a write transaction's begin, or a
@@ -58,10 +67,21 @@ pub enum Role {
 }
 
 impl Counts {
-    fn statement(&self, role: Role) {
+    /// `statements` sent to the database in one round trip.
+    fn sent(&self, role: Role, statements: u64) {
         let counter = match role {
             Role::Read => &self.read_statements,
             Role::Write => &self.write_statements,
+        };
+        counter.fetch_add(statements, Ordering::Relaxed);
+        self.round_trip(role);
+    }
+
+    /// A round trip to the database and back.
+    fn round_trip(&self, role: Role) {
+        let counter = match role {
+            Role::Read => &self.read_round_trips,
+            Role::Write => &self.write_round_trips,
         };
         counter.fetch_add(1, Ordering::Relaxed);
     }
@@ -214,6 +234,7 @@ impl Pool {
             }
         };
         self.counts.transactions.fetch_add(1, Ordering::Relaxed);
+        self.counts.round_trip(self.role);
         Ok(Tx {
             conn,
             role: self.role,
@@ -308,7 +329,7 @@ impl<'p> Executor<'p> for &'p Pool {
         'p: 'e,
         E: 'q + Execute<'q, Any>,
     {
-        self.counts.statement(self.role);
+        self.counts.sent(self.role, 1);
         if self.lends() {
             return self.lent_many(query);
         }
@@ -320,7 +341,7 @@ impl<'p> Executor<'p> for &'p Pool {
         'p: 'e,
         E: 'q + Execute<'q, Any>,
     {
-        self.counts.statement(self.role);
+        self.counts.sent(self.role, 1);
         if self.lends() {
             let rows = self.lent_many(query);
             return Box::pin(async move {
@@ -392,20 +413,107 @@ impl Tx {
 
     /// Commits or rolls back.
     async fn end(mut self, commit: bool) -> Result<(), Error> {
+        self.finish(commit).await
+    }
+
+    /// Commits or rolls back, leaving a transaction every later statement and end of which fails
+    /// with `PoolClosed`.
+    async fn finish(&mut self, commit: bool) -> Result<(), Error> {
         let r = match &mut self.conn {
             TxConn::Pooled(t) => match (t.take(), commit) {
                 (Some(t), true) => t.commit().await,
                 (Some(t), false) => t.rollback().await,
-                (None, _) => Err(Error::PoolClosed),
+                (None, _) => return Err(Error::PoolClosed),
             },
             TxConn::Owned { lent, open } => match lent.as_mut() {
-                Some(c) if commit => Manager::commit(c).await.map(|()| *open = false),
-                Some(c) => Manager::rollback(c).await.map(|()| *open = false),
-                None => Err(Error::PoolClosed),
+                Some(c) if *open && commit => Manager::commit(c).await.map(|()| *open = false),
+                Some(c) if *open => Manager::rollback(c).await.map(|()| *open = false),
+                _ => return Err(Error::PoolClosed),
             },
         };
+        self.counts.round_trip(self.role);
         self.release();
         r
+    }
+
+    /// Runs `script` with `args` (its `$1` … `$n`): on SQLite in one round trip, on PostgreSQL
+    /// a statement at a time. When a statement changes no row, the transaction is rolled back
+    /// there and then ([`Ran::StoppedAt`]); on SQLite the statements after it ran too, and are
+    /// undone with the rest.
+    pub async fn run(&mut self, script: &Script, args: &[Arg<'_>]) -> Result<Ran, Error> {
+        let wanted = script.values();
+        if args.len() != wanted {
+            return Err(Error::Protocol(format!(
+                "the script takes {wanted} values, given {}",
+                args.len()
+            )));
+        }
+        let sqlite = match self.conn() {
+            Some(c) => c.backend_name() == "SQLite",
+            None => return Err(Error::PoolClosed),
+        };
+        let ran = if sqlite {
+            self.run_whole(script, args).await?
+        } else {
+            self.run_each(script, args).await?
+        };
+        if let Ran::StoppedAt(_) = ran {
+            self.finish(false).await?;
+        }
+        Ok(ran)
+    }
+
+    /// The whole script in one round trip (SQLite binds `$n` to the `n`th value wherever it
+    /// stands in the script).
+    async fn run_whole(&mut self, script: &Script, args: &[Arg<'_>]) -> Result<Ran, Error> {
+        let statements = script.statements().len();
+        self.counts
+            .sent(self.role, u64::try_from(statements).unwrap_or(u64::MAX));
+        let Some(conn) = self.conn() else {
+            return Err(Error::PoolClosed);
+        };
+        let query = args.iter().fold(sqlx::query(script.sql()), bind);
+        let results: Vec<_> = conn.fetch_many(query).try_collect().await?;
+        let (mut rows, mut stopped, mut i) = (Vec::new(), None, 0);
+        for r in results {
+            match r {
+                Either::Right(row) => rows.push(row),
+                Either::Left(done) => {
+                    if done.rows_affected() == 0 {
+                        stopped.get_or_insert(i);
+                    }
+                    i += 1;
+                }
+            }
+        }
+        Ok(stopped.map_or(Ran::All(rows), Ran::StoppedAt))
+    }
+
+    /// The script a statement at a time, up to the first that changes no row.
+    async fn run_each(&mut self, script: &Script, args: &[Arg<'_>]) -> Result<Ran, Error> {
+        let mut rows = Vec::new();
+        for (i, statement) in script.statements().iter().enumerate() {
+            let query = statement
+                .params
+                .iter()
+                .map(|&p| args[p])
+                .fold(sqlx::query(&statement.sql), |q, a| bind(q, &a));
+            let mut changed = 0;
+            for r in (&mut *self)
+                .fetch_many(query)
+                .try_collect::<Vec<_>>()
+                .await?
+            {
+                match r {
+                    Either::Right(row) => rows.push(row),
+                    Either::Left(done) => changed += done.rows_affected(),
+                }
+            }
+            if changed == 0 {
+                return Ok(Ran::StoppedAt(i));
+            }
+        }
+        Ok(Ran::All(rows))
     }
 
     /// Its connection goes back: the time a write transaction held it counts.
@@ -415,24 +523,41 @@ impl Tx {
         }
     }
 
-    /// The connection its statements run on (`None` only after commit or rollback, which
-    /// consume the `Tx`).
+    /// The connection its statements run on (`None` once it has ended: after a script stopped,
+    /// [`Tx::run`]; commit and rollback consume the `Tx`).
     fn conn(&mut self) -> Option<&mut AnyConnection> {
         match &mut self.conn {
             TxConn::Pooled(t) => t.as_mut().map(|t| &mut **t),
-            TxConn::Owned { lent, .. } => lent.as_mut(),
+            TxConn::Owned { lent, open: true } => lent.as_mut(),
+            TxConn::Owned { open: false, .. } => None,
         }
     }
 }
+
+/// `query` with `arg` bound as its next value.
+fn bind<'q>(query: AnyQuery<'q>, arg: &Arg<'q>) -> AnyQuery<'q> {
+    match *arg {
+        Arg::Text(t) => query.bind(t),
+        Arg::OptText(t) => query.bind(t),
+        Arg::Int(i) => query.bind(i),
+    }
+}
+
+type AnyQuery<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>;
 
 impl Drop for Tx {
     fn drop(&mut self) {
         // Dropped open, the transaction rolls back: sqlx's on its own drop; the owned
         // connection's is queued before whatever its next borrower runs.
-        if let TxConn::Owned { lent, open: true } = &mut self.conn
-            && let Some(c) = lent.as_mut()
-        {
-            Manager::start_rollback(c);
+        match &mut self.conn {
+            TxConn::Owned { lent, open: true } => {
+                if let Some(c) = lent.as_mut() {
+                    Manager::start_rollback(c);
+                    self.counts.round_trip(self.role);
+                }
+            }
+            TxConn::Pooled(Some(_)) => self.counts.round_trip(self.role),
+            _ => {}
         }
         self.release();
     }
@@ -454,7 +579,7 @@ impl<'c> Executor<'c> for &'c mut Tx {
         'c: 'e,
         E: 'q + Execute<'q, Any>,
     {
-        self.counts.statement(self.role);
+        self.counts.sent(self.role, 1);
         match self.conn() {
             Some(c) => c.fetch_many(query),
             None => ended(),
@@ -466,7 +591,7 @@ impl<'c> Executor<'c> for &'c mut Tx {
         'c: 'e,
         E: 'q + Execute<'q, Any>,
     {
-        self.counts.statement(self.role);
+        self.counts.sent(self.role, 1);
         match self.conn() {
             Some(c) => c.fetch_optional(query),
             None => Box::pin(async { Err(Error::PoolClosed) }),

@@ -14,7 +14,9 @@ use sqlx::migrate::Migrator;
 use sqlx::{Any, Executor, Row};
 
 mod counted;
+mod script;
 pub use counted::{Counts, Pool, Role, Tx};
+pub use script::{Arg, Ran, Script};
 
 /// Connections per pool at most (PostgreSQL).
 pub const POOL_CONNECTIONS_MAX: u32 = 16;
@@ -1028,5 +1030,97 @@ mod tests {
             sum(pools.read.clone()).await.is_err(),
             "a closed reader reads nothing"
         );
+    }
+
+    /// A script's statements land whole or not at all, and the first that changes nothing says
+    /// which; on SQLite they go as one round trip, on PostgreSQL one at a time.
+    async fn a_script_lands_whole_or_not_at_all(url: &str, round_trips: u64) {
+        let pools = connect(url, &Migrator::DEFAULT).await.unwrap();
+        sqlx::query("CREATE TABLE s (k TEXT PRIMARY KEY, n BIGINT NOT NULL)")
+            .execute(&pools.write)
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO s (k, n) VALUES ('a', 0)")
+            .execute(&pools.write)
+            .await
+            .unwrap();
+        let script = Script::new(
+            "UPDATE s SET n = n + $2 WHERE k = $1; \
+             INSERT INTO s (k, n) VALUES ($3, $2) ON CONFLICT (k) DO NOTHING; \
+             UPDATE s SET n = n + 1 WHERE k = $1 RETURNING n",
+        );
+        let args = [Arg::Text("a"), Arg::Int(5), Arg::Text("b")];
+        let trips = || {
+            pools
+                .counts
+                .write_round_trips
+                .load(std::sync::atomic::Ordering::Relaxed)
+        };
+        let n = |k: &'static str| {
+            sqlx::query_scalar::<_, i64>("SELECT n FROM s WHERE k = $1")
+                .bind(k)
+                .fetch_optional(&pools.read)
+        };
+
+        let before = trips();
+        let mut tx = pools.write.begin().await.unwrap();
+        let Ran::All(rows) = tx.run(&script, &args).await.unwrap() else {
+            panic!("every statement changes a row the first time");
+        };
+        tx.commit().await.unwrap();
+        assert_eq!(trips() - before, round_trips, "begin, the script, commit");
+        assert_eq!(rows.len(), 1, "the third statement's row");
+        assert_eq!(int(&rows[0], "n").unwrap(), 6);
+        assert_eq!(n("b").await.unwrap(), Some(5));
+
+        // `b` is there now: the second statement changes nothing, and the first's +5 (and on
+        // SQLite the third's +1) are undone with it.
+        let mut tx = pools.write.begin().await.unwrap();
+        assert!(matches!(
+            tx.run(&script, &args).await,
+            Ok(Ran::StoppedAt(1))
+        ));
+        assert!(
+            sqlx::query("UPDATE s SET n = 0")
+                .execute(&mut tx)
+                .await
+                .is_err(),
+            "a stopped script's transaction runs nothing more"
+        );
+        assert!(tx.commit().await.is_err(), "nor commits");
+        assert_eq!(n("a").await.unwrap(), Some(6));
+
+        // Too few values is an error, not a NULL, and changes nothing.
+        let mut tx = pools.write.begin().await.unwrap();
+        assert!(tx.run(&script, &args[..2]).await.is_err());
+        drop(tx);
+        assert_eq!(n("a").await.unwrap(), Some(6));
+        assert_eq!(n("b").await.unwrap(), Some(5));
+        pools.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_script_on_a_sqlite_file_is_one_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = sqlite_url_in(dir.path(), "s.db").unwrap();
+        a_script_lands_whole_or_not_at_all(&url, 3).await;
+    }
+
+    /// On the server of `IBSIM_TEST_POSTGRES_URL` (the tests' default otherwise), in a database
+    /// of its own; skipped when none answers, unless `IBSIM_REQUIRE_POSTGRES=1` (CI).
+    #[tokio::test]
+    async fn a_script_on_postgres_is_a_statement_at_a_time() {
+        let base = std::env::var("IBSIM_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+        let name = format!("ibsim_script_{}", std::process::id());
+        let urls = match create_databases(&base, std::slice::from_ref(&name)).await {
+            Ok(urls) => urls,
+            Err(e) if std::env::var("IBSIM_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") => {
+                panic!("PostgreSQL is required: {e:#}")
+            }
+            Err(e) => return eprintln!("skipped: no PostgreSQL at {}: {e:#}", redact(&base)),
+        };
+        a_script_lands_whole_or_not_at_all(&urls[0], 5).await;
+        drop_databases(&base, &[name]).await;
     }
 }
