@@ -63,15 +63,7 @@ async fn measure_payments(
     let payments_open_loop =
         open_loop(bank, platform, &payers, opts.seconds(), open_loop_rate).await;
     progress("2. payments: closed loop without and with a console watching, in rounds");
-    let (bank_url, platform_url) = procs.urls();
-    let rounds = watched::rounds(
-        (&bank_url, &platform_url),
-        bank,
-        platform,
-        &payers,
-        opts.seconds(),
-    )
-    .await?;
+    let rounds = watched::rounds(procs, bank, platform, &payers, opts.seconds()).await?;
     report.payments_watched_permille = watched::permille(&rounds);
     report.payments_watched = rounds;
     progress("2. payments: invariants");
@@ -106,14 +98,14 @@ fn secured(dir: &Path) -> anyhow::Result<shared::security::SecurityArgs> {
 
 /// What the three processes (the load, the bank, the platform) had used at one moment, and what
 /// each node's database had run.
-struct Snapshot {
+pub(super) struct Snapshot {
     usage: [Usage; 3],
     database: [[u64; 6]; 2],
     at: Instant,
 }
 
 impl Snapshot {
-    async fn take(procs: &scale::Procs) -> anyhow::Result<Snapshot> {
+    pub(super) async fn take(procs: &scale::Procs) -> anyhow::Result<Snapshot> {
         let (bank, platform) = procs.pids();
         let mut database = [[0; 6]; 2];
         for (i, (node, addr)) in [("bank", procs.metrics.0), ("platform", procs.metrics.1)]
@@ -129,6 +121,16 @@ impl Snapshot {
             database,
             at: Instant::now(),
         })
+    }
+
+    /// The CPU time process `i` (0 the load, 1 the bank, 2 the platform) used from `before` to
+    /// this, µs a payment of `payments`.
+    pub(super) fn cpu_us(&self, before: &Snapshot, i: usize, payments: u64) -> u64 {
+        self.usage[i]
+            .since(before.usage[i])
+            .cpu_us
+            .checked_div(payments)
+            .unwrap_or(0)
     }
 
     /// What `payments` payments cost each process from `before` to this, each.

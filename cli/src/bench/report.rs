@@ -290,14 +290,16 @@ impl BenchReport {
                 for (i, r) in self.payments_watched.iter().enumerate() {
                     let _ = writeln!(
                         out,
-                        "     round {}: without {} ({}), watched {} ({}); the page: {} events, {} record reads",
+                        "     round {}: without {} ({}), watched {} ({}); the page: {} events, {} record reads; CPU µs a payment, load/bank/platform: without {}, watched {}",
                         i + 1,
                         r.without.per_sec,
                         tenths_of_ms(r.without.p99_us),
                         r.with.per_sec,
                         tenths_of_ms(r.with.p99_us),
                         r.events,
-                        r.world_reads
+                        r.world_reads,
+                        slashed(r.cpu_us_without),
+                        slashed(r.cpu_us_with)
                     );
                 }
             }
@@ -411,6 +413,11 @@ impl BenchReport {
             }
         }
     }
+}
+
+/// `[a, b, c]` as `a/b/c`.
+fn slashed(v: [u64; 3]) -> String {
+    format!("{}/{}/{}", v[0], v[1], v[2])
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
+use super::payments::Snapshot;
 use crate::console;
 
 /// What the console tells a page when it watches a node.
@@ -39,23 +40,39 @@ pub struct Round {
     pub events: u64,
     /// Times the page read both institutions' records.
     pub world_reads: u64,
+    /// CPU time a payment without a console, µs, of the load (this program), the bank and the
+    /// platform.
+    pub cpu_us_without: [u64; 3],
+    /// The same with a console watching; the load's includes the console's server and the page.
+    pub cpu_us_with: [u64; 3],
 }
 
-/// Runs the rounds on the pair at `bank_url` / `platform_url`.
+/// Runs the rounds on the pair `procs` runs.
 pub async fn rounds(
-    urls: (&str, &str),
+    procs: &super::scale::Procs,
     bank: &tonic::transport::Channel,
     platform: &tonic::transport::Channel,
     payers: &[super::Payer],
     seconds: Duration,
 ) -> anyhow::Result<Vec<Round>> {
+    let (bank_url, platform_url) = procs.urls();
+    let cpu = |from: &Snapshot, to: &Snapshot, payments: u64| -> [u64; 3] {
+        std::array::from_fn(|i| to.cpu_us(from, i, payments))
+    };
     let mut rounds = Vec::with_capacity(ROUNDS);
     for _ in 0..ROUNDS {
+        let start = Snapshot::take(procs).await?;
         let without = super::closed_loop(bank, platform, payers, seconds).await;
-        let watching = Watching::start(urls.0, urls.1).await?;
+        let stopped = Snapshot::take(procs).await?;
+        // The console's start (connecting, the first records) counts in neither.
+        let watching = Watching::start(&bank_url, &platform_url).await?;
+        let between = Snapshot::take(procs).await?;
         let with = super::closed_loop(bank, platform, payers, seconds).await;
+        let end = Snapshot::take(procs).await?;
         let seen = watching.stop();
         rounds.push(Round {
+            cpu_us_without: cpu(&start, &stopped, without.count),
+            cpu_us_with: cpu(&between, &end, with.count),
             without,
             with,
             events: seen.events,
