@@ -13,6 +13,28 @@ use crate::security::Institution;
 /// Events a watcher may fall behind by before it loses the oldest (and is told how many).
 pub const FEED_BUFFER_EVENTS: usize = 1024;
 
+/// How long a watcher's stream holds the first event of a batch for more to come before it
+/// sends them together (and the console its page's): under load a node makes thousands of events
+/// a second, and sent one at a time each would cost a wake-up of the stream's task and a write to
+/// the socket, on the node, in the console and in the page. Too short for a person to see.
+pub const FEED_LINGER: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// The most events sent together; a batch this full goes at once.
+pub const FEED_BATCH_EVENTS_MAX: usize = 256;
+
+/// `events` in batches: what is ready within [`FEED_LINGER`] of the first goes together (up to
+/// [`FEED_BATCH_EVENTS_MAX`]), each event still one item, one after the other without a wait, so
+/// that the encoder beneath writes them as one frame; an idle stream waits for nothing.
+pub fn lingering<S>(events: S) -> impl tokio_stream::Stream<Item = S::Item> + Send
+where
+    S: tokio_stream::Stream + Send,
+    S::Item: Send,
+{
+    use futures_util::StreamExt as _;
+    tokio_stream::StreamExt::chunks_timeout(events, FEED_BATCH_EVENTS_MAX, FEED_LINGER)
+        .flat_map(futures_util::stream::iter)
+}
+
 /// What happened.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum What {
@@ -167,12 +189,46 @@ impl Feed {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn sms(n: usize) -> What {
         What::Sms {
             mobile_masked: "138****0000".into(),
             order_no: format!("O{n}"),
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_burst_goes_together_after_the_linger_and_a_full_batch_at_once() {
+        use tokio_stream::StreamExt as _;
+        let f = Feed::new(Institution::Bank);
+        let mut events = Box::pin(lingering(tokio_stream::wrappers::BroadcastStream::new(
+            f.watch(),
+        )));
+        let started = tokio::time::Instant::now();
+        for n in 0..3 {
+            f.send(sms(n));
+        }
+        for n in 0..3 {
+            assert_eq!(events.next().await.unwrap().unwrap().what, sms(n));
+        }
+        assert_eq!(started.elapsed(), FEED_LINGER, "held for more, no longer");
+
+        let started = tokio::time::Instant::now();
+        for n in 0..FEED_BATCH_EVENTS_MAX {
+            f.send(sms(n));
+        }
+        for n in 0..FEED_BATCH_EVENTS_MAX {
+            assert_eq!(events.next().await.unwrap().unwrap().what, sms(n));
+        }
+        assert_eq!(
+            started.elapsed(),
+            Duration::ZERO,
+            "a full batch waits for nothing"
+        );
+
+        let idle = tokio::time::timeout(Duration::from_secs(3600), events.next()).await;
+        assert!(idle.is_err(), "an idle feed sends nothing: {idle:?}");
     }
 
     #[test]

@@ -161,8 +161,8 @@ impl Console {
 
     /// A feed event for the pages, as protobuf JSON.
     fn publish(&self, e: &sim::FeedEvent) {
-        if let Some(v) = feed_json(e) {
-            self.push(v.to_string());
+        if let Some(line) = feed_line(e) {
+            self.push(line);
         }
     }
 
@@ -187,12 +187,34 @@ impl Console {
 /// A feed event as protobuf JSON (field names as in the .proto, defaults left out): what the
 /// page's diagram and the scenario report draw.
 pub(crate) fn feed_json(e: &sim::FeedEvent) -> Option<Value> {
-    let dm = DynamicMessage::decode(feed_event_descriptor(), e.encode_to_vec().as_slice()).ok()?;
-    let opts = SerializeOptions::new()
-        .use_proto_field_name(true)
-        .skip_default_fields(true);
-    dm.serialize_with_options(serde_json::value::Serializer, &opts)
+    feed_message(e)?
+        .serialize_with_options(serde_json::value::Serializer, &feed_json_options())
         .ok()
+}
+
+/// [`feed_json`] written straight as text, with no `Value` built on the way: what the console
+/// does for every event of both nodes.
+fn feed_line(e: &sim::FeedEvent) -> Option<String> {
+    let mut out = Vec::with_capacity(512);
+    feed_message(e)?
+        .serialize_with_options(
+            &mut serde_json::Serializer::new(&mut out),
+            &feed_json_options(),
+        )
+        .ok()?;
+    String::from_utf8(out).ok()
+}
+
+/// A feed event as a message of its descriptor, for protobuf JSON.
+fn feed_message(e: &sim::FeedEvent) -> Option<DynamicMessage> {
+    DynamicMessage::decode(feed_event_descriptor(), e.encode_to_vec().as_slice()).ok()
+}
+
+/// Field names as in the .proto, defaults left out.
+fn feed_json_options() -> SerializeOptions {
+    SerializeOptions::new()
+        .use_proto_field_name(true)
+        .skip_default_fields(true)
 }
 
 /// The descriptor of a feed event, from the protocol's embedded descriptors.
@@ -236,7 +258,7 @@ async fn events(
             }
         })
     });
-    Sse::new(kept.chain(live)).keep_alive(KeepAlive::default())
+    Sse::new(kept.chain(shared::feed::lingering(live))).keep_alive(KeepAlive::default())
 }
 
 /// Both nodes' records side by side: `{"panels": [...], "unanswered": {"bank": why, …}}`.
@@ -332,4 +354,35 @@ pub async fn channel(url: &str) -> anyhow::Result<NodeChannel> {
         shared::clock::Clock::real(),
         "console.interbank-sim",
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pages_line_is_the_events_protobuf_json() {
+        let e = sim::FeedEvent {
+            seq: 18_446_744_073_709_551_615,
+            node: "bank".into(),
+            at: Some(prost_types::Timestamp {
+                seconds: 1_764_806_400,
+                nanos: 5_000,
+            }),
+            kind: Some(sim::feed_event::Kind::Call(sim::CallArrived {
+                call_id: 7,
+                service: "interbank.bank.v1.BankLinkService".into(),
+                method: "Pay".into(),
+                caller: "PLATFORM".into(),
+                request_json: "{\"order_no\":\"O-1\\n\\u0000\"}".into(),
+                order_nos: vec!["O-1".into()],
+                ..Default::default()
+            })),
+        };
+        let line = feed_line(&e).unwrap();
+        let parsed: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(Some(parsed), feed_json(&e));
+        assert!(line.contains(r#""seq":"18446744073709551615""#), "{line}");
+        assert!(!line.contains('\n'), "one SSE data line: {line}");
+    }
 }

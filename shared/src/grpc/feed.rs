@@ -444,7 +444,7 @@ impl pb::feed_service_server::FeedService for Watch {
                 },
             })
         });
-        Ok(Response::new(Box::pin(events)))
+        Ok(Response::new(Box::pin(crate::feed::lingering(events))))
     }
 }
 
