@@ -219,8 +219,11 @@ impl Store {
                 ],
             )
             .await?;
-        let Ran::All(rows) = ran else {
-            return Ok(SeedOutcome::DayClosed);
+        let rows = match ran {
+            Ran::StoppedAt(0) => return Ok(SeedOutcome::DayClosed),
+            // The success sequence's row is there from the first migration on.
+            Ran::StoppedAt(_) => return Err(bad("counters")),
+            Ran::All(rows) => rows,
         };
         let last = rows.last().ok_or_else(|| bad("counters"))?;
         let first_seq = int(last, "value")? - count + 1;
