@@ -14,8 +14,8 @@ use sqlx::any::AnyRow;
 
 use super::{Result, Store};
 use crate::domain::{
-    Adjustment, CardLink, CaseCategory, CaseFilter, CaseStatus, DayRun, LinkStatus, Order,
-    OrderFix, PlatformRefund, ReconCase, RefundLineStatus,
+    Adjustment, CardLink, CaseCategory, CaseFilter, CaseStatus, DayOrderFacts, DayRun, LinkStatus,
+    Order, OrderFix, PlatformRefund, ReconCase, RefundLineStatus,
 };
 
 /// The most keys bound into one statement.
@@ -364,24 +364,24 @@ impl Store {
         rows.iter().map(super::orders::order_from_row).collect()
     }
 
-    /// SUCCESS orders of `date` numbered after `after` and up to `upto` (`None`: no bound), by
-    /// order number, at most `limit`.
-    pub async fn day_orders_between(
+    /// The facts of the SUCCESS orders of `date` numbered after `after` and up to `upto`
+    /// (`None`: no bound), by order number, at most `limit`.
+    pub async fn day_order_facts_between(
         &self,
         date: NaiveDate,
         after: &str,
         upto: Option<&str>,
         limit: u32,
-    ) -> Result<Vec<Order>> {
+    ) -> Result<Vec<DayOrderFacts>> {
         let bound = if upto.is_some() {
             "AND order_no <= $3 "
         } else {
             ""
         };
         let sql = format!(
-            "SELECT {} FROM orders WHERE business_date = $1 AND status = 'SUCCESS' AND order_no > $2 \
+            "SELECT order_no, email, amount_fen, bank_serial_no FROM orders \
+             WHERE business_date = $1 AND status = 'SUCCESS' AND order_no > $2 \
              {bound}ORDER BY order_no LIMIT {}",
-            super::orders::ORDER_COLUMNS,
             if upto.is_some() { "$4" } else { "$3" }
         );
         let mut q = sqlx::query(&sql).bind(date.to_string()).bind(after);
@@ -389,7 +389,16 @@ impl Store {
             q = q.bind(upto);
         }
         let rows = q.bind(i64::from(limit)).fetch_all(&self.pools.read).await?;
-        rows.iter().map(super::orders::order_from_row).collect()
+        rows.iter()
+            .map(|r| {
+                Ok(DayOrderFacts {
+                    order_no: text(r, "order_no")?,
+                    email: text(r, "email")?,
+                    amount_fen: int(r, "amount_fen")?,
+                    serial: opt_text(r, "bank_serial_no")?,
+                })
+            })
+            .collect()
     }
 
     /// Card-links signed (`cancelled` false) or cancelled on `date` whose key the run did not

@@ -97,6 +97,32 @@ pub fn order_vs_bank(o: Option<&Order>, b: &BankSuccess) -> OrderDiff {
     }
 }
 
+/// What the merge of an order file reads first of a SUCCESS order of the run's date, as stored:
+/// enough to see that it agrees with the bank's record. Reading 4 columns instead of the
+/// order's 18 is most of the merge's saving (docs/performance.md, issue 22, step 9).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DayOrderFacts {
+    /// The order number.
+    pub order_no: String,
+    /// The paying account, as stored.
+    pub email: String,
+    /// The amount in fen.
+    pub amount_fen: i64,
+    /// The bank's serial number, as stored.
+    pub serial: Option<String>,
+}
+
+impl DayOrderFacts {
+    /// Whether the order these facts were read of (SUCCESS, of `b`'s business date) agrees
+    /// with `b` byte for byte: then [`order_vs_bank`] says `Same` of the whole order. `false`
+    /// decides nothing: the whole order is read and compared.
+    pub fn agree(&self, b: &BankSuccess) -> bool {
+        self.email == b.account.as_str()
+            && self.amount_fen == b.amount.money().fen()
+            && self.serial.as_deref() == Some(b.serial.as_str())
+    }
+}
+
 impl From<&OrderRecord> for BankSuccess {
     fn from(r: &OrderRecord) -> BankSuccess {
         BankSuccess {
@@ -432,6 +458,39 @@ mod tests {
         let at_stake = |o, c| order_case_amount(o, &b, c).to_string();
         assert_eq!(at_stake(Some(&short), CaseCategory::AmountDiffers), "0.01");
         assert_eq!(at_stake(None, CaseCategory::BankOnly), "10.00");
+    }
+
+    /// The merge takes an order as matched on its facts alone: that must be exactly when the
+    /// whole order, SUCCESS of the record's date, is the same as the bank's.
+    #[test]
+    fn an_orders_facts_agree_exactly_when_the_whole_order_is_the_same() {
+        let b = bank("10.00");
+        let facts = |o: &Order| DayOrderFacts {
+            order_no: o.order_no.as_str().to_owned(),
+            email: o.email.as_str().to_owned(),
+            amount_fen: o.amount.money().fen(),
+            serial: o.serial.clone(),
+        };
+        let other_account = Order {
+            email: Email::parse("b@example.com").unwrap(),
+            ..order(OrderStatus::Success, "10.00", Some("S1"), 3)
+        };
+        let orders = [
+            order(OrderStatus::Success, "10.00", Some("S1"), 3),
+            order(OrderStatus::Success, "9.99", Some("S1"), 3),
+            order(OrderStatus::Success, "10.01", Some("S1"), 3),
+            order(OrderStatus::Success, "10.00", Some("S2"), 3),
+            order(OrderStatus::Success, "10.00", Some("S1 "), 3),
+            order(OrderStatus::Success, "10.00", None, 3),
+            other_account,
+        ];
+        let mut agreeing = 0;
+        for o in &orders {
+            let same = order_vs_bank(Some(o), &b) == OrderDiff::Same;
+            assert_eq!(facts(o).agree(&b), same, "{o:?}");
+            agreeing += usize::from(same);
+        }
+        assert_eq!(agreeing, 1);
     }
 
     #[test]

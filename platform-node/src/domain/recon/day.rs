@@ -275,7 +275,9 @@ impl Platform {
     }
 
     /// One chunk of [`Platform::merge_orders`]: records `chunk`, ascending, all numbered after
-    /// `after` and up to `upto` (`None`: every order after `after`).
+    /// `after` and up to `upto` (`None`: every order after `after`). The platform's orders are
+    /// read as facts first ([`DayOrderFacts`]); only those that do not agree with their record
+    /// byte for byte, and the platform's alone, are read whole and decided as before.
     pub(super) async fn merge_chunk(
         &self,
         run: &mut Run,
@@ -284,44 +286,69 @@ impl Platform {
         upto: Option<&str>,
     ) -> Result<(), PlatformError> {
         const PAGE: u32 = 1000;
-        let mut found: HashMap<String, Order> = HashMap::with_capacity(chunk.len());
+        let mut facts: HashMap<String, DayOrderFacts> = HashMap::with_capacity(chunk.len());
         let mut from = after.to_owned();
         loop {
             let page = self
                 .store
-                .day_orders_between(run.date, &from, upto, PAGE)
+                .day_order_facts_between(run.date, &from, upto, PAGE)
                 .await?;
             let full = page.len() == PAGE as usize;
             let Some(last) = page.last() else { break };
-            from = last.order_no.as_str().to_owned();
-            for o in page {
-                let number = o.order_no.as_str();
+            from.clone_from(&last.order_no);
+            let mut platform_only = Vec::new();
+            for f in page {
+                let number = f.order_no.as_str();
                 if chunk
                     .binary_search_by(|r| r.order_no.as_str().cmp(number))
                     .is_ok()
                 {
-                    found.insert(number.to_owned(), o);
+                    facts.insert(f.order_no.clone(), f);
                 } else {
-                    self.platform_only_order(run, &o).await?;
+                    platform_only.push(f.order_no);
                 }
             }
+            self.platform_only_numbered(run, &platform_only).await?;
             if !full {
                 break;
             }
         }
-        let missing: Vec<&str> = chunk
+        let records: Vec<BankSuccess> = chunk
             .iter()
-            .map(|r| r.order_no.as_str())
-            .filter(|n| !found.contains_key(*n))
+            .map(|rec| BankSuccess {
+                business_date: run.date,
+                ..BankSuccess::from(rec)
+            })
             .collect();
-        if !missing.is_empty() {
-            found.extend(self.store.orders_by_number(&missing).await?);
+        let agrees = |b: &BankSuccess| facts.get(b.order_no.as_str()).is_some_and(|f| f.agree(b));
+        let unsure: Vec<&str> = records
+            .iter()
+            .filter(|b| !agrees(b))
+            .map(|b| b.order_no.as_str())
+            .collect();
+        let whole = self.store.orders_by_number(&unsure).await?;
+        for b in &records {
+            if agrees(b) {
+                run.matched += 1;
+            } else {
+                self.order_line(run, whole.get(b.order_no.as_str()), b)
+                    .await?;
+            }
         }
-        for rec in chunk {
-            let mut b = BankSuccess::from(rec);
-            b.business_date = run.date;
-            self.order_line(run, found.get(rec.order_no.as_str()), &b)
-                .await?;
+        Ok(())
+    }
+
+    /// The platform's SUCCESS orders numbered `numbers` (ascending) that the bank's file lacks,
+    /// read whole and decided one by one.
+    async fn platform_only_numbered(
+        &self,
+        run: &mut Run,
+        numbers: &[String],
+    ) -> Result<(), PlatformError> {
+        let refs: Vec<&str> = numbers.iter().map(String::as_str).collect();
+        let whole = self.store.orders_by_number(&refs).await?;
+        for o in numbers.iter().filter_map(|n| whole.get(n)) {
+            self.platform_only_order(run, o).await?;
         }
         Ok(())
     }

@@ -39,13 +39,13 @@ mod day;
 mod lines;
 mod realtime;
 
+pub use compare::{DayOrderFacts, OrderDiff, PlatformRefund, order_vs_bank};
 use compare::{
     LinkFix, bank_success_state, clearing_payment_category, clearing_refund_category,
     fix_by_bank_word, fix_platform_only_link, fix_state, fix_to_bank_payment, link_from_bank,
     link_state, order_case_amount, order_category, order_from_bank, order_state,
     signup_record_state, signup_verdict,
 };
-pub use compare::{OrderDiff, PlatformRefund, order_vs_bank};
 
 /// The cursor name of the real-time pull.
 const REALTIME_CURSOR: &str = "realtime";
