@@ -432,27 +432,11 @@ fn payment_from_row(r: &AnyRow) -> Result<Payment> {
 mod tests {
     use super::*;
 
-    /// SQLite's plan for `sql`, one line a step.
-    async fn plan(sql: &str) -> String {
-        let dir = tempfile::tempdir().unwrap();
-        let url = shared::store::sqlite_url_in(dir.path(), "bank.db").unwrap();
-        let store = Store::connect(&url).await.unwrap();
-        let rows = sqlx::query(&format!("EXPLAIN QUERY PLAN {sql}"))
-            .bind("13800000000")
-            .bind(10_i64)
-            .fetch_all(&store.pools.read)
-            .await
-            .unwrap();
-        let steps: Vec<String> = rows.iter().map(|r| text(r, "detail").unwrap()).collect();
-        store.close().await;
-        steps.join("\n")
-    }
-
     #[tokio::test]
     async fn a_mobiles_codes_are_read_from_its_index_not_the_whole_outbox() {
         // A tester's client reads its code after every payment: a scan and sort of the whole
         // outbox would make each payment slower than the last.
-        let plan = plan(SMS_TO_MOBILE).await;
+        let plan = super::super::sqlite_plan(SMS_TO_MOBILE, &["13800000000"], &[10]).await;
         assert!(plan.contains("USING INDEX"), "{plan}");
         assert!(!plan.contains("SCAN sms_outbox"), "{plan}");
         assert!(!plan.contains("TEMP B-TREE"), "{plan}");

@@ -311,10 +311,7 @@ async fn snapshot(tx: &mut Tx, backend: Backend, lines: &[RefundLine]) -> Result
         }
     }
     if !ids.is_empty() {
-        let sql = format!(
-            "SELECT DISTINCT refund_id FROM refund_lines WHERE refund_id IN ({})",
-            Params::new(backend).list(ids.len())
-        );
+        let sql = used_refund_ids_sql(backend, ids.len());
         let mut q = sqlx::query(&sql);
         for id in &ids {
             q = q.bind(*id);
@@ -324,6 +321,18 @@ async fn snapshot(tx: &mut Tx, backend: Backend, lines: &[RefundLine]) -> Result
         }
     }
     Ok(snap)
+}
+
+/// The refund ids among `n` that some line of the ledger used. Only a line refused for reusing
+/// an id repeats it, and the first line of an id never is one, so the lines the condition
+/// leaves out name no id the others do not: the condition is the unique index's
+/// (`refund_lines_one_per_refund_id`), which lets both engines read the ids from it.
+fn used_refund_ids_sql(backend: Backend, n: usize) -> String {
+    format!(
+        "SELECT DISTINCT refund_id FROM refund_lines WHERE refund_id IN ({}) \
+         AND (status = 'SUCCESS' OR reason_code <> 'REFUND_ID_REUSED')",
+        Params::new(backend).list(n)
+    )
 }
 
 /// Columns per refund_lines row.
@@ -486,4 +495,22 @@ async fn credit(tx: &mut Tx, decisions: &[LineDecision], now_ms: i64) -> Result<
         }
     }
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_chunks_refund_ids_are_looked_up_in_the_unique_index_of_used_ids() {
+        // Every line of a batch goes into the ledger's table and each of its indexes: the
+        // lookup of a chunk's ids must not need an index of its own.
+        let sql = used_refund_ids_sql(Backend::Sqlite, 2);
+        let plan = super::super::sqlite_plan(&sql, &["R1", "R2"], &[]).await;
+        assert!(
+            plan.contains("INDEX refund_lines_one_per_refund_id"),
+            "{plan}"
+        );
+        assert!(!plan.contains("SCAN refund_lines"), "{plan}");
+    }
 }
