@@ -390,6 +390,41 @@ pub fn is_sha256_hex(s: &str) -> bool {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_lines_fields_are_counted_and_its_control_characters_refused() {
+        fn three(line: &str) -> Result<[&str; 3], FileError> {
+            fields::<3>(7, line, "RECORD_INVALID", "a record")
+        }
+        assert_eq!(three("a|b|c").unwrap(), ["a", "b", "c"]);
+        assert_eq!(three("||").unwrap(), ["", "", ""]);
+        assert_eq!(three("é|ü|中").unwrap(), ["é", "ü", "中"]);
+        for (line, message) in [
+            (
+                "a|b",
+                "a record has 3 fields separated by '|', this line has 2",
+            ),
+            (
+                "a|b|c|d|e",
+                "a record has 3 fields separated by '|', this line has 5",
+            ),
+            (
+                "abc",
+                "a record has 3 fields separated by '|', this line has 1",
+            ),
+            ("a|b\tx|c", "control character U+0009 in the line"),
+            ("a|b|c\u{7f}", "control character U+007F in the line"),
+            ("\0|b|c|d", "control character U+0000 in the line"),
+            ("é|b\u{85}|c", "control character U+0085 in the line"),
+            ("a|b\u{9f}|c", "control character U+009F in the line"),
+        ] {
+            let e = three(line).unwrap_err();
+            assert_eq!(
+                (e.line, e.reason, e.message.as_str()),
+                (7, "RECORD_INVALID", message)
+            );
+        }
+    }
+
     fn lines(input: &[u8]) -> Result<Vec<String>, ReadError> {
         let mut r = LineReader::new(input);
         let mut out = Vec::new();
