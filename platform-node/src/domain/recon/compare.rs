@@ -100,7 +100,7 @@ pub fn order_vs_bank(o: Option<&Order>, b: &BankSuccess) -> OrderDiff {
 /// What the merge of an order file reads first of a SUCCESS order of the run's date, as stored:
 /// enough to see that it agrees with the bank's record. Reading 4 columns instead of the
 /// order's 18 is most of the merge's saving (docs/performance.md, issue 22, step 9).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct DayOrderFacts {
     /// The order number.
     pub order_no: String,

@@ -320,20 +320,16 @@ impl Platform {
                 ..BankSuccess::from(rec)
             })
             .collect();
-        let agrees = |b: &BankSuccess| facts.get(b.order_no.as_str()).is_some_and(|f| f.agree(b));
-        let unsure: Vec<&str> = records
+        let unsure: Vec<&BankSuccess> = records
             .iter()
-            .filter(|b| !agrees(b))
-            .map(|b| b.order_no.as_str())
+            .filter(|b| !facts.get(b.order_no.as_str()).is_some_and(|f| f.agree(b)))
             .collect();
-        let whole = self.store.orders_by_number(&unsure).await?;
-        for b in &records {
-            if agrees(b) {
-                run.matched += 1;
-            } else {
-                self.order_line(run, whole.get(b.order_no.as_str()), b)
-                    .await?;
-            }
+        run.matched += (records.len() - unsure.len()) as u64;
+        let numbers: Vec<&str> = unsure.iter().map(|b| b.order_no.as_str()).collect();
+        let whole = self.store.orders_by_number(&numbers).await?;
+        for b in unsure {
+            self.order_line(run, whole.get(b.order_no.as_str()), b)
+                .await?;
         }
         Ok(())
     }
