@@ -356,6 +356,7 @@ fn caller_of(node: &str, operation: &str) -> &'static str {
         "StreamSuccessfulPayments",
         "PrepareDayFile",
         "DownloadDayFile",
+        "StreamDayFile",
     ];
     const FROM_CUSTOMER: &[&str] = &[
         "Register",

@@ -52,6 +52,7 @@ pub async fn build_on(
         ReconSettings {
             grace_ms: i64::try_from(config.recon.grace_secs.saturating_mul(1000))
                 .unwrap_or(i64::MAX),
+            held_max: config.recon.held_max as usize,
         },
     );
     platform.restore_kept_clock().await?;

@@ -74,6 +74,16 @@ pub struct ReconConfig {
         value_parser = clap::value_parser!(u64).range(crate::domain::GRACE_SECS_MIN..=86_400)
     )]
     pub grace_secs: u64,
+    /// The most decisions (records or orders that differ) a T+1 order file's merge holds while
+    /// the file still streams and has not checked whole; beyond, the merge stops and runs again
+    /// over the received file once it has (0: always that way). Memory, not results.
+    #[arg(
+        long = "recon-held-max",
+        env = "IBSIM_PLATFORM_RECON_HELD_MAX",
+        default_value_t = 10_000,
+        value_parser = clap::value_parser!(u32).range(0..=100_000)
+    )]
+    pub held_max: u32,
 }
 
 impl Default for ReconConfig {
@@ -118,6 +128,7 @@ mod tests {
         assert_eq!(d.data_dir, PathBuf::from("data/platform"));
         assert_eq!(d.database_url, None);
         assert_eq!((d.recon.interval_secs, d.recon.grace_secs), (60, 900));
+        assert_eq!(d.recon.held_max, 10_000);
         assert_eq!(d.security, shared::security::SecurityArgs::default());
     }
 
@@ -132,6 +143,7 @@ mod tests {
             recon: ReconConfig {
                 interval_secs: 0,
                 grace_secs: crate::domain::GRACE_SECS_MIN,
+                held_max: 3,
             },
             metrics_listen: Some("127.0.0.1:9".parse().unwrap()),
             security: shared::security::SecurityArgs {

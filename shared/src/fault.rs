@@ -139,6 +139,7 @@ const BANK_SERVICES: &[CallShape] = &[
     shape("StreamSuccessfulPayments", false, false, false),
     shape("PrepareDayFile", false, false, false),
     shape("DownloadDayFile", false, false, false),
+    shape("StreamDayFile", false, false, false),
 ];
 
 /// PlatformLinkService, as the bank calls it and as the platform serves it.

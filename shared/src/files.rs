@@ -86,6 +86,20 @@ impl FileStore {
             sum: Sha256Sum::default(),
             sha256: sha256.to_owned(),
             size,
+            announced: true,
+        })
+    }
+
+    /// Starts receiving a file whose SHA-256 and size come after its bytes (a day file streamed
+    /// while the bank builds it): at most [`FILE_BYTES_MAX`] bytes, checked by
+    /// [`Upload::finish_as`].
+    pub fn receive_unannounced(&self) -> io::Result<Upload> {
+        Ok(Upload {
+            file: BufWriter::new(NamedTempFile::new_in(self.incoming())?),
+            sum: Sha256Sum::default(),
+            sha256: String::new(),
+            size: FILE_BYTES_MAX,
+            announced: false,
         })
     }
 
@@ -113,6 +127,8 @@ pub struct Upload {
     sum: Sha256Sum,
     sha256: String,
     size: u64,
+    /// Whether `sha256` and `size` were announced before the bytes (else `size` is the limit).
+    announced: bool,
 }
 
 impl Upload {
@@ -125,7 +141,11 @@ impl Upload {
             )
             .into());
         }
-        if self.sum.bytes() + chunk.len() as u64 > self.size {
+        let total = self.sum.bytes() + chunk.len() as u64;
+        if total > self.size && !self.announced {
+            return Err(too_large(total).into());
+        }
+        if total > self.size {
             return Err(FileError::whole(
                 "SIZE_MISMATCH",
                 format!("more than the {} bytes announced arrived", self.size),
@@ -138,6 +158,13 @@ impl Upload {
     }
 
     /// The whole file: its size and hash are the ones announced.
+    /// Finishes a file received unannounced: it must be `size` bytes with SHA-256 `sha256`.
+    pub fn finish_as(mut self, sha256: &str, size: u64) -> Result<Received, ReadError> {
+        self.sha256 = sha256.to_owned();
+        self.size = size;
+        self.finish()
+    }
+
     pub fn finish(self) -> Result<Received, ReadError> {
         let file = self.file.into_inner().map_err(|e| e.into_error())?;
         let size = self.sum.bytes();
@@ -307,6 +334,33 @@ mod tests {
         );
         let e = store.receive(&sha(body), FILE_BYTES_MAX + 1).err().unwrap();
         assert!(matches!(&e, ReadError::Bad(f) if f.class == ErrorClass::ResourceExhausted));
+        assert_eq!(std::fs::read_dir(store.incoming()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_file_described_after_its_bytes_is_checked_when_it_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::open(dir.path()).unwrap();
+        let body = b"H|x\nD|1\n";
+        let received = |sha256: &str, size: u64| {
+            let mut up = store.receive_unannounced().unwrap();
+            up.write(&body[..5]).unwrap();
+            up.write(&body[5..]).unwrap();
+            up.finish_as(sha256, size)
+        };
+        let got = received(&sha(body), 8).unwrap();
+        assert_eq!((got.sha256.as_str(), got.size), (sha(body).as_str(), 8));
+        got.keep(&store, Area::Recon, "ORDER.txt").unwrap();
+        assert_eq!(
+            std::fs::read(store.path(Area::Recon, "ORDER.txt")).unwrap(),
+            body
+        );
+        let wrong = received(&sha(b"other"), 8).err().unwrap();
+        assert_eq!(reason(wrong), "HASH_MISMATCH");
+        assert_eq!(
+            reason(received(&sha(body), 9).err().unwrap()),
+            "SIZE_MISMATCH"
+        );
         assert_eq!(std::fs::read_dir(store.incoming()).unwrap().count(), 0);
     }
 

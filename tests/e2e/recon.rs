@@ -21,7 +21,39 @@ on_both_backends!(
     the_clearing_file_fetches_a_missed_refund_result_and_staff_close_what_it_cannot_fix,
     a_day_not_yet_closed_is_refused_and_bad_input_changes_nothing,
     breaks_spread_through_a_day_of_several_chunks_are_each_found_once,
+    a_day_file_streams_while_it_is_built_and_then_as_kept,
+    a_streamed_day_file_that_does_not_hash_as_described_changes_nothing,
 );
+
+/// The platform with `held_max` decisions held at most while an order file streams.
+async fn holding_at_most(held_max: u32) -> Option<TestApp> {
+    let defaults = e2e_tests::Options::default();
+    let opts = e2e_tests::Options {
+        // Real-time reconciliation stays off, as in every other test here.
+        recon: platform_node::ReconConfig {
+            held_max,
+            ..defaults.recon.clone()
+        },
+        ..defaults
+    };
+    TestApp::spawn_with(e2e_tests::Backend::Sqlite, opts).await
+}
+
+/// More breaks than the platform may hold while the order file streams (two of five): the merge
+/// gives up part way and runs again over the file once it has checked, with the same outcome.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_breaks_than_may_be_held_while_streaming_are_found_the_same() {
+    let app = holding_at_most(2).await.expect("SQLite");
+    breaks_spread_through_a_day_of_several_chunks_are_each_found_once(app).await;
+}
+
+/// Nothing held while streaming (`--recon-held-max 0`): the order file is merged once it has
+/// checked, with the same outcome.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_file_merged_only_once_checked_finds_the_same_breaks() {
+    let app = holding_at_most(0).await.expect("SQLite");
+    the_order_file_finds_each_kind_of_order_break_and_takes_the_banks_side(app).await;
+}
 
 /// The same day on a platform database that orders text its own way (ICU): the order file is
 /// not compared by merging with the platform's orders read in order, but by staging its keys;
@@ -920,5 +952,178 @@ async fn postgres_knows_a_seeded_days_size_before_comparing_it() {
     assert!(
         platform >= 2000,
         "the platform's planner thinks orders holds {platform} rows"
+    );
+}
+
+/// StreamDayFile as any client calls it: refused before any bytes while the day is open or the
+/// kind is unknown; then the file's bytes while it is built, and last its description, which is
+/// the digest and size of exactly those bytes. Asked again it streams the same bytes, as kept,
+/// which DownloadDayFile and PrepareDayFile agree with.
+async fn a_day_file_streams_while_it_is_built_and_then_as_kept(app: TestApp) {
+    app.freeze_at(MORNING).await;
+    let p = app.payer("对账流", "1000.00", "5000.00").await;
+    let orders = app
+        .paid_orders(&p, "STREAM", &["10.00", "20.00", "30.50"])
+        .await;
+    let streamed = |kind: bank::DayFileKind| {
+        let mut c = app.bank_recon.clone();
+        async move {
+            let req = bank::StreamDayFileRequest {
+                kind: kind as i32,
+                business_date: DAY.into(),
+            };
+            let mut stream = c.stream_day_file(req).await?.into_inner();
+            let mut messages = Vec::new();
+            while let Some(m) = stream.message().await? {
+                messages.push(m);
+            }
+            Ok::<_, tonic::Status>(messages)
+        }
+    };
+    assert_refused(
+        streamed(bank::DayFileKind::Order).await,
+        Code::FailedPrecondition,
+        "DAY_NOT_CLOSED",
+    );
+    app.close_day(DAY).await;
+    assert_refused(
+        streamed(bank::DayFileKind::Unspecified).await,
+        Code::InvalidArgument,
+        "KIND_INVALID",
+    );
+
+    let first = streamed(bank::DayFileKind::Order).await.unwrap();
+    let (last, pieces) = first.split_last().expect("at least the description");
+    assert!(last.data.is_empty(), "the description comes alone");
+    let file = last.file.clone().expect("the description last");
+    assert!(
+        pieces
+            .iter()
+            .all(|m| m.file.is_none() && !m.data.is_empty())
+    );
+    let bytes: Vec<u8> = pieces.iter().flat_map(|m| m.data.clone()).collect();
+    use sha2::Digest;
+    assert_eq!(hex::encode(sha2::Sha256::digest(&bytes)), file.sha256);
+    assert_eq!(bytes.len() as u64, file.size_bytes);
+    assert_eq!(
+        (file.record_count, file.payment_total.as_str()),
+        (3, "60.50")
+    );
+    let text = String::from_utf8(bytes.clone()).unwrap();
+    assert_eq!(text.lines().count(), 4, "a header and three records");
+    for o in &orders {
+        assert_eq!(text.matches(&format!("|{o}|")).count(), 1, "{o}");
+    }
+
+    // Kept: streamed again, downloaded, described, it is the same file.
+    let again = streamed(bank::DayFileKind::Order).await.unwrap();
+    let again_bytes: Vec<u8> = again.iter().flat_map(|m| m.data.clone()).collect();
+    assert_eq!(again_bytes, bytes);
+    assert_eq!(again.last().unwrap().file, Some(file.clone()));
+    let mut c = app.bank_recon.clone();
+    let mut download = c
+        .download_day_file(bank::DownloadDayFileRequest {
+            kind: bank::DayFileKind::Order as i32,
+            business_date: DAY.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut downloaded = Vec::new();
+    while let Some(chunk) = download.message().await.unwrap() {
+        downloaded.extend(chunk.data);
+    }
+    assert_eq!(downloaded, bytes);
+    let prepared = c
+        .prepare_day_file(bank::PrepareDayFileRequest {
+            kind: bank::DayFileKind::Order as i32,
+            business_date: DAY.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .file;
+    assert_eq!(prepared, Some(file));
+}
+
+/// The bank's kept order file altered on its disk where the check cannot see it (a serial
+/// number): the platform streams it, merges it meanwhile, and finds at the end that it does not
+/// hash as described. It refuses the file and changes nothing: no run, no case, every order as
+/// it was, though the file holds a payment the platform lacks and lacks an order the platform
+/// has. The file put back, the same run finds both.
+async fn a_streamed_day_file_that_does_not_hash_as_described_changes_nothing(app: TestApp) {
+    use platform::{CaseCategory as C, CaseStatus as S};
+    app.freeze_at(MORNING).await;
+    let p = app.payer("对账改", "1000.00", "5000.00").await;
+    app.pay_now(&p, "TAMPER-FINE", "1.00").await.unwrap();
+    let bank_only = app.pay_at_bank_only(&p, "TAMPER-BANK-ONLY", "3.00").await;
+    app.recon
+        .clone()
+        .write_manual_order(platform::WriteManualOrderRequest {
+            order_no: "TAMPER-PLATFORM-ONLY".into(),
+            email: p.customer.email.clone(),
+            signup_id: p.signup_id.clone(),
+            amount: "5.00".into(),
+            business_date: DAY.into(),
+        })
+        .await
+        .unwrap();
+    app.close_day(DAY).await;
+    app.bank_recon
+        .clone()
+        .prepare_day_file(bank::PrepareDayFileRequest {
+            kind: bank::DayFileKind::Order as i32,
+            business_date: DAY.into(),
+        })
+        .await
+        .unwrap();
+    let kept = app
+        .bank_config()
+        .files_dir()
+        .join("recon")
+        .join(shared::files::recon::DayFileKind::Order.file_name(DAY.parse().unwrap()));
+    let original = std::fs::read_to_string(&kept).unwrap();
+    let serial = &bank_only.bank_serial_no;
+    assert_eq!(original.matches(serial.as_str()).count(), 1);
+    let altered_serial = format!(
+        "{}{}",
+        &serial[..serial.len() - 1],
+        if serial.ends_with('9') { '8' } else { '9' }
+    );
+    std::fs::write(&kept, original.replace(serial.as_str(), &altered_serial)).unwrap();
+    let before = app.platform_orders().await;
+
+    let refused = app.day_recon(DAY, &[platform::ReconFileKind::Order]).await;
+    let status = assert_refused(refused, Code::DataLoss, "FILE_CORRUPT");
+    assert!(status.message().contains("SHA-256"), "{}", status.message());
+    assert_eq!(app.platform_orders().await, before, "no order changed");
+    assert!(app.cases_of(DAY).await.is_empty(), "no case opened");
+    let runs = app
+        .recon
+        .clone()
+        .list_day_runs(platform::ListDayRunsRequest {
+            business_date: DAY.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .runs;
+    assert!(runs.is_empty(), "no run recorded: {runs:?}");
+
+    std::fs::write(&kept, &original).unwrap();
+    let report = app
+        .day_recon(DAY, &[platform::ReconFileKind::Order])
+        .await
+        .unwrap();
+    assert_eq!(
+        found(&report),
+        [
+            ("TAMPER-BANK-ONLY".to_owned(), C::BankOnly, S::AutoResolved),
+            (
+                "TAMPER-PLATFORM-ONLY".to_owned(),
+                C::PlatformOnly,
+                S::AutoResolved
+            ),
+        ]
     );
 }

@@ -12,7 +12,7 @@ use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
 use super::{cut, handle};
-use crate::domain::{Bank, BankError, DOMAIN, DayFileInfo, SuccessRecord};
+use crate::domain::{Bank, BankError, DOMAIN, DayFileInfo, DayFilePart, SuccessRecord};
 
 pub struct Recon(pub Bank);
 
@@ -188,6 +188,46 @@ impl BankReconService for Recon {
         )
         .await
     }
+
+    type StreamDayFileStream = FileStream<pb::DayFileChunk>;
+
+    #[tracing::instrument(skip_all, name = "recon.stream_day_file", fields(business_date = %cut(&req.get_ref().business_date)))]
+    async fn stream_day_file(
+        &self,
+        req: Request<pb::StreamDayFileRequest>,
+    ) -> Result<Response<Self::StreamDayFileStream>, Status> {
+        let r = req.into_inner();
+        let subject = cut(&r.business_date);
+        with_faults_once(&self.0.faults, Side::Callee, call("StreamDayFile"), async {
+            handle(&self.0, "StreamDayFile", &subject, async {
+                let kind = kind_from_pb(r.kind)?;
+                let date = date_from_pb("business_date", &r.business_date)?;
+                let parts = self.0.stream_day_file(kind, date).await?;
+                Ok::<_, BankError>(day_file_chunks(parts))
+            })
+            .await
+        })
+        .await
+    }
+}
+
+/// A day file's pieces as the stream's messages; a failed build is logged and ends the stream
+/// with its status.
+fn day_file_chunks(
+    parts: tokio::sync::mpsc::Receiver<Result<DayFilePart, BankError>>,
+) -> FileStream<pb::DayFileChunk> {
+    use tokio_stream::StreamExt;
+    Box::pin(ReceiverStream::new(parts).map(|part| match part {
+        Ok(DayFilePart::Bytes(data)) => Ok(pb::DayFileChunk { data, file: None }),
+        Ok(DayFilePart::Done(f)) => Ok(pb::DayFileChunk {
+            data: Vec::new(),
+            file: Some(day_file(&f)),
+        }),
+        Err(e) => {
+            tracing::error!(error = ?e, "cannot stream a day file");
+            Err(shared::grpc::status(DOMAIN, &e))
+        }
+    }))
 }
 
 /// Streams pages of successful payments after `after`, one page in memory at a time (the channel

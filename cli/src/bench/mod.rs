@@ -255,7 +255,8 @@ pub struct BenchReport {
     /// Part 3, batch refunds at each size: push, process, fetch, download. The sizes are
     /// 100,000 then 1,000,000 lines (`--quick`: 1,000 then 10,000).
     pub refunds: Vec<ScaleRun>,
-    /// Part 4, T+1 order reconciliation of a closed day of each size of orders: build, compare.
+    /// Part 4, T+1 order reconciliation of a closed day of each size of orders: build and
+    /// compare (one step: the platform streams the file while the bank builds it).
     pub recon: Vec<ScaleRun>,
     /// 5. Start-up and idle memory.
     pub startup: Option<Startup>,

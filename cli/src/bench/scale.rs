@@ -142,7 +142,7 @@ pub struct ScaleRun {
     /// Lines or orders a second, end to end.
     pub per_sec: u64,
     /// Each step's time, milliseconds, in order (part 3: push, process, fetch, download; part
-    /// 4: build, compare).
+    /// 4: build and compare, one step since the platform streams the file while it is built).
     pub steps_ms: Vec<(String, u64)>,
     /// The bank process's peak resident memory over the steps, KiB.
     pub bank_peak_kib: u64,
@@ -371,7 +371,7 @@ fn write_batch(path: &Path, batch_no: &str, n: u64, prefix: &str) -> anyhow::Res
 }
 
 /// Part 4: for each size, a closed day of that many paid orders (seeded on both nodes); the
-/// bank builds the order file, the platform downloads, checks and compares it.
+/// bank builds the order file while the platform streams, checks and compares it.
 pub(super) async fn recon(procs: &mut Procs, sizes: &[u64]) -> anyhow::Result<Vec<ScaleRun>> {
     procs.start().await?;
     let start: chrono::DateTime<chrono::Utc> = RECON_START.parse()?;
@@ -399,40 +399,35 @@ pub(super) async fn recon(procs: &mut Procs, sizes: &[u64]) -> anyhow::Result<Ve
         let (bank_ch, platform_ch) = procs.channels().await?;
         set_clocks(&bank_ch, &platform_ch, next).await?;
 
-        super::progress(&format!("4. reconciliation of {n} orders: build"));
-        let t = Instant::now();
-        let file = BankReconServiceClient::new(bank_ch)
-            .prepare_day_file(bank::PrepareDayFileRequest {
-                kind: bank::DayFileKind::Order as i32,
-                business_date: date.to_string(),
-            })
-            .await
-            .context("building the order file (PrepareDayFile)")?
-            .into_inner()
-            .file
-            .context("the order file")?;
-        let build = t.elapsed();
-        anyhow::ensure!(
-            file.record_count == n,
-            "the order file holds {}",
-            file.record_count
-        );
-
-        super::progress(&format!("4. reconciliation of {n} orders: compare"));
+        // The platform streams the order file while the bank builds it: one phase.
+        super::progress(&format!(
+            "4. reconciliation of {n} orders: build and compare"
+        ));
         let t = Instant::now();
         let run = watch_day_recon(platform_ch, date).await?;
-        let compare = t.elapsed();
+        let both = t.elapsed();
         anyhow::ensure!(
             (run.matched, run.cases) == (n, 0),
             "{} matched, {} cases",
             run.matched,
             run.cases
         );
-        runs.push(ScaleRun::new(
-            n,
-            vec![("build", build), ("compare", compare)],
-            procs,
-        ));
+        let file = BankReconServiceClient::new(bank_ch)
+            .prepare_day_file(bank::PrepareDayFileRequest {
+                kind: bank::DayFileKind::Order as i32,
+                business_date: date.to_string(),
+            })
+            .await
+            .context("the order file as built (PrepareDayFile)")?
+            .into_inner()
+            .file
+            .context("the order file")?;
+        anyhow::ensure!(
+            file.record_count == n,
+            "the order file holds {}",
+            file.record_count
+        );
+        runs.push(ScaleRun::new(n, vec![("build and compare", both)], procs));
     }
     procs.stop();
     Ok(runs)

@@ -8,13 +8,15 @@ use proto::bank::v1::bank_recon_service_client::BankReconServiceClient;
 use shared::PeerFailure;
 use shared::domain::{Email, OrderNo, PayAmount, SignUpId};
 use shared::fault::{Call, Faults, Side};
+use shared::files::is_sha256_hex;
 use shared::files::recon::{DayFileKind, is_masked_card, is_signup_id};
-use shared::files::{ReadError, Upload, is_sha256_hex};
 use shared::grpc::{PeerChannel, PeerLink, with_faults_once};
 
 use super::bank_client::{BANK_DOMAIN, bad_answer};
 use super::bank_files::file_channel;
-use crate::domain::{BankDayFile, BankPage, BankRecon, BankSuccess, BoxFuture};
+use crate::domain::{
+    BankDayFile, BankPage, BankRecon, BankSuccess, BoxFuture, DayFilePiece, DayFilePieces,
+};
 
 /// A gRPC client of the bank's BankReconService.
 #[derive(Clone)]
@@ -47,6 +49,35 @@ fn call(method: &str) -> Call<'_> {
         method,
         ..Call::default()
     }
+}
+
+/// Pieces of a day file received ahead of the platform's reading them.
+const DAY_FILE_PIECES_AHEAD: usize = 4;
+
+/// A message of a day file streamed: bytes, or (the last) the file's description, which must be
+/// of the file asked for.
+fn day_file_piece(
+    c: pb::DayFileChunk,
+    kind: DayFileKind,
+    date: NaiveDate,
+) -> Result<DayFilePiece, PeerFailure> {
+    let Some(f) = c.file else {
+        return Ok(DayFilePiece::Bytes(c.data));
+    };
+    if !c.data.is_empty() {
+        return Err(bad_answer("bytes beside the file's description"));
+    }
+    if !is_sha256_hex(&f.sha256) {
+        return Err(bad_answer("file.sha256"));
+    }
+    if f.kind != kind_to_pb(kind) as i32 || f.business_date != date.to_string() {
+        return Err(bad_answer("file: another kind or date"));
+    }
+    Ok(DayFilePiece::Done(BankDayFile {
+        sha256: f.sha256,
+        size: f.size_bytes,
+        records: f.record_count,
+    }))
 }
 
 /// Payments per page the platform asks for, and pages per stream.
@@ -139,69 +170,41 @@ impl BankRecon for BankReconClient {
         })
     }
 
-    fn prepare_day_file(
+    fn stream_day_file(
         &self,
         kind: DayFileKind,
         date: NaiveDate,
-    ) -> BoxFuture<'_, Result<BankDayFile, PeerFailure>> {
+    ) -> BoxFuture<'_, Result<DayFilePieces, PeerFailure>> {
         Box::pin(async move {
             let mut client = self.client.clone();
-            let msg = pb::PrepareDayFileRequest {
+            let msg = pb::StreamDayFileRequest {
                 kind: kind_to_pb(kind) as i32,
                 business_date: date.to_string(),
             };
-            let answer = with_faults_once(
+            let mut stream = with_faults_once(
                 &self.faults,
                 Side::Caller,
-                call("PrepareDayFile"),
-                async move { client.prepare_day_file(msg).await },
+                call("StreamDayFile"),
+                async move { client.stream_day_file(msg).await },
             )
             .await
             .map_err(|s| shared::grpc::peer_failure(&s, BANK_DOMAIN))?
             .into_inner();
-            let f = answer.file.ok_or_else(|| bad_answer("file missing"))?;
-            if !is_sha256_hex(&f.sha256) {
-                return Err(bad_answer("file.sha256"));
-            }
-            if f.kind != kind_to_pb(kind) as i32 || f.business_date != date.to_string() {
-                return Err(bad_answer("file: another kind or date"));
-            }
-            Ok(BankDayFile {
-                sha256: f.sha256,
-                size: f.size_bytes,
-                records: f.record_count,
-            })
-        })
-    }
-
-    fn download_day_file(
-        &self,
-        kind: DayFileKind,
-        date: NaiveDate,
-        mut into: Upload,
-    ) -> BoxFuture<'_, Result<Result<Upload, ReadError>, PeerFailure>> {
-        Box::pin(async move {
-            let mut client = self.client.clone();
-            let msg = pb::DownloadDayFileRequest {
-                kind: kind_to_pb(kind) as i32,
-                business_date: date.to_string(),
-            };
-            with_faults_once(
-                &self.faults,
-                Side::Caller,
-                call("DownloadDayFile"),
-                async move {
-                    let mut stream = client.download_day_file(msg).await?.into_inner();
-                    while let Some(chunk) = stream.message().await? {
-                        if let Err(e) = into.write(&chunk.data) {
-                            return Ok(Err(e));
-                        }
+            let (tx, rx) = tokio::sync::mpsc::channel(DAY_FILE_PIECES_AHEAD);
+            tokio::spawn(async move {
+                loop {
+                    let next = match stream.message().await {
+                        Ok(Some(c)) => day_file_piece(c, kind, date),
+                        Ok(None) => return,
+                        Err(s) => Err(shared::grpc::peer_failure(&s, BANK_DOMAIN)),
+                    };
+                    let last = !matches!(next, Ok(DayFilePiece::Bytes(_)));
+                    if tx.send(next).await.is_err() || last {
+                        return;
                     }
-                    Ok(Ok(into))
-                },
-            )
-            .await
-            .map_err(|s| shared::grpc::peer_failure(&s, BANK_DOMAIN))
+                }
+            });
+            Ok(rx)
         })
     }
 }

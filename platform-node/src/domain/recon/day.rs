@@ -1,32 +1,22 @@
-//! A T+1 run: the bank's day file prepared, received and checked whole, then compared chunk by
-//! chunk on the key both ways (or merged with the platform's orders read in the same order),
-//! the platform's own records, the clearing totals; each difference a case.
+//! A T+1 run: the bank's day file received and checked whole (receive.rs), then compared chunk
+//! by chunk on the key both ways (or merged with the platform's orders read in the same order,
+//! while it streamed), the platform's own records, the clearing totals; each difference a case.
 
+use super::receive::{Decide, Held, Merged};
 use super::*;
 use shared::node::Node;
 
-/// A day file received and checked whole.
-struct ReceivedDay {
-    /// What the bank announced.
-    file: BankDayFile,
-    /// The file, received.
-    received: shared::files::Received,
-    /// Its header.
-    header: shared::files::recon::DayHeader,
-    /// Whether its keys ascend byte by byte.
-    ascending: bool,
-}
-
 impl Run {
-    /// A new run of the `kind` file of `date`, as announced by `file`.
-    fn new(kind: DayFileKind, date: NaiveDate, file: &BankDayFile) -> Run {
+    /// A new run of the `kind` file of `date`; the file's digest and records are told when it
+    /// has arrived.
+    fn new(kind: DayFileKind, date: NaiveDate) -> Run {
         let id = new_id(&format!("RUN{}", date.format("%Y%m%d")));
         Run {
             report: FileReport {
                 kind,
                 run_id: id.clone(),
-                sha256: file.sha256.clone(),
-                records: file.records,
+                sha256: String::new(),
+                records: 0,
                 matched: 0,
                 categories: BTreeMap::new(),
                 auto_resolved: 0,
@@ -93,10 +83,24 @@ impl Platform {
         .map_err(anyhow::Error::from)?
     }
 
-    /// One file's T+1 run: the bank's day file received and checked, compared, kept.
+    /// One file's T+1 run: the bank's day file received and checked (an order file merged
+    /// meanwhile), compared, kept.
     async fn recon_file(&self, kind: DayFileKind, date: NaiveDate) -> Result<Run, PlatformError> {
-        let day = self.receive_day_file(kind, date).await?;
-        let mut run = Run::new(kind, date, &day.file);
+        // The day's records are read in chunks by key: with a planner that knows their number.
+        let tables: &[&'static str] = match kind {
+            DayFileKind::SignUp => &["card_links"],
+            DayFileKind::Order => &["orders"],
+            DayFileKind::Clearing => &["orders", "refunds"],
+        };
+        self.store.analyze(tables).await?;
+        // The bank writes its order file by order number: merged with the platform's orders
+        // read in the same order, no key is staged (see `merge_orders`).
+        let merge = kind == DayFileKind::Order && self.store.bytewise();
+        let mut run = Run::new(kind, date);
+        let while_streaming = merge && self.recon.held_max > 0;
+        let (day, merged) = self.receive_day_file(&mut run, while_streaming).await?;
+        run.report.sha256.clone_from(&day.file.sha256);
+        run.report.records = day.file.records;
         self.store
             .insert_run(
                 &run.id,
@@ -107,20 +111,17 @@ impl Platform {
                 self.clock.now_ms(),
             )
             .await?;
-        // The bank writes its order file by order number: merged with the platform's orders
-        // read in the same order, no key is staged (see `merge_orders`).
-        // The day's records are read in chunks by key: with a planner that knows their number.
-        let tables: &[&'static str] = match kind {
-            DayFileKind::SignUp => &["card_links"],
-            DayFileKind::Order => &["orders"],
-            DayFileKind::Clearing => &["orders", "refunds"],
-        };
-        self.store.analyze(tables).await?;
-        let outcome = if kind == DayFileKind::Order && day.ascending && self.store.bytewise() {
-            self.merge_orders(&mut run, &day.received).await
-        } else {
-            self.compare_file(&mut run, &day.received, &day.header.figures)
-                .await
+        let outcome = match merged {
+            Some(m) if day.ascending && m.held.is_some() => self.decide_merged(&mut run, m).await,
+            _ if merge && day.ascending => {
+                run.matched = 0;
+                self.merge_orders(&mut run, &day.received).await
+            }
+            _ => {
+                run.matched = 0;
+                self.compare_file(&mut run, &day.received, &day.header.figures)
+                    .await
+            }
         };
         if let Err(e) = outcome {
             self.store.drop_staging(&run.id).await?;
@@ -146,57 +147,18 @@ impl Platform {
         Ok(run)
     }
 
-    /// Has the bank prepare its `kind` file of `date`, downloads it and checks it whole: its
-    /// digest and size as announced, its header for the date, every line, its figures, and as
-    /// many records as announced.
-    async fn receive_day_file(
-        &self,
-        kind: DayFileKind,
-        date: NaiveDate,
-    ) -> Result<ReceivedDay, PlatformError> {
-        let file = self
-            .bank_recon
-            .prepare_day_file(kind, date)
-            .await
-            .map_err(|f| relay(f, "ask again later"))?;
-        let corrupt = |e: &dyn std::fmt::Display| PlatformError::FileCorrupt(e.to_string());
-        let upload = self
-            .files
-            .receive(&file.sha256, file.size)
-            .map_err(|e| corrupt(&e))?;
-        let upload = match self.bank_recon.download_day_file(kind, date, upload).await {
-            Ok(Ok(u)) => u,
-            Ok(Err(e)) => return Err(corrupt(&e)),
-            Err(f) => return Err(relay(f, "ask again later")),
-        };
-        let received = upload.finish().map_err(|e| corrupt(&e))?;
-        let reader = received.reader().map_err(ReadError::from)?;
-        let (header, ascending) = blocking(move || {
-            // Whether every key is greater than the one before, byte by byte.
-            let (mut last, mut ascending) = (String::new(), true);
-            let header = check_day_file(reader, kind, date, |r| {
-                let key = r.key();
-                ascending &= key > last;
-                last = key;
-                Ok::<_, Infallible>(())
-            });
-            header.map(|h| (h, ascending))
-        })
-        .await?
-        .map_err(|e| corrupt(&e))?;
-        let header = header.unwrap_or_else(|never| match never {});
-        if header.figures.records != file.records {
-            return Err(corrupt(&format!(
-                "the bank announced {} records, the file holds {}",
-                file.records, header.figures.records
-            )));
+    /// Ends the merge of an order file done while it streamed, now that it has checked whole:
+    /// what it held is decided in the file's order, then the platform's orders after the file's
+    /// last.
+    async fn decide_merged(&self, run: &mut Run, m: Merged) -> Result<(), PlatformError> {
+        let mut held = m.held.unwrap_or_default();
+        while !held.is_empty() {
+            let rest = held.split_off(held.len().min(COMPARE_CHUNK));
+            self.decide_now(run, std::mem::replace(&mut held, rest))
+                .await?;
         }
-        Ok(ReceivedDay {
-            file,
-            received,
-            header,
-            ascending,
-        })
+        self.merge_chunk(run, &[], &m.upto, None, &mut Decide::Now)
+            .await
     }
 
     pub(super) async fn compare_file(
@@ -262,7 +224,8 @@ impl Platform {
                     .last()
                     .map(|r: &OrderRecord| r.order_no.as_str().to_owned())
                     .unwrap_or_default();
-                self.merge_chunk(run, &chunk, &decided, Some(&upto)).await?;
+                self.merge_chunk(run, &chunk, &decided, Some(&upto), &mut Decide::Now)
+                    .await?;
                 decided = upto;
                 chunk.clear();
             }
@@ -271,19 +234,21 @@ impl Platform {
             }
         }
         // The platform's orders after the file's last one: the bank has none of them.
-        self.merge_chunk(run, &[], &decided, None).await
+        self.merge_chunk(run, &[], &decided, None, &mut Decide::Now)
+            .await
     }
 
     /// One chunk of [`Platform::merge_orders`]: records `chunk`, ascending, all numbered after
     /// `after` and up to `upto` (`None`: every order after `after`). The platform's orders are
     /// read as facts first ([`DayOrderFacts`]); only those that do not agree with their record
-    /// byte for byte, and the platform's alone, are read whole and decided as before.
+    /// byte for byte, and the platform's alone, are decided, by `decide`: at once, or held.
     pub(super) async fn merge_chunk(
         &self,
         run: &mut Run,
         chunk: &[OrderRecord],
         after: &str,
         upto: Option<&str>,
+        decide: &mut Decide,
     ) -> Result<(), PlatformError> {
         const PAGE: u32 = 1000;
         let mut facts: HashMap<String, DayOrderFacts> = HashMap::with_capacity(chunk.len());
@@ -305,46 +270,80 @@ impl Platform {
                 {
                     facts.insert(f.order_no.clone(), f);
                 } else {
-                    platform_only.push(f.order_no);
+                    platform_only.push(Held::PlatformOnly(f.order_no));
                 }
             }
-            self.platform_only_numbered(run, &platform_only).await?;
+            self.decide(run, decide, platform_only).await?;
             if !full {
                 break;
             }
         }
-        let records: Vec<BankSuccess> = chunk
-            .iter()
-            .map(|rec| BankSuccess {
+        let mut unsure = Vec::new();
+        for rec in chunk {
+            let b = BankSuccess {
                 business_date: run.date,
                 ..BankSuccess::from(rec)
-            })
-            .collect();
-        let unsure: Vec<&BankSuccess> = records
-            .iter()
-            .filter(|b| !facts.get(b.order_no.as_str()).is_some_and(|f| f.agree(b)))
-            .collect();
-        run.matched += (records.len() - unsure.len()) as u64;
-        let numbers: Vec<&str> = unsure.iter().map(|b| b.order_no.as_str()).collect();
-        let whole = self.store.orders_by_number(&numbers).await?;
-        for b in unsure {
-            self.order_line(run, whole.get(b.order_no.as_str()), b)
-                .await?;
+            };
+            if facts.get(b.order_no.as_str()).is_some_and(|f| f.agree(&b)) {
+                run.matched += 1;
+            } else {
+                unsure.push(Held::Unsure(b));
+            }
         }
-        Ok(())
+        self.decide(run, decide, unsure).await
     }
 
-    /// The platform's SUCCESS orders numbered `numbers` (ascending) that the bank's file lacks,
-    /// read whole and decided one by one.
-    async fn platform_only_numbered(
+    /// Decides `items` as `decide` says: at once, or held (until too many are).
+    async fn decide(
         &self,
         run: &mut Run,
-        numbers: &[String],
+        decide: &mut Decide,
+        items: Vec<Held>,
     ) -> Result<(), PlatformError> {
-        let refs: Vec<&str> = numbers.iter().map(String::as_str).collect();
-        let whole = self.store.orders_by_number(&refs).await?;
-        for o in numbers.iter().filter_map(|n| whole.get(n)) {
-            self.platform_only_order(run, o).await?;
+        match decide {
+            Decide::Now => self.decide_now(run, items).await,
+            Decide::Later(held) => {
+                if held.len() + items.len() > self.recon.held_max {
+                    *decide = Decide::TooMany;
+                } else {
+                    held.extend(items);
+                }
+                Ok(())
+            }
+            Decide::TooMany => Ok(()),
+        }
+    }
+
+    /// Decides `items` in their order, each against the platform's order read whole now: an
+    /// order the bank's file lacks, or a record its order does not agree with.
+    pub(super) async fn decide_now(
+        &self,
+        run: &mut Run,
+        items: Vec<Held>,
+    ) -> Result<(), PlatformError> {
+        let numbers: Vec<&str> = items
+            .iter()
+            .map(|h| match h {
+                Held::PlatformOnly(n) => n.as_str(),
+                Held::Unsure(b) => b.order_no.as_str(),
+            })
+            .collect();
+        if numbers.is_empty() {
+            return Ok(());
+        }
+        let whole = self.store.orders_by_number(&numbers).await?;
+        for h in &items {
+            match h {
+                Held::PlatformOnly(n) => {
+                    if let Some(o) = whole.get(n) {
+                        self.platform_only_order(run, o).await?;
+                    }
+                }
+                Held::Unsure(b) => {
+                    self.order_line(run, whole.get(b.order_no.as_str()), b)
+                        .await?
+                }
+            }
         }
         Ok(())
     }

@@ -4,14 +4,18 @@
 //! compared with the platform's order and the order adjusted to it; orders still pending after
 //! the grace window are settled by the bank's status answer. Every change is an [`Adjustment`].
 //!
-//! T+1: the bank's sign-up, order and clearing files of a closed date are downloaded, checked
-//! whole, then compared line by line on the key both ways (the file's keys are staged in the
-//! database so that what only the platform has is one query). Every difference is a
-//! [`ReconCase`]; where the platform can take the bank's side it does so at once.
+//! T+1: the bank's sign-up, order and clearing files of a closed date are streamed while the bank
+//! builds them and checked whole as they arrive, then compared line by line on the key both ways
+//! (the file's keys are staged in the database so that what only the platform has is one query;
+//! an order file is merged with the platform's orders instead, while it streams). Every
+//! difference is a [`ReconCase`]; where the platform can take the bank's side it does so, once
+//! the file has checked whole.
 //!
 //! - `realtime.rs`: the real-time pull and the pending orders settled by the bank's word;
-//! - `day.rs`: a T+1 run: the day file received and checked, compared chunk by chunk (or merged
-//!   with the platform's orders), the platform's own records, the clearing totals, the cases;
+//! - `receive.rs`: a day file streamed, kept, checked as it arrives, and an order file merged
+//!   meanwhile with its decisions held;
+//! - `day.rs`: a T+1 run: the day file compared chunk by chunk (or the held decisions of its
+//!   merge made), the platform's own records, the clearing totals, the cases;
 //! - `lines.rs`: one record of a day file against the platform's, and what the platform does;
 //! - `compare.rs`: the pure decisions (how two records differ, what the bank's word makes of an
 //!   order), tested with tables there.
@@ -38,6 +42,7 @@ mod compare;
 mod day;
 mod lines;
 mod realtime;
+mod receive;
 
 pub use compare::{DayOrderFacts, OrderDiff, PlatformRefund, order_vs_bank};
 use compare::{
@@ -117,20 +122,27 @@ pub trait BankRecon: Send + Sync {
         '_,
         Result<tokio::sync::mpsc::Receiver<Result<BankPage, PeerFailure>>, PeerFailure>,
     >;
-    /// Asks the bank to prepare a day file.
-    fn prepare_day_file(
+    /// Streams the bank's `kind` file of `date` while the bank builds it (or as kept): its bytes,
+    /// then its description; a broken stream ends with an `Err` piece, a cut one without
+    /// [`DayFilePiece::Done`].
+    fn stream_day_file(
         &self,
         kind: DayFileKind,
         date: NaiveDate,
-    ) -> BoxFuture<'_, Result<BankDayFile, PeerFailure>>;
-    /// Streams a prepared day file into `into`.
-    fn download_day_file(
-        &self,
-        kind: DayFileKind,
-        date: NaiveDate,
-        into: Upload,
-    ) -> BoxFuture<'_, Result<Result<Upload, ReadError>, PeerFailure>>;
+    ) -> BoxFuture<'_, Result<DayFilePieces, PeerFailure>>;
 }
+
+/// A piece of the bank's day file, streamed while the bank builds it.
+#[derive(Debug)]
+pub enum DayFilePiece {
+    /// The next bytes, in order.
+    Bytes(Vec<u8>),
+    /// The last piece: what the bytes must add up to.
+    Done(BankDayFile),
+}
+
+/// The pieces of a day file as they arrive (the channel holds a few).
+pub type DayFilePieces = tokio::sync::mpsc::Receiver<Result<DayFilePiece, PeerFailure>>;
 
 /// A change reconciliation made.
 #[derive(Debug, Clone)]
@@ -333,6 +345,8 @@ pub struct DayReport {
 pub struct ReconSettings {
     /// How long an order may stay pending before the bank's word settles it, ms.
     pub grace_ms: i64,
+    /// The most decisions a T+1 order file's merge holds while the file streams.
+    pub held_max: usize,
 }
 
 /// A new id: `prefix` and 16 random hex digits.
