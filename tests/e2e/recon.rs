@@ -490,16 +490,7 @@ async fn breaks_spread_through_a_day_of_several_chunks_are_each_found_once(app: 
     let file = &report.files[0];
     assert_eq!((file.record_count, file.matched), (1503, 1500));
     // The run as ListDayRuns shows it to someone watching.
-    let runs = app
-        .recon
-        .clone()
-        .list_day_runs(platform::ListDayRunsRequest {
-            business_date: DAY.into(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .runs;
+    let runs = app.day_runs(DAY).await;
     assert_eq!(runs.len(), 1, "{runs:?}");
     let run = &runs[0];
     assert_eq!(
@@ -1098,16 +1089,7 @@ async fn a_streamed_day_file_that_does_not_hash_as_described_changes_nothing(app
     assert!(status.message().contains("SHA-256"), "{}", status.message());
     assert_eq!(app.platform_orders().await, before, "no order changed");
     assert!(app.cases_of(DAY).await.is_empty(), "no case opened");
-    let runs = app
-        .recon
-        .clone()
-        .list_day_runs(platform::ListDayRunsRequest {
-            business_date: DAY.into(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .runs;
+    let runs = app.day_runs(DAY).await;
     assert!(runs.is_empty(), "no run recorded: {runs:?}");
 
     std::fs::write(&kept, &original).unwrap();

@@ -46,6 +46,19 @@ impl TestApp {
             .map(|r| r.into_inner())
     }
 
+    /// The T+1 runs of `date`, as `ListDayRuns` shows them to someone watching.
+    pub async fn day_runs(&self, date: &str) -> Vec<platform::DayRun> {
+        self.recon
+            .clone()
+            .list_day_runs(platform::ListDayRunsRequest {
+                business_date: date.to_owned(),
+            })
+            .await
+            .expect("the day's runs")
+            .into_inner()
+            .runs
+    }
+
     /// Every case of `date`, oldest first.
     pub async fn cases_of(&self, date: &str) -> Vec<platform::ReconCase> {
         self.recon
