@@ -948,8 +948,9 @@ async fn postgres_knows_a_seeded_days_size_before_comparing_it() {
 
 /// StreamDayFile as any client calls it: refused before any bytes while the day is open or the
 /// kind is unknown; then the file's bytes while it is built, and last its description, which is
-/// the digest and size of exactly those bytes. Asked again it streams the same bytes, as kept,
-/// which DownloadDayFile and PrepareDayFile agree with.
+/// the digest and size of exactly those bytes. Two callers racing to have it built get the same
+/// file; asked again it streams the same bytes, as kept, which DownloadDayFile and PrepareDayFile
+/// agree with.
 async fn a_day_file_streams_while_it_is_built_and_then_as_kept(app: TestApp) {
     app.freeze_at(MORNING).await;
     let p = app.payer("对账流", "1000.00", "5000.00").await;
@@ -983,7 +984,12 @@ async fn a_day_file_streams_while_it_is_built_and_then_as_kept(app: TestApp) {
         "KIND_INVALID",
     );
 
-    let first = streamed(bank::DayFileKind::Order).await.unwrap();
+    // Two callers at once, before the file exists: one builds it, both get the same file.
+    let (first, racing) = tokio::join!(
+        streamed(bank::DayFileKind::Order),
+        streamed(bank::DayFileKind::Order)
+    );
+    let (first, racing) = (first.unwrap(), racing.unwrap());
     let (last, pieces) = first.split_last().expect("at least the description");
     assert!(last.data.is_empty(), "the description comes alone");
     let file = last.file.clone().expect("the description last");
@@ -1008,9 +1014,11 @@ async fn a_day_file_streams_while_it_is_built_and_then_as_kept(app: TestApp) {
 
     // Kept: streamed again, downloaded, described, it is the same file.
     let again = streamed(bank::DayFileKind::Order).await.unwrap();
-    let again_bytes: Vec<u8> = again.iter().flat_map(|m| m.data.clone()).collect();
-    assert_eq!(again_bytes, bytes);
-    assert_eq!(again.last().unwrap().file, Some(file.clone()));
+    for other in [&racing, &again] {
+        let other_bytes: Vec<u8> = other.iter().flat_map(|m| m.data.clone()).collect();
+        assert_eq!(other_bytes, bytes);
+        assert_eq!(other.last().unwrap().file, Some(file.clone()));
+    }
     let mut c = app.bank_recon.clone();
     let mut download = c
         .download_day_file(bank::DownloadDayFileRequest {
