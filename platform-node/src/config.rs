@@ -74,9 +74,9 @@ pub struct ReconConfig {
         value_parser = clap::value_parser!(u64).range(crate::domain::GRACE_SECS_MIN..=86_400)
     )]
     pub grace_secs: u64,
-    /// The most decisions (records or orders that differ) a T+1 order file's merge holds while
-    /// the file still streams and has not checked whole; beyond, the merge stops and runs again
-    /// over the received file once it has (0: always that way). Memory, not results.
+    /// The most differences (records or orders that differ) a T+1 order file's comparison holds
+    /// in memory while the file still streams and has not checked whole; beyond, it compares the
+    /// file again once it has (0: always that way). A bound on memory: the findings are the same.
     #[arg(
         long = "recon-held-max",
         env = "IBSIM_PLATFORM_RECON_HELD_MAX",

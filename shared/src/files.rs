@@ -84,9 +84,7 @@ impl FileStore {
         Ok(Upload {
             file: BufWriter::new(NamedTempFile::new_in(self.incoming())?),
             sum: Sha256Sum::default(),
-            sha256: sha256.to_owned(),
-            size,
-            announced: true,
+            announced: Some((sha256.to_owned(), size)),
         })
     }
 
@@ -97,9 +95,7 @@ impl FileStore {
         Ok(Upload {
             file: BufWriter::new(NamedTempFile::new_in(self.incoming())?),
             sum: Sha256Sum::default(),
-            sha256: String::new(),
-            size: FILE_BYTES_MAX,
-            announced: false,
+            announced: None,
         })
     }
 
@@ -125,10 +121,8 @@ fn too_large(size: u64) -> FileError {
 pub struct Upload {
     file: BufWriter<NamedTempFile>,
     sum: Sha256Sum,
-    sha256: String,
-    size: u64,
-    /// Whether `sha256` and `size` were announced before the bytes (else `size` is the limit).
-    announced: bool,
+    /// The SHA-256 and size announced before the bytes, if they were.
+    announced: Option<(String, u64)>,
 }
 
 impl Upload {
@@ -142,15 +136,16 @@ impl Upload {
             .into());
         }
         let total = self.sum.bytes() + chunk.len() as u64;
-        if total > self.size && !self.announced {
-            return Err(too_large(total).into());
-        }
-        if total > self.size {
-            return Err(FileError::whole(
-                "SIZE_MISMATCH",
-                format!("more than the {} bytes announced arrived", self.size),
-            )
-            .into());
+        match &self.announced {
+            Some((_, size)) if total > *size => {
+                return Err(FileError::whole(
+                    "SIZE_MISMATCH",
+                    format!("more than the {size} bytes announced arrived"),
+                )
+                .into());
+            }
+            None if total > FILE_BYTES_MAX => return Err(too_large(total).into()),
+            _ => {}
         }
         self.sum.update(chunk);
         self.file.write_all(chunk)?;
@@ -158,31 +153,38 @@ impl Upload {
     }
 
     /// The whole file: its size and hash are the ones announced.
-    /// Finishes a file received unannounced: it must be `size` bytes with SHA-256 `sha256`.
-    pub fn finish_as(mut self, sha256: &str, size: u64) -> Result<Received, ReadError> {
-        self.sha256 = sha256.to_owned();
-        self.size = size;
-        self.finish()
-    }
-
-    pub fn finish(self) -> Result<Received, ReadError> {
-        let file = self.file.into_inner().map_err(|e| e.into_error())?;
-        let size = self.sum.bytes();
-        if size != self.size {
+    pub fn finish(mut self) -> Result<Received, ReadError> {
+        let Some((sha256, size)) = self.announced.take() else {
             return Err(FileError::whole(
                 "SIZE_MISMATCH",
-                format!("{} bytes were announced, {size} arrived", self.size),
+                "the file's size and SHA-256 were never announced",
+            )
+            .into());
+        };
+        self.finish_as(&sha256, size)
+    }
+
+    /// The whole file, which must be `announced_size` bytes with SHA-256 `announced_sha256` (a
+    /// file received unannounced, its description given at its end).
+    pub fn finish_as(
+        self,
+        announced_sha256: &str,
+        announced_size: u64,
+    ) -> Result<Received, ReadError> {
+        let file = self.file.into_inner().map_err(|e| e.into_error())?;
+        let size = self.sum.bytes();
+        if size != announced_size {
+            return Err(FileError::whole(
+                "SIZE_MISMATCH",
+                format!("{announced_size} bytes were announced, {size} arrived"),
             )
             .into());
         }
         let sha256 = self.sum.hex();
-        if sha256 != self.sha256 {
+        if sha256 != announced_sha256 {
             return Err(FileError::whole(
                 "HASH_MISMATCH",
-                format!(
-                    "the file's SHA-256 is {sha256}, not the {} announced",
-                    self.sha256
-                ),
+                format!("the file's SHA-256 is {sha256}, not the {announced_sha256} announced"),
             )
             .into());
         }
@@ -361,6 +363,8 @@ mod tests {
             reason(received(&sha(body), 9).err().unwrap()),
             "SIZE_MISMATCH"
         );
+        let never_described = store.receive_unannounced().unwrap().finish();
+        assert_eq!(reason(never_described.err().unwrap()), "SIZE_MISMATCH");
         assert_eq!(std::fs::read_dir(store.incoming()).unwrap().count(), 0);
     }
 

@@ -112,15 +112,19 @@ impl Platform {
             )
             .await?;
         let outcome = match merged {
-            Some(m) if day.ascending && m.held.is_some() => self.decide_merged(&mut run, m).await,
-            _ if merge && day.ascending => {
-                run.matched = 0;
-                self.merge_orders(&mut run, &day.received).await
-            }
+            Some(Merged {
+                upto,
+                held: Some(held),
+            }) if day.ascending => self.decide_merged(&mut run, &upto, &held).await,
             _ => {
+                // Whatever a merge while streaming counted is counted again.
                 run.matched = 0;
-                self.compare_file(&mut run, &day.received, &day.header.figures)
-                    .await
+                if merge && day.ascending {
+                    self.merge_orders(&mut run, &day.received).await
+                } else {
+                    self.compare_file(&mut run, &day.received, &day.header.figures)
+                        .await
+                }
             }
         };
         if let Err(e) = outcome {
@@ -150,14 +154,16 @@ impl Platform {
     /// Ends the merge of an order file done while it streamed, now that it has checked whole:
     /// what it held is decided in the file's order, then the platform's orders after the file's
     /// last.
-    async fn decide_merged(&self, run: &mut Run, m: Merged) -> Result<(), PlatformError> {
-        let mut held = m.held.unwrap_or_default();
-        while !held.is_empty() {
-            let rest = held.split_off(held.len().min(COMPARE_CHUNK));
-            self.decide_now(run, std::mem::replace(&mut held, rest))
-                .await?;
+    async fn decide_merged(
+        &self,
+        run: &mut Run,
+        upto: &str,
+        held: &[Held],
+    ) -> Result<(), PlatformError> {
+        for piece in held.chunks(COMPARE_CHUNK) {
+            self.decide_now(run, piece).await?;
         }
-        self.merge_chunk(run, &[], &m.upto, None, &mut Decide::Now)
+        self.merge_chunk(run, &[], upto, None, &mut Decide::Now)
             .await
     }
 
@@ -301,7 +307,7 @@ impl Platform {
         items: Vec<Held>,
     ) -> Result<(), PlatformError> {
         match decide {
-            Decide::Now => self.decide_now(run, items).await,
+            Decide::Now => self.decide_now(run, &items).await,
             Decide::Later(held) => {
                 if held.len() + items.len() > self.recon.held_max {
                     *decide = Decide::TooMany;
@@ -316,11 +322,7 @@ impl Platform {
 
     /// Decides `items` in their order, each against the platform's order read whole now: an
     /// order the bank's file lacks, or a record its order does not agree with.
-    pub(super) async fn decide_now(
-        &self,
-        run: &mut Run,
-        items: Vec<Held>,
-    ) -> Result<(), PlatformError> {
+    async fn decide_now(&self, run: &mut Run, items: &[Held]) -> Result<(), PlatformError> {
         let numbers: Vec<&str> = items
             .iter()
             .map(|h| match h {
@@ -332,7 +334,7 @@ impl Platform {
             return Ok(());
         }
         let whole = self.store.orders_by_number(&numbers).await?;
-        for h in &items {
+        for h in items {
             match h {
                 Held::PlatformOnly(n) => {
                     if let Some(o) = whole.get(n) {

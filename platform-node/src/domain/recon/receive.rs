@@ -4,7 +4,7 @@
 //! what it finds to decide is held until the file has checked whole (its digest and size come at
 //! the end of the stream), so a bad or broken file still changes nothing.
 
-use std::io::{self, BufReader, Cursor};
+use std::io::{self, Cursor};
 
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -154,7 +154,7 @@ impl Platform {
         }
         let held = match decide {
             Decide::Later(held) => Some(held),
-            Decide::Now | Decide::TooMany => None,
+            _ => None,
         };
         Ok(Merged { upto, held })
     }
@@ -190,9 +190,8 @@ fn check_streamed(
     date: NaiveDate,
     mut records: Option<mpsc::Sender<Vec<OrderRecord>>>,
 ) -> Result<(shared::files::recon::DayHeader, bool), ReadError> {
-    let input = BufReader::new(SyncIoBridge::new(StreamReader::new(ReceiverStream::new(
-        bytes,
-    ))));
+    // Read in place from the pieces as they come: the bridge is itself buffered.
+    let input = SyncIoBridge::new(StreamReader::new(ReceiverStream::new(bytes)));
     let (mut last, mut ascending) = (String::new(), true);
     let mut chunk = Vec::with_capacity(COMPARE_CHUNK);
     let header = check_day_file(input, kind, date, |r| {
