@@ -11,7 +11,7 @@ use shared::domain::{
 use shared::files::recon::{
     ClearingEntry, DayFigures, DayFileKind, OrderRecord, SignUpEvent, SignUpRecord,
 };
-use shared::store::{bad, bigint, int, opt_text, text, unsigned};
+use shared::store::{Arg, Columns, bad, bigint, int, opt_text, text, unsigned};
 use sqlx::any::AnyRow;
 
 use super::{Result, Store};
@@ -176,32 +176,28 @@ impl Store {
             }
             SignUpEvent::Cancelled => "cancelled_date = $1 AND status = 'CANCELLED'",
         };
-        let rows = sqlx::query(&format!(
+        let sql = format!(
             "SELECT signup_id, platform_account, real_name, id_type, card_number FROM signups \
              WHERE {filter} AND signup_id > $2 ORDER BY signup_id LIMIT $3"
-        ))
-        .bind(date.to_string())
-        .bind(after)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pools.read)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(SignUpRecord {
-                    seq: 0,
-                    signup_id: SignUpId::parse(&text(r, "signup_id")?)
-                        .map_err(|_| bad("signup_id"))?,
-                    event,
-                    account: Email::parse(&text(r, "platform_account")?)
-                        .map_err(|_| bad("platform_account"))?,
-                    real_name: PersonName::parse(&text(r, "real_name")?)
-                        .map_err(|_| bad("real_name"))?,
-                    id_type: IdType::from_code(&text(r, "id_type")?)
-                        .ok_or_else(|| bad("id_type"))?,
-                    card_masked: card(r)?.masked(),
-                })
+        );
+        let date = date.to_string();
+        let args = [
+            Arg::Text(&date),
+            Arg::Text(after),
+            Arg::Int(i64::from(limit)),
+        ];
+        let rows = self.pools.read.rows(&sql, &args).await?;
+        rows.map(|r| {
+            Ok(SignUpRecord {
+                seq: 0,
+                signup_id: SignUpId::parse(r.text(0)?).map_err(|_| bad("signup_id"))?,
+                event,
+                account: Email::parse(r.text(1)?).map_err(|_| bad("platform_account"))?,
+                real_name: PersonName::parse(r.text(2)?).map_err(|_| bad("real_name"))?,
+                id_type: IdType::from_code(r.text(3)?).ok_or_else(|| bad("id_type"))?,
+                card_masked: masked_card(r.text(4)?)?,
             })
-            .collect()
+        })
     }
 
     /// Payments that succeeded on `date`, by order number, after `after`, at most `limit`.
@@ -211,32 +207,21 @@ impl Store {
         after: &str,
         limit: u32,
     ) -> Result<Vec<OrderRecord>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {SUCCESS_COLUMNS} FROM payments WHERE business_date = $1 AND status = 'SUCCESS' \
-             AND order_no > $2 ORDER BY order_no LIMIT $3"
-        ))
-        .bind(date.to_string())
-        .bind(after)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pools.read)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                let s = success_from_row(r)?;
-                Ok(OrderRecord {
-                    seq: 0,
-                    order_no: s.order_no,
-                    serial: s.serial,
-                    signup_id: s.signup_id,
-                    account: s.account,
-                    card_masked: s.card_masked,
-                    amount: s.amount,
-                    paid_at: shared::clock::from_ms(s.paid_at_ms)
-                        .with_timezone(&shared::clock::cst())
-                        .naive_local(),
-                })
-            })
-            .collect()
+        let rows = self
+            .pools
+            .read
+            .rows(
+                "SELECT order_no, bank_serial_no, signup_id, card_number, platform_account, \
+                 amount_fen, paid_at_ms FROM payments WHERE business_date = $1 \
+                 AND status = 'SUCCESS' AND order_no > $2 ORDER BY order_no LIMIT $3",
+                &[
+                    Arg::Text(&date.to_string()),
+                    Arg::Text(after),
+                    Arg::Int(i64::from(limit)),
+                ],
+            )
+            .await?;
+        rows.map(order_record_from_row)
     }
 
     /// Refund lines credited on `date`, by (batch, line), after `after`, at most `limit`.
@@ -246,41 +231,44 @@ impl Store {
         after: (&str, u64),
         limit: u32,
     ) -> Result<Vec<(u64, ClearingEntry)>> {
-        let rows = sqlx::query(
-            "SELECT batch_no, seq, refund_id, order_no, amount_fen FROM refund_lines \
-             WHERE business_date = $1 AND status = 'SUCCESS' AND (batch_no > $2 OR (batch_no = $2 AND seq > $3)) \
-             ORDER BY batch_no, seq LIMIT $4",
-        )
-        .bind(date.to_string())
-        .bind(after.0)
-        .bind(bigint(after.1)?)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pools.read)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                let fen = int(r, "amount_fen")?;
-                Ok((
-                    unsigned(int(r, "seq")?)?,
-                    ClearingEntry::Refund {
-                        order_no: OrderNo::parse(&text(r, "order_no")?)
-                            .map_err(|_| bad("order_no"))?,
-                        refund_id: RefundId::parse(&text(r, "refund_id")?)
-                            .map_err(|_| bad("refund_id"))?,
-                        amount: Money::from_fen(fen)
-                            .and_then(|m| RefundAmount::new(m).ok())
-                            .ok_or_else(|| bad("amount_fen"))?,
-                        batch_no: BatchNo::parse(&text(r, "batch_no")?)
-                            .map_err(|_| bad("batch_no"))?,
-                    },
-                ))
-            })
-            .collect()
+        let date = date.to_string();
+        let args = [
+            Arg::Text(&date),
+            Arg::Text(after.0),
+            Arg::Int(bigint(after.1)?),
+            Arg::Int(i64::from(limit)),
+        ];
+        let rows = self
+            .pools
+            .read
+            .rows(
+                "SELECT batch_no, seq, refund_id, order_no, amount_fen FROM refund_lines \
+                 WHERE business_date = $1 AND status = 'SUCCESS' \
+                 AND (batch_no > $2 OR (batch_no = $2 AND seq > $3)) ORDER BY batch_no, seq LIMIT $4",
+                &args,
+            )
+            .await?;
+        rows.map(|r| {
+            Ok((
+                unsigned(r.int(1)?)?,
+                ClearingEntry::Refund {
+                    order_no: OrderNo::parse(r.text(3)?).map_err(|_| bad("order_no"))?,
+                    refund_id: RefundId::parse(r.text(2)?).map_err(|_| bad("refund_id"))?,
+                    amount: Money::from_fen(r.int(4)?)
+                        .and_then(|m| RefundAmount::new(m).ok())
+                        .ok_or_else(|| bad("amount_fen"))?,
+                    batch_no: BatchNo::parse(r.text(0)?).map_err(|_| bad("batch_no"))?,
+                },
+            ))
+        })
     }
 }
 
-fn card(r: &AnyRow) -> Result<CardNumber> {
-    CardNumber::parse(&text(r, "card_number")?).map_err(|_| bad("card_number"))
+/// A card number from the ledger, masked.
+fn masked_card(number: &str) -> Result<String> {
+    Ok(CardNumber::parse(number)
+        .map_err(|_| bad("card_number"))?
+        .masked())
 }
 
 fn success_from_row(r: &AnyRow) -> Result<SuccessRecord> {
@@ -292,7 +280,7 @@ fn success_from_row(r: &AnyRow) -> Result<SuccessRecord> {
         signup_id: SignUpId::parse(&text(r, "signup_id")?).map_err(|_| bad("signup_id"))?,
         account: Email::parse(&text(r, "platform_account")?)
             .map_err(|_| bad("platform_account"))?,
-        card_masked: card(r)?.masked(),
+        card_masked: masked_card(&text(r, "card_number")?)?,
         amount: Money::from_fen(int(r, "amount_fen")?)
             .and_then(|m| PayAmount::new(m).ok())
             .ok_or_else(|| bad("amount_fen"))?,
@@ -303,6 +291,25 @@ fn success_from_row(r: &AnyRow) -> Result<SuccessRecord> {
         paid_at_ms: r
             .try_get::<Option<i64>, _>("paid_at_ms")?
             .ok_or_else(|| bad("paid_at_ms"))?,
+    })
+}
+
+/// An order file's record from `day_payments`' columns (by position), numbered 0.
+fn order_record_from_row(r: &dyn Columns) -> Result<OrderRecord> {
+    let amount_fen = r.int(5)?;
+    Ok(OrderRecord {
+        seq: 0,
+        order_no: OrderNo::parse(r.text(0)?).map_err(|_| bad("order_no"))?,
+        serial: r.text(1)?.to_owned(),
+        signup_id: SignUpId::parse(r.text(2)?).map_err(|_| bad("signup_id"))?,
+        card_masked: masked_card(r.text(3)?)?,
+        account: Email::parse(r.text(4)?).map_err(|_| bad("platform_account"))?,
+        amount: Money::from_fen(amount_fen)
+            .and_then(|m| PayAmount::new(m).ok())
+            .ok_or_else(|| bad("amount_fen"))?,
+        paid_at: shared::clock::from_ms(r.int(6)?)
+            .with_timezone(&shared::clock::cst())
+            .naive_local(),
     })
 }
 

@@ -8,7 +8,7 @@ use chrono::NaiveDate;
 use shared::Money;
 use shared::domain::{Email, OrderNo, SignUpId};
 use shared::files::recon::DayFileKind;
-use shared::store::{Tx, bad, bigint, int, opt_text, text, unsigned};
+use shared::store::{Arg, Tx, bad, bigint, int, opt_text, text, unsigned};
 use sqlx::Any;
 use sqlx::any::AnyRow;
 
@@ -384,21 +384,21 @@ impl Store {
              {bound}ORDER BY order_no LIMIT {}",
             if upto.is_some() { "$4" } else { "$3" }
         );
-        let mut q = sqlx::query(&sql).bind(date.to_string()).bind(after);
+        let date = date.to_string();
+        let mut args = vec![Arg::Text(&date), Arg::Text(after)];
         if let Some(upto) = upto {
-            q = q.bind(upto);
+            args.push(Arg::Text(upto));
         }
-        let rows = q.bind(i64::from(limit)).fetch_all(&self.pools.read).await?;
-        rows.iter()
-            .map(|r| {
-                Ok(DayOrderFacts {
-                    order_no: text(r, "order_no")?,
-                    email: text(r, "email")?,
-                    amount_fen: int(r, "amount_fen")?,
-                    serial: opt_text(r, "bank_serial_no")?,
-                })
+        args.push(Arg::Int(i64::from(limit)));
+        let rows = self.pools.read.rows(&sql, &args).await?;
+        rows.map(|r| {
+            Ok(DayOrderFacts {
+                order_no: r.text(0)?.to_owned(),
+                email: r.text(1)?.to_owned(),
+                amount_fen: r.int(2)?,
+                serial: r.opt_text(3)?.map(str::to_owned),
             })
-            .collect()
+        })
     }
 
     /// Card-links signed (`cancelled` false) or cancelled on `date` whose key the run did not

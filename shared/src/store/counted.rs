@@ -24,9 +24,11 @@ use std::time::{Duration, Instant};
 
 use futures_util::{StreamExt as _, TryStreamExt as _};
 
+use super::rows::Rows;
 use super::script::{Arg, Ran, Script};
 
 use sqlx::any::{AnyQueryResult, AnyRow, AnyStatement, AnyTypeInfo};
+use sqlx::sqlite::SqliteConnection;
 use sqlx::{
     Any, AnyConnection, AnyPool, Connection, Describe, Either, Error, Execute, Executor,
     Transaction, TransactionManager,
@@ -100,6 +102,9 @@ pub struct Pool {
     /// The connections this pool's statements run on, taken out of `inner`. `None`: each
     /// statement takes a connection of `inner`.
     owned: Option<Arc<Shelf>>,
+    /// A SQLite file's readers on sqlx's SQLite driver itself, for [`Pool::rows`]; `None`: the
+    /// pool's own connections serve those too.
+    typed: Option<Arc<Shelf<SqliteConnection>>>,
     role: Role,
     counts: Arc<Counts>,
 }
@@ -109,40 +114,60 @@ pub struct Pool {
 /// sqlx pool instead spawns a task for each connection given back and pings it, a round trip to
 /// SQLite's worker thread, before the next caller may have it: a third of the one writer's time,
 /// and a second round trip for every read.
-struct Shelf {
+struct Shelf<C = AnyConnection> {
     /// One permit for each connection on the shelf; closed with the pool.
     free: Arc<tokio::sync::Semaphore>,
     /// The connections not lent now.
-    conns: std::sync::Mutex<Vec<AnyConnection>>,
+    conns: std::sync::Mutex<Vec<C>>,
     /// How many connections the shelf has, lent or not.
     size: u32,
 }
 
-impl Shelf {
-    fn conns(&self) -> std::sync::MutexGuard<'_, Vec<AnyConnection>> {
+impl<C: Connection> Shelf<C> {
+    fn new(conns: Vec<C>) -> Arc<Shelf<C>> {
+        Arc::new(Shelf {
+            free: Arc::new(tokio::sync::Semaphore::new(conns.len())),
+            size: u32::try_from(conns.len()).unwrap_or(u32::MAX),
+            conns: std::sync::Mutex::new(conns),
+        })
+    }
+
+    fn conns(&self) -> std::sync::MutexGuard<'_, Vec<C>> {
         // A panic while the lock was held cannot leave the list half changed (push and pop).
         self.conns
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+
+    /// Closes the shelf once every connection lent now is back, and its connections.
+    async fn close(&self) {
+        if let Ok(all) = self.free.acquire_many(self.size).await {
+            all.forget();
+        }
+        self.free.close();
+        let conns = std::mem::take(&mut *self.conns());
+        for conn in conns {
+            let _ = conn.close().await;
+        }
+    }
 }
 
 /// A connection lent off a [`Shelf`]; dropped, it goes back on it.
-struct Lent {
+struct Lent<C: Connection = AnyConnection> {
     /// `None` only if the shelf had fewer connections than permits, which it never has.
-    conn: Option<AnyConnection>,
-    shelf: Arc<Shelf>,
+    conn: Option<C>,
+    shelf: Arc<Shelf<C>>,
     /// Given back after the connection is (field order).
     _permit: tokio::sync::OwnedSemaphorePermit,
 }
 
-impl Lent {
-    fn as_mut(&mut self) -> Option<&mut AnyConnection> {
+impl<C: Connection> Lent<C> {
+    fn as_mut(&mut self) -> Option<&mut C> {
         self.conn.as_mut()
     }
 }
 
-impl Drop for Lent {
+impl<C: Connection> Drop for Lent<C> {
     fn drop(&mut self) {
         if let Some(conn) = self.conn.take() {
             self.shelf.conns().push(conn);
@@ -167,6 +192,7 @@ impl Pool {
         Pool {
             inner,
             owned: None,
+            typed: None,
             role,
             counts,
         }
@@ -180,21 +206,39 @@ impl Pool {
         for _ in 0..size {
             conns.push(self.inner.acquire().await?.detach());
         }
-        self.owned = Some(Arc::new(Shelf {
-            free: Arc::new(tokio::sync::Semaphore::new(conns.len())),
-            conns: std::sync::Mutex::new(conns),
-            size,
-        }));
+        self.owned = Some(Shelf::new(conns));
         Ok(self)
+    }
+
+    /// This pool with `conns`, a SQLite file's readers on sqlx's SQLite driver, to run
+    /// [`Pool::rows`] on.
+    pub fn with_typed(mut self, conns: Vec<SqliteConnection>) -> Pool {
+        self.typed = Some(Shelf::new(conns));
+        self
+    }
+
+    /// The rows `sql` reads with `args` bound to its `$1` … `$n`: on a SQLite file's own
+    /// driver ([`Pool::with_typed`]), where a row is not copied again into an `AnyRow`, with its
+    /// columns not rebuilt for each row; otherwise on this pool. For reads of many rows.
+    pub async fn rows(&self, sql: &str, args: &[Arg<'_>]) -> Result<Rows, Error> {
+        let Some(shelf) = &self.typed else {
+            let query = args.iter().fold(sqlx::query(sql), bind);
+            return Ok(Rows::Any(query.fetch_all(self).await?));
+        };
+        self.counts.sent(self.role, 1);
+        let (mut lent, _) = Pool::lend(shelf.clone(), self.role, &self.counts).await?;
+        let conn = lent.as_mut().ok_or(Error::PoolClosed)?;
+        let query = args.iter().fold(sqlx::query(sql), bind);
+        Ok(Rows::Sqlite(query.fetch_all(conn).await?))
     }
 
     /// Lends an owned connection ([`Pool::own`]), counting a writer's wait for it; `PoolClosed`
     /// once closed.
-    async fn lend(
-        shelf: Arc<Shelf>,
+    async fn lend<C: Connection>(
+        shelf: Arc<Shelf<C>>,
         role: Role,
         counts: &Counts,
-    ) -> Result<(Lent, Instant), Error> {
+    ) -> Result<(Lent<C>, Instant), Error> {
         let asked = Instant::now();
         let permit = shelf.free.clone().acquire_owned().await;
         let got = Instant::now();
@@ -305,14 +349,10 @@ impl Pool {
     /// Closes the pool, and the connections it owns once those lent now are back.
     pub async fn close(&self) {
         if let Some(shelf) = &self.owned {
-            if let Ok(all) = shelf.free.acquire_many(shelf.size).await {
-                all.forget();
-            }
-            shelf.free.close();
-            let conns = std::mem::take(&mut *shelf.conns());
-            for conn in conns {
-                let _ = conn.close().await;
-            }
+            shelf.close().await;
+        }
+        if let Some(shelf) = &self.typed {
+            shelf.close().await;
         }
         self.inner.close().await;
     }
@@ -534,16 +574,23 @@ impl Tx {
     }
 }
 
-/// `query` with `arg` bound as its next value.
-fn bind<'q>(query: AnyQuery<'q>, arg: &Arg<'q>) -> AnyQuery<'q> {
+/// `query` with `arg` bound as its next value, on either driver.
+fn bind<'q, DB>(
+    query: sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>,
+    arg: &Arg<'q>,
+) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
+where
+    DB: sqlx::Database,
+    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<&'q str>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
     match *arg {
         Arg::Text(t) => query.bind(t),
         Arg::OptText(t) => query.bind(t),
         Arg::Int(i) => query.bind(i),
     }
 }
-
-type AnyQuery<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>;
 
 impl Drop for Tx {
     fn drop(&mut self) {

@@ -14,8 +14,10 @@ use sqlx::migrate::Migrator;
 use sqlx::{Any, Executor, Row};
 
 mod counted;
+mod rows;
 mod script;
 pub use counted::{Counts, Pool, Role, Tx};
+pub use rows::{Columns, Rows};
 pub use script::{Arg, Ran, Script};
 
 /// Connections per pool at most (PostgreSQL).
@@ -24,6 +26,12 @@ pub const POOL_CONNECTIONS_MAX: u32 = 16;
 /// node writes through one connection of its own and reads through these; more of them only
 /// thrash: each one's page cache is dropped whenever another connection writes.
 pub const SQLITE_READERS_MAX: u32 = 4;
+/// A SQLite file's readers for reads of many rows ([`Pool::rows`]), besides those: one for a
+/// day file being built, one for a comparison or a refund chunk.
+pub const SQLITE_BULK_READERS: u32 = 2;
+/// Rows SQLite's thread may read ahead of a reader of many rows (sqlx's default: 50); a page of
+/// the bulk paths is at most 1,000.
+pub const SQLITE_BULK_ROW_BUFFER: usize = 1024;
 /// How long a request waits for a free connection.
 pub const POOL_ACQUIRE_TIMEOUT_SECS: u64 = 10;
 
@@ -266,6 +274,31 @@ fn sqlite_options(mut opts: AnyPoolOptions, memory: bool, reader: bool) -> AnyPo
     })
 }
 
+/// A SQLite file's readers for reads of many rows ([`Pool::rows`]), on sqlx's SQLite driver
+/// itself: the pragmas of the pool's readers, and room for a whole page of rows between
+/// SQLite's thread and the reader, so that the thread does not stop every 50 rows.
+async fn typed_readers(url: &str) -> anyhow::Result<Vec<sqlx::sqlite::SqliteConnection>> {
+    use sqlx::ConnectOptions as _;
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+    use std::str::FromStr as _;
+    let opts = SqliteConnectOptions::from_str(url)
+        .with_context(|| format!("cannot open database {}", redact(url)))?
+        .busy_timeout(Duration::from_secs(5))
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .pragma("query_only", "ON")
+        .row_buffer_size(SQLITE_BULK_ROW_BUFFER);
+    let mut conns = Vec::new();
+    for _ in 0..SQLITE_BULK_READERS {
+        conns.push(
+            opts.connect()
+                .await
+                .with_context(|| format!("cannot open database {}", redact(url)))?,
+        );
+    }
+    Ok(conns)
+}
+
 /// Opens a node's pools and applies `migrator`'s migrations.
 pub async fn connect(url: &str, migrator: &Migrator) -> anyhow::Result<Pools> {
     install_default_drivers();
@@ -310,7 +343,7 @@ pub async fn connect(url: &str, migrator: &Migrator) -> anyhow::Result<Pools> {
             r.with_context(|| format!("cannot open database {}", redact(url)))
         };
         write = opened(write.own(1).await)?;
-        read = opened(read.own(SQLITE_READERS_MAX).await)?;
+        read = opened(read.own(SQLITE_READERS_MAX).await)?.with_typed(typed_readers(url).await?);
     }
     Ok(Pools {
         read,
@@ -1030,6 +1063,81 @@ mod tests {
             sum(pools.read.clone()).await.is_err(),
             "a closed reader reads nothing"
         );
+    }
+
+    /// What a read of many rows gives, turned into values by position.
+    async fn many_rows(pools: &Pools) -> (bool, Vec<(i64, String, Option<String>)>) {
+        sqlx::query(
+            "INSERT INTO t (x) WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n \
+             WHERE i < 3000) SELECT i FROM n",
+        )
+        .execute(&pools.write)
+        .await
+        .unwrap();
+        let rows = pools
+            .read
+            .rows(
+                "SELECT x, CAST(x AS TEXT) AS s, NULL AS n FROM t WHERE x > $1 ORDER BY x LIMIT $2",
+                &[Arg::Int(10), Arg::Int(2000)],
+            )
+            .await
+            .unwrap();
+        let err = rows.map(|r| r.text(0).map(str::to_owned)).unwrap_err();
+        assert!(format!("{err:#}").contains("column 0 (x)"), "{err:#}");
+        let values = rows
+            .map(|r| {
+                Ok((
+                    r.int(0)?,
+                    r.text(1)?.to_owned(),
+                    r.opt_text(2)?.map(str::to_owned),
+                ))
+            })
+            .unwrap();
+        (matches!(rows, Rows::Sqlite(_)), values)
+    }
+
+    /// On a SQLite file a read of many rows runs on sqlx's SQLite driver itself (no `AnyRow`):
+    /// it reads every row asked (more than a page), as the same read through `Any` does, counts
+    /// as one read, names a column read as what it is not, and writes nothing.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_read_of_many_rows_on_a_file_takes_its_own_driver_and_reads_them_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = file_with_table_t(dir.path()).await;
+        let reads = |p: &Pools| {
+            let c = &p.counts;
+            (
+                c.read_statements.load(std::sync::atomic::Ordering::Relaxed),
+                c.read_round_trips
+                    .load(std::sync::atomic::Ordering::Relaxed),
+            )
+        };
+        let before = reads(&file);
+        let (typed, values) = many_rows(&file).await;
+        assert!(typed, "a SQLite file's read of many rows is typed");
+        assert_eq!(reads(&file), (before.0 + 1, before.1 + 1), "one read");
+        assert_eq!(values.len(), 2000);
+        assert_eq!(values[0], (11, "11".to_owned(), None));
+        assert_eq!(values[1999], (2010, "2010".to_owned(), None));
+
+        let memory = connect("sqlite::memory:", &Migrator::DEFAULT)
+            .await
+            .unwrap();
+        sqlx::query("CREATE TABLE t (x BIGINT)")
+            .execute(&memory.write)
+            .await
+            .unwrap();
+        assert_eq!(
+            many_rows(&memory).await,
+            (false, values),
+            "the same through Any"
+        );
+        memory.close().await;
+
+        let write = file.read.rows("INSERT INTO t (x) VALUES (1)", &[]).await;
+        assert!(write.is_err(), "a reader of many rows wrote");
+        file.close().await;
+        let closed = file.read.rows("SELECT x FROM t", &[]).await;
+        assert!(closed.is_err(), "a closed reader of many rows read");
     }
 
     /// A script's statements land whole or not at all, and the first that changes nothing says
