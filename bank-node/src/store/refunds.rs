@@ -12,7 +12,9 @@ use chrono::NaiveDate;
 use shared::Money;
 use shared::domain::{BatchNo, OrderNo, RefundId};
 use shared::files::refund::ResultFigures;
-use shared::store::{Backend, Params, Tx, bad, bigint, int, opt_text, text, unsigned};
+use shared::store::{
+    Arg, Backend, Columns, Params, Tx, bad, bigint, int, opt_text, text, unsigned,
+};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -237,16 +239,22 @@ impl Store {
         after: u64,
         limit: u32,
     ) -> Result<Vec<LineDecision>> {
-        let rows = sqlx::query(
-            "SELECT seq, refund_id, order_no, amount_text, amount_fen, status, reason_code, reason_text, card_number \
-             FROM refund_lines WHERE batch_no = $1 AND seq > $2 ORDER BY seq LIMIT $3",
-        )
-        .bind(batch.as_str())
-        .bind(bigint(after)?)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pools.read)
-        .await?;
-        rows.iter().map(line_from_row).collect()
+        let args = [
+            Arg::Text(batch.as_str()),
+            Arg::Int(bigint(after)?),
+            Arg::Int(i64::from(limit)),
+        ];
+        let rows = self
+            .pools
+            .read
+            .rows(
+                "SELECT seq, refund_id, order_no, amount_text, amount_fen, status, reason_code, \
+                 reason_text, card_number FROM refund_lines WHERE batch_no = $1 AND seq > $2 \
+                 ORDER BY seq LIMIT $3",
+                &args,
+            )
+            .await?;
+        rows.map(line_from_row)
     }
 
     /// Marks a claimed batch DONE with its result file, and lets it go.
@@ -428,25 +436,24 @@ fn batch_from_row(r: &AnyRow) -> Result<RefundBatch> {
     })
 }
 
-fn line_from_row(r: &AnyRow) -> Result<LineDecision> {
-    let outcome = match text(r, "status")?.as_str() {
+/// A recorded line from `refund_lines_page`' columns (by position).
+fn line_from_row(r: &dyn Columns) -> Result<LineDecision> {
+    let outcome = match r.text(5)? {
         "SUCCESS" => LineOutcome::Credited {
-            card: opt_text(r, "card_number")?.ok_or_else(|| bad("card_number"))?,
-            fen: r
-                .try_get::<Option<i64>, _>("amount_fen")?
-                .ok_or_else(|| bad("amount_fen"))?,
+            card: r.opt_text(8)?.ok_or_else(|| bad("card_number"))?.to_owned(),
+            fen: r.opt_int(4)?.ok_or_else(|| bad("amount_fen"))?,
         },
         _ => LineOutcome::Failed {
-            code: opt_text(r, "reason_code")?.ok_or_else(|| bad("reason_code"))?,
-            text: opt_text(r, "reason_text")?.unwrap_or_default(),
+            code: r.opt_text(6)?.ok_or_else(|| bad("reason_code"))?.to_owned(),
+            text: r.opt_text(7)?.unwrap_or_default().to_owned(),
         },
     };
     Ok(LineDecision {
-        seq: unsigned(int(r, "seq")?)?,
-        refund_id: RefundId::parse(&text(r, "refund_id")?).map_err(|_| bad("refund_id"))?,
-        order_no: OrderNo::parse(&text(r, "order_no")?).map_err(|_| bad("order_no"))?,
-        amount_text: text(r, "amount_text")?,
-        amount_fen: r.try_get::<Option<i64>, _>("amount_fen")?,
+        seq: unsigned(r.int(0)?)?,
+        refund_id: RefundId::parse(r.text(1)?).map_err(|_| bad("refund_id"))?,
+        order_no: OrderNo::parse(r.text(2)?).map_err(|_| bad("order_no"))?,
+        amount_text: r.text(3)?.to_owned(),
+        amount_fen: r.opt_int(4)?,
         outcome,
     })
 }

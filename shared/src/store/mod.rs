@@ -1084,6 +1084,8 @@ mod tests {
             .unwrap();
         let err = rows.map(|r| r.text(0).map(str::to_owned)).unwrap_err();
         assert!(format!("{err:#}").contains("column 0 (x)"), "{err:#}");
+        let opt_ints = rows.map(|r| Ok((r.opt_int(0)?, r.opt_int(2)?))).unwrap();
+        assert_eq!(opt_ints[0], (Some(11), None));
         let values = rows
             .map(|r| {
                 Ok((

@@ -37,6 +37,8 @@ pub trait Columns {
     fn opt_text(&self, i: usize) -> anyhow::Result<Option<&str>>;
     /// An integer that is not NULL.
     fn int(&self, i: usize) -> anyhow::Result<i64>;
+    /// An integer, or NULL.
+    fn opt_int(&self, i: usize) -> anyhow::Result<Option<i64>>;
 }
 
 impl<R> Columns for R
@@ -55,6 +57,10 @@ where
     }
 
     fn int(&self, i: usize) -> anyhow::Result<i64> {
+        self.try_get(i).map_err(|e| column_error(self, i, e))
+    }
+
+    fn opt_int(&self, i: usize) -> anyhow::Result<Option<i64>> {
         self.try_get(i).map_err(|e| column_error(self, i, e))
     }
 }
