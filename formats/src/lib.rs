@@ -206,7 +206,12 @@ pub(crate) fn fields<'a, const N: usize>(
     reason: &'static str,
     what: &str,
 ) -> Result<[&'a str; N], FileError> {
-    if let Some(c) = line.chars().find(|c| c.is_control()) {
+    // Every control character (C0, DEL, C1) has a byte among these in UTF-8 (C1's lead byte is
+    // 0xC2), so the line is decoded only when one of them is there.
+    let suspect = |b: &u8| *b < 0x20 || *b == 0x7F || *b == 0xC2;
+    if line.as_bytes().iter().any(suspect)
+        && let Some(c) = line.chars().find(|c| c.is_control())
+    {
         return Err(FileError::at(
             line_no,
             None,
@@ -216,10 +221,13 @@ pub(crate) fn fields<'a, const N: usize>(
     }
     let mut out = [""; N];
     let mut parts = line.split(SEPARATOR);
+    let mut count = 0;
     for slot in &mut out {
-        *slot = parts.next().unwrap_or_default();
+        let Some(part) = parts.next() else { break };
+        *slot = part;
+        count += 1;
     }
-    let count = line.split(SEPARATOR).count();
+    count += parts.count();
     if count != N {
         return Err(FileError::at(
             line_no,
@@ -398,6 +406,8 @@ mod tests {
         assert_eq!(three("a|b|c").unwrap(), ["a", "b", "c"]);
         assert_eq!(three("||").unwrap(), ["", "", ""]);
         assert_eq!(three("é|ü|中").unwrap(), ["é", "ü", "中"]);
+        // Characters whose UTF-8 starts as a C1 control's does (0xC2) and are none.
+        assert_eq!(three("©|\u{a0}|¿").unwrap(), ["©", "\u{a0}", "¿"]);
         for (line, message) in [
             (
                 "a|b",
@@ -416,6 +426,7 @@ mod tests {
             ("\0|b|c|d", "control character U+0000 in the line"),
             ("é|b\u{85}|c", "control character U+0085 in the line"),
             ("a|b\u{9f}|c", "control character U+009F in the line"),
+            ("©|\u{80}|c", "control character U+0080 in the line"),
         ] {
             let e = three(line).unwrap_err();
             assert_eq!(

@@ -454,17 +454,23 @@ fn paid_at_field(line_no: u64, s: &str) -> Result<NaiveDateTime, FileError> {
 }
 
 /// `paid_at` as the file writes it: `YYYYMMDDhhmmss`.
-fn paid_at_text(t: &NaiveDateTime) -> String {
-    use chrono::{Datelike, Timelike};
-    format!(
-        "{:04}{:02}{:02}{:02}{:02}{:02}",
-        t.year(),
-        t.month(),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+struct PaidAt<'a>(&'a NaiveDateTime);
+
+impl std::fmt::Display for PaidAt<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use chrono::{Datelike, Timelike};
+        let t = self.0;
+        write!(
+            f,
+            "{:04}{:02}{:02}{:02}{:02}{:02}",
+            t.year(),
+            t.month(),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second()
+        )
+    }
 }
 
 impl DayRecord {
@@ -561,8 +567,19 @@ impl DayRecord {
 
     /// The record line, without its line end.
     pub fn to_line(&self) -> String {
-        match self {
-            DayRecord::SignUp(r) => format!(
+        let mut line = String::new();
+        self.write_line(&mut line);
+        line
+    }
+
+    /// Appends the record line, without its line end, to `out` (a writer's buffer, kept from
+    /// one record to the next).
+    pub fn write_line(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        // Writing to a `String` does not fail.
+        let _ = match self {
+            DayRecord::SignUp(r) => write!(
+                out,
                 "D|{}|{}|{}|{}|{}|{}|{}",
                 r.seq,
                 r.signup_id,
@@ -572,7 +589,8 @@ impl DayRecord {
                 r.id_type.code(),
                 r.card_masked
             ),
-            DayRecord::Order(r) => format!(
+            DayRecord::Order(r) => write!(
+                out,
                 "D|{}|{}|{}|{}|{}|{}|{}|{}",
                 r.seq,
                 r.order_no,
@@ -581,22 +599,22 @@ impl DayRecord {
                 r.account.as_str(),
                 r.card_masked,
                 r.amount,
-                paid_at_text(&r.paid_at)
+                PaidAt(&r.paid_at)
             ),
             DayRecord::Clearing(ClearingRecord { seq, entry }) => match entry {
                 ClearingEntry::Payment {
                     order_no,
                     serial,
                     amount,
-                } => format!("D|{seq}|P|{order_no}|{serial}|{amount}|"),
+                } => write!(out, "D|{seq}|P|{order_no}|{serial}|{amount}|"),
                 ClearingEntry::Refund {
                     order_no,
                     refund_id,
                     amount,
                     batch_no,
-                } => format!("D|{seq}|R|{order_no}|{refund_id}|{amount}|{batch_no}"),
+                } => write!(out, "D|{seq}|R|{order_no}|{refund_id}|{amount}|{batch_no}"),
             },
-        }
+        };
     }
 
     /// The key the platform matches the record on: `SIGNED:<id>` / `CANCELLED:<id>`, the order

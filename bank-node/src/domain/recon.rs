@@ -240,6 +240,7 @@ impl Bank {
                 tx,
                 buf: Vec::new(),
             }),
+            text: String::new(),
         };
         w.line(&header.to_line())?;
         self.write_records(kind, date, &mut w).await?;
@@ -377,6 +378,8 @@ struct DayWriter {
     draft: Draft,
     sum: DayFigures,
     tee: Option<Tee>,
+    /// The record being written, its buffer kept from one record to the next.
+    text: String,
 }
 
 /// Where a day file streamed while built goes: its bytes not yet sent, and the stream.
@@ -396,7 +399,12 @@ impl DayWriter {
         self.sum
             .add(&rec, seq + 1)
             .map_err(|e| anyhow::anyhow!("day file: {e}"))?;
-        self.line(&rec.to_line())
+        let mut text = std::mem::take(&mut self.text);
+        text.clear();
+        rec.write_line(&mut text);
+        let written = self.line(&text);
+        self.text = text;
+        written
     }
 
     /// Writes `line` to the draft (and the tee) as [`Draft::line`] does: the text, then `\n`.
