@@ -217,9 +217,10 @@ impl Pool {
         self
     }
 
-    /// The rows `sql` reads with `args` bound to its `$1` … `$n`: on a SQLite file's own
-    /// driver ([`Pool::with_typed`]), where a row is not copied again into an `AnyRow`, with its
-    /// columns not rebuilt for each row; otherwise on this pool. For reads of many rows.
+    /// The rows `sql` reads with `args` bound to its `$1` … `$n`, for reads of many rows. On a
+    /// SQLite file they come from its own driver ([`Pool::with_typed`]): SQLite's thread reads
+    /// ahead up to a page of rows instead of stopping every 50 to wake the reader, and no row is
+    /// copied again into an `AnyRow`. Otherwise they come from this pool.
     pub async fn rows(&self, sql: &str, args: &[Arg<'_>]) -> Result<Rows, Error> {
         let Some(shelf) = &self.typed else {
             let query = args.iter().fold(sqlx::query(sql), bind);

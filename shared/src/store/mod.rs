@@ -26,8 +26,8 @@ pub const POOL_CONNECTIONS_MAX: u32 = 16;
 /// node writes through one connection of its own and reads through these; more of them only
 /// thrash: each one's page cache is dropped whenever another connection writes.
 pub const SQLITE_READERS_MAX: u32 = 4;
-/// A SQLite file's readers for reads of many rows ([`Pool::rows`]), besides those: one for a
-/// day file being built, one for a comparison or a refund chunk.
+/// A SQLite file's readers for reads of many rows ([`Pool::rows`]), besides those: a day file
+/// being built and a comparison, or a batch's result file, at once; a third read waits its turn.
 pub const SQLITE_BULK_READERS: u32 = 2;
 /// Rows SQLite's thread may read ahead of a reader of many rows (sqlx's default: 50); a page of
 /// the bulk paths is at most 1,000.
