@@ -84,9 +84,10 @@ impl Store {
     /// Records a CODE_SENT payment and its SMS in one transaction; `false` if the order number is
     /// taken (a concurrent repeat got there first).
     pub async fn insert_payment_with_sms(&self, p: &Payment, sms: &Sms) -> Result<bool> {
-        let mut tx = self.pools.write.begin().await?;
-        let ran = tx
-            .run(
+        let ran = self
+            .pools
+            .write
+            .transact(
                 &PAYMENT_WITH_SMS,
                 &[
                     Arg::Text(p.order_no.as_str()),
@@ -108,13 +109,7 @@ impl Store {
                 ],
             )
             .await?;
-        match ran {
-            Ran::StoppedAt(_) => Ok(false),
-            Ran::All(_) => {
-                tx.commit().await?;
-                Ok(true)
-            }
-        }
+        Ok(matches!(ran, Ran::All(_)))
     }
 
     /// Counts a wrong code on a CODE_SENT payment; the count after, or `None` if it is no longer
@@ -164,9 +159,10 @@ impl Store {
         now_ms: i64,
     ) -> Result<DebitOutcome> {
         let date = date.to_string();
-        let mut tx = self.pools.write.begin().await?;
-        let ran = tx
-            .run(
+        let ran = self
+            .pools
+            .write
+            .transact(
                 &DEBIT,
                 &[
                     Arg::Text(&date),
@@ -191,7 +187,6 @@ impl Store {
         };
         // The payment as settled comes back with the settling write: no read after it.
         let paid = payment_from_row(rows.last().ok_or_else(|| bad("payments"))?)?;
-        tx.commit().await?;
         Ok(DebitOutcome::Debited(Box::new(paid)))
     }
 

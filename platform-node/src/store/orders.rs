@@ -1,9 +1,11 @@
 //! Orders at rest. Every status change is a conditional update, so a settled order never changes.
 
+use std::sync::LazyLock;
+
 use chrono::NaiveDate;
 use shared::domain::{Email, OrderNo, PayAmount, SignUpId};
 use shared::seed::{PaidOrderSeed, SeedOutcome};
-use shared::store::{bad, int, opt_text, text, unique_violation};
+use shared::store::{Arg, Ran, Script, bad, int, opt_text, text, unique_violation};
 use shared::{Money, PeerRefusal};
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -12,6 +14,40 @@ use super::{Result, Store};
 use crate::domain::{CardLink, Order, OrderStatus};
 
 pub(super) const ORDER_COLUMNS: &str = "order_no, email, signup_id, card_number_masked, amount_fen, description, status, mobile_masked, code_expires_at_ms, bank_serial_no, business_date, failure_class, failure_reason, failure_message, failure_domain, created_at_ms, updated_at_ms, refunded_fen";
+
+/// A CREATED order: nothing when the order number is taken.
+static INSERT_ORDER: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        "INSERT INTO orders (order_no, email, signup_id, card_number_masked, amount_fen, description, status, created_at_ms, updated_at_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) ON CONFLICT (order_no) DO NOTHING",
+    )
+});
+
+/// Order `$4` CREATED → AWAITING_CODE, the code sent to `$1` (masked) until `$2`; the order as
+/// marked.
+static MARK_CODE_SENT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(format!(
+        "UPDATE orders SET status = 'AWAITING_CODE', mobile_masked = $1, code_expires_at_ms = $2, updated_at_ms = $3 \
+         WHERE order_no = $4 AND status = 'CREATED' RETURNING {ORDER_COLUMNS}"
+    ))
+});
+
+/// Unsettled order `$4` → SUCCESS with the bank's serial number `$1` and date `$2`; the order as
+/// settled.
+static SUCCEED_ORDER: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(format!(
+        "UPDATE orders SET status = 'SUCCESS', bank_serial_no = $1, business_date = $2, updated_at_ms = $3 \
+         WHERE order_no = $4 AND status IN ('CREATED', 'AWAITING_CODE', 'UNKNOWN') RETURNING {ORDER_COLUMNS}"
+    ))
+});
+
+/// The order a one-statement script wrote and returned; `None` when it changed none.
+fn the_order(ran: Ran) -> Result<Option<Order>> {
+    match ran {
+        Ran::All(rows) => rows.first().map(order_from_row).transpose(),
+        Ran::StoppedAt(_) => Ok(None),
+    }
+}
 
 impl Store {
     /// Counts a wrong payment password in one statement (concurrent tries each count): the
@@ -51,21 +87,24 @@ impl Store {
 
     /// Inserts a CREATED order; `false` if the order number is taken.
     pub async fn insert_order(&self, o: &Order) -> Result<bool> {
-        let r = sqlx::query(
-            "INSERT INTO orders (order_no, email, signup_id, card_number_masked, amount_fen, description, status, created_at_ms, updated_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
-        )
-        .bind(o.order_no.as_str())
-        .bind(o.email.as_str())
-        .bind(o.signup_id.as_str())
-        .bind(&o.card_masked)
-        .bind(o.amount.fen())
-        .bind(&o.description)
-        .bind(o.status.code())
-        .bind(o.created_at_ms)
-        .execute(&self.pools.write)
-        .await;
-        shared::store::inserted(r)
+        let ran = self
+            .pools
+            .write
+            .transact(
+                &INSERT_ORDER,
+                &[
+                    Arg::Text(o.order_no.as_str()),
+                    Arg::Text(o.email.as_str()),
+                    Arg::Text(o.signup_id.as_str()),
+                    Arg::Text(&o.card_masked),
+                    Arg::Int(o.amount.fen()),
+                    Arg::Text(&o.description),
+                    Arg::Text(o.status.code()),
+                    Arg::Int(o.created_at_ms),
+                ],
+            )
+            .await?;
+        Ok(matches!(ran, Ran::All(_)))
     }
 
     /// An order by number.
@@ -88,17 +127,20 @@ impl Store {
         expires_at_ms: i64,
         now_ms: i64,
     ) -> Result<Option<Order>> {
-        let row = sqlx::query(&format!(
-            "UPDATE orders SET status = 'AWAITING_CODE', mobile_masked = $1, code_expires_at_ms = $2, updated_at_ms = $3 \
-             WHERE order_no = $4 AND status = 'CREATED' RETURNING {ORDER_COLUMNS}"
-        ))
-        .bind(mobile_masked)
-        .bind(expires_at_ms)
-        .bind(now_ms)
-        .bind(order_no.as_str())
-        .fetch_optional(&self.pools.write)
-        .await?;
-        row.as_ref().map(order_from_row).transpose()
+        let ran = self
+            .pools
+            .write
+            .transact(
+                &MARK_CODE_SENT,
+                &[
+                    Arg::Text(mobile_masked),
+                    Arg::Int(expires_at_ms),
+                    Arg::Int(now_ms),
+                    Arg::Text(order_no.as_str()),
+                ],
+            )
+            .await?;
+        the_order(ran)
     }
 
     /// AWAITING_CODE → UNKNOWN.
@@ -122,17 +164,21 @@ impl Store {
         date: NaiveDate,
         now_ms: i64,
     ) -> Result<Option<Order>> {
-        let row = sqlx::query(&format!(
-            "UPDATE orders SET status = 'SUCCESS', bank_serial_no = $1, business_date = $2, updated_at_ms = $3 \
-             WHERE order_no = $4 AND status IN ('CREATED', 'AWAITING_CODE', 'UNKNOWN') RETURNING {ORDER_COLUMNS}"
-        ))
-        .bind(serial)
-        .bind(date.to_string())
-        .bind(now_ms)
-        .bind(order_no.as_str())
-        .fetch_optional(&self.pools.write)
-        .await?;
-        row.as_ref().map(order_from_row).transpose()
+        let date = date.to_string();
+        let ran = self
+            .pools
+            .write
+            .transact(
+                &SUCCEED_ORDER,
+                &[
+                    Arg::Text(serial),
+                    Arg::Text(&date),
+                    Arg::Int(now_ms),
+                    Arg::Text(order_no.as_str()),
+                ],
+            )
+            .await?;
+        the_order(ran)
     }
 
     /// An unsettled order → FAILED with the refusal; whether this call settled it.

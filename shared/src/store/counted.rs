@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::{StreamExt as _, TryStreamExt as _};
 
+use super::group::Groups;
 use super::rows::Rows;
 use super::script::{Arg, Ran, Script};
 
@@ -70,7 +71,7 @@ pub enum Role {
 
 impl Counts {
     /// `statements` sent to the database in one round trip.
-    fn sent(&self, role: Role, statements: u64) {
+    pub(super) fn sent(&self, role: Role, statements: u64) {
         let counter = match role {
             Role::Read => &self.read_statements,
             Role::Write => &self.write_statements,
@@ -80,7 +81,7 @@ impl Counts {
     }
 
     /// A round trip to the database and back.
-    fn round_trip(&self, role: Role) {
+    pub(super) fn round_trip(&self, role: Role) {
         let counter = match role {
             Role::Read => &self.read_round_trips,
             Role::Write => &self.write_round_trips,
@@ -88,7 +89,7 @@ impl Counts {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
-    fn add_us(counter: &AtomicU64, took: Duration) {
+    pub(super) fn add_us(counter: &AtomicU64, took: Duration) {
         let us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
         counter.fetch_add(us, Ordering::Relaxed);
     }
@@ -105,6 +106,8 @@ pub struct Pool {
     /// A SQLite file's readers on sqlx's SQLite driver itself, for [`Pool::rows`]; `None`: the
     /// pool's own connections serve those too.
     typed: Option<Arc<Shelf<SqliteConnection>>>,
+    /// A SQLite file's writer: the queue of transactions run as groups ([`Pool::transact`]).
+    groups: Option<Arc<Groups>>,
     role: Role,
     counts: Arc<Counts>,
 }
@@ -114,7 +117,7 @@ pub struct Pool {
 /// sqlx pool instead spawns a task for each connection given back and pings it, a round trip to
 /// SQLite's worker thread, before the next caller may have it: a third of the one writer's time,
 /// and a second round trip for every read.
-struct Shelf<C = AnyConnection> {
+pub(super) struct Shelf<C = AnyConnection> {
     /// One permit for each connection on the shelf; closed with the pool.
     free: Arc<tokio::sync::Semaphore>,
     /// The connections not lent now.
@@ -139,6 +142,18 @@ impl<C: Connection> Shelf<C> {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// One of its connections, once one is free; `PoolClosed` once closed.
+    pub(super) async fn lend(shelf: Arc<Shelf<C>>) -> Result<Lent<C>, Error> {
+        let permit = shelf.free.clone().acquire_owned().await;
+        let _permit = permit.map_err(|_| Error::PoolClosed)?;
+        let conn = shelf.conns().pop();
+        Ok(Lent {
+            conn,
+            shelf,
+            _permit,
+        })
+    }
+
     /// Closes the shelf once every connection lent now is back, and its connections.
     async fn close(&self) {
         if let Ok(all) = self.free.acquire_many(self.size).await {
@@ -153,7 +168,7 @@ impl<C: Connection> Shelf<C> {
 }
 
 /// A connection lent off a [`Shelf`]; dropped, it goes back on it.
-struct Lent<C: Connection = AnyConnection> {
+pub(super) struct Lent<C: Connection = AnyConnection> {
     /// `None` only if the shelf had fewer connections than permits, which it never has.
     conn: Option<C>,
     shelf: Arc<Shelf<C>>,
@@ -162,7 +177,7 @@ struct Lent<C: Connection = AnyConnection> {
 }
 
 impl<C: Connection> Lent<C> {
-    fn as_mut(&mut self) -> Option<&mut C> {
+    pub(super) fn as_mut(&mut self) -> Option<&mut C> {
         self.conn.as_mut()
     }
 }
@@ -193,6 +208,7 @@ impl Pool {
             inner,
             owned: None,
             typed: None,
+            groups: None,
             role,
             counts,
         }
@@ -217,6 +233,44 @@ impl Pool {
         self
     }
 
+    /// This pool, its owned writer ([`Pool::own`]) running the transactions of
+    /// [`Pool::transact`] as groups, each committed once for all its members
+    /// (`crate::store::group`).
+    pub fn grouped(mut self) -> Pool {
+        if let (Some(shelf), Role::Write) = (&self.owned, self.role) {
+            self.groups = Some(Arc::new(Groups::start(shelf.clone(), self.counts.clone())));
+        }
+        self
+    }
+
+    /// Runs `script` with `args` in a transaction of its own, committed when every statement
+    /// changed a row and rolled back at the first that changed none, as [`Tx::run`] then
+    /// [`Tx::commit`] would: on a grouped writer ([`Pool::grouped`]), with the transactions of
+    /// other requests waiting at the same time, in one commit.
+    pub async fn transact(&self, script: &'static Script, args: &[Arg<'_>]) -> Result<Ran, Error> {
+        check_values(script, args)?;
+        if let Some(groups) = &self.groups {
+            return groups.transact(script, args).await;
+        }
+        if let [statement] = script.statements() {
+            // One statement needs no transaction around it: it lands whole or not at all.
+            let results: Vec<_> = self.fetch_many(statement.query(args)).try_collect().await?;
+            return Ok(outcome(results));
+        }
+        let mut tx = self.begin().await?;
+        let ran = tx.run(script, args).await?;
+        if let Ran::All(_) = ran {
+            tx.commit().await?;
+        }
+        Ok(ran)
+    }
+
+    /// Transactions of [`Pool::transact`] queued for a group and not yet in one (0 unless
+    /// [`Pool::grouped`]).
+    pub fn waiting_for_group(&self) -> usize {
+        self.groups.as_ref().map_or(0, |g| g.waiting())
+    }
+
     /// The rows `sql` reads with `args` bound to its `$1` … `$n`, for reads of many rows. On a
     /// SQLite file they come from its own driver ([`Pool::with_typed`]): SQLite's thread reads
     /// ahead up to a page of rows instead of stopping every 50 to wake the reader, and no row is
@@ -235,27 +289,18 @@ impl Pool {
 
     /// Lends an owned connection ([`Pool::own`]), counting a writer's wait for it; `PoolClosed`
     /// once closed.
-    async fn lend<C: Connection>(
+    pub(super) async fn lend<C: Connection>(
         shelf: Arc<Shelf<C>>,
         role: Role,
         counts: &Counts,
     ) -> Result<(Lent<C>, Instant), Error> {
         let asked = Instant::now();
-        let permit = shelf.free.clone().acquire_owned().await;
+        let lent = Shelf::lend(shelf).await;
         let got = Instant::now();
         if role == Role::Write {
             Counts::add_us(&counts.writer_waiting_us, got - asked);
         }
-        let _permit = permit.map_err(|_| Error::PoolClosed)?;
-        let conn = shelf.conns().pop();
-        Ok((
-            Lent {
-                conn,
-                shelf,
-                _permit,
-            },
-            got,
-        ))
+        Ok((lent?, got))
     }
 
     /// Begins a transaction on a connection of this pool.
@@ -482,13 +527,7 @@ impl Tx {
     /// there and then ([`Ran::StoppedAt`]); on SQLite the statements after it ran too, and are
     /// undone with the rest.
     pub async fn run(&mut self, script: &Script, args: &[Arg<'_>]) -> Result<Ran, Error> {
-        let wanted = script.values();
-        if args.len() != wanted {
-            return Err(Error::Protocol(format!(
-                "the script takes {wanted} values, given {}",
-                args.len()
-            )));
-        }
+        check_values(script, args)?;
         let sqlite = match self.conn() {
             Some(c) => c.backend_name() == "SQLite",
             None => return Err(Error::PoolClosed),
@@ -515,30 +554,14 @@ impl Tx {
         };
         let query = args.iter().fold(sqlx::query(script.sql()), bind);
         let results: Vec<_> = conn.fetch_many(query).try_collect().await?;
-        let (mut rows, mut stopped, mut i) = (Vec::new(), None, 0);
-        for r in results {
-            match r {
-                Either::Right(row) => rows.push(row),
-                Either::Left(done) => {
-                    if done.rows_affected() == 0 {
-                        stopped.get_or_insert(i);
-                    }
-                    i += 1;
-                }
-            }
-        }
-        Ok(stopped.map_or(Ran::All(rows), Ran::StoppedAt))
+        Ok(outcome(results))
     }
 
     /// The script a statement at a time, up to the first that changes no row.
     async fn run_each(&mut self, script: &Script, args: &[Arg<'_>]) -> Result<Ran, Error> {
         let mut rows = Vec::new();
         for (i, statement) in script.statements().iter().enumerate() {
-            let query = statement
-                .params
-                .iter()
-                .map(|&p| args[p])
-                .fold(sqlx::query(&statement.sql), |q, a| bind(q, &a));
+            let query = statement.query(args);
             let mut changed = 0;
             for r in (&mut *self)
                 .fetch_many(query)
@@ -575,8 +598,38 @@ impl Tx {
     }
 }
 
+/// An error unless `args` are as many values as `script` takes.
+fn check_values(script: &Script, args: &[Arg<'_>]) -> Result<(), Error> {
+    let wanted = script.values();
+    if args.len() != wanted {
+        return Err(Error::Protocol(format!(
+            "the script takes {wanted} values, given {}",
+            args.len()
+        )));
+    }
+    Ok(())
+}
+
+/// What a whole script ran, from its statements' results in order: the rows they returned, or
+/// the first statement that changed no row.
+pub(super) fn outcome(results: impl IntoIterator<Item = Either<AnyQueryResult, AnyRow>>) -> Ran {
+    let (mut rows, mut stopped, mut i) = (Vec::new(), None, 0);
+    for r in results {
+        match r {
+            Either::Right(row) => rows.push(row),
+            Either::Left(done) => {
+                if done.rows_affected() == 0 {
+                    stopped.get_or_insert(i);
+                }
+                i += 1;
+            }
+        }
+    }
+    stopped.map_or(Ran::All(rows), Ran::StoppedAt)
+}
+
 /// `query` with `arg` bound as its next value, on either driver.
-fn bind<'q, DB>(
+pub(super) fn bind<'q, DB>(
     query: sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>,
     arg: &Arg<'q>,
 ) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>

@@ -14,9 +14,11 @@ use sqlx::migrate::Migrator;
 use sqlx::{Any, Executor, Row};
 
 mod counted;
+mod group;
 mod rows;
 mod script;
 pub use counted::{Counts, Pool, Role, Tx};
+pub use group::{GROUP_MEMBERS_MAX, GROUP_QUEUE_MAX};
 pub use rows::{Columns, Rows};
 pub use script::{Arg, Ran, Script};
 
@@ -342,7 +344,7 @@ pub async fn connect(url: &str, migrator: &Migrator) -> anyhow::Result<Pools> {
         let opened = |r: Result<Pool, sqlx::Error>| {
             r.with_context(|| format!("cannot open database {}", redact(url)))
         };
-        write = opened(write.own(1).await)?;
+        write = opened(write.own(1).await)?.grouped();
         read = opened(read.own(SQLITE_READERS_MAX).await)?.with_typed(typed_readers(url).await?);
     }
     Ok(Pools {
@@ -1232,5 +1234,166 @@ mod tests {
         };
         a_script_lands_whole_or_not_at_all(&urls[0], 5).await;
         drop_databases(&base, &[name]).await;
+    }
+
+    /// The script of [`group_members`]: add `$1` to `cap`'s `n` while it stays within 10, and
+    /// log id `$2` (an id logged already is an error: no `ON CONFLICT`).
+    static CAPPED: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| {
+        Script::new(
+            "UPDATE s SET n = n + $1 WHERE k = 'cap' AND n + $1 <= 10; \
+             INSERT INTO log (id) VALUES ($2)",
+        )
+    });
+
+    /// Members of a group, in order, each with what it must be answered alone: it ran whole,
+    /// it stopped at its first statement (over the cap), or it failed (an id logged already).
+    const GROUP_MEMBERS: [(i64, &str, &str); 6] = [
+        (3, "a", "all"),
+        (5, "b", "all"),
+        (5, "c", "stopped"),
+        (1, "a", "failed"),
+        (2, "d", "all"),
+        (1, "e", "stopped"),
+    ];
+
+    async fn with_capped_tables(url: &str) -> Pools {
+        let pools = connect(url, &Migrator::DEFAULT).await.unwrap();
+        for sql in [
+            "CREATE TABLE s (k TEXT PRIMARY KEY, n BIGINT NOT NULL)",
+            "INSERT INTO s (k, n) VALUES ('cap', 0)",
+            "CREATE TABLE log (id TEXT PRIMARY KEY)",
+        ] {
+            sqlx::query(sql).execute(&pools.write).await.unwrap();
+        }
+        pools
+    }
+
+    /// What a member was answered, as [`GROUP_MEMBERS`] names it.
+    fn answered(r: Result<Ran, sqlx::Error>) -> &'static str {
+        match r {
+            Ok(Ran::All(_)) => "all",
+            Ok(Ran::StoppedAt(0)) => "stopped",
+            Err(e)
+                if e.as_database_error()
+                    .is_some_and(|d| d.is_unique_violation()) =>
+            {
+                "failed"
+            }
+            Ok(Ran::StoppedAt(i)) => panic!("stopped at statement {i}"),
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// `cap`'s `n` and the ids logged.
+    async fn capped_state(pools: &Pools) -> (i64, Vec<String>) {
+        let n = sqlx::query_scalar("SELECT n FROM s WHERE k = 'cap'")
+            .fetch_one(&pools.read)
+            .await
+            .unwrap();
+        let ids = sqlx::query_scalar("SELECT id FROM log ORDER BY id")
+            .fetch_all(&pools.read)
+            .await
+            .unwrap();
+        (n, ids)
+    }
+
+    /// On a SQLite file, the transactions of `Pool::transact` that wait for the writer together
+    /// run as one group, committed once, and each is answered what it is answered alone, one
+    /// after the other (as on `sqlite::memory:`, which does not group): a member that stopped
+    /// is undone, the last one too; one that failed gets its own error while the others commit;
+    /// one whose caller has gone is not run.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn transactions_waiting_together_commit_as_one_group_each_answered_as_alone() {
+        let memory = with_capped_tables("sqlite::memory:").await;
+        for (add, id, alone) in GROUP_MEMBERS {
+            let r = memory
+                .write
+                .transact(&CAPPED, &[Arg::Int(add), Arg::Text(id)])
+                .await;
+            assert_eq!(answered(r), alone, "alone: {add} {id}");
+        }
+        let expected = capped_state(&memory).await;
+        assert_eq!(expected, (10, vec!["a".into(), "b".into(), "d".into()]));
+        memory.close().await;
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = with_capped_tables(&sqlite_url_in(dir.path(), "g.db").unwrap()).await;
+        let counted =
+            |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+        // The writer is busy while the members come, one after the other.
+        let busy = file.write.begin().await.unwrap();
+        let queued = |n: usize| {
+            let write = file.write.clone();
+            async move {
+                let waited = tokio::time::timeout(Duration::from_secs(10), async {
+                    while write.waiting_for_group() < n {
+                        tokio::task::yield_now().await;
+                    }
+                });
+                waited.await.expect("the member is queued");
+            }
+        };
+        let mut members = Vec::new();
+        for (i, (add, id, _)) in GROUP_MEMBERS.into_iter().enumerate() {
+            let write = file.write.clone();
+            members.push(tokio::spawn(async move {
+                write
+                    .transact(&CAPPED, &[Arg::Int(add), Arg::Text(id)])
+                    .await
+            }));
+            queued(i + 1).await;
+        }
+        let gone = {
+            let write = file.write.clone();
+            tokio::spawn(async move {
+                write
+                    .transact(&CAPPED, &[Arg::Int(0), Arg::Text("gone")])
+                    .await
+            })
+        };
+        queued(GROUP_MEMBERS.len() + 1).await;
+        gone.abort();
+        assert!(gone.await.is_err_and(|e| e.is_cancelled()), "cancelled");
+        let (transactions, trips) = (
+            counted(&file.counts.transactions),
+            counted(&file.counts.write_round_trips),
+        );
+        busy.commit().await.unwrap();
+        for (m, (add, id, alone)) in members.into_iter().zip(GROUP_MEMBERS) {
+            assert_eq!(
+                answered(m.await.unwrap()),
+                alone,
+                "in the group: {add} {id}"
+            );
+        }
+        assert_eq!(
+            capped_state(&file).await,
+            expected,
+            "what alone would have left"
+        );
+        // Twice: the failed member's group rolled back, then run again without it. Each run a
+        // round trip a member, then the first a rollback and the second its commit; `busy`'s
+        // commit is one more.
+        assert_eq!(counted(&file.counts.transactions) - transactions, 2);
+        assert_eq!(
+            counted(&file.counts.write_round_trips) - trips,
+            1 + (4 + 1) + (5 + 1)
+        );
+        assert_eq!(file.write.waiting_for_group(), 0);
+
+        // Alone, a transaction is two round trips: its script in its savepoint, the commit.
+        let trips = counted(&file.counts.write_round_trips);
+        let r = file
+            .write
+            .transact(&CAPPED, &[Arg::Int(0), Arg::Text("f")])
+            .await;
+        assert_eq!(answered(r), "all");
+        assert_eq!(counted(&file.counts.write_round_trips) - trips, 2);
+        file.close().await;
+        let closed = file
+            .write
+            .transact(&CAPPED, &[Arg::Int(0), Arg::Text("g")])
+            .await;
+        assert!(closed.is_err(), "a closed writer runs nothing");
     }
 }

@@ -19,7 +19,13 @@ pub struct Script {
     /// The statements, each with its parameters numbered from `$1`, and the script's parameter
     /// (from 0) each number stands for: what PostgreSQL runs, one at a time.
     split: OnceLock<Vec<Statement>>,
+    /// The script as a member of a group runs it ([`Script::in_group`]).
+    grouped: OnceLock<[String; 2]>,
 }
+
+/// The savepoint each member of a group runs in (`crate::store::group`): one name for all, so
+/// that a member's query is the same text whoever runs before it, and SQLite keeps it prepared.
+pub(crate) const MEMBER_SAVEPOINT: &str = "member";
 
 /// One statement of a [`Script`], numbered on its own.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,12 +58,27 @@ impl Script {
         Script {
             sql: sql.into(),
             split: OnceLock::new(),
+            grouped: OnceLock::new(),
         }
     }
 
     /// The whole script, as SQLite runs it.
     pub(crate) fn sql(&self) -> &str {
         &self.sql
+    }
+
+    /// The whole script as a member of a group runs it: in a savepoint of its own, after
+    /// undoing the member before it to its savepoint when `undo`; and how many statements come
+    /// before the script's own.
+    pub(crate) fn in_group(&self, undo: bool) -> (&str, usize) {
+        let [fresh, after_undo] = self.grouped.get_or_init(|| {
+            let s = MEMBER_SAVEPOINT;
+            [
+                format!("SAVEPOINT {s}; {}", self.sql),
+                format!("ROLLBACK TO {s}; SAVEPOINT {s}; {}", self.sql),
+            ]
+        });
+        if undo { (after_undo, 2) } else { (fresh, 1) }
     }
 
     /// How many values it takes: its highest parameter's number.
@@ -72,6 +93,19 @@ impl Script {
     /// Its statements, each numbered on its own, as PostgreSQL runs them.
     pub(crate) fn statements(&self) -> &[Statement] {
         self.split.get_or_init(|| split(&self.sql))
+    }
+}
+
+impl Statement {
+    /// This statement with its values taken from the script's `args`.
+    pub(crate) fn query<'q>(
+        &'q self,
+        args: &[Arg<'q>],
+    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+        self.params
+            .iter()
+            .map(|&p| args[p])
+            .fold(sqlx::query(&self.sql), |q, a| super::counted::bind(q, &a))
     }
 }
 
