@@ -38,7 +38,7 @@ use sqlx::{AnyConnection, Either, Error, Executor};
 use tokio::sync::{mpsc, oneshot};
 
 use super::counted::{Counts, Role, Shelf, bind, outcome};
-use super::script::{Arg, MEMBER_SAVEPOINT, Ran, Script};
+use super::script::{Arg, MEMBER_SAVEPOINT, Ran, Script, Statement};
 
 /// Transactions run in one group at most.
 pub const GROUP_MEMBERS_MAX: usize = 64;
@@ -182,10 +182,10 @@ enum Ended {
 async fn run(conn: &mut AnyConnection, counts: &Counts, mut members: Vec<Member>) {
     members.retain(|m| !m.answer.is_closed());
     if let [m] = members.as_slice()
-        && m.script.statements().len() == 1
+        && let [statement] = m.script.statements()
     {
         // One statement alone needs no transaction around it: it lands whole or not at all.
-        let r = alone(conn, counts, m).await;
+        let r = alone(conn, counts, m, statement).await;
         let _ = members.remove(0).answer.send(r);
         return;
     }
@@ -247,12 +247,20 @@ async fn group(conn: &mut AnyConnection, counts: &Counts, members: &[Member]) ->
     }
 }
 
-/// A member of one statement run on its own, as it would be outside a group.
-async fn alone(conn: &mut AnyConnection, counts: &Counts, m: &Member) -> Result<Ran, Error> {
+/// A member of one statement run on its own, as [`Pool::transact`](super::Pool::transact) runs
+/// one outside a group.
+async fn alone(
+    conn: &mut AnyConnection,
+    counts: &Counts,
+    m: &Member,
+    statement: &Statement,
+) -> Result<Ran, Error> {
     counts.sent(Role::Write, 1);
     let args: Vec<Arg<'_>> = m.args.iter().map(Owned::arg).collect();
-    let query = args.iter().fold(sqlx::query(m.script.sql()), bind);
-    let results: Vec<_> = conn.fetch_many(query).try_collect().await?;
+    let results: Vec<_> = conn
+        .fetch_many(statement.query(&args))
+        .try_collect()
+        .await?;
     Ok(outcome(results))
 }
 
