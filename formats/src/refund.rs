@@ -476,6 +476,54 @@ pub fn check_batch<R: BufRead>(input: R) -> Result<BatchHeader, ReadError> {
     Ok(header)
 }
 
+/// What a result file's header states of its records: how many succeeded and for how much, how
+/// many failed and for how much (the valid amounts among them). The bank counts the records it
+/// writes with it, and the platform the records it reads, the same way.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ResultTally {
+    /// Records that succeeded.
+    pub success_count: u64,
+    /// Their amounts.
+    pub success_total: Money,
+    /// Records that failed.
+    pub failed_count: u64,
+    /// The valid amounts among them.
+    pub failed_total: Money,
+}
+
+impl ResultTally {
+    /// Counts record line `line_no`. A record that succeeded must carry a valid amount.
+    pub fn count(&mut self, line_no: u64, rec: &ResultRecord) -> Result<(), FileError> {
+        let valid = RefundAmount::parse(&rec.amount).ok();
+        match (&rec.outcome, valid) {
+            (Outcome::Success, Some(a)) => {
+                self.success_count += 1;
+                self.success_total = add(self.success_total, a.money(), line_no)?;
+            }
+            (Outcome::Success, None) => {
+                return Err(FileError::at(
+                    line_no,
+                    Some("amount"),
+                    "RECORD_INVALID",
+                    "a line that succeeded must carry a valid amount",
+                ));
+            }
+            (Outcome::Failed { .. }, a) => {
+                self.failed_count += 1;
+                if let Some(a) = a {
+                    self.failed_total = add(self.failed_total, a.money(), line_no)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Records counted.
+    pub fn records(&self) -> u64 {
+        self.success_count + self.failed_count
+    }
+}
+
 /// Checks a whole result file, reading it once in bounded memory: its header, every line, and the
 /// counts and amounts adding up. `each` sees every record in order.
 pub fn check_result<R: BufRead, E>(
@@ -484,36 +532,21 @@ pub fn check_result<R: BufRead, E>(
 ) -> Result<Result<ResultHeader, E>, ReadError> {
     let mut r = LineReader::new(input);
     let header = ResultHeader::parse(&header_line(&mut r)?)?;
-    let (mut ok, mut ok_sum, mut bad, mut bad_sum) = (0, Money::ZERO, 0, Money::ZERO);
+    let mut tally = ResultTally::default();
     while let Some((line_no, line)) = r.next_line()? {
         count_check(header.record_count, line_no)?;
         let rec = ResultRecord::parse(line_no, line)?;
-        let valid = RefundAmount::parse(&rec.amount).ok();
-        match (&rec.outcome, valid) {
-            (Outcome::Success, Some(a)) => {
-                ok += 1;
-                ok_sum = add(ok_sum, a.money(), line_no)?;
-            }
-            (Outcome::Success, None) => {
-                return Err(FileError::at(
-                    line_no,
-                    Some("amount"),
-                    "RECORD_INVALID",
-                    "a line that succeeded must carry a valid amount",
-                )
-                .into());
-            }
-            (Outcome::Failed { .. }, a) => {
-                bad += 1;
-                if let Some(a) = a {
-                    bad_sum = add(bad_sum, a.money(), line_no)?;
-                }
-            }
-        }
+        tally.count(line_no, &rec)?;
         if let Err(e) = each(rec) {
             return Ok(Err(e));
         }
     }
+    let ResultTally {
+        success_count: ok,
+        success_total: ok_sum,
+        failed_count: bad,
+        failed_total: bad_sum,
+    } = tally;
     let total = add(ok_sum, bad_sum, 1)?;
     end_check(header.record_count, ok + bad, header.total, total)?;
     let mismatch =

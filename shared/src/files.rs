@@ -7,7 +7,7 @@
 pub use formats::*;
 
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use tempfile::NamedTempFile;
@@ -103,6 +103,14 @@ impl FileStore {
     pub fn draft(&self) -> io::Result<Draft> {
         Ok(Draft {
             w: HashingWriter::new(BufWriter::new(NamedTempFile::new_in(self.incoming())?)),
+        })
+    }
+
+    /// Starts a scratch file, written line by line and read back once: the records of a file
+    /// whose header is known only after them. It has no name and goes when dropped.
+    pub fn spool(&self) -> io::Result<Spool> {
+        Ok(Spool {
+            w: BufWriter::new(tempfile::tempfile_in(self.incoming())?),
         })
     }
 }
@@ -203,12 +211,37 @@ impl Draft {
         self.w.line(line)
     }
 
+    /// Writes everything `lines` holds (a spool's lines, read back); the bytes written.
+    pub fn append(&mut self, mut lines: impl Read) -> io::Result<u64> {
+        io::copy(&mut lines, &mut self.w)
+    }
+
     /// The whole file, flushed to disk.
     pub fn finish(self) -> io::Result<Received> {
         let (w, sha256, size) = self.w.finish()?;
         let file = w.into_inner().map_err(|e| e.into_error())?;
         file.as_file().sync_all()?;
         Ok(Received { file, sha256, size })
+    }
+}
+
+/// Lines in a scratch file (see [`FileStore::spool`]).
+pub struct Spool {
+    w: BufWriter<File>,
+}
+
+impl Spool {
+    /// Writes one line and its LF.
+    pub fn line(&mut self, line: &str) -> io::Result<()> {
+        self.w.write_all(line.as_bytes())?;
+        self.w.write_all(b"\n")
+    }
+
+    /// Everything written, from its first byte.
+    pub fn read_back(self) -> io::Result<BufReader<File>> {
+        let mut file = self.w.into_inner().map_err(|e| e.into_error())?;
+        file.seek(SeekFrom::Start(0))?;
+        Ok(BufReader::new(file))
     }
 }
 

@@ -276,7 +276,17 @@ async fn killed_mid_batch(backend: Backend) {
         (r.success_count, r.success_amount.as_str()),
         (good as u64, credited.to_string().as_str())
     );
-    assert_eq!(r.failed_count, (LINES - good) as u64);
+    assert_eq!(
+        (r.failed_count, r.failed_amount.as_str()),
+        (
+            (LINES - good) as u64,
+            Money::from_fen(50 * (LINES - good) as i64)
+                .unwrap()
+                .to_string()
+                .as_str()
+        ),
+        "the lines recorded before the restart and after it, counted once each"
+    );
     assert_eq!(
         app.balance(&card).await,
         before.checked_add(credited).unwrap(),

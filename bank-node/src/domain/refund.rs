@@ -11,9 +11,10 @@ use chrono::NaiveDate;
 use shared::Money;
 use shared::domain::{BatchNo, OrderNo, RefundAmount, RefundId};
 use shared::files::refund::{
-    BatchRecord, Outcome, ResultFigures, ResultHeader, ResultRecord, check_batch, result_text,
+    BatchRecord, Outcome, ResultFigures, ResultHeader, ResultRecord, ResultTally, check_batch,
+    result_text,
 };
-use shared::files::{Area, FileError, LineReader, ReadError, Received, Upload};
+use shared::files::{Area, FileError, FileStore, LineReader, ReadError, Received, Spool, Upload};
 use shared::node::Node;
 use tracing::Instrument;
 
@@ -35,8 +36,10 @@ pub struct RefundJobSettings {
 pub const CHUNK_LINES_MAX: usize = 2_000;
 /// Tries at a chunk whose data changed under it before the job gives up until its next run.
 const CHUNK_TRIES_MAX: usize = 3;
-/// Result lines read from the database per page while writing the result file.
+/// Result lines read from the database per page, for a batch resumed after a restart.
 const RESULT_PAGE_LINES: u32 = 5_000;
+/// Chunks of decided lines waiting for the result file's writer at most.
+const RESULT_CHUNKS_AHEAD: usize = 4;
 
 /// Where a batch stands at the bank.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -398,6 +401,10 @@ impl Bank {
             reader.next_line().map_err(stored_file_fault)?;
         }
         let mut next_seq = claim.next_seq;
+        let results = ResultWriter::start(&self.files)?;
+        if next_seq > 1 {
+            self.recorded_lines(&batch.batch_no, &results).await?;
+        }
         let chunk_lines = self.refund_settings.chunk_lines.clamp(1, CHUNK_LINES_MAX);
         // The planner's statistics of the lines this job writes: taken again each time the
         // lines written have doubled (12 times in a batch of a million) and once the batch is
@@ -413,14 +420,16 @@ impl Bank {
                 )
                 .into());
             }
-            self.apply_chunk(
-                &batch.batch_no,
-                claim.business_date,
-                next_seq,
-                &lines,
-                reader.offset(),
-            )
-            .await?;
+            let decided = self
+                .apply_chunk(
+                    &batch.batch_no,
+                    claim.business_date,
+                    next_seq,
+                    &lines,
+                    reader.offset(),
+                )
+                .await?;
+            results.send(decided).await;
             next_seq += lines.len() as u64;
             written += lines.len();
             if written >= analyze_at {
@@ -432,7 +441,9 @@ impl Bank {
             }
         }
         self.store.analyze(&["refund_lines"]).await?;
-        let result = self.write_result(&batch, claim.business_date).await?;
+        let result = self
+            .write_result(&batch, claim.business_date, results)
+            .await?;
         tracing::info!(
             succeeded = result.figures.success_count,
             credited = %result.figures.success_total,
@@ -450,7 +461,7 @@ impl Bank {
         from_seq: u64,
         lines: &[RefundLine],
         next_offset: u64,
-    ) -> Result<(), BankError> {
+    ) -> Result<Vec<LineDecision>, BankError> {
         for _ in 0..CHUNK_TRIES_MAX {
             let outcome = self
                 .store
@@ -466,10 +477,10 @@ impl Bank {
                 )
                 .await?;
             match outcome {
-                ChunkOutcome::Applied => {
+                ChunkOutcome::Applied(decided) => {
                     self.metrics()
                         .add("ibsim_refund_lines_total", &[], lines.len() as u64);
-                    return Ok(());
+                    return Ok(decided);
                 }
                 ChunkOutcome::Conflict => continue,
                 ChunkOutcome::CursorMoved => {
@@ -486,17 +497,37 @@ impl Bank {
         .into())
     }
 
-    /// Writes the result file from the recorded lines; its date is the batch's.
+    /// Hands the lines a batch recorded before this run (before a restart) to its result file,
+    /// a page at a time.
+    async fn recorded_lines(&self, no: &BatchNo, results: &ResultWriter) -> Result<(), BankError> {
+        let mut after = 0;
+        loop {
+            let page = self
+                .store
+                .refund_lines_page(no, after, RESULT_PAGE_LINES)
+                .await?;
+            let Some(last) = page.last() else {
+                return Ok(());
+            };
+            after = last.seq;
+            results.send(page).await;
+        }
+    }
+
+    /// Writes the result file: its header, from the records counted, then the records; its
+    /// date is the batch's.
     async fn write_result(
         &self,
         batch: &RefundBatch,
         business_date: chrono::NaiveDate,
+        results: ResultWriter,
     ) -> Result<BatchResult, BankError> {
         let no = &batch.batch_no;
-        let (lines, ok, ok_total, bad, bad_total) = self.store.refund_line_totals(no).await?;
-        if lines != batch.record_count {
+        let (records, tally) = results.finish().await?;
+        if tally.records() != batch.record_count {
             return Err(anyhow::anyhow!(
-                "batch {no} has {lines} recorded lines of {}",
+                "batch {no} has {} recorded lines of {}",
+                tally.records(),
                 batch.record_count
             )
             .into());
@@ -506,48 +537,99 @@ impl Bank {
             business_date,
             record_count: batch.record_count,
             total: batch.total,
-            success_count: ok,
-            success_total: ok_total,
-            failed_count: bad,
-            failed_total: bad_total,
+            success_count: tally.success_count,
+            success_total: tally.success_total,
+            failed_count: tally.failed_count,
+            failed_total: tally.failed_total,
         };
-        let io = |e: std::io::Error| BankError::Internal(e.into());
-        let mut draft = self.files.draft().map_err(io)?;
-        draft.line(&header.to_line()).map_err(io)?;
-        let mut after = 0;
-        loop {
-            let page = self
-                .store
-                .refund_lines_page(no, after, RESULT_PAGE_LINES)
-                .await?;
-            let Some(last) = page.last() else { break };
-            after = last.seq;
-            for d in &page {
-                draft.line(&result_record(d).to_line()).map_err(io)?;
-            }
-        }
-        let received: Received = draft.finish().map_err(io)?;
         let file_name = format!("{no}.result.txt");
-        let (sha256, size) = (received.sha256.clone(), received.size);
-        let files = self.files.clone();
-        let name = file_name.clone();
-        tokio::task::spawn_blocking(move || received.keep(&files, Area::RefundResults, &name))
-            .await
-            .map_err(anyhow::Error::from)?
-            .map_err(io)?;
+        let (files, name) = (self.files.clone(), file_name.clone());
+        let (sha256, size) = tokio::task::spawn_blocking(move || -> std::io::Result<_> {
+            let mut draft = files.draft()?;
+            draft.line(&header.to_line())?;
+            draft.append(records.read_back()?)?;
+            let received = draft.finish()?;
+            let written = (received.sha256.clone(), received.size);
+            received.keep(&files, Area::RefundResults, &name)?;
+            Ok(written)
+        })
+        .await
+        .map_err(anyhow::Error::from)?
+        .map_err(anyhow::Error::from)?;
         Ok(BatchResult {
             file_name,
             figures: ResultFigures {
                 sha256,
                 size,
                 business_date,
-                success_count: ok,
-                success_total: ok_total,
-                failed_count: bad,
-                failed_total: bad_total,
+                success_count: tally.success_count,
+                success_total: tally.success_total,
+                failed_count: tally.failed_count,
+                failed_total: tally.failed_total,
             },
             done_at_ms: self.clock.now_ms(),
         })
+    }
+}
+
+/// A batch's result records, written to a spool on a blocking thread while the job applies the
+/// next chunk, in order, and counted for the header. A writer that fails takes the rest and
+/// reports its error at the end; the lines are recorded either way, and the job's next run
+/// writes the file from them.
+struct ResultWriter {
+    lines: tokio::sync::mpsc::Sender<Vec<LineDecision>>,
+    done: tokio::task::JoinHandle<anyhow::Result<(Spool, ResultTally)>>,
+}
+
+impl ResultWriter {
+    fn start(files: &FileStore) -> Result<ResultWriter, BankError> {
+        let spool = files.spool().map_err(anyhow::Error::from)?;
+        let (lines, chunks) = tokio::sync::mpsc::channel(RESULT_CHUNKS_AHEAD);
+        let done = tokio::task::spawn_blocking(move || write_records(spool, chunks));
+        Ok(ResultWriter { lines, done })
+    }
+
+    /// Hands on the next lines, in order.
+    async fn send(&self, lines: Vec<LineDecision>) {
+        // Only a writer that panicked is gone; `finish` reports it.
+        let _ = self.lines.send(lines).await;
+    }
+
+    /// The records written, and their tally.
+    async fn finish(self) -> Result<(Spool, ResultTally), BankError> {
+        drop(self.lines);
+        Ok(self.done.await.map_err(anyhow::Error::from)??)
+    }
+}
+
+/// Writes each record as a result line, in sequence from 1, and counts it; after a failure it
+/// takes the rest unwritten, so that the job is never held up by it.
+fn write_records(
+    mut spool: Spool,
+    mut chunks: tokio::sync::mpsc::Receiver<Vec<LineDecision>>,
+) -> anyhow::Result<(Spool, ResultTally)> {
+    let mut tally = ResultTally::default();
+    let mut failed = None;
+    while let Some(lines) = chunks.blocking_recv() {
+        if failed.is_some() {
+            continue;
+        }
+        let written = lines.iter().try_for_each(|d| {
+            anyhow::ensure!(
+                d.seq == tally.records() + 1,
+                "result record {} came after {}",
+                d.seq,
+                tally.records()
+            );
+            let record = result_record(d);
+            tally.count(d.seq + 1, &record)?;
+            Ok(spool.line(&record.to_line())?)
+        });
+        failed = written.err();
+    }
+    match failed {
+        Some(e) => Err(e),
+        None => Ok((spool, tally)),
     }
 }
 

@@ -41,8 +41,8 @@ pub struct Claim {
 
 /// What became of a chunk.
 pub enum ChunkOutcome {
-    /// Recorded, credited, cursor moved.
-    Applied,
+    /// Recorded, credited, cursor moved: the chunk's lines as decided.
+    Applied(Vec<LineDecision>),
     /// Another process moved the cursor first: this chunk was not applied.
     CursorMoved,
     /// The data changed under the decisions (a card closed meanwhile): nothing was applied; decide
@@ -192,7 +192,7 @@ impl Store {
             )
             .await?;
             tx.commit().await?;
-            Ok::<_, anyhow::Error>(ChunkOutcome::Applied)
+            Ok::<_, anyhow::Error>(ChunkOutcome::Applied(decisions))
         }
         .await;
         match applied {
@@ -202,34 +202,6 @@ impl Store {
             }
             other => other,
         }
-    }
-
-    /// Lines recorded for a batch so far, and the sums of the result header: (lines, successes,
-    /// amount credited, failures, valid amounts failed).
-    pub async fn refund_line_totals(
-        &self,
-        batch: &BatchNo,
-    ) -> Result<(u64, u64, Money, u64, Money)> {
-        let row = sqlx::query(
-            "SELECT CAST(COUNT(*) AS BIGINT) AS lines, \
-             CAST(COALESCE(SUM(CASE WHEN status = 'SUCCESS' THEN 1 ELSE 0 END), 0) AS BIGINT) AS ok, \
-             CAST(COALESCE(SUM(CASE WHEN status = 'SUCCESS' THEN amount_fen ELSE 0 END), 0) AS BIGINT) AS ok_fen, \
-             CAST(COALESCE(SUM(CASE WHEN status = 'FAILED' THEN 1 ELSE 0 END), 0) AS BIGINT) AS bad, \
-             CAST(COALESCE(SUM(CASE WHEN status = 'FAILED' THEN COALESCE(amount_fen, 0) ELSE 0 END), 0) AS BIGINT) AS bad_fen \
-             FROM refund_lines WHERE batch_no = $1",
-        )
-        .bind(batch.as_str())
-        .fetch_one(&self.pools.read)
-        .await?;
-        let n = |c: &str| -> Result<u64> { unsigned(int(&row, c)?) };
-        let m = |c: &str| -> Result<Money> { Money::from_fen(int(&row, c)?).ok_or_else(|| bad(c)) };
-        Ok((
-            n("lines")?,
-            n("ok")?,
-            m("ok_fen")?,
-            n("bad")?,
-            m("bad_fen")?,
-        ))
     }
 
     /// Up to `limit` recorded lines of a batch after sequence number `after`, in order.

@@ -1,12 +1,12 @@
 //! Refund batches and refund records at rest. Status changes are conditional updates: a batch
 //! only moves forward, and a result line is applied once (its (batch, seq) key).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::NaiveDate;
 use shared::domain::BatchNo;
 use shared::files::refund::{Outcome, ResultRecord};
-use shared::store::{bad, bigint, int, opt_text, text};
+use shared::store::{Tx, bad, bigint, int, opt_text, text, unsigned};
 use shared::{ErrorClass, Money, PeerRefusal};
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -23,6 +23,8 @@ const BATCH_COLUMNS: &str = "batch_no, status, sha256, size_bytes, file_name, bu
 const LINES_PER_INSERT: usize = 100;
 /// Columns per refunds row.
 const REFUND_COLUMNS: usize = 10;
+/// Tries at a chunk of result lines another process records at the same time.
+const APPLY_TRIES_MAX: usize = 3;
 
 impl Store {
     /// A batch by number.
@@ -125,20 +127,46 @@ impl Store {
     }
 
     /// Records result lines not recorded yet and adds each new success to its order's refunded
-    /// amount, in one transaction.
+    /// amount, in one transaction. `lines` are consecutive, in order.
     pub async fn apply_refund_results(
         &self,
         no: &BatchNo,
         lines: &[ResultRecord],
         now_ms: i64,
     ) -> Result<()> {
+        for _ in 0..APPLY_TRIES_MAX {
+            if self.try_apply_refund_results(no, lines, now_ms).await? {
+                return Ok(());
+            }
+        }
+        Err(anyhow::anyhow!(
+            "batch {no}: another process kept recording the same result lines"
+        ))
+    }
+
+    /// One try of [`Store::apply_refund_results`]: the lines already recorded are read first
+    /// (none, unless this chunk was applied before), and the rest inserted. `false`, with
+    /// nothing changed, when another process recorded some of them in between (PostgreSQL).
+    async fn try_apply_refund_results(
+        &self,
+        no: &BatchNo,
+        lines: &[ResultRecord],
+        now_ms: i64,
+    ) -> Result<bool> {
+        let (Some(first), Some(last)) = (lines.first(), lines.last()) else {
+            return Ok(true);
+        };
         let mut tx = self.pools.write.begin().await?;
+        let recorded = recorded_seqs(&mut tx, no, first.seq, last.seq).await?;
+        let new: Vec<&ResultRecord> = lines
+            .iter()
+            .filter(|l| !recorded.contains(&l.seq))
+            .collect();
         let mut by_order: HashMap<&str, i64> = HashMap::new();
-        let by_seq: HashMap<u64, &ResultRecord> = lines.iter().map(|l| (l.seq, l)).collect();
-        for part in lines.chunks(LINES_PER_INSERT) {
+        for part in new.chunks(LINES_PER_INSERT) {
             let sql = format!(
                 "INSERT INTO refunds (batch_no, seq, refund_id, order_no, amount_text, amount_fen, status, reason_code, reason_text, applied_at_ms) \
-                 VALUES {} ON CONFLICT (batch_no, seq) DO NOTHING RETURNING seq",
+                 VALUES {} ON CONFLICT (batch_no, seq) DO NOTHING",
                 self.params().rows(part.len(), REFUND_COLUMNS)
             );
             let mut q = sqlx::query(&sql);
@@ -147,7 +175,11 @@ impl Store {
                     .ok()
                     .map(|a| a.fen());
                 let (status, code, text) = match &l.outcome {
-                    Outcome::Success => ("SUCCESS", None, None),
+                    Outcome::Success => {
+                        let fen = fen.ok_or_else(|| bad("amount_text"))?;
+                        *by_order.entry(l.order_no.as_str()).or_default() += fen;
+                        ("SUCCESS", None, None)
+                    }
                     Outcome::Failed { code, text } => {
                         ("FAILED", Some(code.clone()), Some(text.clone()))
                     }
@@ -164,35 +196,15 @@ impl Store {
                     .bind(text)
                     .bind(now_ms);
             }
-            for row in q.fetch_all(&mut tx).await? {
-                let seq = u64::try_from(int(&row, "seq")?).map_err(|_| bad("seq"))?;
-                let l = by_seq.get(&seq).ok_or_else(|| bad("seq"))?;
-                if l.outcome == Outcome::Success {
-                    let fen = shared::domain::RefundAmount::parse(&l.amount)
-                        .map_err(|_| bad("amount_text"))?
-                        .fen();
-                    *by_order.entry(l.order_no.as_str()).or_default() += fen;
-                }
+            if q.execute(&mut tx).await?.rows_affected() != part.len() as u64 {
+                // Recorded by another process since the read: read again.
+                tx.rollback().await?;
+                return Ok(false);
             }
         }
-        for (order, fen) in by_order {
-            let r = sqlx::query(
-                "UPDATE orders SET refunded_fen = refunded_fen + $1, updated_at_ms = $2 WHERE order_no = $3",
-            )
-            .bind(fen)
-            .bind(now_ms)
-            .bind(order)
-            .execute(&mut tx)
-            .await?;
-            if r.rows_affected() == 0 {
-                tracing::warn!(
-                    order_no = order,
-                    "the bank refunded an order the platform does not have; reconciliation will list it"
-                );
-            }
-        }
+        add_refunded(&mut tx, by_order, now_ms).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(true)
     }
 
     /// RESULT_READY → DONE with the kept result file.
@@ -301,4 +313,111 @@ fn batch_from_row(r: &AnyRow) -> Result<RefundBatch> {
         result_file_name: opt_text(r, "result_file_name")?,
         created_at_ms: int(r, "created_at_ms")?,
     })
+}
+
+/// The sequence numbers of a batch's recorded result lines from `first` to `last`.
+async fn recorded_seqs(tx: &mut Tx, no: &BatchNo, first: u64, last: u64) -> Result<HashSet<u64>> {
+    sqlx::query("SELECT seq FROM refunds WHERE batch_no = $1 AND seq >= $2 AND seq <= $3")
+        .bind(no.as_str())
+        .bind(bigint(first)?)
+        .bind(bigint(last)?)
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|r| unsigned(int(r, "seq")?))
+        .collect()
+}
+
+/// Adds new successes to their orders' refunded amounts.
+async fn add_refunded(tx: &mut Tx, by_order: HashMap<&str, i64>, now_ms: i64) -> Result<()> {
+    for (order, fen) in by_order {
+        let r = sqlx::query(
+            "UPDATE orders SET refunded_fen = refunded_fen + $1, updated_at_ms = $2 WHERE order_no = $3",
+        )
+        .bind(fen)
+        .bind(now_ms)
+        .bind(order)
+        .execute(&mut *tx)
+        .await?;
+        if r.rows_affected() == 0 {
+            tracing::warn!(
+                order_no = order,
+                "the bank refunded an order the platform does not have; reconciliation will list it"
+            );
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::domain::{OrderNo, RefundId};
+
+    fn line(seq: u64, outcome: Outcome) -> ResultRecord {
+        ResultRecord {
+            seq,
+            refund_id: RefundId::parse(&format!("R{seq}")).unwrap(),
+            order_no: OrderNo::parse("O-1").unwrap(),
+            amount: "1.00".to_owned(),
+            outcome,
+        }
+    }
+
+    #[tokio::test]
+    async fn result_lines_are_recorded_and_refunded_once_however_the_chunks_overlap() {
+        let store = Store::connect("sqlite::memory:").await.unwrap();
+        for sql in [
+            "INSERT INTO accounts (email, real_name, login_password_hash, pay_password_hash, status, created_at_ms, updated_at_ms) \
+             VALUES ('a@b.cn', 'n', 'h', 'h', 'NORMAL', 0, 0)",
+            "INSERT INTO orders (order_no, email, signup_id, card_number_masked, amount_fen, description, status, created_at_ms, updated_at_ms) \
+             VALUES ('O-1', 'a@b.cn', 'S', '622188******1234', 10000, 'd', 'SUCCESS', 0, 0)",
+        ] {
+            sqlx::query(sql).execute(&store.pools.write).await.unwrap();
+        }
+        let no = BatchNo::parse("B-1").unwrap();
+        let failed = || Outcome::Failed {
+            code: "ORDER_NOT_PAID".to_owned(),
+            text: "no".to_owned(),
+        };
+        let lines = [
+            line(1, Outcome::Success),
+            line(2, failed()),
+            line(3, Outcome::Success),
+            line(4, Outcome::Success),
+            line(5, failed()),
+        ];
+        store
+            .apply_refund_results(&no, &lines[..3], 1)
+            .await
+            .unwrap();
+        // The same chunk again, then one that overlaps it.
+        store
+            .apply_refund_results(&no, &lines[..3], 2)
+            .await
+            .unwrap();
+        store
+            .apply_refund_results(&no, &lines[1..], 3)
+            .await
+            .unwrap();
+
+        let recorded: Vec<(i64, i64)> =
+            sqlx::query("SELECT seq, applied_at_ms FROM refunds ORDER BY seq")
+                .fetch_all(&store.pools.read)
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| (int(r, "seq").unwrap(), int(r, "applied_at_ms").unwrap()))
+                .collect();
+        assert_eq!(recorded, [(1, 1), (2, 1), (3, 1), (4, 3), (5, 3)]);
+        let refunded = sqlx::query("SELECT refunded_fen FROM orders WHERE order_no = 'O-1'")
+            .fetch_one(&store.pools.read)
+            .await
+            .unwrap();
+        assert_eq!(
+            int(&refunded, "refunded_fen").unwrap(),
+            300,
+            "three successes, each once"
+        );
+    }
 }
