@@ -270,6 +270,67 @@ impl Received {
     }
 }
 
+/// Chunks of parsed records waiting for their consumer at most (see [`read_ahead`]).
+pub const CHUNKS_AHEAD: usize = 2;
+
+/// Records parsed from a file, with the byte offset just past the last of them.
+pub struct Chunk<T> {
+    /// The records, in the file's order.
+    pub records: Vec<T>,
+    /// Where the line after them starts.
+    pub offset: u64,
+}
+
+/// Reads and parses the rest of a file's lines on a blocking thread, `chunk_lines` records a
+/// chunk, at most [`CHUNKS_AHEAD`] chunks ahead of the consumer: the next chunk is parsed while
+/// this one is stored. It ends after the last line, or with the first error.
+pub fn read_ahead<R, T>(
+    mut lines: LineReader<R>,
+    chunk_lines: usize,
+    parse: fn(u64, &str) -> Result<T, FileError>,
+) -> mpsc::Receiver<Result<Chunk<T>, ReadError>>
+where
+    R: io::BufRead + Send + 'static,
+    T: Send + 'static,
+{
+    let (tx, rx) = mpsc::channel(CHUNKS_AHEAD);
+    tokio::task::spawn_blocking(move || {
+        loop {
+            match next_chunk(&mut lines, chunk_lines.max(1), parse) {
+                Ok(c) if c.records.is_empty() => return,
+                Ok(c) => {
+                    if tx.blocking_send(Ok(c)).is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(e));
+                    return;
+                }
+            }
+        }
+    });
+    rx
+}
+
+fn next_chunk<R: io::BufRead, T>(
+    lines: &mut LineReader<R>,
+    chunk_lines: usize,
+    parse: fn(u64, &str) -> Result<T, FileError>,
+) -> Result<Chunk<T>, ReadError> {
+    let mut records = Vec::with_capacity(chunk_lines);
+    while records.len() < chunk_lines {
+        match lines.next_line()? {
+            Some((line_no, text)) => records.push(parse(line_no, text)?),
+            None => break,
+        }
+    }
+    Ok(Chunk {
+        records,
+        offset: lines.offset(),
+    })
+}
+
 /// Reads a stored file in [`SEND_CHUNK_BYTES`] chunks on a blocking thread, a few chunks ahead of
 /// the consumer at most.
 pub fn read_chunks(path: &Path) -> mpsc::Receiver<io::Result<Vec<u8>>> {
@@ -423,5 +484,42 @@ mod tests {
         }
         assert_eq!((sum.bytes(), sum.hex()), (size, hash));
         assert_eq!(chunks, 4);
+    }
+
+    fn digits(line_no: u64, text: &str) -> Result<u64, FileError> {
+        text.parse()
+            .map_err(|_| FileError::at(line_no, None, "RECORD_INVALID", "not a number".to_owned()))
+    }
+
+    #[tokio::test]
+    async fn records_are_read_ahead_in_chunks_each_with_the_offset_after_it_until_a_bad_line() {
+        let text = "1\n22\n333\n4444\nfive\n6\n";
+        let lines = LineReader::new(io::Cursor::new(text.as_bytes().to_vec()));
+        let mut chunks = read_ahead(lines, 2, digits);
+        let mut got = Vec::new();
+        while let Some(c) = chunks.recv().await {
+            got.push(c.map(|c| (c.records, c.offset)).map_err(reason));
+        }
+        assert_eq!(
+            got,
+            [
+                Ok((vec![1, 22], 5)),
+                Ok((vec![333, 4444], 14)),
+                Err("RECORD_INVALID")
+            ]
+        );
+
+        let lines = LineReader::resume(io::Cursor::new(b"7\n8\n9\n".to_vec()), 4, 30);
+        let mut chunks = read_ahead(lines, 2, digits);
+        let mut got = Vec::new();
+        while let Some(c) = chunks.recv().await {
+            let c = c.map_err(reason).unwrap();
+            got.push((c.records, c.offset));
+        }
+        assert_eq!(
+            got,
+            [(vec![7, 8], 34), (vec![9], 36)],
+            "the last chunk short, then the end"
+        );
     }
 }

@@ -14,7 +14,9 @@ use shared::files::refund::{
     BatchRecord, Outcome, ResultFigures, ResultHeader, ResultRecord, ResultTally, check_batch,
     result_text,
 };
-use shared::files::{Area, FileError, FileStore, LineReader, ReadError, Received, Spool, Upload};
+use shared::files::{
+    Area, Chunk, FileError, FileStore, LineReader, ReadError, Received, Spool, Upload, read_ahead,
+};
 use shared::node::Node;
 use tracing::Instrument;
 
@@ -390,43 +392,37 @@ impl Bank {
             records = batch.record_count,
             "processing refund batch"
         );
-        let mut file = File::open(self.files.path(Area::RefundBatches, &batch.file_name))
-            .map_err(anyhow::Error::from)?;
-        file.seek(SeekFrom::Start(claim.offset))
-            .map_err(anyhow::Error::from)?;
-        let mut reader = LineReader::resume(BufReader::new(file), claim.next_seq + 1, claim.offset);
-        if claim.offset == 0 {
-            // A batch not started yet: its cursor is at the header.
-            reader = LineReader::new(reader.into_inner());
-            reader.next_line().map_err(stored_file_fault)?;
-        }
+        let chunk_lines = self.refund_settings.chunk_lines.clamp(1, CHUNK_LINES_MAX);
+        let mut chunks = read_ahead(self.lines_left(&claim)?, chunk_lines, BatchRecord::parse);
         let mut next_seq = claim.next_seq;
         let results = ResultWriter::start(&self.files)?;
         if next_seq > 1 {
             self.recorded_lines(&batch.batch_no, &results).await?;
         }
-        let chunk_lines = self.refund_settings.chunk_lines.clamp(1, CHUNK_LINES_MAX);
         // The planner's statistics of the lines this job writes: taken again each time the
         // lines written have doubled (12 times in a batch of a million) and once the batch is
         // done, so that each chunk's lookups, and the next batch's, are planned for the table's
         // size, not for the empty table it was.
         let (mut written, mut analyze_at) = (0_usize, chunk_lines);
         while next_seq <= batch.record_count {
-            let lines = read_chunk(&mut reader, chunk_lines)?;
-            if lines.is_empty() {
+            let Some(chunk) = chunks.recv().await else {
                 return Err(anyhow::anyhow!(
                     "batch file {} ends before line {next_seq}",
                     batch.file_name
                 )
                 .into());
-            }
+            };
+            let Chunk {
+                records: lines,
+                offset,
+            } = chunk.map_err(stored_file_fault)?;
             let decided = self
                 .apply_chunk(
                     &batch.batch_no,
                     claim.business_date,
                     next_seq,
                     &lines,
-                    reader.offset(),
+                    offset,
                 )
                 .await?;
             results.send(decided).await;
@@ -452,6 +448,25 @@ impl Bank {
         );
         self.store.finish_refund_batch(claim, &result).await?;
         Ok(())
+    }
+
+    /// The lines of a claimed batch's file from its cursor on.
+    fn lines_left(&self, claim: &Claim) -> Result<LineReader<BufReader<File>>, BankError> {
+        let path = self.files.path(Area::RefundBatches, &claim.batch.file_name);
+        let mut file = File::open(path).map_err(anyhow::Error::from)?;
+        file.seek(SeekFrom::Start(claim.offset))
+            .map_err(anyhow::Error::from)?;
+        if claim.offset > 0 {
+            return Ok(LineReader::resume(
+                BufReader::new(file),
+                claim.next_seq + 1,
+                claim.offset,
+            ));
+        }
+        // A batch not started yet: its cursor is at the header.
+        let mut lines = LineReader::new(BufReader::new(file));
+        lines.next_line().map_err(stored_file_fault)?;
+        Ok(lines)
     }
 
     async fn apply_chunk(
@@ -647,22 +662,6 @@ fn result_record(d: &LineDecision) -> ResultRecord {
             },
         },
     }
-}
-
-/// The next `chunk_lines` lines of a stored batch file at most (fewer at its end).
-fn read_chunk<R: std::io::BufRead>(
-    reader: &mut LineReader<R>,
-    chunk_lines: usize,
-) -> Result<Vec<RefundLine>, BankError> {
-    let mut lines = Vec::with_capacity(chunk_lines);
-    while lines.len() < chunk_lines {
-        match reader.next_line().map_err(stored_file_fault)? {
-            Some((line_no, text)) => lines
-                .push(BatchRecord::parse(line_no, text).map_err(|e| stored_file_fault(e.into()))?),
-            None => break,
-        }
-    }
-    Ok(lines)
 }
 
 /// A batch file in the store that no longer reads as it did when accepted: a fault of ours.

@@ -11,7 +11,9 @@ use shared::domain::{BatchNo, OrderNo, RefundAmount, RefundId};
 use shared::files::refund::{
     BatchHeader, BatchRecord, ResultHeader, ResultRecord, check_batch, check_result,
 };
-use shared::files::{Area, FileError, LineReader, ReadError, Received, TEXT_CHARS_MAX, Upload};
+use shared::files::{
+    Area, FileError, LineReader, ReadError, Received, TEXT_CHARS_MAX, Upload, read_ahead,
+};
 use shared::{FieldError, Money, PeerFailure, PeerRefusal};
 
 use super::{BoxFuture, OrderStatus, Platform, PlatformError, relay};
@@ -503,28 +505,19 @@ impl Platform {
         self.stored_batch(no).await
     }
 
-    /// Applies a checked result file in chunks; each line once, however often this runs.
+    /// Applies a checked result file in chunks, each parsed while the one before is stored; each
+    /// line once, however often this runs.
     async fn apply_result(&self, no: &BatchNo, received: &Received) -> Result<(), PlatformError> {
         let mut lines = LineReader::new(received.reader().map_err(ReadError::from)?);
         lines.next_line().map_err(corrupt)?;
-        let mut chunk = Vec::with_capacity(APPLY_CHUNK_LINES);
-        loop {
-            let next = match lines.next_line().map_err(corrupt)? {
-                Some((line_no, text)) => Some(ResultRecord::parse(line_no, text).map_err(corrupt)?),
-                None => None,
-            };
-            let end = next.is_none();
-            chunk.extend(next);
-            if chunk.len() == APPLY_CHUNK_LINES || (end && !chunk.is_empty()) {
-                self.store
-                    .apply_refund_results(no, &chunk, self.clock.now_ms())
-                    .await?;
-                chunk.clear();
-            }
-            if end {
-                return Ok(());
-            }
+        let mut chunks = read_ahead(lines, APPLY_CHUNK_LINES, ResultRecord::parse);
+        while let Some(chunk) = chunks.recv().await {
+            let chunk = chunk.map_err(corrupt)?;
+            self.store
+                .apply_refund_results(no, &chunk.records, self.clock.now_ms())
+                .await?;
         }
+        Ok(())
     }
 
     /// Where the platform's copy of a fetched result file is.
