@@ -567,7 +567,7 @@ async fn four_nodes(backend: Backend) {
     );
 
     // A refund batch uploaded through platform B, both banks' jobs run at once: processed once,
-    // and platform A fetches the result.
+    // and both platforms fetch the result at once: applied once.
     let no = "SO-REFUND";
     let lines: Vec<(&str, &str, &str)> = vec![
         ("SOR-1", "SO-0-A-0", "10.00"),
@@ -601,11 +601,28 @@ async fn four_nodes(backend: Backend) {
     let mut finished = ja.unwrap().into_inner().finished_batch_nos;
     finished.extend(jb.unwrap().into_inner().finished_batch_nos);
     assert_eq!(finished, [no], "one bank finished it, once");
-    let done = app
-        .fetch_result(no)
-        .await
-        .expect("platform A fetches the result");
+    let (fa, fb) = tokio::join!(
+        app.fetch_result(no),
+        refunds_b.fetch_refund_result(platform::FetchRefundResultRequest {
+            batch_no: no.to_owned(),
+        }),
+    );
+    let done = fa.expect("platform A fetches the result");
     assert_eq!(done.result.unwrap().success_count, 2);
+    let done_b = fb.expect("platform B fetches it at the same time");
+    assert_eq!(
+        done_b.into_inner().batch.unwrap().status,
+        platform::PlatformRefundBatchStatus::Done as i32
+    );
+    let recorded: Vec<u64> = app.refunds_of(no).await.iter().map(|r| r.seq).collect();
+    assert_eq!(recorded, [1, 2], "each result line recorded once");
+    for order in ["SO-0-A-0", "SO-1-B-0"] {
+        assert_eq!(
+            app.order(order).await.refunded_amount,
+            "10.00",
+            "{order}: refunded once at the platform"
+        );
+    }
     for (i, p) in payers.iter().take(2).enumerate() {
         assert_eq!(
             app.balance(&p.customer.card_number).await,
