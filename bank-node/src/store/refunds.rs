@@ -13,7 +13,7 @@ use shared::Money;
 use shared::domain::{BatchNo, OrderNo, RefundId};
 use shared::files::refund::ResultFigures;
 use shared::store::{
-    Arg, Backend, Columns, Params, Tx, bad, bigint, int, opt_text, text, unsigned,
+    AddAmounts, Arg, Backend, Columns, Params, Tx, bad, bigint, int, opt_text, text, unsigned,
 };
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -178,7 +178,7 @@ impl Store {
             }
             let snapshot = snapshot(&mut tx, self.backend, lines).await?;
             let decisions = decide(snapshot);
-            if !credit(&mut tx, &decisions, now_ms).await? {
+            if !credit(&mut tx, self.backend, &decisions, now_ms).await? {
                 return Ok(ChunkOutcome::Conflict);
             }
             insert_lines(
@@ -430,13 +430,37 @@ fn line_from_row(r: &dyn Columns) -> Result<LineDecision> {
     })
 }
 
+/// Each order's refunded amount raised, while it is SUCCESS and not refunded past its amount.
+const REFUNDED: AddAmounts = AddAmounts {
+    update: "UPDATE payments SET refunded_fen = payments.refunded_fen + amounts.fen, updated_at_ms = {now} \
+             FROM amounts WHERE payments.order_no = amounts.id AND payments.status = 'SUCCESS' \
+             AND payments.refunded_fen + amounts.fen <= payments.amount_fen",
+    lock: Some(
+        "SELECT 1 FROM payments WHERE order_no IN (SELECT id FROM amounts) ORDER BY order_no FOR NO KEY UPDATE",
+    ),
+};
+
+/// Each card's balance raised, while it is not closed.
+const CREDITED: AddAmounts = AddAmounts {
+    update: "UPDATE cards SET balance_fen = cards.balance_fen + amounts.fen, updated_at_ms = {now} \
+             FROM amounts WHERE cards.card_number = amounts.id AND cards.status <> 'CLOSED'",
+    lock: Some(
+        "SELECT 1 FROM cards WHERE card_number IN (SELECT id FROM amounts) ORDER BY card_number FOR NO KEY UPDATE",
+    ),
+};
+
 /// Credits the decided refunds of a chunk: each order's refunded amount and each card's
-/// balance, in one statement per order and per card; `false` when one no longer fits (the
-/// payment is no longer SUCCESS or would be over-refunded, the card is closed), and the chunk
-/// must be decided again.
-async fn credit(tx: &mut Tx, decisions: &[LineDecision], now_ms: i64) -> Result<bool> {
-    // Sorted, so that every transaction locks payments, then cards, in one order: two bank
-    // processes crediting the same orders never deadlock each other.
+/// balance, a statement for many orders and one for many cards; `false` when one no longer
+/// fits (the payment is no longer SUCCESS or would be over-refunded, the card is closed), and
+/// the chunk must be decided again.
+async fn credit(
+    tx: &mut Tx,
+    backend: Backend,
+    decisions: &[LineDecision],
+    now_ms: i64,
+) -> Result<bool> {
+    // Every transaction locks payments, then cards, each in key order (on PostgreSQL; SQLite
+    // has one writer): two bank processes crediting the same orders never deadlock each other.
     let mut by_order: BTreeMap<&str, i64> = BTreeMap::new();
     let mut by_card: BTreeMap<&str, i64> = BTreeMap::new();
     for d in decisions {
@@ -445,31 +469,9 @@ async fn credit(tx: &mut Tx, decisions: &[LineDecision], now_ms: i64) -> Result<
             *by_card.entry(card.as_str()).or_default() += fen;
         }
     }
-    for (order, fen) in &by_order {
-        let r = sqlx::query(
-            "UPDATE payments SET refunded_fen = refunded_fen + $1, updated_at_ms = $2 \
-             WHERE order_no = $3 AND status = 'SUCCESS' AND refunded_fen + $1 <= amount_fen",
-        )
-        .bind(fen)
-        .bind(now_ms)
-        .bind(order)
-        .execute(&mut *tx)
-        .await?;
-        if r.rows_affected() != 1 {
-            return Ok(false);
-        }
-    }
-    for (card, fen) in &by_card {
-        let r = sqlx::query(
-            "UPDATE cards SET balance_fen = balance_fen + $1, updated_at_ms = $2 \
-             WHERE card_number = $3 AND status <> 'CLOSED'",
-        )
-        .bind(fen)
-        .bind(now_ms)
-        .bind(card)
-        .execute(&mut *tx)
-        .await?;
-        if r.rows_affected() != 1 {
+    for (add, amounts) in [(REFUNDED, by_order), (CREDITED, by_card)] {
+        let amounts: Vec<(&str, i64)> = amounts.into_iter().collect();
+        if add.run(tx, backend, &amounts, now_ms).await? != amounts.len() as u64 {
             return Ok(false);
         }
     }

@@ -234,8 +234,8 @@ pub(super) async fn refunds(procs: &mut Procs, sizes: &[u64]) -> anyhow::Result<
     Ok(runs)
 }
 
-/// Seeds the orders a batch of `n` refund lines of 0.01 refunds (orders of 0.01, 0.02, …:
-/// order i takes i + 1 lines) and writes the batch file; its number and file.
+/// Seeds the `n` orders a batch of `n` refund lines refunds, one line each as in a merchant's
+/// day of refunds, and writes the batch file; its number and file.
 async fn seed_refund_batch(
     procs: &Procs,
     payer: &super::Payer,
@@ -243,7 +243,7 @@ async fn seed_refund_batch(
     n: u64,
 ) -> anyhow::Result<(String, PathBuf)> {
     let (bank_ch, platform_ch) = procs.channels().await?;
-    let orders = (1..).find(|k: &u64| k * (k + 1) / 2 >= n).unwrap_or(1);
+    let orders = n;
     let prefix = format!("RF{run}-");
     super::progress(&format!(
         "3. batch refund of {n} lines: seeding {orders} orders"
@@ -349,21 +349,15 @@ fn seeded_order_no(prefix: &str, i: u64) -> String {
     format!("{prefix}{}-{:08}", i / per_call, i % per_call)
 }
 
-/// Writes a batch of `n` refunds of 0.01 over the orders seeded with `prefix`: order i (0.01
-/// × (i + 1) paid) takes i + 1 lines, the last one what is left.
+/// Writes a batch of `n` refunds of 0.01 over the orders seeded with `prefix`, line i refunding
+/// order i - 1 (0.01 × i paid): every line credits an order of its own.
 fn write_batch(path: &Path, batch_no: &str, n: u64, prefix: &str) -> anyhow::Result<()> {
     let mut w = std::io::BufWriter::new(std::fs::File::create(path)?);
     let total = shared::Money::from_fen(i64::try_from(n)?).context("a total")?;
     let date = shared::clock::business_date_of(chrono::Utc::now()).format("%Y%m%d");
     writeln!(w, "H|REFUND-BATCH|1|{batch_no}|{date}|{n}|{total}")?;
-    let (mut order, mut used) = (0, 0);
     for seq in 1..=n {
-        if used > order {
-            order += 1;
-            used = 0;
-        }
-        used += 1;
-        let order_no = seeded_order_no(prefix, order);
+        let order_no = seeded_order_no(prefix, seq - 1);
         writeln!(w, "D|{seq}|{batch_no}-{seq}|{order_no}|0.01|bench")?;
     }
     w.into_inner().map_err(|e| e.into_error())?.sync_all()?;

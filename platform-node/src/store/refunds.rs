@@ -1,12 +1,15 @@
 //! Refund batches and refund records at rest. Status changes are conditional updates: a batch
 //! only moves forward, and a result line is applied once (its (batch, seq) key).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
 use chrono::NaiveDate;
 use shared::domain::BatchNo;
 use shared::files::refund::{Outcome, ResultRecord};
-use shared::store::{Tx, bad, bigint, int, opt_text, text, unsigned};
+use shared::store::{
+    AMOUNTS_PER_STATEMENT, AddAmounts, Backend, Params, Tx, bad, bigint, int, opt_text, text,
+    unsigned,
+};
 use shared::{ErrorClass, Money, PeerRefusal};
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -162,7 +165,7 @@ impl Store {
             .iter()
             .filter(|l| !recorded.contains(&l.seq))
             .collect();
-        let mut by_order: HashMap<&str, i64> = HashMap::new();
+        let mut by_order: BTreeMap<&str, i64> = BTreeMap::new();
         for part in new.chunks(LINES_PER_INSERT) {
             let sql = format!(
                 "INSERT INTO refunds (batch_no, seq, refund_id, order_no, amount_text, amount_fen, status, reason_code, reason_text, applied_at_ms) \
@@ -202,7 +205,7 @@ impl Store {
                 return Ok(false);
             }
         }
-        add_refunded(&mut tx, by_order, now_ms).await?;
+        add_refunded(&mut tx, self.backend, by_order, now_ms).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -328,18 +331,40 @@ async fn recorded_seqs(tx: &mut Tx, no: &BatchNo, first: u64, last: u64) -> Resu
         .collect()
 }
 
-/// Adds new successes to their orders' refunded amounts.
-async fn add_refunded(tx: &mut Tx, by_order: HashMap<&str, i64>, now_ms: i64) -> Result<()> {
-    for (order, fen) in by_order {
-        let r = sqlx::query(
-            "UPDATE orders SET refunded_fen = refunded_fen + $1, updated_at_ms = $2 WHERE order_no = $3",
-        )
-        .bind(fen)
-        .bind(now_ms)
-        .bind(order)
-        .execute(&mut *tx)
-        .await?;
-        if r.rows_affected() == 0 {
+/// Each order's refunded amount raised.
+const REFUNDED: AddAmounts = AddAmounts {
+    update: "UPDATE orders SET refunded_fen = orders.refunded_fen + amounts.fen, updated_at_ms = {now} \
+             FROM amounts WHERE orders.order_no = amounts.id",
+    lock: Some(
+        "SELECT 1 FROM orders WHERE order_no IN (SELECT id FROM amounts) ORDER BY order_no FOR NO KEY UPDATE",
+    ),
+};
+
+/// Adds new successes to their orders' refunded amounts, a statement for many orders; an order
+/// the platform does not have is logged.
+async fn add_refunded(
+    tx: &mut Tx,
+    backend: Backend,
+    by_order: BTreeMap<&str, i64>,
+    now_ms: i64,
+) -> Result<()> {
+    let amounts: Vec<(&str, i64)> = by_order.into_iter().collect();
+    if REFUNDED.run(tx, backend, &amounts, now_ms).await? == amounts.len() as u64 {
+        return Ok(());
+    }
+    for part in amounts.chunks(AMOUNTS_PER_STATEMENT) {
+        let sql = format!(
+            "SELECT order_no FROM orders WHERE order_no IN ({})",
+            Params::new(backend).list(part.len())
+        );
+        let q = part.iter().fold(sqlx::query(&sql), |q, (o, _)| q.bind(*o));
+        let known: HashSet<String> = q
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|r| text(r, "order_no"))
+            .collect::<Result<_>>()?;
+        for (order, _) in part.iter().filter(|(o, _)| !known.contains(*o)) {
             tracing::warn!(
                 order_no = order,
                 "the bank refunded an order the platform does not have; reconciliation will list it"

@@ -13,10 +13,12 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::migrate::Migrator;
 use sqlx::{Any, Executor, Row};
 
+mod amounts;
 mod counted;
 mod group;
 mod rows;
 mod script;
+pub use amounts::{AMOUNTS_PER_STATEMENT, AddAmounts};
 pub use counted::{Counts, Pool, Role, Tx};
 pub use group::{GROUP_MEMBERS_MAX, GROUP_QUEUE_MAX};
 pub use rows::{Columns, Rows};
@@ -1218,22 +1220,123 @@ mod tests {
         a_script_lands_whole_or_not_at_all(&url, 3).await;
     }
 
-    /// On the server of `IBSIM_TEST_POSTGRES_URL` (the tests' default otherwise), in a database
-    /// of its own; skipped when none answers, unless `IBSIM_REQUIRE_POSTGRES=1` (CI).
-    #[tokio::test]
-    async fn a_script_on_postgres_is_a_statement_at_a_time() {
+    /// A database `ibsim_<what>_<pid>` of its own on the server of `IBSIM_TEST_POSTGRES_URL`
+    /// (the tests' default otherwise): the server's URL and the database's. `None` when none
+    /// answers (the test is skipped), unless `IBSIM_REQUIRE_POSTGRES=1` (CI).
+    async fn scratch_postgres(what: &str) -> Option<(String, String)> {
         let base = std::env::var("IBSIM_TEST_POSTGRES_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-        let name = format!("ibsim_script_{}", std::process::id());
-        let urls = match create_databases(&base, std::slice::from_ref(&name)).await {
-            Ok(urls) => urls,
+        let name = format!("ibsim_{what}_{}", std::process::id());
+        match create_databases(&base, std::slice::from_ref(&name)).await {
+            Ok(mut urls) => Some((base, urls.remove(0))),
             Err(e) if std::env::var("IBSIM_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") => {
                 panic!("PostgreSQL is required: {e:#}")
             }
-            Err(e) => return eprintln!("skipped: no PostgreSQL at {}: {e:#}", redact(&base)),
+            Err(e) => {
+                eprintln!("skipped: no PostgreSQL at {}: {e:#}", redact(&base));
+                None
+            }
+        }
+    }
+
+    /// Drops the database of [`scratch_postgres`].
+    async fn drop_scratch(base: &str, what: &str) {
+        drop_databases(base, &[format!("ibsim_{what}_{}", std::process::id())]).await;
+    }
+
+    #[tokio::test]
+    async fn a_script_on_postgres_is_a_statement_at_a_time() {
+        let Some((base, url)) = scratch_postgres("script").await else {
+            return;
         };
-        a_script_lands_whole_or_not_at_all(&urls[0], 5).await;
-        drop_databases(&base, &[name]).await;
+        a_script_lands_whole_or_not_at_all(&url, 5).await;
+        drop_scratch(&base, "script").await;
+    }
+
+    /// Adds to balances within a cap of 100: `k` and `n`, `at` the time.
+    const CAPPED_ADD: AddAmounts = AddAmounts {
+        update: "UPDATE b SET n = b.n + amounts.fen, at = {now} FROM amounts \
+                 WHERE b.k = amounts.id AND b.n + amounts.fen <= 100",
+        lock: Some(
+            "SELECT 1 FROM b WHERE k IN (SELECT id FROM amounts) ORDER BY k FOR NO KEY UPDATE",
+        ),
+    };
+
+    /// Amounts for more keys than a statement takes each land on their own row, in a transaction:
+    /// none where the row is missing or the condition leaves it out, and the count of rows
+    /// changed says how many landed. Three statements on SQLite; on PostgreSQL each with the
+    /// rows locked first.
+    async fn amounts_land_on_their_rows_a_statement_for_many(url: &str, statements: u64) {
+        let pools = connect(url, &Migrator::DEFAULT).await.unwrap();
+        let keys = 2 * AMOUNTS_PER_STATEMENT + 2;
+        let mut tx = pools.write.begin().await.unwrap();
+        sqlx::query("CREATE TABLE b (k TEXT PRIMARY KEY, n BIGINT NOT NULL, at BIGINT NOT NULL)")
+            .execute(&mut tx)
+            .await
+            .unwrap();
+        // Every key but the last has a row; row 7 starts at 95, the others at 0.
+        for i in 0..keys - 1 {
+            sqlx::query("INSERT INTO b (k, n, at) VALUES ($1, $2, 0)")
+                .bind(format!("k{i}"))
+                .bind(if i == 7 { 95_i64 } else { 0 })
+                .execute(&mut tx)
+                .await
+                .unwrap();
+        }
+        tx.commit().await.unwrap();
+        let names: Vec<String> = (0..keys).map(|i| format!("k{i}")).collect();
+        // Key i gets 1 + i % 50 fen: row 7 (95 + 8) would pass the cap.
+        let amounts: Vec<(&str, i64)> = (0..keys)
+            .map(|i| (names[i].as_str(), 1 + (i % 50) as i64))
+            .collect();
+        let statements_sent = || {
+            pools
+                .counts
+                .write_statements
+                .load(std::sync::atomic::Ordering::Relaxed)
+        };
+        let sent = statements_sent();
+        let mut tx = pools.write.begin().await.unwrap();
+        let changed = CAPPED_ADD
+            .run(&mut tx, Backend::of_url(url).unwrap(), &amounts, 42)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(statements_sent() - sent, statements);
+        assert_eq!(
+            changed,
+            keys as u64 - 2,
+            "all but row 7 and the missing one"
+        );
+        let rows: Vec<(String, i64, i64)> = sqlx::query_as("SELECT k, n, at FROM b")
+            .fetch_all(&pools.read)
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), keys - 1);
+        for (k, n, at) in rows {
+            let i: usize = k[1..].parse().unwrap();
+            match i {
+                7 => assert_eq!((n, at), (95, 0), "{k}: over the cap, unchanged"),
+                _ => assert_eq!((n, at), (1 + (i % 50) as i64, 42), "{k}"),
+            }
+        }
+        pools.close().await;
+    }
+
+    #[tokio::test]
+    async fn amounts_land_on_their_rows_on_a_sqlite_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = sqlite_url_in(dir.path(), "a.db").unwrap();
+        amounts_land_on_their_rows_a_statement_for_many(&url, 3).await;
+    }
+
+    #[tokio::test]
+    async fn amounts_land_on_their_rows_on_postgres() {
+        let Some((base, url)) = scratch_postgres("amounts").await else {
+            return;
+        };
+        amounts_land_on_their_rows_a_statement_for_many(&url, 6).await;
+        drop_scratch(&base, "amounts").await;
     }
 
     /// The script of [`group_members`]: add `$1` to `cap`'s `n` while it stays within 10, and
