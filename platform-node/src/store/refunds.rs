@@ -380,26 +380,85 @@ mod tests {
     use shared::domain::{OrderNo, RefundId};
 
     fn line(seq: u64, outcome: Outcome) -> ResultRecord {
+        line_of("O-1", seq, outcome)
+    }
+
+    fn line_of(order: &str, seq: u64, outcome: Outcome) -> ResultRecord {
         ResultRecord {
             seq,
             refund_id: RefundId::parse(&format!("R{seq}")).unwrap(),
-            order_no: OrderNo::parse("O-1").unwrap(),
+            order_no: OrderNo::parse(order).unwrap(),
             amount: "1.00".to_owned(),
             outcome,
         }
     }
 
-    #[tokio::test]
-    async fn result_lines_are_recorded_and_refunded_once_however_the_chunks_overlap() {
+    /// A store with an account and its paid orders of 100.00 each.
+    async fn with_orders(orders: &[&str]) -> Store {
         let store = Store::connect("sqlite::memory:").await.unwrap();
-        for sql in [
+        sqlx::query(
             "INSERT INTO accounts (email, real_name, login_password_hash, pay_password_hash, status, created_at_ms, updated_at_ms) \
              VALUES ('a@b.cn', 'n', 'h', 'h', 'NORMAL', 0, 0)",
-            "INSERT INTO orders (order_no, email, signup_id, card_number_masked, amount_fen, description, status, created_at_ms, updated_at_ms) \
-             VALUES ('O-1', 'a@b.cn', 'S', '622188******1234', 10000, 'd', 'SUCCESS', 0, 0)",
-        ] {
-            sqlx::query(sql).execute(&store.pools.write).await.unwrap();
+        )
+        .execute(&store.pools.write)
+        .await
+        .unwrap();
+        for order in orders {
+            sqlx::query(
+                "INSERT INTO orders (order_no, email, signup_id, card_number_masked, amount_fen, description, status, created_at_ms, updated_at_ms) \
+                 VALUES ($1, 'a@b.cn', 'S', '622188******1234', 10000, 'd', 'SUCCESS', 0, 0)",
+            )
+            .bind(*order)
+            .execute(&store.pools.write)
+            .await
+            .unwrap();
         }
+        store
+    }
+
+    /// Each order's refunded amount, by order number.
+    async fn refunded(store: &Store) -> Vec<(String, i64)> {
+        sqlx::query("SELECT order_no, refunded_fen FROM orders ORDER BY order_no")
+            .fetch_all(&store.pools.read)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    text(r, "order_no").unwrap(),
+                    int(r, "refunded_fen").unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    /// The bank refunded an order the platform lacks (its order was lost): the line is
+    /// recorded, the orders it has are refunded, and the result is applied, not refused.
+    #[tokio::test]
+    async fn a_result_line_for_an_order_the_platform_lacks_is_recorded_the_rest_refunded() {
+        let store = with_orders(&["O-1", "O-2"]).await;
+        let lines = [
+            line_of("O-1", 1, Outcome::Success),
+            line_of("O-9", 2, Outcome::Success),
+            line_of("O-2", 3, Outcome::Success),
+            line_of("O-2", 4, Outcome::Success),
+        ];
+        let no = BatchNo::parse("B-1").unwrap();
+        store.apply_refund_results(&no, &lines, 1).await.unwrap();
+        let recorded: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM refunds")
+            .fetch_one(&store.pools.read)
+            .await
+            .unwrap();
+        assert_eq!(recorded, 4);
+        assert_eq!(
+            refunded(&store).await,
+            [("O-1".to_owned(), 100), ("O-2".to_owned(), 200)]
+        );
+    }
+
+    #[tokio::test]
+    async fn result_lines_are_recorded_and_refunded_once_however_the_chunks_overlap() {
+        let store = with_orders(&["O-1"]).await;
         let no = BatchNo::parse("B-1").unwrap();
         let failed = || Outcome::Failed {
             code: "ORDER_NOT_PAID".to_owned(),
@@ -435,13 +494,9 @@ mod tests {
                 .map(|r| (int(r, "seq").unwrap(), int(r, "applied_at_ms").unwrap()))
                 .collect();
         assert_eq!(recorded, [(1, 1), (2, 1), (3, 1), (4, 3), (5, 3)]);
-        let refunded = sqlx::query("SELECT refunded_fen FROM orders WHERE order_no = 'O-1'")
-            .fetch_one(&store.pools.read)
-            .await
-            .unwrap();
         assert_eq!(
-            int(&refunded, "refunded_fen").unwrap(),
-            300,
+            refunded(&store).await,
+            [("O-1".to_owned(), 300)],
             "three successes, each once"
         );
     }
