@@ -6,6 +6,7 @@ use e2e_tests::{
 };
 use proto::bank::v1 as bank;
 use proto::platform::v1 as platform;
+use proto::sim::v1 as sim;
 use shared::Money;
 use tonic::Code;
 use tonic_types::StatusExt;
@@ -561,5 +562,84 @@ async fn postgres_knows_the_refund_lines_the_job_wrote() {
     assert!(
         lines[0] >= 2,
         "the bank's planner thinks refund_lines holds {lines:?} rows"
+    );
+}
+
+/// Two processes of the bank on one PostgreSQL database, recording lines that use one refund id
+/// at the same time. The test's own transaction stands for the other process: it records a line
+/// of another batch with the id and holds it uncommitted while the job decides its chunk (the id
+/// unused, as it then stands), then commits once the job's insert waits for it. The job's line
+/// then meets the other in the unique index of used ids. It is decided again and fails
+/// REFUND_ID_REUSED, the card is not credited, and the job finishes the batch: a file the caller
+/// sent is answered line by line, never with an internal error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_refund_id_recorded_meanwhile_by_another_process_fails_its_line_not_the_job() {
+    use sqlx::Connection as _;
+    let Some(app) = TestApp::spawn(Backend::Postgres).await else {
+        return;
+    };
+    let p = app.payer("退重", "1000.00", "5000.00").await;
+    let o = app.paid_orders(&p, "RD", &["10.00"]).await;
+    app.push("DUPID", &batch_file("DUPID", &[("DUP-1", &o[0], "1.00")]))
+        .await
+        .unwrap();
+    let card = p.customer.card_number.clone();
+    let before = app.balance(&card).await;
+
+    let mut other = app.bank_database().await;
+    let mut held = other.begin().await.unwrap();
+    sqlx::query(
+        "INSERT INTO refund_lines (batch_no, seq, refund_id, order_no, amount_text, amount_fen, status, card_number, business_date, processed_at_ms) \
+         VALUES ('OTHER', 1, 'DUP-1', $1, '1.00', 100, 'SUCCESS', $2, '2031-11-05', 0)",
+    )
+    .bind(&o[0])
+    .bind(&card)
+    .execute(&mut *held)
+    .await
+    .unwrap();
+    let mut jobs = app.bank_jobs.clone();
+    let job = tokio::spawn(async move { jobs.run_refund_job(sim::RunRefundJobRequest {}).await });
+    // The job's insert waits for the held line: a backend of the bank's database waits on a lock.
+    let mut watch = app.bank_database().await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(&mut watch)
+        .await
+        .unwrap();
+        if waiting > 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline && !job.is_finished(),
+            "the job never waited for the held line"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    held.commit().await.unwrap();
+
+    let finished = job
+        .await
+        .unwrap()
+        .expect("the job runs, not an internal error")
+        .into_inner()
+        .finished_batch_nos;
+    assert_eq!(finished, ["DUPID"]);
+    let done = app.bank_batch("DUPID").await.unwrap();
+    let result = done.result.unwrap();
+    assert_eq!((result.success_count, result.failed_count), (0, 1));
+    let reasons = app
+        .bank_texts(
+            "SELECT reason_code FROM refund_lines WHERE batch_no = $1",
+            "DUPID",
+        )
+        .await;
+    assert_eq!(reasons, ["REFUND_ID_REUSED"]);
+    assert_eq!(
+        app.balance(&card).await,
+        before,
+        "the card was not credited"
     );
 }

@@ -915,6 +915,11 @@ impl TestApp {
         self.bank_column(sql, arg).await
     }
 
+    /// A connection of its own to the bank's database, to stand for another process of it.
+    pub async fn bank_database(&self) -> sqlx::AnyConnection {
+        connect_any(&self.bank_db).await
+    }
+
     /// Runs one SQL query with one argument on the bank's database; its first column.
     async fn bank_column<T>(&self, sql: &str, arg: &str) -> Vec<T>
     where

@@ -13,7 +13,8 @@ use shared::Money;
 use shared::domain::{BatchNo, OrderNo, RefundId};
 use shared::files::refund::ResultFigures;
 use shared::store::{
-    AddAmounts, Arg, Backend, Columns, Params, Tx, bad, bigint, int, opt_text, text, unsigned,
+    AddAmounts, Arg, Backend, Columns, Params, Tx, bad, bigint, int, opt_text, text,
+    unique_violation, unsigned,
 };
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -200,6 +201,13 @@ impl Store {
                 tracing::info!(error = %e, "refund chunk aborted by the database; trying again");
                 Ok(ChunkOutcome::Conflict)
             }
+            // Another process recorded a line with one of the chunk's refund ids since the
+            // chunk read them (PostgreSQL; on SQLite the read and the insert share the writer):
+            // decided again, that line finds its id used.
+            Err(e) if recorded_meanwhile(&e) => {
+                tracing::info!(error = %e, "a refund id was recorded meanwhile; trying again");
+                Ok(ChunkOutcome::Conflict)
+            }
             other => other,
         }
     }
@@ -301,6 +309,14 @@ async fn snapshot(tx: &mut Tx, backend: Backend, lines: &[RefundLine]) -> Result
         }
     }
     Ok(snap)
+}
+
+/// Whether a chunk failed on the unique index of used refund ids: another process recorded a
+/// line with one of its ids after the chunk read them.
+fn recorded_meanwhile(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<sqlx::Error>()
+        .and_then(unique_violation)
+        .is_some_and(|index| index == "refund_lines_one_per_refund_id")
 }
 
 /// The refund ids among `n` that some line of the ledger used. Only a line refused for reusing
