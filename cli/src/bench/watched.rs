@@ -168,19 +168,28 @@ async fn read_events(
             continue;
         };
         buf.extend_from_slice(&data);
-        while let Some(end) = buf.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = buf.drain(..=end).collect();
+        // Each line is looked at where it lies, and the lines taken leave the buffer at once, as
+        // a browser's parser takes a stream: not one copy of the rest of the buffer a line.
+        let mut taken = 0;
+        let mut seen = 0;
+        while let Some(len) = buf[taken..].iter().position(|b| *b == b'\n') {
+            let line = &buf[taken..taken + len];
+            taken += len + 1;
             if !line.starts_with(b"data:") {
                 continue;
             }
-            let n = events.fetch_add(1, Ordering::Relaxed) + 1;
-            changed.send_replace(n);
-            if line.windows(WATCHING.len()).any(|w| w == WATCHING) {
+            seen += 1;
+            if ready.is_some() && line.windows(WATCHING.len()).any(|w| w == WATCHING) {
                 watched += 1;
                 if let Some(r) = ready.take_if(|_| watched == 2) {
                     let _ = r.send(());
                 }
             }
+        }
+        buf.drain(..taken);
+        if seen > 0 {
+            let n = events.fetch_add(seen, Ordering::Relaxed) + seen;
+            changed.send_replace(n);
         }
     }
 }

@@ -12,9 +12,9 @@ use std::time::Instant;
 
 use bytes::{Buf, Bytes, BytesMut};
 use http_body::{Body as HttpBody, Frame};
+use prost_reflect::Value as Field;
 use prost_reflect::{DescriptorPool, DynamicMessage, MessageDescriptor, SerializeOptions};
 use proto::sim::v1 as pb;
-use serde_json::Value;
 use tonic::body::Body;
 use tonic::{Request, Response, Status};
 use tonic_types::StatusExt;
@@ -75,55 +75,72 @@ fn shown(desc: &MessageDescriptor, framed: &[u8]) -> (String, Keys) {
     if body.len() > SHOWN_MESSAGE_MAX_BYTES {
         return (format!("\"({} bytes)\"", body.len()), Keys::default());
     }
-    let Ok(msg) = DynamicMessage::decode(desc.clone(), body) else {
+    let Ok(mut msg) = DynamicMessage::decode(desc.clone(), body) else {
         return ("\"(not a message of its type)\"".into(), Keys::default());
     };
+    let mut keys = Keys::default();
+    mask(&mut msg, &mut keys);
     let opts = SerializeOptions::new()
         .use_proto_field_name(true)
         .skip_default_fields(true);
-    let mut v = msg
-        .serialize_with_options(serde_json::value::Serializer, &opts)
-        .unwrap_or(Value::Null);
-    let mut keys = Keys::default();
-    mask(&mut v, &mut keys);
-    (v.to_string(), keys)
+    // Written straight as text, with no `serde_json::Value` built on the way: the feed does
+    // this for every request and answer a node serves while somebody watches.
+    let mut out = Vec::with_capacity(2 * body.len() + 2);
+    let written = msg.serialize_with_options(&mut serde_json::Serializer::new(&mut out), &opts);
+    match (written, String::from_utf8(out)) {
+        (Ok(()), Ok(json)) => (json, keys),
+        _ => ("null".into(), keys),
+    }
 }
 
-/// Masks a message's JSON in place (see the module documentation) and collects the order
-/// numbers, sign-up ids and batch numbers it names.
-pub fn mask(v: &mut Value, keys: &mut Keys) {
-    match v {
-        Value::Object(map) => {
-            for (k, v) in map.iter_mut() {
-                if HIDDEN_FIELDS.contains(&k.as_str()) {
-                    *v = Value::String("(hidden)".into());
-                    continue;
-                }
-                if let Value::String(s) = v {
-                    let list = match k.as_str() {
-                        "order_no" => Some(&mut keys.order_nos),
-                        "signup_id" => Some(&mut keys.signup_ids),
-                        "batch_no" => Some(&mut keys.batch_nos),
-                        _ => None,
-                    };
-                    if let Some(list) = list
-                        && !s.is_empty()
-                        && list.len() < KEYS_PER_KIND_MAX
-                        && !list.contains(s)
-                    {
-                        list.push(s.clone());
-                    }
-                    if CARD_FIELDS.contains(&k.as_str()) {
-                        *s = mask_card(s);
-                        continue;
-                    }
-                }
-                mask(v, keys);
+/// What a hidden field shows.
+const HIDDEN: &str = "(hidden)";
+
+/// Masks a message in place (see the module documentation) and collects the order numbers,
+/// sign-up ids and batch numbers it names. A hidden field shows as `"(hidden)"`; one that is not
+/// a string could not, and is left out (the protocol has none: a test checks).
+pub fn mask(msg: &mut DynamicMessage, keys: &mut Keys) {
+    let mut left_out = Vec::new();
+    for (field, value) in msg.fields_mut() {
+        let name = field.name();
+        if !HIDDEN_FIELDS.contains(&name) {
+            mask_value(name, value, keys);
+        } else if let Field::String(s) = value {
+            HIDDEN.clone_into(s);
+        } else {
+            left_out.push(field);
+        }
+    }
+    for field in &left_out {
+        msg.clear_field(field);
+    }
+}
+
+/// Masks the value of a field named `name` (each item of a list, each value of a map).
+fn mask_value(name: &str, value: &mut Field, keys: &mut Keys) {
+    match value {
+        Field::String(s) => {
+            let list = match name {
+                "order_no" => Some(&mut keys.order_nos),
+                "signup_id" => Some(&mut keys.signup_ids),
+                "batch_no" => Some(&mut keys.batch_nos),
+                _ => None,
+            };
+            if let Some(list) = list
+                && !s.is_empty()
+                && list.len() < KEYS_PER_KIND_MAX
+                && !list.contains(s)
+            {
+                list.push(s.clone());
+            }
+            // A card number in a field of another name is masked all the same.
+            if CARD_FIELDS.contains(&name) || looks_like_card(s) {
+                *s = mask_card(s);
             }
         }
-        Value::Array(items) => items.iter_mut().for_each(|i| mask(i, keys)),
-        // A card number in a field of another name is masked all the same.
-        Value::String(s) if looks_like_card(s) => *s = mask_card(s),
+        Field::Message(m) => mask(m, keys),
+        Field::List(items) => items.iter_mut().for_each(|i| mask_value(name, i, keys)),
+        Field::Map(entries) => entries.values_mut().for_each(|v| mask_value(name, v, keys)),
         _ => {}
     }
 }
@@ -513,30 +530,86 @@ mod tests {
     use super::*;
     use prost_reflect::Kind;
 
-    fn masked(v: Value) -> (Value, Keys) {
-        let mut v = v;
-        let mut keys = Keys::default();
-        mask(&mut v, &mut keys);
-        (v, keys)
+    /// `m` as the feed shows it, as message type `name`, and the keys it names.
+    fn shown_as<M: prost::Message>(name: &str, m: &M) -> (serde_json::Value, Keys) {
+        let desc = pool().get_message_by_name(name).unwrap();
+        let body = m.encode_to_vec();
+        let mut framed = vec![0];
+        framed.extend_from_slice(&u32::try_from(body.len()).unwrap().to_be_bytes());
+        framed.extend_from_slice(&body);
+        let (json, keys) = shown(&desc, &framed);
+        (serde_json::from_str(&json).unwrap(), keys)
     }
 
     #[test]
     fn secrets_are_hidden_cards_masked_and_keys_collected() {
-        let (v, keys) = masked(serde_json::json!({
-            "card_number": "6221880000000001234",
-            "card_password": "123456",
-            "messages": [{ "otp_code": "654321", "text": "code 654321", "order_no": "O-1" }],
-            "note": "6221880000000005678",
-            "signup_id": "SU1",
-            "refunds": [{ "order_no": "O-1" }, { "order_no": "O-2" }],
-        }));
+        use proto::bank::v1 as bank;
+        use proto::platform::v1 as platform;
+        let (v, _) = shown_as(
+            "interbank.bank.v1.OpenCardRequest",
+            &bank::OpenCardRequest {
+                card_number: "6221880000000001234".into(),
+                card_password: "123456".into(),
+                holder_name: "6221880000000005678".into(),
+                ..Default::default()
+            },
+        );
         assert_eq!(v["card_number"], "622188*********1234");
         assert_eq!(v["card_password"], "(hidden)");
+        assert_eq!(
+            v["holder_name"], "622188*********5678",
+            "a card under another name"
+        );
+
+        let sms = |order_no: &str| pb::Sms {
+            otp_code: "654321".into(),
+            text: "code 654321".into(),
+            order_no: order_no.into(),
+            ..Default::default()
+        };
+        let (v, keys) = shown_as(
+            "interbank.sim.v1.ListSmsResponse",
+            &pb::ListSmsResponse {
+                messages: vec![sms("O-1"), sms("O-2"), sms("O-1")],
+            },
+        );
         assert_eq!(v["messages"][0]["otp_code"], "(hidden)");
-        assert_eq!(v["messages"][0]["text"], "(hidden)");
-        assert_eq!(v["note"], "622188*********5678");
-        assert_eq!(keys.order_nos, ["O-1", "O-2"]);
+        assert_eq!(v["messages"][1]["text"], "(hidden)");
+        assert_eq!(keys.order_nos, ["O-1", "O-2"], "each once");
+
+        let (v, keys) = shown_as(
+            "interbank.platform.v1.StartPaymentRequest",
+            &platform::StartPaymentRequest {
+                session_token: "token".into(),
+                pay_password: "111111".into(),
+                signup_id: "SU1".into(),
+                ..Default::default()
+            },
+        );
+        assert_eq!(v["session_token"], "(hidden)");
+        assert_eq!(v["pay_password"], "(hidden)");
+        assert_eq!(v.get("order_no"), None, "an empty field is left out");
         assert_eq!(keys.signup_ids, ["SU1"]);
+
+        let (v, _) = shown_as("interbank.sim.v1.Lagged", &pb::Lagged { missed: u64::MAX });
+        assert_eq!(
+            v["missed"], "18446744073709551615",
+            "a number is not a card, however many digits it has"
+        );
+    }
+
+    /// A hidden field shows as `"(hidden)"` only if it is a string; any other would be left out.
+    #[test]
+    fn every_hidden_field_of_the_protocol_is_a_single_string() {
+        for m in pool().all_messages() {
+            for f in m.fields().filter(|f| HIDDEN_FIELDS.contains(&f.name())) {
+                assert!(
+                    matches!(f.kind(), Kind::String) && !f.is_list() && !f.is_map(),
+                    "{} is hidden but not a single string",
+                    f.full_name()
+                );
+            }
+        }
     }
 
     /// Every string field of the protocol whose name speaks of a secret is hidden or a card
