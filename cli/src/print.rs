@@ -10,7 +10,7 @@ fn line(key: &str, value: impl std::fmt::Display) {
     println!("{key:>20}: {value}");
 }
 
-fn ts(t: &Option<prost_types::Timestamp>) -> String {
+fn ts(t: &Option<proto::Timestamp>) -> String {
     t.as_ref()
         .and_then(|t| chrono_like(t.seconds))
         .unwrap_or_else(|| "-".to_owned())

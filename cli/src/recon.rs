@@ -131,7 +131,7 @@ fn kind(k: i32) -> String {
     enum_name(platform::ReconFileKind::try_from(k))
 }
 
-fn time(t: &Option<prost_types::Timestamp>) -> String {
+fn time(t: &Option<proto::Timestamp>) -> String {
     t.as_ref()
         .map(|t| {
             shared::clock::from_ms(t.seconds.saturating_mul(1000))

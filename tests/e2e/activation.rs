@@ -159,7 +159,7 @@ async fn activation_confirms_with_the_bank_and_shows_the_branch_limit(app: TestA
     let [now] = mine.card_links.as_slice() else {
         panic!("one card-link: {:?}", mine.card_links)
     };
-    let at = |t: &Option<prost_types::Timestamp>| t.as_ref().map(|t| (t.seconds, t.nanos));
+    let at = |t: &Option<proto::Timestamp>| t.as_ref().map(|t| (t.seconds, t.nanos));
     assert!(now.terms_from_bank && at(&now.terms_as_of) >= at(&link.terms_as_of));
     assert_eq!(
         platform::CardLink {

@@ -25,8 +25,6 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use prost::Message;
-use prost_reflect::{DynamicMessage, SerializeOptions};
 use proto::sim::v1 as sim;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -185,48 +183,15 @@ impl Console {
 }
 
 /// A feed event as protobuf JSON (field names as in the .proto, defaults left out): what the
-/// page's diagram and the scenario report draw.
+/// page's diagram and the scenario report draw. Written by the protocol's generated JSON code.
 pub(crate) fn feed_json(e: &sim::FeedEvent) -> Option<Value> {
-    feed_message(e)?
-        .serialize_with_options(serde_json::value::Serializer, &feed_json_options())
-        .ok()
+    serde_json::to_value(e).ok()
 }
 
 /// [`feed_json`] written straight as text, with no `Value` built on the way: what the console
 /// does for every event of both nodes.
 fn feed_line(e: &sim::FeedEvent) -> Option<String> {
-    let mut out = Vec::with_capacity(512);
-    feed_message(e)?
-        .serialize_with_options(
-            &mut serde_json::Serializer::new(&mut out),
-            &feed_json_options(),
-        )
-        .ok()?;
-    String::from_utf8(out).ok()
-}
-
-/// A feed event as a message of its descriptor, for protobuf JSON.
-fn feed_message(e: &sim::FeedEvent) -> Option<DynamicMessage> {
-    DynamicMessage::decode(feed_event_descriptor(), e.encode_to_vec().as_slice()).ok()
-}
-
-/// Field names as in the .proto, defaults left out.
-fn feed_json_options() -> SerializeOptions {
-    SerializeOptions::new()
-        .use_proto_field_name(true)
-        .skip_default_fields(true)
-}
-
-/// The descriptor of a feed event, from the protocol's embedded descriptors.
-fn feed_event_descriptor() -> prost_reflect::MessageDescriptor {
-    static DESC: std::sync::OnceLock<prost_reflect::MessageDescriptor> = std::sync::OnceLock::new();
-    DESC.get_or_init(|| {
-        prost_reflect::DescriptorPool::decode(proto::FILE_DESCRIPTOR_SET)
-            .ok()
-            .and_then(|p| p.get_message_by_name("interbank.sim.v1.FeedEvent"))
-            .expect("FeedEvent is in the protocol's descriptors")
-    })
-    .clone()
+    serde_json::to_string(e).ok()
 }
 
 fn page(content_type: &'static str, body: &'static str) -> Response {
@@ -359,13 +324,14 @@ pub async fn channel(url: &str) -> anyhow::Result<NodeChannel> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use prost::Message as _;
 
     #[test]
     fn the_pages_line_is_the_events_protobuf_json() {
         let e = sim::FeedEvent {
             seq: 18_446_744_073_709_551_615,
             node: "bank".into(),
-            at: Some(prost_types::Timestamp {
+            at: Some(proto::Timestamp {
                 seconds: 1_764_806_400,
                 nanos: 5_000,
             }),
@@ -381,7 +347,22 @@ mod tests {
         };
         let line = feed_line(&e).unwrap();
         let parsed: Value = serde_json::from_str(&line).unwrap();
-        assert_eq!(Some(parsed), feed_json(&e));
+        assert_eq!(Some(&parsed), feed_json(&e).as_ref());
+        // As prost-reflect writes it from the protocol's descriptors.
+        let desc = prost_reflect::DescriptorPool::decode(proto::FILE_DESCRIPTOR_SET)
+            .unwrap()
+            .get_message_by_name("interbank.sim.v1.FeedEvent")
+            .unwrap();
+        let reflected = prost_reflect::DynamicMessage::decode(desc, e.encode_to_vec().as_slice())
+            .unwrap()
+            .serialize_with_options(
+                serde_json::value::Serializer,
+                &prost_reflect::SerializeOptions::new()
+                    .use_proto_field_name(true)
+                    .skip_default_fields(true),
+            )
+            .unwrap();
+        assert_eq!(parsed, reflected);
         assert!(line.contains(r#""seq":"18446744073709551615""#), "{line}");
         assert!(!line.contains('\n'), "one SSE data line: {line}");
     }

@@ -405,7 +405,7 @@ async fn both_sides(w: &mut World, links: &[platform::CardLink]) -> String {
             ),
             Err(s) => format!("{:?} {}", s.code(), s.message()),
         };
-        let at = |t: &Option<prost_types::Timestamp>| t.as_ref().map(|t| t.seconds);
+        let at = |t: &Option<proto::Timestamp>| t.as_ref().map(|t| t.seconds);
         let adjusted: Vec<String> = match w
             .recon()
             .list_adjustments(platform::ListAdjustmentsRequest {

@@ -81,10 +81,8 @@ fn bank_batch(b: Option<pb::RefundBatch>) -> Result<BankBatch, PeerFailure> {
         Ok(pb::RefundBatchStatus::Done) => BankBatchStatus::Done,
         _ => return Err(bad_answer("status")),
     };
-    let ms = |t: Option<prost_types::Timestamp>, what| {
-        t.map(|t| t.seconds * 1000 + i64::from(t.nanos) / 1_000_000)
-            .ok_or_else(|| bad_answer(what))
-    };
+    let ms =
+        |t: Option<proto::Timestamp>, what| t.and_then(unix_ms).ok_or_else(|| bad_answer(what));
     let money = |s: &str, what| Money::parse(s).map_err(|_| bad_answer(what));
     let result = match (status, b.result) {
         (BankBatchStatus::Done, Some(r)) => {
@@ -115,6 +113,18 @@ fn bank_batch(b: Option<pb::RefundBatch>) -> Result<BankBatch, PeerFailure> {
         processed: b.processed_count,
         result,
     })
+}
+
+/// Seconds from 1970 to the end of 9999: the latest time the bank may name.
+const LATEST_SECONDS: i64 = 253_402_300_799;
+
+/// A time of the bank's answer in milliseconds since 1970; `None`: before 1970, after 9999, or
+/// with nanoseconds outside a second.
+fn unix_ms(t: proto::Timestamp) -> Option<i64> {
+    if !(0..=LATEST_SECONDS).contains(&t.seconds) || !(0..1_000_000_000).contains(&t.nanos) {
+        return None;
+    }
+    Some(t.seconds * 1000 + i64::from(t.nanos) / 1_000_000)
 }
 
 impl BankFiles for BankFilesClient {
@@ -211,5 +221,42 @@ impl BankFiles for BankFilesClient {
             .await
             .map_err(|s| shared::grpc::peer_failure(&s, BANK_DOMAIN))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accepted_at(seconds: i64, nanos: i32) -> Result<BankBatch, PeerFailure> {
+        bank_batch(Some(pb::RefundBatch {
+            status: pb::RefundBatchStatus::Accepted as i32,
+            accepted_at: Some(proto::Timestamp { seconds, nanos }),
+            ..Default::default()
+        }))
+    }
+
+    fn refused(answer: Result<BankBatch, PeerFailure>) -> Option<String> {
+        match answer {
+            Err(PeerFailure::Refused(r)) => Some(r.reason),
+            _ => None,
+        }
+    }
+
+    /// A time of the bank's answer is the platform's to keep and show again: one that does not
+    /// fit a millisecond count (or is not a time of day at all) is a bad answer, not a number
+    /// wrapped round or a panic.
+    #[test]
+    fn a_bank_time_out_of_range_is_a_bad_answer() {
+        let bad = Some("BANK_ANSWER_INVALID".to_owned());
+        assert_eq!(refused(accepted_at(i64::MAX, 0)), bad);
+        assert_eq!(refused(accepted_at(i64::MIN, 0)), bad);
+        assert_eq!(refused(accepted_at(253_402_300_800, 0)), bad, "after 9999");
+        assert_eq!(refused(accepted_at(1_765_000_000, -1)), bad);
+        assert_eq!(refused(accepted_at(1_765_000_000, 1_000_000_000)), bad);
+        match accepted_at(1_765_000_000, 999_999_999) {
+            Ok(b) => assert_eq!(b.accepted_at_ms, 1_765_000_000_999),
+            Err(_) => panic!("a time of 2025 refused"),
+        }
     }
 }

@@ -1,8 +1,10 @@
 //! The wire side of [`crate::feed`]: [`FeedLayer`] on a node's server turns each call into two
 //! feed events (its request as it arrives, its answer as it leaves) when somebody watches, and
-//! [`Watch`] serves `interbank.sim.v1.FeedService`. Messages are shown as JSON decoded with the
-//! protocol's own descriptors, masked by [`mask`]: card numbers keep their first six and last
-//! four digits; passwords, one-time codes, session tokens and SMS texts are never shown.
+//! [`Watch`] serves `interbank.sim.v1.FeedService`. Messages are shown as JSON, masked: card
+//! numbers keep their first six and last four digits; passwords, one-time codes, session tokens
+//! and SMS texts are never shown. They are written by the protocol's generated JSON code
+//! (`super::masked`), or where that will not write one, decoded with the protocol's descriptors
+//! and masked by [`mask`].
 
 use std::future::Future;
 use std::pin::Pin;
@@ -47,24 +49,61 @@ pub fn caller_of(service: &str) -> Option<&'static str> {
     super::services::lifeline(service)
 }
 
-fn pool() -> &'static DescriptorPool {
+pub(super) fn pool() -> &'static DescriptorPool {
     static POOL: OnceLock<DescriptorPool> = OnceLock::new();
     POOL.get_or_init(|| {
         DescriptorPool::decode(proto::FILE_DESCRIPTOR_SET).expect("the protocol's descriptors")
     })
 }
 
+/// A message body shown by its type's generated JSON code (see [`super::masked::shown_typed`]).
+type Typed = fn(&[u8]) -> Option<(String, Keys)>;
+
+/// How a message type is shown: by its generated JSON code, and by its descriptor where that
+/// will not write it.
+#[derive(Clone)]
+struct Shape {
+    typed: Typed,
+    desc: MessageDescriptor,
+}
+
+/// The shapes of an RPC's request and answer.
+struct Shapes;
+
+impl proto::MethodVisitor for Shapes {
+    type Out = (Typed, Typed);
+    fn visit<I, O>(self) -> Self::Out
+    where
+        I: prost::Message + serde::Serialize + Default + 'static,
+        O: prost::Message + serde::Serialize + Default + 'static,
+    {
+        (
+            super::masked::shown_typed::<I>,
+            super::masked::shown_typed::<O>,
+        )
+    }
+}
+
 /// The input and output message types of `/service/method`.
-fn io_of(service: &str, method: &str) -> Option<(MessageDescriptor, MessageDescriptor)> {
+fn io_of(service: &str, method: &str) -> Option<(Shape, Shape)> {
+    let (typed_in, typed_out) = proto::visit_method(service, method, Shapes)?;
     let m = pool()
         .get_service_by_name(service)?
         .methods()
         .find(|m| m.name() == method)?;
-    Some((m.input(), m.output()))
+    let input = Shape {
+        typed: typed_in,
+        desc: m.input(),
+    };
+    let output = Shape {
+        typed: typed_out,
+        desc: m.output(),
+    };
+    Some((input, output))
 }
 
 /// A framed gRPC message (`bytes`, its 5-byte prefix included) as masked JSON, and its keys.
-fn shown(desc: &MessageDescriptor, framed: &[u8]) -> (String, Keys) {
+fn shown(shape: &Shape, framed: &[u8]) -> (String, Keys) {
     if framed.len() < 5 {
         return ("{}".into(), Keys::default());
     }
@@ -75,7 +114,10 @@ fn shown(desc: &MessageDescriptor, framed: &[u8]) -> (String, Keys) {
     if body.len() > SHOWN_MESSAGE_MAX_BYTES {
         return (format!("\"({} bytes)\"", body.len()), Keys::default());
     }
-    let Ok(mut msg) = DynamicMessage::decode(desc.clone(), body) else {
+    if let Some(shown) = (shape.typed)(body) {
+        return shown;
+    }
+    let Ok(mut msg) = DynamicMessage::decode(shape.desc.clone(), body) else {
         return ("\"(not a message of its type)\"".into(), Keys::default());
     };
     let mut keys = Keys::default();
@@ -94,7 +136,7 @@ fn shown(desc: &MessageDescriptor, framed: &[u8]) -> (String, Keys) {
 }
 
 /// What a hidden field shows.
-const HIDDEN: &str = "(hidden)";
+pub(super) const HIDDEN: &str = "(hidden)";
 
 /// Masks a message in place (see the module documentation) and collects the order numbers,
 /// sign-up ids and batch numbers it names. A hidden field shows as `"(hidden)"`; one that is not
@@ -120,19 +162,7 @@ pub fn mask(msg: &mut DynamicMessage, keys: &mut Keys) {
 fn mask_value(name: &str, value: &mut Field, keys: &mut Keys) {
     match value {
         Field::String(s) => {
-            let list = match name {
-                "order_no" => Some(&mut keys.order_nos),
-                "signup_id" => Some(&mut keys.signup_ids),
-                "batch_no" => Some(&mut keys.batch_nos),
-                _ => None,
-            };
-            if let Some(list) = list
-                && !s.is_empty()
-                && list.len() < KEYS_PER_KIND_MAX
-                && !list.contains(s)
-            {
-                list.push(s.clone());
-            }
+            note_key(name, s, keys);
             // A card number in a field of another name is masked all the same.
             if CARD_FIELDS.contains(&name) || looks_like_card(s) {
                 *s = mask_card(s);
@@ -145,12 +175,26 @@ fn mask_value(name: &str, value: &mut Field, keys: &mut Keys) {
     }
 }
 
-fn looks_like_card(s: &str) -> bool {
+/// Notes `s` among `keys` if a field named `name` holds an order number, a sign-up id or a batch
+/// number.
+pub(super) fn note_key(name: &str, s: &str, keys: &mut Keys) {
+    let list = match name {
+        "order_no" => &mut keys.order_nos,
+        "signup_id" => &mut keys.signup_ids,
+        "batch_no" => &mut keys.batch_nos,
+        _ => return,
+    };
+    if !s.is_empty() && list.len() < KEYS_PER_KIND_MAX && !list.iter().any(|k| k == s) {
+        list.push(s.to_owned());
+    }
+}
+
+pub(super) fn looks_like_card(s: &str) -> bool {
     (16..=19).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// First six and last four characters, the rest as `*` (anything shorter than 11: all stars).
-fn mask_card(s: &str) -> String {
+pub(super) fn mask_card(s: &str) -> String {
     crate::domain::mask_middle(s, 6, 4)
 }
 
@@ -274,8 +318,8 @@ struct Target {
     service: String,
     method: String,
     caller: &'static str,
-    input: MessageDescriptor,
-    output: MessageDescriptor,
+    input: Shape,
+    output: Shape,
 }
 
 /// The gRPC messages of an answer as they pass: the first kept (up to the shown size), all
@@ -340,7 +384,7 @@ impl Frames {
 struct Watched {
     feed: Feed,
     call_id: u64,
-    output: MessageDescriptor,
+    output: Shape,
     started: Instant,
     trailers_only: Option<http::HeaderMap>,
     frames: Frames,
@@ -455,7 +499,7 @@ impl pb::feed_service_server::FeedService for Watch {
                 Ok(e) => to_pb(node, &e),
                 Err(BroadcastStreamRecvError::Lagged(missed)) => pb::FeedEvent {
                     node: node.to_owned(),
-                    at: Some(prost_types::Timestamp::from(std::time::SystemTime::now())),
+                    at: Some(proto::Timestamp::from(std::time::SystemTime::now())),
                     kind: Some(pb::feed_event::Kind::Lagged(pb::Lagged { missed })),
                     ..Default::default()
                 },
@@ -517,7 +561,7 @@ pub fn to_pb(node: &str, e: &Arc<Event>) -> pb::FeedEvent {
     pb::FeedEvent {
         seq: e.seq,
         node: node.to_owned(),
-        at: Some(prost_types::Timestamp {
+        at: Some(proto::Timestamp {
             seconds: e.at_us.div_euclid(1_000_000),
             nanos: i32::try_from(e.at_us.rem_euclid(1_000_000) * 1000).unwrap_or(0),
         }),
@@ -528,17 +572,61 @@ pub fn to_pb(node: &str, e: &Arc<Event>) -> pb::FeedEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use prost_reflect::Kind;
+    use prost::Message as _;
+    use prost_reflect::{Kind, MapKey};
+    use serde_json::Value;
 
-    /// `m` as the feed shows it, as message type `name`, and the keys it names.
-    fn shown_as<M: prost::Message>(name: &str, m: &M) -> (serde_json::Value, Keys) {
-        let desc = pool().get_message_by_name(name).unwrap();
-        let body = m.encode_to_vec();
+    /// `body` framed as on the wire.
+    fn framed(body: &[u8]) -> Vec<u8> {
         let mut framed = vec![0];
         framed.extend_from_slice(&u32::try_from(body.len()).unwrap().to_be_bytes());
-        framed.extend_from_slice(&body);
-        let (json, keys) = shown(&desc, &framed);
-        (serde_json::from_str(&json).unwrap(), keys)
+        framed.extend_from_slice(body);
+        framed
+    }
+
+    /// `body` shown both ways, by the generated code and by the descriptor of `desc`, which must
+    /// agree; and whether the generated code wrote it.
+    fn shown_both(typed: Typed, desc: &MessageDescriptor, body: &[u8]) -> (Value, Keys, bool) {
+        let by_code = Shape {
+            typed,
+            desc: desc.clone(),
+        };
+        let by_descriptor = Shape {
+            typed: |_| None,
+            desc: desc.clone(),
+        };
+        let (json, keys) = shown(&by_code, &framed(body));
+        let (reflected, reflected_keys) = shown(&by_descriptor, &framed(body));
+        let json: Value = serde_json::from_str(&json).unwrap();
+        let reflected: Value = serde_json::from_str(&reflected).unwrap();
+        assert_eq!(
+            json,
+            reflected,
+            "{}: code and descriptor disagree",
+            desc.full_name()
+        );
+        assert_eq!(keys, reflected_keys, "{}: keys", desc.full_name());
+        (json, keys, typed(body).is_some())
+    }
+
+    /// `m` as the feed shows it (the same by its code as by its descriptor, which is checked),
+    /// and the keys it names.
+    fn shown_as<M>(name: &str, m: &M) -> (Value, Keys)
+    where
+        M: prost::Message + serde::Serialize + Default,
+    {
+        let desc = pool().get_message_by_name(name).unwrap();
+        let (json, keys, by_code) = shown_both(
+            super::super::masked::shown_typed::<M>,
+            &desc,
+            &m.encode_to_vec(),
+        );
+        assert!(
+            by_code,
+            "{}: written by its generated code",
+            desc.full_name()
+        );
+        (json, keys)
     }
 
     #[test]
@@ -596,6 +684,141 @@ mod tests {
             v["missed"], "18446744073709551615",
             "a number is not a card, however many digits it has"
         );
+    }
+
+    /// A value of every field of `desc`, none of them the default: strings alternately
+    /// card-like and named after their field, 64-bit numbers of 16 digits (not cards), lists of
+    /// two, maps of one, enums at their last value, messages filled to `depth`.
+    fn filled(desc: &MessageDescriptor, depth: u32) -> DynamicMessage {
+        let mut m = DynamicMessage::new(desc.clone());
+        if desc.full_name() == "google.protobuf.Timestamp" {
+            m.set_field_by_name("seconds", Field::I64(1_765_000_000));
+            m.set_field_by_name("nanos", Field::I32(123_000_000));
+            return m;
+        }
+        for f in desc.fields() {
+            let one = || sample(&f.kind(), f.name(), f.number(), depth);
+            let value = if f.is_map() {
+                let Kind::Message(entry) = f.kind() else {
+                    unreachable!()
+                };
+                let v = entry.map_entry_value_field();
+                let value = sample(&v.kind(), f.name(), f.number(), depth);
+                Field::Map([(MapKey::String("k".into()), value)].into())
+            } else if f.is_list() {
+                Field::List(vec![one(), one()])
+            } else {
+                one()
+            };
+            if depth < 3 || !matches!(value, Field::Message(_)) {
+                m.set_field(&f, value);
+            }
+        }
+        m
+    }
+
+    fn sample(kind: &Kind, name: &str, number: u32, depth: u32) -> Field {
+        match kind {
+            Kind::String if number.is_multiple_of(2) => Field::String("6221880000000001234".into()),
+            Kind::String => Field::String(format!("{name}-{number}")),
+            Kind::Int64 | Kind::Sint64 | Kind::Sfixed64 => Field::I64(1_234_567_890_123_456),
+            Kind::Uint64 | Kind::Fixed64 => Field::U64(1_234_567_890_123_456),
+            Kind::Int32 | Kind::Sint32 | Kind::Sfixed32 => Field::I32(-7),
+            Kind::Uint32 | Kind::Fixed32 => Field::U32(7),
+            Kind::Bool => Field::Bool(true),
+            Kind::Double => Field::F64(0.25),
+            Kind::Float => Field::F32(0.5),
+            Kind::Bytes => Field::Bytes(bytes::Bytes::from_static(b"1234567890123456")),
+            Kind::Enum(e) => Field::EnumNumber(e.values().last().map_or(0, |v| v.number())),
+            Kind::Message(m) => Field::Message(filled(m, depth + 1)),
+        }
+    }
+
+    /// Every request and answer of the protocol, every field set, shows the same written by its
+    /// generated code as by its descriptor: the JSON, the masking, the hiding and the keys.
+    #[test]
+    fn every_message_of_an_rpc_shows_the_same_by_its_code_as_by_its_descriptor() {
+        let mut checked = 0;
+        for service in pool().services() {
+            for method in service.methods() {
+                let (input, output) = io_of(service.full_name(), method.name())
+                    .unwrap_or_else(|| panic!("{}: no types", method.full_name()));
+                for shape in [input, output] {
+                    let body = filled(&shape.desc, 0).encode_to_vec();
+                    let (json, _, by_code) = shown_both(shape.typed, &shape.desc, &body);
+                    assert!(
+                        by_code,
+                        "{}: not written by its code",
+                        shape.desc.full_name()
+                    );
+                    let text = json.to_string();
+                    assert!(!text.contains("6221880000000001234"), "a card shown whole");
+                    for h in HIDDEN_FIELDS {
+                        assert!(!text.contains(&format!("\"{h}-")), "{h} shown: {text}");
+                    }
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 100, "{checked} messages checked");
+    }
+
+    /// What the generated code will not write is shown by the descriptor: an enum value the
+    /// protocol does not name, a timestamp out of range; and a probability that is not a number.
+    #[test]
+    fn what_the_code_will_not_write_is_shown_by_the_descriptor() {
+        use super::super::masked::shown_typed;
+        use proto::bank::v1 as bank;
+        let status = bank::SetCardStatusRequest {
+            card_number: "6221880000000001234".into(),
+            status: 99,
+        };
+        let desc = pool()
+            .get_message_by_name("interbank.bank.v1.SetCardStatusRequest")
+            .unwrap();
+        let typed = shown_typed::<bank::SetCardStatusRequest>;
+        let (json, _, by_code) = shown_both(typed, &desc, &status.encode_to_vec());
+        assert!(!by_code);
+        assert_eq!(json["status"], 99);
+        assert_eq!(json["card_number"], "622188*********1234");
+
+        let mut sms = pb::Sms {
+            sent_at: Some(proto::Timestamp {
+                seconds: i64::MAX,
+                nanos: 0,
+            }),
+            ..Default::default()
+        };
+        let desc = pool().get_message_by_name("interbank.sim.v1.Sms").unwrap();
+        let (_, _, by_code) = shown_both(shown_typed::<pb::Sms>, &desc, &sms.encode_to_vec());
+        assert!(!by_code, "a timestamp after 9999 is not protobuf JSON");
+        sms.sent_at = Some(proto::Timestamp {
+            seconds: 253_402_300_799,
+            nanos: 999_999_999,
+        });
+        let (json, _, by_code) = shown_both(shown_typed::<pb::Sms>, &desc, &sms.encode_to_vec());
+        assert!(by_code);
+        assert_eq!(json["sent_at"], "9999-12-31T23:59:59.999999999Z");
+
+        let desc = pool()
+            .get_message_by_name("interbank.sim.v1.AddFaultRequest")
+            .unwrap();
+        let typed = shown_typed::<pb::AddFaultRequest>;
+        for (p, shows) in [
+            (f64::NAN, "NaN"),
+            (f64::INFINITY, "Infinity"),
+            (f64::NEG_INFINITY, "-Infinity"),
+        ] {
+            let rule = pb::AddFaultRequest {
+                rule: Some(pb::FaultRule {
+                    probability: p,
+                    ..Default::default()
+                }),
+            };
+            let (json, _, by_code) = shown_both(typed, &desc, &rule.encode_to_vec());
+            assert!(by_code);
+            assert_eq!(json["rule"]["probability"], shows);
+        }
     }
 
     /// A hidden field shows as `"(hidden)"` only if it is a string; any other would be left out.

@@ -20,6 +20,7 @@ pub mod transport;
 
 mod edge;
 mod faults;
+mod masked;
 mod peer;
 mod server;
 mod status;

@@ -48,8 +48,8 @@ pub fn id_type_to_pb(t: IdType) -> proto::common::v1::IdType {
 }
 
 /// A timestamp for the wire.
-pub fn timestamp(t: chrono::DateTime<chrono::Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
+pub fn timestamp(t: chrono::DateTime<chrono::Utc>) -> proto::Timestamp {
+    proto::Timestamp {
         seconds: t.timestamp(),
         nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(0),
     }
