@@ -100,3 +100,41 @@ impl<'de> serde::Deserialize<'de> for Timestamp {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Timestamp;
+
+    fn json(seconds: i64, nanos: i32) -> Option<String> {
+        serde_json::to_string(&Timestamp { seconds, nanos }).ok()
+    }
+
+    /// Protobuf's JSON of a timestamp: `Z`, fractions of 0, 3, 6 or 9 digits, years 1 to 9999;
+    /// read back as written.
+    #[test]
+    fn a_timestamp_is_protobufs_json_and_reads_back() {
+        let cases = [
+            (0, 0, "1970-01-01T00:00:00Z"),
+            (1_765_000_000, 123_000_000, "2025-12-06T05:46:40.123Z"),
+            (1_765_000_000, 5_000, "2025-12-06T05:46:40.000005Z"),
+            (-62_135_596_800, 1, "0001-01-01T00:00:00.000000001Z"),
+            (
+                253_402_300_799,
+                999_999_999,
+                "9999-12-31T23:59:59.999999999Z",
+            ),
+        ];
+        for (seconds, nanos, text) in cases {
+            let written = json(seconds, nanos).unwrap();
+            assert_eq!(written, format!("\"{text}\""));
+            let read: Timestamp = serde_json::from_str(&written).unwrap();
+            assert_eq!(read, Timestamp { seconds, nanos });
+        }
+        assert_eq!(json(253_402_300_800, 0), None, "after 9999");
+        assert_eq!(json(-62_135_596_801, 0), None, "before year 1");
+        assert_eq!(json(i64::MAX, 0), None);
+        assert_eq!(json(0, -1), None);
+        assert_eq!(json(0, 1_000_000_000), None);
+        assert!(serde_json::from_str::<Timestamp>("\"yesterday\"").is_err());
+    }
+}
