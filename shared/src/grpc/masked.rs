@@ -1,12 +1,13 @@
 //! A message of the protocol as the feed shows it, written by the protocol's generated JSON code
-//! (pbjson) rather than by reflection on its descriptors, which costs several times as much (see
-//! docs/performance.md, issue 22, step 21). [`shown_typed`] decodes a message as its Rust type
+//! (pbjson) rather than by reflection on its descriptors, which costs about three times as much
+//! (see docs/performance.md, issue 22, step 21). [`shown_typed`] decodes a message as its Rust type
 //! and writes it through [`Masking`]: a serde serializer in front of serde_json's that does what
-//! [`super::feed::mask`] does to a reflected message. Hidden fields show `"(hidden)"`, card
-//! numbers are masked and order numbers, sign-up ids and batch numbers collected.
+//! [`super::feed::mask`] does to a reflected message. Hidden fields show `"(hidden)"`, card numbers
+//! are masked and order numbers, sign-up ids and batch numbers collected.
 //!
 //! Hand-written, because no crate masks by field name: serde's data model is forwarded as it is,
-//! and only three of its calls are ours (a message's field, a string, and a message beginning).
+//! and only four of its calls are ours (a message beginning, a message's field, a string, and a
+//! number that is not finite, which protobuf's JSON writes as a string).
 
 use std::cell::RefCell;
 
@@ -341,58 +342,31 @@ impl<'k, C: SerializeStructVariant> SerializeStructVariant for Parts<'k, C> {
     }
 }
 
-/// A list's items, a map's values: masked as the field that holds them.
-impl<'k, C: SerializeSeq> SerializeSeq for Parts<'k, C> {
-    type Ok = C::Ok;
-    type Error = C::Error;
+/// A list's items (a tuple's, which the protocol's code does not write): masked as the field
+/// that holds them.
+macro_rules! items_masked {
+    ($($part:ident :: $method:ident),* $(,)?) => {$(
+        impl<C: $part> $part for Parts<'_, C> {
+            type Ok = C::Ok;
+            type Error = C::Error;
 
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), C::Error> {
-        self.out.serialize_element(&Masked { value, at: self.at })
-    }
+            fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), C::Error> {
+                self.out.$method(&Masked { value, at: self.at })
+            }
 
-    fn end(self) -> Result<C::Ok, C::Error> {
-        self.out.end()
-    }
+            fn end(self) -> Result<C::Ok, C::Error> {
+                self.out.end()
+            }
+        }
+    )*};
 }
 
-impl<'k, C: SerializeTuple> SerializeTuple for Parts<'k, C> {
-    type Ok = C::Ok;
-    type Error = C::Error;
-
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), C::Error> {
-        self.out.serialize_element(&Masked { value, at: self.at })
-    }
-
-    fn end(self) -> Result<C::Ok, C::Error> {
-        self.out.end()
-    }
-}
-
-impl<'k, C: SerializeTupleStruct> SerializeTupleStruct for Parts<'k, C> {
-    type Ok = C::Ok;
-    type Error = C::Error;
-
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), C::Error> {
-        self.out.serialize_field(&Masked { value, at: self.at })
-    }
-
-    fn end(self) -> Result<C::Ok, C::Error> {
-        self.out.end()
-    }
-}
-
-impl<'k, C: SerializeTupleVariant> SerializeTupleVariant for Parts<'k, C> {
-    type Ok = C::Ok;
-    type Error = C::Error;
-
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), C::Error> {
-        self.out.serialize_field(&Masked { value, at: self.at })
-    }
-
-    fn end(self) -> Result<C::Ok, C::Error> {
-        self.out.end()
-    }
-}
+items_masked!(
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field,
+    SerializeTupleVariant::serialize_field,
+);
 
 /// A map's keys as they are (as the reflected path leaves them), its values masked.
 impl<'k, C: SerializeMap> SerializeMap for Parts<'k, C> {
