@@ -41,11 +41,27 @@ async fn the_clock_freezes_moves_forward_and_never_back(app: TestApp) {
         Code::FailedPrecondition,
         "CLOCK_BACKWARDS",
     );
+    // Later than now, but not a time: nanoseconds outside a second (chrono would take 1.5
+    // billion at :59 as a leap second), and seconds past any calendar.
+    let ahead = |seconds: i64, nanos: i32| {
+        Some(Move::SetTo(proto::Timestamp {
+            seconds: "2031-06-30T15:30:59Z"
+                .parse::<chrono::DateTime<chrono::Utc>>()
+                .unwrap()
+                .timestamp()
+                + seconds,
+            nanos,
+        }))
+    };
     for bad in [
         None,
         Some(Move::AdvanceMs(0)),
         Some(Move::AdvanceMs(-5)),
         Some(Move::Freeze(false)),
+        ahead(0, -1),
+        ahead(0, 1_500_000_000),
+        ahead(0, 1_000_000_000),
+        ahead(i64::MAX / 2, 0),
     ] {
         assert_refused(
             c.set_clock(sim::SetClockRequest { r#move: bad }).await,
@@ -53,6 +69,14 @@ async fn the_clock_freezes_moves_forward_and_never_back(app: TestApp) {
             "CLOCK_MOVE_INVALID",
         );
     }
+    let after = c
+        .get_clock(sim::GetClockRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .clock
+        .unwrap();
+    assert_eq!(after, state, "a refused move changes nothing");
     let moved = app.clock(Move::AdvanceMs(3 * 24 * 3600 * 1000)).await;
     assert_eq!(
         moved.closed_dates,

@@ -170,9 +170,13 @@ impl<N: SimNode> Simulator<N> {
             Some(Move::Freeze(true)) => clock.freeze(),
             Some(Move::Resume(true)) => clock.resume(),
             Some(Move::SetTo(t)) => {
-                let to =
-                    DateTime::<Utc>::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0))
-                        .ok_or(SimError::MoveInvalid("set_to is not a valid time"))?;
+                // Nanoseconds within a second: chrono would take up to two billion at :59 as a
+                // leap second, and a negative count is not a time.
+                let to = u32::try_from(t.nanos)
+                    .ok()
+                    .filter(|n| *n < 1_000_000_000)
+                    .and_then(|n| DateTime::<Utc>::from_timestamp(t.seconds, n))
+                    .ok_or(SimError::MoveInvalid("set_to is not a valid time"))?;
                 clock
                     .set(to)
                     .map_err(|e| SimError::Backwards(e.to_string()))?;
