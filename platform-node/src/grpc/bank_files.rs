@@ -115,13 +115,14 @@ fn bank_batch(b: Option<pb::RefundBatch>) -> Result<BankBatch, PeerFailure> {
     })
 }
 
-/// Seconds from 1970 to the end of 9999: the latest time the bank may name.
-const LATEST_SECONDS: i64 = 253_402_300_799;
+/// The times the bank may name, in seconds since 1970: the years 1 to 9999, as protobuf's
+/// timestamps have them.
+const BANK_SECONDS: std::ops::RangeInclusive<i64> = -62_135_596_800..=253_402_300_799;
 
-/// A time of the bank's answer in milliseconds since 1970; `None`: before 1970, after 9999, or
-/// with nanoseconds outside a second.
+/// A time of the bank's answer in milliseconds since 1970; `None`: outside the years 1 to 9999,
+/// or with nanoseconds outside a second.
 fn unix_ms(t: proto::Timestamp) -> Option<i64> {
-    if !(0..=LATEST_SECONDS).contains(&t.seconds) || !(0..1_000_000_000).contains(&t.nanos) {
+    if !BANK_SECONDS.contains(&t.seconds) || !(0..1_000_000_000).contains(&t.nanos) {
         return None;
     }
     Some(t.seconds * 1000 + i64::from(t.nanos) / 1_000_000)
@@ -254,9 +255,20 @@ mod tests {
         assert_eq!(refused(accepted_at(253_402_300_800, 0)), bad, "after 9999");
         assert_eq!(refused(accepted_at(1_765_000_000, -1)), bad);
         assert_eq!(refused(accepted_at(1_765_000_000, 1_000_000_000)), bad);
-        match accepted_at(1_765_000_000, 999_999_999) {
-            Ok(b) => assert_eq!(b.accepted_at_ms, 1_765_000_000_999),
-            Err(_) => panic!("a time of 2025 refused"),
+        assert_eq!(
+            refused(accepted_at(-62_135_596_801, 0)),
+            bad,
+            "before the year 1"
+        );
+        for (seconds, nanos, ms) in [
+            (1_765_000_000, 999_999_999, 1_765_000_000_999),
+            (-1, 0, -1_000),
+            (-62_135_596_800, 0, -62_135_596_800_000),
+        ] {
+            match accepted_at(seconds, nanos) {
+                Ok(b) => assert_eq!(b.accepted_at_ms, ms),
+                Err(_) => panic!("{seconds} s refused"),
+            }
         }
     }
 }
