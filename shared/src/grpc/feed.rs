@@ -688,7 +688,7 @@ mod tests {
 
     /// A value of every field of `desc`, none of them the default: strings alternately
     /// card-like and named after their field, 64-bit numbers of 16 digits (not cards), lists of
-    /// two, maps of one, enums at their last value, messages filled to `depth`.
+    /// two, maps of one, enums at their last value, messages three levels deep.
     fn filled(desc: &MessageDescriptor, depth: u32) -> DynamicMessage {
         let mut m = DynamicMessage::new(desc.clone());
         if desc.full_name() == "google.protobuf.Timestamp" {
@@ -697,6 +697,10 @@ mod tests {
             return m;
         }
         for f in desc.fields() {
+            // Three levels of messages are enough, and a message that holds its own type ends.
+            if depth >= 3 && matches!(f.kind(), Kind::Message(_)) {
+                continue;
+            }
             let one = || sample(&f.kind(), f.name(), f.number(), depth);
             let value = if f.is_map() {
                 let Kind::Message(entry) = f.kind() else {
@@ -710,9 +714,7 @@ mod tests {
             } else {
                 one()
             };
-            if depth < 3 || !matches!(value, Field::Message(_)) {
-                m.set_field(&f, value);
-            }
+            m.set_field(&f, value);
         }
         m
     }
