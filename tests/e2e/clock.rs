@@ -4,7 +4,9 @@ use e2e_tests::{TestApp, assert_refused, on_both_backends};
 use proto::platform::v1 as platform;
 use proto::sim::v1 as sim;
 use sim::set_clock_request::Move;
+use sim::simulator_service_client::SimulatorServiceClient;
 use tonic::Code;
+use tonic::transport::Channel;
 
 on_both_backends!(
     the_clock_freezes_moves_forward_and_never_back,
@@ -12,16 +14,20 @@ on_both_backends!(
     reset_wipes_the_nodes_and_brings_back_real_time,
 );
 
-async fn the_clock_freezes_moves_forward_and_never_back(app: TestApp) {
-    app.freeze_at("2031-06-30T15:30:00Z").await;
-    let mut c = app.bank_sim.clone();
-    let state = c
-        .get_clock(sim::GetClockRequest {})
+/// A node's clock as it answers `GetClock`.
+async fn clock_of(node: &mut SimulatorServiceClient<Channel>) -> sim::ClockState {
+    node.get_clock(sim::GetClockRequest {})
         .await
         .unwrap()
         .into_inner()
         .clock
-        .unwrap();
+        .unwrap()
+}
+
+async fn the_clock_freezes_moves_forward_and_never_back(app: TestApp) {
+    app.freeze_at("2031-06-30T15:30:00Z").await;
+    let mut c = app.bank_sim.clone();
+    let state = clock_of(&mut c).await;
     assert!(state.frozen);
     assert_eq!(state.business_date, "2031-06-30");
     assert_eq!(
@@ -69,13 +75,7 @@ async fn the_clock_freezes_moves_forward_and_never_back(app: TestApp) {
             "CLOCK_MOVE_INVALID",
         );
     }
-    let after = c
-        .get_clock(sim::GetClockRequest {})
-        .await
-        .unwrap()
-        .into_inner()
-        .clock
-        .unwrap();
+    let after = clock_of(&mut c).await;
     assert_eq!(after, state, "a refused move changes nothing");
     let moved = app.clock(Move::AdvanceMs(3 * 24 * 3600 * 1000)).await;
     assert_eq!(
@@ -205,13 +205,7 @@ async fn reset_wipes_the_nodes_and_brings_back_real_time(app: TestApp) {
         })
         .await
         .unwrap();
-        let c = node
-            .get_clock(sim::GetClockRequest {})
-            .await
-            .unwrap()
-            .into_inner()
-            .clock
-            .unwrap();
+        let c = clock_of(&mut node).await;
         assert!(!c.frozen);
         assert!(
             c.now.unwrap().seconds

@@ -172,11 +172,14 @@ impl<N: SimNode> Simulator<N> {
             Some(Move::SetTo(t)) => {
                 // Nanoseconds within a second: chrono would take up to two billion at :59 as a
                 // leap second, and a negative count is not a time.
-                let to = u32::try_from(t.nanos)
+                let nanos = u32::try_from(t.nanos)
                     .ok()
                     .filter(|n| *n < 1_000_000_000)
-                    .and_then(|n| DateTime::<Utc>::from_timestamp(t.seconds, n))
-                    .ok_or(SimError::MoveInvalid("set_to is not a valid time"))?;
+                    .ok_or(SimError::MoveInvalid(
+                        "set_to's nanos must be 0 to 999,999,999",
+                    ))?;
+                let to = DateTime::<Utc>::from_timestamp(t.seconds, nanos)
+                    .ok_or(SimError::MoveInvalid("set_to's seconds are not a time"))?;
                 clock
                     .set(to)
                     .map_err(|e| SimError::Backwards(e.to_string()))?;
