@@ -15,6 +15,7 @@ on_both_backends!(
     a_code_works_only_for_its_own_order,
     order_numbers_are_idempotency_keys_end_to_end,
     a_refused_order_answers_its_refusal_again,
+    a_repeat_answers_the_first_request_though_its_checks_would_refuse_it_now,
     the_daily_limit_is_cumulative_and_starts_afresh_after_cutover,
     the_platform_checks_its_card_link_and_the_bank_its_sign_up,
     a_wrong_payment_password_leaves_no_order_and_sends_no_code,
@@ -244,6 +245,85 @@ async fn a_refused_order_answers_its_refusal_again(app: TestApp) {
     app.start(&p, "FITS", "1000.00")
         .await
         .expect("a new order number may try again");
+}
+
+/// A repeat is answered by what its order number did the first time, on both sides, though the
+/// sign-up, the card and the balance would refuse a new payment now; another payment under the
+/// same number is still ORDER_NO_REUSED, not the refusal a new one would get.
+async fn a_repeat_answers_the_first_request_though_its_checks_would_refuse_it_now(app: TestApp) {
+    let p = app.payer("付重", "1000.00", "5000.00").await;
+    let first = app.start(&p, "REPEAT-1", "1000.00").await.unwrap();
+    let code_request = |amount: &str| bank::RequestPaymentCodeRequest {
+        order_no: "REPEAT-1".into(),
+        signup_id: p.signup_id.clone(),
+        platform_account: p.customer.email.clone(),
+        amount: amount.into(),
+    };
+    let mut bank_link = app.bank_link.clone();
+    // The balance now falls short of 1000.00, the card is frozen, and then the
+    // sign-up is cancelled: each would refuse a new code request.
+    app.pay_now(&p, "SPEND", "0.01").await.expect("paid");
+    for status in [bank::CardStatus::Frozen, bank::CardStatus::Normal] {
+        app.branch
+            .clone()
+            .set_card_status(bank::SetCardStatusRequest {
+                card_number: p.customer.card_number.clone(),
+                status: status as i32,
+            })
+            .await
+            .unwrap();
+        let again = bank_link
+            .request_payment_code(code_request("1000.00"))
+            .await
+            .expect("a repeat at the bank answers the first challenge")
+            .into_inner();
+        assert_eq!(
+            again.code_expires_at, first.code_expires_at,
+            "the platform's order says the code expires when the bank said, to the millisecond"
+        );
+    }
+    app.branch
+        .clone()
+        .cancel_sign_up(bank::CancelSignUpRequest {
+            card_number: p.customer.card_number.clone(),
+        })
+        .await
+        .unwrap();
+    let again = bank_link
+        .request_payment_code(code_request("1000.00"))
+        .await
+        .expect("a repeat at the bank answers the first challenge")
+        .into_inner();
+    assert_eq!(again.code_expires_at, first.code_expires_at);
+    assert_refused(
+        bank_link.request_payment_code(code_request("999.00")).await,
+        Code::AlreadyExists,
+        "ORDER_NO_REUSED",
+    );
+    let replay = app.start(&p, "REPEAT-1", "1000.00").await;
+    let replay = replay.expect("a repeat at the platform answers the first order");
+    assert_eq!(replay.status, platform::OrderStatus::AwaitingCode as i32);
+    assert_eq!(replay.code_expires_at, first.code_expires_at);
+    assert_refused(
+        app.start(&p, "REPEAT-1", "999.00")
+            .await
+            .map(tonic::Response::new),
+        Code::AlreadyExists,
+        "ORDER_NO_REUSED",
+    );
+    let sms = app
+        .sms
+        .clone()
+        .list_sms(sim::ListSmsRequest {
+            mobile: p.mobile.clone(),
+            limit: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .messages;
+    let codes = sms.iter().filter(|m| m.order_no == "REPEAT-1").count();
+    assert_eq!(codes, 1, "no repeat sent a second code");
 }
 
 async fn the_daily_limit_is_cumulative_and_starts_afresh_after_cutover(app: TestApp) {

@@ -35,6 +35,19 @@ pub(crate) fn bad_answer(what: &str) -> PeerFailure {
     })
 }
 
+/// The times the bank may name, in seconds since 1970: the years 1 to 9999, as protobuf's
+/// timestamps have them.
+const BANK_SECONDS: std::ops::RangeInclusive<i64> = -62_135_596_800..=253_402_300_799;
+
+/// A time of the bank's answer in milliseconds since 1970; `None`: outside the years 1 to 9999,
+/// or with nanoseconds outside a second.
+pub(crate) fn unix_ms(t: proto::Timestamp) -> Option<i64> {
+    if !BANK_SECONDS.contains(&t.seconds) || !(0..1_000_000_000).contains(&t.nanos) {
+        return None;
+    }
+    Some(t.seconds * 1000 + i64::from(t.nanos) / 1_000_000)
+}
+
 fn money(s: &str, what: &str) -> Result<Money, PeerFailure> {
     Money::parse(s).map_err(|_| bad_answer(what))
 }
@@ -134,13 +147,13 @@ impl BankPort for BankClient {
                     async move { c.request_payment_code(msg).await }
                 })
                 .await?;
-            let expires = answer
+            let expires_at_ms = answer
                 .code_expires_at
-                .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, 0))
+                .and_then(unix_ms)
                 .ok_or_else(|| bad_answer("code_expires_at"))?;
             Ok(CodeSent {
                 mobile_masked: answer.mobile_masked.chars().take(11).collect(),
-                expires_at_ms: expires.timestamp_millis(),
+                expires_at_ms,
             })
         })
     }

@@ -17,7 +17,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 use tonic_types::StatusExt;
 
-use super::bank_client::{BANK_DOMAIN, bad_answer};
+use super::bank_client::{BANK_DOMAIN, bad_answer, unix_ms};
 use crate::domain::{
     BankBatch, BankBatchStatus, BankFiles, BoxFuture, FileRefusal, PushFailure, ResultFigures,
 };
@@ -113,19 +113,6 @@ fn bank_batch(b: Option<pb::RefundBatch>) -> Result<BankBatch, PeerFailure> {
         processed: b.processed_count,
         result,
     })
-}
-
-/// The times the bank may name, in seconds since 1970: the years 1 to 9999, as protobuf's
-/// timestamps have them.
-const BANK_SECONDS: std::ops::RangeInclusive<i64> = -62_135_596_800..=253_402_300_799;
-
-/// A time of the bank's answer in milliseconds since 1970; `None`: outside the years 1 to 9999,
-/// or with nanoseconds outside a second.
-fn unix_ms(t: proto::Timestamp) -> Option<i64> {
-    if !BANK_SECONDS.contains(&t.seconds) || !(0..1_000_000_000).contains(&t.nanos) {
-        return None;
-    }
-    Some(t.seconds * 1000 + i64::from(t.nanos) / 1_000_000)
 }
 
 impl BankFiles for BankFilesClient {
