@@ -260,12 +260,32 @@ impl Bank {
     }
 
     /// Step 1: checks the sign-up, card, limit and balance, records the payment and sends the
-    /// one-time code. Idempotent by order number.
+    /// one-time code. Idempotent by order number: a repeat is answered by what its order number
+    /// did the first time, whatever the checks would say of a new payment now. A new order
+    /// number (the usual case) is not looked up first: the write finds a taken one, and a
+    /// refusal looks for one before it is given.
     pub async fn request_payment_code(&self, req: PaymentRequest) -> Result<Challenge, BankError> {
         let fingerprint = req.fingerprint();
-        if let Some(p) = self.store.payment(&req.order_no).await? {
-            return self.repeat_code_request(p, &fingerprint).await;
+        let refusal = match self.new_code_request(&req, &fingerprint).await {
+            Ok(Some(challenge)) => return Ok(challenge),
+            Ok(None) => None,
+            Err(BankError::Internal(e)) => return Err(BankError::Internal(e)),
+            Err(refusal) => Some(refusal),
+        };
+        match (self.store.payment(&req.order_no).await?, refusal) {
+            (Some(p), _) => self.repeat_code_request(p, &fingerprint).await,
+            (None, Some(refusal)) => Err(refusal),
+            (None, None) => Err(anyhow::anyhow!("order number conflict without a row").into()),
         }
+    }
+
+    /// A code request checked and recorded as a new payment, its code sent; `None`: the order
+    /// number is taken.
+    async fn new_code_request(
+        &self,
+        req: &PaymentRequest,
+        fingerprint: &str,
+    ) -> Result<Option<Challenge>, BankError> {
         if req.amount.fen() == MAGIC_SYSTEM_BUSY_FEN {
             return Err(BankError::SystemBusy);
         }
@@ -289,17 +309,12 @@ impl Bank {
         let now = self.clock.now_ms();
         let code = OtpCode::generate();
         let digest = otp_digest(&self.otp_keys, &req.order_no, &code);
-        let payment = new_payment(&req, &s, &fingerprint, digest, now);
-        let sms = code_sms(&req, &s, &code, now);
-        let order = req.order_no.as_str();
+        let payment = new_payment(req, &s, fingerprint, digest, now);
+        let sms = code_sms(req, &s, &code, now);
         if !self.store.insert_payment_with_sms(&payment, &sms).await? {
-            let p = self
-                .store
-                .payment(&req.order_no)
-                .await?
-                .ok_or_else(|| anyhow::anyhow!("order number conflict without a row"))?;
-            return self.repeat_code_request(p, &fingerprint).await;
+            return Ok(None);
         }
+        let order = req.order_no.as_str();
         tracing::info!(order_no = order, signup_id = %s.id, card = ?s.card, mobile = %s.mobile.masked(), "one-time code sent");
         if let Some(feed) = self.faults.feed() {
             feed.send(shared::feed::What::Sms {
@@ -307,11 +322,11 @@ impl Bank {
                 order_no: order.to_owned(),
             });
         }
-        Ok(Challenge {
-            order_no: req.order_no,
+        Ok(Some(Challenge {
+            order_no: req.order_no.clone(),
             mobile_masked: s.mobile.masked(),
             expires_at_ms: payment.otp_expires_at_ms,
-        })
+        }))
     }
 
     async fn repeat_code_request(

@@ -184,30 +184,31 @@ impl Platform {
     }
 
     /// The order `wanted` names: the one made before (a repeat), or a new one on the account's
-    /// active card-link. A number taken by another payment is ORDER_NO_REUSED.
+    /// active card-link. A number taken by another payment is ORDER_NO_REUSED. A repeat is
+    /// answered by its order whatever the card-link says now. A new order number (the usual
+    /// case) is not looked up first: the insert finds a taken one, and a refusal looks for one
+    /// before it is given.
     async fn order_for(
         &self,
         wanted: &Wanted<'_>,
         description: &Description,
     ) -> Result<Order, PlatformError> {
-        let earlier = match self.store.order(&wanted.order_no).await? {
-            Some(o) => o,
-            None => {
-                let link = self.active_link(wanted.email, wanted.signup_id).await?;
+        let refusal = match self.active_link(wanted.email, wanted.signup_id).await {
+            Ok(link) => {
                 let order = new_order(wanted, &link, description, self.clock.now_ms());
                 if self.store.insert_order(&order).await? {
                     return Ok(order);
                 }
-                self.store
-                    .order(&wanted.order_no)
-                    .await?
-                    .ok_or_else(|| anyhow::anyhow!("order conflict without a row"))?
+                None
             }
+            Err(PlatformError::Internal(e)) => return Err(PlatformError::Internal(e)),
+            Err(refusal) => Some(refusal),
         };
-        if wanted.is(&earlier) {
-            Ok(earlier)
-        } else {
-            Err(PlatformError::OrderNoReused)
+        match (self.store.order(&wanted.order_no).await?, refusal) {
+            (Some(earlier), _) if wanted.is(&earlier) => Ok(earlier),
+            (Some(_), _) => Err(PlatformError::OrderNoReused),
+            (None, Some(refusal)) => Err(refusal),
+            (None, None) => Err(anyhow::anyhow!("order conflict without a row").into()),
         }
     }
 
