@@ -186,6 +186,19 @@ impl LimitView {
     }
 }
 
+/// The sign-up a platform call names, if it belongs to `account` and is SIGNED.
+fn paying(s: Option<SignUp>, account: &Email) -> Result<SignUp, BankError> {
+    let s = s
+        .filter(|s| &s.account == account)
+        .ok_or(BankError::SignUpNotFound(
+            "no sign-up with that id for that platform account",
+        ))?;
+    if s.status != SignUpStatus::Signed {
+        return Err(BankError::SignUpNotNormal(s.status));
+    }
+    Ok(s)
+}
+
 /// The digest a payment keeps of its one-time code: keyed with the node secret (HMAC), so that
 /// the database alone does not give the code back.
 fn otp_digest(keys: &KeyRing, order: &OrderNo, code: &OtpCode) -> String {
@@ -231,18 +244,7 @@ impl Bank {
         signup_id: &SignUpId,
         account: &Email,
     ) -> Result<SignUp, BankError> {
-        let s = self
-            .store
-            .signup(signup_id)
-            .await?
-            .filter(|s| &s.account == account)
-            .ok_or(BankError::SignUpNotFound(
-                "no sign-up with that id for that platform account",
-            ))?;
-        if s.status != SignUpStatus::Signed {
-            return Err(BankError::SignUpNotNormal(s.status));
-        }
-        Ok(s)
+        paying(self.store.signup(signup_id).await?, account)
     }
 
     fn usable(card: &Card) -> Result<(), BankError> {
@@ -289,13 +291,13 @@ impl Bank {
         if req.amount.fen() == MAGIC_SYSTEM_BUSY_FEN {
             return Err(BankError::SystemBusy);
         }
-        let s = self.paying_signup(&req.signup_id, &req.account).await?;
         let date = self.clock.business_date();
-        let (card, used) = self
-            .store
-            .card_and_usage(&s.card, date)
-            .await?
-            .ok_or(BankError::CardNotFound)?;
+        let (s, card) = match self.store.signup_with_card(&req.signup_id, date).await? {
+            Some((s, card)) => (Some(s), card),
+            None => (None, None),
+        };
+        let s = paying(s, &req.account)?;
+        let (card, used) = card.ok_or(BankError::CardNotFound)?;
         Self::usable(&card)?;
         let view = LimitView::of(&s, date, used);
         if req.amount.money() > view.remaining {

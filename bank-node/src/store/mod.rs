@@ -6,10 +6,11 @@ use shared::domain::{
     CardNumber, DailyLimit, Email, IdDocument, IdType, Mobile, PersonName, RequestId, SignUpId,
 };
 use shared::records::{RecordKind, Show, View, col};
-use shared::store::{bad, int, opt_text, text, unique_violation};
+use shared::store::{bad, columns_of, int, opt_text, text, unique_violation};
 use shared::{Money, PeerRefusal};
 use sqlx::Row;
 use sqlx::any::AnyRow;
+use std::sync::LazyLock;
 
 use crate::domain::{AccountKind, Card, CardStatus, InsertOutcome, SignUp, SignUpStatus};
 
@@ -39,6 +40,19 @@ pub(crate) type Result<T> = anyhow::Result<T>;
 
 const CARD_COLUMNS: &str = "card_number, account_kind, holder_name, id_type, id_number, balance_fen, status, wrong_password_tries, opened_at_ms";
 const SIGNUP_COLUMNS: &str = "signup_id, request_fingerprint, card_number, platform_account, real_name, id_type, id_number, mobile, daily_limit_fen, status, failure_class, failure_reason, failure_message, failure_domain, business_date, created_at_ms, updated_at_ms";
+
+/// Sign-up `$1` as [`SIGNUP_COLUMNS`], its card's [`CARD_COLUMNS`] each named `card_<column>`
+/// (NULL without a card), and what the card paid on business date `$2` as `used_fen`.
+static SIGNUP_WITH_CARD: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {}, {}, COALESCE(u.used_fen, 0) AS used_fen FROM signups s \
+         LEFT JOIN cards c ON c.card_number = s.card_number \
+         LEFT JOIN daily_usage u ON u.card_number = s.card_number AND u.business_date = $2 \
+         WHERE s.signup_id = $1",
+        columns_of(SIGNUP_COLUMNS, "s", ""),
+        columns_of(CARD_COLUMNS, "c", "card_"),
+    )
+});
 
 /// What the bank shows of itself (ListRecords): the newest of each, secrets left out.
 pub const VIEWS: &[View] = &[
@@ -184,24 +198,25 @@ impl Store {
         row.as_ref().map(card_from_row).transpose()
     }
 
-    /// A card and what it paid on business date `date`, in one read (a payment's checks).
-    pub async fn card_and_usage(
+    /// A sign-up, with its card (`None`: the bank has no such card) and what the card paid on
+    /// business date `date`, in one read (a payment's checks).
+    pub async fn signup_with_card(
         &self,
-        number: &CardNumber,
+        id: &SignUpId,
         date: NaiveDate,
-    ) -> Result<Option<(Card, Money)>> {
-        let row = sqlx::query(&format!(
-            "SELECT {CARD_COLUMNS}, COALESCE((SELECT used_fen FROM daily_usage \
-               WHERE daily_usage.card_number = cards.card_number AND daily_usage.business_date = $2), 0) AS used_fen \
-             FROM cards WHERE card_number = $1"
-        ))
-        .bind(number.expose())
-        .bind(date.to_string())
-        .fetch_optional(&self.pools.read)
-        .await?;
+    ) -> Result<Option<(SignUp, Option<(Card, Money)>)>> {
+        let row = sqlx::query(&SIGNUP_WITH_CARD)
+            .bind(id.as_str())
+            .bind(date.to_string())
+            .fetch_optional(&self.pools.read)
+            .await?;
         let Some(row) = row else { return Ok(None) };
+        let signup = signup_from_row(&row)?;
+        if opt_text(&row, "card_card_number")?.is_none() {
+            return Ok(Some((signup, None)));
+        }
         let used = Money::from_fen(int(&row, "used_fen")?).ok_or_else(|| bad("used_fen"))?;
-        Ok(Some((card_from_row(&row)?, used)))
+        Ok(Some((signup, Some((card_from(&row, "card_")?, used)))))
     }
 
     /// The card's password hash.
@@ -439,19 +454,25 @@ impl Store {
 }
 
 fn card_from_row(r: &AnyRow) -> Result<Card> {
-    let id_type = IdType::from_code(&text(r, "id_type")?).ok_or_else(|| bad("id_type"))?;
+    card_from(r, "")
+}
+
+/// A card from `r`'s [`CARD_COLUMNS`], each named with `prefix` before it.
+fn card_from(r: &AnyRow, prefix: &str) -> Result<Card> {
+    let text = |c: &str| text(r, &format!("{prefix}{c}"));
+    let int = |c: &str| int(r, &format!("{prefix}{c}"));
+    let id_type = IdType::from_code(&text("id_type")?).ok_or_else(|| bad("id_type"))?;
     Ok(Card {
-        number: CardNumber::parse(&text(r, "card_number")?).map_err(|_| bad("card_number"))?,
-        kind: AccountKind::from_code(&text(r, "account_kind")?)
-            .ok_or_else(|| bad("account_kind"))?,
-        holder_name: PersonName::parse(&text(r, "holder_name")?).map_err(|_| bad("holder_name"))?,
-        id: IdDocument::parse(id_type, &text(r, "id_number")?, NaiveDate::MAX)
+        number: CardNumber::parse(&text("card_number")?).map_err(|_| bad("card_number"))?,
+        kind: AccountKind::from_code(&text("account_kind")?).ok_or_else(|| bad("account_kind"))?,
+        holder_name: PersonName::parse(&text("holder_name")?).map_err(|_| bad("holder_name"))?,
+        id: IdDocument::parse(id_type, &text("id_number")?, NaiveDate::MAX)
             .map_err(|_| bad("id_number"))?,
-        balance: Money::from_fen(int(r, "balance_fen")?).ok_or_else(|| bad("balance_fen"))?,
-        status: CardStatus::from_code(&text(r, "status")?).ok_or_else(|| bad("status"))?,
-        wrong_password_tries: u32::try_from(int(r, "wrong_password_tries")?)
+        balance: Money::from_fen(int("balance_fen")?).ok_or_else(|| bad("balance_fen"))?,
+        status: CardStatus::from_code(&text("status")?).ok_or_else(|| bad("status"))?,
+        wrong_password_tries: u32::try_from(int("wrong_password_tries")?)
             .map_err(|_| bad("wrong_password_tries"))?,
-        opened_at_ms: int(r, "opened_at_ms")?,
+        opened_at_ms: int("opened_at_ms")?,
     })
 }
 

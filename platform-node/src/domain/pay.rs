@@ -260,13 +260,7 @@ impl Platform {
         order_no: &OrderNo,
         code: &OtpCode,
     ) -> Result<Order, PlatformError> {
-        let account = self.session_account(token).await?;
-        let order = self
-            .store
-            .order(order_no)
-            .await?
-            .filter(|o| o.email == account.email)
-            .ok_or(PlatformError::OrderNotFound)?;
+        let order = self.my_order(token, order_no).await?;
         match order.status {
             OrderStatus::Success => return Ok(order),
             OrderStatus::Failed => return Err(failure_of(&order)),
@@ -318,12 +312,14 @@ impl Platform {
         }
     }
 
-    /// An order of the logged-in customer.
+    /// An order of the logged-in customer: the session and the order in one read.
     pub async fn my_order(&self, token: &str, order_no: &OrderNo) -> Result<Order, PlatformError> {
-        let account = self.session_account(token).await?;
-        self.store
-            .order(order_no)
+        let (account, order) = self
+            .store
+            .session_and_order(&super::token_hash(token), self.clock.now_ms(), order_no)
             .await?
+            .ok_or(PlatformError::SessionInvalid)?;
+        order
             .filter(|o| o.email == account.email)
             .ok_or(PlatformError::OrderNotFound)
     }

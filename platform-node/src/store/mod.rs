@@ -440,11 +440,17 @@ pub struct PayPasswordState {
 }
 
 fn account_from_row(r: &AnyRow) -> Result<Account> {
+    account_from(r, "")
+}
+
+/// An account from `r`'s [`ACCOUNT_COLUMNS`], each named with `prefix` before it.
+fn account_from(r: &AnyRow, prefix: &str) -> Result<Account> {
+    let text = |c: &str| text(r, &format!("{prefix}{c}"));
     Ok(Account {
-        email: Email::parse(&text(r, "email")?).map_err(|_| bad("email"))?,
-        real_name: PersonName::parse(&text(r, "real_name")?).map_err(|_| bad("real_name"))?,
-        status: AccountStatus::from_code(&text(r, "status")?).ok_or_else(|| bad("status"))?,
-        created_at_ms: r.try_get("created_at_ms")?,
+        email: Email::parse(&text("email")?).map_err(|_| bad("email"))?,
+        real_name: PersonName::parse(&text("real_name")?).map_err(|_| bad("real_name"))?,
+        status: AccountStatus::from_code(&text("status")?).ok_or_else(|| bad("status"))?,
+        created_at_ms: int(r, &format!("{prefix}created_at_ms"))?,
     })
 }
 

@@ -5,15 +5,27 @@ use std::sync::LazyLock;
 use chrono::NaiveDate;
 use shared::domain::{Email, OrderNo, PayAmount, SignUpId};
 use shared::seed::{PaidOrderSeed, SeedOutcome};
-use shared::store::{Arg, Ran, Script, bad, int, opt_text, text, unique_violation};
+use shared::store::{Arg, Ran, Script, bad, columns_of, int, opt_text, text, unique_violation};
 use shared::{Money, PeerRefusal};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{Result, Store};
-use crate::domain::{CardLink, Order, OrderStatus};
+use crate::domain::{Account, CardLink, Order, OrderStatus};
 
 pub(super) const ORDER_COLUMNS: &str = "order_no, email, signup_id, card_number_masked, amount_fen, description, status, mobile_masked, code_expires_at_ms, bank_serial_no, business_date, failure_class, failure_reason, failure_message, failure_domain, created_at_ms, updated_at_ms, refunded_fen";
+
+/// The account of session `$1` unless it ended by `$2`, as [`super::ACCOUNT_COLUMNS`] each named
+/// `account_<column>`, and order `$3` as [`ORDER_COLUMNS`] (NULL without one).
+static SESSION_AND_ORDER: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {}, {} FROM sessions s JOIN accounts a ON a.email = s.email \
+         LEFT JOIN orders o ON o.order_no = $3 \
+         WHERE s.token_hash = $1 AND s.expires_at_ms > $2",
+        columns_of(super::ACCOUNT_COLUMNS, "a", "account_"),
+        columns_of(ORDER_COLUMNS, "o", ""),
+    )
+});
 
 /// A CREATED order: nothing when the order number is taken.
 static INSERT_ORDER: LazyLock<Script> = LazyLock::new(|| {
@@ -105,6 +117,28 @@ impl Store {
             )
             .await?;
         Ok(matches!(ran, Ran::All(_)))
+    }
+
+    /// The account of the session whose token hashes to `token_hash`, if it has not ended by
+    /// `now_ms`, with order `order_no` (whoever's it is; `None` if there is none), in one read.
+    pub async fn session_and_order(
+        &self,
+        token_hash: &str,
+        now_ms: i64,
+        order_no: &OrderNo,
+    ) -> Result<Option<(Account, Option<Order>)>> {
+        let row = sqlx::query(&SESSION_AND_ORDER)
+            .bind(token_hash)
+            .bind(now_ms)
+            .bind(order_no.as_str())
+            .fetch_optional(&self.pools.read)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let account = super::account_from(&row, "account_")?;
+        if opt_text(&row, "order_no")?.is_none() {
+            return Ok(Some((account, None)));
+        }
+        Ok(Some((account, Some(order_from_row(&row)?))))
     }
 
     /// An order by number.

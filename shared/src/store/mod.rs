@@ -622,6 +622,17 @@ async fn audit_lines(pool: &Pool, subject: &str, limit: u32) -> anyhow::Result<V
         .collect()
 }
 
+/// The select list of `columns` (as "a, b, c") of the table named `table` in a join, each named
+/// `prefix` and its own name: ("a, b", "t", "t_") is "t.a AS t_a, t.b AS t_b". A row that joins
+/// two tables whose columns share names reads one of them under a prefix.
+pub fn columns_of(columns: &str, table: &str, prefix: &str) -> String {
+    let each = columns.split(", ");
+    let named: Vec<String> = each
+        .map(|c| format!("{table}.{c} AS {prefix}{c}"))
+        .collect();
+    named.join(", ")
+}
+
 /// A TEXT column.
 pub fn text(row: &AnyRow, col: &str) -> anyhow::Result<String> {
     row.try_get::<String, _>(col)
