@@ -311,18 +311,7 @@ async fn a_repeat_answers_the_first_request_though_its_checks_would_refuse_it_no
         Code::AlreadyExists,
         "ORDER_NO_REUSED",
     );
-    let sms = app
-        .sms
-        .clone()
-        .list_sms(sim::ListSmsRequest {
-            mobile: p.mobile.clone(),
-            limit: 0,
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .messages;
-    let codes = sms.iter().filter(|m| m.order_no == "REPEAT-1").count();
+    let codes = app.codes_sent(&p, "REPEAT-1").await;
     assert_eq!(codes, 1, "no repeat sent a second code");
 }
 

@@ -10,6 +10,7 @@ on_both_backends!(
     concurrent_confirms_on_a_balance_for_one_debit_all_answer_the_debit,
     concurrent_confirms_on_a_limit_for_one_debit_all_answer_the_debit,
     concurrent_debits_at_the_bank_all_answer_the_debit,
+    concurrent_identical_starts_make_one_order_and_send_one_code,
 );
 
 /// Identical confirmations sent at once, per round.
@@ -121,5 +122,69 @@ async fn concurrent_debits_at_the_bank_all_answer_the_debit(app: TestApp) {
             serials.iter().all(|s| *s == at_bank.bank_serial_no),
             "{serials:?}"
         );
+    }
+}
+
+/// Identical `StartPayment`s sent at once, and identical `RequestPaymentCode`s to the bank: a new
+/// order number is written without being looked up first, so the racers that lose the write must
+/// answer with the winner's order and challenge. One order, one payment, one code, and every caller
+/// told the same expiry.
+async fn concurrent_identical_starts_make_one_order_and_send_one_code(app: TestApp) {
+    for round in 0..ROUNDS {
+        let p = app.payer("竞四", "1000.00", "5000.00").await;
+        let order = format!("RACE-START-{round}");
+        let go = std::sync::Arc::new(tokio::sync::Barrier::new(2 * RACERS));
+        let starts: Vec<_> = (0..RACERS)
+            .map(|_| {
+                let (mut pay, go) = (app.pay.clone(), go.clone());
+                let req = platform::StartPaymentRequest {
+                    session_token: p.token.clone(),
+                    order_no: order.clone(),
+                    amount: "600.00".to_owned(),
+                    pay_password: e2e_tests::PAY_PASSWORD.to_owned(),
+                    signup_id: p.signup_id.clone(),
+                    description: "race".to_owned(),
+                };
+                tokio::spawn(async move {
+                    go.wait().await;
+                    let answer = pay.start_payment(req).await;
+                    answer.map(|r| r.into_inner().order.expect("an order").code_expires_at)
+                })
+            })
+            .collect();
+        let codes: Vec<_> = (0..RACERS)
+            .map(|_| {
+                let (mut bank_link, go) = (app.bank_link.clone(), go.clone());
+                let req = bank::RequestPaymentCodeRequest {
+                    order_no: order.clone(),
+                    signup_id: p.signup_id.clone(),
+                    platform_account: p.customer.email.clone(),
+                    amount: "600.00".to_owned(),
+                };
+                tokio::spawn(async move {
+                    go.wait().await;
+                    let answer = bank_link.request_payment_code(req).await;
+                    answer.map(|r| r.into_inner().code_expires_at)
+                })
+            })
+            .collect();
+        let mut expiries = Vec::new();
+        for r in starts.into_iter().chain(codes) {
+            match r.await.expect("racer ran") {
+                Ok(at) => expiries.push(at.expect("an expiry")),
+                Err(s) => panic!("round {round}: a repeat was refused: {s:?}"),
+            }
+        }
+        let at_bank = app.bank_payment(&order).await.expect("the bank knows it");
+        assert_eq!(at_bank.status, bank::PaymentStatus::CodeSent as i32);
+        let o = app.order(&order).await;
+        assert_eq!(o.status, platform::OrderStatus::AwaitingCode as i32);
+        let expiry = o.code_expires_at.expect("the order's code expiry");
+        assert!(
+            expiries.iter().all(|at| *at == expiry),
+            "round {round}: {expiries:?} against the order's {expiry:?}"
+        );
+        let codes = app.codes_sent(&p, &order).await;
+        assert_eq!(codes, 1, "round {round}: one code sent");
     }
 }

@@ -791,8 +791,8 @@ impl TestApp {
             .map(|r| r.into_inner().order.unwrap())
     }
 
-    /// The one-time code the bank sent for an order, from the SMS outbox.
-    pub async fn code_for(&self, p: &Payer, order_no: &str) -> String {
+    /// The messages sent to the payer's mobile, newest first (at most 500).
+    async fn outbox(&self, p: &Payer) -> Vec<sim::Sms> {
         self.sms
             .clone()
             .list_sms(sim::ListSmsRequest {
@@ -803,10 +803,22 @@ impl TestApp {
             .expect("outbox")
             .into_inner()
             .messages
+    }
+
+    /// The one-time code the bank sent for an order, from the SMS outbox.
+    pub async fn code_for(&self, p: &Payer, order_no: &str) -> String {
+        self.outbox(p)
+            .await
             .into_iter()
             .find(|m| m.order_no == order_no)
             .map(|m| m.otp_code)
             .unwrap_or_else(|| panic!("no code was sent for {order_no}"))
+    }
+
+    /// How many one-time codes the bank sent for an order.
+    pub async fn codes_sent(&self, p: &Payer, order_no: &str) -> usize {
+        let outbox = self.outbox(p).await;
+        outbox.iter().filter(|m| m.order_no == order_no).count()
     }
 
     /// Confirms a payment with a code.
