@@ -59,6 +59,11 @@ mod postgres {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_payment_past_a_closed_days_limit_is_paid_on_the_open_day() {
+        super::over_a_closed_days_limit(super::Backend::Postgres).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn two_bank_processes_never_process_one_batch_twice() {
         super::two_banks(super::Backend::Postgres).await;
     }
@@ -207,6 +212,61 @@ async fn clock_behind_a_cutover(backend: Backend) {
     assert_eq!(
         paid.business_date, today,
         "on the open day, not the closed one"
+    );
+}
+
+/// A debit checks the card's usage of its date before it takes the day's row (issue 22, step
+/// 23). Through a bank process whose clock is behind another's cutover, a payment that would
+/// pass the closed day's limit but fits the open day's is the day closing under the debit, not
+/// the limit: it is debited on the open day, never refused DAILY_LIMIT_EXCEEDED.
+async fn over_a_closed_days_limit(backend: Backend) {
+    use sim::set_clock_request::Move;
+    let Some(app) = TestApp::spawn_with(backend, bank_as_process()).await else {
+        return;
+    };
+    let second = app.another_bank().await;
+    let mut link = proto::bank::v1::bank_link_service_client::BankLinkServiceClient::new(
+        second.channel().unwrap(),
+    );
+    // A daily limit of 1000.00: the code for 600.00 is sent while the day has room for it, then
+    // another 600.00 is paid on that day.
+    let p = app.payer("钟三", "5000.00", "1000.00").await;
+    let order = bank::PayRequest {
+        order_no: "OVER-CLOSED-1".into(),
+        signup_id: p.signup_id.clone(),
+        platform_account: p.customer.email.clone(),
+        amount: "600.00".into(),
+        otp_code: String::new(),
+    };
+    link.request_payment_code(bank::RequestPaymentCodeRequest {
+        order_no: order.order_no.clone(),
+        signup_id: order.signup_id.clone(),
+        platform_account: order.platform_account.clone(),
+        amount: order.amount.clone(),
+    })
+    .await
+    .expect("a code from the second bank process");
+    let code = app.code_for(&p, "OVER-CLOSED-1").await;
+    app.pay_now(&p, "SAME-DAY-1", "600.00").await.expect("paid");
+    // The first process cuts over to the next day; the second's clock stays on the closed one.
+    app.clock(Move::Freeze(true)).await;
+    let cut = app.clock(Move::AdvanceToCutover(true)).await;
+    let today = cut.clock.unwrap().business_date;
+    let paid = link
+        .pay(bank::PayRequest {
+            otp_code: code,
+            ..order
+        })
+        .await
+        .expect("debited on the open day")
+        .into_inner()
+        .payment
+        .unwrap();
+    assert_eq!(paid.status, bank::PaymentStatus::Success as i32);
+    assert_eq!(paid.business_date, today, "on the open day");
+    assert_eq!(
+        app.balance(&p.customer.card_number).await,
+        Money::parse("3800.00").unwrap()
     );
 }
 

@@ -138,7 +138,8 @@ pub enum DebitOutcome {
     Debited(Box<Payment>),
     /// The business day closed under it: take the new date and try again.
     DayClosed,
-    /// Over today's limit, or the sign-up is no longer SIGNED.
+    /// Over the limit of its date, or the sign-up is no longer SIGNED; or that date closed under
+    /// it (the store checks the usage before it takes the day's row).
     OverLimitOrNotSigned,
     /// The card is not NORMAL or its balance is short.
     CardRefused,
@@ -407,11 +408,19 @@ impl Bank {
                 date.format("%Y%m%d"),
                 rand::random::<u64>() % 1_000_000_000_000
             );
-            match self
+            let outcome = match self
                 .store
                 .debit(p, date, &serial, self.clock.now_ms())
                 .await?
             {
+                // Over the limit of a date that has closed meanwhile is the day closing under
+                // the debit, not the limit: the next date's usage decides.
+                DebitOutcome::OverLimitOrNotSigned if self.day_closed(date).await? => {
+                    DebitOutcome::DayClosed
+                }
+                outcome => outcome,
+            };
+            match outcome {
                 DebitOutcome::Debited(paid) => {
                     tracing::info!(order_no = %p.order_no, card = ?p.card, amount = %p.amount, serial, business_date = %date, "card debited");
                     self.metrics().inc(
@@ -452,6 +461,12 @@ impl Bank {
         // Nothing was debited: the platform may ask again (the clock is being moved under it).
         tracing::warn!(order_no = %p.order_no, "the business day kept closing under a debit");
         Err(BankError::SystemBusy)
+    }
+
+    /// Whether business date `date` is closed.
+    async fn day_closed(&self, date: NaiveDate) -> Result<bool, BankError> {
+        let status = self.store.day_status(date).await?;
+        Ok(status == Some(super::DayStatus::Closed))
     }
 
     /// Settles a payment FAILED with `why` and returns `why`. If a concurrent request settled it

@@ -49,20 +49,25 @@ static DAY_AND_SEQUENCE: LazyLock<Script> = LazyLock::new(|| Script::new(DAY_AND
 /// A debit of `$3` fen on business date `$1` (`$2` = 1 payment, `$4` the time) from card `$5`
 /// under sign-up `$6`, settling payment `$8` with serial `$7`. Every check is a conditional
 /// write, so concurrent payments cannot overspend; the statement that changes nothing says which
-/// failed: 0 the day is closed; 2 the sign-up is not SIGNED or the day's usage would pass its
-/// limit (the usage row inserted with the amount when the sign-up allows it, or raised only
-/// within the limit); 3 the card is not NORMAL or short of the amount; 4 the payment is settled
+/// failed: 0 the sign-up is not SIGNED or the day's usage would pass its limit (the usage row
+/// inserted with the amount when the sign-up allows it, or raised only within the limit); 1 the
+/// card is not NORMAL or short of the amount; 2 the day is closed; 4 the payment is settled
 /// already. The last returns the payment as settled.
+///
+/// The day's row and the success sequence, which every debit of the day takes and holds to its
+/// commit, come after the card's own rows, so that on PostgreSQL (a statement a round trip) they
+/// are held for two statements and the commit, not five. A stop at 0 may then be the day closed
+/// under the debit rather than the limit: [`DebitOutcome::OverLimitOrNotSigned`] says so.
 static DEBIT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(format!(
-        "{DAY_AND_SEQUENCE_SQL}; \
-         INSERT INTO daily_usage (card_number, business_date, used_fen) \
+        "INSERT INTO daily_usage (card_number, business_date, used_fen) \
          SELECT $5, $1, $3 FROM signups WHERE signup_id = $6 AND status = 'SIGNED' AND $3 <= daily_limit_fen \
          ON CONFLICT (card_number, business_date) DO UPDATE SET used_fen = daily_usage.used_fen + excluded.used_fen \
          WHERE daily_usage.used_fen + excluded.used_fen <= \
            (SELECT daily_limit_fen FROM signups WHERE signup_id = $6 AND status = 'SIGNED'); \
          UPDATE cards SET balance_fen = balance_fen - $3, updated_at_ms = $4 \
          WHERE card_number = $5 AND status = 'NORMAL' AND balance_fen >= $3; \
+         {DAY_AND_SEQUENCE_SQL}; \
          UPDATE payments SET status = 'SUCCESS', bank_serial_no = $7, business_date = $1, paid_at_ms = $4, updated_at_ms = $4, \
            success_seq = (SELECT value FROM counters WHERE name = 'payment_success') \
          WHERE order_no = $8 AND status = 'CODE_SENT' RETURNING {PAYMENT_COLUMNS}"
@@ -177,9 +182,9 @@ impl Store {
             )
             .await?;
         let rows = match ran {
-            Ran::StoppedAt(0) => return Ok(DebitOutcome::DayClosed),
-            Ran::StoppedAt(2) => return Ok(DebitOutcome::OverLimitOrNotSigned),
-            Ran::StoppedAt(3) => return Ok(DebitOutcome::CardRefused),
+            Ran::StoppedAt(0) => return Ok(DebitOutcome::OverLimitOrNotSigned),
+            Ran::StoppedAt(1) => return Ok(DebitOutcome::CardRefused),
+            Ran::StoppedAt(2) => return Ok(DebitOutcome::DayClosed),
             Ran::StoppedAt(4) => return Ok(DebitOutcome::AlreadySettled),
             // The success sequence's row is there from the first migration on.
             Ran::StoppedAt(_) => return Err(bad("counters")),
