@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 
 use e2e_tests::{Backend, Options, TestApp, batch_file};
 use proto::bank::v1 as bank;
+use proto::bank::v1::bank_link_service_client::BankLinkServiceClient;
 use proto::bank::v1::branch_service_client::BranchServiceClient;
 use proto::platform::v1 as platform;
 use proto::platform::v1::pay_service_client::PayServiceClient;
@@ -179,9 +180,7 @@ async fn clock_behind_a_cutover(backend: Backend) {
         ..p
     };
 
-    let mut link = proto::bank::v1::bank_link_service_client::BankLinkServiceClient::new(
-        second.channel().unwrap(),
-    );
+    let mut link = BankLinkServiceClient::new(second.channel().unwrap());
     let order = bank::PayRequest {
         order_no: "BEHIND-1".into(),
         signup_id: p.signup_id.clone(),
@@ -189,14 +188,7 @@ async fn clock_behind_a_cutover(backend: Backend) {
         amount: "10.00".into(),
         otp_code: String::new(),
     };
-    link.request_payment_code(bank::RequestPaymentCodeRequest {
-        order_no: order.order_no.clone(),
-        signup_id: order.signup_id.clone(),
-        platform_account: order.platform_account.clone(),
-        amount: order.amount.clone(),
-    })
-    .await
-    .expect("a code from the second bank process");
+    request_code(&mut link, &order).await;
     let code = app.code_for(&p, "BEHIND-1").await;
     let paid = link
         .pay(bank::PayRequest {
@@ -225,9 +217,7 @@ async fn over_a_closed_days_limit(backend: Backend) {
         return;
     };
     let second = app.another_bank().await;
-    let mut link = proto::bank::v1::bank_link_service_client::BankLinkServiceClient::new(
-        second.channel().unwrap(),
-    );
+    let mut link = BankLinkServiceClient::new(second.channel().unwrap());
     // A daily limit of 1000.00: the code for 600.00 is sent while the day has room for it, then
     // another 600.00 is paid on that day.
     let p = app.payer("钟三", "5000.00", "1000.00").await;
@@ -238,14 +228,7 @@ async fn over_a_closed_days_limit(backend: Backend) {
         amount: "600.00".into(),
         otp_code: String::new(),
     };
-    link.request_payment_code(bank::RequestPaymentCodeRequest {
-        order_no: order.order_no.clone(),
-        signup_id: order.signup_id.clone(),
-        platform_account: order.platform_account.clone(),
-        amount: order.amount.clone(),
-    })
-    .await
-    .expect("a code from the second bank process");
+    request_code(&mut link, &order).await;
     let code = app.code_for(&p, "OVER-CLOSED-1").await;
     app.pay_now(&p, "SAME-DAY-1", "600.00").await.expect("paid");
     // The first process cuts over to the next day; the second's clock stays on the closed one.
@@ -268,6 +251,18 @@ async fn over_a_closed_days_limit(backend: Backend) {
         app.balance(&p.customer.card_number).await,
         Money::parse("3800.00").unwrap()
     );
+}
+
+/// Asks the bank process behind `link` for the code of the payment `order` will confirm.
+async fn request_code(link: &mut BankLinkServiceClient<Channel>, order: &bank::PayRequest) {
+    link.request_payment_code(bank::RequestPaymentCodeRequest {
+        order_no: order.order_no.clone(),
+        signup_id: order.signup_id.clone(),
+        platform_account: order.platform_account.clone(),
+        amount: order.amount.clone(),
+    })
+    .await
+    .expect("a code from the second bank process");
 }
 
 async fn killed_mid_batch(backend: Backend) {
