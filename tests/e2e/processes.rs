@@ -65,6 +65,11 @@ mod postgres {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_code_request_behind_a_cutover_is_checked_against_the_open_days_limit() {
+        super::code_behind_a_cutover(super::Backend::Postgres).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn two_bank_processes_never_process_one_batch_twice() {
         super::two_banks(super::Backend::Postgres).await;
     }
@@ -251,6 +256,43 @@ async fn over_a_closed_days_limit(backend: Backend) {
         app.balance(&p.customer.card_number).await,
         Money::parse("3800.00").unwrap()
     );
+}
+
+/// A code request through a bank process whose clock is behind another's cutover is checked
+/// against the open day's limit, not the closed day's: the closed day has 400.00 left, the open
+/// day all of its 1,000.00, and a payment of 600.00 gets its code and is debited on the open day.
+async fn code_behind_a_cutover(backend: Backend) {
+    use sim::set_clock_request::Move;
+    let Some(app) = TestApp::spawn_with(backend, bank_as_process()).await else {
+        return;
+    };
+    let second = app.another_bank().await;
+    let mut link = BankLinkServiceClient::new(second.channel().unwrap());
+    let p = app.payer("钟四", "5000.00", "1000.00").await;
+    app.pay_now(&p, "SAME-DAY-2", "600.00").await.expect("paid");
+    app.clock(Move::Freeze(true)).await;
+    let cut = app.clock(Move::AdvanceToCutover(true)).await;
+    let today = cut.clock.unwrap().business_date;
+    let order = bank::PayRequest {
+        order_no: "BEHIND-LIMIT-1".into(),
+        signup_id: p.signup_id.clone(),
+        platform_account: p.customer.email.clone(),
+        amount: "600.00".into(),
+        otp_code: String::new(),
+    };
+    request_code(&mut link, &order).await;
+    let code = app.code_for(&p, "BEHIND-LIMIT-1").await;
+    let paid = link
+        .pay(bank::PayRequest {
+            otp_code: code,
+            ..order
+        })
+        .await
+        .expect("debited on the open day")
+        .into_inner()
+        .payment
+        .unwrap();
+    assert_eq!(paid.business_date, today, "on the open day");
 }
 
 /// Asks the bank process behind `link` for the code of the payment `order` will confirm.

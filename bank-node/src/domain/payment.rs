@@ -292,23 +292,17 @@ impl Bank {
         if req.amount.fen() == MAGIC_SYSTEM_BUSY_FEN {
             return Err(BankError::SystemBusy);
         }
-        let date = self.clock.business_date();
-        let (s, card) = match self.store.signup_with_card(&req.signup_id, date).await? {
-            Some((s, card)) => (Some(s), card),
-            None => (None, None),
+        let s = match self.payer_checked(req).await {
+            // Over the limit of a date another process has closed (this one's clock is behind
+            // its cutover): the open day's usage decides.
+            Err(BankError::DailyLimitExceeded { .. })
+                if self.day_closed(self.clock.business_date()).await? =>
+            {
+                self.leave_closed_days().await?;
+                self.payer_checked(req).await?
+            }
+            checked => checked?,
         };
-        let s = paying(s, &req.account)?;
-        let (card, used) = card.ok_or(BankError::CardNotFound)?;
-        Self::usable(&card)?;
-        let view = LimitView::of(&s, date, used);
-        if req.amount.money() > view.remaining {
-            return Err(BankError::DailyLimitExceeded {
-                remaining: view.remaining,
-            });
-        }
-        if req.amount.money() > card.balance {
-            return Err(BankError::InsufficientBalance);
-        }
         let now = self.clock.now_ms();
         let code = OtpCode::generate();
         let digest = otp_digest(&self.otp_keys, &req.order_no, &code);
@@ -330,6 +324,29 @@ impl Bank {
             mobile_masked: s.mobile.masked(),
             expires_at_ms: payment.otp_expires_at_ms,
         }))
+    }
+
+    /// The sign-up of a code request, checked: SIGNED and the account's, its card usable, with
+    /// the balance and room under the limit of the business date of this process's clock.
+    async fn payer_checked(&self, req: &PaymentRequest) -> Result<SignUp, BankError> {
+        let date = self.clock.business_date();
+        let (s, card) = match self.store.signup_with_card(&req.signup_id, date).await? {
+            Some((s, card)) => (Some(s), card),
+            None => (None, None),
+        };
+        let s = paying(s, &req.account)?;
+        let (card, used) = card.ok_or(BankError::CardNotFound)?;
+        Self::usable(&card)?;
+        let view = LimitView::of(&s, date, used);
+        if req.amount.money() > view.remaining {
+            return Err(BankError::DailyLimitExceeded {
+                remaining: view.remaining,
+            });
+        }
+        if req.amount.money() > card.balance {
+            return Err(BankError::InsufficientBalance);
+        }
+        Ok(s)
     }
 
     async fn repeat_code_request(
