@@ -292,14 +292,13 @@ impl Bank {
         if req.amount.fen() == MAGIC_SYSTEM_BUSY_FEN {
             return Err(BankError::SystemBusy);
         }
-        let s = match self.payer_checked(req).await {
+        let date = self.clock.business_date();
+        let s = match self.payer_checked(req, date).await {
             // Over the limit of a date another process has closed (this one's clock is behind
             // its cutover): the open day's usage decides.
-            Err(BankError::DailyLimitExceeded { .. })
-                if self.day_closed(self.clock.business_date()).await? =>
-            {
+            Err(BankError::DailyLimitExceeded { .. }) if self.day_closed(date).await? => {
                 self.leave_closed_days().await?;
-                self.payer_checked(req).await?
+                self.payer_checked(req, self.clock.business_date()).await?
             }
             checked => checked?,
         };
@@ -327,9 +326,12 @@ impl Bank {
     }
 
     /// The sign-up of a code request, checked: SIGNED and the account's, its card usable, with
-    /// the balance and room under the limit of the business date of this process's clock.
-    async fn payer_checked(&self, req: &PaymentRequest) -> Result<SignUp, BankError> {
-        let date = self.clock.business_date();
+    /// the balance and room under the limit of business date `date`.
+    async fn payer_checked(
+        &self,
+        req: &PaymentRequest,
+        date: NaiveDate,
+    ) -> Result<SignUp, BankError> {
         let (s, card) = match self.store.signup_with_card(&req.signup_id, date).await? {
             Some((s, card)) => (Some(s), card),
             None => (None, None),
