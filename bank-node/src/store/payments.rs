@@ -55,9 +55,10 @@ static DAY_AND_SEQUENCE: LazyLock<Script> = LazyLock::new(|| Script::new(DAY_AND
 /// already. The last returns the payment as settled.
 ///
 /// The day's row and the success sequence, which every debit of the day takes and holds to its
-/// commit, come after the card's own rows, so that on PostgreSQL (a statement a round trip) they
-/// are held for two statements and the commit, not five. A stop at 0 may then be the day closed
-/// under the debit rather than the limit: [`DebitOutcome::OverLimitOrNotSigned`] says so.
+/// commit, come after the card's own rows, so that on PostgreSQL (a statement a round trip) the
+/// day's row is held through two more statements and the commit, not four. A stop at 0 may then
+/// be the day closed under the debit rather than the limit: [`DebitOutcome::OverLimitOrNotSigned`]
+/// says so.
 static DEBIT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(format!(
         "INSERT INTO daily_usage (card_number, business_date, used_fen) \
