@@ -186,25 +186,16 @@ async fn clock_behind_a_cutover(backend: Backend) {
     };
 
     let mut link = BankLinkServiceClient::new(second.channel().unwrap());
-    let order = bank::PayRequest {
-        order_no: "BEHIND-1".into(),
-        signup_id: p.signup_id.clone(),
-        platform_account: p.customer.email.clone(),
-        amount: "10.00".into(),
-        otp_code: String::new(),
-    };
+    let order = code_request_of(&p, "BEHIND-1", "10.00");
     request_code(&mut link, &order).await;
     let code = app.code_for(&p, "BEHIND-1").await;
-    let paid = link
-        .pay(bank::PayRequest {
-            otp_code: code,
-            ..order
-        })
-        .await
-        .expect("debited by the process whose clock was behind")
-        .into_inner()
-        .payment
-        .unwrap();
+    let paid = pay_at(
+        &mut link,
+        order,
+        code,
+        "debited by the process whose clock was behind",
+    )
+    .await;
     assert_eq!(paid.status, bank::PaymentStatus::Success as i32);
     assert_eq!(
         paid.business_date, today,
@@ -226,13 +217,7 @@ async fn over_a_closed_days_limit(backend: Backend) {
     // A daily limit of 1000.00: the code for 600.00 is sent while the day has room for it, then
     // another 600.00 is paid on that day.
     let p = app.payer("钟三", "5000.00", "1000.00").await;
-    let order = bank::PayRequest {
-        order_no: "OVER-CLOSED-1".into(),
-        signup_id: p.signup_id.clone(),
-        platform_account: p.customer.email.clone(),
-        amount: "600.00".into(),
-        otp_code: String::new(),
-    };
+    let order = code_request_of(&p, "OVER-CLOSED-1", "600.00");
     request_code(&mut link, &order).await;
     let code = app.code_for(&p, "OVER-CLOSED-1").await;
     app.pay_now(&p, "SAME-DAY-1", "600.00").await.expect("paid");
@@ -240,16 +225,7 @@ async fn over_a_closed_days_limit(backend: Backend) {
     app.clock(Move::Freeze(true)).await;
     let cut = app.clock(Move::AdvanceToCutover(true)).await;
     let today = cut.clock.unwrap().business_date;
-    let paid = link
-        .pay(bank::PayRequest {
-            otp_code: code,
-            ..order
-        })
-        .await
-        .expect("debited on the open day")
-        .into_inner()
-        .payment
-        .unwrap();
+    let paid = pay_at(&mut link, order, code, "debited on the open day").await;
     assert_eq!(paid.status, bank::PaymentStatus::Success as i32);
     assert_eq!(paid.business_date, today, "on the open day");
     assert_eq!(
@@ -273,26 +249,39 @@ async fn code_behind_a_cutover(backend: Backend) {
     app.clock(Move::Freeze(true)).await;
     let cut = app.clock(Move::AdvanceToCutover(true)).await;
     let today = cut.clock.unwrap().business_date;
-    let order = bank::PayRequest {
-        order_no: "BEHIND-LIMIT-1".into(),
-        signup_id: p.signup_id.clone(),
-        platform_account: p.customer.email.clone(),
-        amount: "600.00".into(),
-        otp_code: String::new(),
-    };
+    let order = code_request_of(&p, "BEHIND-LIMIT-1", "600.00");
     request_code(&mut link, &order).await;
     let code = app.code_for(&p, "BEHIND-LIMIT-1").await;
-    let paid = link
-        .pay(bank::PayRequest {
-            otp_code: code,
-            ..order
-        })
-        .await
-        .expect("debited on the open day")
-        .into_inner()
-        .payment
-        .unwrap();
+    let paid = pay_at(&mut link, order, code, "debited on the open day").await;
     assert_eq!(paid.business_date, today, "on the open day");
+}
+
+/// The payment of `amount` by payer `p` under order number `order_no`, as the platform sends it
+/// to the bank (its code not yet known).
+fn code_request_of(p: &e2e_tests::Payer, order_no: &str, amount: &str) -> bank::PayRequest {
+    bank::PayRequest {
+        order_no: order_no.into(),
+        signup_id: p.signup_id.clone(),
+        platform_account: p.customer.email.clone(),
+        amount: amount.into(),
+        otp_code: String::new(),
+    }
+}
+
+/// Confirms `order` with `code` at the bank process behind `link`; the payment, or a panic
+/// saying what was `expected`.
+async fn pay_at(
+    link: &mut BankLinkServiceClient<Channel>,
+    order: bank::PayRequest,
+    code: String,
+    expected: &str,
+) -> bank::Payment {
+    let confirmed = bank::PayRequest {
+        otp_code: code,
+        ..order
+    };
+    let answer = link.pay(confirmed).await.expect(expected);
+    answer.into_inner().payment.expect("a payment")
 }
 
 /// Asks the bank process behind `link` for the code of the payment `order` will confirm.
