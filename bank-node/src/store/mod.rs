@@ -501,23 +501,10 @@ fn signup_from_row(r: &AnyRow) -> Result<SignUp> {
     })
 }
 
-/// SQLite's plan for `sql` on a new bank database, one line a step: `texts`, then `ints`,
-/// bound in that order.
+/// SQLite's plan for `sql` with `args` on a new bank database, one line a step.
 #[cfg(test)]
-async fn sqlite_plan(sql: &str, texts: &[&str], ints: &[i64]) -> String {
-    let dir = tempfile::tempdir().unwrap();
-    let url = shared::store::sqlite_url_in(dir.path(), "bank.db").unwrap();
-    let store = Store::connect(&url).await.unwrap();
-    let sql = format!("EXPLAIN QUERY PLAN {sql}");
-    let mut q = sqlx::query(&sql);
-    for t in texts {
-        q = q.bind(*t);
-    }
-    for i in ints {
-        q = q.bind(*i);
-    }
-    let rows = q.fetch_all(&store.pools.read).await.unwrap();
-    let steps: Vec<String> = rows.iter().map(|r| text(r, "detail").unwrap()).collect();
-    store.close().await;
-    steps.join("\n")
+async fn sqlite_plan(sql: &str, args: &[shared::store::Arg<'_>]) -> String {
+    shared::store::sqlite_plan(&MIGRATOR, sql, args)
+        .await
+        .unwrap()
 }

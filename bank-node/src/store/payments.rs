@@ -437,7 +437,9 @@ mod tests {
     async fn a_mobiles_codes_are_read_from_its_index_not_the_whole_outbox() {
         // A tester's client reads its code after every payment: a scan and sort of the whole
         // outbox would make each payment slower than the last.
-        let plan = super::super::sqlite_plan(SMS_TO_MOBILE, &["13800000000"], &[10]).await;
+        let plan =
+            super::super::sqlite_plan(SMS_TO_MOBILE, &[Arg::Text("13800000000"), Arg::Int(10)])
+                .await;
         assert!(plan.contains("USING INDEX"), "{plan}");
         assert!(!plan.contains("SCAN sms_outbox"), "{plan}");
         assert!(!plan.contains("TEMP B-TREE"), "{plan}");

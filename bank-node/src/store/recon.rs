@@ -19,17 +19,31 @@ use crate::domain::{DayFileInfo, DayStatus, SuccessRecord};
 
 const SUCCESS_COLUMNS: &str = "success_seq, order_no, bank_serial_no, signup_id, card_number, platform_account, amount_fen, business_date, paid_at_ms";
 
+/// A closed date's payments, counted and summed.
+const DAY_PAYMENTS_COUNT: &str = "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) AS fen \
+     FROM payments WHERE business_date = $1 AND status = 'SUCCESS'";
+
+/// A page of a closed date's payments for its order file, by order number.
+const DAY_PAYMENTS_PAGE: &str = "SELECT order_no, bank_serial_no, signup_id, card_number, platform_account, \
+     amount_fen, paid_at_ms FROM payments WHERE business_date = $1 \
+     AND status = 'SUCCESS' AND order_no > $2 ORDER BY order_no LIMIT $3";
+
+/// The successful payments after a sequence number, for the real-time pull.
+fn successes_after_sql() -> String {
+    format!(
+        "SELECT {SUCCESS_COLUMNS} FROM payments WHERE success_seq > $1 ORDER BY success_seq LIMIT $2"
+    )
+}
+
 impl Store {
     /// Successful payments with a sequence number above `after`, in sequence order, at most
     /// `limit`.
     pub async fn successful_payments(&self, after: u64, limit: u32) -> Result<Vec<SuccessRecord>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {SUCCESS_COLUMNS} FROM payments WHERE success_seq > $1 ORDER BY success_seq LIMIT $2"
-        ))
-        .bind(bigint(after)?)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pools.read)
-        .await?;
+        let rows = sqlx::query(&successes_after_sql())
+            .bind(bigint(after)?)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pools.read)
+            .await?;
         rows.iter().map(success_from_row).collect()
     }
 
@@ -108,12 +122,7 @@ impl Store {
                 ))
             }
         };
-        let payments = || {
-            count(
-                "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT) AS fen FROM payments \
-                 WHERE business_date = $1 AND status = 'SUCCESS'",
-            )
-        };
+        let payments = || count(DAY_PAYMENTS_COUNT);
         Ok(match kind {
             DayFileKind::SignUp => {
                 let (signed, _) = count(
@@ -211,9 +220,7 @@ impl Store {
             .pools
             .read
             .rows(
-                "SELECT order_no, bank_serial_no, signup_id, card_number, platform_account, \
-                 amount_fen, paid_at_ms FROM payments WHERE business_date = $1 \
-                 AND status = 'SUCCESS' AND order_no > $2 ORDER BY order_no LIMIT $3",
+                DAY_PAYMENTS_PAGE,
                 &[
                     Arg::Text(&date.to_string()),
                     Arg::Text(after),
@@ -326,4 +333,39 @@ fn day_file_from_row(r: &AnyRow) -> Result<DayFileInfo> {
         payment_total: Money::from_fen(int(r, "total_fen")?).ok_or_else(|| bad("total_fen"))?,
         built_at_ms: int(r, "built_at_ms")?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The plan's steps that read `payments`.
+    async fn reads_of_payments(sql: &str, args: &[Arg<'_>]) -> String {
+        let plan = super::super::sqlite_plan(sql, args).await;
+        assert!(!plan.contains("SCAN payments"), "{plan}");
+        plan
+    }
+
+    #[tokio::test]
+    async fn the_pull_and_the_day_file_read_the_indexes_of_paid_payments_only() {
+        // The indexes on the success number and the date hold only the payments that have them
+        // (migration 0012): a query SQLite cannot tell asks for those would scan every payment.
+        let date = Arg::Text("2026-12-01");
+        let plan = reads_of_payments(&successes_after_sql(), &[Arg::Int(0), Arg::Int(10)]).await;
+        assert!(
+            plan.contains("USING INDEX payments_by_success_seq"),
+            "{plan}"
+        );
+        for (sql, args) in [
+            (DAY_PAYMENTS_COUNT, vec![date]),
+            (DAY_PAYMENTS_PAGE, vec![date, Arg::Text(""), Arg::Int(10)]),
+        ] {
+            let plan = reads_of_payments(sql, &args).await;
+            assert!(
+                plan.contains("USING INDEX payments_by_date_and_order"),
+                "{plan}"
+            );
+            assert!(!plan.contains("TEMP B-TREE"), "{plan}");
+        }
+    }
 }

@@ -503,7 +503,7 @@ mod tests {
         // Every line of a batch goes into the ledger's table and each of its indexes: the
         // lookup of a chunk's ids must not need an index of its own.
         let sql = used_refund_ids_sql(Backend::Sqlite, 2);
-        let plan = super::super::sqlite_plan(&sql, &["R1", "R2"], &[]).await;
+        let plan = super::super::sqlite_plan(&sql, &[Arg::Text("R1"), Arg::Text("R2")]).await;
         assert!(
             plan.contains("INDEX refund_lines_one_per_refund_id"),
             "{plan}"

@@ -23,6 +23,31 @@ pub const KEYS_PER_STATEMENT_MAX: usize = 500;
 
 const CASE_COLUMNS: &str = "case_id, run_id, kind, business_date, record_key, category, bank_record, platform_record, amount_fen, action, status, note, created_at_ms, closed_at_ms";
 
+/// Orders still open and unchanged since a time, by order number. Its condition on the status is
+/// the one of the index `orders_open` word for word: SQLite uses a partial index only then.
+fn stale_pending_sql() -> String {
+    format!(
+        "SELECT {} FROM orders WHERE status IN ('CREATED', 'AWAITING_CODE', 'UNKNOWN') \
+         AND updated_at_ms < $1 AND order_no > $2 ORDER BY order_no LIMIT $3",
+        super::orders::ORDER_COLUMNS
+    )
+}
+
+/// A page of a date's paid orders, the facts the order file is merged with; `upto` bounds it
+/// above by `$3` too.
+fn day_facts_sql(upto: bool) -> String {
+    let (bound, limit) = if upto {
+        ("AND order_no <= $3 ", "$4")
+    } else {
+        ("", "$3")
+    };
+    format!(
+        "SELECT order_no, email, amount_fen, bank_serial_no FROM orders \
+         WHERE business_date = $1 AND status = 'SUCCESS' AND order_no > $2 \
+         {bound}ORDER BY order_no LIMIT {limit}"
+    )
+}
+
 impl Store {
     /// A named cursor's value (0 when never set).
     pub async fn cursor(&self, name: &str) -> Result<u64> {
@@ -166,16 +191,12 @@ impl Store {
         after: &str,
         limit: u32,
     ) -> Result<Vec<Order>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {} FROM orders WHERE status IN ('CREATED', 'AWAITING_CODE', 'UNKNOWN') \
-             AND updated_at_ms < $1 AND order_no > $2 ORDER BY order_no LIMIT $3",
-            super::orders::ORDER_COLUMNS
-        ))
-        .bind(before_ms)
-        .bind(after)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pools.read)
-        .await?;
+        let rows = sqlx::query(&stale_pending_sql())
+            .bind(before_ms)
+            .bind(after)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pools.read)
+            .await?;
         rows.iter().map(super::orders::order_from_row).collect()
     }
 
@@ -373,17 +394,7 @@ impl Store {
         upto: Option<&str>,
         limit: u32,
     ) -> Result<Vec<DayOrderFacts>> {
-        let bound = if upto.is_some() {
-            "AND order_no <= $3 "
-        } else {
-            ""
-        };
-        let sql = format!(
-            "SELECT order_no, email, amount_fen, bank_serial_no FROM orders \
-             WHERE business_date = $1 AND status = 'SUCCESS' AND order_no > $2 \
-             {bound}ORDER BY order_no LIMIT {}",
-            if upto.is_some() { "$4" } else { "$3" }
-        );
+        let sql = day_facts_sql(upto.is_some());
         let date = date.to_string();
         let mut args = vec![Arg::Text(&date), Arg::Text(after)];
         if let Some(upto) = upto {
@@ -690,4 +701,37 @@ fn case_from_row(r: &AnyRow) -> Result<ReconCase> {
         created_at_ms: int(r, "created_at_ms")?,
         closed_at_ms: r.try_get("closed_at_ms")?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn plan(sql: &str, args: &[Arg<'_>]) -> String {
+        let plan = shared::store::sqlite_plan(&super::super::MIGRATOR, sql, args)
+            .await
+            .unwrap();
+        assert!(!plan.contains("SCAN orders"), "{plan}");
+        assert!(!plan.contains("TEMP B-TREE"), "{plan}");
+        plan
+    }
+
+    #[tokio::test]
+    async fn the_sweep_and_the_merge_read_the_indexes_of_the_orders_they_ask_for() {
+        // `orders_open` holds the open orders only, `orders_by_business_date` the paid ones
+        // (migration 0010): a query SQLite cannot tell asks for those would scan every order.
+        let (date, after) = (Arg::Text("2026-12-01"), Arg::Text(""));
+        let sweep = plan(&stale_pending_sql(), &[Arg::Int(0), after, Arg::Int(10)]).await;
+        assert!(sweep.contains("USING INDEX orders_open"), "{sweep}");
+        for (upto, args) in [
+            (false, vec![date, after, Arg::Int(10)]),
+            (true, vec![date, after, Arg::Text("Z"), Arg::Int(10)]),
+        ] {
+            let merge = plan(&day_facts_sql(upto), &args).await;
+            assert!(
+                merge.contains("USING INDEX orders_by_business_date"),
+                "{merge}"
+            );
+        }
+    }
 }

@@ -303,6 +303,29 @@ async fn typed_readers(url: &str) -> anyhow::Result<Vec<sqlx::sqlite::SqliteConn
     Ok(conns)
 }
 
+/// SQLite's plan for `sql` with `args`, one line a step (`EXPLAIN QUERY PLAN`), on a new
+/// database in memory with `migrator`'s migrations: for the tests that hold a query to the index
+/// written for it.
+pub async fn sqlite_plan(
+    migrator: &Migrator,
+    sql: &str,
+    args: &[Arg<'_>],
+) -> anyhow::Result<String> {
+    let pools = connect("sqlite::memory:", migrator).await?;
+    let sql = format!("EXPLAIN QUERY PLAN {sql}");
+    let rows = args
+        .iter()
+        .fold(sqlx::query(&sql), counted::bind)
+        .fetch_all(&pools.read)
+        .await;
+    pools.close().await;
+    let steps = rows?
+        .iter()
+        .map(|r| text(r, "detail"))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(steps.join("\n"))
+}
+
 /// Opens a node's pools and applies `migrator`'s migrations.
 pub async fn connect(url: &str, migrator: &Migrator) -> anyhow::Result<Pools> {
     install_default_drivers();
