@@ -339,7 +339,7 @@ fn day_file_from_row(r: &AnyRow) -> Result<DayFileInfo> {
 mod tests {
     use super::*;
 
-    /// The plan's steps that read `payments`.
+    /// SQLite's plan for `sql`, which must not scan `payments`.
     async fn reads_of_payments(sql: &str, args: &[Arg<'_>]) -> String {
         let plan = super::super::sqlite_plan(sql, args).await;
         assert!(!plan.contains("SCAN payments"), "{plan}");
