@@ -153,6 +153,15 @@ async fn scenarios_run_against_nodes_already_running_one_after_another() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn running_nodes_after_a_reset_number_payments_and_keep_time_as_new_ones() {
+    // The second run of each finds the nodes as the first left them, then reset: the real-time
+    // pull must count the bank's payments from 1 again, and the clock read at the first step
+    // must be the scenario's start to the nanosecond.
+    against_running_nodes("recon/realtime.toml", false).await;
+    against_running_nodes("simulator/controls.toml", false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scenarios_run_against_secured_nodes_already_running() {
     // This one plays the bank towards the platform (PlatformLinkService.ConfirmSignUp): the
     // runner signs those steps with the bank's key from the nodes' credentials.

@@ -392,6 +392,9 @@ impl Store {
                 "cards",
                 "audit_log",
             ],
+            // The success sequence starts again, as on a new database: the platform's cursor
+            // is wiped too, and a pull numbers the first payment after a reset 1.
+            &["UPDATE counters SET value = 0 WHERE name = 'payment_success'"],
         )
         .await
     }

@@ -97,9 +97,11 @@ impl Nodes {
                     }
                     use sim::set_clock_request::Move;
                     use tonic_types::StatusExt;
+                    // Frozen first, then moved: set and then frozen, the clock ran on between
+                    // the two calls, and the first step read the start plus that time.
                     for m in [
-                        Move::SetTo(shared::grpc::timestamp(start)),
                         Move::Freeze(true),
+                        Move::SetTo(shared::grpc::timestamp(start)),
                     ] {
                         match sim
                             .set_clock(sim::SetClockRequest { r#move: Some(m) })

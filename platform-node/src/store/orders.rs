@@ -298,6 +298,7 @@ impl Store {
                 "accounts",
                 "audit_log",
             ],
+            &[],
         )
         .await
     }

@@ -693,13 +693,14 @@ pub fn failure(row: &AnyRow, default_domain: &str) -> anyhow::Result<Option<crat
     }))
 }
 
-/// Deletes every row of `tables`, in that order, in one transaction (a simulator reset).
-pub async fn wipe(pool: &Pool, tables: &[&str]) -> anyhow::Result<()> {
+/// Deletes every row of `tables`, in that order, then runs `restart` (statements that put back
+/// what a new database starts with, such as a sequence's first value), all in one transaction
+/// (a simulator reset).
+pub async fn wipe(pool: &Pool, tables: &[&str], restart: &[&str]) -> anyhow::Result<()> {
     let mut tx = pool.begin().await?;
-    for table in tables {
-        sqlx::query(&format!("DELETE FROM {table}"))
-            .execute(&mut tx)
-            .await?;
+    let deletes = tables.iter().map(|table| format!("DELETE FROM {table}"));
+    for sql in deletes.chain(restart.iter().map(|s| s.to_string())) {
+        sqlx::query(&sql).execute(&mut tx).await?;
     }
     tx.commit().await?;
     Ok(())
