@@ -65,7 +65,7 @@ mod postgres {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_code_request_behind_a_cutover_is_checked_against_the_open_days_limit() {
+    async fn a_code_request_and_the_limit_view_behind_a_cutover_see_the_open_day() {
         super::code_behind_a_cutover(super::Backend::Postgres).await;
     }
 
@@ -249,6 +249,20 @@ async fn code_behind_a_cutover(backend: Backend) {
     app.clock(Move::Freeze(true)).await;
     let cut = app.clock(Move::AdvanceToCutover(true)).await;
     let today = cut.clock.unwrap().business_date;
+    // The limit view from the process behind shows the open day too, as a payment finds it.
+    let view = link
+        .get_remaining_limit(bank::GetRemainingLimitRequest {
+            signup_id: p.signup_id.clone(),
+            platform_account: p.customer.email.clone(),
+        })
+        .await
+        .expect("the limit view")
+        .into_inner();
+    assert_eq!(
+        (view.business_date.as_str(), view.remaining.as_str()),
+        (today.as_str(), "1000.00"),
+        "{view:?}"
+    );
     let order = code_request_of(&p, "BEHIND-LIMIT-1", "600.00");
     request_code(&mut link, &order).await;
     let code = app.code_for(&p, "BEHIND-LIMIT-1").await;

@@ -255,8 +255,10 @@ impl Bank {
         }
     }
 
-    /// What is left of the card's limit today.
+    /// What is left of the card's limit today, on the open day: a clock behind another
+    /// process's cutover first moves to it, as a payment's would (one read).
     async fn limit_view(&self, s: &SignUp) -> Result<LimitView, BankError> {
+        self.leave_closed_days().await?;
         let date = self.clock.business_date();
         let used = self.store.used_on(&s.card, date).await?;
         Ok(LimitView::of(s, date, used))
