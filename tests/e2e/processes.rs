@@ -6,6 +6,7 @@ use proto::sim::v1::simulator_service_client::SimulatorServiceClient;
 use std::collections::BTreeSet;
 
 use e2e_tests::{Backend, Options, TestApp, batch_file};
+use pair::process::NodeProcess;
 use proto::bank::v1 as bank;
 use proto::bank::v1::bank_link_service_client::BankLinkServiceClient;
 use proto::bank::v1::branch_service_client::BranchServiceClient;
@@ -171,21 +172,16 @@ async fn move_after_another_cutover(backend: Backend) {
 /// cut over to the next day by the simulator, the other still on real time (clocks are per
 /// process). A payment through the second is debited on the open day, never INTERNAL.
 async fn clock_behind_a_cutover(backend: Backend) {
-    use sim::set_clock_request::Move;
-    let Some(app) = TestApp::spawn_with(backend, bank_as_process()).await else {
+    let Some((app, _second, mut link)) = with_a_second_bank(backend).await else {
         return;
     };
-    let second = app.another_bank().await;
     let p = app.payer("钟二", "1000.00", "5000.00").await;
-    app.clock(Move::Freeze(true)).await;
-    let cut = app.clock(Move::AdvanceToCutover(true)).await;
-    let today = cut.clock.unwrap().business_date;
+    let today = cut_over_first(&app).await;
     let p = e2e_tests::Payer {
         token: app.login(&p.customer).await,
         ..p
     };
 
-    let mut link = BankLinkServiceClient::new(second.channel().unwrap());
     let order = code_request_of(&p, "BEHIND-1", "10.00");
     request_code(&mut link, &order).await;
     let code = app.code_for(&p, "BEHIND-1").await;
@@ -208,12 +204,9 @@ async fn clock_behind_a_cutover(backend: Backend) {
 /// pass the closed day's limit but fits the open day's is the day closing under the debit, not
 /// the limit: it is debited on the open day, never refused DAILY_LIMIT_EXCEEDED.
 async fn over_a_closed_days_limit(backend: Backend) {
-    use sim::set_clock_request::Move;
-    let Some(app) = TestApp::spawn_with(backend, bank_as_process()).await else {
+    let Some((app, _second, mut link)) = with_a_second_bank(backend).await else {
         return;
     };
-    let second = app.another_bank().await;
-    let mut link = BankLinkServiceClient::new(second.channel().unwrap());
     // A daily limit of 1000.00: the code for 600.00 is sent while the day has room for it, then
     // another 600.00 is paid on that day.
     let p = app.payer("钟三", "5000.00", "1000.00").await;
@@ -222,9 +215,7 @@ async fn over_a_closed_days_limit(backend: Backend) {
     let code = app.code_for(&p, "OVER-CLOSED-1").await;
     app.pay_now(&p, "SAME-DAY-1", "600.00").await.expect("paid");
     // The first process cuts over to the next day; the second's clock stays on the closed one.
-    app.clock(Move::Freeze(true)).await;
-    let cut = app.clock(Move::AdvanceToCutover(true)).await;
-    let today = cut.clock.unwrap().business_date;
+    let today = cut_over_first(&app).await;
     let paid = pay_at(&mut link, order, code, "debited on the open day").await;
     assert_eq!(paid.status, bank::PaymentStatus::Success as i32);
     assert_eq!(paid.business_date, today, "on the open day");
@@ -238,17 +229,12 @@ async fn over_a_closed_days_limit(backend: Backend) {
 /// against the open day's limit, not the closed day's: the closed day has 400.00 left, the open
 /// day all of its 1,000.00, and a payment of 600.00 gets its code and is debited on the open day.
 async fn code_behind_a_cutover(backend: Backend) {
-    use sim::set_clock_request::Move;
-    let Some(app) = TestApp::spawn_with(backend, bank_as_process()).await else {
+    let Some((app, _second, mut link)) = with_a_second_bank(backend).await else {
         return;
     };
-    let second = app.another_bank().await;
-    let mut link = BankLinkServiceClient::new(second.channel().unwrap());
     let p = app.payer("钟四", "5000.00", "1000.00").await;
     app.pay_now(&p, "SAME-DAY-2", "600.00").await.expect("paid");
-    app.clock(Move::Freeze(true)).await;
-    let cut = app.clock(Move::AdvanceToCutover(true)).await;
-    let today = cut.clock.unwrap().business_date;
+    let today = cut_over_first(&app).await;
     // The limit view from the process behind shows the open day too, as a payment finds it.
     let view = link
         .get_remaining_limit(bank::GetRemainingLimitRequest {
@@ -268,6 +254,26 @@ async fn code_behind_a_cutover(backend: Backend) {
     let code = app.code_for(&p, "BEHIND-LIMIT-1").await;
     let paid = pay_at(&mut link, order, code, "debited on the open day").await;
     assert_eq!(paid.business_date, today, "on the open day");
+}
+
+/// A pair whose bank runs as a process, a second bank process on the same database (kept: it
+/// stops when dropped) and a link client to the second; `None` without the backend.
+async fn with_a_second_bank(
+    backend: Backend,
+) -> Option<(TestApp, NodeProcess, BankLinkServiceClient<Channel>)> {
+    let app = TestApp::spawn_with(backend, bank_as_process()).await?;
+    let second = app.another_bank().await;
+    let link = BankLinkServiceClient::new(second.channel().unwrap());
+    Some((app, second, link))
+}
+
+/// Freezes the first bank process's clock and cuts it over to the next day (the second's clock
+/// stays where it was); the open business date.
+async fn cut_over_first(app: &TestApp) -> String {
+    use sim::set_clock_request::Move;
+    app.clock(Move::Freeze(true)).await;
+    let cut = app.clock(Move::AdvanceToCutover(true)).await;
+    cut.clock.unwrap().business_date
 }
 
 /// The payment of `amount` by payer `p` under order number `order_no`, as the platform sends it
