@@ -1,6 +1,8 @@
 //! Card accounts at the branch.
 
-use e2e_tests::{TestApp, assert_refused, field, on_both_backends, resident_id};
+use e2e_tests::{
+    TestApp, assert_refused, field, on_both_backends, resident_id, resident_id_born_on,
+};
 use proto::bank::v1 as bank;
 use proto::common::v1::IdType;
 use tonic::Code;
@@ -16,20 +18,13 @@ on_both_backends!(
     an_id_born_after_the_business_date_is_refused,
 );
 
-/// A legal resident ID (right check character) of someone born on `yyyymmdd`.
-fn born_on(yyyymmdd: &str) -> String {
-    let first17 = format!("110105{yyyymmdd}{:03}", rand::random::<u16>() % 1000);
-    let check = shared::domain::resident_id_check_char(first17.as_bytes()) as char;
-    format!("{first17}{check}")
-}
-
 /// Issue 19, defect 6: `common.proto` says a birth date is not in the future; the bound is the
 /// business clock's today, at the counter and in a sign-up.
 async fn an_id_born_after_the_business_date_is_refused(app: TestApp) {
     app.freeze_at("2031-03-03T02:00:00Z").await; // 10:00 on 2031-03-03, China time
     for future in ["20990101", "20310304"] {
         let mut req = open("", bank::AccountKind::CardOnly, "0");
-        req.id_number = born_on(future);
+        req.id_number = resident_id_born_on(future);
         let s = assert_refused(
             app.branch.clone().open_card(req).await,
             Code::InvalidArgument,
@@ -38,7 +33,7 @@ async fn an_id_born_after_the_business_date_is_refused(app: TestApp) {
         assert_eq!(field(&s), "id_number");
     }
     let mut today = open("", bank::AccountKind::CardOnly, "0");
-    today.id_number = born_on("20310303");
+    today.id_number = resident_id_born_on("20310303");
     app.branch
         .clone()
         .open_card(today)
@@ -47,7 +42,7 @@ async fn an_id_born_after_the_business_date_is_refused(app: TestApp) {
 
     let c = app.customer("未来").await;
     let mut form = app.sign_up_form(&c);
-    form.id_number = born_on("20310304");
+    form.id_number = resident_id_born_on("20310304");
     let s = assert_refused(
         app.sign_up(form).await,
         Code::InvalidArgument,

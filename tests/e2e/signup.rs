@@ -1,7 +1,9 @@
 //! Sign-up at the branch: the happy path, every refusal in order, idempotency, and the platform
 //! being away.
 
-use e2e_tests::{TestApp, assert_refused, domain, field, on_both_backends, resident_id};
+use e2e_tests::{
+    TestApp, assert_refused, domain, field, on_both_backends, someone_elses_resident_id,
+};
 use proto::bank::v1 as bank;
 use proto::common::v1::SignUpStatus;
 use proto::platform::v1 as platform;
@@ -199,7 +201,7 @@ async fn signup_with_illegal_resident_id_is_refused(app: TestApp) {
 async fn signup_with_someone_elses_id_or_name_is_refused(app: TestApp) {
     let c = app.customer("吴九").await;
     let mut other_id = app.sign_up_form(&c);
-    other_id.id_number = resident_id();
+    other_id.id_number = someone_elses_resident_id(&c.id_number);
     assert_refused(
         app.sign_up(other_id).await,
         Code::FailedPrecondition,

@@ -217,9 +217,22 @@ pub fn unique() -> String {
 
 /// A legal resident ID (GB 11643 check character) with a random serial.
 pub fn resident_id() -> String {
-    let first17 = format!("11010519900307{:03}", rand::random::<u16>() % 1000);
+    resident_id_born_on("19900307")
+}
+
+/// A legal resident ID (right check character) of someone born on `yyyymmdd`, with a random serial.
+pub fn resident_id_born_on(yyyymmdd: &str) -> String {
+    let first17 = format!("110105{yyyymmdd}{:03}", rand::random::<u16>() % 1000);
     let check = shared::domain::resident_id_check_char(first17.as_bytes()) as char;
     format!("{first17}{check}")
+}
+
+/// A legal resident ID other than `id`: someone else's. `resident_id` alone draws one of a
+/// thousand serials, so two draws are the same one time in a thousand.
+pub fn someone_elses_resident_id(id: &str) -> String {
+    std::iter::repeat_with(resident_id)
+        .find(|other| other != id)
+        .expect("an endless iterator finds one")
 }
 
 /// The ErrorInfo reason of a status ("" if none).
