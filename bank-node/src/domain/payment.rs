@@ -424,16 +424,7 @@ impl Bank {
     async fn debit(&self, p: &Payment) -> Result<Payment, BankError> {
         for _ in 0..DEBIT_DAY_RETRIES_MAX {
             let date = self.clock.business_date();
-            let serial = format!(
-                "{}{:012}",
-                date.format("%Y%m%d"),
-                rand::random::<u64>() % 1_000_000_000_000
-            );
-            let outcome = match self
-                .store
-                .debit(p, date, &serial, self.clock.now_ms())
-                .await?
-            {
+            let outcome = match self.store.debit(p, date, self.clock.now_ms()).await? {
                 // Over the limit of a date that has closed meanwhile is the day closing under
                 // the debit, not the limit: the next date's usage decides.
                 DebitOutcome::OverLimitOrNotSigned if self.day_closed(date).await? => {
@@ -443,7 +434,7 @@ impl Bank {
             };
             match outcome {
                 DebitOutcome::Debited(paid) => {
-                    tracing::info!(order_no = %p.order_no, card = ?p.card, amount = %p.amount, serial, business_date = %date, "card debited");
+                    tracing::info!(order_no = %p.order_no, card = ?p.card, amount = %p.amount, serial = paid.serial.as_deref().unwrap_or_default(), business_date = %date, "card debited");
                     self.metrics().inc(
                         "ibsim_payments_total",
                         &[("status", "SUCCESS"), ("reason", "")],

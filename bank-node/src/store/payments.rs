@@ -47,7 +47,9 @@ const DAY_AND_SEQUENCE_SQL: &str = "INSERT INTO business_days (business_date, st
 static DAY_AND_SEQUENCE: LazyLock<Script> = LazyLock::new(|| Script::new(DAY_AND_SEQUENCE_SQL));
 
 /// A debit of `$3` fen on business date `$1` (`$2` = 1 payment, `$4` the time) from card `$5`
-/// under sign-up `$6`, settling payment `$8` with serial `$7`. Every check is a conditional
+/// under sign-up `$6`, settling payment `$8` with the serial number `$7` (the date, `YYYYMMDD`)
+/// and its success number in 12 digits: unique, as the success number is, up to a million
+/// million payments (the `1` the addition puts in front keeps the zeros on both engines). Every check is a conditional
 /// write, so concurrent payments cannot overspend; the statement that changes nothing says which
 /// failed: 0 the sign-up is not SIGNED or the day's usage would pass its limit (the usage row
 /// inserted with the amount when the sign-up allows it, or raised only within the limit); 1 the
@@ -69,8 +71,9 @@ static DEBIT: LazyLock<Script> = LazyLock::new(|| {
          UPDATE cards SET balance_fen = balance_fen - $3, updated_at_ms = $4 \
          WHERE card_number = $5 AND status = 'NORMAL' AND balance_fen >= $3; \
          {DAY_AND_SEQUENCE_SQL}; \
-         UPDATE payments SET status = 'SUCCESS', bank_serial_no = $7, business_date = $1, paid_at_ms = $4, updated_at_ms = $4, \
-           success_seq = (SELECT value FROM counters WHERE name = 'payment_success') \
+         UPDATE payments SET status = 'SUCCESS', business_date = $1, paid_at_ms = $4, updated_at_ms = $4, \
+           success_seq = (SELECT value FROM counters WHERE name = 'payment_success'), \
+           bank_serial_no = $7 || substr(CAST(1000000000000 + (SELECT value FROM counters WHERE name = 'payment_success') AS TEXT), 2) \
          WHERE order_no = $8 AND status = 'CODE_SENT' RETURNING {PAYMENT_COLUMNS}"
     ))
 });
@@ -156,14 +159,10 @@ impl Store {
 
     /// Debits a CODE_SENT payment on business date `date` in one transaction: the day must be
     /// open, the sign-up SIGNED with room left under its daily limit, the card NORMAL with the
-    /// balance. Every check is a conditional write, so concurrent payments cannot overspend.
-    pub async fn debit(
-        &self,
-        p: &Payment,
-        date: NaiveDate,
-        serial: &str,
-        now_ms: i64,
-    ) -> Result<DebitOutcome> {
+    /// balance. Every check is a conditional write, so concurrent payments cannot overspend. The
+    /// serial number is the date and the payment's success number ([`DEBIT`]).
+    pub async fn debit(&self, p: &Payment, date: NaiveDate, now_ms: i64) -> Result<DebitOutcome> {
+        let serial_prefix = date.format("%Y%m%d").to_string();
         let date = date.to_string();
         let ran = self
             .pools
@@ -177,7 +176,7 @@ impl Store {
                     Arg::Int(now_ms),
                     Arg::Text(p.card.expose()),
                     Arg::Text(p.signup_id.as_str()),
-                    Arg::Text(serial),
+                    Arg::Text(&serial_prefix),
                     Arg::Text(p.order_no.as_str()),
                 ],
             )
