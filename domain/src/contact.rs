@@ -176,13 +176,13 @@ impl SignUpId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-    /// The id the bank issues a sign-up begun on business date `date`: `SU`, the date, and the
-    /// last 10 digits of `serial`.
-    pub fn issue(date: chrono::NaiveDate, serial: u64) -> SignUpId {
+    /// The id the bank issues sign-up number `number`, begun on business date `date`: `SU`, the
+    /// date, and the number in 10 digits (its last 10).
+    pub fn issue(date: chrono::NaiveDate, number: u64) -> SignUpId {
         SignUpId(format!(
             "SU{}{:010}",
             date.format("%Y%m%d"),
-            serial % 10_000_000_000
+            number % 10_000_000_000
         ))
     }
 }

@@ -767,7 +767,7 @@ mod tests {
     fn a_paid_at_time_is_fourteen_digits_of_a_real_time() {
         let line = |t: &str| {
             format!(
-                "D|1|ORD-1|20311104093015000001|SU203111040000012345|a@example.com|622188*********5562|1.00|{t}"
+                "D|1|ORD-1|20311104000000000001|SU203111040000012345|a@example.com|622188*********5562|1.00|{t}"
             )
         };
         let parse = |t: &str| DayRecord::parse(DayFileKind::Order, 2, &line(t));

@@ -239,10 +239,13 @@ async fn reset_wipes_the_nodes_and_brings_back_real_time(app: TestApp) {
         })
         .await;
     assert_refused(r, Code::NotFound, "ORDER_NOT_FOUND");
-    // Usable straight away, and numbered as on new nodes: the real-time pull starts again from
-    // the bank's first successful payment, not from the last number before the reset.
+    // Usable straight away, and numbered as on new nodes: the first sign-up and the first debit
+    // are number 1 again, and the real-time pull starts again from the bank's first successful
+    // payment, not from the last number before the reset.
     let q = app.payer("钟三", "1000.00", "5000.00").await;
-    app.pay_now(&q, "AFTER-RESET", "1.00").await.unwrap();
+    assert!(q.signup_id.ends_with("0000000001"), "{}", q.signup_id);
+    let paid = app.pay_now(&q, "AFTER-RESET", "1.00").await.unwrap();
+    assert!(paid.bank_serial_no.ends_with("000000000001"), "{paid:?}");
     let pull = app.realtime_recon().await;
     assert_eq!((pull.cursor_before, pull.cursor_after), (0, 1), "{pull:?}");
 }

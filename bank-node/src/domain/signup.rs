@@ -26,23 +26,28 @@ impl Bank {
         // The sign-up's business date is fixed now, and the platform is told it: both sides then
         // list it under the same date, however long the platform takes to answer.
         let date = self.clock.business_date();
-        let signup = pending(&form, date, self.clock.now_ms());
-        match self
-            .store
-            .insert_pending_signup(&signup, &form.request_id, &fingerprint)
-            .await?
-        {
-            InsertOutcome::Inserted => {}
-            InsertOutcome::RequestIdTaken => {
-                let earlier = self
-                    .store
-                    .signup_by_request(&form.request_id)
-                    .await?
-                    .ok_or_else(|| anyhow::anyhow!("request id conflict without a row"))?;
-                return replay(earlier, &fingerprint);
+        let signup = loop {
+            let number = self.store.next_signup_number().await?;
+            let signup = pending(&form, number, date, self.clock.now_ms());
+            match self
+                .store
+                .insert_pending_signup(&signup, &form.request_id, &fingerprint)
+                .await?
+            {
+                InsertOutcome::Inserted => break signup,
+                // Each try takes a new number, and a kept database holds finitely many ids.
+                InsertOutcome::IdTaken => continue,
+                InsertOutcome::RequestIdTaken => {
+                    let earlier = self
+                        .store
+                        .signup_by_request(&form.request_id)
+                        .await?
+                        .ok_or_else(|| anyhow::anyhow!("request id conflict without a row"))?;
+                    return replay(earlier, &fingerprint);
+                }
+                InsertOutcome::CardTaken => return Err(BankError::CardAlreadySigned),
             }
-            InsertOutcome::CardTaken => return Err(BankError::CardAlreadySigned),
-        }
+        };
         let failure = self.platform_answer(&signup, date).await;
         self.settle_signup(&signup, date, failure).await
     }
@@ -307,6 +312,8 @@ pub enum InsertOutcome {
     RequestIdTaken,
     /// The card has a live sign-up already.
     CardTaken,
+    /// A sign-up kept from before sign-ups were numbered holds the id.
+    IdTaken,
 }
 
 /// The answer to a retried sign-up request: the first outcome, if the form is the same.
@@ -331,15 +338,11 @@ fn replay(
     }
 }
 
-/// `SU` + business date + 10 random digits.
-fn new_signup_id(date: NaiveDate) -> SignUpId {
-    SignUpId::issue(date, rand::random::<u64>())
-}
-
-/// The PENDING record of the sign-up `form` asks for, on business date `date`, at `now_ms`.
-fn pending(form: &SignUpForm, date: NaiveDate, now_ms: i64) -> SignUp {
+/// The PENDING record number `number` of the sign-up `form` asks for, on business date `date`,
+/// at `now_ms`.
+fn pending(form: &SignUpForm, number: u64, date: NaiveDate, now_ms: i64) -> SignUp {
     SignUp {
-        id: new_signup_id(date),
+        id: SignUpId::issue(date, number),
         card: form.card.clone(),
         account: form.account.clone(),
         real_name: form.real_name.clone(),

@@ -333,7 +333,19 @@ impl Store {
         row.as_ref().map(signup_from_row).transpose()
     }
 
-    /// Inserts a PENDING sign-up; the unique indexes decide races on the request id and the card.
+    /// The next sign-up number: 1, 2, … and never the same twice, whichever process of the bank
+    /// takes it (a counter row, `migrations/0013_signup_numbers.sql`).
+    pub async fn next_signup_number(&self) -> Result<u64> {
+        let row = sqlx::query(
+            "UPDATE counters SET value = value + 1 WHERE name = 'signup' RETURNING value",
+        )
+        .fetch_one(&self.pools.write)
+        .await?;
+        u64::try_from(int(&row, "value")?).map_err(|_| bad("counters"))
+    }
+
+    /// Inserts a PENDING sign-up; the unique indexes decide races on the request id and the card,
+    /// and say when a kept sign-up holds the id already.
     pub async fn insert_pending_signup(
         &self,
         s: &SignUp,
@@ -367,6 +379,8 @@ impl Store {
                     // SQLite names columns, PostgreSQL the index: ask which one it was.
                     if self.signup_by_request(request_id).await?.is_some() {
                         Ok(InsertOutcome::RequestIdTaken)
+                    } else if self.signup(&s.id).await?.is_some() {
+                        Ok(InsertOutcome::IdTaken)
                     } else {
                         Ok(InsertOutcome::CardTaken)
                     }

@@ -371,8 +371,8 @@ impl Store {
             .collect()
     }
 
-    /// Deletes every record (a simulator reset); the schema stays, and so do the counters: the
-    /// success sequence never goes back, so a platform's cursor never skips a new payment.
+    /// Deletes every record (a simulator reset); the schema stays, and the counters start again
+    /// as on a new database.
     pub async fn wipe(&self) -> Result<()> {
         shared::store::wipe(
             &self.pools.write,
@@ -392,8 +392,9 @@ impl Store {
                 "audit_log",
             ],
             // The success sequence starts again, as on a new database: the platform's cursor
-            // is wiped too, and a pull numbers the first payment after a reset 1.
-            &["UPDATE counters SET value = 0 WHERE name = 'payment_success'"],
+            // is wiped too, and a pull numbers the first payment after a reset 1. So do the
+            // sign-up numbers: the platform's card-links are wiped with the sign-ups.
+            &["UPDATE counters SET value = 0 WHERE name IN ('payment_success', 'signup')"],
         )
         .await
     }
