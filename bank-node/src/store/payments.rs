@@ -49,12 +49,13 @@ static DAY_AND_SEQUENCE: LazyLock<Script> = LazyLock::new(|| Script::new(DAY_AND
 /// A debit of `$3` fen on business date `$1` (`$2` = 1 payment, `$4` the time) from card `$5`
 /// under sign-up `$6`, settling payment `$8` with the serial number `$7` (the date, `YYYYMMDD`)
 /// and its success number in 12 digits: unique, as the success number is, up to a million
-/// million payments (the `1` the addition puts in front keeps the zeros on both engines). Every check is a conditional
-/// write, so concurrent payments cannot overspend; the statement that changes nothing says which
-/// failed: 0 the sign-up is not SIGNED or the day's usage would pass its limit (the usage row
-/// inserted with the amount when the sign-up allows it, or raised only within the limit); 1 the
-/// card is not NORMAL or short of the amount; 2 the day is closed; 4 the payment is settled
-/// already. The last returns the payment as settled.
+/// million payments (the `1` the addition puts in front keeps the zeros on both engines).
+///
+/// Every check is a conditional write, so concurrent payments cannot overspend; the statement
+/// that changes nothing says which failed: 0 the sign-up is not SIGNED or the day's usage would
+/// pass its limit (the usage row inserted with the amount when the sign-up allows it, or raised
+/// only within the limit); 1 the card is not NORMAL or short of the amount; 2 the day is closed;
+/// 4 the payment is settled already. The last returns the payment as settled.
 ///
 /// The day's row and the success sequence, which every debit of the day takes and holds to its
 /// commit, come after the card's own rows, so that on PostgreSQL (a statement a round trip) the
